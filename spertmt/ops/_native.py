@@ -1,0 +1,178 @@
+"""Loading of the compiled kernels (`spertmt._C`) and their Python-side registrations.
+
+The C++ library declares every schema (csrc/spertmt.cpp) and adds CPU and CUDA kernels. Here we
+give each op a fake implementation (shapes only, for torch.compile and meta tensors) and autograd
+formulas whose backward calls another registered op, so a compiled graph sees the whole thing.
+
+Nothing here raises when the library is missing: `load_error()` keeps the reason and the public
+wrappers in `spertmt.ops` use the pure-PyTorch fallbacks instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+import torch
+
+_loaded = False
+_load_error: str | None = None
+
+
+def _disabled() -> bool:
+    return os.environ.get("SPERTMT_DISABLE_NATIVE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def _load() -> None:
+    """Loads the op library once: SPERTMT_LIBRARY (e.g. a CMake build) or the built spertmt._C."""
+    global _loaded, _load_error
+    if _disabled():
+        _load_error = "disabled by SPERTMT_DISABLE_NATIVE=1"
+        return
+    try:
+        path = os.environ.get("SPERTMT_LIBRARY")
+        if path:
+            torch.ops.load_library(path)
+        else:
+            importlib.import_module("spertmt._C")
+    except (ImportError, OSError) as error:
+        _load_error = f"{type(error).__name__}: {error}"
+        if os.environ.get("SPERTMT_VERBOSE_LOAD"):
+            warnings.warn(f"spertmt: native kernels unavailable, using fallbacks ({_load_error})")
+        return
+    _register_python_parts()
+    _loaded = True
+
+
+def load_error() -> str | None:
+    """Why the native kernels are not in use (None when they are loaded)."""
+    return _load_error
+
+
+def has_kernel(device_type: str) -> bool:
+    """True when the library is loaded and has kernels for `device_type` ("cpu", "cuda")."""
+    if not _loaded:
+        return False
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
+        "spertmt::span_max_pool", key
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fake implementations: output shapes, dtypes and devices only, no data access.
+
+
+def _pool_fake(hidden, ranges_b_s, with_argmax):
+    B, _, H = hidden.shape
+    S = ranges_b_s.shape[1]
+    argmax_shape = (B, S, H) if with_argmax else (0,)
+    return hidden.new_empty(B, S, H), hidden.new_empty(argmax_shape, dtype=torch.long)
+
+
+def _num_enumerated_spans(num_words: int, max_width: int) -> int:
+    return sum(num_words - w + 1 for w in range(1, min(max_width, num_words) + 1))
+
+
+def _register_python_parts() -> None:
+    lib = "spertmt::"
+
+    @torch.library.register_fake(lib + "span_max_pool")
+    def _(hidden, starts, ends, with_argmax):
+        return _pool_fake(hidden, starts, with_argmax)
+
+    @torch.library.register_fake(lib + "pair_context_max_pool")
+    def _(hidden, head_ranges, tail_ranges, with_argmax):
+        return _pool_fake(hidden, head_ranges, with_argmax)
+
+    @torch.library.register_fake(lib + "enumerate_span_max_pool")
+    def _(hidden, word_starts, word_ends, num_words, max_width, with_argmax):
+        B, _, H = hidden.shape
+        S = _num_enumerated_spans(word_starts.shape[1], max_width)
+        argmax_shape = (B, S, H) if with_argmax else (0,)
+        return (
+            hidden.new_empty(B, S, H),
+            hidden.new_empty(argmax_shape, dtype=torch.long),
+            hidden.new_empty(S, 2, dtype=torch.long),
+            hidden.new_empty(B, S, dtype=torch.bool),
+        )
+
+    @torch.library.register_fake(lib + "max_pool_backward")
+    def _(grad_out, argmax, num_pieces):
+        B, _, H = grad_out.shape
+        return grad_out.new_empty(B, num_pieces, H)
+
+    @torch.library.register_fake(lib + "span_en_iou")
+    def _(candidate_spans, gold_spans, gold_mask):
+        return candidate_spans.new_empty(candidate_spans.shape[:2], dtype=torch.float32)
+
+    @torch.library.register_fake(lib + "iou_scaled_bce")
+    def _(logits, targets, en_iou, delta):
+        return torch.empty_like(logits)
+
+    @torch.library.register_fake(lib + "iou_scaled_bce_backward")
+    def _(grad, logits, targets, en_iou, delta):
+        return torch.empty_like(logits)
+
+    @torch.library.register_fake(lib + "ranking_loss")
+    def _(scores, gold, m_pos, m_neg, gamma):
+        return scores.new_empty(scores.shape[0])
+
+    @torch.library.register_fake(lib + "ranking_loss_backward")
+    def _(grad, scores, gold, m_pos, m_neg, gamma):
+        return torch.empty_like(scores)
+
+    # ----------------------------------------------------------------------------------------
+    # Autograd: pooled outputs send their gradient to the arg-max piece; losses through their
+    # fused backward ops. Index, target and IoU inputs get no gradient.
+
+    def _pool_setup(ctx, inputs, output):
+        ctx.num_pieces = inputs[0].shape[1]
+        ctx.save_for_backward(output[1])
+
+    def _pool_backward(ctx, grad_out, *unused):
+        (argmax,) = ctx.saved_tensors
+        if argmax.numel() == 0 and grad_out.numel() != 0:
+            raise RuntimeError("spertmt: backward through a pooling op run with with_argmax=False")
+        grad = torch.ops.spertmt.max_pool_backward(grad_out, argmax, ctx.num_pieces)
+        return (grad,) + (None,) * (ctx.num_inputs - 1)
+
+    for name, num_inputs in (
+        ("span_max_pool", 4),
+        ("pair_context_max_pool", 4),
+        ("enumerate_span_max_pool", 6),
+    ):
+
+        def setup(ctx, inputs, output, num_inputs=num_inputs):
+            ctx.num_inputs = num_inputs
+            _pool_setup(ctx, inputs, output)
+
+        torch.library.register_autograd(lib + name, _pool_backward, setup_context=setup)
+
+    def _bce_setup(ctx, inputs, output):
+        logits, targets, en_iou, delta = inputs
+        ctx.delta = delta
+        ctx.save_for_backward(logits, targets, en_iou)
+
+    def _bce_backward(ctx, grad):
+        logits, targets, en_iou = ctx.saved_tensors
+        return (torch.ops.spertmt.iou_scaled_bce_backward(grad, logits, targets, en_iou, ctx.delta),
+                None, None, None)
+
+    torch.library.register_autograd(lib + "iou_scaled_bce", _bce_backward, setup_context=_bce_setup)
+
+    def _rank_setup(ctx, inputs, output):
+        scores, gold, m_pos, m_neg, gamma = inputs
+        ctx.margins = (m_pos, m_neg, gamma)
+        ctx.save_for_backward(scores, gold)
+
+    def _rank_backward(ctx, grad):
+        scores, gold = ctx.saved_tensors
+        return (torch.ops.spertmt.ranking_loss_backward(grad, scores, gold, *ctx.margins),
+                None, None, None, None)
+
+    torch.library.register_autograd(lib + "ranking_loss", _rank_backward, setup_context=_rank_setup)
+
+
+_load()
