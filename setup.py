@@ -50,7 +50,7 @@ def _native_extensions():
 
     debug = _flag("SPERTMT_DEBUG")
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx_flags = opt + ["-std=c++17", "-DWITH_PYTHON", "-DPy_LIMITED_API=0x03090000"]
+    cxx_flags = opt + ["-DWITH_PYTHON", "-DPy_LIMITED_API=0x03090000"]  # torch adds its -std
     if "OpenMP" in torch.__config__.parallel_info() and sys.platform != "darwin":
         cxx_flags.append("-fopenmp")  # thread as torch does (at::parallel_for)
 
@@ -68,7 +68,7 @@ def _native_extensions():
         )
     extra = {"cxx": cxx_flags}
     if want_cuda and has_cuda:
-        nvcc = opt + ["-std=c++17", "--expt-relaxed-constexpr", "-DWITH_CUDA"]
+        nvcc = opt + ["--expt-relaxed-constexpr", "-DWITH_CUDA"]
         nvcc += os.environ.get("NVCC_FLAGS", "").split()
         extra = {"cxx": cxx_flags + ["-DWITH_CUDA"], "nvcc": nvcc}
         ext = CUDAExtension("spertmt._C", sources + cuda_sources, extra_compile_args=extra,

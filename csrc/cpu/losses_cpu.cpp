@@ -7,7 +7,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "../checks.h"
+#include "../common.h"
 #include "../kernel_math.h"
 
 namespace spertmt {

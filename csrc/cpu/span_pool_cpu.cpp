@@ -11,7 +11,7 @@
 #include <atomic>
 #include <vector>
 
-#include "../checks.h"
+#include "../common.h"
 #include "../kernel_math.h"
 
 namespace spertmt {
@@ -44,12 +44,6 @@ inline void write_row(const acc_t* best, const int64_t* idx, int64_t H, scalar_t
   if (argmax != nullptr) std::copy(idx, idx + H, argmax);
 }
 
-struct RowState {
-  explicit RowState(int64_t H) : idx(H) {}
-  void reset() { std::fill(idx.begin(), idx.end(), int64_t(-1)); }
-  std::vector<int64_t> idx;
-};
-
 // out[b, s] = max of hidden[b, starts[b, s] : ends[b, s]] for already validated int64 ranges.
 std::tuple<at::Tensor, at::Tensor> pool_ranges(const at::Tensor& hidden_in, const at::Tensor& starts_in,
                                                const at::Tensor& ends_in, bool with_argmax) {
@@ -69,11 +63,11 @@ std::tuple<at::Tensor, at::Tensor> pool_ranges(const at::Tensor& hidden_in, cons
     int64_t* am = with_argmax ? argmax.data_ptr<int64_t>() : nullptr;
     at::parallel_for(0, B * S, kGrainRows, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
-      RowState state(H);
+      std::vector<int64_t> idx(H);
       for (int64_t bs = begin; bs < end; ++bs) {
-        state.reset();
-        extend_max(hid + (bs / S) * T * H, st[bs], en[bs], H, best.data(), state.idx.data());
-        write_row(best.data(), state.idx.data(), H, o + bs * H, am ? am + bs * H : nullptr);
+        std::fill(idx.begin(), idx.end(), int64_t(-1));
+        extend_max(hid + (bs / S) * T * H, st[bs], en[bs], H, best.data(), idx.data());
+        write_row(best.data(), idx.data(), H, o + bs * H, am ? am + bs * H : nullptr);
       }
     });
   });
@@ -107,18 +101,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_po
   const auto nw = num_words_in.to(at::kLong).contiguous();
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), W = ws.size(1);
   const int64_t L = std::min(max_width, W);
-  const int64_t S = num_enumerated_spans(W, max_width);
-
-  // offsets[w - 1] = index of the first span of width w.
-  std::vector<int64_t> offsets(L + 1, 0);
-  for (int64_t w = 1; w <= L; ++w) offsets[w] = offsets[w - 1] + (W - w + 1);
-  auto spans = at::empty({S, 2}, ws.options());
-  auto* sp = spans.data_ptr<int64_t>();
-  for (int64_t w = 1; w <= L; ++w)
-    for (int64_t i = 0; i + w <= W; ++i) {
-      sp[2 * (offsets[w - 1] + i)] = i;
-      sp[2 * (offsets[w - 1] + i) + 1] = i + w;
-    }
+  std::vector<int64_t> offsets;
+  auto spans = enumerated_span_table(W, max_width, hidden.device(), &offsets);
+  const int64_t S = spans.size(0);
   auto mask = spans.select(1, 1).unsqueeze(0) <= nw.unsqueeze(1);
 
   auto out = at::empty({B, S, H}, hidden.options());
@@ -134,11 +119,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_po
     int64_t* am = with_argmax ? argmax.data_ptr<int64_t>() : nullptr;
     at::parallel_for(0, B * W, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
-      RowState state(H);
+      std::vector<int64_t> idx(H);
       for (int64_t bi = begin; bi < end; ++bi) {
         const int64_t b = bi / W, i = bi % W;
         const scalar_t* hid_b = hid + b * T * H;
-        state.reset();
+        std::fill(idx.begin(), idx.end(), int64_t(-1));
         int64_t covered = i < nwp[b] ? wsp[bi] : 0;
         for (int64_t w = 1; w <= L && i + w <= W; ++w) {
           const int64_t j = i + w - 1;
@@ -150,10 +135,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_po
           }
           const int64_t to = wep[b * W + j];
           if (to > covered) {
-            extend_max(hid_b, covered, to, H, best.data(), state.idx.data());
+            extend_max(hid_b, covered, to, H, best.data(), idx.data());
             covered = to;
           }
-          write_row(best.data(), state.idx.data(), H, o + row * H, am ? am + row * H : nullptr);
+          write_row(best.data(), idx.data(), H, o + row * H, am ? am + row * H : nullptr);
         }
       }
     });

@@ -1,5 +1,6 @@
-// Argument checks shared by every backend. Each message names the argument, so a user reading
-// "spertmt.span_max_pool: `ends` has 2 dimensions, expected 2 ([B, S])" knows what to fix.
+// What the CPU and CUDA backends share: argument checks, whose messages name the argument (a user
+// reading "spertmt.span_max_pool: `ends` has 3 dimensions, expected 2 ([B, S])" knows what to fix),
+// and the small host-side helpers both need (pair-context ranges, the enumerated span table).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -7,6 +8,7 @@
 #include <limits>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace spertmt {
 
@@ -66,12 +68,21 @@ inline std::pair<at::Tensor, at::Tensor> pair_context_ranges(const at::Tensor& h
   return {start.contiguous(), end.contiguous()};
 }
 
-// Number of word spans of width 1..max_width over `num_words` words (layout of
-// enumerate_span_max_pool: width-major, then start, as SpERT orders its candidates).
-inline int64_t num_enumerated_spans(int64_t num_words, int64_t max_width) {
-  int64_t total = 0;
-  for (int64_t w = 1; w <= std::min(max_width, num_words); ++w) total += num_words - w + 1;
-  return total;
+// The (S, 2) word ranges [start, end) of every span of width 1..max_width over W words, width-major
+// then start, on `device`; `offsets[w - 1]` receives the index of the first span of width w.
+inline at::Tensor enumerated_span_table(int64_t W, int64_t max_width, at::Device device,
+                                        std::vector<int64_t>* offsets) {
+  const int64_t L = std::min(max_width, W);
+  offsets->assign(L + 1, 0);
+  for (int64_t w = 1; w <= L; ++w) (*offsets)[w] = (*offsets)[w - 1] + (W - w + 1);
+  auto spans = at::empty({(*offsets)[L], 2}, at::TensorOptions().dtype(at::kLong));
+  auto* sp = spans.data_ptr<int64_t>();
+  for (int64_t w = 1; w <= L; ++w)
+    for (int64_t i = 0; i + w <= W; ++i) {
+      sp[2 * ((*offsets)[w - 1] + i)] = i;
+      sp[2 * ((*offsets)[w - 1] + i) + 1] = i + w;
+    }
+  return spans.to(device);
 }
 
 // Shared checks of the three pooling entry points.
