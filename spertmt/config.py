@@ -1,0 +1,152 @@
+"""One configuration object with SPEC.md's defaults; TOML files and `key=value` overrides.
+
+Every key is flat (`epochs`, `neg_entity_count`, ...), so a command line override is
+`--set epochs=3`. Unknown keys are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
+MODES = ("spertmt", "spert")
+
+
+@dataclass
+class Config:
+    """Everything a run needs. Defaults are SpERT.MT's (SPEC.md); `mode = "spert"` switches the
+    baseline's own defaults in where they differ (see `resolved`)."""
+
+    # Data. Paths may be relative to `data_root` (default: $SPERTMT_DATA, else ../shared/datasets).
+    data_root: str = ""
+    train_path: str = "conll04/conll04_train.json"
+    dev_path: str = "conll04/conll04_dev.json"
+    test_path: str = "conll04/conll04_test.json"
+    types_path: str = "conll04/conll04_types.json"
+    max_train_documents: int = 0  # 0: all; a positive number keeps the first N (quick runs)
+    max_eval_documents: int = 0
+
+    # Encoder: a Hugging Face name or folder, or the offline default packaged with spertmt.
+    encoder: str = OFFLINE_ENCODER
+    lowercase: bool | None = None  # None: as the tokenizer does
+    max_length: int = 512
+
+    # Model (SPEC.md). mode "spertmt" or "spert"; the ablation switches apply to "spertmt".
+    mode: str = "spertmt"
+    multi_task: bool = True  # False: "-MTL", softmax classifiers with a none class
+    iou_loss: bool = True  # False: "-EIL", plain BCE for entity identification
+    entity_logits: bool = True  # False: "-entity-logits"
+    max_span_width: int = 10
+    width_embedding_size: int = 25
+    dropout: float = 0.1
+    delta: float = 0.25
+    margin_pos: float = 2.5
+    margin_neg: float = 0.5
+    gamma: float = 2.0
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    # Sampling; None takes the mode's default (120 for spertmt, 100 for spert).
+    neg_entity_count: int | None = None
+    neg_relation_count: int | None = None
+
+    # Training.
+    epochs: int = 20
+    batch_size: int = 2
+    eval_batch_size: int = 8
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+    select_metric: str = "re_strict.micro.f1"  # dev metric that picks the best checkpoint
+    eval_every_epoch: bool = True
+
+    # Prediction. None takes the mode's default (0.85 for spertmt; spert: 0.4 on relations).
+    threshold: float | None = None
+    multi_label_relations: bool = False
+    overlapping: bool = True  # False: SpERT's no_overlapping in evaluation
+
+    extra: dict = field(default_factory=dict)  # free-form notes stored with the run
+
+    def resolved(self) -> Config:
+        """A copy with the mode-dependent defaults filled in."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        baseline = self.mode == "spert"
+        return dataclasses.replace(
+            self,
+            neg_entity_count=self.neg_entity_count if self.neg_entity_count is not None else (100 if baseline else 120),
+            neg_relation_count=(self.neg_relation_count if self.neg_relation_count is not None
+                                else (100 if baseline else 120)),
+            threshold=self.threshold if self.threshold is not None else (0.4 if baseline else 0.85),
+        )
+
+    def data_path(self, key: str) -> Path:
+        value = getattr(self, key)
+        path = Path(value)
+        if not value or path.is_absolute():
+            return path
+        return Path(self.data_root or os.environ.get("SPERTMT_DATA") or default_data_root()) / path
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> Config:
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        """Reads a TOML (or JSON) config file."""
+        path = Path(path)
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return cls.from_dict(data, str(path))
+
+    def override(self, assignments: list[str]) -> Config:
+        """Applies `key=value` strings; values are parsed as TOML (strings may stay unquoted)."""
+        updates: dict[str, Any] = {}
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        for assignment in assignments:
+            if "=" not in assignment:
+                raise ValueError(f"override {assignment!r} is not key=value")
+            key, raw = (part.strip() for part in assignment.split("=", 1))
+            if key not in types:
+                raise ValueError(f"unknown key {key!r} in --set; valid keys: {sorted(types)}")
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw  # a bare string
+            if types[key] == "str" and not isinstance(value, str):
+                value = raw  # e.g. --set encoder=123abc
+            updates[key] = value
+        return dataclasses.replace(self, **updates)
+
+
+def default_data_root() -> Path:
+    """../shared/datasets next to the working directory or the source checkout, else ./datasets."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "datasets"
+        if candidate.exists():
+            return candidate
+    return Path("datasets")

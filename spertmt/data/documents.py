@@ -1,0 +1,189 @@
+"""Documents and types in SpERT JSON, read with errors that name the file, the document and the problem.
+
+A document: `{"tokens": [...], "entities": [{"type", "start", "end"}], "relations": [{"type", "head",
+"tail"}], "orig_id": ...}`, `end` exclusive, `head`/`tail` indexing `entities`. A types file:
+`{"entities": {NAME: {"short", "verbose"}}, "relations": {NAME: {"short", "verbose", "symmetric"}}}`;
+the order of its names gives the type ids (0, 1, ... for the real types; SpERT's "none" is not
+listed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class DataError(ValueError):
+    """A problem in an input file; the message says which file, which document and what."""
+
+
+@dataclass(frozen=True)
+class EntityType:
+    name: str
+    index: int
+    short: str = ""
+    verbose: str = ""
+
+
+@dataclass(frozen=True)
+class RelationType:
+    name: str
+    index: int
+    short: str = ""
+    verbose: str = ""
+    symmetric: bool = False
+
+
+@dataclass
+class Types:
+    """Entity and relation types, in types-file order (index = position)."""
+
+    entities: list[EntityType]
+    relations: list[RelationType]
+
+    def __post_init__(self):
+        self.entity_index = {t.name: t for t in self.entities}
+        self.relation_index = {t.name: t for t in self.relations}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<types>") -> Types:
+        if not isinstance(data, dict) or "entities" not in data or "relations" not in data:
+            raise DataError(f"{source}: a types file needs the keys 'entities' and 'relations'")
+        try:
+            entities = [EntityType(name, i, str(v.get("short", name)), str(v.get("verbose", name)))
+                        for i, (name, v) in enumerate(data["entities"].items())]
+            relations = [RelationType(name, i, str(v.get("short", name)), str(v.get("verbose", name)),
+                                      bool(v.get("symmetric", False)))
+                         for i, (name, v) in enumerate(data["relations"].items())]
+        except AttributeError as error:
+            raise DataError(f"{source}: each type must map a name to an object ({error})") from None
+        if not entities:
+            raise DataError(f"{source}: no entity types")
+        return cls(entities, relations)
+
+    def to_dict(self) -> dict:
+        return {
+            "entities": {t.name: {"short": t.short, "verbose": t.verbose} for t in self.entities},
+            "relations": {t.name: {"short": t.short, "verbose": t.verbose, "symmetric": t.symmetric}
+                          for t in self.relations},
+        }
+
+
+def read_types(path: str | Path) -> Types:
+    """Reads a SpERT types file."""
+    return Types.from_dict(_load_json(path), str(path))
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Words [start, end) of a document, with a type (and a score when predicted)."""
+
+    start: int
+    end: int
+    type: str
+    score: float | None = None
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.start, self.end
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A typed relation between two entities of the same document (indices into its entities)."""
+
+    head: int
+    tail: int
+    type: str
+    score: float | None = None
+
+
+@dataclass
+class Document:
+    tokens: list[str]
+    entities: list[Entity] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    orig_id: Any = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {
+            "tokens": self.tokens,
+            "entities": [_strip_none({"type": e.type, "start": e.start, "end": e.end, "score": e.score})
+                         for e in self.entities],
+            "relations": [_strip_none({"type": r.type, "head": r.head, "tail": r.tail, "score": r.score})
+                          for r in self.relations],
+        }
+        if self.orig_id is not None:
+            out["orig_id"] = self.orig_id
+        return out
+
+
+def _strip_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _load_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text: {error}") from None
+
+
+def parse_document(raw: Any, types: Types | None, where: str) -> Document:
+    """One document from its JSON object; `where` (file and index) starts every error message."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: a document must be a JSON object, not {type(raw).__name__}")
+    tokens = raw.get("tokens")
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DataError(f"{where}: 'tokens' must be a list of strings")
+    entities = []
+    for k, e in enumerate(raw.get("entities", [])):
+        if not isinstance(e, dict) or not {"type", "start", "end"} <= e.keys():
+            raise DataError(f"{where}: entity {k} needs 'type', 'start' and 'end'")
+        start, end, name = e["start"], e["end"], e["type"]
+        if not isinstance(start, int) or not isinstance(end, int):
+            raise DataError(f"{where}: entity {k} has non-integer bounds {start!r}, {end!r}")
+        if end <= start:
+            raise DataError(f"{where}: entity {k} has end {end} <= start {start} (end is exclusive)")
+        if start < 0 or end > len(tokens):
+            raise DataError(f"{where}: entity {k} [{start}, {end}) is out of range of {len(tokens)} tokens")
+        if types is not None and name not in types.entity_index:
+            raise DataError(f"{where}: entity {k} has unknown type {name!r} "
+                            f"(types file has {sorted(types.entity_index)})")
+        entities.append(Entity(start, end, name))
+    relations = []
+    for k, r in enumerate(raw.get("relations", [])):
+        if not isinstance(r, dict) or not {"type", "head", "tail"} <= r.keys():
+            raise DataError(f"{where}: relation {k} needs 'type', 'head' and 'tail'")
+        for role in ("head", "tail"):
+            if not isinstance(r[role], int) or not 0 <= r[role] < len(entities):
+                raise DataError(f"{where}: relation {k} points at a missing entity ({role} = {r[role]!r}, "
+                                f"the document has {len(entities)} entities)")
+        if types is not None and r["type"] not in types.relation_index:
+            raise DataError(f"{where}: relation {k} has unknown type {r['type']!r} "
+                            f"(types file has {sorted(types.relation_index)})")
+        relations.append(Relation(r["head"], r["tail"], r["type"]))
+    return Document(tokens, entities, relations, raw.get("orig_id"))
+
+
+def read_documents(path: str | Path, types: Types | None = None) -> list[Document]:
+    """Reads a SpERT JSON file (a list of documents), checking every document against `types`."""
+    raw = _load_json(path)
+    if not isinstance(raw, list):
+        raise DataError(f"{path}: expected a JSON list of documents, found {type(raw).__name__}")
+    return [parse_document(doc, types, f"{path}, document {i}") for i, doc in enumerate(raw)]
+
+
+def write_documents(path: str | Path, documents: list[Document]) -> None:
+    """Writes documents (e.g. predictions, with scores) as SpERT JSON."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump([d.to_json() for d in documents], f, ensure_ascii=False)

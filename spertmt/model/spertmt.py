@@ -1,0 +1,249 @@
+"""The SpERT.MT model (SPEC.md), with SpERT itself and the ablations as switches of one class.
+
+Representations (d1 = encoder size, d2 = width embedding size):
+- span     c(s) = maxpool(pieces of s) ∘ W_width[width(s)],  x(s) = c(s) ∘ e_CLS
+- pair     r(s1, s2) = c(s1) ∘ maxpool(pieces strictly between) ∘ c(s2) [∘ p(s1) ∘ p(s2)]
+  where p(s) are the entity class scores of s (entity logits; not in `spert` mode or under
+  -entity-logits). p keeps its gradient: the relation loss also trains the entity classifier.
+Heads:
+- spertmt: identification logit (a·x + b) + class scores (x·W, no bias, no "none" class), trained
+  with alpha * (IoU-scaled) BCE + beta * pairwise ranking; predicts argmax_c score_c when
+  max_c score_c >= threshold.
+- spertmt with multi_task=False (-MTL): one softmax classifier with a "none" class per head,
+  cross-entropy; predicts the argmax (a span / pair is kept when it is not "none").
+- spert: softmax entity classifier with "none" (cross-entropy), sigmoid relation classifier
+  (BCE, averaged over types), relations kept where sigmoid >= threshold (0.4), multi-label.
+Dropout applies to the classifier inputs; classifier weights and width embeddings are drawn from
+N(0, 0.02), biases 0 (BERT's initialisation, as SpERT applies it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .. import ops
+from ..config import Config
+from ..data.batching import Batch
+from ..data.documents import Types
+from .losses import multilabel_bce, multitask_loss, none_class_cross_entropy
+
+MAX_WIDTH_EMBEDDINGS = 100  # as SpERT: gold entities wider than max_span_width still train
+
+
+@dataclass
+class LossOutput:
+    loss: Tensor
+    entity_loss: Tensor
+    relation_loss: Tensor
+
+
+@dataclass
+class RawPredictions:
+    """Decisions of one batch, before conversion to documents (spertmt.predict)."""
+
+    spans: Tensor  # [S, 2] word ranges of the candidate spans
+    entity_keep: Tensor  # [B, S] bool: predicted as an entity
+    entity_types: Tensor  # [B, S] type index
+    entity_scores: Tensor  # [B, S]
+    pairs: Tensor  # [B, P, 2] candidate (head, tail) as indices into spans
+    pair_mask: Tensor  # [B, P]
+    relation_keep: Tensor  # [B, P, R] bool, one row per pair (several types when multi-label)
+    relation_scores: Tensor  # [B, P, R]
+
+
+def _init_linear(layer: nn.Linear) -> nn.Linear:
+    nn.init.normal_(layer.weight, std=0.02)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class SpERTMT(nn.Module):
+    """Span-based joint entity and relation extraction; `config.mode` picks SpERT.MT or SpERT."""
+
+    def __init__(self, config: Config, types: Types, encoder: nn.Module):
+        super().__init__()
+        self.config = config.resolved()
+        self.types = types
+        self.encoder = encoder
+        cfg = self.config
+        d1, d2 = encoder.config.hidden_size, cfg.width_embedding_size
+        num_e, num_r = len(types.entities), len(types.relations)
+        self.multitask = cfg.mode == "spertmt" and cfg.multi_task
+        self.use_entity_logits = cfg.mode == "spertmt" and cfg.entity_logits
+        entity_in = 2 * d1 + d2
+        relation_in = 3 * d1 + 2 * d2 + (2 * num_e if self.use_entity_logits else 0)
+
+        self.width_embedding = nn.Embedding(MAX_WIDTH_EMBEDDINGS, d2)
+        nn.init.normal_(self.width_embedding.weight, std=0.02)
+        self.dropout = nn.Dropout(cfg.dropout)
+        if self.multitask:
+            self.entity_identifier = _init_linear(nn.Linear(entity_in, 1))
+            self.entity_classifier = _init_linear(nn.Linear(entity_in, num_e, bias=False))
+            self.relation_identifier = _init_linear(nn.Linear(relation_in, 1))
+            self.relation_classifier = _init_linear(nn.Linear(relation_in, num_r, bias=False))
+        else:  # one classifier per head; index 0 = "none" except for SpERT's sigmoid relations
+            self.entity_classifier = _init_linear(nn.Linear(entity_in, num_e + 1))
+            relation_out = num_r if cfg.mode == "spert" else num_r + 1
+            self.relation_classifier = _init_linear(nn.Linear(relation_in, relation_out))
+
+    # ------------------------------------------------------------------------------------------
+    # Representations
+
+    def _encode(self, batch: Batch) -> Tensor:
+        return self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+
+    @staticmethod
+    def _piece_ranges(batch: Batch, word_spans: Tensor) -> Tensor:
+        """[B, N, 2] word ranges -> [B, N, 2] piece ranges (first word's first piece, last word's end)."""
+        if batch.word_starts.shape[1] == 0:
+            return torch.zeros_like(word_spans)
+        if word_spans.dim() == 2:  # the same spans for every document
+            word_spans = word_spans.unsqueeze(0).expand(batch.word_starts.shape[0], -1, -1)
+        last = batch.word_starts.shape[1] - 1
+        first_word = word_spans[..., 0].clamp(0, last)
+        last_word = (word_spans[..., 1] - 1).clamp(0, last)
+        starts = batch.word_starts.gather(1, first_word)
+        ends = torch.maximum(batch.word_ends.gather(1, last_word), starts)
+        return torch.stack([starts, ends], -1)
+
+    def _span_repr(self, pooled: Tensor, widths: Tensor) -> Tensor:
+        """c(s) = pooled ∘ W_width[width]."""
+        width_emb = self.width_embedding(widths.clamp(0, MAX_WIDTH_EMBEDDINGS - 1))
+        if width_emb.dim() == 2:
+            width_emb = width_emb.unsqueeze(0).expand(pooled.shape[0], -1, -1)
+        return torch.cat([pooled, width_emb], -1)
+
+    def _entity_head(self, c: Tensor, cls: Tensor):
+        """-> (identification logits or None, classifier outputs, entity type scores p(s))."""
+        x = self.dropout(torch.cat([c, cls.unsqueeze(1).expand(-1, c.shape[1], -1)], -1))
+        if self.multitask:
+            scores = self.entity_classifier(x)
+            return self.entity_identifier(x).squeeze(-1), scores, scores
+        logits = self.entity_classifier(x)
+        return None, logits, logits[..., 1:]
+
+    def _relation_head(self, hidden: Tensor, c: Tensor, piece_ranges: Tensor, type_scores: Tensor,
+                       pairs: Tensor):
+        """-> (identification logits or None, classifier outputs) for [B, P, 2] pairs of span rows."""
+        def take(t: Tensor, which: Tensor) -> Tensor:
+            return t.gather(1, which.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
+
+        head, tail = pairs[..., 0], pairs[..., 1]
+        context = ops.pair_context_max_pool(hidden, take(piece_ranges, head), take(piece_ranges, tail))
+        parts = [take(c, head), context, take(c, tail)]
+        if self.use_entity_logits:
+            parts += [take(type_scores, head), take(type_scores, tail)]
+        r = self.dropout(torch.cat(parts, -1))
+        ident = self.relation_identifier(r).squeeze(-1) if self.multitask else None
+        return ident, self.relation_classifier(r)
+
+    # ------------------------------------------------------------------------------------------
+    # Training
+
+    def forward(self, batch: Batch) -> LossOutput:
+        """The training loss of a batch of training samples."""
+        cfg = self.config
+        hidden = self._encode(batch)
+        cls = hidden[:, 0]
+        piece_ranges = self._piece_ranges(batch, batch.entity_spans)
+        pooled = ops.span_max_pool(hidden, piece_ranges[..., 0], piece_ranges[..., 1])
+        widths = batch.entity_spans[..., 1] - batch.entity_spans[..., 0]
+        c = self._span_repr(pooled, widths)
+        ident, outputs, type_scores = self._entity_head(c, cls)
+        mask = batch.entity_mask.to(hidden.dtype)
+        if self.multitask:
+            en_iou = ops.span_en_iou(batch.entity_spans, batch.gold_spans, batch.gold_mask) if cfg.iou_loss else None
+            entity_loss = multitask_loss(ident, outputs, batch.entity_labels, mask, alpha=cfg.alpha, beta=cfg.beta,
+                                         m_pos=cfg.margin_pos, m_neg=cfg.margin_neg, gamma=cfg.gamma,
+                                         en_iou=en_iou, delta=cfg.delta)
+        else:
+            entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask)
+
+        relation_loss = hidden.new_zeros(())
+        if batch.rel_pairs.shape[1] > 0 and bool(batch.rel_mask.any()):
+            ident, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
+            mask = batch.rel_mask.to(hidden.dtype)
+            if self.multitask:
+                relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, alpha=cfg.alpha,
+                                               beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
+                                               gamma=cfg.gamma)
+            elif cfg.mode == "spert":
+                relation_loss = multilabel_bce(outputs, batch.rel_labels, mask)
+            else:
+                relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask)
+        return LossOutput(entity_loss + relation_loss, entity_loss.detach(), relation_loss.detach())
+
+    # ------------------------------------------------------------------------------------------
+    # Prediction
+
+    @torch.no_grad()
+    def predict(self, batch: Batch, threshold: float | None = None,
+                multi_label_relations: bool | None = None) -> RawPredictions:
+        """Entities over every span of width 1..max_span_width, then relations over the ordered
+        pairs of predicted entities (built on the device, no loop over pairs)."""
+        cfg = self.config
+        threshold = cfg.threshold if threshold is None else threshold
+        multi_label = cfg.multi_label_relations if multi_label_relations is None else multi_label_relations
+        hidden = self._encode(batch)
+        enumerated = ops.enumerate_span_max_pool(hidden, batch.word_starts, batch.word_ends, batch.num_words,
+                                                 cfg.max_span_width)
+        spans = enumerated.spans
+        c = self._span_repr(enumerated.pooled, spans[:, 1] - spans[:, 0])
+        _, outputs, type_scores = self._entity_head(c, hidden[:, 0])
+        if self.multitask:
+            entity_scores, entity_types = outputs.max(-1)
+            entity_keep = entity_scores >= threshold
+        else:
+            probs = outputs.softmax(-1)
+            entity_scores, best = probs.max(-1)
+            entity_keep, entity_types = best > 0, (best - 1).clamp(min=0)
+        entity_keep &= enumerated.mask
+
+        pairs, pair_mask = _ordered_pairs(entity_keep)
+        num_r = len(self.types.relations)
+        if pairs.shape[1] == 0 or num_r == 0:
+            empty = torch.zeros(pairs.shape[:2] + (num_r,), device=hidden.device)
+            return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask,
+                                  empty.bool(), empty)
+        piece_ranges = self._piece_ranges(batch, spans)
+        _, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, pairs)
+        if self.multitask:
+            scores = outputs
+            if multi_label:
+                keep = scores >= threshold
+            else:
+                keep = _one_hot_best(scores) & (scores >= threshold)
+        elif cfg.mode == "spert":
+            scores = outputs.sigmoid()
+            keep = scores >= threshold
+        else:
+            probs = outputs.softmax(-1)
+            scores = probs[..., 1:]
+            keep = _one_hot_best(probs)[..., 1:]
+        keep &= pair_mask.unsqueeze(-1)
+        return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask, keep, scores)
+
+
+def _one_hot_best(scores: Tensor) -> Tensor:
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, scores.argmax(-1, keepdim=True), True)
+
+
+def _ordered_pairs(keep: Tensor) -> tuple[Tensor, Tensor]:
+    """All ordered pairs (i, j), i != j, of the kept rows of each document: ([B, P, 2], [B, P])."""
+    B = keep.shape[0]
+    counts = keep.sum(1)
+    k = int(counts.max()) if B else 0
+    if k < 2:
+        return keep.new_zeros(B, 0, 2, dtype=torch.long), keep.new_zeros(B, 0)
+    # The kept rows first, in their original order.
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices[:, :k]
+    real = torch.arange(k, device=keep.device).unsqueeze(0) < counts.unsqueeze(1)
+    i, j = torch.meshgrid(torch.arange(k, device=keep.device), torch.arange(k, device=keep.device), indexing="ij")
+    off_diagonal = i != j
+    i, j = i[off_diagonal], j[off_diagonal]
+    pairs = torch.stack([order[:, i], order[:, j]], -1)
+    return pairs, real[:, i] & real[:, j]
