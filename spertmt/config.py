@@ -33,6 +33,8 @@ class Config:
     dev_path: str = "conll04/conll04_dev.json"
     test_path: str = "conll04/conll04_test.json"
     types_path: str = "conll04/conll04_types.json"
+    fold: int = 0  # substituted for "{fold}" in the paths (ADE's 10 folds)
+    num_folds: int = 1  # how many folds --all-folds runs
     max_train_documents: int = 0  # 0: all; a positive number keeps the first N (quick runs)
     max_eval_documents: int = 0
 
@@ -95,7 +97,7 @@ class Config:
         )
 
     def data_path(self, key: str) -> Path:
-        value = getattr(self, key)
+        value = getattr(self, key).replace("{fold}", str(self.fold))
         path = Path(value)
         if not value or path.is_absolute():
             return path

@@ -23,3 +23,35 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A folder with a tiny randomly initialised BERT and the offline MiniLM tokenizer (fast tests)."""
+    from transformers import BertConfig, BertModel
+
+    from spertmt.model.encoder import load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = load_tokenizer("offline:all-MiniLM-L6-v2")
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def tiny_config(tiny_encoder):
+    """A Config over the fixtures and the tiny encoder: seconds per epoch."""
+    from spertmt.config import Config
+
+    return Config(
+        data_root=FIXTURES, train_path="tiny_train.json", dev_path="tiny_train.json", test_path="tiny_train.json",
+        types_path="tiny_types.json", encoder=tiny_encoder, epochs=1, batch_size=2, eval_batch_size=2,
+        max_length=128,
+    )

@@ -1,0 +1,68 @@
+"""Model folders: everything needed to predict, with no download.
+
+A folder holds `weights.pt` (the state dict), `encoder_config.json` (the encoder's architecture),
+`tokenizer/`, `types.json`, `config.json` (the full run configuration) and `version.json`. It is
+written to a temporary folder first and then renamed, so an interrupted save never leaves half a
+checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import Config
+from .data.documents import Types
+from .model.encoder import encoder_from_config
+from .model.spertmt import SpERTMT
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path) -> None:
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save(model.state_dict(), tmp / "weights.pt")
+    (tmp / "encoder_config.json").write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
+    tokenizer.save_pretrained(tmp / "tokenizer")
+    (tmp / "types.json").write_text(json.dumps(model.types.to_dict(), indent=2))
+    model.config.save(tmp / "config.json")
+    (tmp / "version.json").write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_folder(folder: Path) -> None:
+    if not (folder / "version.json").exists():
+        raise FileNotFoundError(f"{folder} is not a spertmt model folder (no version.json)")
+    version = json.loads((folder / "version.json").read_text())
+    if version.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{folder} was written by spertmt {version.get('spertmt')} in checkpoint format "
+                         f"{version.get('format')}; this spertmt {__version__} reads format {FORMAT_VERSION}")
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTMT:
+    """The model of a folder written by `save_checkpoint`, in eval mode on `device`."""
+    folder = Path(folder)
+    _check_folder(folder)
+    config = Config.from_dict(json.loads((folder / "config.json").read_text()), str(folder / "config.json"))
+    types = Types.from_dict(json.loads((folder / "types.json").read_text()), str(folder / "types.json"))
+    encoder = encoder_from_config(json.loads((folder / "encoder_config.json").read_text()))
+    model = SpERTMT(config, types, encoder)
+    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+def load_tokenizer_from(folder: str | Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(Path(folder) / "tokenizer", use_fast=True)

@@ -1,0 +1,62 @@
+"""Turning a batch's raw predictions into documents with typed, scored entities and relations.
+
+As SpERT's prediction.py: entities keep overlapping spans (nested predictions are allowed); a
+relation of a symmetric type is put in start order (head = the entity that starts first), and
+a relation predicted twice after that (both directions) is kept once, with its higher score.
+"""
+
+from __future__ import annotations
+
+from .data.documents import Document, Entity, Relation, Types
+from .model.spertmt import RawPredictions
+
+
+def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list[Document]:
+    """One predicted Document per input document (same tokens and orig_id)."""
+    spans = raw.spans.tolist()
+    keep, etypes, escores = raw.entity_keep.cpu(), raw.entity_types.cpu(), raw.entity_scores.float().cpu()
+    pairs = raw.pairs.cpu()
+    rel_keep, rel_scores = raw.relation_keep.cpu(), raw.relation_scores.float().cpu()
+    out = []
+    for b, doc in enumerate(documents):
+        rows = keep[b].nonzero().flatten().tolist()
+        entity_of_row = {row: k for k, row in enumerate(rows)}
+        entities = [Entity(spans[row][0], spans[row][1], types.entities[int(etypes[b, row])].name,
+                           float(escores[b, row])) for row in rows]
+        relations: dict[tuple[int, int, str], float] = {}
+        for p, r in rel_keep[b].nonzero().tolist():
+            head, tail = entity_of_row[int(pairs[b, p, 0])], entity_of_row[int(pairs[b, p, 1])]
+            rel_type = types.relations[r]
+            if rel_type.symmetric and entities[head].start > entities[tail].start:
+                head, tail = tail, head
+            key = (head, tail, rel_type.name)
+            relations[key] = max(relations.get(key, float("-inf")), float(rel_scores[b, p, r]))
+        out.append(Document(list(doc.tokens), entities,
+                            [Relation(h, t, name, score) for (h, t, name), score in relations.items()],
+                            doc.orig_id))
+    return out
+
+
+def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
+                      threshold: float | None = None, progress: bool = False,
+                      max_length: int | None = None) -> list[Document]:
+    """Predicts entities and relations for pre-tokenised documents, in input order."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .data.batching import Collator, DocumentDataset, encode_documents
+
+    was_training = model.training
+    model.eval()
+    dataset = DocumentDataset(documents, encode_documents(tokenizer, documents, max_length), model.types, train=False)
+    collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    out: list[Document] = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(dataset), batch_size), desc="predict", disable=not progress,
+                          dynamic_ncols=True):
+            chunk = list(range(start, min(start + batch_size, len(dataset))))
+            batch = collate([dataset[i] for i in chunk]).to(device)
+            raw = model.predict(batch, threshold=threshold)
+            out.extend(decode(raw, [documents[i] for i in chunk], model.types))
+    model.train(was_training)
+    return out

@@ -1,0 +1,109 @@
+"""The command line: train, eval (reproducing train's metrics.json), predict, download, config errors."""
+
+import functools
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from spertmt.cli import main
+from spertmt.config import Config
+
+from .conftest import FIXTURES
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _sets(config: Config) -> list[str]:
+    keys = ("data_root", "train_path", "dev_path", "test_path", "types_path", "encoder", "epochs", "batch_size",
+            "eval_batch_size", "max_length")
+    args = []
+    for key in keys:
+        args += ["--set", f"{key}={getattr(config, key)}"]
+    return args
+
+
+def test_train_then_eval_reproduces_metrics(tiny_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    # A threshold every span passes: an untrained tiny model then predicts entities and relations.
+    assert main(["train", "--quiet", "--output", str(out), *_sets(tiny_config), "--set", "threshold=-100"]) == 0
+    for name in ("best", "last"):
+        assert (out / name / "weights.pt").exists() and (out / name / "tokenizer").is_dir()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"ner", "re", "re_strict"}
+    assert set(metrics["ner"]) == {"micro", "macro", "per_type"}
+    assert metrics["ner"]["micro"]["recall"] > 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in log][0] == "start" and "dev" in [r["event"] for r in log]
+    assert "RE+ (strict, with NER)" in capsys.readouterr().out
+
+    assert main(["eval", "--quiet", "--model", str(out / "best"), "--data", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "eval")]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+
+    assert main(["predict", "--quiet", "--model", str(out / "best"), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "pred.json")]) == 0
+    predicted = json.loads((tmp_path / "pred.json").read_text())
+    assert len(predicted) == 5 and all("score" in e for d in predicted for e in d["entities"])
+
+
+def test_config_errors_list_valid_keys(tmp_path, capsys):
+    assert main(["train", "--output", str(tmp_path), "--set", "epoch=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'epoch'" in err and "epochs" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('lr = 1e-4\nbatchsize = 4\n')
+    assert main(["train", "--output", str(tmp_path), "--config", str(bad)]) == 2
+    assert "unknown key(s) ['batchsize']" in capsys.readouterr().err
+
+
+def test_config_files_and_overrides():
+    config = Config.load(CONFIGS / "ade-offline.toml").override(["fold=3", "lr=2e-5", "encoder=my/model"])
+    assert config.fold == 3 and config.lr == 2e-5 and config.encoder == "my/model"
+    assert config.data_path("train_path").name == "ade_split_3_train.json"
+    assert Config().resolved().neg_entity_count == 120 and Config(mode="spert").resolved().threshold == 0.4
+    for path in ("conll04", "conll04-offline", "conll04-offline-short", "scierc", "scierc-offline", "ade"):
+        Config.load(CONFIGS / f"{path}.toml")
+
+
+def test_help(capsys):
+    for command in ("train", "eval", "predict", "download", "info"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+    assert "--set" in capsys.readouterr().out
+
+
+def test_download_from_a_local_server(tmp_path):
+    """The download code path, against a server on loopback that serves the CoNLL04 files."""
+    served = tmp_path / "served"
+    (served / "conll04").mkdir(parents=True)
+    from spertmt.data import download as dl
+
+    contents = {name: f"file {name}".encode() for name in dl.FILES["conll04"]}
+    for name, data in contents.items():
+        (served / "conll04" / name).write_bytes(data)
+    digests = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in contents.items()}
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        original = dict(dl.FILES["conll04"])
+        dl.FILES["conll04"].update(digests)
+        assert main(["download", "conll04", "--quiet", "--dest", str(tmp_path / "data"), "--base-url", url]) == 0
+        for name, data in contents.items():
+            assert (tmp_path / "data" / "conll04" / name).read_bytes() == data
+        # A file that differs from the published copy is refused, not kept.
+        dl.FILES["conll04"]["conll04_dev.json"] = "0" * 16
+        (tmp_path / "data" / "conll04" / "conll04_dev.json").unlink()
+        assert main(["download", "conll04", "--quiet", "--dest", str(tmp_path / "data"), "--base-url", url]) == 2
+        assert not (tmp_path / "data" / "conll04" / "conll04_dev.json").exists()
+        assert main(["download", "conll05", "--quiet", "--dest", str(tmp_path / "x")]) == 2
+    finally:
+        dl.FILES["conll04"].clear()
+        dl.FILES["conll04"].update(original)
+        server.shutdown()

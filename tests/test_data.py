@@ -1,0 +1,143 @@
+"""Reading SpERT JSON (with errors that name file, document and problem), word-to-piece alignment,
+training samples and batches."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from spertmt.data.batching import Collator, DocumentDataset, encode_documents
+from spertmt.data.documents import DataError, read_documents, read_types
+from spertmt.data.encoding import encode_words
+from spertmt.data.sampling import candidate_spans, make_sample
+from spertmt.model.encoder import load_tokenizer
+
+from .conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def types():
+    return read_types(f"{FIXTURES}/tiny_types.json")
+
+
+@pytest.fixture(scope="module")
+def docs(types):
+    return read_documents(f"{FIXTURES}/tiny_train.json", types)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("offline:all-MiniLM-L6-v2")
+
+
+def test_reader(docs, types):
+    assert len(docs) == 5 and docs[0].tokens[:2] == ["John", "Smith"]
+    assert [t.name for t in types.entities] == ["Peop", "Loc", "Org"]
+    assert types.relation_index["Near"].symmetric and not types.relation_index["Live_In"].symmetric
+    assert docs[1].relations[2].type == "Work_For" and docs[0].orig_id == "d0"
+
+
+BROKEN = [
+    ({"tokens": ["a", "b"], "entities": [{"type": "Peop", "start": 1, "end": 1}]}, "entity 0 has end 1 <= start 1"),
+    ({"tokens": ["a", "b"], "entities": [{"type": "Peop", "start": 1, "end": 3}]}, "out of range of 2 tokens"),
+    ({"tokens": ["a"], "entities": [{"type": "Person", "start": 0, "end": 1}]}, "unknown type 'Person'"),
+    ({"tokens": ["a"], "entities": [{"type": "Peop", "start": 0, "end": 1}],
+      "relations": [{"type": "Live_In", "head": 0, "tail": 1}]}, "relation 0 points at a missing entity"),
+    ({"tokens": "a b"}, "'tokens' must be a list of strings"),
+    ({"tokens": ["a"], "entities": [{"type": "Peop", "start": 0}]}, "entity 0 needs 'type', 'start' and 'end'"),
+]
+
+
+@pytest.mark.parametrize("doc,message", BROKEN, ids=[m for _, m in BROKEN])
+def test_broken_documents_name_file_document_and_problem(tmp_path, types, doc, message):
+    path = tmp_path / "broken.json"
+    good = {"tokens": ["ok"], "entities": [], "relations": []}
+    path.write_text(json.dumps([good, doc]))
+    with pytest.raises(DataError) as error:
+        read_documents(path, types)
+    assert str(path) in str(error.value) and "document 1" in str(error.value) and message in str(error.value)
+
+
+def test_broken_json_and_missing_file(tmp_path, types):
+    path = tmp_path / "bad.json"
+    path.write_text('[{"tokens": ["a"],]')
+    with pytest.raises(DataError, match="bad.json: not valid JSON"):
+        read_documents(path, types)
+    with pytest.raises(DataError, match="no such file"):
+        read_documents(tmp_path / "missing.json", types)
+
+
+def test_word_piece_alignment(tokenizer):
+    words = ["Hakawati", "Theatre", "", "\u200b", "."]
+    enc = encode_words(tokenizer, words)
+    pieces = tokenizer.convert_ids_to_tokens(enc.input_ids)
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
+    assert pieces[enc.word_starts[0]:enc.word_ends[0]] == ["ha", "##kawa", "##ti"]
+    assert pieces[enc.word_starts[1]:enc.word_ends[1]] == ["theatre"]
+    assert enc.word_starts[2] == enc.word_ends[2]  # no pieces: an empty range
+    assert pieces[enc.word_starts[4]:enc.word_ends[4]] == ["."]
+
+
+def test_roberta_style_tokenizer(tmp_path):
+    """Other special tokens and pad id: alignment comes from word_ids, not from BERT's tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>", cls_token="<s>", sep_token="</s>")
+    enc = encode_words(tok, ["Hi", "you"])
+    assert enc.input_ids[0] == 0 and enc.input_ids[-1] == 2 and tok.pad_token_id == 1
+    assert (enc.word_starts, enc.word_ends) == ([1, 4], [4, 8])  # "ĠHi" = 3 bytes, "Ġyou" = 4
+
+
+def test_long_document_is_cut_with_a_warning(tokenizer):
+    with pytest.warns(UserWarning, match="longer than the encoder's window"):
+        enc = encode_words(tokenizer, ["word"] * 40, max_length=12)
+    assert len(enc.input_ids) <= 12 and enc.num_words == 10 and enc.input_ids[-1] == tokenizer.sep_token_id
+
+
+def test_training_sample(docs, types, tokenizer):
+    doc = docs[1]  # Mary works for Acme Corp in Berlin; (Mary, Berlin) holds two relation types
+    sample = make_sample(1, doc, encode_words(tokenizer, doc.tokens), types, train=True, max_span_width=3,
+                         neg_entity_count=5, neg_relation_count=100, rng=random.Random(0))
+    assert sample.entity_spans[:3].tolist() == [[0, 1], [3, 5], [6, 7]]
+    assert sample.entity_labels[:3].int().tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    assert sample.entity_spans.shape[0] == 3 + 5 and not sample.entity_labels[3:].any()
+    negatives = {tuple(s) for s in sample.entity_spans[3:].tolist()}
+    assert negatives <= set(candidate_spans(8, 3)) - {(0, 1), (3, 5), (6, 7)}
+    pairs = sample.rel_pairs.tolist()
+    labels = dict(zip(map(tuple, pairs), sample.rel_labels.int().tolist()))
+    assert labels[(0, 2)] == [1, 1, 0]  # Live_In and Work_For: one sample with both (lavis-nlp/spert#46)
+    assert labels[(0, 1)] == [0, 1, 0]
+    assert len(pairs) == 6 and len(set(map(tuple, pairs))) == 6  # every ordered pair once
+
+
+def test_symmetric_reverse_is_not_a_negative(docs, types, tokenizer):
+    doc = docs[2]  # Near(Geneva, Lyon), symmetric
+    sample = make_sample(2, doc, encode_words(tokenizer, doc.tokens), types, train=True, rng=random.Random(0))
+    assert sample.rel_pairs.tolist() == [[1, 0]]
+
+
+def test_nested_and_empty_documents_and_batches(docs, types, tokenizer):
+    dataset = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=True, max_span_width=4,
+                              neg_entity_count=3, neg_relation_count=3, seed=1)
+    batch = Collator(tokenizer.pad_token_id)([dataset[i] for i in range(len(dataset))])
+    assert batch.input_ids.shape[0] == 5 and batch.num_words.tolist() == [6, 8, 5, 7, 3]
+    assert batch.gold_mask.sum(1).tolist() == [2, 3, 2, 3, 0]
+    assert batch.entity_mask.sum(1).tolist() == [5, 6, 5, 6, 3]
+    assert (batch.input_ids[~batch.attention_mask.bool()] == tokenizer.pad_token_id).all()
+    # Negatives are redrawn each epoch, reproducibly.
+    again = dataset[3].entity_spans
+    dataset.set_epoch(1)
+    assert torch.equal(again, DocumentDataset(docs, dataset.encodings, types, train=True, max_span_width=4,
+                                              neg_entity_count=3, neg_relation_count=3, seed=1)[3].entity_spans)
+    assert not torch.equal(again, dataset[3].entity_spans) or len(candidate_spans(7, 4)) <= 6

@@ -1,0 +1,143 @@
+"""The model with a tiny random BERT: losses against SPEC.md's formulas by hand, every mode and
+ablation, multi-label targets, prediction and a save/load round trip."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from spertmt.checkpoint import load_model, save_checkpoint
+from spertmt.data.batching import Collator, DocumentDataset, encode_documents
+from spertmt.data.documents import read_documents, read_types
+from spertmt.model.encoder import load_encoder, load_tokenizer
+from spertmt.model.losses import multilabel_bce, multitask_loss, none_class_cross_entropy
+from spertmt.model.spertmt import SpERTMT, _ordered_pairs
+from spertmt.predict import decode
+
+
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+def test_multitask_loss_by_hand():
+    # Two entity samples: a gold "type 1" span and a negative overlapping it (ENIoU 0.5); one padding row.
+    ident = torch.tensor([[0.4, -0.3, 9.0]])
+    scores = torch.tensor([[[0.2, 1.0], [0.5, -0.2], [9.0, 9.0]]])
+    labels = torch.tensor([[[False, True], [False, False], [True, True]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    en_iou = torch.tensor([[1.0, 0.5, 0.0]])
+    d, mp, mn, g = 0.25, 2.5, 0.5, 2.0
+    ident_pos = (1 - d) * softplus(-0.4)  # -q (1 - δ) log p
+    ident_neg = d * (1 + 0.5) * softplus(-0.3)  # -δ (1 - q)(1 + ENIoU) log(1 - p)
+    rank_pos = softplus(g * (mp - 1.0)) + softplus(g * (mn + 0.2))  # L+ and L- (best wrong class: 0)
+    rank_neg = softplus(g * (mn + 0.5))  # no class: L- over the best class
+    want = 1.0 * (ident_pos + ident_neg) / 2 + 1.0 * (rank_pos + rank_neg) / 2
+    got = multitask_loss(ident, scores, labels, mask, alpha=1.0, beta=1.0, m_pos=mp, m_neg=mn, gamma=g,
+                         en_iou=en_iou, delta=d)
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    # -EIL and relations: plain BCE; alpha and beta weight the two parts.
+    plain = multitask_loss(ident, scores, labels, mask, alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g)
+    want_plain = 0.5 * (softplus(-0.4) + softplus(-0.3)) / 2 + 2.0 * (rank_pos + rank_neg) / 2
+    assert plain.item() == pytest.approx(want_plain, rel=1e-6)
+
+
+def test_baseline_losses_and_two_gold_relation_types():
+    labels = torch.tensor([[[True, True, False], [False, False, False]]])  # a pair with two gold types
+    mask = torch.ones(1, 2)
+    logits = torch.tensor([[[0.3, -1.0, 0.2], [0.0, 0.5, -0.5]]])
+    # SpERT: BCE per type, averaged over types: both gold types are positive targets.
+    bce = lambda x, y: y * softplus(-x) + (1 - y) * softplus(x)  # noqa: E731
+    row0 = (bce(0.3, 1) + bce(-1.0, 1) + bce(0.2, 0)) / 3
+    row1 = (bce(0.0, 0) + bce(0.5, 0) + bce(-0.5, 0)) / 3
+    assert multilabel_bce(logits, labels, mask).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    # -MTL: softmax over [none, types]; a softmax has one answer, the first gold type.
+    ce_logits = torch.tensor([[[0.1, 0.3, -1.0, 0.2], [0.2, 0.0, 0.5, -0.5]]])
+    lse = [math.log(sum(math.exp(v) for v in row)) for row in ce_logits[0].tolist()]
+    want = ((lse[0] - 0.3) + (lse[1] - 0.2)) / 2
+    assert none_class_cross_entropy(ce_logits, labels, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_ordered_pairs():
+    keep = torch.tensor([[False, True, False, True, True], [True, False, False, False, False]])
+    pairs, mask = _ordered_pairs(keep)
+    real = {tuple(p) for p, m in zip(pairs[0].tolist(), mask[0].tolist()) if m}
+    assert real == {(1, 3), (1, 4), (3, 1), (3, 4), (4, 1), (4, 3)}
+    assert not mask[1].any()
+
+
+MODES = [
+    dict(mode="spertmt"),
+    dict(mode="spertmt", multi_task=False),
+    dict(mode="spertmt", iou_loss=False),
+    dict(mode="spertmt", entity_logits=False),
+    dict(mode="spert"),
+]
+
+
+@pytest.fixture(scope="module")
+def fixture_data():
+    from .conftest import FIXTURES
+
+    types = read_types(f"{FIXTURES}/tiny_types.json")
+    return types, read_documents(f"{FIXTURES}/tiny_train.json", types)
+
+
+@pytest.mark.parametrize("switches", MODES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_every_mode_trains_and_predicts(tiny_config, fixture_data, switches):
+    types, docs = fixture_data
+    config = dataclasses.replace(tiny_config, **switches)
+    tokenizer = load_tokenizer(config.encoder)
+    torch.manual_seed(0)
+    model = SpERTMT(config, types, load_encoder(config.encoder))
+    collate = Collator(tokenizer.pad_token_id)
+    train = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=True, max_span_width=4)
+    batch = collate([train[i] for i in range(len(train))])
+    out = model(batch)
+    assert torch.isfinite(out.loss) and out.relation_loss > 0
+    out.loss.backward()
+    assert model.entity_classifier.weight.grad.abs().sum() > 0
+    assert model.relation_classifier.weight.grad.abs().sum() > 0
+    expected_in = 3 * 32 + 2 * 25 + (2 * 3 if model.use_entity_logits else 0)
+    assert model.relation_classifier.in_features == expected_in
+
+    model.eval()
+    evaluation = DocumentDataset(docs, train.encodings, types, train=False)
+    raw = model.predict(collate([evaluation[i] for i in range(len(evaluation))]), threshold=-100.0)
+    predictions = decode(raw, docs, types)
+    assert len(predictions) == 5 and all(p.tokens == d.tokens for p, d in zip(predictions, docs))
+    for p in predictions:
+        assert all(e.end - e.start <= config.max_span_width for e in p.entities)
+        assert all(0 <= r.head < len(p.entities) and 0 <= r.tail < len(p.entities) for r in p.relations)
+
+
+def test_entity_logits_carry_gradient_to_the_entity_classifier(tiny_config, fixture_data):
+    types, docs = fixture_data
+    tokenizer = load_tokenizer(tiny_config.encoder)
+    model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder))
+    train = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=True)
+    batch = Collator(tokenizer.pad_token_id)([train[i] for i in range(4)])
+    hidden = model._encode(batch)
+    ranges = model._piece_ranges(batch, batch.entity_spans)
+    from spertmt import ops
+
+    pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
+    c = model._span_repr(pooled, batch.entity_spans[..., 1] - batch.entity_spans[..., 0])
+    _, _, type_scores = model._entity_head(c, hidden[:, 0])
+    _, rel_scores = model._relation_head(hidden, c, ranges, type_scores, batch.rel_pairs)
+    (grad,) = torch.autograd.grad(rel_scores.sum(), model.entity_classifier.weight)
+    assert grad.abs().sum() > 0
+
+
+def test_save_and_load_predict_the_same(tiny_config, fixture_data, tmp_path):
+    types, docs = fixture_data
+    tokenizer = load_tokenizer(tiny_config.encoder)
+    model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder)).eval()
+    save_checkpoint(model, tokenizer, tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    dataset = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=False)
+    batch = Collator(tokenizer.pad_token_id)([dataset[i] for i in range(5)])
+    a, b = model.predict(batch, threshold=-0.01), loaded.predict(batch, threshold=-0.01)
+    for field in ("entity_keep", "entity_types", "entity_scores", "pairs", "relation_keep", "relation_scores"):
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    assert loaded.config == model.config
