@@ -3,8 +3,10 @@ running loss, dev evaluation after each epoch, best and last checkpoints, JSON-l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoint import save_checkpoint
+from . import ops
+from .checkpoint import load_model, save_checkpoint
 from .config import Config
 from .data.batching import Collator, DocumentDataset, encode_documents
 from .data.documents import read_documents, read_types, write_documents
@@ -113,9 +116,9 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
     optimizer = _optimizer(model, cfg)
     scheduler = _scheduler(optimizer, total_steps, cfg.warmup)
     log.write(event="start", documents=len(train_docs), steps=total_steps, device=str(device),
-              native=bool(__import__("spertmt").ops.native_available(device.type)))
+              native=ops.native_available(device.type))
 
-    best_score, step = float("-inf"), 0
+    best_score, step, saved_best = float("-inf"), 0, False
     dev_metrics: dict = {}
     for epoch in range(cfg.epochs):
         model.train()
@@ -143,15 +146,13 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
             log.write(event="dev", epoch=epoch + 1, **{cfg.select_metric: score}, metrics=dev_metrics)
             print(f"epoch {epoch + 1}: dev {summary(dev_metrics)}", flush=True)
             if score > best_score:
-                best_score = score
+                best_score, saved_best = score, True
                 save_checkpoint(model, tokenizer, output / "best")
-    if not (output / "best").exists():
+    if not saved_best:  # no dev set: the last epoch is the best we know
         save_checkpoint(model, tokenizer, output / "best")
 
     if not test_docs:
         return dev_metrics
-    from .checkpoint import load_model
-
     best = load_model(output / "best", device=device)
     predictions, metrics = _predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
     write_metrics(output / "metrics.json", metrics)
@@ -177,9 +178,6 @@ def _predict_and_score(model, tokenizer, documents, types, cfg: Config, device, 
 def train_folds(config: Config, output_dir: str | Path, progress: bool = True) -> dict:
     """Runs every fold (0 .. num_folds - 1) into `<output>/fold_<i>` and writes the mean and
     standard deviation of each setting's micro and macro P/R/F1 to `<output>/metrics_folds.json`."""
-    import dataclasses
-    import statistics
-
     output = Path(output_dir)
     per_fold = [train(dataclasses.replace(config, fold=fold), output / f"fold_{fold}", progress)
                 for fold in range(config.num_folds)]
