@@ -3,6 +3,9 @@
     spertmt train --config configs/conll04-offline-short.toml --output runs/demo
     spertmt eval --model runs/demo/best --data test.json --output runs/demo/eval
     spertmt predict --model runs/demo/best --input docs.json --output predictions.json
+    spertmt score --gold test.json --pred predictions.json --types types.json
+    spertmt convert --from brat --to spert annotations/ data.json
+    spertmt validate data.json --types data_types.json
     spertmt download conll04 --dest datasets
     spertmt info
 """
@@ -74,6 +77,52 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from .data.convert import collect_types
+    from .data.documents import read_documents, read_types
+    from .evaluate import evaluate, format_metrics, write_metrics
+
+    types = read_types(args.types) if args.types else None
+    gold = read_documents(args.gold, types)
+    pred = read_documents(args.pred, types)
+    if types is None:
+        types = collect_types(gold + pred)
+        print("no --types: relation types are taken as asymmetric", file=sys.stderr)
+    metrics = evaluate(gold, pred, types, overlapping=not args.no_overlapping)
+    print(format_metrics(metrics))
+    if args.output:
+        write_metrics(Path(args.output) / "metrics.json", metrics)
+        print(f"wrote {Path(args.output) / 'metrics.json'}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .data.convert import convert
+
+    report = convert(args.source, args.target, args.input, args.output, types_path=args.types, words=args.words,
+                     sentences=args.sentences)
+    print(f"converted {args.input} ({args.source}) to {args.output} ({args.target}); {report}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .data.documents import read_types
+    from .data.validate import format_report, report_json, validate
+
+    types = read_types(args.types) if args.types else None
+    tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
+    if args.model:
+        from .checkpoint import load_tokenizer_from
+        from .config import Config
+
+        config = Config.load(Path(args.model) / "config.json")
+        tokenizer, max_length, max_width = load_tokenizer_from(args.model), config.max_length, config.max_span_width
+        types = types or read_types(Path(args.model) / "types.json")
+    report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
+    print(report_json(report) if args.json else format_report(report))
+    return 1 if report["errors"] else 0
+
+
 def _download(args: argparse.Namespace) -> int:
     from .data.download import BASE_URL, download
 
@@ -123,6 +172,33 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=_predict)
+
+    score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
+    score.add_argument("--gold", required=True)
+    score.add_argument("--pred", required=True)
+    score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
+    score.add_argument("--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)")
+    score.add_argument("--output", help="folder for metrics.json")
+    score.set_defaults(func=_score)
+
+    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats")
+    conv.add_argument("--from", dest="source", required=True, choices=["spert", "dygie", "brat"])
+    conv.add_argument("--to", dest="target", required=True, choices=["spert", "dygie", "brat"])
+    conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
+    conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
+    conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
+    conv.add_argument("--words", default="simple", choices=["simple", "whitespace"], help="brat word splitter")
+    conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
+    conv.set_defaults(func=_convert)
+
+    check = commands.add_parser("validate", help="statistics and every error of a dataset, before training")
+    check.add_argument("data", help="SpERT JSON file")
+    check.add_argument("--types", help="types file")
+    check.add_argument("--model", help="model folder: its types, window and max span width")
+    check.add_argument("--max-span-width", type=int, default=10)
+    check.add_argument("--max-length", type=int, default=512)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_validate)
 
     fetch = commands.add_parser("download", help="fetch the public SpERT copies of CoNLL04, SciERC and ADE")
     fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"])

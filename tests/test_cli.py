@@ -43,6 +43,10 @@ def test_train_then_eval_reproduces_metrics(tiny_config, tmp_path, capsys):
     assert main(["eval", "--quiet", "--model", str(out / "best"), "--data", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "eval")]) == 0
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+    # The scorer gives the same numbers from the predictions file alone.
+    assert main(["score", "--gold", f"{FIXTURES}/tiny_train.json", "--pred", str(tmp_path / "eval" / "predictions.json"),
+                 "--types", f"{FIXTURES}/tiny_types.json", "--output", str(tmp_path / "score")]) == 0
+    assert json.loads((tmp_path / "score" / "metrics.json").read_text()) == metrics
 
     assert main(["predict", "--quiet", "--model", str(out / "best"), "--input", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "pred.json")]) == 0
@@ -70,7 +74,7 @@ def test_config_files_and_overrides():
 
 
 def test_help(capsys):
-    for command in ("train", "eval", "predict", "download", "info"):
+    for command in ("train", "eval", "predict", "score", "convert", "validate", "download", "info"):
         with pytest.raises(SystemExit) as exit_:
             main([command, "--help"])
         assert exit_.value.code == 0
@@ -107,3 +111,19 @@ def test_download_from_a_local_server(tmp_path):
         dl.FILES["conll04"].clear()
         dl.FILES["conll04"].update(original)
         server.shutdown()
+
+
+def test_brat_folder_convert_validate_train(tiny_config, tmp_path):
+    """The README's own-data path: a brat folder in, a trained model out."""
+    brat = tmp_path / "brat"
+    assert main(["convert", "--from", "spert", "--to", "brat", f"{FIXTURES}/tiny_train.json", str(brat)]) == 0
+    data = tmp_path / "mine.json"
+    assert main(["convert", "--from", "brat", "--to", "spert", str(brat), str(data)]) == 0
+    types = tmp_path / "mine_types.json"
+    assert types.exists()
+    assert main(["validate", str(data), "--types", str(types)]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--quiet", "--output", str(run), "--set", f"encoder={tiny_config.encoder}",
+                 "--set", f"train_path={data}", "--set", f"dev_path={data}", "--set", "test_path=",
+                 "--set", f"types_path={types}", "--set", "epochs=1", "--set", "max_length=128"]) == 0
+    assert (run / "best" / "weights.pt").exists()

@@ -1,0 +1,359 @@
+"""Converters between SpERT JSON, DyGIE++ / PURE / PL-Marker JSON lines and brat standoff.
+
+Every reader returns `(documents, report)`: the report counts what was skipped and why (a
+discontinuous brat entity, an entity off word boundaries, a relation across sentences, ...),
+so nothing is dropped silently. SpERT documents are sentences; relations are intra-sentence.
+
+- DyGIE++ (`sentences`, document-level token offsets, inclusive ends in `ner` and `relations`):
+  one SpERT document per sentence, `orig_id` = the doc_key (with `#i` for sentence i of a
+  multi-sentence document); written back one sentence per DyGIE document.
+- brat standoff (a folder of `.txt` + `.ann`): text split into sentences and words with character
+  offsets kept. Written one sentence a line, words joined by single spaces, so the `whitespace`
+  splitter reads it back exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .documents import DataError, Document, Entity, Relation, Types, parse_document
+
+FORMATS = ("spert", "dygie", "brat")
+
+
+@dataclass
+class Report:
+    """What a conversion skipped or ignored, with counts and the first few examples."""
+
+    counts: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)
+
+    def add(self, what: str, example: str) -> None:
+        self.counts[what] += 1
+        self.examples.setdefault(what, [])
+        if len(self.examples[what]) < 5:
+            self.examples[what].append(example)
+
+    def __str__(self) -> str:
+        if not self.counts:
+            return "nothing skipped"
+        return "\n".join(f"{what}: {n} (e.g. {'; '.join(self.examples[what])})" for what, n in self.counts.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# Word and sentence splitting with character offsets
+
+
+@dataclass
+class Word:
+    text: str
+    start: int  # character offsets in the document text, end exclusive
+    end: int
+
+
+def whitespace_words(text: str, offset: int = 0) -> list[Word]:
+    """Words separated by whitespace."""
+    return [Word(m.group(), offset + m.start(), offset + m.end()) for m in re.finditer(r"\S+", text)]
+
+
+_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def simple_words(text: str, offset: int = 0) -> list[Word]:
+    """Runs of letters and digits (with inner hyphens, apostrophes and dots), and single punctuation marks."""
+    return [Word(m.group(), offset + m.start(), offset + m.end()) for m in _WORD.finditer(text)]
+
+
+WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words}
+
+
+def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:
+    """Character ranges of sentences: one per non-empty line, or also split after . ! ? that a
+    space and an upper-case letter or digit follow."""
+    ranges = []
+    for line in re.finditer(r"[^\n]+", text):
+        if not line.group().strip():
+            continue
+        if by_lines:
+            ranges.append((line.start(), line.end()))
+            continue
+        start = line.start()
+        for m in re.finditer(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'(])", line.group()):
+            ranges.append((start, line.start() + m.end()))
+            start = line.start() + m.end()
+        ranges.append((start, line.end()))
+    return ranges
+
+
+# ---------------------------------------------------------------------------------------------
+# SpERT JSON
+
+
+def read_spert(path: str | Path, types: Types | None = None) -> tuple[list[Document], Report]:
+    from .documents import read_documents
+
+    return read_documents(path, types), Report()
+
+
+def write_spert(documents: list[Document], path: str | Path) -> None:
+    from .documents import write_documents
+
+    write_documents(path, documents)
+
+
+def collect_types(documents: list[Document], symmetric: set[str] | None = None) -> Types:
+    """A types file listing the types that occur, in order of first appearance."""
+    entities = list(dict.fromkeys(e.type for d in documents for e in d.entities))
+    relations = list(dict.fromkeys(r.type for d in documents for r in d.relations))
+    symmetric = symmetric or set()
+    return Types.from_dict({
+        "entities": {t: {"short": t, "verbose": t} for t in entities},
+        "relations": {t: {"short": t, "verbose": t, "symmetric": t in symmetric} for t in relations},
+    })
+
+
+def check_types(documents: list[Document], types: Types, source: str) -> None:
+    """Every type used by the documents must be in `types`."""
+    for i, doc in enumerate(documents):
+        for e in doc.entities:
+            if e.type not in types.entity_index:
+                raise DataError(f"{source}, document {i}: entity type {e.type!r} is not in the types file")
+        for r in doc.relations:
+            if r.type not in types.relation_index:
+                raise DataError(f"{source}, document {i}: relation type {r.type!r} is not in the types file")
+
+
+# ---------------------------------------------------------------------------------------------
+# DyGIE++ / PURE / PL-Marker
+
+
+def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
+    report = Report()
+    documents = []
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {line_number}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{where}: not valid JSON: {error}") from None
+            sentences = raw.get("sentences")
+            if not isinstance(sentences, list):
+                raise DataError(f"{where}: needs 'sentences', a list of token lists")
+            ner = raw.get("ner", [[] for _ in sentences])
+            relations = raw.get("relations", [[] for _ in sentences])
+            if len(ner) != len(sentences) or len(relations) != len(sentences):
+                raise DataError(f"{where}: 'ner' and 'relations' need one list per sentence")
+            key = raw.get("doc_key", line_number - 1)
+            offset = 0
+            for i, tokens in enumerate(sentences):
+                sentence_where = f"{where}, sentence {i}"
+                entities: list[Entity] = []
+                index: dict[tuple[int, int], int] = {}
+                for item in ner[i]:
+                    start, end, label = item[0] - offset, item[1] - offset + 1, item[2]
+                    if not 0 <= start < end <= len(tokens):
+                        raise DataError(f"{sentence_where}: entity {item} lies outside the sentence")
+                    index.setdefault((start, end), len(entities))
+                    entities.append(Entity(start, end, label))
+                rels = []
+                for item in relations[i]:
+                    head = index.get((item[0] - offset, item[1] - offset + 1))
+                    tail = index.get((item[2] - offset, item[3] - offset + 1))
+                    if head is None or tail is None:
+                        report.add("relation whose argument is not an entity (skipped)", f"{sentence_where}: {item}")
+                        continue
+                    rels.append(Relation(head, tail, item[4]))
+                orig_id = key if len(sentences) == 1 else f"{key}#{i}"
+                documents.append(Document(list(tokens), entities, rels, orig_id))
+                offset += len(tokens)
+    return documents, report
+
+
+def write_dygie(documents: list[Document], path: str | Path) -> None:
+    """One DyGIE document per SpERT document (sentence); doc_key = orig_id (or the index)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i, doc in enumerate(documents):
+            ner = [[e.start, e.end - 1, e.type] for e in doc.entities]
+            rels = [[doc.entities[r.head].start, doc.entities[r.head].end - 1, doc.entities[r.tail].start,
+                     doc.entities[r.tail].end - 1, r.type] for r in doc.relations]
+            record = {"doc_key": doc.orig_id if doc.orig_id is not None else i, "sentences": [doc.tokens],
+                      "ner": [ner], "relations": [rels]}
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# brat standoff
+
+
+def _parse_ann(text: str, where: str, report: Report):
+    """-> ({id: (type, start, end)}, [(type, arg1, arg2)]) from an .ann file."""
+    entities: dict[str, tuple[str, int, int]] = {}
+    relations: list[tuple[str, str, str, str]] = []
+    for line_number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        here = f"{where}, line {line_number}"
+        kind = line[0]
+        fields = line.split("\t")
+        if kind == "T":
+            if len(fields) < 2 or len(fields[1].split(" ", 1)) < 2:
+                raise DataError(f"{here}: malformed entity line {line!r}")
+            label, offsets = fields[1].split(" ", 1)
+            if ";" in offsets:
+                report.add("discontinuous entity (skipped)", f"{here}: {fields[0]} {offsets}")
+                continue
+            try:
+                start, end = (int(x) for x in offsets.split())
+            except ValueError:
+                raise DataError(f"{here}: malformed offsets {offsets!r}") from None
+            entities[fields[0]] = (label, start, end)
+        elif kind == "R":
+            parts = fields[1].split() if len(fields) > 1 else []
+            if len(parts) != 3 or not all(":" in p for p in parts[1:]):
+                raise DataError(f"{here}: malformed relation line {line!r}")
+            relations.append((fields[0], parts[0], parts[1].split(":", 1)[1], parts[2].split(":", 1)[1]))
+        elif kind in "*EAMN#":
+            report.add(f"'{kind}' line (ignored)", here)
+        else:
+            raise DataError(f"{here}: unknown annotation line {line!r}")
+    return entities, relations
+
+
+def read_brat(folder: str | Path, words: str = "simple", sentences: str | None = None) -> tuple[list[Document], Report]:
+    """Reads every `.txt` with its `.ann` in `folder` (sorted by name), one SpERT document per sentence.
+
+    Args:
+        words: "simple" (words and punctuation) or "whitespace".
+        sentences: "lines" (one sentence per line) or "punctuation" (lines, also split after . ! ?);
+            default "lines" with the whitespace splitter, else "punctuation".
+    """
+    folder = Path(folder)
+    if words not in WORD_SPLITTERS:
+        raise ValueError(f"words must be one of {sorted(WORD_SPLITTERS)}, not {words!r}")
+    by_lines = (sentences or ("lines" if words == "whitespace" else "punctuation")) == "lines"
+    splitter = WORD_SPLITTERS[words]
+    report = Report()
+    documents: list[Document] = []
+    texts = sorted(folder.glob("*.txt"))
+    if not texts:
+        raise DataError(f"{folder}: no .txt files")
+    for txt in texts:
+        text = txt.read_text(encoding="utf-8")
+        ann = txt.with_suffix(".ann")
+        entities, relations = _parse_ann(ann.read_text(encoding="utf-8") if ann.exists() else "", str(ann), report)
+        placed: dict[str, tuple[int, int]] = {}  # entity id -> (document number, entity index)
+        ranges = split_sentences(text, by_lines)
+        sentence_starts = [start for start, _ in ranges]
+        by_sentence: dict[int, list[str]] = {}
+        for entity_id, (_, start, _) in sorted(entities.items(), key=lambda kv: _id_number(kv[0])):
+            k = bisect.bisect_right(sentence_starts, start) - 1
+            if k < 0 or start >= ranges[k][1]:
+                report.add("entity outside every sentence (skipped)", f"{txt.name} {entity_id}")
+                continue
+            by_sentence.setdefault(k, []).append(entity_id)
+        for k, (s_start, s_end) in enumerate(ranges):
+            sentence_words = splitter(text[s_start:s_end], s_start)
+            starts = {w.start: n for n, w in enumerate(sentence_words)}
+            ends = {w.end: n for n, w in enumerate(sentence_words)}
+            doc = Document([w.text for w in sentence_words], [], [], f"{txt.stem}:{s_start}")
+            for entity_id in by_sentence.get(k, []):
+                label, start, end = entities[entity_id]
+                if end > s_end:
+                    report.add("entity across a sentence boundary (skipped)", f"{txt.name} {entity_id}")
+                    continue
+                if start not in starts or end not in ends:
+                    report.add("entity not on word boundaries (skipped)",
+                               f"{txt.name} {entity_id} {text[start:end]!r}")
+                    continue
+                placed[entity_id] = (len(documents), len(doc.entities))
+                doc.entities.append(Entity(starts[start], ends[end] + 1, label))
+            documents.append(doc)
+        for rel_id, label, arg1, arg2 in sorted(relations, key=lambda r: _id_number(r[0])):
+            if arg1 not in placed or arg2 not in placed:
+                report.add("relation to a skipped or missing entity (skipped)", f"{txt.name} {rel_id}")
+                continue
+            (d1, head), (d2, tail) = placed[arg1], placed[arg2]
+            if d1 != d2:
+                report.add("relation across sentences (skipped)", f"{txt.name} {rel_id}")
+                continue
+            documents[d1].relations.append(Relation(head, tail, label))
+    return documents, report
+
+
+def _id_number(identifier: str) -> int:
+    digits = re.sub(r"\D", "", identifier)
+    return int(digits) if digits else 0
+
+
+def write_brat(documents: list[Document], folder: str | Path, sentences_per_file: int = 1000) -> None:
+    """Writes `doc_00000.txt/.ann`, ...: one sentence a line, words joined by single spaces."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, first in enumerate(range(0, len(documents), sentences_per_file)):
+        lines, ann, position, t, r = [], [], 0, 0, 0
+        for doc in documents[first:first + sentences_per_file]:
+            starts, position_in_line = [], 0
+            for word in doc.tokens:
+                starts.append(position + position_in_line)
+                position_in_line += len(word) + 1
+            line = " ".join(doc.tokens)
+            ids = []
+            for e in doc.entities:
+                t += 1
+                ids.append(f"T{t}")
+                start, end = starts[e.start], starts[e.end - 1] + len(doc.tokens[e.end - 1])
+                ann.append(f"T{t}\t{e.type} {start} {end}\t{line[start - position:end - position]}")
+            for rel in doc.relations:
+                r += 1
+                ann.append(f"R{r}\t{rel.type} Arg1:{ids[rel.head]} Arg2:{ids[rel.tail]}")
+            lines.append(line)
+            position += len(line) + 1
+        (folder / f"doc_{number:05d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (folder / f"doc_{number:05d}.ann").write_text("\n".join(ann) + ("\n" if ann else ""), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def convert(source: str, target: str, input_path: str | Path, output_path: str | Path, *,
+            types_path: str | Path | None = None, words: str = "simple", sentences: str | None = None) -> Report:
+    """Converts between formats; to SpERT, also writes `<output>_types.json` unless `types_path`
+    is given, in which case every type must be in it."""
+    if source not in FORMATS or target not in FORMATS:
+        raise ValueError(f"formats are {FORMATS}; got {source!r} -> {target!r}")
+    types = None
+    if types_path:
+        from .documents import read_types
+
+        types = read_types(types_path)
+    if source == "spert":
+        documents, report = read_spert(input_path, types)
+    elif source == "dygie":
+        documents, report = read_dygie(input_path)
+    else:
+        documents, report = read_brat(input_path, words=words, sentences=sentences)
+    for i, doc in enumerate(documents):  # the converted documents must be valid SpERT documents
+        parse_document(doc.to_json(), None, f"{input_path}, converted document {i}")
+    if target == "spert":
+        if types is not None:
+            check_types(documents, types, str(input_path))
+        else:
+            out = Path(output_path)
+            types_out = out.with_name(out.stem + "_types.json")
+            types_out.write_text(json.dumps(collect_types(documents).to_dict(), indent=1))
+        write_spert(documents, output_path)
+    elif target == "dygie":
+        write_dygie(documents, output_path)
+    else:
+        write_brat(documents, output_path)
+    return report

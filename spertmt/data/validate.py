@@ -1,0 +1,102 @@
+"""What a user needs to know about a dataset before training (`spertmt validate`).
+
+Reads every document (collecting every reader error rather than stopping at the first) and
+counts documents, words, entities and relations per type, nested and crossing entity pairs,
+multi-label and duplicate relations, spans wider than the max span width (never predictable),
+empty documents, and, given a tokenizer, documents longer than the encoder's window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from .documents import DataError, Types, _load_json, parse_document
+
+
+def validate(path: str | Path, types: Types | None = None, max_span_width: int = 10, tokenizer=None,
+             max_length: int = 512) -> dict:
+    """A report dict; `report["errors"]` lists every problem found (empty when the data is valid)."""
+    errors: list[str] = []
+    try:
+        raw = _load_json(path)
+    except DataError as error:
+        return {"path": str(path), "errors": [str(error)]}
+    if not isinstance(raw, list):
+        return {"path": str(path), "errors": [f"{path}: expected a JSON list of documents"]}
+    stats = Counter()
+    entity_types, relation_types = Counter(), Counter()
+    too_wide, empty, long_docs = [], [], []
+    for i, item in enumerate(raw):
+        try:
+            doc = parse_document(item, types, f"{path}, document {i}")
+        except DataError as error:
+            errors.append(str(error))
+            continue
+        stats["documents"] += 1
+        stats["words"] += len(doc.tokens)
+        if not doc.tokens:
+            empty.append(i)
+        if not doc.entities:
+            stats["documents without entities"] += 1
+        entity_types.update(e.type for e in doc.entities)
+        relation_types.update(r.type for r in doc.relations)
+        too_wide += [i for e in doc.entities if e.end - e.start > max_span_width]
+        for a, e1 in enumerate(doc.entities):
+            for e2 in doc.entities[a + 1:]:
+                if e1.span == e2.span:
+                    stats["same span with two types"] += 1
+                elif e1.start < e2.end and e2.start < e1.end:
+                    inside = (e1.start <= e2.start and e2.end <= e1.end) or (e2.start <= e1.start and e1.end <= e2.end)
+                    stats["nested entity pairs" if inside else "crossing entity pairs"] += 1
+        types_of_pair = defaultdict(set)
+        for r in doc.relations:
+            types_of_pair[(r.head, r.tail)].add(r.type)
+        stats["multi-label relation pairs"] += sum(1 for kinds in types_of_pair.values() if len(kinds) > 1)
+        stats["duplicate relations"] += len(doc.relations) - len({(r.head, r.tail, r.type) for r in doc.relations})
+        stats["self relations"] += sum(1 for r in doc.relations if r.head == r.tail)
+        if tokenizer is not None and doc.tokens:
+            pieces = len(tokenizer(doc.tokens, is_split_into_words=True, verbose=False)["input_ids"])
+            if pieces > max_length:
+                long_docs.append(i)
+    stats["entities"] = sum(entity_types.values())
+    stats["relations"] = sum(relation_types.values())
+    if empty:
+        errors.append(f"{path}: {len(empty)} empty document(s), e.g. {empty[:5]}")
+    return {
+        "path": str(path),
+        "counts": dict(stats),
+        "entities_per_type": dict(entity_types),
+        "relations_per_type": dict(relation_types),
+        "entities_wider_than_max_span_width": {"max_span_width": max_span_width, "count": len(too_wide),
+                                               "documents": sorted(set(too_wide))[:20]},
+        "documents_longer_than_window": ({"max_length": max_length, "count": len(long_docs),
+                                          "documents": long_docs[:20]} if tokenizer is not None else None),
+        "errors": errors,
+    }
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['path']}"]
+    for key, value in report.get("counts", {}).items():
+        lines.append(f"  {key:32} {value}")
+    for title, key in (("entities per type", "entities_per_type"), ("relations per type", "relations_per_type")):
+        if report.get(key):
+            lines.append(f"  {title}: " + ", ".join(f"{t} {n}" for t, n in report[key].items()))
+    wide = report.get("entities_wider_than_max_span_width")
+    if wide and wide["count"]:
+        lines.append(f"  {wide['count']} entities are wider than max_span_width = {wide['max_span_width']} words: "
+                     f"they can never be predicted (documents {wide['documents']})")
+    long_docs = report.get("documents_longer_than_window")
+    if long_docs and long_docs["count"]:
+        lines.append(f"  {long_docs['count']} documents are longer than the encoder's window of "
+                     f"{long_docs['max_length']} pieces (documents {long_docs['documents']})")
+    errors = report.get("errors", [])
+    lines.append(f"  {len(errors)} error(s)" + (":" if errors else ""))
+    lines += [f"    {e}" for e in errors]
+    return "\n".join(lines)
+
+
+def report_json(report: dict) -> str:
+    return json.dumps(report, indent=2)

@@ -1,0 +1,136 @@
+"""Converters (SpERT, DyGIE++, brat), validation and the scorer."""
+
+import json
+
+import pytest
+
+from spertmt.cli import main
+from spertmt.config import Config
+from spertmt.data.convert import convert, read_brat, read_dygie, write_brat, write_dygie
+from spertmt.data.documents import DataError, read_documents
+
+from .conftest import FIXTURES
+
+BENCHMARK_FILES = ["conll04/conll04_train.json", "conll04/conll04_dev.json", "conll04/conll04_test.json",
+                   "scierc/scierc_train.json", "scierc/scierc_dev.json", "scierc/scierc_test.json",
+                   "ade/ade_full.json"]
+
+
+def _without_id(doc):
+    return {k: v for k, v in doc.to_json().items() if k != "orig_id"}
+
+
+@pytest.mark.parametrize("name", BENCHMARK_FILES)
+def test_round_trips_on_every_benchmark_document(name, tmp_path):
+    path = Config().data_path("train_path").parents[1] / name  # the data root
+    if not path.exists():
+        pytest.skip(f"{path} not found (set SPERTMT_DATA)")
+    docs = read_documents(path)
+    write_dygie(docs, tmp_path / "d.jsonl")
+    back, report = read_dygie(tmp_path / "d.jsonl")
+    assert [d.to_json() for d in back] == [d.to_json() for d in docs] and not report.counts
+    write_brat(docs, tmp_path / "brat")
+    back, report = read_brat(tmp_path / "brat", words="whitespace")
+    # brat text keeps no document ids; everything else comes back.
+    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
+
+
+def test_brat_reader_reports_what_it_skips(tmp_path):
+    text = "Ann Lee lives in New York City. She works for Acme-Corp.\nBob met Ann."
+    assert text[46:55] == "Acme-Corp" and text[57:60] == "Bob"
+    (tmp_path / "a.txt").write_text(text)
+    ann = [
+        "T1\tPeop 0 7\tAnn Lee",
+        "T2\tLoc 17 30\tNew York City",
+        "T3\tOrg 46 55\tAcme-Corp",
+        "T4\tPeop 1 7\tnn Lee",  # not on a word boundary
+        "T5\tLoc 17 20;26 30\tNew City",  # discontinuous
+        "T6\tPeop 57 60\tBob",
+        "R1\tLive_In Arg1:T1 Arg2:T2",
+        "R2\tKnows Arg1:T6 Arg2:T1",  # across sentences
+        "R3\tLive_In Arg1:T4 Arg2:T2",  # to a skipped entity
+        "*\tAlias T1 T4",
+        "A1\tNegated T1",
+        "#1\tAnnotatorNotes T1\ta note",
+    ]
+    (tmp_path / "a.ann").write_text("\n".join(ann) + "\n")
+    docs, report = read_brat(tmp_path)
+    assert [d.tokens for d in docs] == [["Ann", "Lee", "lives", "in", "New", "York", "City", "."],
+                                        ["She", "works", "for", "Acme-Corp", "."], ["Bob", "met", "Ann", "."]]
+    assert [(e.start, e.end, e.type) for e in docs[0].entities] == [(0, 2, "Peop"), (4, 7, "Loc")]
+    assert [(e.start, e.end, e.type) for e in docs[1].entities] == [(3, 4, "Org")]
+    assert [(r.head, r.tail, r.type) for r in docs[0].relations] == [(0, 1, "Live_In")]
+    assert report.counts == {
+        "entity not on word boundaries (skipped)": 1, "discontinuous entity (skipped)": 1,
+        "relation across sentences (skipped)": 1, "relation to a skipped or missing entity (skipped)": 1,
+        "'*' line (ignored)": 1, "'A' line (ignored)": 1, "'#' line (ignored)": 1,
+    }
+    (tmp_path / "a.ann").write_text("T1\tPeop four 11\tAnn\n")
+    with pytest.raises(DataError, match=r"a.ann, line 1: malformed offsets"):
+        read_brat(tmp_path)
+
+
+def test_dygie_multi_sentence_document(tmp_path):
+    record = {"doc_key": "doc1", "sentences": [["Ann", "lives", "in", "Oslo", "."], ["Bob", "too", "."]],
+              "ner": [[[0, 0, "Peop"], [3, 3, "Loc"]], [[5, 5, "Peop"]]],
+              "relations": [[[0, 0, 3, 3, "Live_In"]], [[5, 5, 9, 9, "Live_In"]]]}
+    (tmp_path / "d.jsonl").write_text(json.dumps(record) + "\n")
+    docs, report = read_dygie(tmp_path / "d.jsonl")
+    assert [d.orig_id for d in docs] == ["doc1#0", "doc1#1"]
+    assert [(e.start, e.end) for e in docs[1].entities] == [(0, 1)]
+    assert [(r.head, r.tail) for r in docs[0].relations] == [(0, 1)]
+    assert report.counts == {"relation whose argument is not an entity (skipped)": 1}
+
+
+def test_convert_writes_or_checks_types(tmp_path):
+    report = convert("spert", "dygie", f"{FIXTURES}/tiny_train.json", tmp_path / "d.jsonl")
+    assert not report.counts
+    convert("dygie", "spert", tmp_path / "d.jsonl", tmp_path / "back.json")
+    types = json.loads((tmp_path / "back_types.json").read_text())
+    assert list(types["entities"]) == ["Peop", "Loc", "Org"]
+    with pytest.raises(DataError, match="relation type 'Near' is not in the types file"):
+        bad = tmp_path / "types.json"
+        bad.write_text(json.dumps({"entities": types["entities"], "relations": {"Live_In": {}, "Work_For": {}}}))
+        convert("dygie", "spert", tmp_path / "d.jsonl", tmp_path / "x.json", types_path=bad)
+    assert main(["convert", "--from", "spert", "--to", "brat", f"{FIXTURES}/tiny_train.json",
+                 str(tmp_path / "brat")]) == 0
+    assert main(["convert", "--from", "brat", "--to", "spert", "--words", "whitespace", str(tmp_path / "brat"),
+                 str(tmp_path / "from_brat.json"), "--types", f"{FIXTURES}/tiny_types.json"]) == 0
+    original = read_documents(f"{FIXTURES}/tiny_train.json")
+    assert [_without_id(d) for d in read_documents(tmp_path / "from_brat.json")] == [_without_id(d) for d in original]
+
+
+def test_validate_reports_everything_at_once(tmp_path, capsys):
+    docs = json.loads(open(f"{FIXTURES}/tiny_train.json").read())
+    docs.append({"tokens": ["a", "b"], "entities": [{"type": "Peop", "start": 2, "end": 1}], "relations": []})
+    docs.append({"tokens": ["a"], "entities": [{"type": "Person", "start": 0, "end": 1}], "relations": []})
+    docs.append({"tokens": [], "entities": [], "relations": []})
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(docs))
+    assert main(["validate", str(path), "--types", f"{FIXTURES}/tiny_types.json", "--max-span-width", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "document 5: entity 0 has end 1 <= start 2" in out and "document 6: entity 0 has unknown type" in out
+    assert "1 empty document(s)" in out and "3 error(s)" in out
+    assert "1 entities are wider than max_span_width = 2" in out  # "The University of Oslo"
+    assert main(["validate", f"{FIXTURES}/tiny_train.json", "--types", f"{FIXTURES}/tiny_types.json", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["nested entity pairs"] == 1 and report["counts"]["multi-label relation pairs"] == 1
+    assert report["entities_per_type"] == {"Peop": 3, "Loc": 5, "Org": 2} and report["errors"] == []
+
+
+def test_score_matches_evaluate_and_names_mismatches(tmp_path, capsys):
+    pred = json.loads(open(f"{FIXTURES}/tiny_train.json").read())
+    pred[1]["entities"][1]["type"] = "Loc"  # one wrong type
+    pred[2]["relations"][0] = {"type": "Near", "head": 0, "tail": 1}  # symmetric, other direction
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    args = ["score", "--gold", f"{FIXTURES}/tiny_train.json", "--pred", str(tmp_path / "pred.json"),
+            "--types", f"{FIXTURES}/tiny_types.json", "--output", str(tmp_path / "out")]
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["ner"]["micro"]["precision"] == pytest.approx(100 * 9 / 10)
+    assert metrics["re"]["micro"]["f1"] == 100.0  # boundaries: the relation spans all match
+    assert metrics["re_strict"]["micro"]["f1"] < 100.0
+    pred[3]["tokens"][0] = "A"
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    assert main(args) == 2
+    assert "document 3" in capsys.readouterr().err
