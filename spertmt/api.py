@@ -1,21 +1,83 @@
-"""The user-facing handle on a trained model: `spertmt.load(folder)`."""
+"""The user-facing handle on a trained model: `spertmt.load(folder)`, then `extract` or `predict`.
+
+    extractor = spertmt.load("runs/demo/best")
+    result = extractor.extract("John Smith works for Acme Corp in Berlin.")[0]
+    result.entities[0].text, result.entities[0].type, result.entities[0].start  # characters
+    result.relations[0].head, result.relations[0].type
+
+Raw text is split into sentences and words with character offsets kept (spertmt.data.text);
+relations are found within a sentence. Pre-tokenised input (a list of words) is one sentence.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import torch
 
 from .checkpoint import load_model, load_tokenizer_from
+from .data.batching import Collator, encode_documents
 from .data.documents import Document
-from .predict import predict_documents
+from .data.sampling import make_sample
+from .data.text import Word, simple_words, split_sentences
+from .predict import decode, predict_documents
+
+THRESHOLDS_FILE = "thresholds.json"
+
+
+@dataclass
+class ExtractedEntity:
+    text: str
+    type: str
+    token_start: int  # word offsets in the input's word list, end exclusive
+    token_end: int
+    start: int | None = None  # character offsets in the input text (None for pre-tokenised input)
+    end: int | None = None
+    score: float | None = None
+    sentence: int = 0
+
+
+@dataclass
+class ExtractedRelation:
+    head: int  # index into the result's entities
+    tail: int
+    type: str
+    score: float | None = None
+
+
+@dataclass
+class Extraction:
+    """Entities and relations of one input text."""
+
+    text: str | None
+    tokens: list[str]
+    entities: list[ExtractedEntity] = field(default_factory=list)
+    relations: list[ExtractedRelation] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Sentence:
+    """One sentence of one input, as the model sees it."""
+
+    item: int
+    index: int
+    words: list[Word]
+    token_offset: int
+    given: list[tuple[int, int, str]] | None = None  # word spans and types of user entities
 
 
 class Extractor:
-    """A trained model with its tokenizer, ready to predict."""
+    """A trained model with its tokenizer and thresholds, ready to extract."""
 
-    def __init__(self, model, tokenizer, device: torch.device):
+    def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None):
         self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.thresholds = thresholds or {}
 
     @property
     def types(self):
@@ -25,15 +87,248 @@ class Extractor:
     def config(self):
         return self.model.config
 
+    # --------------------------------------------------------------------------------------
+    # thresholds
+
+    def _threshold_args(self, threshold: float | None) -> dict:
+        """θ per head: an explicit `threshold` wins; else the tuned values of thresholds.json
+        ({"entity": {"*": θ, type: θ, ...}, "relation": {...}}), else the config's."""
+        if threshold is not None or not self.thresholds:
+            return {"threshold": threshold}
+
+        def per_type(head: str, names: list[str]):
+            values = self.thresholds.get(head)
+            if not values:
+                return None
+            default = values.get("*", self.config.threshold)
+            return torch.tensor([float(values.get(name, default)) for name in names])
+
+        return {"entity_threshold": per_type("entity", [t.name for t in self.types.entities]),
+                "relation_threshold": per_type("relation", [t.name for t in self.types.relations])}
+
+    # --------------------------------------------------------------------------------------
+    # pre-tokenised documents
+
     def predict(self, documents: list[Document], batch_size: int = 8, threshold: float | None = None,
                 progress: bool = False) -> list[Document]:
         """Entities and relations for pre-tokenised documents (their gold annotations are ignored)."""
         return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                 threshold=threshold, progress=progress, max_length=self.config.max_length)
+                                 progress=progress, max_length=self.config.max_length,
+                                 **self._threshold_args(threshold))
+
+    # --------------------------------------------------------------------------------------
+    # raw text
+
+    def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
+                batch_size: int = 16, threshold: float | None = None, relations: bool = True,
+                progress: bool = False) -> list[Extraction]:
+        """Extracts entities and relations from raw texts (or pre-tokenised word lists).
+
+        Args:
+            texts: a string, a list of strings, or a list of word lists.
+            entities: optional, one list per text of your own entities, as dicts with "type" and
+                "start"/"end" (characters, for strings) or "token_start"/"token_end" (words); then
+                only the relations among them are predicted.
+            threshold: θ for both heads (default: the tuned thresholds, else the config's).
+            relations: False extracts entities only and skips the relation work.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        if entities is not None and len(entities) != len(texts):
+            raise ValueError(f"entities has {len(entities)} lists for {len(texts)} texts")
+        results: list[Extraction] = []
+        sentences: list[_Sentence] = []
+        for i, item in enumerate(texts):
+            if isinstance(item, str):
+                ranges = split_sentences(item, by_lines=False)
+                words = [simple_words(item[a:b], a) for a, b in ranges]
+                results.append(Extraction(item, [w.text for ws in words for w in ws]))
+            else:
+                words = [[Word(str(t), -1, -1) for t in item]]
+                results.append(Extraction(None, [str(t) for t in item]))
+            offset = 0
+            for k, ws in enumerate(words):
+                if ws:
+                    sentences.append(_Sentence(i, k, ws, offset))
+                offset += len(ws)
+            if entities is not None:
+                _place_given(i, entities[i], sentences, results[i].text is not None)
+
+        threshold_args = self._threshold_args(threshold)
+        collate = Collator(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0)
+        # Long sentences together: less padding; results go back in input order.
+        order = sorted(range(len(sentences)), key=lambda s: -len(sentences[s].words))
+        from tqdm.auto import tqdm
+
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(order), batch_size), desc="extract", disable=not progress):
+                chunk = [sentences[s] for s in order[start:start + batch_size]]
+                docs = [Document([w.text for w in s.words]) for s in chunk]
+                encodings = encode_documents(self.tokenizer, docs, self.config.max_length)
+                samples = [make_sample(k, d, e, self.types, train=False) for k, (d, e) in enumerate(zip(docs, encodings))]
+                batch = collate(samples).to(self.device)
+                given = {}
+                if entities is not None:
+                    spans = [torch.tensor([g[:2] for g in s.given], dtype=torch.long).reshape(-1, 2) for s in chunk]
+                    longest = max(len(x) for x in spans)
+                    given["entity_spans"] = torch.zeros(len(chunk), longest, 2, dtype=torch.long)
+                    given["entity_mask"] = torch.zeros(len(chunk), longest, dtype=torch.bool)
+                    for k, x in enumerate(spans):
+                        given["entity_spans"][k, : len(x)] = x
+                        given["entity_mask"][k, : len(x)] = True
+                    given = {k: v.to(self.device) for k, v in given.items()}
+                raw = self.model.predict(batch, relations=relations, **threshold_args, **given)
+                for sentence, predicted in zip(chunk, decode(raw, docs, self.types)):
+                    _merge(results[sentence.item], sentence, predicted)
+        for result in results:  # sentences were processed out of order
+            order_ = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
+                                                                      result.entities[k].token_start,
+                                                                      result.entities[k].token_end))
+            new_index = {old: new for new, old in enumerate(order_)}
+            result.entities = [result.entities[k] for k in order_]
+            for r in result.relations:
+                r.head, r.tail = new_index[r.head], new_index[r.tail]
+            result.relations.sort(key=lambda r: (r.head, r.tail, r.type))
+        return results
+
+
+def _place_given(item: int, given: Iterable[dict], sentences: list[_Sentence], by_chars: bool) -> None:
+    """Maps a text's own entities to word spans of its sentences; off-boundary spans are errors."""
+    own = [s for s in sentences if s.item == item]
+    for s in own:
+        s.given = []
+    for j, e in enumerate(given):
+        where = f"entities[{item}][{j}]"
+        for s in own:
+            if by_chars:
+                starts = {w.start: k for k, w in enumerate(s.words)}
+                ends = {w.end: k for k, w in enumerate(s.words)}
+                if e["start"] in starts and e["end"] in ends:
+                    s.given.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
+                    break
+            elif 0 <= e["token_start"] < e["token_end"] <= len(s.words):
+                s.given.append((e["token_start"], e["token_end"], e["type"]))
+                break
+        else:
+            raise ValueError(f"{where} ({e}) does not fall on word boundaries within one sentence")
+
+
+def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None:
+    """Adds one sentence's predictions to its text's result, offsets mapped back to the input."""
+    base = len(result.entities)
+    for k, e in enumerate(predicted.entities):
+        words = sentence.words[e.start:e.end]
+        has_chars = result.text is not None
+        start, end = (words[0].start, words[-1].end) if has_chars else (None, None)
+        text = result.text[start:end] if has_chars else " ".join(w.text for w in words)
+        entity_type, score = e.type, e.score
+        if sentence.given is not None:  # the user's entity, in the user's order
+            entity_type, score = sentence.given[k][2], None
+        result.entities.append(ExtractedEntity(text, entity_type, sentence.token_offset + e.start,
+                                               sentence.token_offset + e.end, start, end, score, sentence.index))
+    for r in predicted.relations:
+        result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score))
 
 
 def load(folder: str | Path, device: str = "auto") -> Extractor:
     """Loads a model folder written by training (`<output>/best` or `<output>/last`)."""
     resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                             ("cpu" if device == "auto" else device))
-    return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved)
+    folder = Path(folder)
+    thresholds = json.loads((folder / THRESHOLDS_FILE).read_text()) if (folder / THRESHOLDS_FILE).exists() else None
+    return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved, thresholds)
+
+
+def _read_inputs(path: Path, input_format: str):
+    """Yields (id, text or word list, given entities or None), lazily for txt and jsonl."""
+    if input_format == "spert":
+        from .data.documents import read_documents
+
+        for i, doc in enumerate(read_documents(path)):
+            yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None
+        return
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            if input_format == "txt":
+                yield line_number, line.rstrip("\n"), None
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, line {line_number}: not valid JSON: {error}") from None
+            if not isinstance(record, dict) or not ("text" in record or "tokens" in record):
+                raise ValueError(f"{path}, line {line_number}: expected an object with 'text' or 'tokens'")
+            content = record["text"] if "text" in record else record["tokens"]
+            yield record.get("id", line_number), content, record.get("entities")
+
+
+def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
+    if given:
+        return given
+    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert"}.get(path.suffix)
+    if suffix not in choices:
+        raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
+    return suffix
+
+
+def predict_file(extractor: Extractor, input_path: str | Path, output_path: str | Path, *,
+                 input_format: str | None = None, output_format: str | None = None, batch_size: int = 16,
+                 threshold: float | None = None, relations: bool = True, progress: bool = True,
+                 chunk_size: int = 512) -> int:
+    """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
+    lines inputs stream: memory does not grow with the file). Returns the number of inputs.
+
+    Input formats: txt (one text per non-empty line), jsonl (`{"text": ...}` or `{"tokens": [...]}`,
+    optional "id" and "entities"), spert (SpERT JSON). Output formats: jsonl (one Extraction per
+    input, with its id) or spert (SpERT JSON documents with scores).
+    """
+    from tqdm.auto import tqdm
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    in_format = _format_of(input_path, input_format, ("txt", "jsonl", "spert"))
+    out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    bar = tqdm(desc="extract", unit=" texts", disable=not progress)
+    tmp = output_path.with_name(output_path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        if out_format == "spert":
+            out.write("[")
+        chunk: list = []
+
+        def flush():
+            nonlocal count
+            ids, contents, given = zip(*chunk)
+            has_given = any(g is not None for g in given)
+            results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
+                                        batch_size=batch_size, threshold=threshold, relations=relations)
+            for identifier, result in zip(ids, results):
+                if out_format == "jsonl":
+                    out.write(json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False) + "\n")
+                else:
+                    doc = _as_document(result, identifier)
+                    out.write(("," if count else "") + json.dumps(doc.to_json(), ensure_ascii=False))
+                count += 1
+            bar.update(len(chunk))
+            chunk.clear()
+
+        for record in _read_inputs(input_path, in_format):
+            chunk.append(record)
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+        if out_format == "spert":
+            out.write("]")
+    tmp.replace(output_path)  # no half-written output file
+    bar.close()
+    return count
+
+
+def _as_document(result: Extraction, identifier) -> Document:
+    from .data.documents import Entity, Relation
+
+    return Document(result.tokens, [Entity(e.token_start, e.token_end, e.type, e.score) for e in result.entities],
+                    [Relation(r.head, r.tail, r.type, r.score) for r in result.relations], identifier)

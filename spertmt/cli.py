@@ -65,15 +65,31 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .api import load
-    from .data.documents import read_documents, write_documents
+    from .api import load, predict_file
 
     extractor = load(args.model, device=args.device)
-    documents = read_documents(args.input)  # gold annotations, if any, are not used
-    predictions = extractor.predict(documents, batch_size=args.batch_size, threshold=args.threshold,
-                                    progress=not args.quiet)
-    write_documents(args.output, predictions)
-    print(f"wrote {len(predictions)} documents to {args.output}")
+    count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
+                         output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
+                         relations=not args.entities_only, progress=not args.quiet)
+    print(f"wrote {count} results to {args.output}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from .api import load
+    from .data.documents import read_documents
+    from .thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
+
+    extractor = load(args.model, device=args.device)
+    documents = read_documents(args.data, extractor.types)
+    tuned = tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet)
+    print(format_tuning(tuned))
+    content = thresholds_file_content(tuned, per_type=not args.global_only)
+    if args.dry_run:
+        print(json.dumps(content, indent=2))
+    else:
+        print(f"stored in {save_thresholds(args.model, content)}; predict and extract use them "
+              "(--threshold overrides)")
     return 0
 
 
@@ -163,15 +179,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(func=_eval)
 
-    predict = commands.add_parser("predict", help="predict entities and relations for a SpERT JSON file")
+    predict = commands.add_parser("predict", help="extract entities and relations from a file of texts")
     predict.add_argument("--model", required=True)
-    predict.add_argument("--input", required=True, help="SpERT JSON documents (tokens are enough)")
-    predict.add_argument("--output", required=True, help="SpERT JSON predictions, with scores")
-    predict.add_argument("--batch-size", type=int, default=8)
-    predict.add_argument("--threshold", type=float)
+    predict.add_argument("--input", required=True,
+                         help=".txt (a text per line), .jsonl ({'text'} or {'tokens'}, optional 'id' and "
+                              "'entities') or .json (SpERT JSON)")
+    predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
+    predict.add_argument("--input-format", choices=["txt", "jsonl", "spert"])
+    predict.add_argument("--output-format", choices=["jsonl", "spert"])
+    predict.add_argument("--batch-size", type=int, default=16)
+    predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
+    predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=_predict)
+
+    tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
+    tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")
+    tune.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
+    tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
+    tune.add_argument("--batch-size", type=int, default=8)
+    tune.add_argument("--device", default="auto")
+    tune.add_argument("--quiet", action="store_true")
+    tune.set_defaults(func=_tune)
 
     score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
     score.add_argument("--gold", required=True)

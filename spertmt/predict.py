@@ -13,7 +13,7 @@ from .model.spertmt import RawPredictions
 
 def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id)."""
-    spans = raw.spans.tolist()
+    spans = raw.spans.cpu()
     keep, etypes, escores = raw.entity_keep.cpu(), raw.entity_types.cpu(), raw.entity_scores.float().cpu()
     pairs = raw.pairs.cpu()
     rel_keep, rel_scores = raw.relation_keep.cpu(), raw.relation_scores.float().cpu()
@@ -21,7 +21,7 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
     for b, doc in enumerate(documents):
         rows = keep[b].nonzero().flatten().tolist()
         entity_of_row = {row: k for k, row in enumerate(rows)}
-        entities = [Entity(spans[row][0], spans[row][1], types.entities[int(etypes[b, row])].name,
+        entities = [Entity(int(spans[b, row, 0]), int(spans[b, row, 1]), types.entities[int(etypes[b, row])].name,
                            float(escores[b, row])) for row in rows]
         relations: dict[tuple[int, int, str], float] = {}
         for p, r in rel_keep[b].nonzero().tolist():
@@ -38,9 +38,11 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
 
 
 def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
-                      threshold: float | None = None, progress: bool = False,
+                      threshold: float | None = None, entity_threshold=None, relation_threshold=None,
+                      relations: bool = True, progress: bool = False,
                       max_length: int | None = None) -> list[Document]:
-    """Predicts entities and relations for pre-tokenised documents, in input order."""
+    """Predicts entities and relations for pre-tokenised documents, in input order (thresholds as
+    in SpERTMT.predict)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -56,7 +58,8 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
                           dynamic_ncols=True):
             chunk = list(range(start, min(start + batch_size, len(dataset))))
             batch = collate([dataset[i] for i in chunk]).to(device)
-            raw = model.predict(batch, threshold=threshold)
+            raw = model.predict(batch, threshold=threshold, entity_threshold=entity_threshold,
+                                relation_threshold=relation_threshold, relations=relations)
             out.extend(decode(raw, [documents[i] for i in chunk], model.types))
     model.train(was_training)
     return out

@@ -20,9 +20,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .documents import DataError, Document, Entity, Relation, Types, parse_document
+from .text import WORD_SPLITTERS, split_sentences
 
 FORMATS = ("spert", "dygie", "brat")
 
@@ -44,51 +44,6 @@ class Report:
         if not self.counts:
             return "nothing skipped"
         return "\n".join(f"{what}: {n} (e.g. {'; '.join(self.examples[what])})" for what, n in self.counts.items())
-
-
-# ---------------------------------------------------------------------------------------------
-# Word and sentence splitting with character offsets
-
-
-@dataclass
-class Word:
-    text: str
-    start: int  # character offsets in the document text, end exclusive
-    end: int
-
-
-def whitespace_words(text: str, offset: int = 0) -> list[Word]:
-    """Words separated by whitespace."""
-    return [Word(m.group(), offset + m.start(), offset + m.end()) for m in re.finditer(r"\S+", text)]
-
-
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
-
-
-def simple_words(text: str, offset: int = 0) -> list[Word]:
-    """Runs of letters and digits (with inner hyphens, apostrophes and dots), and single punctuation marks."""
-    return [Word(m.group(), offset + m.start(), offset + m.end()) for m in _WORD.finditer(text)]
-
-
-WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words}
-
-
-def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:
-    """Character ranges of sentences: one per non-empty line, or also split after . ! ? that a
-    space and an upper-case letter or digit follow."""
-    ranges = []
-    for line in re.finditer(r"[^\n]+", text):
-        if not line.group().strip():
-            continue
-        if by_lines:
-            ranges.append((line.start(), line.end()))
-            continue
-        start = line.start()
-        for m in re.finditer(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'(])", line.group()):
-            ranges.append((start, line.start() + m.end()))
-            start = line.start() + m.end()
-        ranges.append((start, line.end()))
-    return ranges
 
 
 # ---------------------------------------------------------------------------------------------

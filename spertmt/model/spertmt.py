@@ -44,7 +44,7 @@ class LossOutput:
 class RawPredictions:
     """Decisions of one batch, before conversion to documents (spertmt.predict)."""
 
-    spans: Tensor  # [S, 2] word ranges of the candidate spans
+    spans: Tensor  # [B, S, 2] word ranges of the candidate spans
     entity_keep: Tensor  # [B, S] bool: predicted as an entity
     entity_types: Tensor  # [B, S] type index
     entity_scores: Tensor  # [B, S]
@@ -181,30 +181,49 @@ class SpERTMT(nn.Module):
     # Prediction
 
     @torch.no_grad()
-    def predict(self, batch: Batch, threshold: float | None = None,
-                multi_label_relations: bool | None = None) -> RawPredictions:
+    def predict(self, batch: Batch, threshold: float | None = None, multi_label_relations: bool | None = None, *,
+                entity_threshold: float | Tensor | None = None, relation_threshold: float | Tensor | None = None,
+                entity_spans: Tensor | None = None, entity_mask: Tensor | None = None,
+                relations: bool = True) -> RawPredictions:
         """Entities over every span of width 1..max_span_width, then relations over the ordered
-        pairs of predicted entities (built on the device, no loop over pairs)."""
+        pairs of predicted entities (built on the device, no loop over pairs).
+
+        Args:
+            threshold: θ of both heads (default: the config's).
+            entity_threshold, relation_threshold: θ per head, a number or a per-type tensor ([E], [R]).
+            entity_spans, entity_mask: [B, E, 2] word ranges and [B, E] mask of given entities: they
+                are taken as the entities, and only the relations among them are predicted.
+            relations: False predicts entities only (no relation work).
+        """
         cfg = self.config
-        threshold = cfg.threshold if threshold is None else threshold
+        base = cfg.threshold if threshold is None else threshold
+        entity_threshold = base if entity_threshold is None else entity_threshold
+        relation_threshold = base if relation_threshold is None else relation_threshold
         multi_label = cfg.multi_label_relations if multi_label_relations is None else multi_label_relations
         hidden = self._encode(batch)
-        enumerated = ops.enumerate_span_max_pool(hidden, batch.word_starts, batch.word_ends, batch.num_words,
-                                                 cfg.max_span_width)
-        spans = enumerated.spans
-        c = self._span_repr(enumerated.pooled, spans[:, 1] - spans[:, 0])
+        B = hidden.shape[0]
+        if entity_spans is None:
+            enumerated = ops.enumerate_span_max_pool(hidden, batch.word_starts, batch.word_ends, batch.num_words,
+                                                     cfg.max_span_width)
+            spans, span_mask, pooled = enumerated.spans.unsqueeze(0).expand(B, -1, -1), enumerated.mask, enumerated.pooled
+        else:
+            spans, span_mask = entity_spans, entity_mask
+            ranges = self._piece_ranges(batch, spans)
+            pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
+        c = self._span_repr(pooled, spans[..., 1] - spans[..., 0])
         _, outputs, type_scores = self._entity_head(c, hidden[:, 0])
         if self.multitask:
             entity_scores, entity_types = outputs.max(-1)
-            entity_keep = entity_scores >= threshold
+            entity_keep = _passes(entity_scores, entity_types, entity_threshold)
         else:
             probs = outputs.softmax(-1)
             entity_scores, best = probs.max(-1)
             entity_keep, entity_types = best > 0, (best - 1).clamp(min=0)
-        entity_keep &= enumerated.mask
+        entity_keep = span_mask if entity_spans is not None else entity_keep & span_mask
 
-        pairs, pair_mask = _ordered_pairs(entity_keep)
         num_r = len(self.types.relations)
+        pairs, pair_mask = _ordered_pairs(entity_keep) if relations else (spans.new_zeros(B, 0, 2),
+                                                                         span_mask.new_zeros(B, 0))
         if pairs.shape[1] == 0 or num_r == 0:
             empty = torch.zeros(pairs.shape[:2] + (num_r,), device=hidden.device)
             return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask,
@@ -213,19 +232,25 @@ class SpERTMT(nn.Module):
         _, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, pairs)
         if self.multitask:
             scores = outputs
-            if multi_label:
-                keep = scores >= threshold
-            else:
-                keep = _one_hot_best(scores) & (scores >= threshold)
+            passes = _passes(scores, None, relation_threshold)
+            keep = passes if multi_label else _one_hot_best(scores) & passes
         elif cfg.mode == "spert":
             scores = outputs.sigmoid()
-            keep = scores >= threshold
+            keep = _passes(scores, None, relation_threshold)
         else:
             probs = outputs.softmax(-1)
             scores = probs[..., 1:]
             keep = _one_hot_best(probs)[..., 1:]
         keep &= pair_mask.unsqueeze(-1)
         return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask, keep, scores)
+
+
+def _passes(scores: Tensor, types: Tensor | None, threshold: float | Tensor) -> Tensor:
+    """scores >= θ, with θ a number or a per-type tensor (indexed by `types`, or along the last dim)."""
+    if not isinstance(threshold, Tensor):
+        return scores >= threshold
+    threshold = threshold.to(device=scores.device, dtype=scores.dtype)
+    return scores >= (threshold[types] if types is not None else threshold)
 
 
 def _one_hot_best(scores: Tensor) -> Tensor:

@@ -1,0 +1,161 @@
+"""Tuning θ on a dev set (`spertmt tune-threshold`), globally and per type.
+
+Two passes over the dev documents: (1) entities only, with no threshold, so every candidate span
+comes back with its best type and score; θ is chosen where NER F1 peaks, for all types at once
+(the head's global θ) and for each type alone. (2) With those entity thresholds, relations with
+no threshold; θ is chosen where RE+ (strict) F1 peaks, globally and per type. Candidates are
+swept exactly (every distinct score is a possible cut), so no grid hides the optimum. The values
+land in `<model>/thresholds.json`, which `spertmt.load` reads; an explicit threshold overrides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from .api import THRESHOLDS_FILE, Extractor
+from .data.documents import Document
+from .predict import predict_documents
+
+NO_THRESHOLD = -1e9
+
+
+def _best_cut(candidates: list[tuple[float, bool]], num_gold: int) -> tuple[float, dict]:
+    """θ maximising F1 over (score, correct) candidates; ties keep the higher θ."""
+    best = (0.0, float("inf"), 0, 0)  # f1, theta, tp, kept
+    tp = 0
+    ranked = sorted(candidates, key=lambda c: -c[0])
+    for k, (score, correct) in enumerate(ranked, 1):
+        tp += correct
+        if k < len(ranked) and ranked[k][0] == score:
+            continue  # a cut cannot separate equal scores
+        f1 = 2 * tp / (k + num_gold) if k + num_gold else 0.0
+        if f1 > best[0]:
+            best = (f1, score, tp, k)
+    f1, theta, tp, kept = best
+    precision = tp / kept if kept else 0.0
+    recall = tp / num_gold if num_gold else 0.0
+    return theta, {"f1": 100 * f1, "precision": 100 * precision, "recall": 100 * recall}
+
+
+def _tune(candidates: dict[str, list[tuple[float, bool]]], gold: dict[str, int]) -> dict:
+    """{"*": global θ, type: θ} with the dev F1 each reaches."""
+    everything = [c for cs in candidates.values() for c in cs]
+    theta, quality = _best_cut(everything, sum(gold.values()))
+    chosen = {"*": {"threshold": theta, **quality}}
+    for name, cs in candidates.items():
+        if gold.get(name):
+            t, q = _best_cut(cs, gold[name])
+            if q["f1"] > 0:  # no cut finds anything right: keep the head's global θ for this type
+                chosen[name] = {"threshold": t, **q}
+    return chosen
+
+
+def tradeoff(candidates: dict[str, list[tuple[float, bool]]], gold: dict[str, int], thetas: list[float]) -> list[dict]:
+    """Precision, recall and F1 of all types together at each θ."""
+    everything = [c for cs in candidates.values() for c in cs]
+    total = sum(gold.values())
+    rows = []
+    for theta in thetas:
+        kept = [c for c in everything if c[0] >= theta]
+        tp = sum(c[1] for c in kept)
+        p = tp / len(kept) if kept else 0.0
+        r = tp / total if total else 0.0
+        rows.append({"threshold": theta, "precision": 100 * p, "recall": 100 * r,
+                     "f1": 100 * (2 * p * r / (p + r) if p + r else 0.0)})
+    return rows
+
+
+def _entity_candidates(predicted: list[Document], gold: list[Document]):
+    candidates, counts = defaultdict(list), defaultdict(int)
+    for p, g in zip(predicted, gold):
+        gold_set = {(e.start, e.end, e.type) for e in g.entities}
+        for e in gold_set:
+            counts[e[2]] += 1
+        for e in p.entities:
+            candidates[e.type].append((e.score, (e.start, e.end, e.type) in gold_set))
+    return candidates, counts
+
+
+def _relation_candidates(predicted: list[Document], gold: list[Document], symmetric: set[str]):
+    def key(doc, r):
+        h, t = doc.entities[r.head], doc.entities[r.tail]
+        if r.type in symmetric and h.start > t.start:
+            h, t = t, h
+        return (h.start, h.end, h.type), (t.start, t.end, t.type), r.type
+
+    candidates, counts = defaultdict(list), defaultdict(int)
+    for p, g in zip(predicted, gold):
+        gold_set = {key(g, r) for r in g.relations}
+        for r in gold_set:
+            counts[r[2]] += 1
+        for r in p.relations:
+            candidates[r.type].append((r.score, key(p, r) in gold_set))
+    return candidates, counts
+
+
+def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size: int = 8,
+                    progress: bool = False) -> dict:
+    """Chooses θ per head on `documents` (dev); returns {"entity": ..., "relation": ..., "tradeoff": ...}."""
+    model = extractor.model
+    if not model.multitask and model.config.mode != "spert":
+        raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no threshold to tune")
+    common = dict(batch_size=batch_size, device=extractor.device, progress=progress,
+                  max_length=extractor.config.max_length)
+    result: dict = {}
+    if model.multitask:
+        entities = predict_documents(model, extractor.tokenizer, documents, threshold=NO_THRESHOLD, relations=False,
+                                     **common)
+        candidates, counts = _entity_candidates(entities, documents)
+        result["entity"] = _tune(candidates, counts)
+        result["entity_tradeoff"] = tradeoff(candidates, counts, [0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5])
+        names = [t.name for t in extractor.types.entities]
+        per_type = result["entity"]
+        entity_threshold = torch.tensor([per_type.get(n, per_type["*"])["threshold"] for n in names])
+    else:
+        entity_threshold = None  # SpERT's entities: argmax over "none" and the types
+    relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
+                                  relation_threshold=NO_THRESHOLD if model.multitask else 0.0, **common)
+    symmetric = {t.name for t in extractor.types.relations if t.symmetric}
+    candidates, counts = _relation_candidates(relations, documents, symmetric)
+    result["relation"] = _tune(candidates, counts)
+    grid = [0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5] if model.multitask else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                                                                                       0.7, 0.8, 0.9]
+    result["relation_tradeoff"] = tradeoff(candidates, counts, grid)
+    return result
+
+
+def thresholds_file_content(tuned: dict, per_type: bool = True) -> dict:
+    """What `thresholds.json` stores: {"entity": {"*": θ, type: θ}, "relation": {...}}."""
+    out = {}
+    for head in ("entity", "relation"):
+        if head in tuned:
+            out[head] = {name: v["threshold"] for name, v in tuned[head].items() if per_type or name == "*"}
+    return out
+
+
+def save_thresholds(folder: str | Path, content: dict) -> Path:
+    path = Path(folder) / THRESHOLDS_FILE
+    path.write_text(json.dumps(content, indent=2))
+    return path
+
+
+def format_tuning(tuned: dict) -> str:
+    lines = []
+    for head in ("entity", "relation"):
+        if head not in tuned:
+            continue
+        lines.append(f"--- {head} threshold (dev, {'NER' if head == 'entity' else 'RE+ strict'} F1) ---")
+        lines.append(f"{'threshold':>10} {'precision':>10} {'recall':>10} {'f1':>8}")
+        for row in tuned[f"{head}_tradeoff"]:
+            lines.append(f"{row['threshold']:10.2f} {row['precision']:10.2f} {row['recall']:10.2f} {row['f1']:8.2f}")
+        lines.append("chosen:")
+        for name, v in tuned[head].items():
+            label = "all types" if name == "*" else name
+            lines.append(f"  {label:>24}  θ = {v['threshold']:.4f}  P {v['precision']:.2f}  R {v['recall']:.2f}  "
+                         f"F1 {v['f1']:.2f}")
+        lines.append("")
+    return "\n".join(lines)

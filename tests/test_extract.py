@@ -1,0 +1,115 @@
+"""Extraction for users: raw text and word lists in, offsets mapped back; given entities;
+entities only; files in and out (streamed); thresholds tuned on dev and used."""
+
+import json
+
+import pytest
+
+from spertmt.api import load, predict_file
+from spertmt.checkpoint import save_checkpoint
+from spertmt.cli import main
+from spertmt.data.documents import read_types
+from spertmt.model.encoder import load_encoder, load_tokenizer
+from spertmt.model.spertmt import SpERTMT
+from spertmt.thresholds import _best_cut
+
+from .conftest import FIXTURES
+
+TEXT = "John Smith lives in Paris. Mary works for Acme Corp in Berlin.\nNothing here"
+
+
+@pytest.fixture(scope="module")
+def model_folder(tiny_encoder, tmp_path_factory):
+    from spertmt.config import Config
+
+    folder = tmp_path_factory.mktemp("model") / "best"
+    config = Config(encoder=tiny_encoder, max_length=128, threshold=-100.0)  # an untrained model: keep everything
+    types = read_types(f"{FIXTURES}/tiny_types.json")
+    save_checkpoint(SpERTMT(config, types, load_encoder(tiny_encoder)), load_tokenizer(tiny_encoder), folder)
+    return folder
+
+
+def test_extract_raw_text_maps_offsets_back(model_folder):
+    result = load(model_folder, device="cpu").extract(TEXT, batch_size=2)[0]
+    assert result.text == TEXT and result.tokens[:3] == ["John", "Smith", "lives"]
+    assert result.entities, "θ = -100 keeps every candidate span"
+    for e in result.entities:
+        assert TEXT[e.start:e.end] == e.text
+        assert "".join(result.tokens[e.token_start:e.token_end]) == "".join(e.text.split())
+        assert e.end - e.start > 0 and isinstance(e.score, float)
+    assert {e.sentence for e in result.entities} == {0, 1, 2}
+    for r in result.relations:  # relations stay within a sentence
+        assert result.entities[r.head].sentence == result.entities[r.tail].sentence
+    ordered = [(e.sentence, e.token_start, e.token_end) for e in result.entities]
+    assert ordered == sorted(ordered)
+
+
+def test_given_entities_entities_only_and_word_lists(model_folder):
+    extractor = load(model_folder, device="cpu")
+    given = [[{"start": 0, "end": 10, "type": "Person"}, {"start": 20, "end": 25, "type": "City"},
+              {"start": 27, "end": 31, "type": "Person"}]]
+    result = extractor.extract([TEXT], given)[0]
+    assert [(e.text, e.type) for e in result.entities] == [("John Smith", "Person"), ("Paris", "City"),
+                                                           ("Mary", "Person")]
+    assert {(r.head, r.tail) for r in result.relations} <= {(0, 1), (1, 0)}  # within sentence 0 only
+    with pytest.raises(ValueError, match=r"entities\[0\]\[0\].*word boundaries"):
+        extractor.extract([TEXT], [[{"start": 1, "end": 10, "type": "Person"}]])
+    only = extractor.extract(TEXT, relations=False)[0]
+    assert only.entities and not only.relations
+    words = extractor.extract([["Mary", "lives", "in", "Oslo", "."]])[0]
+    assert words.text is None and words.entities[0].start is None and words.entities[0].text
+
+
+def test_predict_file_formats_and_streaming(model_folder, tmp_path):
+    extractor = load(model_folder, device="cpu")
+    (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\nOslo.\n")
+    n = predict_file(extractor, tmp_path / "in.txt", tmp_path / "out.jsonl", progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert n == 3 and [line["id"] for line in lines] == [1, 3, 4] and lines[1]["text"] == "Mary works for Acme Corp."
+    # The same results when the input is read two lines at a time.
+    # (Scores may differ in the last bits: other batches, other padding, other matrix shapes.)
+    predict_file(extractor, tmp_path / "in.txt", tmp_path / "small.jsonl", progress=False, chunk_size=2)
+    small = [json.loads(line) for line in (tmp_path / "small.jsonl").read_text().splitlines()]
+
+    def decisions(result):
+        return ([(e["start"], e["end"], e["type"]) for e in result["entities"]],
+                [(r["head"], r["tail"], r["type"]) for r in result["relations"]])
+
+    assert [decisions(r) for r in small] == [decisions(r) for r in lines]
+    scores = [e["score"] for r in lines for e in r["entities"]]
+    assert [e["score"] for r in small for e in r["entities"]] == pytest.approx(scores, abs=1e-5)
+    records = [{"id": "a", "tokens": ["Ann", "met", "Bob", "."]}, {"id": "b", "text": "Bob met Ann."}]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "out.json", progress=False, relations=False)
+    docs = json.loads((tmp_path / "out.json").read_text())
+    assert [d["orig_id"] for d in docs] == ["a", "b"] and docs[1]["tokens"] == ["Bob", "met", "Ann", "."]
+    assert all(not d["relations"] for d in docs)
+    (tmp_path / "bad.jsonl").write_text('{"txt": "x"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl, line 1: expected an object with 'text' or 'tokens'"):
+        predict_file(extractor, tmp_path / "bad.jsonl", tmp_path / "x.jsonl", progress=False)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_best_cut_by_hand():
+    # scores with correctness; 3 gold items. Cuts: k=1 -> tp 1 (F1 2/4), k=2 -> tp 1 (2/5), k=3 -> tp 2 (4/6).
+    theta, quality = _best_cut([(0.9, True), (0.7, False), (0.5, True), (0.1, False)], 3)
+    assert theta == 0.5 and quality["f1"] == pytest.approx(100 * 4 / 6)
+    theta, _ = _best_cut([(0.9, True), (0.9, False)], 1)  # equal scores cannot be separated
+    assert theta == 0.9
+
+
+def test_tune_threshold_writes_values_that_extraction_uses(model_folder, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_folder, folder)
+    assert main(["tune-threshold", "--quiet", "--model", str(folder), "--data", f"{FIXTURES}/tiny_train.json"]) == 0
+    out = capsys.readouterr().out
+    assert "entity threshold" in out and "relation threshold" in out
+    stored = json.loads((folder / "thresholds.json").read_text())
+    assert set(stored) == {"entity", "relation"} and "*" in stored["entity"]
+    # Extraction reads them: a θ nothing reaches removes every entity; an explicit θ overrides.
+    (folder / "thresholds.json").write_text(json.dumps({"entity": {"*": 1e9}, "relation": {"*": 1e9}}))
+    extractor = load(folder, device="cpu")
+    assert not extractor.extract(TEXT)[0].entities
+    assert extractor.extract(TEXT, threshold=-100.0)[0].entities
