@@ -139,6 +139,18 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if report["errors"] else 0
 
 
+def _visualize(args: argparse.Namespace) -> int:
+    from .data.documents import read_documents, read_types
+    from .visualize import write_html
+
+    types = read_types(args.types) if args.types else None
+    predicted = read_documents(args.pred)
+    gold = read_documents(args.gold) if args.gold else None
+    path = write_html(args.output, predicted, gold, types, limit=args.limit)
+    print(f"wrote {path}")
+    return 0
+
+
 def _download(args: argparse.Namespace) -> int:
     from .data.download import BASE_URL, download
 
@@ -230,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-length", type=int, default=512)
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_validate)
+
+    view = commands.add_parser("visualize", help="an HTML page of predictions (and gold, with errors marked)")
+    view.add_argument("--pred", required=True, help="predictions, SpERT JSON (spertmt predict / eval output)")
+    view.add_argument("--gold", help="gold documents, SpERT JSON, in the same order")
+    view.add_argument("--types", help="types file (colour order, symmetric relations)")
+    view.add_argument("--output", required=True, help="the .html file")
+    view.add_argument("--limit", type=int, help="only the first N documents")
+    view.set_defaults(func=_visualize)
 
     fetch = commands.add_parser("download", help="fetch the public SpERT copies of CoNLL04, SciERC and ADE")
     fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"])
