@@ -71,6 +71,7 @@ class Config:
     warmup: float = 0.1
     max_grad_norm: float = 1.0
     seed: int = 0
+    shuffle: bool = True  # False: documents in file order (reproducible comparisons)
     num_workers: int = 0
     device: str = "auto"
     select_metric: str = "re_strict.micro.f1"  # dev metric that picks the best checkpoint

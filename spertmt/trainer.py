@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import statistics
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
 
 from . import ops
 from .checkpoint import load_model, save_checkpoint
@@ -35,6 +37,42 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+class Distributed:
+    """The process's place in a `torchrun` job (one process per GPU, or several on CPU with gloo);
+    rank 0 alone logs, evaluates and writes checkpoints."""
+
+    def __init__(self, device_name: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank, self.local_rank = 0, 0
+        self.device = resolve_device(device_name)
+        if self.world > 1:
+            self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            self.rank = dist.get_rank()
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.world == 1:
+            return model
+        # find_unused_parameters: encoders carry parts we never use (BERT's pooler).
+        return torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=True)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1:
+            dist.destroy_process_group()
 
 
 def _metric(metrics: dict, dotted: str) -> float:
@@ -84,49 +122,62 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
     Writes to `output_dir`: `best/` and `last/` checkpoints (load with `spertmt.load`),
     `log.jsonl`, `config.json`, and for the test set `metrics.json` and `predictions.json`.
     Returns the test metrics (or the last dev metrics when there is no test set).
+
+    Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of every global batch
+    (`batch_size` documents per process) with DistributedDataParallel; rank 0 alone logs,
+    evaluates and writes, and the other ranks return {}.
     """
     from tqdm.auto import tqdm
 
     cfg = config.resolved()
+    job = Distributed(cfg.device)
+    device = job.device
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    cfg.save(output / "config.json")
     log = JsonLog(output / "log.jsonl")
+    if job.main:
+        output.mkdir(parents=True, exist_ok=True)
+        cfg.save(output / "config.json")
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
 
     types = read_types(cfg.data_path("types_path"))
     tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase)
     train_docs = read_documents(cfg.data_path("train_path"), types)
     if cfg.max_train_documents:
         train_docs = train_docs[: cfg.max_train_documents]
-    dev_docs = _eval_docs(cfg, "dev_path", types)
-    test_docs = _eval_docs(cfg, "test_path", types)
+    dev_docs = _eval_docs(cfg, "dev_path", types) if job.main else []
+    test_docs = _eval_docs(cfg, "test_path", types) if job.main else []
 
     model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(device)
+    trained = job.wrap(model)
     dataset = DocumentDataset(train_docs, encode_documents(tokenizer, train_docs, cfg.max_length), types,
                               train=True, max_span_width=cfg.max_span_width,
                               neg_entity_count=cfg.neg_entity_count, neg_relation_count=cfg.neg_relation_count,
                               seed=cfg.seed)
     collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    sampler = (DistributedSampler(dataset, num_replicas=job.world, rank=job.rank, shuffle=cfg.shuffle, seed=cfg.seed)
+               if job.world > 1 else None)
     generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
-                        num_workers=cfg.num_workers, generator=generator)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=cfg.shuffle if sampler is None else False,
+                        sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers, generator=generator)
     total_steps = cfg.epochs * len(loader)
     optimizer = _optimizer(model, cfg)
     scheduler = _scheduler(optimizer, total_steps, cfg.warmup)
-    log.write(event="start", documents=len(train_docs), steps=total_steps, device=str(device),
-              native=ops.native_available(device.type))
+    if job.main:
+        log.write(event="start", documents=len(train_docs), steps=total_steps, device=str(device),
+                  processes=job.world, native=ops.native_available(device.type))
 
     best_score, step, saved_best = float("-inf"), 0, False
     dev_metrics: dict = {}
     for epoch in range(cfg.epochs):
-        model.train()
+        trained.train()
         dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         running = None
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and job.main),
+                   dynamic_ncols=True)
         for batch in bar:
-            out = model(batch.to(device))
+            out = trained(batch.to(device))
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             optimizer.step()
@@ -136,20 +187,26 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
             loss = out.loss.item()
             running = loss if running is None else 0.98 * running + 0.02 * loss
             bar.set_postfix(loss=f"{running:.4f}")
-            if step % 50 == 0 or step == total_steps:
+            if job.main and (step % 50 == 0 or step == total_steps):
                 log.write(event="step", epoch=epoch + 1, step=step, loss=loss, entity_loss=out.entity_loss.item(),
                           relation_loss=out.relation_loss.item(), lr=scheduler.get_last_lr()[0])
-        save_checkpoint(model, tokenizer, output / "last")
-        if dev_docs and cfg.eval_every_epoch:
-            _, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device, progress)
-            score = _metric(dev_metrics, cfg.select_metric)
-            log.write(event="dev", epoch=epoch + 1, **{cfg.select_metric: score}, metrics=dev_metrics)
-            print(f"epoch {epoch + 1}: dev {summary(dev_metrics)}", flush=True)
-            if score > best_score:
-                best_score, saved_best = score, True
-                save_checkpoint(model, tokenizer, output / "best")
+        if job.main:
+            save_checkpoint(model, tokenizer, output / "last")
+            if dev_docs and cfg.eval_every_epoch:
+                _, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device, progress)
+                score = _metric(dev_metrics, cfg.select_metric)
+                log.write(event="dev", epoch=epoch + 1, **{cfg.select_metric: score}, metrics=dev_metrics)
+                print(f"epoch {epoch + 1}: dev {summary(dev_metrics)}", flush=True)
+                if score > best_score:
+                    best_score, saved_best = score, True
+                    save_checkpoint(model, tokenizer, output / "best")
+        job.barrier()
+    if not job.main:
+        job.close()
+        return {}
     if not saved_best:  # no dev set: the last epoch is the best we know
         save_checkpoint(model, tokenizer, output / "best")
+    job.close()
 
     if not test_docs:
         return dev_metrics

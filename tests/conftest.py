@@ -38,7 +38,8 @@ def tiny_encoder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = load_tokenizer("offline:all-MiniLM-L6-v2")
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+                        intermediate_size=64, max_position_embeddings=128,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # deterministic runs
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

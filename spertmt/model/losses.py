@@ -7,6 +7,7 @@ returns a scalar normalised by the number of real samples, as SpERT does.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -14,7 +15,15 @@ from .. import ops
 
 
 def _masked_mean(per_sample: Tensor, mask: Tensor) -> Tensor:
-    return (per_sample * mask).sum() / mask.sum().clamp(min=1)
+    """Sum over the real samples / their number. Under DistributedDataParallel the number is that
+    of the whole global batch, scaled by the world size: DDP's gradient average then equals the
+    gradient of one process that saw the whole batch."""
+    count = mask.sum()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        count = count.detach().clone()
+        dist.all_reduce(count)
+        return (per_sample * mask).sum() / (count.clamp(min=1) / dist.get_world_size())
+    return (per_sample * mask).sum() / count.clamp(min=1)
 
 
 def multitask_loss(ident_logits: Tensor, scores: Tensor, labels: Tensor, mask: Tensor, *, alpha: float,

@@ -163,18 +163,18 @@ class SpERTMT(nn.Module):
         else:
             entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask)
 
-        relation_loss = hidden.new_zeros(())
-        if batch.rel_pairs.shape[1] > 0 and bool(batch.rel_mask.any()):
-            ident, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
-            mask = batch.rel_mask.to(hidden.dtype)
-            if self.multitask:
-                relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, alpha=cfg.alpha,
-                                               beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
-                                               gamma=cfg.gamma)
-            elif cfg.mode == "spert":
-                relation_loss = multilabel_bce(outputs, batch.rel_labels, mask)
-            else:
-                relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask)
+        # Also run with no relation sample (a 0-size batch costs nothing, the loss is 0): every
+        # process of a distributed run then takes part in the same collectives.
+        ident, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
+        mask = batch.rel_mask.to(hidden.dtype)
+        if self.multitask:
+            relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, alpha=cfg.alpha,
+                                           beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
+                                           gamma=cfg.gamma)
+        elif cfg.mode == "spert":
+            relation_loss = multilabel_bce(outputs, batch.rel_labels, mask)
+        else:
+            relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask)
         return LossOutput(entity_loss + relation_loss, entity_loss.detach(), relation_loss.detach())
 
     # ------------------------------------------------------------------------------------------
