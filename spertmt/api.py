@@ -276,13 +276,17 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
 def predict_file(extractor: Extractor, input_path: str | Path, output_path: str | Path, *,
                  input_format: str | None = None, output_format: str | None = None, batch_size: int = 16,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
-                 chunk_size: int = 512) -> int:
+                 chunk_size: int = 512, rank: int = 0, world: int = 1) -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
     Input formats: txt (one text per non-empty line), jsonl (`{"text": ...}` or `{"tokens": [...]}`,
     optional "id" and "entities"), spert (SpERT JSON). Output formats: jsonl (one Extraction per
     input, with its id) or spert (SpERT JSON documents with scores).
+
+    With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
+    rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
+    input order.
     """
     from tqdm.auto import tqdm
 
@@ -292,9 +296,11 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
     output_path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     bar = tqdm(desc="extract", unit=" texts", disable=not progress)
-    tmp = output_path.with_name(output_path.name + ".tmp")
+    sharded = world > 1
+    target = _part(output_path, rank) if sharded else output_path
+    tmp = target.with_name(target.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as out:
-        if out_format == "spert":
+        if out_format == "spert" and not sharded:
             out.write("[")
         chunk: list = []
 
@@ -306,24 +312,61 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
                                         batch_size=batch_size, threshold=threshold, relations=relations)
             for identifier, result in zip(ids, results):
                 if out_format == "jsonl":
-                    out.write(json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False) + "\n")
+                    line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
                 else:
-                    doc = _as_document(result, identifier)
-                    out.write(("," if count else "") + json.dumps(doc.to_json(), ensure_ascii=False))
+                    line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
+                if sharded:  # one JSON value a line, joined by merge_parts
+                    out.write(line + "\n")
+                elif out_format == "jsonl":
+                    out.write(line + "\n")
+                else:
+                    out.write(("," if count else "") + line)
                 count += 1
             bar.update(len(chunk))
             chunk.clear()
 
-        for record in _read_inputs(input_path, in_format):
+        for index, record in enumerate(_read_inputs(input_path, in_format)):
+            if index % world != rank:
+                continue
             chunk.append(record)
             if len(chunk) >= chunk_size:
                 flush()
         if chunk:
             flush()
-        if out_format == "spert":
+        if out_format == "spert" and not sharded:
             out.write("]")
-    tmp.replace(output_path)  # no half-written output file
+    tmp.replace(target)  # no half-written output file
     bar.close()
+    return count
+
+
+def _part(output_path: Path, rank: int) -> Path:
+    return output_path.with_name(f"{output_path.name}.part{rank}")
+
+
+def merge_parts(output_path: str | Path, world: int, output_format: str | None = None) -> int:
+    """Joins the `world` part files of a sharded `predict_file` in input order, then removes them."""
+    output_path = Path(output_path)
+    out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
+    parts = [open(_part(output_path, r), encoding="utf-8") for r in range(world)]
+    tmp = output_path.with_name(output_path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write("[" if out_format == "spert" else "")
+        while True:
+            line = parts[count % world].readline()  # input i went to rank i % world
+            if not line:
+                break
+            if out_format == "spert":
+                out.write(("," if count else "") + line.rstrip("\n"))
+            else:
+                out.write(line)
+            count += 1
+        out.write("]" if out_format == "spert" else "")
+    for r, part in enumerate(parts):
+        part.close()
+        _part(output_path, r).unlink()
+    tmp.replace(output_path)
     return count
 
 

@@ -65,13 +65,33 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .api import load, predict_file
+    import os
 
-    extractor = load(args.model, device=args.device)
+    from .api import load, merge_parts, predict_file
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, device = 0, args.device
+    if world > 1:  # under torchrun: each process extracts its share, rank 0 joins the parts
+        import torch
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        rank, device = dist.get_rank(), (f"cuda:{local}" if use_cuda else "cpu")
+    extractor = load(args.model, device=device)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
-                         relations=not args.entities_only, progress=not args.quiet)
-    print(f"wrote {count} results to {args.output}")
+                         relations=not args.entities_only, progress=not args.quiet and rank == 0,
+                         rank=rank, world=world)
+    if world > 1:
+        dist.barrier()
+        if rank == 0:
+            count = merge_parts(args.output, world, args.output_format)
+        dist.barrier()
+        dist.destroy_process_group()
+    if rank == 0:
+        print(f"wrote {count} results to {args.output}")
     return 0
 
 

@@ -40,3 +40,41 @@ def test_two_gloo_processes_match_one_process(tiny_encoder, tmp_path):
     metrics_one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     metrics_two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert metrics_two["ner"]["micro"] == pytest.approx(metrics_one["ner"]["micro"])
+
+
+def test_sharded_extraction_matches_one_process(tiny_encoder, tmp_path):
+    from spertmt.checkpoint import save_checkpoint
+    from spertmt.config import Config
+    from spertmt.data.documents import read_types
+    from spertmt.model.encoder import load_encoder, load_tokenizer
+    from spertmt.model.spertmt import SpERTMT
+
+    model = tmp_path / "model"
+    config = Config(encoder=tiny_encoder, max_length=128, threshold=-100.0)
+    save_checkpoint(SpERTMT(config, read_types(f"{FIXTURES}/tiny_types.json"), load_encoder(tiny_encoder)),
+                    load_tokenizer(tiny_encoder), model)
+    texts = [f"Person {i} lives in City {i}. Ann works for Acme {i}." for i in range(7)]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    for output in ("out.jsonl", "out.json"):
+        args = ["-m", "spertmt", "predict", "--quiet", "--device", "cpu", "--model", str(model),
+                "--input", str(tmp_path / "in.txt"), "--batch-size", "2"]
+        _run([sys.executable, *args, "--output", str(tmp_path / ("one_" + output))], tmp_path)
+        _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
+              *args, "--output", str(tmp_path / ("two_" + output))], tmp_path)
+        one = (tmp_path / ("one_" + output)).read_text()
+        two = (tmp_path / ("two_" + output)).read_text()
+        if output.endswith(".jsonl"):
+            one_rows = [json.loads(line) for line in one.splitlines()]
+            two_rows = [json.loads(line) for line in two.splitlines()]
+        else:
+            one_rows, two_rows = json.loads(one), json.loads(two)
+        assert len(two_rows) == 7 and not list(tmp_path.glob("two_*.part*"))
+        # Same inputs in the same order, same decisions (scores may differ in the last bits).
+        assert [_decisions(row) for row in two_rows] == [_decisions(row) for row in one_rows]
+
+
+def _decisions(row: dict):
+    """Tokens, entity spans and types, relations: the word offsets of either output format."""
+    start, end = ("token_start", "token_end") if "text" in row else ("start", "end")
+    return (row["tokens"], [(e[start], e[end], e["type"]) for e in row["entities"]],
+            [(r["head"], r["tail"], r["type"]) for r in row["relations"]])
