@@ -276,7 +276,8 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
 def predict_file(extractor: Extractor, input_path: str | Path, output_path: str | Path, *,
                  input_format: str | None = None, output_format: str | None = None, batch_size: int = 16,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
-                 chunk_size: int = 512, rank: int = 0, world: int = 1) -> int:
+                 chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
+                 html_limit: int = 200) -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
@@ -286,7 +287,8 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
 
     With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
-    input order.
+    input order. `html`: also write the HTML view (spertmt.visualize) of the first `html_limit`
+    results.
     """
     from tqdm.auto import tqdm
 
@@ -295,6 +297,7 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
     out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
     output_path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
+    shown: list[Document] = []
     bar = tqdm(desc="extract", unit=" texts", disable=not progress)
     sharded = world > 1
     target = _part(output_path, rank) if sharded else output_path
@@ -311,6 +314,8 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
             results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
                                         batch_size=batch_size, threshold=threshold, relations=relations)
             for identifier, result in zip(ids, results):
+                if html and len(shown) < html_limit:
+                    shown.append(_as_document(result, identifier))
                 if out_format == "jsonl":
                     line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
                 else:
@@ -337,6 +342,10 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
             out.write("]")
     tmp.replace(target)  # no half-written output file
     bar.close()
+    if html:
+        from .visualize import write_html
+
+        write_html(html, shown, types=extractor.types)
     return count
 
 

@@ -83,7 +83,7 @@ def _predict(args: argparse.Namespace) -> int:
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
-                         rank=rank, world=world)
+                         rank=rank, world=world, html=args.html if world == 1 else None)
     if world > 1:
         dist.barrier()
         if rank == 0:
@@ -159,12 +159,31 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if report["errors"] else 0
 
 
+def _read_predictions(path: str):
+    """SpERT JSON, or the JSON lines of `spertmt predict` (word offsets)."""
+    from .data.documents import Document, Entity, Relation, read_documents
+
+    if not path.endswith(".jsonl"):
+        return read_documents(path)
+    documents = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                documents.append(Document(
+                    row["tokens"], [Entity(e["token_start"], e["token_end"], e["type"], e.get("score"))
+                                    for e in row["entities"]],
+                    [Relation(r["head"], r["tail"], r["type"], r.get("score")) for r in row["relations"]],
+                    row.get("id")))
+    return documents
+
+
 def _visualize(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, read_types
     from .visualize import write_html
 
     types = read_types(args.types) if args.types else None
-    predicted = read_documents(args.pred)
+    predicted = _read_predictions(args.pred)
     gold = read_documents(args.gold) if args.gold else None
     path = write_html(args.output, predicted, gold, types, limit=args.limit)
     print(f"wrote {path}")
@@ -222,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
+    predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=_predict)
@@ -264,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_validate)
 
     view = commands.add_parser("visualize", help="an HTML page of predictions (and gold, with errors marked)")
-    view.add_argument("--pred", required=True, help="predictions, SpERT JSON (spertmt predict / eval output)")
+    view.add_argument("--pred", required=True,
+                      help="predictions: SpERT JSON (.json) or spertmt predict's JSON lines (.jsonl)")
     view.add_argument("--gold", help="gold documents, SpERT JSON, in the same order")
     view.add_argument("--types", help="types file (colour order, symmetric relations)")
     view.add_argument("--output", required=True, help="the .html file")

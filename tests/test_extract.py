@@ -113,3 +113,13 @@ def test_tune_threshold_writes_values_that_extraction_uses(model_folder, tmp_pat
     extractor = load(folder, device="cpu")
     assert not extractor.extract(TEXT)[0].entities
     assert extractor.extract(TEXT, threshold=-100.0)[0].entities
+
+
+def test_one_command_from_raw_text_to_html(model_folder, tmp_path):
+    (tmp_path / "paragraph.txt").write_text("John Smith lives in Paris. Mary works for Acme Corp in Berlin.\n")
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", str(tmp_path / "paragraph.txt"),
+                 "--output", str(tmp_path / "out.jsonl"), "--html", str(tmp_path / "view.html")]) == 0
+    page = (tmp_path / "view.html").read_text()
+    assert page.count("<svg") == 1 and "Paris" in page
+    assert main(["visualize", "--pred", str(tmp_path / "out.jsonl"), "--output", str(tmp_path / "again.html")]) == 0
+    assert (tmp_path / "again.html").read_text().count("<svg") == 1
