@@ -34,6 +34,13 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     from .trainer import train, train_folds
 
+    if args.resume:
+        from .config import Config
+
+        config = Config.load(Path(args.output) / "config.json").override(args.set or [])
+        train(config, args.output, progress=not args.quiet, resume=True)
+        print(f"model folders: {Path(args.output) / 'best'} and {Path(args.output) / 'last'}")
+        return 0
     config = _load_config(args)
     if args.all_folds:
         train_folds(config, args.output, progress=not args.quiet)
@@ -213,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train, pick the best epoch on dev, evaluate on test")
     _add_config_arguments(train)
     train.add_argument("--output", required=True, help="run folder (checkpoints, logs, metrics)")
+    train.add_argument("--resume", action="store_true",
+                       help="go on with the interrupted run in --output (its config.json; --set may change keys)")
     train.add_argument("--all-folds", action="store_true",
                        help="run folds 0 .. num_folds-1 (ADE) and average their metrics")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -311,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (DataError, OSError, ValueError) as error:
+    except (DataError, OSError, ValueError, FloatingPointError) as error:
         print(f"spertmt {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -72,6 +72,7 @@ class Config:
     max_grad_norm: float = 1.0
     seed: int = 0
     shuffle: bool = True  # False: documents in file order (reproducible comparisons)
+    precision: str = "fp32"  # "bf16" or "fp16" autocast (fp16 with a gradient scaler)
     num_workers: int = 0
     device: str = "auto"
     select_metric: str = "re_strict.micro.f1"  # dev metric that picks the best checkpoint
@@ -88,6 +89,8 @@ class Config:
         """A copy with the mode-dependent defaults filled in."""
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, not {self.precision!r}")
         baseline = self.mode == "spert"
         return dataclasses.replace(
             self,

@@ -3,8 +3,10 @@ running loss, dev evaluation after each epoch, best and last checkpoints, JSON-l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import os
 import random
 import statistics
@@ -116,7 +118,41 @@ class JsonLog:
             f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
 
 
-def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict:
+RESUME_DIR = "resume"
+
+
+def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, epoch: int, step: int,
+                 best_score: float, saved_best: bool) -> None:
+    """Everything an interrupted run needs to go on as if it had not stopped, written to a
+    temporary folder and renamed into place (a kill mid-write leaves the previous state intact)."""
+    import shutil
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "loader_generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
+        "epoch": epoch, "step": step, "best_score": best_score, "saved_best": saved_best,
+    }, tmp / "state.pt")
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
     """Trains on `train_path`, selects the best epoch on `dev_path`, evaluates it on `test_path`.
 
     Writes to `output_dir`: `best/` and `last/` checkpoints (load with `spertmt.load`),
@@ -126,6 +162,11 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
     Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of every global batch
     (`batch_size` documents per process) with DistributedDataParallel; rank 0 alone logs,
     evaluates and writes, and the other ranks return {}.
+
+    After every epoch, `<output>/resume/` holds the model, optimizer, scheduler, sampler and
+    random-number states; `resume=True` goes on from there and ends, on CPU, with the weights
+    and metrics of an uninterrupted run. A loss that is not finite stops the run with the step
+    and the batch's documents, before anything is written for that epoch.
     """
     from tqdm.auto import tqdm
 
@@ -162,13 +203,35 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
     total_steps = cfg.epochs * len(loader)
     optimizer = _optimizer(model, cfg)
     scheduler = _scheduler(optimizer, total_steps, cfg.warmup)
-    if job.main:
-        log.write(event="start", documents=len(train_docs), steps=total_steps, device=str(device),
-                  processes=job.world, native=ops.native_available(device.type))
+    # fp16 gradients can overflow: scale the loss (bf16 has fp32's range and needs no scaler).
+    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
 
-    best_score, step, saved_best = float("-inf"), 0, False
+    best_score, step, saved_best, first_epoch = float("-inf"), 0, False, 0
+    if resume:
+        state_file = output / RESUME_DIR / "state.pt"
+        if not state_file.exists():
+            raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state["scaler"] is not None:
+            scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["loader_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate(state["python_rng"])
+        np.random.set_state(state["numpy_rng"])
+        first_epoch, step = state["epoch"] + 1, state["step"]
+        best_score, saved_best = state["best_score"], state["saved_best"]
+    if job.main:
+        log.write(event="resume" if resume else "start", documents=len(train_docs), steps=total_steps,
+                  first_epoch=first_epoch + 1, device=str(device), processes=job.world,
+                  native=ops.native_available(device.type))
+
     dev_metrics: dict = {}
-    for epoch in range(cfg.epochs):
+    for epoch in range(first_epoch, cfg.epochs):
         trained.train()
         dataset.set_epoch(epoch)
         if sampler is not None:
@@ -177,14 +240,34 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and job.main),
                    dynamic_ncols=True)
         for batch in bar:
-            out = trained(batch.to(device))
-            out.loss.backward()
+            with _autocast(device, cfg.precision):
+                out = trained(batch.to(device))
+            loss = out.loss.item()
+            if not math.isfinite(loss):
+                documents = [train_docs[i].orig_id if train_docs[i].orig_id is not None else i
+                             for i in batch.doc_indices.tolist()]
+                raise FloatingPointError(
+                    f"the training loss is {loss} at step {step + 1} (epoch {epoch + 1}), batch of documents "
+                    f"{documents} (orig_id or index in {cfg.train_path}); nothing of this epoch was written. "
+                    "Hint: lower lr, check these documents, or train in fp32 (precision = \"fp32\").")
+            if scaler is not None:
+                scaler.scale(out.loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
+            stepped = True
+            if scaler is not None:
+                scale = scaler.get_scale()
+                scaler.step(optimizer)  # skips the step when the gradients overflowed
+                scaler.update()
+                stepped = scaler.get_scale() >= scale
+            else:
+                optimizer.step()
+            if stepped:
+                scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            loss = out.loss.item()
             running = loss if running is None else 0.98 * running + 0.02 * loss
             bar.set_postfix(loss=f"{running:.4f}")
             if job.main and (step % 50 == 0 or step == total_steps):
@@ -200,6 +283,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True) -> dict
                 if score > best_score:
                     best_score, saved_best = score, True
                     save_checkpoint(model, tokenizer, output / "best")
+            _save_resume(output / RESUME_DIR, model, optimizer, scheduler, scaler, generator, epoch, step,
+                         best_score, saved_best)
         job.barrier()
     if not job.main:
         job.close()

@@ -34,6 +34,8 @@ def multitask_loss(ident_logits: Tensor, scores: Tensor, labels: Tensor, mask: T
     Identification: the IoU-scaled BCE when `en_iou` is given (entities), else plain BCE
     (relations, and entities under -EIL). Ranking: over the gold classes in `labels` ([B, N, C] bool).
     """
+    # Losses in float32 whatever the autocast dtype (the fused ops take fp32, fp64 and bf16 only).
+    ident_logits, scores = ident_logits.float(), scores.float()
     target = labels.any(-1).to(ident_logits.dtype)
     if en_iou is not None:
         ident = ops.iou_scaled_bce(ident_logits, target, en_iou.to(ident_logits.dtype), delta, reduction="none")

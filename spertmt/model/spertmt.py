@@ -94,7 +94,9 @@ class SpERTMT(nn.Module):
     # Representations
 
     def _encode(self, batch: Batch) -> Tensor:
-        return self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        # The span kernels take float32, float64 and bfloat16; fp16 autocast output pools in float32.
+        return hidden.float() if hidden.dtype == torch.float16 else hidden
 
     @staticmethod
     def _piece_ranges(batch: Batch, word_spans: Tensor) -> Tensor:

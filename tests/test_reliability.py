@@ -1,0 +1,91 @@
+"""Resume after a kill, determinism, non-finite losses, mixed precision."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import spertmt
+from spertmt.cli import main
+
+from .conftest import FIXTURES
+
+
+def _args(tiny_encoder, output, epochs):
+    return ["train", "--quiet", "--output", str(output), "--set", f"data_root={FIXTURES}",
+            "--set", "train_path=tiny_train.json", "--set", "dev_path=tiny_train.json",
+            "--set", "test_path=tiny_train.json", "--set", "types_path=tiny_types.json",
+            "--set", f"encoder={tiny_encoder}", "--set", "max_length=128", "--set", f"epochs={epochs}",
+            "--set", "batch_size=2", "--set", "threshold=0.0", "--set", "lr=1e-3"]
+
+
+def _weights(folder):
+    return torch.load(folder / "weights.pt")
+
+
+def test_resume_after_kill_ends_like_an_uninterrupted_run(tiny_encoder, tmp_path):
+    epochs = 12
+    assert main(_args(tiny_encoder, tmp_path / "straight", epochs)) == 0
+
+    run = tmp_path / "interrupted"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "spertmt", *_args(tiny_encoder, run, epochs)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = run / "log.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if log.exists() and log.read_text().count('"event": "dev"') >= 2 and (run / "resume").exists():
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be interrupted"
+    finished = log.read_text().count('"event": "dev"')
+    assert finished < epochs
+
+    assert main(["train", "--quiet", "--output", str(run), "--resume"]) == 0
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events.count("resume") == 1 and events.count("dev") >= epochs  # (the killed epoch may repeat)
+    straight, resumed = _weights(tmp_path / "straight" / "last"), _weights(run / "last")
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    assert (json.loads((run / "metrics.json").read_text())
+            == json.loads((tmp_path / "straight" / "metrics.json").read_text()))
+
+
+def test_resume_without_state_is_a_clear_error(tiny_encoder, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    spertmt.Config().save(tmp_path / "run" / "config.json")
+    assert main(["train", "--quiet", "--output", str(tmp_path / "run"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_same_seed_same_result(tiny_encoder, tmp_path):
+    for name in ("a", "b"):
+        assert main(_args(tiny_encoder, tmp_path / name, 2)) == 0
+    a, b = _weights(tmp_path / "a" / "last"), _weights(tmp_path / "b" / "last")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
+
+
+def test_non_finite_loss_stops_with_step_and_documents(tiny_encoder, tmp_path, capsys):
+    args = _args(tiny_encoder, tmp_path / "run", 1) + ["--set", "lr=1e30", "--set", "max_grad_norm=1e30",
+                                                        "--set", "warmup=0"]
+    assert main(args) == 2
+    message = capsys.readouterr().err
+    assert re.search(r"loss is (nan|inf) at step \d+ \(epoch 1\), batch of documents \['d\d'", message), message
+    assert "Hint: lower lr" in message
+    assert not (tmp_path / "run" / "last").exists() and not (tmp_path / "run" / "resume").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains(tiny_encoder, tmp_path, precision):
+    assert main(_args(tiny_encoder, tmp_path / precision, 1) + ["--set", f"precision={precision}"]) == 0
+    weights = _weights(tmp_path / precision / "last")
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
