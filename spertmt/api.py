@@ -113,8 +113,7 @@ class Extractor:
                 progress: bool = False) -> list[Document]:
         """Entities and relations for pre-tokenised documents (their gold annotations are ignored)."""
         return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                 progress=progress, max_length=self.config.max_length,
-                                 **self._threshold_args(threshold))
+                                 progress=progress, **self._threshold_args(threshold))
 
     # --------------------------------------------------------------------------------------
     # raw text
@@ -164,7 +163,7 @@ class Extractor:
             for start in tqdm(range(0, len(order), batch_size), desc="extract", disable=not progress):
                 chunk = [sentences[s] for s in order[start:start + batch_size]]
                 docs = [Document([w.text for w in s.words]) for s in chunk]
-                encodings = encode_documents(self.tokenizer, docs, self.config.max_length)
+                encodings = encode_documents(self.tokenizer, docs)
                 samples = [make_sample(k, d, e, self.types, train=False) for k, (d, e) in enumerate(zip(docs, encodings))]
                 batch = collate(samples).to(self.device)
                 given = {}

@@ -39,8 +39,7 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
 
 def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
                       threshold: float | None = None, entity_threshold=None, relation_threshold=None,
-                      relations: bool = True, progress: bool = False,
-                      max_length: int | None = None) -> list[Document]:
+                      relations: bool = True, progress: bool = False) -> list[Document]:
     """Predicts entities and relations for pre-tokenised documents, in input order (thresholds as
     in SpERTMT.predict)."""
     import torch
@@ -50,7 +49,7 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
 
     was_training = model.training
     model.eval()
-    dataset = DocumentDataset(documents, encode_documents(tokenizer, documents, max_length), model.types, train=False)
+    dataset = DocumentDataset(documents, encode_documents(tokenizer, documents), model.types, train=False)
     collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     out: list[Document] = []
     with torch.inference_mode():

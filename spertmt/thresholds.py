@@ -103,8 +103,7 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
     model = extractor.model
     if not model.multitask and model.config.mode != "spert":
         raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no threshold to tune")
-    common = dict(batch_size=batch_size, device=extractor.device, progress=progress,
-                  max_length=extractor.config.max_length)
+    common = dict(batch_size=batch_size, device=extractor.device, progress=progress)
     result: dict = {}
     if model.multitask:
         entities = predict_documents(model, extractor.tokenizer, documents, threshold=NO_THRESHOLD, relations=False,

@@ -190,7 +190,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
     model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(device)
     trained = job.wrap(model)
-    dataset = DocumentDataset(train_docs, encode_documents(tokenizer, train_docs, cfg.max_length), types,
+    dataset = DocumentDataset(train_docs, encode_documents(tokenizer, train_docs), types,
                               train=True, max_span_width=cfg.max_span_width,
                               neg_entity_count=cfg.neg_entity_count, neg_relation_count=cfg.neg_relation_count,
                               seed=cfg.seed)
@@ -313,7 +313,7 @@ def _eval_docs(cfg: Config, key: str, types):
 
 def _predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool):
     predictions = predict_documents(model, tokenizer, documents, batch_size=cfg.eval_batch_size, device=device,
-                                    progress=progress, max_length=cfg.max_length)
+                                    progress=progress)
     return predictions, evaluate(documents, predictions, types, overlapping=cfg.overlapping)
 
 

@@ -99,12 +99,6 @@ def test_roberta_style_tokenizer(tmp_path):
     assert (enc.word_starts, enc.word_ends) == ([1, 4], [4, 8])  # "ĠHi" = 3 bytes, "Ġyou" = 4
 
 
-def test_long_document_is_cut_with_a_warning(tokenizer):
-    with pytest.warns(UserWarning, match="longer than the encoder's window"):
-        enc = encode_words(tokenizer, ["word"] * 40, max_length=12)
-    assert len(enc.input_ids) <= 12 and enc.num_words == 10 and enc.input_ids[-1] == tokenizer.sep_token_id
-
-
 def test_training_sample(docs, types, tokenizer):
     doc = docs[1]  # Mary works for Acme Corp in Berlin; (Mary, Berlin) holds two relation types
     sample = make_sample(1, doc, encode_words(tokenizer, doc.tokens), types, train=True, max_span_width=3,

@@ -75,8 +75,8 @@ class Collator:
         )
 
 
-def encode_documents(tokenizer, documents: list[Document], max_length: int | None = None) -> list[Encoding]:
-    return [encode_words(tokenizer, doc.tokens, max_length) for doc in documents]
+def encode_documents(tokenizer, documents: list[Document]) -> list[Encoding]:
+    return [encode_words(tokenizer, doc.tokens) for doc in documents]
 
 
 class DocumentDataset(Dataset):

@@ -91,7 +91,8 @@ def format_report(report: dict) -> str:
     long_docs = report.get("documents_longer_than_window")
     if long_docs and long_docs["count"]:
         lines.append(f"  {long_docs['count']} documents are longer than the encoder's window of "
-                     f"{long_docs['max_length']} pieces (documents {long_docs['documents']})")
+                     f"{long_docs['max_length']} pieces: they are encoded in overlapping windows "
+                     f"(documents {long_docs['documents']})")
     errors = report.get("errors", [])
     lines.append(f"  {len(errors)} error(s)" + (":" if errors else ""))
     lines += [f"    {e}" for e in errors]

@@ -94,9 +94,61 @@ class SpERTMT(nn.Module):
     # Representations
 
     def _encode(self, batch: Batch) -> Tensor:
-        hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        """[B, T, d1] piece embeddings; documents longer than the window (`max_length`, at most
+        the encoder's position limit) are encoded in overlapping windows (`_encode_windows`)."""
+        window = min(self.config.max_length, getattr(self.encoder.config, "max_position_embeddings", 512))
+        if batch.input_ids.shape[1] <= window:
+            hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        else:
+            hidden = self._encode_windows(batch.input_ids, batch.attention_mask, window)
         # The span kernels take float32, float64 and bfloat16; fp16 autocast output pools in float32.
         return hidden.float() if hidden.dtype == torch.float16 else hidden
+
+    def _encode_windows(self, input_ids: Tensor, attention_mask: Tensor, window: int) -> Tensor:
+        """Encodes long documents in windows `[CLS] pieces [SEP]` of `window` pieces that overlap
+        by half, and stitches them: each piece takes its embedding from the window where it has
+        the most context (the larger of its smaller distances to a window edge; the document's
+        own ends count as full context). [CLS] comes from the first window, [SEP] from the last."""
+        B, T = input_ids.shape
+        inner = window - 2
+        stride = max(1, inner // 2)
+        lengths = attention_mask.sum(1).tolist()
+        rows, row_lengths = [], []
+        source = torch.full((B, T), -1, dtype=torch.long)  # flat index (window row * window + offset)
+        context = torch.full((B, T), -1, dtype=torch.long)
+        for b in range(B):
+            n_inner = max(0, int(lengths[b]) - 2)
+            starts = list(range(0, max(n_inner - inner, 0) + 1, stride))
+            if starts[-1] + inner < n_inner:
+                starts.append(n_inner - inner)
+            for k, a in enumerate(starts):
+                n_in = min(inner, n_inner - a)
+                row = len(rows)
+                pieces = input_ids[b, 1 + a:1 + a + n_in]
+                rows.append(torch.cat([input_ids[b, :1], pieces, input_ids[b, lengths[b] - 1:lengths[b]]]))
+                row_lengths.append(n_in + 2)
+                offsets = torch.arange(n_in)
+                left = offsets if a > 0 else torch.full_like(offsets, T)
+                right = (n_in - 1 - offsets) if a + n_in < n_inner else torch.full_like(offsets, T)
+                ctx = torch.minimum(left, right)
+                positions = 1 + a + offsets
+                better = ctx > context[b, positions]
+                context[b, positions[better]] = ctx[better]
+                source[b, positions[better]] = row * window + 1 + offsets[better]
+                if k == 0:
+                    source[b, 0] = row * window
+                if k == len(starts) - 1:
+                    source[b, lengths[b] - 1] = row * window + 1 + n_in
+        device = input_ids.device
+        ids = torch.zeros(len(rows), window, dtype=input_ids.dtype, device=device)
+        mask = torch.zeros(len(rows), window, dtype=attention_mask.dtype, device=device)
+        for r, (row, n) in enumerate(zip(rows, row_lengths)):
+            ids[r, :n] = row
+            mask[r, :n] = 1
+        out = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        flat = torch.cat([out.reshape(-1, out.shape[-1]), out.new_zeros(1, out.shape[-1])])  # last row: padding
+        source = torch.where(source >= 0, source, flat.shape[0] - 1).to(device)
+        return flat[source]
 
     @staticmethod
     def _piece_ranges(batch: Batch, word_spans: Tensor) -> Tensor:
