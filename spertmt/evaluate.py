@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from .data.documents import Document, Types
+from .files import write_text_atomic
 
 SETTINGS = (("ner", "NER"), ("re", "RE (boundaries, without NER)"), ("re_strict", "RE+ (strict, with NER)"))
 
@@ -107,5 +108,4 @@ def summary(metrics: dict) -> str:
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(metrics, indent=2))
+    write_text_atomic(path, json.dumps(metrics, indent=2))

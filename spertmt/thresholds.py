@@ -18,6 +18,7 @@ import torch
 
 from .api import THRESHOLDS_FILE, Extractor
 from .data.documents import Document
+from .files import write_text_atomic
 from .predict import predict_documents
 
 NO_THRESHOLD = -1e9
@@ -138,7 +139,7 @@ def thresholds_file_content(tuned: dict, per_type: bool = True) -> dict:
 
 def save_thresholds(folder: str | Path, content: dict) -> Path:
     path = Path(folder) / THRESHOLDS_FILE
-    path.write_text(json.dumps(content, indent=2))
+    write_text_atomic(path, json.dumps(content, indent=2))
     return path
 
 

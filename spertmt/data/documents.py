@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import write_text_atomic
+
 
 class DataError(ValueError):
     """A problem in an input file; the message says which file, which document and what."""
@@ -137,6 +139,10 @@ def _load_json(path: str | Path) -> Any:
         raise DataError(f"{path}: not UTF-8 text: {error}") from None
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_document(raw: Any, types: Types | None, where: str) -> Document:
     """One document from its JSON object; `where` (file and index) starts every error message."""
     if not isinstance(raw, dict):
@@ -144,13 +150,18 @@ def parse_document(raw: Any, types: Types | None, where: str) -> Document:
     tokens = raw.get("tokens")
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise DataError(f"{where}: 'tokens' must be a list of strings")
+    for key in ("entities", "relations"):
+        if not isinstance(raw.get(key, []), list):
+            raise DataError(f"{where}: '{key}' must be a list")
     entities = []
     for k, e in enumerate(raw.get("entities", [])):
         if not isinstance(e, dict) or not {"type", "start", "end"} <= e.keys():
             raise DataError(f"{where}: entity {k} needs 'type', 'start' and 'end'")
         start, end, name = e["start"], e["end"], e["type"]
-        if not isinstance(start, int) or not isinstance(end, int):
+        if not _is_int(start) or not _is_int(end):
             raise DataError(f"{where}: entity {k} has non-integer bounds {start!r}, {end!r}")
+        if not isinstance(name, str):
+            raise DataError(f"{where}: entity {k} has a type that is not a string: {name!r}")
         if end <= start:
             raise DataError(f"{where}: entity {k} has end {end} <= start {start} (end is exclusive)")
         if start < 0 or end > len(tokens):
@@ -163,8 +174,10 @@ def parse_document(raw: Any, types: Types | None, where: str) -> Document:
     for k, r in enumerate(raw.get("relations", [])):
         if not isinstance(r, dict) or not {"type", "head", "tail"} <= r.keys():
             raise DataError(f"{where}: relation {k} needs 'type', 'head' and 'tail'")
+        if not isinstance(r["type"], str):
+            raise DataError(f"{where}: relation {k} has a type that is not a string: {r['type']!r}")
         for role in ("head", "tail"):
-            if not isinstance(r[role], int) or not 0 <= r[role] < len(entities):
+            if not _is_int(r[role]) or not 0 <= r[role] < len(entities):
                 raise DataError(f"{where}: relation {k} points at a missing entity ({role} = {r[role]!r}, "
                                 f"the document has {len(entities)} entities)")
         if types is not None and r["type"] not in types.relation_index:
@@ -184,6 +197,4 @@ def read_documents(path: str | Path, types: Types | None = None) -> list[Documen
 
 def write_documents(path: str | Path, documents: list[Document]) -> None:
     """Writes documents (e.g. predictions, with scores) as SpERT JSON."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump([d.to_json() for d in documents], f, ensure_ascii=False)
+    write_text_atomic(path, json.dumps([d.to_json() for d in documents], ensure_ascii=False))

@@ -48,7 +48,8 @@ def encode_words(tokenizer, words: list[str]) -> Encoding:
             starts[w] = position
         ends[w] = position + 1
     # Words without pieces: an empty range where the next word begins.
-    cursor = next((p for p, w in enumerate(word_ids) if w is not None), len(ids))
+    # (With no piece at all, before the closing special token.)
+    cursor = next((p for p, w in enumerate(word_ids) if w is not None), max(0, len(ids) - 1))
     for w in range(len(words)):
         if starts[w] < 0:
             starts[w] = ends[w] = cursor
