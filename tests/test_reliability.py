@@ -89,3 +89,34 @@ def test_mixed_precision_trains(tiny_encoder, tmp_path, precision):
     assert main(_args(tiny_encoder, tmp_path / precision, 1) + ["--set", f"precision={precision}"]) == 0
     weights = _weights(tmp_path / precision / "last")
     assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+
+
+def test_model_folder_from_another_format_is_refused(tiny_encoder, tmp_path, capsys):
+    from spertmt.checkpoint import save_checkpoint
+    from spertmt.data.documents import read_types
+    from spertmt.model.encoder import load_encoder, load_tokenizer
+    from spertmt.model.spertmt import SpERTMT
+
+    folder = tmp_path / "model"
+    config = spertmt.Config(encoder=tiny_encoder, max_length=128)
+    save_checkpoint(SpERTMT(config, read_types(f"{FIXTURES}/tiny_types.json"), load_encoder(tiny_encoder)),
+                    load_tokenizer(tiny_encoder), folder)
+    (folder / "version.json").write_text(json.dumps({"spertmt": "9.9.9", "format": 99}))
+    assert main(["predict", "--quiet", "--model", str(folder), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert "spertmt 9.9.9 in checkpoint format 99" in err and not (tmp_path / "p.json").exists()
+    assert main(["predict", "--quiet", "--model", str(tmp_path), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2
+    assert "not a spertmt model folder" in capsys.readouterr().err
+
+
+def test_empty_documents_and_documents_without_entities_train(tiny_encoder, tmp_path):
+    docs = json.loads(open(f"{FIXTURES}/tiny_train.json").read())
+    docs += [{"tokens": [], "entities": [], "relations": []}, {"tokens": ["\u200b", " ", "é"], "entities": []}]
+    (tmp_path / "data.json").write_text(json.dumps(docs))
+    args = _args(tiny_encoder, tmp_path / "run", 1) + ["--set", f"train_path={tmp_path / 'data.json'}",
+                                                       "--set", f"test_path={tmp_path / 'data.json'}"]
+    assert main(args) == 0
+    predictions = json.loads((tmp_path / "run" / "predictions.json").read_text())
+    assert len(predictions) == 7 and predictions[5]["entities"] == []
