@@ -283,7 +283,10 @@ class SpERTMT(nn.Module):
             return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask,
                                   empty.bool(), empty)
         piece_ranges = self._piece_ranges(batch, spans)
-        _, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, pairs)
+        # Pairs grow with the square of the entities: classify them in chunks so that memory stays
+        # bounded by max_pairs whatever the model predicts (SpERT chunks the same way).
+        outputs = torch.cat([self._relation_head(hidden, c, piece_ranges, type_scores, chunk)[1]
+                             for chunk in pairs.split(cfg.max_pairs, dim=1)], dim=1)
         if self.multitask:
             scores = outputs
             passes = _passes(scores, None, relation_threshold)

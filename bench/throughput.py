@@ -1,0 +1,262 @@
+"""End-to-end throughput: extraction and training in sentences per second, with peak memory.
+
+    python bench/throughput.py                                  # CPU, fp32, batches 1 8 32
+    python bench/throughput.py --dtype bf16 --model runs/c04/best --extract-batch 8
+
+Configurations, measured one after another in this process on the same batches (CoNLL04 test
+for extraction, CoNLL04 train for training, the offline MiniLM encoder):
+- encoder:  the encoder alone (forward; for training forward + backward + AdamW step): the floor;
+- native:   spertmt with its compiled kernels;
+- fallback: spertmt with the pure-PyTorch fallbacks;
+- spert:    spertmt with SpERT's pooling path swapped in (bench/spert_baseline.py: [B, S, T]
+            masks and a [B, S, T, H] tensor per pooling).
+Extraction goes through `Extractor.extract` (length-sorted batches, inference mode). Peak memory is
+the growth of the peak resident set of a fresh process running the configuration once (CPU), or
+the peak allocated GPU memory. Without `--model`, an untrained model is used, with θ set so that it
+keeps as many entities as the gold has on the first 64 test sentences (a realistic relation load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
+
+import spertmt  # noqa: E402
+from spertmt import ops  # noqa: E402
+from spertmt.api import Extractor  # noqa: E402
+from spertmt.config import Config  # noqa: E402
+from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
+from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
+from spertmt.model.spertmt import SpERTMT  # noqa: E402
+from spertmt.ops import reference  # noqa: E402
+
+CONFIGS = ("encoder", "native", "fallback", "spert")
+
+
+def _spert_span_pool(hidden, starts, ends):
+    return spert_max_pool(hidden, ranges_to_masks(starts, ends, hidden.shape[1]))
+
+
+def _spert_enumerate(hidden, word_starts, word_ends, num_words, max_width=10):
+    spans = reference.enumerate_spans(word_starts.shape[1], max_width, hidden.device)
+    mask = spans[:, 1].unsqueeze(0) <= num_words.unsqueeze(1)
+    last = word_starts.shape[1] - 1
+    starts = torch.where(mask, word_starts[:, spans[:, 0].clamp(max=last)], 0)
+    ends = torch.where(mask, word_ends[:, (spans[:, 1] - 1).clamp(max=last)], 0)
+    return ops.EnumeratedSpans(_spert_span_pool(hidden, starts, ends), spans, mask)
+
+
+def _spert_context(hidden, head, tail):
+    start, end = reference.pair_context_ranges(head, tail)
+    return _spert_span_pool(hidden, start, end)
+
+
+@contextlib.contextmanager
+def pooling(config: str):
+    """Swaps the pooling implementation the model calls (spertmt.ops is the one place it picks)."""
+    saved = dict(ops._NATIVE), ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool
+    if config == "fallback":
+        ops._NATIVE.update(cpu=False, cuda=False)
+    elif config == "spert":
+        ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool = (
+            _spert_span_pool, _spert_enumerate, _spert_context)
+    try:
+        yield
+    finally:
+        ops._NATIVE.clear()
+        ops._NATIVE.update(saved[0])
+        ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool = saved[1:]
+
+
+def build(args):
+    device = torch.device(args.device)
+    root = Config().data_path("train_path").parents[1]
+    types = spertmt.read_types(root / "conll04" / "conll04_types.json")
+    test = spertmt.read_documents(root / "conll04" / "conll04_test.json", types)
+    train = spertmt.read_documents(root / "conll04" / "conll04_train.json", types)
+    if args.model:
+        extractor = spertmt.load(args.model, device=args.device)
+    else:
+        tokenizer = load_tokenizer(Config().encoder)
+        torch.manual_seed(0)
+        model = SpERTMT(Config(), types, load_encoder(Config().encoder)).to(device).eval()
+        extractor = Extractor(model, tokenizer, device)
+        # θ such that the untrained model keeps as many entities as the gold has: a realistic load.
+        sample = test[:64]
+        found = extractor.extract([d.tokens for d in sample], threshold=-1e9, relations=False)
+        scores = sorted((e.score for r in found for e in r.entities), reverse=True)
+        model.config.threshold = scores[sum(len(d.entities) for d in sample) - 1]
+    return extractor, types, test, train
+
+
+def _autocast(args):
+    if args.dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(args.device).type, dtype=torch.bfloat16)
+
+
+def _sync(args):
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def extract_once(extractor, test, config, batch, args):
+    words = [d.tokens for d in test]
+    if config == "encoder":  # the same length-sorted batches, the encoder alone
+        order = sorted(range(len(test)), key=lambda i: -len(words[i]))
+        dataset = DocumentDataset(test, encode_documents(extractor.tokenizer, test), extractor.types, train=False)
+        collate = Collator(extractor.tokenizer.pad_token_id)
+        with torch.inference_mode(), _autocast(args):
+            for s in range(0, len(order), batch):
+                b = collate([dataset[i] for i in order[s:s + batch]]).to(extractor.device)
+                extractor.model.encoder(input_ids=b.input_ids, attention_mask=b.attention_mask)
+        return None
+    with pooling(config), _autocast(args):
+        return extractor.extract(words, batch_size=batch)
+
+
+def train_steps(extractor, train, config, batch, steps, args):
+    model = extractor.model
+    model.train()
+    dataset = DocumentDataset(train, encode_documents(extractor.tokenizer, train[: steps * batch]), extractor.types,
+                              train=True)
+    collate = Collator(extractor.tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, foreach=True)
+    with pooling(config):
+        for step in range(steps):
+            b = collate([dataset[i] for i in range(step * batch, (step + 1) * batch)]).to(extractor.device)
+            with _autocast(args):
+                if config == "encoder":
+                    hidden = model.encoder(input_ids=b.input_ids, attention_mask=b.attention_mask).last_hidden_state
+                    loss = hidden.float().mean()
+                else:
+                    loss = model(b).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    model.eval()
+
+
+def measure(fn, args, repeats):
+    times = []
+    for _ in range(repeats):
+        _sync(args)
+        t0 = time.perf_counter()
+        fn()
+        _sync(args)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def peak_memory(args, task: str, config: str, batch: int) -> float:
+    """MiB of peak growth in a fresh process (VmHWM), or of peak allocated GPU memory."""
+    cmd = [sys.executable, __file__, "--probe", json.dumps({"task": task, "config": config, "batch": batch}),
+           "--device", args.device, "--dtype", args.dtype, "--steps", str(args.steps)]
+    if args.model:
+        cmd += ["--model", args.model]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _vmhwm_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def probe(args) -> None:
+    spec = json.loads(args.probe)
+    extractor, _, test, train = build(args)
+    # Warm up on a few sentences: one-time costs are not the configuration's.
+    if spec["task"] == "extract":
+        extract_once(extractor, test[:4], spec["config"], 2, args)
+    else:
+        train_steps(extractor, train, spec["config"], 1, 1, args)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _vmhwm_kib()
+    if spec["task"] == "extract":
+        extract_once(extractor, test, spec["config"], spec["batch"], args)
+    else:
+        train_steps(extractor, train, spec["config"], spec["batch"], args.steps, args)
+    if args.device.startswith("cuda"):
+        print((torch.cuda.max_memory_allocated() - base) / 2**20)
+    else:
+        print((_vmhwm_kib() - base) / 1024)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--extract-batch", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--train-batch", type=int, nargs="+", default=[2, 8])
+    parser.add_argument("--steps", type=int, default=10, help="training steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--model", help="a trained model folder (default: untrained, θ = 0)")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--output", help="JSON file (default bench/results/throughput-<device>-<dtype>.json)")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe:
+        probe(args)
+        return 0
+    extractor, _, test, train = build(args)
+    extract_once(extractor, test[:8], "native", 4, args)  # warm-up
+    rows = []
+    print(f"# device={args.device} dtype={args.dtype} threads={torch.get_num_threads()} torch={torch.__version__} "
+          f"native={ops.native_available(torch.device(args.device).type)} model={args.model or 'untrained'}")
+    print(f"{'task':8} {'config':9} {'batch':>5} {'sent/s':>9} {'median s':>9} {'peak MiB':>9} {'entities':>9}")
+    for batch in args.extract_batch:
+        for config in args.configs:
+            results = {}
+
+            def run():
+                results["out"] = extract_once(extractor, test, config, batch, args)
+
+            median, times = measure(run, args, args.repeats)
+            out = results["out"]
+            row = {"task": "extract", "config": config, "batch": batch, "sentences": len(test), "median_s": median,
+                   "times_s": times, "sentences_per_s": len(test) / median,
+                   "entities": sum(len(r.entities) for r in out) if out else None,
+                   "relations": sum(len(r.relations) for r in out) if out else None}
+            if not args.no_memory:
+                row["peak_mib"] = peak_memory(args, "extract", config, batch)
+            rows.append(row)
+            print(f"extract  {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
+                  f"{row.get('peak_mib', float('nan')):9.1f} {row['entities'] if out else '-':>9}", flush=True)
+    for batch in args.train_batch:
+        for config in args.configs:
+            median, times = measure(lambda: train_steps(extractor, train, config, batch, args.steps, args), args,
+                                    args.repeats)
+            row = {"task": "train", "config": config, "batch": batch, "steps": args.steps, "median_s": median,
+                   "times_s": times, "sentences_per_s": args.steps * batch / median,
+                   "ms_per_step": 1000 * median / args.steps}
+            if not args.no_memory:
+                row["peak_mib"] = peak_memory(args, "train", config, batch)
+            rows.append(row)
+            print(f"train    {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
+                  f"{row.get('peak_mib', float('nan')):9.1f} {row['ms_per_step']:8.1f}ms", flush=True)
+    output = Path(args.output or Path(__file__).resolve().parent / "results" /
+                  f"throughput-{torch.device(args.device).type}-{args.dtype}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
