@@ -141,3 +141,17 @@ def test_save_and_load_predict_the_same(tiny_config, fixture_data, tmp_path):
     for field in ("entity_keep", "entity_types", "entity_scores", "pairs", "relation_keep", "relation_scores"):
         assert torch.equal(getattr(a, field), getattr(b, field)), field
     assert loaded.config == model.config
+
+
+def test_relation_chunks_give_the_same_predictions(tiny_config, fixture_data):
+    types, docs = fixture_data
+    tokenizer = load_tokenizer(tiny_config.encoder)
+    model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder)).eval()
+    dataset = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=False)
+    batch = Collator(tokenizer.pad_token_id)([dataset[i] for i in range(5)])
+    whole = model.predict(batch, threshold=-100.0)
+    assert whole.pairs.shape[1] > 7
+    model.config.max_pairs = 7  # many chunks
+    chunked = model.predict(batch, threshold=-100.0)
+    assert torch.equal(whole.relation_keep, chunked.relation_keep)
+    torch.testing.assert_close(whole.relation_scores, chunked.relation_scores)
