@@ -127,7 +127,7 @@ class Extractor:
             texts: a string, a list of strings, or a list of word lists.
             entities: optional, one list per text of your own entities, as dicts with "type" and
                 "start"/"end" (characters, for strings) or "token_start"/"token_end" (words); then
-                only the relations among them are predicted.
+                only the relations among them are predicted. Results list entities in text order.
             threshold: θ for both heads (default: the tuned thresholds, else the config's).
             relations: False extracts entities only and skips the relation work.
         """
@@ -145,13 +145,13 @@ class Extractor:
             else:
                 words = [[Word(str(t), -1, -1) for t in item]]
                 results.append(Extraction(None, [str(t) for t in item]))
-            offset = 0
+            offset, first = 0, len(sentences)
             for k, ws in enumerate(words):
                 if ws:
                     sentences.append(_Sentence(i, k, ws, offset))
                 offset += len(ws)
             if entities is not None:
-                _place_given(i, entities[i], sentences, results[i].text is not None)
+                _place_given(i, entities[i], sentences[first:], results[i].text is not None)
 
         threshold_args = self._threshold_args(threshold)
         collate = Collator(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0)
@@ -179,21 +179,20 @@ class Extractor:
                 raw = self.model.predict(batch, relations=relations, **threshold_args, **given)
                 for sentence, predicted in zip(chunk, decode(raw, docs, self.types)):
                     _merge(results[sentence.item], sentence, predicted)
-        for result in results:  # sentences were processed out of order
-            order_ = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
-                                                                      result.entities[k].token_start,
-                                                                      result.entities[k].token_end))
-            new_index = {old: new for new, old in enumerate(order_)}
-            result.entities = [result.entities[k] for k in order_]
+        for result in results:  # sentences were processed out of order: entities in text order
+            by_position = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
+                                                                           result.entities[k].token_start,
+                                                                           result.entities[k].token_end))
+            new_index = {old: new for new, old in enumerate(by_position)}
+            result.entities = [result.entities[k] for k in by_position]
             for r in result.relations:
                 r.head, r.tail = new_index[r.head], new_index[r.tail]
             result.relations.sort(key=lambda r: (r.head, r.tail, r.type))
         return results
 
 
-def _place_given(item: int, given: Iterable[dict], sentences: list[_Sentence], by_chars: bool) -> None:
-    """Maps a text's own entities to word spans of its sentences; off-boundary spans are errors."""
-    own = [s for s in sentences if s.item == item]
+def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool) -> None:
+    """Maps a text's own entities to word spans of its sentences (`own`); off-boundary spans are errors."""
     for s in own:
         s.given = []
     for j, e in enumerate(given):
@@ -221,7 +220,7 @@ def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None
         start, end = (words[0].start, words[-1].end) if has_chars else (None, None)
         text = result.text[start:end] if has_chars else " ".join(w.text for w in words)
         entity_type, score = e.type, e.score
-        if sentence.given is not None:  # the user's entity, in the user's order
+        if sentence.given is not None:  # the user's entity (decode keeps the given rows' order)
             entity_type, score = sentence.given[k][2], None
         result.entities.append(ExtractedEntity(text, entity_type, sentence.token_offset + e.start,
                                                sentence.token_offset + e.end, start, end, score, sentence.index))
