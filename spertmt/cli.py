@@ -7,6 +7,7 @@
     spertmt convert --from brat --to spert annotations/ data.json
     spertmt validate data.json --types data_types.json
     spertmt download conll04 --dest datasets
+    spertmt experiment experiments/conll04.toml --background
     spertmt info
 """
 
@@ -205,6 +206,40 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment(args: argparse.Namespace) -> int:
+    from .experiment import Experiment, Grid, hold_lock, release_lock, running_pid, start_background
+
+    experiment = Experiment(Grid.load(args.grid), results=args.results, runs=args.runs,
+                            keep_checkpoints=args.keep_checkpoints)
+    if args.status or args.aggregate:
+        if args.aggregate:
+            experiment.aggregate()
+        print(experiment.status())
+        pid = running_pid(experiment)
+        print(f"runner: process {pid}" if pid else "runner: none")
+        return 0
+    if args.background:
+        if running_pid(experiment):
+            raise ValueError(f"grid {experiment.grid.name} already has a runner (process {running_pid(experiment)})")
+        argv = [a for a in (args.argv or []) if a != "--background"]
+        pid, log = start_background(argv, experiment)
+        print(f"runner started in the background: process {pid}, log {log}\n"
+              f"progress: spertmt experiment {args.grid} --status")
+        return 0
+    if not args.dry_run:
+        if running_pid(experiment):
+            raise ValueError(f"grid {experiment.grid.name} already has a runner (process {running_pid(experiment)})")
+        hold_lock(experiment)
+    try:
+        failed = experiment.run_all(dry_run=args.dry_run)
+    finally:
+        if not args.dry_run:
+            release_lock(experiment)
+    print(experiment.status())
+    print(f"results: {experiment.results / (experiment.grid.name + '.md')}")
+    return 1 if failed else 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .info import collect, format_info
 
@@ -308,6 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--quiet", action="store_true")
     fetch.set_defaults(func=_download)
 
+    grid = commands.add_parser("experiment", help="run a grid of trainings (seeds, modes, overrides), resumable")
+    grid.add_argument("grid", help="grid file (TOML), e.g. experiments/conll04.toml")
+    grid.add_argument("--results", default="results", help="folder for the records and tables")
+    grid.add_argument("--runs", default="runs/experiments", help="folder for the run outputs (checkpoints)")
+    grid.add_argument("--background", action="store_true", help="detach; output to <runs>/<name>/runner.log")
+    grid.add_argument("--status", action="store_true", help="what is done, interrupted and pending")
+    grid.add_argument("--aggregate", action="store_true", help="rewrite the tables from the records")
+    grid.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    grid.add_argument("--keep-checkpoints", action="store_true",
+                      help="keep last/ and resume/ of finished runs (default: best/ only)")
+    grid.set_defaults(func=_experiment)
+
     info = commands.add_parser("info", help="versions and native-kernel status")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_info)
@@ -315,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     from .data.documents import DataError
 
     try:

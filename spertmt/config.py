@@ -72,6 +72,9 @@ class Config:
     weight_decay: float = 0.01
     warmup: float = 0.1
     max_grad_norm: float = 1.0
+    # SpERT's optimizer (transformers.AdamW with correct_bias=False, eps 1e-6); True: torch's AdamW.
+    adam_bias_correction: bool = False
+    adam_eps: float = 1e-6
     seed: int = 0
     shuffle: bool = True  # False: documents in file order (reproducible comparisons)
     precision: str = "fp32"  # "bf16" or "fp16" autocast (fp16 with a gradient scaler)

@@ -26,6 +26,7 @@ from .data.documents import read_documents, read_types, write_documents
 from .evaluate import evaluate, format_metrics, summary, write_metrics
 from .model.encoder import load_encoder, load_tokenizer
 from .model.spertmt import SpERTMT
+from .optim import AdamWNoBiasCorrection
 from .predict import predict_documents
 
 
@@ -85,14 +86,17 @@ def _metric(metrics: dict, dotted: str) -> float:
 
 
 def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and LayerNorm weights (as SpERT and BERT)."""
+    """AdamW; no weight decay on biases and LayerNorm weights (as SpERT and BERT). Without bias
+    correction by default, as SpERT's code (spertmt.optim)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, foreach=True)
+    if config.adam_bias_correction:
+        return torch.optim.AdamW(groups, lr=config.lr, eps=config.adam_eps, foreach=True)
+    return AdamWNoBiasCorrection(groups, lr=config.lr, eps=config.adam_eps)
 
 
 def _scheduler(optimizer, total_steps: int, warmup: float):
@@ -157,7 +161,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
     Writes to `output_dir`: `best/` and `last/` checkpoints (load with `spertmt.load`),
     `log.jsonl`, `config.json`, and for the test set `metrics.json` and `predictions.json`.
-    Returns the test metrics (or the last dev metrics when there is no test set).
+    Returns the test metrics of the best dev checkpoint (`metrics.json`; the last epoch's are in
+    `metrics_last.json`), or the last dev metrics when there is no test set.
 
     Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of every global batch
     (`batch_size` documents per process) with DistributedDataParallel; rank 0 alone logs,
@@ -295,6 +300,10 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
     if not test_docs:
         return dev_metrics
+    # SpERT's code reports the last epoch's model on the test set; we select on dev, and keep both.
+    _, last_metrics = _predict_and_score(model, tokenizer, test_docs, types, cfg, device, progress)
+    write_metrics(output / "metrics_last.json", last_metrics)
+    log.write(event="test_last", metrics=last_metrics)
     best = load_model(output / "best", device=device)
     predictions, metrics = _predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
     write_metrics(output / "metrics.json", metrics)

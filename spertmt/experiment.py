@@ -1,0 +1,415 @@
+"""`spertmt experiment`: a grid of training runs, run one after another, resumable, aggregated.
+
+A grid file (TOML) names a base config, seeds (and folds, for ADE's cross-validation) and cells,
+each cell a list of `--set` overrides:
+
+    name = "conll04"                          # results/conll04.json and results/conll04.md
+    config = "configs/conll04-offline.toml"   # relative to the current folder
+    seeds = [0, 1, 2]
+    folds = [0]                               # optional (ADE: [0, 1, ..., 9])
+    average = "micro"                         # the table's average: micro (CoNLL04, SciERC) or macro (ADE)
+    set = []                                  # optional, for every cell
+
+    [[cells]]
+    name = "spert"
+    set = ["mode=spert"]
+    seeds = [0]                               # optional, instead of the grid's
+
+    [plot]                                    # optional: a PNG of F1 against a config key
+    x = "neg_entity_count"                    # one line per value of `series`
+    series = "mode"
+    metrics = ["ner", "re_strict"]            # one panel each
+
+Every run is `spertmt train --config ... --set ... --output <runs>/<name>/<cell>/seed<S>[-fold<F>]`
+in a child process, and its record (command, config, test metrics of the dev-selected and of the
+last checkpoint, wall time) is written to `results/<name>/runs/...json` when it ends. A run with a
+record is never run again; an interrupted run goes on from its last finished epoch (`--resume`).
+So the same command, in a later session, finishes a half-done grid. After every run the cells'
+means and standard deviations are written to `results/<name>.json` and `results/<name>.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+from .files import write_text_atomic
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
+SELECTIONS = (("test_best", "checkpoint selected on dev (RE+ F1)"), ("test_last", "last epoch's checkpoint"))
+
+
+@dataclass
+class Cell:
+    name: str
+    overrides: list[str]
+    seeds: list[int]
+    folds: list[int]
+
+
+@dataclass
+class Grid:
+    name: str
+    config: str
+    cells: list[Cell]
+    average: str = "micro"
+    plot: dict = field(default_factory=dict)
+    path: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> Grid:
+        path = Path(path)
+        data = tomllib.loads(path.read_text())
+        known = {"name", "config", "seeds", "folds", "average", "set", "cells", "plot"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        for key in ("name", "config", "cells"):
+            if key not in data:
+                raise ValueError(f"{path}: missing key {key!r}")
+        if data.get("average", "micro") not in ("micro", "macro"):
+            raise ValueError(f"{path}: average must be micro or macro")
+        seeds, folds, common = data.get("seeds", [0]), data.get("folds", [0]), list(data.get("set", []))
+        cells = []
+        for i, cell in enumerate(data["cells"]):
+            if "name" not in cell:
+                raise ValueError(f"{path}: cell {i} has no name")
+            cells.append(Cell(cell["name"], common + list(cell.get("set", [])), list(cell.get("seeds", seeds)),
+                              list(cell.get("folds", folds))))
+        names = [c.name for c in cells]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{path}: cell names repeat: {names}")
+        grid = cls(data["name"], data["config"], cells, data.get("average", "micro"), data.get("plot", {}), str(path))
+        for cell in cells:  # fail now, not hours later, on a misspelt key
+            grid.cell_config(cell, cell.seeds[0], cell.folds[0])
+        return grid
+
+    def cell_config(self, cell: Cell, seed: int, fold: int) -> Config:
+        return Config.load(self.config).override(cell.overrides + [f"seed={seed}", f"fold={fold}"]).resolved()
+
+
+@dataclass
+class Run:
+    cell: Cell
+    seed: int
+    fold: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell.name}/seed{self.seed}" + (f"-fold{self.fold}" if len(self.cell.folds) > 1 else "")
+
+
+def runs_of(grid: Grid) -> list[Run]:
+    """Seed by seed, so that a grid cut short has every cell's first seed first."""
+    runs = []
+    for seed in sorted({s for c in grid.cells for s in c.seeds}):
+        for fold in sorted({f for c in grid.cells for f in c.folds}):
+            runs += [Run(c, seed, fold) for c in grid.cells if seed in c.seeds and fold in c.folds]
+    return runs
+
+
+def train_command(grid: Grid, run: Run, output: Path) -> list[str]:
+    sets = run.cell.overrides + [f"seed={run.seed}"] + ([f"fold={run.fold}"] if len(run.cell.folds) > 1 else [])
+    command = ["spertmt", "train", "--config", grid.config]
+    for assignment in sets:
+        command += ["--set", assignment]
+    return command + ["--output", str(output), "--quiet"]
+
+
+class Experiment:
+    """Runs, records and aggregates one grid (see the module's docstring)."""
+
+    def __init__(self, grid: Grid, results: str | Path = "results", runs: str | Path = "runs/experiments",
+                 keep_checkpoints: bool = False):
+        self.grid = grid
+        self.results = Path(results)
+        self.runs_dir = Path(runs) / grid.name
+        self.keep_checkpoints = keep_checkpoints
+        self.child: subprocess.Popen | None = None  # the training run in progress
+
+    def record_path(self, run: Run) -> Path:
+        return self.results / self.grid.name / "runs" / f"{run.key}.json"
+
+    def output(self, run: Run) -> Path:
+        return self.runs_dir / run.key
+
+    def pending(self) -> list[Run]:
+        return [r for r in runs_of(self.grid) if not self.record_path(r).exists()]
+
+    def status(self) -> str:
+        lines = [f"grid {self.grid.name}: {len(runs_of(self.grid)) - len(self.pending())} of "
+                 f"{len(runs_of(self.grid))} runs recorded"]
+        for run in runs_of(self.grid):
+            if self.record_path(run).exists():
+                record = json.loads(self.record_path(run).read_text())
+                state = f"done in {record['wall_s'] / 60:.1f} min"
+            elif (self.output(run) / "resume" / "state.pt").exists():
+                state = "interrupted (will resume)"
+            else:
+                state = "pending"
+            lines.append(f"  {run.key:40s} {state}")
+        return "\n".join(lines)
+
+    def run_all(self, dry_run: bool = False) -> int:
+        """Runs every pending run; returns the number of runs that failed."""
+        failed = 0
+        for run in self.pending():
+            output = self.output(run)
+            command = train_command(self.grid, run, output)
+            resume = (output / "resume" / "state.pt").exists()
+            if resume:
+                command = ["spertmt", "train", "--resume", "--output", str(output), "--quiet"]
+            print(f"[{time.strftime('%H:%M:%S')}] {'resume' if resume else 'start'} {run.key}: "
+                  f"{shlex.join(command)}", flush=True)
+            if dry_run:
+                continue
+            if not resume and output.exists():
+                shutil.rmtree(output)  # a run that died before its first epoch ended
+            output.mkdir(parents=True, exist_ok=True)
+            started = time.time()
+            with open(output / "train.out", "a") as out:
+                self.child = subprocess.Popen([sys.executable, "-m", "spertmt", *command[1:]], stdout=out,
+                                              stderr=subprocess.STDOUT)
+                code = self.child.wait()
+                self.child = None
+            if code != 0:
+                failed += 1
+                print(f"  {run.key} failed (exit {code}); see {output / 'train.out'}", flush=True)
+                continue
+            self._record(run, train_command(self.grid, run, output), started, resumed=resume)
+            self.aggregate()
+        if not dry_run:
+            self.aggregate()
+        return failed
+
+    def _record(self, run: Run, command: list[str], started: float, resumed: bool) -> None:
+        output = self.output(run)
+        log = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
+        dev = [e for e in log if e["event"] == "dev"]
+        config = json.loads((output / "config.json").read_text())
+        select = config["select_metric"]
+        best = max(dev, key=lambda e: e[select]) if dev else None
+        # Epoch times from the log: the gaps between dev evaluations (robust to a pause between runs).
+        times = [log[0]["time"]] + [e["time"] for e in dev]
+        epoch_s = [b - a for a, b in zip(times, times[1:]) if 0 < b - a]
+        record = {
+            "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
+            "command": shlex.join(command),
+            "config": config,
+            "test_best": json.loads((output / "metrics.json").read_text()),
+            "test_last": json.loads((output / "metrics_last.json").read_text()),
+            "dev_best": {"epoch": best["epoch"], "metric": select, "value": best[select]} if best else None,
+            "wall_s": round(time.time() - started, 1), "resumed": resumed,
+            "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch_version(),
+                        "commit": _git_commit()},
+        }
+        write_text_atomic(self.record_path(run), json.dumps(record, indent=2))
+        if not self.keep_checkpoints:  # keep best/ for later analysis; the rest is large and spent
+            for spent in ("resume", "last"):
+                shutil.rmtree(output / spent, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------------
+    # Aggregation
+
+    def records(self) -> dict[str, list[dict]]:
+        by_cell: dict[str, list[dict]] = {c.name: [] for c in self.grid.cells}
+        for run in runs_of(self.grid):
+            if self.record_path(run).exists():
+                by_cell[run.cell.name].append(json.loads(self.record_path(run).read_text()))
+        return by_cell
+
+    def aggregate(self) -> dict:
+        summary = {"name": self.grid.name, "grid": self.grid.path, "average": self.grid.average,
+                   "command": f"spertmt experiment {self.grid.path}", "cells": {}}
+        for cell in self.grid.cells:
+            records = self.records()[cell.name]
+            entry = {"set": cell.overrides, "seeds": cell.seeds, "folds": cell.folds, "runs": len(records),
+                     "commands": [r["command"] for r in records]}
+            if records:
+                for selection, _ in SELECTIONS:
+                    entry[selection] = _mean_std([r[selection] for r in records])
+                epoch_s = [r["epoch_s_median"] for r in records if r.get("epoch_s_median")]
+                entry["epoch_s_median"] = statistics.median(epoch_s) if epoch_s else None
+                entry["per_run"] = [{"seed": r["seed"], "fold": r["fold"], "dev_best": r["dev_best"],
+                                     **{sel: {s: r[sel][s][self.grid.average]["f1"] for s, _ in SETTINGS}
+                                        for sel, _ in SELECTIONS}} for r in records]
+            summary["cells"][cell.name] = entry
+        self.results.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.results / f"{self.grid.name}.json", json.dumps(summary, indent=2))
+        write_text_atomic(self.results / f"{self.grid.name}.md", self.markdown(summary))
+        if self.grid.plot and any(e["runs"] for e in summary["cells"].values()):
+            self.plot(summary)
+        return summary
+
+    def markdown(self, summary: dict) -> str:
+        avg = self.grid.average
+        lines = [f"# {self.grid.name}", "",
+                 f"Produced by `spertmt experiment {self.grid.path}`; {avg} P / R / F1 on the test set, "
+                 "mean ± standard deviation over the runs of each cell (seeds"
+                 + (", folds" if any(len(c.folds) > 1 for c in self.grid.cells) else "") + ").", ""]
+        for selection, title in SELECTIONS:
+            lines += [f"## Test, {title}", "",
+                      "| cell | runs | " + " | ".join(f"{n} P | {n} R | {n} F1" for _, n in SETTINGS) + " |",
+                      "| --- | --- | " + " | ".join("--- | --- | ---" for _ in SETTINGS) + " |"]
+            for name, entry in summary["cells"].items():
+                if not entry["runs"]:
+                    lines.append(f"| {name} | 0 | " + " | ".join("| |" for _ in SETTINGS) + " |")
+                    continue
+                values = []
+                for setting, _ in SETTINGS:
+                    for key in ("precision", "recall", "f1"):
+                        v = entry[selection][setting][avg][key]
+                        values.append(f"{v['mean']:.2f} ± {v['std']:.2f}" if entry["runs"] > 1 else f"{v['mean']:.2f}")
+                lines.append(f"| {name} | {entry['runs']} | " + " | ".join(values) + " |")
+            lines.append("")
+        lines += ["## Runs", "", "| cell | seed | fold | dev RE+ F1 (epoch) | test NER F1 | test RE+ F1 | "
+                  "last: NER F1 | last: RE+ F1 |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, entry in summary["cells"].items():
+            for r in entry.get("per_run", []):
+                dev = r["dev_best"]
+                dev_text = f"{dev['value']:.2f} ({dev['epoch']})" if dev else "-"
+                lines.append(f"| {name} | {r['seed']} | {r['fold']} | {dev_text} | {r['test_best']['ner']:.2f} | "
+                             f"{r['test_best']['re_strict']:.2f} | {r['test_last']['ner']:.2f} | "
+                             f"{r['test_last']['re_strict']:.2f} |")
+        lines += ["", "## Commands", ""]
+        for name, entry in summary["cells"].items():
+            lines += [f"- {name}: `{c}`" for c in entry["commands"]]
+        return "\n".join(lines) + "\n"
+
+    def plot(self, summary: dict) -> Path | None:
+        """F1 against `plot.x`, one line per `plot.series` value and one panel per metric of
+        `plot.metrics` (dev-selected checkpoints; error bars: standard deviation over runs)."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("matplotlib is not installed (pip install matplotlib): no plot", flush=True)
+            return None
+        x_key, series_key = self.grid.plot["x"], self.grid.plot.get("series", "mode")
+        metrics = self.grid.plot.get("metrics", ["ner", "re_strict"])
+        figure, panels = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), dpi=120, squeeze=False)
+        for metric, axes in zip(metrics, panels[0]):
+            lines: dict[str, list[tuple[float, float, float]]] = {}
+            for cell in self.grid.cells:
+                entry = summary["cells"][cell.name]
+                if not entry["runs"]:
+                    continue
+                config = self.grid.cell_config(cell, cell.seeds[0], cell.folds[0])
+                f1 = entry["test_best"][metric][self.grid.average]["f1"]
+                lines.setdefault(str(getattr(config, series_key)), []).append(
+                    (getattr(config, x_key), f1["mean"], f1["std"]))
+            for label, points in sorted(lines.items()):
+                points.sort()
+                axes.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                              marker="o", capsize=3, label=label)
+            axes.set_xlabel(x_key)
+            axes.set_ylabel(f"test {dict(SETTINGS)[metric]} {self.grid.average} F1")
+            axes.grid(alpha=0.3)
+            axes.legend()
+        figure.suptitle(self.grid.name)
+        figure.tight_layout()
+        path = self.results / f"{self.grid.name}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        return path
+
+
+def _mean_std(metrics: list[dict]) -> dict:
+    """{setting: {average: {key: {mean, std}}}} over runs' metrics.json objects."""
+    out: dict = {}
+    for setting, _ in SETTINGS:
+        for average in ("micro", "macro"):
+            for key in ("precision", "recall", "f1"):
+                values = [m[setting][average][key] for m in metrics]
+                out.setdefault(setting, {}).setdefault(average, {})[key] = {
+                    "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return out
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Background runs: one runner per grid, detached from the terminal.
+
+def lock_path(experiment: Experiment) -> Path:
+    return experiment.runs_dir / "runner.pid"
+
+
+def running_pid(experiment: Experiment) -> int | None:
+    """The pid of a live runner of this grid, if any."""
+    path = lock_path(experiment)
+    if not path.exists():
+        return None
+    try:
+        pid = int(path.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def start_background(argv: list[str], experiment: Experiment) -> tuple[int, Path]:
+    """Starts `spertmt experiment` with `argv` (without --background) in a new session; its output
+    goes to `<runs>/<name>/runner.log`. Returns (pid, log path)."""
+    experiment.runs_dir.mkdir(parents=True, exist_ok=True)
+    log = experiment.runs_dir / "runner.log"
+    with open(log, "a") as out:
+        process = subprocess.Popen([sys.executable, "-m", "spertmt", *argv], stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    return process.pid, log
+
+
+def hold_lock(experiment: Experiment) -> None:
+    """Claims the grid for this process (refuses when another live runner holds it). SIGTERM stops
+    the training run in progress too (it resumes from its last finished epoch next time)."""
+    other = running_pid(experiment)
+    if other is not None and other != os.getpid():
+        raise RuntimeError(f"grid {experiment.grid.name} is already being run by process {other} "
+                           f"(stop it with: kill {other})")
+    experiment.runs_dir.mkdir(parents=True, exist_ok=True)
+    lock_path(experiment).write_text(str(os.getpid()))
+
+    def release(*_):
+        if experiment.child is not None:
+            experiment.child.terminate()
+            experiment.child.wait()
+        release_lock(experiment)
+        sys.exit(1)
+
+    signal.signal(signal.SIGTERM, release)
+
+
+def release_lock(experiment: Experiment) -> None:
+    if running_pid(experiment) in (None, os.getpid()):
+        lock_path(experiment).unlink(missing_ok=True)

@@ -1,0 +1,109 @@
+"""`spertmt experiment`: a tiny grid run for real (child processes), recorded, skipped, resumed, aggregated."""
+
+import json
+import statistics
+
+import pytest
+
+from spertmt.cli import main
+from spertmt.experiment import Experiment, Grid, running_pid
+
+
+def _write_grid(tmp_path, tiny_config, plot=True):
+    base = tmp_path / "base.toml"
+    base.write_text("\n".join([
+        f'data_root = "{tiny_config.data_root}"', f'encoder = "{tiny_config.encoder}"',
+        'train_path = "tiny_train.json"', 'dev_path = "tiny_train.json"', 'test_path = "tiny_train.json"',
+        'types_path = "tiny_types.json"', "epochs = 1", "batch_size = 2", "eval_batch_size = 2", "max_length = 128",
+    ]) + "\n")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'''
+name = "tiny"
+config = "{base}"
+seeds = [0, 1]
+set = ["lr=1e-3"]
+[[cells]]
+name = "spert"
+set = ["mode=spert", "neg_entity_count=20"]
+[[cells]]
+name = "spertmt"
+set = ["neg_entity_count=40"]
+seeds = [0]
+''' + ('[plot]\nx = "neg_entity_count"\nseries = "mode"\n' if plot else ""))
+    return grid
+
+
+def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, capsys):
+    grid_file = _write_grid(tmp_path, tiny_config)
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    argv = [str(grid_file), "--results", str(results), "--runs", str(runs)]
+    assert main(["experiment", *argv, "--keep-checkpoints"]) == 0
+
+    records = sorted((results / "tiny" / "runs").rglob("*.json"))
+    assert [r.relative_to(results / "tiny" / "runs").as_posix() for r in records] == [
+        "spert/seed0.json", "spert/seed1.json", "spertmt/seed0.json"]
+    spert = [json.loads(r.read_text()) for r in records[:2]]
+    assert spert[1]["seed"] == 1 and "--set seed=1" in spert[1]["command"]
+    assert spert[1]["config"]["lr"] == 1e-3 and spert[1]["config"]["neg_entity_count"] == 20
+    assert spert[1]["config"]["mode"] == "spert"
+
+    summary = json.loads((results / "tiny.json").read_text())
+    values = [r["test_best"]["ner"]["micro"]["f1"] for r in spert]
+    cell = summary["cells"]["spert"]["test_best"]["ner"]["micro"]["f1"]
+    assert cell["mean"] == pytest.approx(statistics.fmean(values))
+    assert cell["std"] == pytest.approx(statistics.stdev(values))
+    assert summary["cells"]["spertmt"]["runs"] == 1
+    table = (results / "tiny.md").read_text()
+    assert "| spert | 2 |" in table and "| spertmt | 1 |" in table and "--set seed=1" in table
+    assert (results / "tiny.png").stat().st_size > 1000
+
+    # A second call finds nothing to do and rewrites nothing.
+    before = {r: r.stat().st_mtime_ns for r in records}
+    capsys.readouterr()
+    assert main(["experiment", *argv]) == 0
+    assert "start" not in capsys.readouterr().out
+    assert {r: r.stat().st_mtime_ns for r in records} == before
+
+    # A run without a record but with a resume state is resumed, not restarted.
+    lost = records[1]
+    old = json.loads(lost.read_text())
+    lost.unlink()
+    assert main(["experiment", *argv]) == 0
+    assert "resume spert/seed1" in capsys.readouterr().out
+    new = json.loads(lost.read_text())
+    assert new["resumed"] and new["test_best"] == old["test_best"]
+    assert not (runs / "tiny" / "spert" / "seed1" / "resume").exists()  # spent folders removed
+    assert (runs / "tiny" / "spert" / "seed1" / "best").exists()
+
+
+def test_grid_errors_are_caught_before_running(tiny_config, tmp_path):
+    grid_file = _write_grid(tmp_path, tiny_config, plot=False)
+    grid_file.write_text(grid_file.read_text().replace("lr=1e-3", "learning_rate=1e-3"))
+    with pytest.raises(ValueError, match="unknown key 'learning_rate'"):
+        Grid.load(grid_file)
+    grid_file.write_text('name = "x"\nconfig = "c.toml"\n')
+    with pytest.raises(ValueError, match="missing key 'cells'"):
+        Grid.load(grid_file)
+
+
+def test_a_stale_lock_is_ignored(tiny_config, tmp_path):
+    experiment = Experiment(Grid.load(_write_grid(tmp_path, tiny_config, plot=False)), tmp_path / "r", tmp_path / "k")
+    experiment.runs_dir.mkdir(parents=True)
+    (experiment.runs_dir / "runner.pid").write_text("999999999")
+    assert running_pid(experiment) is None
+    assert main(["experiment", experiment.grid.path, "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "k"),
+                 "--dry-run"]) == 0
+
+
+def test_mean_and_standard_deviation_per_setting():
+    from spertmt.experiment import _mean_std
+
+    def metrics(f1):
+        return {s: {a: {"precision": f1 + 1, "recall": f1 - 1, "f1": f1} for a in ("micro", "macro")}
+                for s in ("ner", "re", "re_strict")}
+
+    out = _mean_std([metrics(80.0), metrics(84.0), metrics(85.0)])
+    assert out["ner"]["micro"]["f1"]["mean"] == pytest.approx(83.0)
+    assert out["re_strict"]["macro"]["precision"]["mean"] == pytest.approx(84.0)
+    assert out["re"]["micro"]["f1"]["std"] == pytest.approx(statistics.stdev([80.0, 84.0, 85.0]))
+    assert _mean_std([metrics(80.0)])["ner"]["micro"]["f1"]["std"] == 0.0
