@@ -9,7 +9,9 @@ for extraction, CoNLL04 train for training, the offline MiniLM encoder):
 - native:   spertmt with its compiled kernels;
 - fallback: spertmt with the pure-PyTorch fallbacks;
 - spert:    spertmt with SpERT's pooling path swapped in (bench/spert_baseline.py: [B, S, T]
-            masks and a [B, S, T, H] tensor per pooling).
+            masks and a [B, S, T, H] tensor per pooling) and, for training, SpERT's optimizer
+            loop (transformers.AdamW steps one tensor at a time).
+Training steps are the trainer's: forward, backward, gradient clipping, optimizer step.
 Extraction goes through `Extractor.extract` (length-sorted batches, inference mode). Peak memory is
 the growth of the peak resident set of a fresh process running the configuration once (CPU), or
 the peak allocated GPU memory. Without `--model`, an untrained model is used, with θ set so that it
@@ -40,6 +42,8 @@ from spertmt.data.batching import Collator, DocumentDataset, encode_documents  #
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
 from spertmt.model.spertmt import SpERTMT  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
+from spertmt.optim import AdamWNoBiasCorrection  # noqa: E402
+from spertmt.trainer import _optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
 
@@ -132,7 +136,10 @@ def train_steps(extractor, train, config, batch, steps, args):
     dataset = DocumentDataset(train, encode_documents(extractor.tokenizer, train[: steps * batch]), extractor.types,
                               train=True)
     collate = Collator(extractor.tokenizer.pad_token_id)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, foreach=True)
+    # The trainer's optimizer (SpERT's AdamW, fused kernel on the CPU); the SpERT configuration
+    # steps it tensor by tensor, as transformers.AdamW in SpERT's code does.
+    optimizer = (AdamWNoBiasCorrection(model.parameters(), lr=1e-6, weight_decay=0.01, implementation="loop")
+                 if config == "spert" else _optimizer(model, Config(lr=1e-6)))
     with pooling(config):
         for step in range(steps):
             b = collate([dataset[i] for i in range(step * batch, (step + 1) * batch)]).to(extractor.device)
@@ -143,6 +150,7 @@ def train_steps(extractor, train, config, batch, steps, args):
                 else:
                     loss = model(b).loss
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     model.eval()

@@ -39,4 +39,8 @@ TORCH_LIBRARY(spertmt, m) {
   m.def(
       "ranking_loss_backward(Tensor grad, Tensor scores, Tensor gold, float m_pos, float m_neg, "
       "float gamma) -> Tensor");
+  // SpERT's optimizer step, in place (CPU kernel; see csrc/cpu/optim_cpu.cpp).
+  m.def(
+      "adamw_no_bias_correction_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, "
+      "Tensor(c!)[] exp_avg_sqs, float lr, float beta1, float beta2, float eps, float weight_decay) -> ()");
 }

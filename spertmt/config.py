@@ -86,7 +86,7 @@ class Config:
     # Prediction. None takes the mode's default (0.85 for spertmt; spert: 0.4 on relations).
     threshold: float | None = None
     multi_label_relations: bool = False
-    max_pairs: int = 1000  # relation candidates classified at once per document (bounds memory)
+    max_pairs: int = 1000  # relation candidates classified at once (bounds memory)
     overlapping: bool = True  # False: SpERT's no_overlapping in evaluation
 
     extra: dict = field(default_factory=dict)  # free-form notes stored with the run

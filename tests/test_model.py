@@ -60,10 +60,31 @@ def test_baseline_losses_and_two_gold_relation_types():
 
 def test_ordered_pairs():
     keep = torch.tensor([[False, True, False, True, True], [True, False, False, False, False]])
-    pairs, mask = _ordered_pairs(keep)
+    pairs, mask, _ = _ordered_pairs(keep)
     real = {tuple(p) for p, m in zip(pairs[0].tolist(), mask[0].tolist()) if m}
     assert real == {(1, 3), (1, 4), (3, 1), (3, 4), (4, 1), (4, 3)}
     assert not mask[1].any()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ordered_pairs_flat_and_padded_views_match_a_loop(seed):
+    generator = torch.Generator().manual_seed(seed)
+    B, S = 6, 40
+    density = torch.rand(B, 1, generator=generator) ** 3  # very uneven counts, some documents empty
+    keep = torch.rand(B, S, generator=generator) < density
+    pairs, mask, (doc, head, tail, slot) = _ordered_pairs(keep)
+    expected = [[(i, j) for i in keep[b].nonzero().flatten().tolist() for j in keep[b].nonzero().flatten().tolist()
+                 if i != j] for b in range(B)]
+    assert mask.shape[1] == max(len(e) for e in expected)
+    for b in range(B):
+        n = len(expected[b])
+        assert mask[b].tolist() == [True] * n + [False] * (mask.shape[1] - n)
+        assert [tuple(p) for p in pairs[b, :n].tolist()] == expected[b]
+    flat = [(d, (h, t)) for d, h, t in zip(doc.tolist(), head.tolist(), tail.tolist())]
+    assert flat == [(b, pair) for b in range(B) for pair in expected[b]]
+    assert torch.equal(pairs[doc, slot], torch.stack([head, tail], -1))
+    empty = _ordered_pairs(torch.zeros(3, 4, dtype=torch.bool))
+    assert empty[0].shape == (3, 0, 2) and empty[2][0].numel() == 0
 
 
 MODES = [
@@ -155,3 +176,33 @@ def test_relation_chunks_give_the_same_predictions(tiny_config, fixture_data):
     chunked = model.predict(batch, threshold=-100.0)
     assert torch.equal(whole.relation_keep, chunked.relation_keep)
     torch.testing.assert_close(whole.relation_scores, chunked.relation_scores)
+
+
+@pytest.mark.parametrize("mode", ["spertmt", "spert"])
+def test_a_batch_predicts_what_each_document_predicts_alone(tiny_config, fixture_data, mode):
+    """The batch's pairs are classified as one flat list over the batch viewed as one sequence:
+    a wrong offset would pool another document's pieces as context."""
+    types, docs = fixture_data
+    config = dataclasses.replace(tiny_config, mode=mode)
+    tokenizer = load_tokenizer(config.encoder)
+    torch.manual_seed(0)
+    model = SpERTMT(config, types, load_encoder(config.encoder)).eval()
+    dataset = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=False)
+    collate = Collator(tokenizer.pad_token_id)
+    indices = list(range(min(5, len(docs))))
+    together = model.predict(collate([dataset[i] for i in indices]), threshold=-100.0)
+    assert together.pair_mask.sum() > together.pair_mask.shape[1]  # pairs in several documents
+    for b, i in enumerate(indices):
+        alone = model.predict(collate([dataset[i]]), threshold=-100.0)
+        n = int(alone.pair_mask.sum())
+        assert int(together.pair_mask[b].sum()) == n
+
+        def by_word_ranges(raw, row):  # span rows depend on the batch's longest document
+            spans = raw.spans[row].tolist()
+            return {(tuple(spans[h]), tuple(spans[t])): raw.relation_scores[row, p]
+                    for p, (h, t) in enumerate(raw.pairs[row, :n].tolist())}
+
+        want, got = by_word_ranges(alone, 0), by_word_ranges(together, b)
+        assert want.keys() == got.keys()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5)

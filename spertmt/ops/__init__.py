@@ -19,6 +19,7 @@ from . import _native, reference
 
 __all__ = [
     "EnumeratedSpans",
+    "adamw_no_bias_correction_",
     "enumerate_span_max_pool",
     "iou_scaled_bce",
     "native_available",
@@ -205,3 +206,24 @@ def ranking_loss(scores: Tensor, labels: Tensor, m_pos: float = 2.5, m_neg: floa
     else:
         per_sample = reference.ranking_loss(flat_scores, flat_gold, float(m_pos), float(m_neg), float(gamma))
     return _reduce(per_sample.reshape(scores.shape[:-1]), mask, reduction)
+
+
+def adamw_no_bias_correction_(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                              exp_avg_sqs: list[Tensor], lr: float, beta1: float, beta2: float, eps: float,
+                              weight_decay: float) -> None:
+    """One step of SpERT's AdamW (no bias correction, weight decay after the update), in place:
+
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g²;  p -= lr m / (sqrt(v) + eps);  p -= lr wd p
+
+    One fused pass per tensor on the CPU (float32/float64, contiguous); torch's foreach kernels
+    otherwise (CUDA, other dtypes, or without the compiled library).
+    """
+    native = (_NATIVE.get("cpu", False) and bool(params) and all(
+        p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and p.is_contiguous()
+        for p in params))
+    if native:
+        torch.ops.spertmt.adamw_no_bias_correction_(params, grads, exp_avgs, exp_avg_sqs, float(lr), float(beta1),
+                                                    float(beta2), float(eps), float(weight_decay))
+    else:
+        reference.adamw_no_bias_correction_(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps,
+                                            weight_decay)

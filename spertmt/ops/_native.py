@@ -123,6 +123,10 @@ def _register_python_parts() -> None:
     def _(grad, scores, gold, m_pos, m_neg, gamma):
         return torch.empty_like(scores)
 
+    @torch.library.register_fake(lib + "adamw_no_bias_correction_")
+    def _(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay):
+        return None
+
     # ----------------------------------------------------------------------------------------
     # Autograd: pooled outputs send their gradient to the arg-max piece; losses through their
     # fused backward ops. Index, target and IoU inputs get no gradient.

@@ -258,3 +258,19 @@ def ranking_loss(scores: Tensor, gold: Tensor, m_pos: float, m_neg: float, gamma
         wrong = masked.argmax(-1, keepdim=True)
     neg = F.softplus(gamma * (m_neg + s.gather(1, wrong).squeeze(1)))
     return (pos + torch.where(has_wrong, neg, 0.0)).to(scores.dtype)
+
+
+def adamw_no_bias_correction_(params, grads, exp_avgs, exp_avg_sqs, lr: float, beta1: float, beta2: float,
+                              eps: float, weight_decay: float) -> None:
+    """SpERT's AdamW step with torch's foreach ops (the update of transformers.AdamW(correct_bias=False))."""
+    if not params:
+        return
+    torch._foreach_mul_(exp_avgs, beta1)
+    torch._foreach_add_(exp_avgs, grads, alpha=1.0 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, value=-lr)
+    if weight_decay > 0.0:
+        torch._foreach_mul_(params, 1.0 - lr * weight_decay)

@@ -1,0 +1,89 @@
+// CPU kernel of SpERT's optimizer step (AdamW without bias correction, weight decay after the
+// update, as transformers.AdamW(correct_bias=False)) in one pass over each parameter:
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr m / (sqrt(v) + eps);  p -= lr wd p
+// torch's foreach ops (the fallback) read and write the model's parameters and both moments six
+// times per step and allocate sqrt(v); on a CPU the step is memory-bound, so one pass is ~5x
+// faster. On CUDA the fallback's foreach kernels are used (they are multi-tensor launches there).
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <cmath>
+#include <torch/library.h>
+
+namespace spertmt {
+namespace {
+
+constexpr int64_t kGrain = 16384;
+
+// A plain loop that the compiler vectorises, compiled for AVX-512, AVX2 and baseline x86-64 with
+// the best one picked at load time (GCC function multi-versioning): extensions are built without
+// -mavx2, so ATen's at::vec types would fall back to their generic code here.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SPERTMT_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SPERTMT_CPU_CLONES
+#endif
+
+#define SPERTMT_ADAMW_RANGE(NAME, T)                                                                   \
+  SPERTMT_CPU_CLONES void NAME(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,        \
+                               T* __restrict__ v, int64_t n, T b1, T c1, T b2, T c2, T step, T e,      \
+                               T decay) {                                                            \
+    for (int64_t i = 0; i < n; ++i) {                                                                \
+      const T mi = m[i] * b1 + g[i] * c1;                                                            \
+      const T vi = v[i] * b2 + g[i] * g[i] * c2;                                                     \
+      m[i] = mi;                                                                                     \
+      v[i] = vi;                                                                                     \
+      p[i] = (p[i] - step * mi / (std::sqrt(vi) + e)) * decay;                                  \
+    }                                                                                                \
+  }
+SPERTMT_ADAMW_RANGE(adamw_range, float)
+SPERTMT_ADAMW_RANGE(adamw_range, double)
+#undef SPERTMT_ADAMW_RANGE
+
+template <typename scalar_t>
+void adamw_tensor(scalar_t* p, const scalar_t* g, scalar_t* m, scalar_t* v, int64_t n, double lr, double beta1,
+                  double beta2, double eps, double weight_decay) {
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    adamw_range(p + begin, g + begin, m + begin, v + begin, end - begin, scalar_t(beta1), scalar_t(1.0 - beta1),
+                scalar_t(beta2), scalar_t(1.0 - beta2), scalar_t(lr), scalar_t(eps),
+                scalar_t(1.0 - lr * weight_decay));
+  });
+}
+
+void adamw_no_bias_correction_cpu(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
+                                  at::TensorList exp_avg_sqs, double lr, double beta1, double beta2, double eps,
+                                  double weight_decay) {
+  const size_t n = params.size();
+  TORCH_CHECK(grads.size() == n && exp_avgs.size() == n && exp_avg_sqs.size() == n,
+              "spertmt::adamw_no_bias_correction_: params, grads, exp_avgs and exp_avg_sqs must have the same "
+              "length, got ", n, ", ", grads.size(), ", ", exp_avgs.size(), ", ", exp_avg_sqs.size());
+  for (size_t k = 0; k < n; ++k) {
+    const at::Tensor& p = params[k];
+    TORCH_CHECK(p.device().is_cpu(), "spertmt::adamw_no_bias_correction_: params[", k, "] is not on the CPU");
+    TORCH_CHECK(p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble,
+                "spertmt::adamw_no_bias_correction_: params[", k, "] must be float32 or float64, got ",
+                p.scalar_type());
+    for (const auto* other : {&grads[k], &exp_avgs[k], &exp_avg_sqs[k]}) {
+      TORCH_CHECK(other->sizes() == p.sizes() && other->scalar_type() == p.scalar_type() &&
+                      other->device() == p.device(),
+                  "spertmt::adamw_no_bias_correction_: the grad and moments of params[", k,
+                  "] must match its shape, dtype and device");
+    }
+    TORCH_CHECK(p.is_contiguous() && exp_avgs[k].is_contiguous() && exp_avg_sqs[k].is_contiguous(),
+                "spertmt::adamw_no_bias_correction_: params[", k, "] and its moments must be contiguous");
+    const at::Tensor g = grads[k].contiguous();
+    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw_no_bias_correction_cpu", [&] {
+      adamw_tensor<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), exp_avgs[k].data_ptr<scalar_t>(),
+                             exp_avg_sqs[k].data_ptr<scalar_t>(), p.numel(), lr, beta1, beta2, eps, weight_decay);
+    });
+  }
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(spertmt, CPU, m) {
+  m.impl("adamw_no_bias_correction_", &adamw_no_bias_correction_cpu);
+}
+
+}  // namespace spertmt
