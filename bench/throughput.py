@@ -1,6 +1,6 @@
 """End-to-end throughput: extraction and training in sentences per second, with peak memory.
 
-    python bench/throughput.py                                  # CPU, fp32, batches 1 8 32
+    python bench/throughput.py                                  # CPU, fp32 and bf16, batches 1 8 32
     python bench/throughput.py --dtype bf16 --model runs/c04/best --extract-batch 8
 
 Configurations, measured one after another in this process on the same batches (CoNLL04 test
@@ -15,7 +15,9 @@ Training steps are the trainer's: forward, backward, gradient clipping, optimize
 Extraction goes through `Extractor.extract` (length-sorted batches, inference mode). Peak memory is
 the growth of the peak resident set of a fresh process running the configuration once (CPU), or
 the peak allocated GPU memory. Without `--model`, an untrained model is used, with θ set so that it
-keeps as many entities as the gold has on the first 64 test sentences (a realistic relation load).
+keeps as many entities as the gold has on the first 64 test sentences (a realistic relation load);
+with `--model` (a trained model) the extraction rows also give the test set's NER and RE+ micro F1,
+so that bf16's effect on F1 is read from the same run as its speed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ from spertmt.data.batching import Collator, DocumentDataset, encode_documents  #
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
 from spertmt.model.spertmt import SpERTMT  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
+from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
+from spertmt.evaluate import evaluate  # noqa: E402
 from spertmt.optim import AdamWNoBiasCorrection  # noqa: E402
+from spertmt.predict import autocast  # noqa: E402
 from spertmt.trainer import _optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
@@ -105,9 +110,15 @@ def build(args):
 
 
 def _autocast(args):
-    if args.dtype == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(args.device).type, dtype=torch.bfloat16)
+    return autocast(args.device, args.dtype)
+
+
+def f1_of(results, test, types) -> dict:
+    """NER and RE+ micro F1 of extraction results against the gold test documents."""
+    predicted = [Document(doc.tokens, [Entity(e.token_start, e.token_end, e.type) for e in r.entities],
+                          [Relation(x.head, x.tail, x.type) for x in r.relations]) for doc, r in zip(test, results)]
+    metrics = evaluate(test, predicted, types)
+    return {"ner_f1": metrics["ner"]["micro"]["f1"], "re_strict_f1": metrics["re_strict"]["micro"]["f1"]}
 
 
 def _sync(args):
@@ -205,10 +216,56 @@ def probe(args) -> None:
         print((_vmhwm_kib() - base) / 1024)
 
 
+def measure_all(args, extractor, types, test, train) -> list[dict]:
+    """Every configuration and batch size at one dtype (args.dtype)."""
+    extract_once(extractor, test[:8], "native", 4, args)  # warm-up
+    rows = []
+    print(f"# device={args.device} dtype={args.dtype} threads={torch.get_num_threads()} torch={torch.__version__} "
+          f"native={ops.native_available(torch.device(args.device).type)} model={args.model or 'untrained'}")
+    print(f"{'task':8} {'config':9} {'batch':>5} {'sent/s':>9} {'median s':>9} {'peak MiB':>9} {'entities':>9}"
+          + (f" {'NER F1':>7} {'RE+ F1':>7}" if args.model else ""))
+    for batch in args.extract_batch:
+        for config in args.configs:
+            results = {}
+
+            def run():
+                results["out"] = extract_once(extractor, test, config, batch, args)
+
+            median, times = measure(run, args, args.repeats)
+            out = results["out"]
+            row = {"task": "extract", "dtype": args.dtype, "config": config, "batch": batch,
+                   "sentences": len(test), "median_s": median, "times_s": times,
+                   "sentences_per_s": len(test) / median,
+                   "entities": sum(len(r.entities) for r in out) if out else None,
+                   "relations": sum(len(r.relations) for r in out) if out else None}
+            if out and args.model:
+                row.update(f1_of(out, test, types))
+            if not args.no_memory:
+                row["peak_mib"] = peak_memory(args, "extract", config, batch)
+            rows.append(row)
+            f1 = f" {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}" if "ner_f1" in row else ""
+            print(f"extract  {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
+                  f"{row.get('peak_mib', float('nan')):9.1f} {row['entities'] if out else '-':>9}{f1}", flush=True)
+    for batch in args.train_batch:
+        for config in args.configs:
+            median, times = measure(lambda: train_steps(extractor, train, config, batch, args.steps, args), args,
+                                    args.repeats)
+            row = {"task": "train", "dtype": args.dtype, "config": config, "batch": batch, "steps": args.steps,
+                   "median_s": median, "times_s": times, "sentences_per_s": args.steps * batch / median,
+                   "ms_per_step": 1000 * median / args.steps}
+            if not args.no_memory:
+                row["peak_mib"] = peak_memory(args, "train", config, batch)
+            rows.append(row)
+            print(f"train    {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
+                  f"{row.get('peak_mib', float('nan')):9.1f} {row['ms_per_step']:8.1f}ms", flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--dtype", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+                        help="measured one after another in this process (ratios side by side)")
     parser.add_argument("--extract-batch", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--train-batch", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--steps", type=int, default=10, help="training steps per measurement")
@@ -220,46 +277,18 @@ def main(argv=None) -> int:
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
+        args.dtype = args.dtype[0]
         probe(args)
         return 0
-    extractor, _, test, train = build(args)
-    extract_once(extractor, test[:8], "native", 4, args)  # warm-up
+    extractor, types, test, train = build(args)
+    dtypes = args.dtype
     rows = []
-    print(f"# device={args.device} dtype={args.dtype} threads={torch.get_num_threads()} torch={torch.__version__} "
-          f"native={ops.native_available(torch.device(args.device).type)} model={args.model or 'untrained'}")
-    print(f"{'task':8} {'config':9} {'batch':>5} {'sent/s':>9} {'median s':>9} {'peak MiB':>9} {'entities':>9}")
-    for batch in args.extract_batch:
-        for config in args.configs:
-            results = {}
-
-            def run():
-                results["out"] = extract_once(extractor, test, config, batch, args)
-
-            median, times = measure(run, args, args.repeats)
-            out = results["out"]
-            row = {"task": "extract", "config": config, "batch": batch, "sentences": len(test), "median_s": median,
-                   "times_s": times, "sentences_per_s": len(test) / median,
-                   "entities": sum(len(r.entities) for r in out) if out else None,
-                   "relations": sum(len(r.relations) for r in out) if out else None}
-            if not args.no_memory:
-                row["peak_mib"] = peak_memory(args, "extract", config, batch)
-            rows.append(row)
-            print(f"extract  {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
-                  f"{row.get('peak_mib', float('nan')):9.1f} {row['entities'] if out else '-':>9}", flush=True)
-    for batch in args.train_batch:
-        for config in args.configs:
-            median, times = measure(lambda: train_steps(extractor, train, config, batch, args.steps, args), args,
-                                    args.repeats)
-            row = {"task": "train", "config": config, "batch": batch, "steps": args.steps, "median_s": median,
-                   "times_s": times, "sentences_per_s": args.steps * batch / median,
-                   "ms_per_step": 1000 * median / args.steps}
-            if not args.no_memory:
-                row["peak_mib"] = peak_memory(args, "train", config, batch)
-            rows.append(row)
-            print(f"train    {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
-                  f"{row.get('peak_mib', float('nan')):9.1f} {row['ms_per_step']:8.1f}ms", flush=True)
+    for dtype in dtypes:
+        args.dtype = dtype
+        rows += measure_all(args, extractor, types, test, train)
+    args.dtype = dtypes
     output = Path(args.output or Path(__file__).resolve().parent / "results" /
-                  f"throughput-{torch.device(args.device).type}-{args.dtype}.json")
+                  f"throughput-{torch.device(args.device).type}-{'-'.join(args.dtype)}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
     print(f"wrote {output}")

@@ -23,7 +23,7 @@ from .data.batching import Collator, encode_documents
 from .data.documents import Document
 from .data.sampling import make_sample
 from .data.text import Word, simple_words, split_sentences
-from .predict import decode, predict_documents
+from .predict import autocast, decode, predict_documents
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -75,9 +75,12 @@ class _Sentence:
 class Extractor:
     """A trained model with its tokenizer and thresholds, ready to extract."""
 
-    def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None):
+    def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None,
+                 precision: str = "fp32"):
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.thresholds = thresholds or {}
+        autocast(device, precision)  # checks the name
+        self.precision = precision  # "bf16": extraction under bf16 autocast (faster on CPUs with bf16 units)
 
     @property
     def types(self):
@@ -113,7 +116,7 @@ class Extractor:
                 progress: bool = False) -> list[Document]:
         """Entities and relations for pre-tokenised documents (their gold annotations are ignored)."""
         return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                 progress=progress, **self._threshold_args(threshold))
+                                 progress=progress, precision=self.precision, **self._threshold_args(threshold))
 
     # --------------------------------------------------------------------------------------
     # raw text
@@ -159,7 +162,7 @@ class Extractor:
         order = sorted(range(len(sentences)), key=lambda s: -len(sentences[s].words))
         from tqdm.auto import tqdm
 
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for start in tqdm(range(0, len(order), batch_size), desc="extract", disable=not progress):
                 chunk = [sentences[s] for s in order[start:start + batch_size]]
                 docs = [Document([w.text for w in s.words]) for s in chunk]
@@ -228,13 +231,16 @@ def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None
         result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score))
 
 
-def load(folder: str | Path, device: str = "auto") -> Extractor:
-    """Loads a model folder written by training (`<output>/best` or `<output>/last`)."""
+def load(folder: str | Path, device: str = "auto", precision: str = "fp32") -> Extractor:
+    """Loads a model folder written by training (`<output>/best` or `<output>/last`).
+
+    `precision="bf16"` extracts under bf16 autocast: faster where the hardware has bf16 units
+    (recent x86 CPUs, GPUs); bench/RESULTS.md gives its speed and its effect on F1."""
     resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                             ("cpu" if device == "auto" else device))
     folder = Path(folder)
     thresholds = json.loads((folder / THRESHOLDS_FILE).read_text()) if (folder / THRESHOLDS_FILE).exists() else None
-    return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved, thresholds)
+    return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved, thresholds, precision)
 
 
 def _read_inputs(path: Path, input_format: str):

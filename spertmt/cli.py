@@ -56,7 +56,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, read_types, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
 
-    extractor = load(args.model, device=args.device)
+    extractor = load(args.model, device=args.device, precision=args.precision)
     config = extractor.config.override(args.set or [])
     types = read_types(args.types) if args.types else extractor.types
     data = Path(args.data) if args.data else config.data_path("test_path")
@@ -87,7 +87,7 @@ def _predict(args: argparse.Namespace) -> int:
         use_cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
         dist.init_process_group("nccl" if use_cuda else "gloo")
         rank, device = dist.get_rank(), (f"cuda:{local}" if use_cuda else "cpu")
-    extractor = load(args.model, device=device)
+    extractor = load(args.model, device=device, precision=args.precision)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=0)
     evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                          help="bf16: under bf16 autocast (faster on hardware with bf16 units)")
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -287,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
     predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                         help="bf16: under bf16 autocast (faster on hardware with bf16 units; see bench/RESULTS.md)")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=_predict)
 

@@ -7,8 +7,24 @@ a relation predicted twice after that (both directions) is kept once, with its h
 
 from __future__ import annotations
 
+import contextlib
+
+import torch
+
 from .data.documents import Document, Entity, Relation, Types
 from .model.spertmt import RawPredictions
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def autocast(device, precision: str):
+    """The autocast context of a precision name: fp32 (none), bf16 or fp16, on any device."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
 def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list[Document]:
@@ -39,10 +55,9 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
 
 def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
                       threshold: float | None = None, entity_threshold=None, relation_threshold=None,
-                      relations: bool = True, progress: bool = False) -> list[Document]:
+                      relations: bool = True, progress: bool = False, precision: str = "fp32") -> list[Document]:
     """Predicts entities and relations for pre-tokenised documents, in input order (thresholds as
-    in SpERTMT.predict)."""
-    import torch
+    in SpERTMT.predict; `precision` "bf16" runs under bf16 autocast)."""
     from tqdm.auto import tqdm
 
     from .data.batching import Collator, DocumentDataset, encode_documents
@@ -52,7 +67,7 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
     dataset = DocumentDataset(documents, encode_documents(tokenizer, documents), model.types, train=False)
     collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     out: list[Document] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, precision):
         for start in tqdm(range(0, len(dataset), batch_size), desc="predict", disable=not progress,
                           dynamic_ncols=True):
             chunk = list(range(start, min(start + batch_size, len(dataset))))

@@ -3,7 +3,6 @@ running loss, dev evaluation after each epoch, best and last checkpoints, JSON-l
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -27,7 +26,7 @@ from .evaluate import evaluate, format_metrics, summary, write_metrics
 from .model.encoder import load_encoder, load_tokenizer
 from .model.spertmt import SpERTMT
 from .optim import AdamWNoBiasCorrection
-from .predict import predict_documents
+from .predict import autocast, predict_documents
 
 
 def seed_everything(seed: int) -> None:
@@ -149,13 +148,6 @@ def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, e
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
     """Trains on `train_path`, selects the best epoch on `dev_path`, evaluates it on `test_path`.
 
@@ -245,7 +237,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and job.main),
                    dynamic_ncols=True)
         for batch in bar:
-            with _autocast(device, cfg.precision):
+            with autocast(device, cfg.precision):
                 out = trained(batch.to(device))
             loss = out.loss.item()
             if not math.isfinite(loss):

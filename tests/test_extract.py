@@ -123,3 +123,28 @@ def test_one_command_from_raw_text_to_html(model_folder, tmp_path):
     assert page.count("<svg") == 1 and "Paris" in page
     assert main(["visualize", "--pred", str(tmp_path / "out.jsonl"), "--output", str(tmp_path / "again.html")]) == 0
     assert (tmp_path / "again.html").read_text().count("<svg") == 1
+
+
+def test_bf16_extraction_keeps_the_same_candidates_with_close_scores(model_folder):
+    """θ = -100 keeps every span and pair, so both precisions return the same candidates; their
+    scores differ by bf16's rounding only (which may flip a pair's best type where two are close,
+    and with it the merging of a symmetric relation's two directions)."""
+    fp32 = load(model_folder, device="cpu").extract(TEXT)[0]
+    bf16 = load(model_folder, device="cpu", precision="bf16").extract(TEXT)[0]
+    assert [(e.start, e.end) for e in bf16.entities] == [(e.start, e.end) for e in fp32.entities]
+    assert abs(len(bf16.relations) - len(fp32.relations)) <= 0.01 * len(fp32.relations)
+    assert fp32.relations
+    for a, b in zip(fp32.entities, bf16.entities):
+        assert b.score == pytest.approx(a.score, abs=0.05)
+    with pytest.raises(ValueError, match="precision"):
+        load(model_folder, device="cpu", precision="int8")
+
+
+def test_eval_and_predict_take_a_precision(model_folder, tmp_path):
+    assert main(["eval", "--model", str(model_folder), "--data", f"{FIXTURES}/tiny_train.json",
+                 "--precision", "bf16", "--quiet"]) == 0
+    source = tmp_path / "in.txt"
+    source.write_text(TEXT)
+    assert main(["predict", "--model", str(model_folder), "--input", str(source), "--output",
+                 str(tmp_path / "out.jsonl"), "--precision", "bf16", "--quiet"]) == 0
+    assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])["entities"]
