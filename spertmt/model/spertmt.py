@@ -255,6 +255,18 @@ class SpERTMT(nn.Module):
         relation_threshold = base if relation_threshold is None else relation_threshold
         multi_label = cfg.multi_label_relations if multi_label_relations is None else multi_label_relations
         hidden = self._encode(batch)
+        # Under bf16 autocast only the encoder runs in bf16: the heads are cheap, and their scores
+        # are compared with θ, where bf16's 8-bit mantissa costs F1 (bench/RESULTS.md).
+        if hidden.dtype == torch.bfloat16:
+            hidden = hidden.float()
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self._decide(batch, hidden, entity_threshold, relation_threshold, multi_label, entity_spans,
+                                entity_mask, relations)
+
+    def _decide(self, batch: Batch, hidden: Tensor, entity_threshold, relation_threshold, multi_label: bool,
+                entity_spans: Tensor | None, entity_mask: Tensor | None, relations: bool) -> RawPredictions:
+        """predict() after the encoder."""
+        cfg = self.config
         B = hidden.shape[0]
         if entity_spans is None:
             enumerated = ops.enumerate_span_max_pool(hidden, batch.word_starts, batch.word_ends, batch.num_words,
