@@ -77,6 +77,7 @@ class Config:
     adam_eps: float = 1e-6
     seed: int = 0
     shuffle: bool = True  # False: documents in file order (reproducible comparisons)
+    length_buckets: bool = False  # batches of documents of similar length: less padding, faster steps
     precision: str = "fp32"  # "bf16" or "fp16" autocast (fp16 with a gradient scaler)
     num_workers: int = 0
     device: str = "auto"

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import ops
 from .checkpoint import load_model, save_checkpoint
 from .config import Config
-from .data.batching import Collator, DocumentDataset, encode_documents
+from .data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from .data.documents import read_documents, read_types, write_documents
 from .evaluate import evaluate, format_metrics, summary, write_metrics
 from .model.encoder import load_encoder, load_tokenizer
@@ -187,7 +187,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
     model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(device)
     trained = job.wrap(model)
-    dataset = DocumentDataset(train_docs, encode_documents(tokenizer, train_docs), types,
+    encodings = encode_documents(tokenizer, train_docs)
+    dataset = DocumentDataset(train_docs, encodings, types,
                               train=True, max_span_width=cfg.max_span_width,
                               neg_entity_count=cfg.neg_entity_count, neg_relation_count=cfg.neg_relation_count,
                               seed=cfg.seed)
@@ -195,8 +196,14 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     sampler = (DistributedSampler(dataset, num_replicas=job.world, rank=job.rank, shuffle=cfg.shuffle, seed=cfg.seed)
                if job.world > 1 else None)
     generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=cfg.shuffle if sampler is None else False,
-                        sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers, generator=generator)
+    if cfg.length_buckets:
+        if job.world > 1 or not cfg.shuffle:
+            raise ValueError("length_buckets = true needs shuffle = true and a single process")
+        buckets = LengthBucketSampler([len(e.input_ids) for e in encodings], cfg.batch_size, generator)
+        loader = DataLoader(dataset, batch_sampler=buckets, collate_fn=collate, num_workers=cfg.num_workers)
+    else:
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=cfg.shuffle if sampler is None else False,
+                            sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers, generator=generator)
     total_steps = cfg.epochs * len(loader)
     optimizer = _optimizer(model, cfg)
     scheduler = _scheduler(optimizer, total_steps, cfg.warmup)

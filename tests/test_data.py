@@ -135,3 +135,36 @@ def test_nested_and_empty_documents_and_batches(docs, types, tokenizer):
     assert torch.equal(again, DocumentDataset(docs, dataset.encodings, types, train=True, max_span_width=4,
                                               neg_entity_count=3, neg_relation_count=3, seed=1)[3].entity_spans)
     assert not torch.equal(again, dataset[3].entity_spans) or len(candidate_spans(7, 4)) <= 6
+
+
+def test_length_buckets_cover_every_document_once_with_less_padding():
+    import random as _random
+
+    import torch
+
+    from spertmt.data.batching import LengthBucketSampler
+
+    rng = _random.Random(0)
+    lengths = [rng.randint(5, 120) for _ in range(1000)]
+    sampler = LengthBucketSampler(lengths, 8, torch.Generator().manual_seed(0), pool=10)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 125
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).tolist()
+    padded_random = sum(max(lengths[i] for i in shuffled[k:k + 8]) * 8 for k in range(0, 1000, 8))
+    assert padded < 0.8 * padded_random
+    again = list(LengthBucketSampler(lengths, 8, torch.Generator().manual_seed(0), pool=10))
+    assert again == batches  # the generator decides everything
+    assert list(sampler) != batches  # the next epoch draws other batches
+
+
+def test_training_with_length_buckets(tiny_config, tmp_path):
+    import dataclasses
+
+    from spertmt.trainer import train
+
+    metrics = train(dataclasses.replace(tiny_config, length_buckets=True), tmp_path / "run", progress=False)
+    assert "ner" in metrics
+    with pytest.raises(ValueError, match="length_buckets"):
+        train(dataclasses.replace(tiny_config, length_buckets=True, shuffle=False), tmp_path / "run2", progress=False)

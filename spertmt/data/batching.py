@@ -102,3 +102,26 @@ class DocumentDataset(Dataset):
         return make_sample(index, self.documents[index], self.encodings[index], self.types, train=self.train,
                            max_span_width=self.max_span_width, neg_entity_count=self.neg_entity_count,
                            neg_relation_count=self.neg_relation_count, rng=rng)
+
+
+class LengthBucketSampler(torch.utils.data.Sampler):
+    """Batches of documents of similar length (less padding, so faster steps), still random:
+    each epoch shuffles the documents, cuts them into pools of `pool` batches, sorts each pool by
+    length, cuts it into batches and shuffles the batches. Deterministic given the generator's
+    state, so a resumed run draws the same batches. Yields lists of indices (a batch_sampler)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, pool: int = 50):
+        self.lengths, self.batch_size, self.generator, self.pool = lengths, batch_size, generator, pool
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        batches = []
+        span = self.batch_size * self.pool
+        for start in range(0, len(order), span):
+            pool = sorted(order[start:start + span], key=lambda i: self.lengths[i])
+            batches += [pool[k:k + self.batch_size] for k in range(0, len(pool), self.batch_size)]
+        for k in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[k]
