@@ -13,8 +13,10 @@ for extraction, CoNLL04 train for training, the offline MiniLM encoder):
             loop (transformers.AdamW steps one tensor at a time).
 Training steps are the trainer's: forward, backward, gradient clipping, optimizer step.
 Extraction goes through `Extractor.extract` (length-sorted batches, inference mode). Peak memory is
-the growth of the peak resident set of a fresh process running the configuration once (CPU), or
-the peak allocated GPU memory. Without `--model`, an untrained model is used, with θ set so that it
+the growth of the peak resident set of a fresh process running the configuration once, measured
+from after loading and a warm-up (CPU), or the peak allocated GPU memory. The scale rows (issue 10)
+extract one 200-word document (`doc200`) and the 64 longest test sentences in one batch
+(`batch64`). Without `--model`, an untrained model is used, with θ set so that it
 keeps as many entities as the gold has on the first 64 test sentences (a realistic relation load);
 with `--model` (a trained model) the extraction rows also give the test set's NER and RE+ micro F1,
 so that bf16's effect on F1 is read from the same run as its speed.
@@ -51,6 +53,7 @@ from spertmt.predict import autocast  # noqa: E402
 from spertmt.trainer import _optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
+SCALE = ("doc200", "batch64")  # issue 10's scale checks: memory must not grow with spans x pieces x hidden
 
 
 def _spert_span_pool(hidden, starts, ends):
@@ -126,6 +129,15 @@ def _sync(args):
         torch.cuda.synchronize()
 
 
+def scale_workload(test, name):
+    """(documents, batch size) of the scale checks: one 200-word document made of consecutive test
+    sentences, or the 64 longest test sentences in one batch."""
+    if name == "doc200":
+        words = [w for d in test for w in d.tokens][:200]
+        return [Document(words)], 1
+    return sorted(test, key=lambda d: -len(d.tokens))[:64], 64
+
+
 def extract_once(extractor, test, config, batch, args):
     words = [d.tokens for d in test]
     if config == "encoder":  # the same length-sorted batches, the encoder alone
@@ -179,7 +191,8 @@ def measure(fn, args, repeats):
 
 
 def peak_memory(args, task: str, config: str, batch: int) -> float:
-    """MiB of peak growth in a fresh process (VmHWM), or of peak allocated GPU memory."""
+    """MiB of peak resident-set growth in a fresh process (after loading and a warm-up), or of peak
+    allocated GPU memory."""
     cmd = [sys.executable, __file__, "--probe", json.dumps({"task": task, "config": config, "batch": batch}),
            "--device", args.device, "--dtype", args.dtype, "--steps", str(args.steps)]
     if args.model:
@@ -188,16 +201,24 @@ def peak_memory(args, task: str, config: str, batch: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _vmhwm_kib() -> int:
+def _status_kib(field: str) -> int:
     with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _reset_peak_rss() -> int:
+    """Resets the peak resident set (VmHWM) to the current one (Linux >= 4.0) and returns it in
+    KiB: the growth measured after it is the configuration's, not the model loading's."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS")
 
 
 def probe(args) -> None:
     spec = json.loads(args.probe)
     extractor, _, test, train = build(args)
     # Warm up on a few sentences: one-time costs are not the configuration's.
-    if spec["task"] == "extract":
+    if spec["task"] in ("extract",) + SCALE:
         extract_once(extractor, test[:4], spec["config"], 2, args)
     else:
         train_steps(extractor, train, spec["config"], 1, 1, args)
@@ -205,15 +226,17 @@ def probe(args) -> None:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = _vmhwm_kib()
-    if spec["task"] == "extract":
+        base = _reset_peak_rss()
+    if spec["task"] in SCALE:
+        test, spec["batch"] = scale_workload(test, spec["task"])
+    if spec["task"] in ("extract",) + SCALE:
         extract_once(extractor, test, spec["config"], spec["batch"], args)
     else:
         train_steps(extractor, train, spec["config"], spec["batch"], args.steps, args)
     if args.device.startswith("cuda"):
         print((torch.cuda.max_memory_allocated() - base) / 2**20)
     else:
-        print((_vmhwm_kib() - base) / 1024)
+        print((_status_kib("VmHWM") - base) / 1024)
 
 
 def measure_all(args, extractor, types, test, train) -> list[dict]:
@@ -246,6 +269,16 @@ def measure_all(args, extractor, types, test, train) -> list[dict]:
             f1 = f" {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}" if "ner_f1" in row else ""
             print(f"extract  {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
                   f"{row.get('peak_mib', float('nan')):9.1f} {row['entities'] if out else '-':>9}{f1}", flush=True)
+    for name in SCALE if not args.no_memory else ():
+        documents, batch = scale_workload(test, name)
+        # SpERT's pooling would need ~20 GiB for the batch of 64 (its [B, S, T, H] tensors): not run.
+        for config in [c for c in args.configs if c == "native" or (c == "spert" and name == "doc200")]:
+            median, _ = measure(lambda: extract_once(extractor, documents, config, batch, args), args, 1)
+            row = {"task": name, "dtype": args.dtype, "config": config, "batch": batch, "median_s": median,
+                   "words": sum(len(d.tokens) for d in documents),
+                   "peak_mib": peak_memory(args, name, config, batch)}
+            rows.append(row)
+            print(f"{name:8} {config:9} {batch:5d} {'':>9} {median:9.3f} {row['peak_mib']:9.1f}", flush=True)
     for batch in args.train_batch:
         for config in args.configs:
             median, times = measure(lambda: train_steps(extractor, train, config, batch, args.steps, args), args,
