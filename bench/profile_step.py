@@ -99,7 +99,7 @@ def run(args) -> dict:
     dataset = DocumentDataset(train, encode_documents(extractor.tokenizer, train[: 8 * args.train_batch]),
                               extractor.types, train=True)
     collate = Collator(extractor.tokenizer.pad_token_id)
-    optimizer = _optimizer(model, Config(lr=1e-6))
+    optimizer = _optimizer(model, Config(lr=0.0))  # the cost of a step; the weights stay as they are
     steps = iter(range(10**6))
 
     def train_step():
@@ -168,13 +168,13 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15, help="operators listed per task")
     parser.add_argument("--model", help="a trained model folder (default: untrained, calibrated θ)")
-    parser.add_argument("--output", help="file stem (default bench/results/profile-<device>-<dtype>)")
+    parser.add_argument("--output", help="file stem (default bench/results/profile-<device>-<dtype>-extract<batch>)")
     args = parser.parse_args(argv)
     report = run(args)
     text = format_report(report)
     print(text)
     stem = Path(args.output or Path(__file__).resolve().parent / "results" /
-                f"profile-{torch.device(args.device).type}-{args.dtype}")
+                f"profile-{torch.device(args.device).type}-{args.dtype}-extract{args.extract_batch}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     stem.with_suffix(".txt").write_text(text)

@@ -160,9 +160,11 @@ def train_steps(extractor, train, config, batch, steps, args):
                               train=True)
     collate = Collator(extractor.tokenizer.pad_token_id)
     # The trainer's optimizer (SpERT's AdamW, fused kernel on the CPU); the SpERT configuration
-    # steps it tensor by tensor, as transformers.AdamW in SpERT's code does.
-    optimizer = (AdamWNoBiasCorrection(model.parameters(), lr=1e-6, weight_decay=0.01, implementation="loop")
-                 if config == "spert" else _optimizer(model, Config(lr=1e-6)))
+    # steps it tensor by tensor, as transformers.AdamW in SpERT's code does. lr = 0: every step
+    # costs what a real one does, and the weights (a trained model's, measured for F1 in the
+    # extraction rows that follow) stay exactly as they are.
+    optimizer = (AdamWNoBiasCorrection(model.parameters(), lr=0.0, weight_decay=0.01, implementation="loop")
+                 if config == "spert" else _optimizer(model, Config(lr=0.0)))
     with pooling(config):
         for step in range(steps):
             b = collate([dataset[i] for i in range(step * batch, (step + 1) * batch)]).to(extractor.device)
@@ -294,21 +296,39 @@ def measure_all(args, extractor, types, test, train) -> list[dict]:
     return rows
 
 
+def markdown(path: str) -> str:
+    """The rows of a JSON written by this script, as the markdown table of bench/RESULTS.md."""
+    rows = json.loads(Path(path).read_text())["rows"]
+    lines = ["| task | dtype | configuration | batch | sentences/s | ms/step | median s | peak MiB | NER F1 | RE+ F1 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        def cell(key, fmt):
+            return format(r[key], fmt) if r.get(key) is not None else ""
+        lines.append(f"| {r['task']} | {r['dtype']} | {r['config']} | {r['batch']} | {cell('sentences_per_s', '.1f')} | "
+                     f"{cell('ms_per_step', '.1f')} | {cell('median_s', '.3f')} | {cell('peak_mib', '.1f')} | "
+                     f"{cell('ner_f1', '.2f')} | {cell('re_strict_f1', '.2f')} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
                         help="measured one after another in this process (ratios side by side)")
     parser.add_argument("--extract-batch", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--train-batch", type=int, nargs="+", default=[2, 8])
+    parser.add_argument("--train-batch", type=int, nargs="*", default=[2, 8], help="none: no training rows")
     parser.add_argument("--steps", type=int, default=10, help="training steps per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--model", help="a trained model folder (default: untrained, θ = 0)")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--output", help="JSON file (default bench/results/throughput-<device>-<dtype>.json)")
+    parser.add_argument("--markdown", metavar="JSON", help="print a JSON of this script as a markdown table")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(args.markdown))
+        return 0
     if args.probe:
         args.dtype = args.dtype[0]
         probe(args)

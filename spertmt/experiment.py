@@ -160,7 +160,7 @@ class Experiment:
                 record = json.loads(self.record_path(run).read_text())
                 state = f"done in {record['wall_s'] / 60:.1f} min"
             elif (self.output(run) / "resume" / "state.pt").exists():
-                state = "interrupted (will resume)"
+                state = "running, or interrupted (resumes from its last epoch)"
             else:
                 state = "pending"
             lines.append(f"  {run.key:40s} {state}")
