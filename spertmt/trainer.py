@@ -168,6 +168,9 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     from tqdm.auto import tqdm
 
     cfg = config.resolved()
+    state_file = Path(output_dir) / RESUME_DIR / "state.pt"
+    if resume and not state_file.exists():  # before any work
+        raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
     job = Distributed(cfg.device)
     device = job.device
     output = Path(output_dir)
@@ -212,9 +215,6 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
     best_score, step, saved_best, first_epoch = float("-inf"), 0, False, 0
     if resume:
-        state_file = output / RESUME_DIR / "state.pt"
-        if not state_file.exists():
-            raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
         state = torch.load(state_file, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
