@@ -317,6 +317,7 @@ def main(argv=None) -> int:
                         help="measured one after another in this process (ratios side by side)")
     parser.add_argument("--extract-batch", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--train-batch", type=int, nargs="*", default=[2, 8], help="none: no training rows")
+    parser.add_argument("--batch-size", type=int, nargs="+", help="the same batch sizes for extraction and training")
     parser.add_argument("--steps", type=int, default=10, help="training steps per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
@@ -329,6 +330,8 @@ def main(argv=None) -> int:
     if args.markdown:
         print(markdown(args.markdown))
         return 0
+    if args.batch_size:
+        args.extract_batch = args.train_batch = args.batch_size
     if args.probe:
         args.dtype = args.dtype[0]
         probe(args)
