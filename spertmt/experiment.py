@@ -239,8 +239,9 @@ class Experiment:
     def aggregate(self) -> dict:
         summary = {"name": self.grid.name, "grid": self.grid.path, "average": self.grid.average,
                    "command": f"spertmt experiment {self.grid.path}", "cells": {}}
+        by_cell = self.records()
         for cell in self.grid.cells:
-            records = self.records()[cell.name]
+            records = by_cell[cell.name]
             entry = {"set": cell.overrides, "seeds": cell.seeds, "folds": cell.folds, "runs": len(records),
                      "commands": [r["command"] for r in records]}
             if records:

@@ -256,7 +256,7 @@ class SpERTMT(nn.Module):
         multi_label = cfg.multi_label_relations if multi_label_relations is None else multi_label_relations
         hidden = self._encode(batch)
         # Under bf16 autocast only the encoder runs in bf16: the heads are cheap, and their scores
-        # are compared with θ, where bf16's 8-bit mantissa costs F1 (bench/RESULTS.md).
+        # are compared with θ, where bf16's 8-bit mantissa could flip decisions.
         if hidden.dtype == torch.bfloat16:
             hidden = hidden.float()
         with torch.autocast(hidden.device.type, enabled=False):
