@@ -402,9 +402,10 @@ def hold_lock(experiment: Experiment) -> None:
     lock_path(experiment).write_text(str(os.getpid()))
 
     def release(*_):
+        # No child.wait() here: the signal usually lands while the main thread is inside the
+        # child's Popen.wait(), which holds a lock that a second wait() would deadlock on.
         if experiment.child is not None:
             experiment.child.terminate()
-            experiment.child.wait()
         release_lock(experiment)
         sys.exit(1)
 

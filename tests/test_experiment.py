@@ -1,7 +1,12 @@
 """`spertmt experiment`: a tiny grid run for real (child processes), recorded, skipped, resumed, aggregated."""
 
 import json
+import signal
 import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -94,6 +99,41 @@ def test_a_stale_lock_is_ignored(tiny_config, tmp_path):
     assert main(["experiment", experiment.grid.path, "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "k"),
                  "--dry-run"]) == 0
 
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the training process through /proc")
+def test_sigterm_stops_the_runner_and_its_training_run(tiny_config, tmp_path):
+    grid_file = _write_grid(tmp_path, tiny_config, plot=False)
+    grid_file.write_text(grid_file.read_text().replace('set = ["lr=1e-3"]', 'set = ["lr=1e-3", "epochs=500"]'))
+    runs = tmp_path / "runs"
+    runner = subprocess.Popen([sys.executable, "-m", "spertmt", "experiment", str(grid_file), "--results",
+                               str(tmp_path / "results"), "--runs", str(runs)], stdout=subprocess.DEVNULL)
+
+    def training():  # the runner's training child, found by its --output under `runs`
+        return [p for p in Path("/proc").glob("[0-9]*") if str(runs) in _cmdline(p) and p.name != str(runner.pid)]
+
+    try:
+        deadline = time.monotonic() + 120
+        while not training() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert training(), "the runner never started a training run"
+        time.sleep(1)  # the runner is now waiting on its child
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=30) == 1
+    finally:
+        runner.kill()
+    assert not (runs / "tiny" / "runner.pid").exists()
+    deadline = time.monotonic() + 30
+    while training() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not training(), "the training run outlived its runner"
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 def test_mean_and_standard_deviation_per_setting():
     from spertmt.experiment import _mean_std
