@@ -22,3 +22,4 @@ echo "== profiles"
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE"
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE" --dtype bf16
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE" --extract-batch 32
+if [ "$DEVICE" = cpu ]; then echo "== threads"; python bench/train_threads.py; fi
