@@ -219,7 +219,9 @@ class Experiment:
             "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch_version(),
-                        "commit": _git_commit()},
+                        "commit": _git_commit(),
+                        # None: PyTorch's default of one thread per core; "1" when grids share the cores
+                        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         }
         write_text_atomic(self.record_path(run), json.dumps(record, indent=2))
         if not self.keep_checkpoints:  # keep best/ for later analysis; the rest is large and spent

@@ -51,6 +51,7 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert spert[1]["seed"] == 1 and "--set seed=1" in spert[1]["command"]
     assert spert[1]["config"]["lr"] == 1e-3 and spert[1]["config"]["neg_entity_count"] == 20
     assert spert[1]["config"]["mode"] == "spert"
+    assert "omp_num_threads" in spert[1]["machine"]
 
     summary = json.loads((results / "tiny.json").read_text())
     values = [r["test_best"]["ner"]["micro"]["f1"] for r in spert]
