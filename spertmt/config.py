@@ -50,6 +50,9 @@ class Config:
     multi_task: bool = True  # False: "-MTL", softmax classifiers with a none class
     iou_loss: bool = True  # False: "-EIL", plain BCE for entity identification
     entity_logits: bool = True  # False: "-entity-logits"
+    # False: p(s) enters the relation head detached, so the relation loss does not move the entity
+    # scores through it (SPEC.md is silent; True trains everything through every path).
+    entity_logits_grad: bool = True
     max_span_width: int = 10
     width_embedding_size: int = 25
     dropout: float = 0.1

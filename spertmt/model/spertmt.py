@@ -4,7 +4,8 @@ Representations (d1 = encoder size, d2 = width embedding size):
 - span     c(s) = maxpool(pieces of s) ∘ W_width[width(s)],  x(s) = c(s) ∘ e_CLS
 - pair     r(s1, s2) = c(s1) ∘ maxpool(pieces strictly between) ∘ c(s2) [∘ p(s1) ∘ p(s2)]
   where p(s) are the entity class scores of s (entity logits; not in `spert` mode or under
-  -entity-logits). p keeps its gradient: the relation loss also trains the entity classifier.
+  -entity-logits). p keeps its gradient (the relation loss also trains the entity classifier)
+  unless `entity_logits_grad = false`.
 Heads:
 - spertmt: identification logit (a·x + b) + class scores (x·W, no bias, no "none" class), trained
   with alpha * (IoU-scaled) BCE + beta * pairwise ranking; predicts argmax_c score_c when
@@ -190,6 +191,8 @@ class SpERTMT(nn.Module):
         context = ops.pair_context_max_pool(hidden, take(piece_ranges, head), take(piece_ranges, tail))
         parts = [take(c, head), context, take(c, tail)]
         if self.use_entity_logits:
+            if not self.config.entity_logits_grad:
+                type_scores = type_scores.detach()
             parts += [take(type_scores, head), take(type_scores, tail)]
         r = self.dropout(torch.cat(parts, -1))
         ident = self.relation_identifier(r).squeeze(-1) if self.multitask else None
