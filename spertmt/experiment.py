@@ -215,6 +215,9 @@ class Experiment:
             "test_best": json.loads((output / "metrics.json").read_text()),
             "test_last": json.loads((output / "metrics_last.json").read_text()),
             "dev_best": {"epoch": best["epoch"], "metric": select, "value": best[select]} if best else None,
+            # Dev F1 after every epoch: how fast each setting learns (read next to the test figures).
+            "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
+                                                   for s, _ in SETTINGS}} for e in dev],
             "wall_s": round(time.time() - started, 1), "resumed": resumed,
             "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -249,6 +252,7 @@ class Experiment:
             if records:
                 for selection, _ in SELECTIONS:
                     entry[selection] = _mean_std([r[selection] for r in records])
+                entry["dev_curve"] = _mean_curve([r.get("dev_curve") or [] for r in records], self.grid.average)
                 epoch_s = [r["epoch_s_median"] for r in records if r.get("epoch_s_median")]
                 entry["epoch_s_median"] = statistics.median(epoch_s) if epoch_s else None
                 entry["per_run"] = [{"seed": r["seed"], "fold": r["fold"], "dev_best": r["dev_best"],
@@ -292,6 +296,16 @@ class Experiment:
                 lines.append(f"| {name} | {r['seed']} | {r['fold']} | {dev_text} | {r['test_best']['ner']:.2f} | "
                              f"{r['test_best']['re_strict']:.2f} | {r['test_last']['ner']:.2f} | "
                              f"{r['test_last']['re_strict']:.2f} |")
+        curves = {name: {p["epoch"]: p for p in entry.get("dev_curve") or []} for name, entry in summary["cells"].items()}
+        epochs = sorted({e for c in curves.values() for e in c})
+        if epochs:
+            names = [n for n, c in curves.items() if c]
+            lines += ["", f"## Dev {avg} F1 after each epoch (NER / RE+), mean over the runs that logged it", "",
+                      "| epoch | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+            for epoch in epochs:
+                cells = [f"{curves[n][epoch]['ner']:.1f} / {curves[n][epoch]['re_strict']:.1f}"
+                         if epoch in curves[n] else "" for n in names]
+                lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
         lines += ["", "## Commands", ""]
         for name, entry in summary["cells"].items():
             lines += [f"- {name}: `{c}`" for c in entry["commands"]]
@@ -334,6 +348,18 @@ class Experiment:
         figure.savefig(path)
         plt.close(figure)
         return path
+
+
+def _mean_curve(curves: list[list[dict]], average: str) -> list[dict]:
+    """Per epoch, the mean dev F1 of each setting over the runs whose record has that epoch
+    (records written before dev curves were recorded have none)."""
+    by_epoch: dict[int, list[dict]] = {}
+    for curve in curves:
+        for point in curve:
+            by_epoch.setdefault(point["epoch"], []).append(point)
+    return [{"epoch": epoch, "runs": len(points),
+             **{s: statistics.fmean(p[s][average] for p in points) for s, _ in SETTINGS}}
+            for epoch, points in sorted(by_epoch.items())]
 
 
 def _mean_std(metrics: list[dict]) -> dict:

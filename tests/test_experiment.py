@@ -52,6 +52,7 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert spert[1]["config"]["lr"] == 1e-3 and spert[1]["config"]["neg_entity_count"] == 20
     assert spert[1]["config"]["mode"] == "spert"
     assert "omp_num_threads" in spert[1]["machine"]
+    assert [p["epoch"] for p in spert[1]["dev_curve"]] == [1]
 
     summary = json.loads((results / "tiny.json").read_text())
     values = [r["test_best"]["ner"]["micro"]["f1"] for r in spert]
@@ -59,8 +60,12 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert cell["mean"] == pytest.approx(statistics.fmean(values))
     assert cell["std"] == pytest.approx(statistics.stdev(values))
     assert summary["cells"]["spertmt"]["runs"] == 1
+    curve = summary["cells"]["spert"]["dev_curve"]
+    assert curve[0]["runs"] == 2 and curve[0]["ner"] == pytest.approx(
+        statistics.fmean(r["dev_curve"][0]["ner"]["micro"] for r in spert))
     table = (results / "tiny.md").read_text()
     assert "| spert | 2 |" in table and "| spertmt | 1 |" in table and "--set seed=1" in table
+    assert "| epoch | spert | spertmt |" in table
     assert (results / "tiny.png").stat().st_size > 1000
 
     # A second call finds nothing to do and rewrites nothing.
