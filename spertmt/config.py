@@ -62,6 +62,9 @@ class Config:
     gamma: float = 2.0
     alpha: float = 1.0
     beta: float = 1.0
+    # L = L_entity + relation_weight * L_relation (SPEC.md: 1). Below 1, the entity head gets a
+    # larger share of the encoder's early updates (docs/results.md, "Why SpERT.MT trails").
+    relation_weight: float = 1.0
 
     # Sampling; None takes the mode's default (120 for spertmt, 100 for spert).
     neg_entity_count: int | None = None

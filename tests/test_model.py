@@ -132,6 +132,18 @@ def test_every_mode_trains_and_predicts(tiny_config, fixture_data, switches):
         assert all(0 <= r.head < len(p.entities) and 0 <= r.tail < len(p.entities) for r in p.relations)
 
 
+def test_relation_weight_scales_the_relation_loss(tiny_config, fixture_data):
+    types, docs = fixture_data
+    tokenizer = load_tokenizer(tiny_config.encoder)
+    train = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=True, max_span_width=4)
+    batch = Collator(tokenizer.pad_token_id)([train[i] for i in range(len(train))])
+    config = dataclasses.replace(tiny_config, relation_weight=0.25, dropout=0.0)
+    torch.manual_seed(0)
+    out = SpERTMT(config, types, load_encoder(config.encoder))(batch)
+    assert out.relation_loss > 0
+    torch.testing.assert_close(out.loss, out.entity_loss + 0.25 * out.relation_loss)
+
+
 @pytest.mark.parametrize("with_grad", [True, False])
 def test_entity_logits_carry_gradient_to_the_entity_classifier(tiny_config, fixture_data, with_grad):
     """The relation scores reach the entity classifier through p(s), unless entity_logits_grad is off."""

@@ -232,7 +232,8 @@ class SpERTMT(nn.Module):
             relation_loss = multilabel_bce(outputs, batch.rel_labels, mask)
         else:
             relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask)
-        return LossOutput(entity_loss + relation_loss, entity_loss.detach(), relation_loss.detach())
+        return LossOutput(entity_loss + cfg.relation_weight * relation_loss, entity_loss.detach(),
+                          relation_loss.detach())
 
     # ------------------------------------------------------------------------------------------
     # Prediction
