@@ -1,0 +1,121 @@
+"""How strongly each head's loss pulls on the shared encoder, per mode: a diagnostic for
+docs/results.md ("Why SpERT.MT trails our spert mode").
+
+    python experiments/gradient_balance.py                         # at initialisation (seed 0)
+    python experiments/gradient_balance.py --set relation_weight=0.25
+
+For each setting, over the first `--documents` CoNLL04 training documents in batches of 2 (the
+training batches' samples, negatives drawn as in training), the entity loss and the relation loss
+are back-propagated separately and the L2 norm of each one's gradient over the encoder's
+parameters is taken; the table gives medians over the batches and the ratio relation / entity.
+Under Adam the update of a shared parameter follows the sum of the two gradients, so this ratio
+says which head steers the encoder early in training. Writes results/diagnostics/gradient-balance.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import spertmt
+import spertmt.model.spertmt as model_module
+from spertmt.config import Config
+from spertmt.data.batching import Collator, DocumentDataset, encode_documents
+from spertmt.model.encoder import load_encoder, load_tokenizer
+from spertmt.model.spertmt import SpERTMT
+
+SETTINGS = {
+    "spert": {"mode": "spert"},
+    "spertmt": {"mode": "spertmt"},
+    "spertmt -MTL": {"mode": "spertmt", "multi_task": False},
+    "spertmt, p(s) detached": {"mode": "spertmt", "entity_logits_grad": False},
+}
+LOSSES = ("multitask_loss", "none_class_cross_entropy", "multilabel_bce")
+
+
+def capture_head_losses() -> list:
+    """Wraps the model's loss functions so that each call's (undetached) value is kept: the model
+    computes the entity loss first, then the relation loss."""
+    captured: list = []
+    for name in LOSSES:
+        original = getattr(model_module, name)
+
+        def wrapper(*args, _original=original, **kwargs):
+            value = _original(*args, **kwargs)
+            captured.append(value)
+            return value
+
+        setattr(model_module, name, wrapper)
+    return captured
+
+
+def encoder_grad_norm(model: SpERTMT) -> float:
+    return torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.encoder.parameters()
+                          if p.grad is not None)).item()
+
+
+def measure(config: Config, train, encodings, types, tokenizer, captured: list) -> dict:
+    torch.manual_seed(config.seed)
+    model = SpERTMT(config, types, load_encoder(config.encoder)).train()
+    cfg = model.config
+    dataset = DocumentDataset(train, encodings, types, train=True, max_span_width=cfg.max_span_width,
+                              neg_entity_count=cfg.neg_entity_count, neg_relation_count=cfg.neg_relation_count,
+                              seed=cfg.seed)
+    collate = Collator(tokenizer.pad_token_id)
+    norms: dict[str, list[float]] = {"entity": [], "relation": []}
+    for start in range(0, len(train) - 1, 2):
+        batch = collate([dataset[i] for i in (start, start + 1)])
+        for head, index in (("entity", 0), ("relation", 1)):
+            model.zero_grad(set_to_none=True)
+            captured.clear()
+            torch.manual_seed(start)  # the same dropout masks for both heads' passes
+            model(batch)
+            weight = cfg.relation_weight if head == "relation" else 1.0
+            (weight * captured[index]).backward()
+            norms[head].append(encoder_grad_norm(model))
+    ratios = [r / e for e, r in zip(norms["entity"], norms["relation"]) if e > 0]
+    return {"entity": statistics.median(norms["entity"]), "relation": statistics.median(norms["relation"]),
+            "relation_over_entity": statistics.median(ratios), "batches": len(ratios)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--documents", type=int, default=80)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every setting (e.g. relation_weight=0.25)")
+    parser.add_argument("--output", default="results/diagnostics/gradient-balance.json")
+    args = parser.parse_args(argv)
+
+    base = Config().override(args.set)
+    root = base.data_path("train_path").parents[1]
+    types = spertmt.read_types(root / "conll04" / "conll04_types.json")
+    train = spertmt.read_documents(root / "conll04" / "conll04_train.json", types)[:args.documents]
+    tokenizer = load_tokenizer(base.encoder)
+    encodings = encode_documents(tokenizer, train)
+    captured = capture_head_losses()
+
+    rows = []
+    print("| setting | encoder grad norm, entity loss | relation loss | relation / entity |")
+    print("| --- | --- | --- | --- |")
+    for name, switches in SETTINGS.items():
+        config = dataclasses.replace(base, **switches)
+        row = {"setting": name, **measure(config, train, encodings, types, tokenizer, captured)}
+        rows.append(row)
+        print(f"| {name} | {row['entity']:.2f} | {row['relation']:.2f} | {row['relation_over_entity']:.2f} |",
+              flush=True)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "overrides": args.set,
+                                  "rows": rows}, indent=1))
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
