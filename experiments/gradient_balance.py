@@ -7,7 +7,9 @@ docs/results.md ("Why SpERT.MT trails our spert mode").
 For each setting, over the first `--documents` CoNLL04 training documents in batches of 2 (the
 training batches' samples, negatives drawn as in training), the entity loss and the relation loss
 are back-propagated separately and the L2 norm of each one's gradient over the encoder's
-parameters is taken; the table gives medians over the batches and the ratio relation / entity.
+parameters is taken; the table gives medians over the batches (batches without a relation sample
+left out of the ratios) and the ratio relation / entity, also as it would be if each head's loss
+were the sum over its samples (the paper's notation) instead of SpERT's mean (SPEC.md).
 Under Adam the update of a shared parameter follows the sum of the two gradients, so this ratio
 says which head steers the encoder early in training. Writes results/diagnostics/gradient-balance.json.
 """
@@ -69,8 +71,11 @@ def measure(config: Config, train, encodings, types, tokenizer, captured: list) 
                               seed=cfg.seed)
     collate = Collator(tokenizer.pad_token_id)
     norms: dict[str, list[float]] = {"entity": [], "relation": []}
+    counts: dict[str, list[float]] = {"entity": [], "relation": []}
     for start in range(0, len(train) - 1, 2):
         batch = collate([dataset[i] for i in (start, start + 1)])
+        counts["entity"].append(batch.entity_mask.sum().item())
+        counts["relation"].append(batch.rel_mask.sum().item())
         for head, index in (("entity", 0), ("relation", 1)):
             model.zero_grad(set_to_none=True)
             captured.clear()
@@ -79,9 +84,15 @@ def measure(config: Config, train, encodings, types, tokenizer, captured: list) 
             weight = cfg.relation_weight if head == "relation" else 1.0
             (weight * captured[index]).backward()
             norms[head].append(encoder_grad_norm(model))
-    ratios = [r / e for e, r in zip(norms["entity"], norms["relation"]) if e > 0]
+    pairs = [(e, r, ce, cr) for e, r, ce, cr in zip(norms["entity"], norms["relation"], counts["entity"],
+                                                     counts["relation"]) if e > 0 and cr > 0]
     return {"entity": statistics.median(norms["entity"]), "relation": statistics.median(norms["relation"]),
-            "relation_over_entity": statistics.median(ratios), "batches": len(ratios)}
+            "relation_over_entity": statistics.median(r / e for e, r, _, _ in pairs),
+            # The paper writes each head's loss as a sum over its samples (SPEC.md normalises by
+            # the sample count, as SpERT does): a sum's gradient is the count times the mean's.
+            "relation_over_entity_if_sums": statistics.median(r * cr / (e * ce) for e, r, ce, cr in pairs),
+            "entity_samples": statistics.median(counts["entity"]),
+            "relation_samples": statistics.median(counts["relation"]), "batches": len(pairs)}
 
 
 def main(argv=None) -> int:
@@ -101,14 +112,16 @@ def main(argv=None) -> int:
     captured = capture_head_losses()
 
     rows = []
-    print("| setting | encoder grad norm, entity loss | relation loss | relation / entity |")
-    print("| --- | --- | --- | --- |")
+    print("| setting | encoder grad norm, entity loss | relation loss | relation / entity | samples a batch "
+          "(entity, relation) | relation / entity if the losses were sums |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, switches in SETTINGS.items():
         config = dataclasses.replace(base, **switches)
         row = {"setting": name, **measure(config, train, encodings, types, tokenizer, captured)}
         rows.append(row)
-        print(f"| {name} | {row['entity']:.2f} | {row['relation']:.2f} | {row['relation_over_entity']:.2f} |",
-              flush=True)
+        print(f"| {name} | {row['entity']:.2f} | {row['relation']:.2f} | {row['relation_over_entity']:.2f} | "
+              f"{row['entity_samples']:.0f}, {row['relation_samples']:.0f} | "
+              f"{row['relation_over_entity_if_sums']:.2f} |", flush=True)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "overrides": args.set,
