@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -226,6 +227,9 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"runner started in the background: process {pid}, log {log}\n"
               f"progress: spertmt experiment {args.grid} --status")
         return 0
+    if args.threads:
+        # Read by PyTorch in each training child at start-up (and stored in the run records).
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if not args.dry_run:
         if running_pid(experiment):
             raise ValueError(f"grid {experiment.grid.name} already has a runner (process {running_pid(experiment)})")
@@ -357,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     grid.add_argument("--keep-checkpoints", action="store_true",
                       help="keep last/ and resume/ of finished runs (default: best/ only)")
+    grid.add_argument("--threads", type=int, metavar="N",
+                      help="CPU threads per training run (OMP_NUM_THREADS); on 2 cores, two grids with "
+                           "--threads 1 side by side train 1.33x faster in all than one at a time")
     grid.set_defaults(func=_experiment)
 
     info = commands.add_parser("info", help="versions and native-kernel status")

@@ -38,11 +38,12 @@ seeds = [0]
     return grid
 
 
-def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, capsys):
+def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, capsys, monkeypatch):
     grid_file = _write_grid(tmp_path, tiny_config)
     results, runs = tmp_path / "results", tmp_path / "runs"
     argv = [str(grid_file), "--results", str(results), "--runs", str(runs)]
-    assert main(["experiment", *argv, "--keep-checkpoints"]) == 0
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # --threads sets it; undone after the test
+    assert main(["experiment", *argv, "--keep-checkpoints", "--threads", "1"]) == 0
 
     records = sorted((results / "tiny" / "runs").rglob("*.json"))
     assert [r.relative_to(results / "tiny" / "runs").as_posix() for r in records] == [
@@ -51,7 +52,7 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert spert[1]["seed"] == 1 and "--set seed=1" in spert[1]["command"]
     assert spert[1]["config"]["lr"] == 1e-3 and spert[1]["config"]["neg_entity_count"] == 20
     assert spert[1]["config"]["mode"] == "spert"
-    assert "omp_num_threads" in spert[1]["machine"]
+    assert spert[1]["machine"]["omp_num_threads"] == "1"
     assert [p["epoch"] for p in spert[1]["dev_curve"]] == [1]
 
     summary = json.loads((results / "tiny.json").read_text())
