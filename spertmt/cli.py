@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -211,7 +210,7 @@ def _experiment(args: argparse.Namespace) -> int:
     from .experiment import Experiment, Grid, hold_lock, release_lock, running_pid, start_background
 
     experiment = Experiment(Grid.load(args.grid), results=args.results, runs=args.runs,
-                            keep_checkpoints=args.keep_checkpoints)
+                            keep_checkpoints=args.keep_checkpoints, threads=args.threads)
     if args.status or args.aggregate:
         if args.aggregate:
             experiment.aggregate()
@@ -227,9 +226,6 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"runner started in the background: process {pid}, log {log}\n"
               f"progress: spertmt experiment {args.grid} --status")
         return 0
-    if args.threads:
-        # Read by PyTorch in each training child at start-up (and stored in the run records).
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if not args.dry_run:
         if running_pid(experiment):
             raise ValueError(f"grid {experiment.grid.name} already has a runner (process {running_pid(experiment)})")

@@ -136,11 +136,13 @@ class Experiment:
     """Runs, records and aggregates one grid (see the module's docstring)."""
 
     def __init__(self, grid: Grid, results: str | Path = "results", runs: str | Path = "runs/experiments",
-                 keep_checkpoints: bool = False):
+                 keep_checkpoints: bool = False, threads: int | None = None):
         self.grid = grid
         self.results = Path(results)
         self.runs_dir = Path(runs) / grid.name
         self.keep_checkpoints = keep_checkpoints
+        # CPU threads of each training run (OMP_NUM_THREADS in the child's environment); None: inherited
+        self.threads = threads
         self.child: subprocess.Popen | None = None  # the training run in progress
 
     def record_path(self, run: Run) -> Path:
@@ -185,7 +187,7 @@ class Experiment:
             started = time.time()
             with open(output / "train.out", "a") as out:
                 self.child = subprocess.Popen([sys.executable, "-m", "spertmt", *command[1:]], stdout=out,
-                                              stderr=subprocess.STDOUT)
+                                              stderr=subprocess.STDOUT, env=self.child_environment())
                 code = self.child.wait()
                 self.child = None
             if code != 0:
@@ -197,6 +199,12 @@ class Experiment:
         if not dry_run:
             self.aggregate()
         return failed
+
+    def child_environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.threads:
+            env["OMP_NUM_THREADS"] = str(self.threads)
+        return env
 
     def _record(self, run: Run, command: list[str], started: float, resumed: bool) -> None:
         output = self.output(run)
@@ -224,7 +232,7 @@ class Experiment:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch_version(),
                         "commit": _git_commit(),
                         # None: PyTorch's default of one thread per core; "1" when grids share the cores
-                        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+                        "omp_num_threads": self.child_environment().get("OMP_NUM_THREADS")},
         }
         write_text_atomic(self.record_path(run), json.dumps(record, indent=2))
         if not self.keep_checkpoints:  # keep best/ for later analysis; the rest is large and spent

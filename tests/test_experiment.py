@@ -1,6 +1,7 @@
 """`spertmt experiment`: a tiny grid run for real (child processes), recorded, skipped, resumed, aggregated."""
 
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -38,12 +39,13 @@ seeds = [0]
     return grid
 
 
-def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, capsys, monkeypatch):
+def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, capsys):
     grid_file = _write_grid(tmp_path, tiny_config)
+    before = os.environ.get("OMP_NUM_THREADS")
     results, runs = tmp_path / "results", tmp_path / "runs"
     argv = [str(grid_file), "--results", str(results), "--runs", str(runs)]
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # --threads sets it; undone after the test
     assert main(["experiment", *argv, "--keep-checkpoints", "--threads", "1"]) == 0
+    assert "OMP_NUM_THREADS" not in os.environ or os.environ["OMP_NUM_THREADS"] == before  # children only
 
     records = sorted((results / "tiny" / "runs").rglob("*.json"))
     assert [r.relative_to(results / "tiny" / "runs").as_posix() for r in records] == [
