@@ -210,7 +210,7 @@ def _experiment(args: argparse.Namespace) -> int:
     from .experiment import Experiment, Grid, hold_lock, release_lock, running_pid, start_background
 
     experiment = Experiment(Grid.load(args.grid), results=args.results, runs=args.runs,
-                            keep_checkpoints=args.keep_checkpoints, threads=args.threads)
+                            keep_checkpoints=args.keep_checkpoints, threads=args.threads, jobs=args.jobs)
     if args.status or args.aggregate:
         if args.aggregate:
             experiment.aggregate()
@@ -360,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--threads", type=int, metavar="N",
                       help="CPU threads per training run (OMP_NUM_THREADS); on 2 cores, two grids with "
                            "--threads 1 side by side train 1.33x faster in all than one at a time")
+    grid.add_argument("--jobs", type=int, default=1, metavar="N",
+                      help="training runs at a time (default 1); several share one large GPU well, "
+                           "each with a CPU core of its own")
     grid.set_defaults(func=_experiment)
 
     info = commands.add_parser("info", help="versions and native-kernel status")

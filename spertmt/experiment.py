@@ -105,6 +105,17 @@ class Grid:
 
 
 @dataclass
+class Child:
+    """A training run in progress: its process, its output file and when it started."""
+
+    run: "Run"
+    process: subprocess.Popen
+    log: object
+    started: float
+    resumed: bool
+
+
+@dataclass
 class Run:
     cell: Cell
     seed: int
@@ -136,14 +147,19 @@ class Experiment:
     """Runs, records and aggregates one grid (see the module's docstring)."""
 
     def __init__(self, grid: Grid, results: str | Path = "results", runs: str | Path = "runs/experiments",
-                 keep_checkpoints: bool = False, threads: int | None = None):
+                 keep_checkpoints: bool = False, threads: int | None = None, jobs: int = 1):
         self.grid = grid
         self.results = Path(results)
         self.runs_dir = Path(runs) / grid.name
         self.keep_checkpoints = keep_checkpoints
         # CPU threads of each training run (OMP_NUM_THREADS in the child's environment); None: inherited
         self.threads = threads
-        self.child: subprocess.Popen | None = None  # the training run in progress
+        # Training runs at a time: 1 on a CPU machine; several share a large GPU well (small models
+        # leave most of it idle), each process with its own CPU core for the Python side.
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}")
+        self.jobs = jobs
+        self.children: list[Child] = []  # the training runs in progress
 
     def record_path(self, run: Run) -> Path:
         return self.results / self.grid.name / "runs" / f"{run.key}.json"
@@ -169,36 +185,48 @@ class Experiment:
         return "\n".join(lines)
 
     def run_all(self, dry_run: bool = False) -> int:
-        """Runs every pending run; returns the number of runs that failed."""
+        """Runs every pending run, `jobs` at a time; returns the number of runs that failed."""
         failed = 0
-        for run in self.pending():
-            output = self.output(run)
-            command = train_command(self.grid, run, output)
-            resume = (output / "resume" / "state.pt").exists()
-            if resume:
-                command = ["spertmt", "train", "--resume", "--output", str(output), "--quiet"]
-            print(f"[{time.strftime('%H:%M:%S')}] {'resume' if resume else 'start'} {run.key}: "
-                  f"{shlex.join(command)}", flush=True)
-            if dry_run:
+        pending = self.pending()
+        while pending or self.children:
+            while pending and len(self.children) < self.jobs:
+                self._start(pending.pop(0), dry_run)
+            if not self.children:
                 continue
-            if not resume and output.exists():
-                shutil.rmtree(output)  # a run that died before its first epoch ended
-            output.mkdir(parents=True, exist_ok=True)
-            started = time.time()
-            with open(output / "train.out", "a") as out:
-                self.child = subprocess.Popen([sys.executable, "-m", "spertmt", *command[1:]], stdout=out,
-                                              stderr=subprocess.STDOUT, env=self.child_environment())
-                code = self.child.wait()
-                self.child = None
-            if code != 0:
-                failed += 1
-                print(f"  {run.key} failed (exit {code}); see {output / 'train.out'}", flush=True)
-                continue
-            self._record(run, train_command(self.grid, run, output), started, resumed=resume)
-            self.aggregate()
+            time.sleep(0.2)  # poll, never wait(): see hold_lock's SIGTERM handler
+            for child in [c for c in self.children if c.process.poll() is not None]:
+                self.children.remove(child)
+                child.log.close()
+                code = child.process.returncode
+                if code != 0:
+                    failed += 1
+                    print(f"  {child.run.key} failed (exit {code}); see {self.output(child.run) / 'train.out'}",
+                          flush=True)
+                    continue
+                self._record(child.run, train_command(self.grid, child.run, self.output(child.run)), child.started,
+                             resumed=child.resumed)
+                self.aggregate()
         if not dry_run:
             self.aggregate()
         return failed
+
+    def _start(self, run: Run, dry_run: bool) -> None:
+        output = self.output(run)
+        command = train_command(self.grid, run, output)
+        resume = (output / "resume" / "state.pt").exists()
+        if resume:
+            command = ["spertmt", "train", "--resume", "--output", str(output), "--quiet"]
+        print(f"[{time.strftime('%H:%M:%S')}] {'resume' if resume else 'start'} {run.key}: "
+              f"{shlex.join(command)}", flush=True)
+        if dry_run:
+            return
+        if not resume and output.exists():
+            shutil.rmtree(output)  # a run that died before its first epoch ended
+        output.mkdir(parents=True, exist_ok=True)
+        log = open(output / "train.out", "a")
+        process = subprocess.Popen([sys.executable, "-m", "spertmt", *command[1:]], stdout=log,
+                                   stderr=subprocess.STDOUT, env=self.child_environment())
+        self.children.append(Child(run, process, log, time.time(), resume))
 
     def child_environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -211,6 +239,7 @@ class Experiment:
         log = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
         dev = [e for e in log if e["event"] == "dev"]
         config = json.loads((output / "config.json").read_text())
+        start = next((e for e in log if e["event"] == "start"), {})
         select = config["select_metric"]
         best = max(dev, key=lambda e: e[select]) if dev else None
         # Epoch times from the log: the gaps between dev evaluations (robust to a pause between runs).
@@ -230,7 +259,9 @@ class Experiment:
             "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch_version(),
-                        "commit": _git_commit(),
+                        "commit": _git_commit(), "device": start.get("device"),
+                        "gpu": _gpu_name() if str(start.get("device", "")).startswith("cuda") else None,
+                        "native_kernels": start.get("native"), "jobs": self.jobs,
                         # None: PyTorch's default of one thread per core; "1" when grids share the cores
                         "omp_num_threads": self.child_environment().get("OMP_NUM_THREADS")},
         }
@@ -388,6 +419,12 @@ def _torch_version() -> str:
     return torch.__version__
 
 
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
 def _git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -438,10 +475,10 @@ def hold_lock(experiment: Experiment) -> None:
     lock_path(experiment).write_text(str(os.getpid()))
 
     def release(*_):
-        # No child.wait() here: the signal usually lands while the main thread is inside the
-        # child's Popen.wait(), which holds a lock that a second wait() would deadlock on.
-        if experiment.child is not None:
-            experiment.child.terminate()
+        # No wait() here: a Popen.wait() interrupted by this handler holds a lock that a second
+        # wait() would deadlock on (run_all polls its children instead of waiting on them).
+        for child in experiment.children:
+            child.process.terminate()
         release_lock(experiment)
         sys.exit(1)
 

@@ -89,6 +89,18 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert not (runs / "tiny" / "spert" / "seed1" / "resume").exists()  # spent folders removed
     assert (runs / "tiny" / "spert" / "seed1" / "best").exists()
 
+    # --jobs 3: the three runs train at the same time and give the same numbers (CPU, one thread each).
+    parallel = tmp_path / "parallel"
+    assert main(["experiment", str(grid_file), "--results", str(parallel / "results"), "--runs",
+                 str(parallel / "runs"), "--threads", "1", "--jobs", "3"]) == 0
+    together = [json.loads(r.read_text()) for r in sorted((parallel / "results" / "tiny" / "runs").rglob("*.json"))]
+    alone = [json.loads(r.read_text()) for r in records]
+    assert [r["test_best"] for r in together] == [r["test_best"] for r in alone]
+    assert {r["machine"]["jobs"] for r in together} == {3} and together[0]["machine"]["device"] == "cpu"
+    finished = [time.mktime(time.strptime(r["finished"], "%Y-%m-%d %H:%M:%S")) for r in together]
+    started = [f - r["wall_s"] for f, r in zip(finished, together)]
+    assert max(started) < min(finished) - 1, "the runs did not overlap"
+
 
 def test_grid_errors_are_caught_before_running(tiny_config, tmp_path):
     grid_file = _write_grid(tmp_path, tiny_config, plot=False)
