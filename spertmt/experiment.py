@@ -42,6 +42,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from .config import Config
 from .files import write_text_atomic
@@ -105,17 +106,6 @@ class Grid:
 
 
 @dataclass
-class Child:
-    """A training run in progress: its process, its output file and when it started."""
-
-    run: "Run"
-    process: subprocess.Popen
-    log: object
-    started: float
-    resumed: bool
-
-
-@dataclass
 class Run:
     cell: Cell
     seed: int
@@ -124,6 +114,17 @@ class Run:
     @property
     def key(self) -> str:
         return f"{self.cell.name}/seed{self.seed}" + (f"-fold{self.fold}" if len(self.cell.folds) > 1 else "")
+
+
+@dataclass
+class Child:
+    """A training run in progress: its process, its output file and when it started."""
+
+    run: Run
+    process: subprocess.Popen
+    log: IO[str]
+    started: float
+    resumed: bool
 
 
 def runs_of(grid: Grid) -> list[Run]:
