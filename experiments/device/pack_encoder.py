@@ -53,6 +53,7 @@ def pack(files: list[str], output: Path) -> None:
     source = offline_encoder_path()
     tensors = load_file(str(source / "model.safetensors"))
     key = word_embedding_key(tensors)
+    vocab_size = tensors[key].shape[0]
     rows = torch.tensor(piece_ids(load_tokenizer("offline:all-MiniLM-L6-v2"), files))
     tensors[key] = tensors[key][rows].contiguous()
     tensors[KEPT_ROWS] = rows
@@ -61,8 +62,7 @@ def pack(files: list[str], output: Path) -> None:
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(source / name, output / name)
     size = sum(f.stat().st_size for f in output.iterdir()) / 2**20
-    print(f"{output}: {len(rows)} of {load_file(str(source / 'model.safetensors'))[key].shape[0]} word-embedding "
-          f"rows, {size:.1f} MiB")
+    print(f"{output}: {len(rows)} of {vocab_size} word-embedding rows, {size:.1f} MiB")
 
 
 def unpack(packed: Path, site: Path) -> Path:
