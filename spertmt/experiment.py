@@ -177,7 +177,7 @@ class Experiment:
         for run in runs_of(self.grid):
             if self.record_path(run).exists():
                 record = json.loads(self.record_path(run).read_text())
-                state = f"done in {record['wall_s'] / 60:.1f} min"
+                state = f"done in {record.get('train_s', record['wall_s']) / 60:.1f} min"
             elif (self.output(run) / "resume" / "state.pt").exists():
                 state = "running, or interrupted (resumes from its last epoch)"
             else:
@@ -243,9 +243,7 @@ class Experiment:
         start = next((e for e in log if e["event"] == "start"), {})
         select = config["select_metric"]
         best = max(dev, key=lambda e: e[select]) if dev else None
-        # Epoch times from the log: the gaps between dev evaluations (robust to a pause between runs).
-        times = [log[0]["time"]] + [e["time"] for e in dev]
-        epoch_s = [b - a for a, b in zip(times, times[1:]) if 0 < b - a]
+        timing = _timing(log)
         record = {
             "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
             "command": shlex.join(command),
@@ -256,8 +254,8 @@ class Experiment:
             # Dev F1 after every epoch: how fast each setting learns (read next to the test figures).
             "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
                                                    for s, _ in SETTINGS}} for e in dev],
-            "wall_s": round(time.time() - started, 1), "resumed": resumed,
-            "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
+            # wall_s: this runner's share (a resumed run's last stretch); train_s: all stretches, from the log
+            "wall_s": round(time.time() - started, 1), "resumed": resumed, **timing,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch_version(),
                         "commit": _git_commit(), "device": start.get("device"),
@@ -312,7 +310,11 @@ class Experiment:
                  f"Produced by `spertmt experiment {self.grid.path}`; {avg} P / R / F1 on the test set, "
                  "mean ± standard deviation over the runs of each cell (seeds"
                  + (", folds" if any(len(c.folds) > 1 for c in self.grid.cells) else "") + ").", ""]
-        for selection, title in SELECTIONS:
+        selections = SELECTIONS
+        if not any(r["dev_best"] for e in summary["cells"].values() for r in e.get("per_run", [])):
+            # No dev set (ADE): the last epoch's model is the one selected, so one table says it all.
+            selections = (("test_last", "last epoch's checkpoint (no dev set to select on)"),)
+        for selection, title in selections:
             lines += [f"## Test, {title}", "",
                       "| cell | runs | " + " | ".join(f"{n} P | {n} R | {n} F1" for _, n in SETTINGS) + " |",
                       "| --- | --- | " + " | ".join("--- | --- | ---" for _ in SETTINGS) + " |"]
@@ -388,6 +390,30 @@ class Experiment:
         figure.savefig(path)
         plt.close(figure)
         return path
+
+
+def _timing(log: list[dict]) -> dict:
+    """Training time from a run's log, split into the stretches that a `start` or `resume` began
+    (a resumed run's pause between sessions counts in none): `train_s`, their sum; `epoch_s_median`,
+    the median gap between epoch ends (`epoch` events; `dev` in logs written before them);
+    `step_s_median`, the median time a training step took between two `step` entries."""
+    stretches: list[list[dict]] = []
+    for event in log:
+        if event["event"] in ("start", "resume") or not stretches:
+            stretches.append([])
+        stretches[-1].append(event)
+    train_s, epoch_s, step_s = 0.0, [], []
+    for stretch in stretches:
+        train_s += stretch[-1]["time"] - stretch[0]["time"]
+        ends = [e for e in stretch if e["event"] == "epoch"] or [e for e in stretch if e["event"] == "dev"]
+        times = [stretch[0]["time"]] + [e["time"] for e in ends]
+        epoch_s += [b - a for a, b in zip(times, times[1:]) if b > a]
+        steps = [e for e in stretch if e["event"] == "step"]
+        step_s += [(b["time"] - a["time"]) / (b["step"] - a["step"])
+                   for a, b in zip(steps, steps[1:]) if b["step"] > a["step"]]
+    return {"train_s": round(train_s, 1),
+            "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
+            "step_s_median": round(statistics.median(step_s), 4) if step_s else None}
 
 
 def _mean_curve(curves: list[list[dict]], average: str) -> list[dict]:

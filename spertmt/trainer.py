@@ -289,6 +289,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                     save_checkpoint(model, tokenizer, output / "best")
             _save_resume(output / RESUME_DIR, model, optimizer, scheduler, scaler, generator, epoch, step,
                          best_score, saved_best)
+            log.write(event="epoch", epoch=epoch + 1, step=step)  # this epoch is saved: a resume starts after it
         job.barrier()
     if not job.main:
         job.close()

@@ -56,6 +56,7 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert spert[1]["config"]["mode"] == "spert"
     assert spert[1]["machine"]["omp_num_threads"] == "1"
     assert [p["epoch"] for p in spert[1]["dev_curve"]] == [1]
+    assert spert[1]["train_s"] > 0 and spert[1]["epoch_s_median"] > 0
 
     summary = json.loads((results / "tiny.json").read_text())
     values = [r["test_best"]["ner"]["micro"]["f1"] for r in spert]
@@ -168,3 +169,40 @@ def test_mean_and_standard_deviation_per_setting():
     assert out["re_strict"]["macro"]["precision"]["mean"] == pytest.approx(84.0)
     assert out["re"]["micro"]["f1"]["std"] == pytest.approx(statistics.stdev([80.0, 84.0, 85.0]))
     assert _mean_std([metrics(80.0)])["ner"]["micro"]["f1"]["std"] == 0.0
+
+
+def test_timing_from_the_log_leaves_out_the_pause_of_a_resume():
+    from spertmt.experiment import _timing
+
+    def steps(t0, first, last, seconds_per_step, epoch):
+        return [{"event": "step", "time": t0 + (s - first) * seconds_per_step, "step": s, "epoch": epoch}
+                for s in range(first, last + 1, 50)]
+
+    log = ([{"event": "start", "time": 0.0}] + steps(5.0, 50, 200, 0.2, 1) + [{"event": "epoch", "time": 40.0}]
+           + steps(45.0, 250, 300, 0.2, 2)  # killed in epoch 2, resumed a day later from epoch 1's end
+           + [{"event": "resume", "time": 86400.0}] + steps(86405.0, 250, 400, 0.2, 2)
+           + [{"event": "epoch", "time": 86440.0}, {"event": "test", "time": 86450.0}])
+    timing = _timing(log)
+    assert timing["train_s"] == pytest.approx(55.0 + 50.0)
+    assert timing["epoch_s_median"] == pytest.approx(40.0)
+    assert timing["step_s_median"] == pytest.approx(0.2)
+    # Logs written before `epoch` events: the dev evaluations end the epochs.
+    old = [{"event": "start", "time": 0.0}, {"event": "dev", "time": 30.0}, {"event": "dev", "time": 62.0},
+           {"event": "dev", "time": 93.0}]
+    assert _timing(old) == {"train_s": 93.0, "epoch_s_median": 31.0, "step_s_median": None}
+
+
+def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config, tmp_path):
+    grid_file = _write_grid(tmp_path, tiny_config, plot=False)
+    experiment = Experiment(Grid.load(grid_file), results=tmp_path / "results", runs=tmp_path / "runs")
+    metrics = {s: {a: {"precision": 70.0, "recall": 60.0, "f1": 64.6} for a in ("micro", "macro")}
+               for s in ("ner", "re", "re_strict")}
+    summary = {"cells": {"spert": {"runs": 1, "test_best": metrics, "test_last": metrics, "per_run": [
+        {"seed": 0, "fold": 0, "dev_best": None, "test_best": {"ner": 64.6, "re_strict": 64.6},
+         "test_last": {"ner": 64.6, "re_strict": 64.6}}], "commands": ["spertmt train ..."]},
+                         "spertmt": {"runs": 0, "commands": []}}}
+    from spertmt.experiment import _mean_std
+    summary["cells"]["spert"]["test_best"] = summary["cells"]["spert"]["test_last"] = _mean_std([metrics])
+    table = experiment.markdown(summary)
+    assert "## Test, last epoch's checkpoint (no dev set" in table
+    assert "selected on dev" not in table and table.count("| spert | 1 |") == 1
