@@ -110,7 +110,8 @@ def _tune(args: argparse.Namespace) -> int:
 
     extractor = load(args.model, device=args.device)
     documents = read_documents(args.data, extractor.types)
-    tuned = tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet)
+    tuned = tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
+                            per_type=not args.global_only)
     print(format_tuning(tuned))
     content = thresholds_file_content(tuned, per_type=not args.global_only)
     if args.dry_run:

@@ -22,6 +22,12 @@ except ModuleNotFoundError:  # Python < 3.11
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 MODES = ("spertmt", "spert")
+CHOICES = {  # the allowed values of the settings that name a choice
+    "loss_reduction": ("mean", "sum"),
+    "ranking_average": ("pooled", "separate"),
+    "loss_balance": ("fixed", "uncertainty"),
+    "threshold_selection": ("fixed", "global", "per_type"),
+}
 
 
 @dataclass
@@ -65,6 +71,22 @@ class Config:
     # L = L_entity + relation_weight * L_relation (SPEC.md: 1). Below 1, the entity head gets a
     # larger share of the encoder's early updates (docs/results.md, "Why SpERT.MT trails").
     relation_weight: float = 1.0
+    # The paper's open choices (SPEC.md, "Totals"): how each head's loss is reduced over its samples.
+    # "mean" divides by the sample count (SpERT's code); "sum" is the paper's Σ as written. Under
+    # "sum" the entity head's ~250 samples a batch outweigh the relation head's ~20, and the loss
+    # (so the gradient) is some 100x larger, so clipping at max_grad_norm = 1.0 acts on every step:
+    # training then follows the gradient's direction at a fixed length until Adam rescales it.
+    loss_reduction: str = "mean"
+    # Beyond the paper (a diagnostic): the weight of the ranking loss of negative samples (spans and
+    # pairs with no gold class, whose only term is L−) against that of the positives.
+    negative_ranking_weight: float = 1.0
+    # Beyond the paper: "pooled" averages the ranking loss over all samples; "separate" averages the
+    # positives and the negatives apart and adds the two means (needs loss_reduction = "mean").
+    ranking_average: str = "pooled"
+    # Beyond the paper: how the two heads' losses are weighted. "fixed": 1 and relation_weight;
+    # "uncertainty": learned weights exp(-s_k) L_k + s_k per head (Kendall et al. 2018), s_k
+    # trained with the heads (at head_lr).
+    loss_balance: str = "fixed"
 
     # Sampling; None takes the mode's default (120 for spertmt, 100 for spert).
     neg_entity_count: int | None = None
@@ -75,6 +97,9 @@ class Config:
     batch_size: int = 2
     eval_batch_size: int = 8
     lr: float = 5e-5
+    # Learning rate of everything but the encoder (classifiers, width embeddings, loss weights), as
+    # PURE and PL-Marker train their heads faster than the encoder. None: lr (the paper).
+    head_lr: float | None = None
     weight_decay: float = 0.01
     warmup: float = 0.1
     max_grad_norm: float = 1.0
@@ -92,6 +117,10 @@ class Config:
 
     # Prediction. None takes the mode's default (0.85 for spertmt; spert: 0.4 on relations).
     threshold: float | None = None
+    # θ at the end of training: "fixed" keeps `threshold` (the paper's 0.85); "global" tunes one θ
+    # per head on the dev set, "per_type" one per head and type (spertmt tune-threshold's sweep).
+    # The tuned values go to the model folders' thresholds.json and score the test set.
+    threshold_selection: str = "fixed"
     multi_label_relations: bool = False
     max_pairs: int = 1000  # relation candidates classified at once (bounds memory)
     overlapping: bool = True  # False: SpERT's no_overlapping in evaluation
@@ -104,6 +133,12 @@ class Config:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be fp32, bf16 or fp16, not {self.precision!r}")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {allowed}, not {getattr(self, key)!r}")
+        if self.ranking_average == "separate" and self.loss_reduction != "mean":
+            raise ValueError('ranking_average = "separate" averages positives and negatives apart: '
+                             'it needs loss_reduction = "mean"')
         baseline = self.mode == "spert"
         return dataclasses.replace(
             self,

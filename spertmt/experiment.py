@@ -8,6 +8,7 @@ each cell a list of `--set` overrides:
     seeds = [0, 1, 2]
     folds = [0]                               # optional (ADE: [0, 1, ..., 9])
     average = "micro"                         # the table's average: micro (CoNLL04, SciERC) or macro (ADE)
+    split = "test"                            # "dev": a screening grid, scored on dev only, never on test
     set = []                                  # optional, for every cell
 
     [[cells]]
@@ -54,6 +55,9 @@ except ModuleNotFoundError:  # Python < 3.11
 
 SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
 SELECTIONS = (("test_best", "checkpoint selected on dev (RE+ F1)"), ("test_last", "last epoch's checkpoint"))
+# A screening grid (split = "dev") never touches the test set: its runs train with no test set and
+# are recorded by their dev metrics, at the best dev epoch and at the last (at the config's θ).
+DEV_SELECTIONS = (("dev_selected", "best dev epoch (RE+ F1)"), ("dev_last", "last epoch"))
 
 
 @dataclass
@@ -72,12 +76,17 @@ class Grid:
     average: str = "micro"
     plot: dict = field(default_factory=dict)
     path: str = ""
+    split: str = "test"
+
+    @property
+    def selections(self) -> tuple[tuple[str, str], ...]:
+        return DEV_SELECTIONS if self.split == "dev" else SELECTIONS
 
     @classmethod
     def load(cls, path: str | Path) -> Grid:
         path = Path(path)
         data = tomllib.loads(path.read_text())
-        known = {"name", "config", "seeds", "folds", "average", "set", "cells", "plot"}
+        known = {"name", "config", "seeds", "folds", "average", "set", "cells", "plot", "split"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
@@ -86,17 +95,22 @@ class Grid:
                 raise ValueError(f"{path}: missing key {key!r}")
         if data.get("average", "micro") not in ("micro", "macro"):
             raise ValueError(f"{path}: average must be micro or macro")
+        split = data.get("split", "test")
+        if split not in ("test", "dev"):
+            raise ValueError(f"{path}: split must be test or dev, not {split!r}")
         seeds, folds, common = data.get("seeds", [0]), data.get("folds", [0]), list(data.get("set", []))
+        dev_only = ["test_path="] if split == "dev" else []  # last, so that no cell brings the test set back
         cells = []
         for i, cell in enumerate(data["cells"]):
             if "name" not in cell:
                 raise ValueError(f"{path}: cell {i} has no name")
-            cells.append(Cell(cell["name"], common + list(cell.get("set", [])), list(cell.get("seeds", seeds)),
+            cells.append(Cell(cell["name"], common + list(cell.get("set", [])) + dev_only, list(cell.get("seeds", seeds)),
                               list(cell.get("folds", folds))))
         names = [c.name for c in cells]
         if len(set(names)) != len(names):
             raise ValueError(f"{path}: cell names repeat: {names}")
-        grid = cls(data["name"], data["config"], cells, data.get("average", "micro"), data.get("plot", {}), str(path))
+        grid = cls(data["name"], data["config"], cells, data.get("average", "micro"), data.get("plot", {}), str(path),
+                   split)
         for cell in cells:  # fail now, not hours later, on a misspelt key
             grid.cell_config(cell, cell.seeds[0], cell.folds[0])
         return grid
@@ -244,13 +258,20 @@ class Experiment:
         select = config["select_metric"]
         best = max(dev, key=lambda e: e[select]) if dev else None
         timing = _timing(log)
+        if self.grid.split == "dev":
+            scores = {"dev_selected": best["metrics"], "dev_last": dev[-1]["metrics"]}
+        else:
+            scores = {"test_best": json.loads((output / "metrics.json").read_text()),
+                      "test_last": json.loads((output / "metrics_last.json").read_text())}
         record = {
             "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
             "command": shlex.join(command),
             "config": config,
-            "test_best": json.loads((output / "metrics.json").read_text()),
-            "test_last": json.loads((output / "metrics_last.json").read_text()),
+            **scores,
             "dev_best": {"epoch": best["epoch"], "metric": select, "value": best[select]} if best else None,
+            # θ tuned on dev at the end (threshold_selection), with the dev F1 it reaches there
+            "thresholds": [{k: e[k] for k in ("checkpoint", "thresholds", "dev")} for e in log
+                           if e["event"] == "thresholds"],
             # Dev F1 after every epoch: how fast each setting learns (read next to the test figures).
             "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
                                                    for s, _ in SETTINGS}} for e in dev],
@@ -288,14 +309,15 @@ class Experiment:
             entry = {"set": cell.overrides, "seeds": cell.seeds, "folds": cell.folds, "runs": len(records),
                      "commands": [r["command"] for r in records]}
             if records:
-                for selection, _ in SELECTIONS:
+                for selection, _ in self.grid.selections:
                     entry[selection] = _mean_std([r[selection] for r in records])
                 entry["dev_curve"] = _mean_curve([r.get("dev_curve") or [] for r in records], self.grid.average)
                 epoch_s = [r["epoch_s_median"] for r in records if r.get("epoch_s_median")]
                 entry["epoch_s_median"] = statistics.median(epoch_s) if epoch_s else None
                 entry["per_run"] = [{"seed": r["seed"], "fold": r["fold"], "dev_best": r["dev_best"],
+                                     "thresholds": r.get("thresholds") or [],
                                      **{sel: {s: r[sel][s][self.grid.average]["f1"] for s, _ in SETTINGS}
-                                        for sel, _ in SELECTIONS}} for r in records]
+                                        for sel, _ in self.grid.selections}} for r in records]
             summary["cells"][cell.name] = entry
         self.results.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.results / f"{self.grid.name}.json", json.dumps(summary, indent=2))
@@ -305,17 +327,17 @@ class Experiment:
         return summary
 
     def markdown(self, summary: dict) -> str:
-        avg = self.grid.average
+        avg, split = self.grid.average, self.grid.split
         lines = [f"# {self.grid.name}", "",
-                 f"Produced by `spertmt experiment {self.grid.path}`; {avg} P / R / F1 on the test set, "
+                 f"Produced by `spertmt experiment {self.grid.path}`; {avg} P / R / F1 on the {split} set, "
                  "mean ± standard deviation over the runs of each cell (seeds"
                  + (", folds" if any(len(c.folds) > 1 for c in self.grid.cells) else "") + ").", ""]
-        selections = SELECTIONS
+        selections = self.grid.selections
         if not any(r["dev_best"] for e in summary["cells"].values() for r in e.get("per_run", [])):
             # No dev set (ADE): the last epoch's model is the one selected, so one table says it all.
             selections = (("test_last", "last epoch's checkpoint (no dev set to select on)"),)
         for selection, title in selections:
-            lines += [f"## Test, {title}", "",
+            lines += [f"## {split.capitalize()}, {title}", "",
                       "| cell | runs | " + " | ".join(f"{n} P | {n} R | {n} F1" for _, n in SETTINGS) + " |",
                       "| --- | --- | " + " | ".join("--- | --- | ---" for _ in SETTINGS) + " |"]
             for name, entry in summary["cells"].items():
@@ -329,15 +351,28 @@ class Experiment:
                         values.append(f"{v['mean']:.2f} ± {v['std']:.2f}" if entry["runs"] > 1 else f"{v['mean']:.2f}")
                 lines.append(f"| {name} | {entry['runs']} | " + " | ".join(values) + " |")
             lines.append("")
-        lines += ["## Runs", "", "| cell | seed | fold | dev RE+ F1 (epoch) | test NER F1 | test RE+ F1 | "
+        lines += ["## Runs", "", f"| cell | seed | fold | dev RE+ F1 (epoch) | {split} NER F1 | {split} RE+ F1 | "
                   "last: NER F1 | last: RE+ F1 |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        selected, last = (key for key, _ in self.grid.selections)
         for name, entry in summary["cells"].items():
             for r in entry.get("per_run", []):
                 dev = r["dev_best"]
                 dev_text = f"{dev['value']:.2f} ({dev['epoch']})" if dev else "-"
-                lines.append(f"| {name} | {r['seed']} | {r['fold']} | {dev_text} | {r['test_best']['ner']:.2f} | "
-                             f"{r['test_best']['re_strict']:.2f} | {r['test_last']['ner']:.2f} | "
-                             f"{r['test_last']['re_strict']:.2f} |")
+                lines.append(f"| {name} | {r['seed']} | {r['fold']} | {dev_text} | {r[selected]['ner']:.2f} | "
+                             f"{r[selected]['re_strict']:.2f} | {r[last]['ner']:.2f} | "
+                             f"{r[last]['re_strict']:.2f} |")
+        tuned = [(name, r, t) for name, entry in summary["cells"].items() for r in entry.get("per_run", [])
+                 for t in r["thresholds"]]
+        if tuned:
+            lines += ["", "## θ tuned on dev at the end of training (threshold_selection; dev F1 at that θ, "
+                      "optimistic: chosen on the same set)", "",
+                      "| cell | seed | fold | checkpoint | entity θ | dev NER F1 | relation θ | dev RE+ F1 |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for name, r, t in tuned:
+                ent, rel = t["dev"].get("entity"), t["dev"].get("relation")
+                lines.append(f"| {name} | {r['seed']} | {r['fold']} | {t['checkpoint']} | "
+                             + (f"{ent['threshold']:.3f} | {ent['f1']:.2f} | " if ent else "- | - | ")
+                             + (f"{rel['threshold']:.3f} | {rel['f1']:.2f} |" if rel else "- | - |"))
         curves = {name: {p["epoch"]: p for p in entry.get("dev_curve") or []} for name, entry in summary["cells"].items()}
         epochs = sorted({e for c in curves.values() for e in c})
         if epochs:
@@ -373,7 +408,7 @@ class Experiment:
                 if not entry["runs"]:
                     continue
                 config = self.grid.cell_config(cell, cell.seeds[0], cell.folds[0])
-                f1 = entry["test_best"][metric][self.grid.average]["f1"]
+                f1 = entry[self.grid.selections[0][0]][metric][self.grid.average]["f1"]
                 lines.setdefault(str(getattr(config, series_key)), []).append(
                     (getattr(config, x_key), f1["mean"], f1["std"]))
             for label, points in sorted(lines.items()):
@@ -381,7 +416,7 @@ class Experiment:
                 axes.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
                               marker="o", capsize=3, label=label)
             axes.set_xlabel(x_key)
-            axes.set_ylabel(f"test {dict(SETTINGS)[metric]} {self.grid.average} F1")
+            axes.set_ylabel(f"{self.grid.split} {dict(SETTINGS)[metric]} {self.grid.average} F1")
             axes.grid(alpha=0.3)
             axes.legend()
         figure.suptitle(self.grid.name)

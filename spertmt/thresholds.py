@@ -99,8 +99,10 @@ def _relation_candidates(predicted: list[Document], gold: list[Document], symmet
 
 
 def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size: int = 8,
-                    progress: bool = False) -> dict:
-    """Chooses θ per head on `documents` (dev); returns {"entity": ..., "relation": ..., "tradeoff": ...}."""
+                    progress: bool = False, per_type: bool = True) -> dict:
+    """Chooses θ per head on `documents` (dev); returns {"entity": ..., "relation": ..., "tradeoff": ...}.
+    The relations are tuned over the entities that the chosen entity θ keeps: per type, or the
+    head's global θ when `per_type` is False."""
     model = extractor.model
     if not model.multitask and model.config.mode != "spert":
         raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no threshold to tune")
@@ -113,8 +115,8 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
         result["entity"] = _tune(candidates, counts)
         result["entity_tradeoff"] = tradeoff(candidates, counts, [0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5])
         names = [t.name for t in extractor.types.entities]
-        per_type = result["entity"]
-        entity_threshold = torch.tensor([per_type.get(n, per_type["*"])["threshold"] for n in names])
+        chosen = result["entity"] if per_type else {"*": result["entity"]["*"]}
+        entity_threshold = torch.tensor([chosen.get(n, chosen["*"])["threshold"] for n in names])
     else:
         entity_threshold = None  # SpERT's entities: argmax over "none" and the types
     relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
@@ -133,7 +135,9 @@ def thresholds_file_content(tuned: dict, per_type: bool = True) -> dict:
     out = {}
     for head in ("entity", "relation"):
         if head in tuned:
-            out[head] = {name: v["threshold"] for name, v in tuned[head].items() if per_type or name == "*"}
+            # a head where no cut finds anything right (θ = inf) keeps the config's θ
+            out[head] = {name: v["threshold"] for name, v in tuned[head].items()
+                         if (per_type or name == "*") and v["f1"] > 0}
     return out
 
 

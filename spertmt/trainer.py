@@ -85,17 +85,23 @@ def _metric(metrics: dict, dotted: str) -> float:
 
 
 def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and LayerNorm weights (as SpERT and BERT). Without bias
-    correction by default, as SpERT's code (spertmt.optim)."""
-    decay, no_decay = [], []
+    """AdamW; no weight decay on biases, LayerNorm weights and loss weights (as SpERT and BERT);
+    everything outside the encoder at `head_lr` when it is set. Without bias correction by
+    default, as SpERT's code (spertmt.optim)."""
+    groups: dict[tuple[bool, bool], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+                      or name.endswith("loss_log_weights"))
+        groups.setdefault((name.startswith("encoder."), decays), []).append(param)
+    head_lr = config.head_lr if config.head_lr is not None else config.lr
+    param_groups = [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
+                     "lr": config.lr if in_encoder else head_lr}
+                    for (in_encoder, decays), params in sorted(groups.items(), reverse=True)]
     if config.adam_bias_correction:
-        return torch.optim.AdamW(groups, lr=config.lr, eps=config.adam_eps, foreach=True)
-    return AdamWNoBiasCorrection(groups, lr=config.lr, eps=config.adam_eps)
+        return torch.optim.AdamW(param_groups, lr=config.lr, eps=config.adam_eps, foreach=True)
+    return AdamWNoBiasCorrection(param_groups, lr=config.lr, eps=config.adam_eps)
 
 
 def _scheduler(optimizer, total_steps: int, warmup: float):
@@ -298,14 +304,23 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         save_checkpoint(model, tokenizer, output / "best")
     job.close()
 
+    best = load_model(output / "best", device=device)
+    thresholds = {"last": {}, "best": {}}
+    if cfg.threshold_selection != "fixed" and dev_docs:
+        for name, trained_model in (("last", model), ("best", best)):
+            thresholds[name] = _select_thresholds(trained_model, tokenizer, dev_docs, cfg, device, output / name, log)
+            if name == "last" and not test_docs:  # the dev metrics returned are those at the tuned θ
+                _, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device, progress,
+                                                    thresholds["last"])
     if not test_docs:
         return dev_metrics
     # SpERT's code reports the last epoch's model on the test set; we select on dev, and keep both.
-    _, last_metrics = _predict_and_score(model, tokenizer, test_docs, types, cfg, device, progress)
+    _, last_metrics = _predict_and_score(model, tokenizer, test_docs, types, cfg, device, progress,
+                                         thresholds["last"])
     write_metrics(output / "metrics_last.json", last_metrics)
     log.write(event="test_last", metrics=last_metrics)
-    best = load_model(output / "best", device=device)
-    predictions, metrics = _predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
+    predictions, metrics = _predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress,
+                                              thresholds["best"])
     write_metrics(output / "metrics.json", metrics)
     write_documents(output / "predictions.json", predictions)
     log.write(event="test", metrics=metrics)
@@ -320,10 +335,33 @@ def _eval_docs(cfg: Config, key: str, types):
     return docs[: cfg.max_eval_documents] if cfg.max_eval_documents else docs
 
 
-def _predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool):
+def _predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
+                       thresholds: dict | None = None):
+    """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ)."""
+    from .api import Extractor
+
+    threshold_args = Extractor(model, tokenizer, device, thresholds)._threshold_args(None)
     predictions = predict_documents(model, tokenizer, documents, batch_size=cfg.eval_batch_size, device=device,
-                                    progress=progress)
+                                    progress=progress, **threshold_args)
     return predictions, evaluate(documents, predictions, types, overlapping=cfg.overlapping)
+
+
+def _select_thresholds(model, tokenizer, dev_docs, cfg: Config, device, folder: Path, log: JsonLog) -> dict:
+    """θ of `model` tuned on the dev set (threshold_selection "global" or "per_type"), written to
+    `folder`/thresholds.json and logged with the dev F1 each reaches; {} for a model with no θ (-MTL)."""
+    from .api import Extractor
+    from .thresholds import save_thresholds, thresholds_file_content, tune_thresholds
+
+    if not model.multitask and model.config.mode != "spert":
+        return {}
+    per_type = cfg.threshold_selection == "per_type"
+    tuned = tune_thresholds(Extractor(model, tokenizer, device), dev_docs, batch_size=cfg.eval_batch_size,
+                            per_type=per_type)
+    content = thresholds_file_content(tuned, per_type=per_type)
+    save_thresholds(folder, content)
+    log.write(event="thresholds", checkpoint=folder.name, thresholds=content,
+              dev={head: tuned[head]["*"] for head in ("entity", "relation") if head in tuned})
+    return content
 
 
 def train_folds(config: Config, output_dir: str | Path, progress: bool = True) -> dict:

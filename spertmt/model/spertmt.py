@@ -90,6 +90,8 @@ class SpERTMT(nn.Module):
             self.entity_classifier = _init_linear(nn.Linear(entity_in, num_e + 1))
             relation_out = num_r if cfg.mode == "spert" else num_r + 1
             self.relation_classifier = _init_linear(nn.Linear(relation_in, relation_out))
+        if cfg.loss_balance == "uncertainty":  # s_entity, s_relation of exp(-s) L + s (Kendall et al. 2018)
+            self.loss_log_weights = nn.Parameter(torch.zeros(2))
 
     # ------------------------------------------------------------------------------------------
     # Representations
@@ -212,28 +214,33 @@ class SpERTMT(nn.Module):
         c = self._span_repr(pooled, widths)
         ident, outputs, type_scores = self._entity_head(c, cls)
         mask = batch.entity_mask.to(hidden.dtype)
+        multitask_options = dict(alpha=cfg.alpha, beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
+                                 gamma=cfg.gamma, reduction=cfg.loss_reduction,
+                                 negative_weight=cfg.negative_ranking_weight,
+                                 separate=cfg.ranking_average == "separate")
         if self.multitask:
             en_iou = ops.span_en_iou(batch.entity_spans, batch.gold_spans, batch.gold_mask) if cfg.iou_loss else None
-            entity_loss = multitask_loss(ident, outputs, batch.entity_labels, mask, alpha=cfg.alpha, beta=cfg.beta,
-                                         m_pos=cfg.margin_pos, m_neg=cfg.margin_neg, gamma=cfg.gamma,
-                                         en_iou=en_iou, delta=cfg.delta)
+            entity_loss = multitask_loss(ident, outputs, batch.entity_labels, mask, en_iou=en_iou, delta=cfg.delta,
+                                         **multitask_options)
         else:
-            entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask)
+            entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask, cfg.loss_reduction)
 
         # Also run with no relation sample (a 0-size batch costs nothing, the loss is 0): every
         # process of a distributed run then takes part in the same collectives.
         ident, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
         mask = batch.rel_mask.to(hidden.dtype)
         if self.multitask:
-            relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, alpha=cfg.alpha,
-                                           beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
-                                           gamma=cfg.gamma)
+            relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, **multitask_options)
         elif cfg.mode == "spert":
-            relation_loss = multilabel_bce(outputs, batch.rel_labels, mask)
+            relation_loss = multilabel_bce(outputs, batch.rel_labels, mask, cfg.loss_reduction)
         else:
-            relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask)
-        return LossOutput(entity_loss + cfg.relation_weight * relation_loss, entity_loss.detach(),
-                          relation_loss.detach())
+            relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask, cfg.loss_reduction)
+        if cfg.loss_balance == "uncertainty":
+            s = self.loss_log_weights
+            loss = torch.exp(-s[0]) * entity_loss + torch.exp(-s[1]) * cfg.relation_weight * relation_loss + s.sum()
+        else:
+            loss = entity_loss + cfg.relation_weight * relation_loss
+        return LossOutput(loss, entity_loss.detach(), relation_loss.detach())
 
     # ------------------------------------------------------------------------------------------
     # Prediction
