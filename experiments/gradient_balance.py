@@ -11,7 +11,11 @@ parameters is taken; the table gives medians over the batches (batches without a
 left out of the ratios) and the ratio relation / entity, also as it would be if each head's loss
 were the sum over its samples (the paper's notation) instead of SpERT's mean (SPEC.md).
 Under Adam the update of a shared parameter follows the sum of the two gradients, so this ratio
-says which head steers the encoder early in training. Writes results/diagnostics/gradient-balance.json.
+says which head steers the encoder early in training. The last two columns are the median norm of
+the whole loss's gradient over every parameter and the share of batches where it exceeds
+max_grad_norm (1.0), i.e. where gradient clipping shortens the step: with sums (loss_reduction =
+sum) that is every batch. (The "if the losses were sums" column rescales a row measured with means;
+for the sums row itself it means nothing.) Writes results/diagnostics/gradient-balance.json.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ SETTINGS = {
     "spertmt": {"mode": "spertmt"},
     "spertmt -MTL": {"mode": "spertmt", "multi_task": False},
     "spertmt, p(s) detached": {"mode": "spertmt", "entity_logits_grad": False},
+    # issue 21's readings (at initialisation head_lr and learned loss weights change nothing)
+    "spertmt, sums (loss_reduction = sum)": {"mode": "spertmt", "loss_reduction": "sum"},
+    "spertmt, ranking averaged apart (ranking_average = separate)": {"mode": "spertmt", "ranking_average": "separate"},
+    "spertmt, negatives' ranking x 0.1": {"mode": "spertmt", "negative_ranking_weight": 0.1},
+    "spertmt, relation_weight 0.25": {"mode": "spertmt", "relation_weight": 0.25},
 }
 LOSSES = ("multitask_loss", "none_class_cross_entropy", "multilabel_bce")
 
@@ -70,7 +79,7 @@ def measure(config: Config, train, encodings, types, tokenizer, captured: list) 
                               neg_entity_count=cfg.neg_entity_count, neg_relation_count=cfg.neg_relation_count,
                               seed=cfg.seed)
     collate = Collator(tokenizer.pad_token_id)
-    norms: dict[str, list[float]] = {"entity": [], "relation": []}
+    norms: dict[str, list[float]] = {"entity": [], "relation": [], "total": []}
     counts: dict[str, list[float]] = {"entity": [], "relation": []}
     for start in range(0, len(train) - 1, 2):
         batch = collate([dataset[i] for i in (start, start + 1)])
@@ -84,6 +93,12 @@ def measure(config: Config, train, encodings, types, tokenizer, captured: list) 
             weight = cfg.relation_weight if head == "relation" else 1.0
             (weight * captured[index]).backward()
             norms[head].append(encoder_grad_norm(model))
+        # The whole loss's gradient over every parameter: what clip_grad_norm_ compares with max_grad_norm.
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(start)
+        model(batch).loss.backward()
+        norms["total"].append(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()
+                                             if p.grad is not None)).item())
     pairs = [(e, r, ce, cr) for e, r, ce, cr in zip(norms["entity"], norms["relation"], counts["entity"],
                                                      counts["relation"]) if e > 0 and cr > 0]
     return {"entity": statistics.median(norms["entity"]), "relation": statistics.median(norms["relation"]),
@@ -92,7 +107,9 @@ def measure(config: Config, train, encodings, types, tokenizer, captured: list) 
             # the sample count, as SpERT does): a sum's gradient is the count times the mean's.
             "relation_over_entity_if_sums": statistics.median(r * cr / (e * ce) for e, r, ce, cr in pairs),
             "entity_samples": statistics.median(counts["entity"]),
-            "relation_samples": statistics.median(counts["relation"]), "batches": len(pairs)}
+            "relation_samples": statistics.median(counts["relation"]), "batches": len(pairs),
+            "total_norm": statistics.median(norms["total"]),
+            "clipped": sum(n > cfg.max_grad_norm for n in norms["total"]) / len(norms["total"])}
 
 
 def main(argv=None) -> int:
@@ -101,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every setting (e.g. relation_weight=0.25)")
     parser.add_argument("--output", default="results/diagnostics/gradient-balance.json")
+    parser.add_argument("--settings", nargs="*", metavar="NAME", help=f"rows to measure (default: all): {list(SETTINGS)}")
     args = parser.parse_args(argv)
 
     base = Config().override(args.set)
@@ -112,16 +130,23 @@ def main(argv=None) -> int:
     captured = capture_head_losses()
 
     rows = []
+    unknown = sorted(set(args.settings or []) - set(SETTINGS))
+    if unknown:
+        parser.error(f"unknown settings {unknown}; known: {list(SETTINGS)}")
     print("| setting | encoder grad norm, entity loss | relation loss | relation / entity | samples a batch "
-          "(entity, relation) | relation / entity if the losses were sums |")
-    print("| --- | --- | --- | --- | --- | --- |")
+          "(entity, relation) | relation / entity if the losses were sums | whole gradient's norm | "
+          "batches clipped |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, switches in SETTINGS.items():
+        if args.settings and name not in args.settings:
+            continue
         config = dataclasses.replace(base, **switches)
         row = {"setting": name, **measure(config, train, encodings, types, tokenizer, captured)}
         rows.append(row)
         print(f"| {name} | {row['entity']:.2f} | {row['relation']:.2f} | {row['relation_over_entity']:.2f} | "
               f"{row['entity_samples']:.0f}, {row['relation_samples']:.0f} | "
-              f"{row['relation_over_entity_if_sums']:.2f} |", flush=True)
+              f"{row['relation_over_entity_if_sums']:.2f} | {row['total_norm']:.1f} | {100 * row['clipped']:.0f} % |",
+              flush=True)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "overrides": args.set,

@@ -1,5 +1,6 @@
 """The command line: train, eval (reproducing train's metrics.json), predict, download, config errors."""
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -127,3 +128,39 @@ def test_brat_folder_convert_validate_train(tiny_config, tmp_path):
                  "--set", f"train_path={data}", "--set", f"dev_path={data}", "--set", "test_path=",
                  "--set", f"types_path={types}", "--set", "epochs=1", "--set", "max_length=128"]) == 0
     assert (run / "best" / "weights.pt").exists()
+
+
+@pytest.mark.parametrize("selection", ["global", "per_type"])
+def test_threshold_selection_tunes_on_dev_and_scores_test_with_it(tiny_config, tmp_path, selection):
+    """threshold_selection: θ tuned on dev at the end of training, stored in both model folders,
+    used for the test metrics, and what `spertmt.load` then predicts with."""
+    import spertmt
+    from spertmt.data.documents import read_documents
+    from spertmt.evaluate import evaluate
+
+    config = dataclasses.replace(tiny_config, epochs=2, lr=1e-3, threshold_selection=selection)
+    metrics = spertmt.train(config, tmp_path / "run", progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    tuned = [e for e in log if e["event"] == "thresholds"]
+    assert [e["checkpoint"] for e in tuned] == ["last", "best"]
+    for event in tuned:
+        stored = json.loads((tmp_path / "run" / event["checkpoint"] / "thresholds.json").read_text())
+        assert stored == event["thresholds"] and "entity" in stored
+        # a head where no cut finds anything right keeps the config's θ (no entry)
+        assert (set(stored["entity"]) == {"*"}) == (selection == "global")
+        assert all(set(v) <= {"*"} for v in stored.values()) == (selection == "global")
+    extractor = spertmt.load(tmp_path / "run" / "best")
+    docs = read_documents(config.data_path("test_path"), extractor.types)
+    assert evaluate(docs, extractor.predict(docs, batch_size=config.eval_batch_size), extractor.types) == metrics
+
+
+@pytest.mark.parametrize("key, value", [("loss_reduction", "average"), ("ranking_average", "split"),
+                                        ("loss_balance", "gradnorm"), ("threshold_selection", "test")])
+def test_choice_settings_name_the_allowed_values(key, value):
+    with pytest.raises(ValueError, match=f"{key} must be one of"):
+        Config().override([f"{key}={value}"]).resolved()
+
+
+def test_separate_ranking_average_needs_means():
+    with pytest.raises(ValueError, match="loss_reduction"):
+        Config(ranking_average="separate", loss_reduction="sum").resolved()

@@ -206,3 +206,27 @@ def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config,
     table = experiment.markdown(summary)
     assert "## Test, last epoch's checkpoint (no dev set" in table
     assert "selected on dev" not in table and table.count("| spert | 1 |") == 1
+
+
+def test_a_dev_grid_never_scores_the_test_set(tiny_config, tmp_path):
+    """split = "dev": the runs train without a test set (a cell cannot bring it back) and are
+    recorded and tabled by their dev metrics, with the θ tuned on dev when asked for."""
+    grid_file = _write_grid(tmp_path, tiny_config, plot=False)
+    text = grid_file.read_text().replace('name = "tiny"', 'name = "tiny-dev"\nsplit = "dev"')
+    text = text.replace('set = ["lr=1e-3"]', 'set = ["lr=1e-3", "threshold_selection=global"]')
+    text = text.replace('set = ["neg_entity_count=40"]', 'set = ["neg_entity_count=40", "test_path=tiny_train.json"]')
+    grid_file.write_text(text)
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    assert main(["experiment", str(grid_file), "--results", str(results), "--runs", str(runs), "--threads", "1"]) == 0
+    record = json.loads((results / "tiny-dev" / "runs" / "spertmt" / "seed0.json").read_text())
+    assert record["config"]["test_path"] == "" and "test_best" not in record
+    log = [json.loads(line) for line in (runs / "tiny-dev" / "spertmt" / "seed0" / "log.jsonl").read_text().splitlines()]
+    assert not any(e["event"].startswith("test") for e in log)
+    assert not (runs / "tiny-dev" / "spertmt" / "seed0" / "metrics.json").exists()
+    dev = [e for e in log if e["event"] == "dev"]
+    assert record["dev_selected"] == max(dev, key=lambda e: e["re_strict.micro.f1"])["metrics"]
+    assert record["dev_last"] == dev[-1]["metrics"]
+    assert [t["checkpoint"] for t in record["thresholds"]] == ["last", "best"]
+    table = (results / "tiny-dev.md").read_text()
+    assert "on the dev set" in table and "## Dev, best dev epoch" in table and "## Test" not in table
+    assert "## θ tuned on dev" in table

@@ -42,6 +42,37 @@ def test_multitask_loss_by_hand():
     assert plain.item() == pytest.approx(want_plain, rel=1e-6)
 
 
+def test_multitask_loss_reductions_and_negative_weights_by_hand():
+    """The paper's Σ (reduction "sum"), a weight on the negatives' ranking loss, and positives and
+    negatives averaged apart (config keys loss_reduction, negative_ranking_weight, ranking_average)."""
+    ident = torch.tensor([[0.4, -0.3, 0.1, 9.0]])
+    scores = torch.tensor([[[0.2, 1.0], [0.5, -0.2], [-0.1, 0.3], [9.0, 9.0]]])
+    labels = torch.tensor([[[False, True], [False, False], [False, False], [True, True]]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    mp, mn, g = 2.5, 0.5, 2.0
+    bce = [softplus(-0.4), softplus(-0.3), softplus(0.1)]  # plain BCE: gold, negative, negative
+    rank = [softplus(g * (mp - 1.0)) + softplus(g * (mn + 0.2)), softplus(g * (mn + 0.5)), softplus(g * (mn + 0.3))]
+    common = dict(alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g)
+    summed = multitask_loss(ident, scores, labels, mask, reduction="sum", **common)
+    assert summed.item() == pytest.approx(0.5 * sum(bce) + 2.0 * sum(rank), rel=1e-6)
+    weighted = multitask_loss(ident, scores, labels, mask, negative_weight=0.1, **common)
+    want = 0.5 * sum(bce) / 3 + 2.0 * (rank[0] + 0.1 * (rank[1] + rank[2])) / 3
+    assert weighted.item() == pytest.approx(want, rel=1e-6)
+    separate = multitask_loss(ident, scores, labels, mask, separate=True, negative_weight=0.5, **common)
+    want = 0.5 * sum(bce) / 3 + 2.0 * (rank[0] + 0.5 * (rank[1] + rank[2]) / 2)
+    assert separate.item() == pytest.approx(want, rel=1e-6)
+
+
+def test_baseline_losses_sum_over_samples():
+    labels = torch.tensor([[[True, False], [False, False], [False, True]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    logits = torch.tensor([[[0.3, -1.0], [0.0, 0.5], [5.0, 5.0]]])
+    for loss in (multilabel_bce, lambda x, y, m, r="mean": none_class_cross_entropy(
+            torch.cat([torch.zeros_like(x[..., :1]), x], -1), y, m, r)):
+        assert loss(logits, labels, mask, "sum").item() == pytest.approx(2 * loss(logits, labels, mask).item(),
+                                                                         rel=1e-6)
+
+
 def test_baseline_losses_and_two_gold_relation_types():
     labels = torch.tensor([[[True, True, False], [False, False, False]]])  # a pair with two gold types
     mask = torch.ones(1, 2)
@@ -144,6 +175,25 @@ def test_relation_weight_scales_the_relation_loss(tiny_config, fixture_data):
     torch.testing.assert_close(out.loss, out.entity_loss + 0.25 * out.relation_loss)
 
 
+def test_uncertainty_balance_learns_one_weight_per_head(tiny_config, fixture_data):
+    types, docs = fixture_data
+    tokenizer = load_tokenizer(tiny_config.encoder)
+    train = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=True, max_span_width=4)
+    batch = Collator(tokenizer.pad_token_id)([train[i] for i in range(len(train))])
+    config = dataclasses.replace(tiny_config, loss_balance="uncertainty", dropout=0.0)
+    torch.manual_seed(0)
+    model = SpERTMT(config, types, load_encoder(config.encoder))
+    with torch.no_grad():
+        model.loss_log_weights.copy_(torch.tensor([0.5, -1.0]))
+    out = model(batch)
+    want = math.exp(-0.5) * out.entity_loss + math.exp(1.0) * out.relation_loss + (0.5 - 1.0)
+    torch.testing.assert_close(out.loss.detach(), want)
+    out.loss.backward()
+    # d/ds_k of exp(-s_k) L_k + s_k = 1 - exp(-s_k) L_k
+    torch.testing.assert_close(model.loss_log_weights.grad,
+                               torch.stack([1 - math.exp(-0.5) * out.entity_loss, 1 - math.exp(1.0) * out.relation_loss]))
+
+
 @pytest.mark.parametrize("with_grad", [True, False])
 def test_entity_logits_carry_gradient_to_the_entity_classifier(tiny_config, fixture_data, with_grad):
     """The relation scores reach the entity classifier through p(s), unless entity_logits_grad is off."""
@@ -221,3 +271,19 @@ def test_a_batch_predicts_what_each_document_predicts_alone(tiny_config, fixture
         assert want.keys() == got.keys()
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5)
+
+
+def test_head_lr_gives_everything_but_the_encoder_its_own_learning_rate(tiny_config, fixture_data):
+    from spertmt.trainer import _optimizer
+
+    types, _ = fixture_data
+    model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder))
+    lr_of = {}
+    for config, expect_head in ((tiny_config, tiny_config.lr), (dataclasses.replace(tiny_config, head_lr=1e-3), 1e-3)):
+        optimizer = _optimizer(model, config)
+        lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+        assert len(lr_of) == sum(1 for p in model.parameters() if p.requires_grad)  # each parameter once
+        for name, param in model.named_parameters():
+            lr, decay = lr_of[id(param)]
+            assert lr == (config.lr if name.startswith("encoder.") else expect_head), name
+            assert decay == (0.0 if name.endswith("bias") or "LayerNorm" in name else config.weight_decay), name
