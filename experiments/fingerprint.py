@@ -1,0 +1,80 @@
+"""The SHA-256 of a trained model's weights: proof that a change moved no number (issue 22).
+
+    python experiments/fingerprint.py --output /tmp/fp-before            # one CoNLL04 epoch, seed 0
+    python experiments/fingerprint.py --output /tmp/fp-tiny --tiny        # the test fixture, 10 epochs
+
+Trains with `configs/conll04-offline.toml` (or, with --tiny, the tests' fixture documents and a
+tiny random BERT written to the output folder with a fixed seed) and prints one line per model
+folder (`last/`, `best/`): the hash over every tensor of its state dict (names, dtypes, shapes and
+bytes, in name order) and the test metrics. Run it at two commits with the same arguments and
+compare the lines: equal hashes mean bit-identical weights. Extra `--set key=value` overrides apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+
+
+def state_hash(weights: Path) -> str:
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def tiny_encoder(folder: Path) -> str:
+    """The tests' tiny BERT (tests/conftest.py), written with the same seed."""
+    from transformers import BertConfig, BertModel
+
+    from spertmt.model.encoder import load_tokenizer
+
+    tokenizer = load_tokenizer("offline:all-MiniLM-L6-v2")
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--tiny", action="store_true", help="the test fixture and a tiny encoder (seconds)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+
+    import spertmt
+    from spertmt.config import Config
+
+    output = Path(args.output)
+    if args.tiny:
+        encoder = tiny_encoder(output / "tiny-encoder")
+        config = Config(data_root=str(FIXTURES), train_path="tiny_train.json", dev_path="tiny_train.json",
+                        test_path="tiny_train.json", types_path="tiny_types.json", encoder=encoder, epochs=10,
+                        batch_size=2, eval_batch_size=2, max_length=128, lr=1e-3, threshold=0.0)
+    else:
+        config = Config.load(Path(__file__).resolve().parents[1] / "configs" / "conll04-offline.toml")
+        config = config.override(["epochs=1"])
+    config = config.override(args.set)
+    metrics = spertmt.train(config, output / "run", progress=False)
+    for folder in ("last", "best"):
+        print(f"{folder}: sha256 {state_hash(output / 'run' / folder / 'weights.pt')}")
+    print("metrics: " + json.dumps({s: round(metrics[s]["micro"]["f1"], 6) for s in ("ner", "re", "re_strict")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
