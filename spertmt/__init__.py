@@ -4,28 +4,56 @@
     metrics = spertmt.train(spertmt.Config(epochs=2), "runs/demo")
     extractor = spertmt.load("runs/demo/best")
     predictions = extractor.predict(spertmt.read_documents("test.json"))
+
+The names below are imported on first use (PEP 562), so that `import spertmt` and commands that
+need no model (`spertmt convert --help`) do not load torch and the compiled kernels. No module of
+the package imports this one: they import what they need from where it is defined.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from . import ops  # noqa: E402
-from .config import Config  # noqa: E402
-from .data.documents import Document, Entity, Relation, Types, read_documents, read_types  # noqa: E402
-from .evaluate import evaluate  # noqa: E402
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "Config": ".config",
+    "Document": ".data.documents", "Entity": ".data.documents", "Relation": ".data.documents",
+    "Types": ".data.documents", "read_documents": ".data.documents", "read_types": ".data.documents",
+    "evaluate": ".evaluate",
+    "ops": ".ops",
+}
+
+if TYPE_CHECKING:
+    from . import ops
+    from .config import Config
+    from .data.documents import Document, Entity, Relation, Types, read_documents, read_types
+    from .evaluate import evaluate
 
 
-def load(folder, device: str = "auto"):
-    """Loads a trained model folder; see `spertmt.api.Extractor`."""
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'spertmt' has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name], __name__)
+    value = module if name == "ops" else getattr(module, name)
+    globals()[name] = value  # next time without this hook
+    return value
+
+
+def load(folder, device: str = "auto", precision: str = "fp32"):
+    """Loads a trained model folder; see `spertmt.api.load` and `spertmt.api.Extractor`."""
     from .api import load as _load
 
-    return _load(folder, device)
+    return _load(folder, device, precision)
 
 
-def train(config, output_dir, progress: bool = True):
+def train(config, output_dir, progress: bool = True, resume: bool = False):
     """Trains and evaluates; see `spertmt.trainer.train`."""
     from .trainer import train as _train
 
-    return _train(config, output_dir, progress)
+    return _train(config, output_dir, progress, resume)
 
 
 __all__ = ["Config", "Document", "Entity", "Relation", "Types", "__version__", "evaluate", "load", "ops",

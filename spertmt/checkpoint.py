@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from ._version import __version__
 from .config import Config
 from .data.documents import Types
 from .model.encoder import encoder_from_config

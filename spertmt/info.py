@@ -6,7 +6,8 @@ import platform
 
 import torch
 
-from . import __version__, ops
+from . import ops
+from ._version import __version__
 
 
 def collect() -> dict:

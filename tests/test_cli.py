@@ -164,3 +164,43 @@ def test_choice_settings_name_the_allowed_values(key, value):
 def test_separate_ranking_average_needs_means():
     with pytest.raises(ValueError, match="loss_reduction"):
         Config(ranking_average="separate", loss_reduction="sum").resolved()
+
+
+def test_commands_that_need_no_model_do_not_load_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom spertmt.cli import main\ntry:\n    main(['convert', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_no_module_imports_names_from_the_package_front_door():
+    """spertmt/__init__.py re-exports; the modules import from where things are defined."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "spertmt"
+    for path in package.rglob("*.py"):
+        if path.name == "__init__.py" and path.parent == package:
+            continue
+        depth = len(path.relative_to(package).parts) - 1  # 0: a top-level module
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module is None and node.level == depth + 1:
+                for alias in node.names:
+                    target = package / alias.name
+                    assert target.is_dir() or target.with_suffix(".py").exists(), (
+                        f"{path.relative_to(package)} imports {alias.name!r} from spertmt/__init__.py")
+            if isinstance(node, ast.ImportFrom) and node.module == "spertmt" and node.level == 0:
+                raise AssertionError(f"{path.relative_to(package)} imports from spertmt's __init__")
+
+
+def test_the_package_version_is_the_project_version():
+    import spertmt
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert spertmt.__version__ == project["version"]
