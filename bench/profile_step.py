@@ -34,7 +34,7 @@ import spertmt.model.spertmt as model_module  # noqa: E402
 from spertmt import ops  # noqa: E402
 from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
-from spertmt.trainer import _optimizer  # noqa: E402
+from spertmt.trainer import make_optimizer  # noqa: E402
 
 SCOPES = ("encoder", "spans", "entity head", "pairs", "relation head", "losses", "decode", "backward", "optimizer")
 
@@ -99,7 +99,7 @@ def run(args) -> dict:
     dataset = DocumentDataset(train, encode_documents(extractor.tokenizer, train[: 8 * args.train_batch]),
                               extractor.types, train=True)
     collate = Collator(extractor.tokenizer.pad_token_id)
-    optimizer = _optimizer(model, Config(lr=0.0))  # the cost of a step; the weights stay as they are
+    optimizer = make_optimizer(model, Config(lr=0.0))  # the cost of a step; the weights stay as they are
     steps = iter(range(10**6))
 
     def train_step():

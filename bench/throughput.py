@@ -49,8 +49,8 @@ from spertmt.ops import reference  # noqa: E402
 from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
 from spertmt.optim import AdamWNoBiasCorrection  # noqa: E402
-from spertmt.predict import autocast  # noqa: E402
-from spertmt.trainer import _optimizer  # noqa: E402
+from spertmt.runtime import autocast  # noqa: E402
+from spertmt.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
 SCALE = ("doc200", "batch64")  # issue 10's scale checks: memory must not grow with spans x pieces x hidden
@@ -164,7 +164,7 @@ def train_steps(extractor, train, config, batch, steps, args):
     # costs what a real one does, and the weights (a trained model's, measured for F1 in the
     # extraction rows that follow) stay exactly as they are.
     optimizer = (AdamWNoBiasCorrection(model.parameters(), lr=0.0, weight_decay=0.01, implementation="loop")
-                 if config == "spert" else _optimizer(model, Config(lr=0.0)))
+                 if config == "spert" else make_optimizer(model, Config(lr=0.0)))
     with pooling(config):
         for step in range(steps):
             b = collate([dataset[i] for i in range(step * batch, (step + 1) * batch)]).to(extractor.device)

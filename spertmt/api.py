@@ -23,7 +23,9 @@ from .data.batching import Collator, encode_documents
 from .data.documents import Document
 from .data.sampling import make_sample
 from .data.text import Word, simple_words, split_sentences
-from .predict import autocast, decode, predict_documents
+from .files import atomic_output
+from .predict import decode, predict_documents
+from .runtime import autocast, resolve_device
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -236,8 +238,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32") -> E
 
     `precision="bf16"` extracts under bf16 autocast: faster where the hardware has bf16 units
     (recent x86 CPUs, GPUs); bench/RESULTS.md gives its speed and its effect on F1."""
-    resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                            ("cpu" if device == "auto" else device))
+    resolved = resolve_device(device)
     folder = Path(folder)
     thresholds = json.loads((folder / THRESHOLDS_FILE).read_text()) if (folder / THRESHOLDS_FILE).exists() else None
     return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved, thresholds, precision)
@@ -305,8 +306,7 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
     bar = tqdm(desc="extract", unit=" texts", disable=not progress)
     sharded = world > 1
     target = _part(output_path, rank) if sharded else output_path
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic_output(target) as out:  # no half-written output file, even after Ctrl-C
         if out_format == "spert" and not sharded:
             out.write("[")
         chunk: list = []
@@ -344,7 +344,6 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
             flush()
         if out_format == "spert" and not sharded:
             out.write("]")
-    tmp.replace(target)  # no half-written output file
     bar.close()
     if html:
         from .visualize import write_html
@@ -362,9 +361,8 @@ def merge_parts(output_path: str | Path, world: int, output_format: str | None =
     output_path = Path(output_path)
     out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
     parts = [open(_part(output_path, r), encoding="utf-8") for r in range(world)]
-    tmp = output_path.with_name(output_path.name + ".tmp")
     count = 0
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic_output(output_path) as out:
         out.write("[" if out_format == "spert" else "")
         while True:
             line = parts[count % world].readline()  # input i went to rank i % world
@@ -379,7 +377,6 @@ def merge_parts(output_path: str | Path, world: int, output_format: str | None =
     for r, part in enumerate(parts):
         part.close()
         _part(output_path, r).unlink()
-    tmp.replace(output_path)
     return count
 
 

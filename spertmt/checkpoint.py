@@ -9,13 +9,13 @@ checkpoint behind.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import torch
 
 from ._version import __version__
 from .config import Config
+from .files import atomic_folder
 from .data.documents import Types
 from .model.encoder import encoder_from_config
 from .model.spertmt import SpERTMT
@@ -24,21 +24,13 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path) -> None:
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save(model.state_dict(), tmp / "weights.pt")
-    (tmp / "encoder_config.json").write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
-    tokenizer.save_pretrained(tmp / "tokenizer")
-    (tmp / "types.json").write_text(json.dumps(model.types.to_dict(), indent=2))
-    model.config.save(tmp / "config.json")
-    (tmp / "version.json").write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(folder) as tmp:
+        torch.save(model.state_dict(), tmp / "weights.pt")
+        (tmp / "encoder_config.json").write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
+        tokenizer.save_pretrained(tmp / "tokenizer")
+        (tmp / "types.json").write_text(json.dumps(model.types.to_dict(), indent=2))
+        model.config.save(tmp / "config.json")
+        (tmp / "version.json").write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
 
 
 def _check_folder(folder: Path) -> None:

@@ -73,31 +73,22 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import os
-
     from .api import load, merge_parts, predict_file
+    from .runtime import Distributed
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, device = 0, args.device
-    if world > 1:  # under torchrun: each process extracts its share, rank 0 joins the parts
-        import torch
-        import torch.distributed as dist
-
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        use_cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-        rank, device = dist.get_rank(), (f"cuda:{local}" if use_cuda else "cpu")
-    extractor = load(args.model, device=device, precision=args.precision)
+    job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
+    world, rank = job.world, job.rank
+    extractor = load(args.model, device=job.device, precision=args.precision)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
                          rank=rank, world=world, html=args.html if world == 1 else None)
     if world > 1:
-        dist.barrier()
+        job.barrier()
         if rank == 0:
             count = merge_parts(args.output, world, args.output_format)
-        dist.barrier()
-        dist.destroy_process_group()
+        job.barrier()
+        job.close()
     if rank == 0:
         print(f"wrote {count} results to {args.output}")
     return 0

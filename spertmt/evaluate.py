@@ -27,16 +27,28 @@ def _overlap(a: tuple, b: tuple) -> bool:
     return not (a == b or a[1] <= b[0] or b[1] <= a[0])
 
 
-def _tuples(doc: Document, types: Types, overlapping: bool):
+def symmetric_order(head, tail, symmetric: bool, start_of=lambda entity: entity[0]):
+    """SpERT's rule for a relation of a symmetric type: the entity that starts first is the head.
+    The one place where decoding, scoring, threshold tuning and the HTML view order them."""
+    return (tail, head) if symmetric and start_of(head) > start_of(tail) else (head, tail)
+
+
+def symmetric_types(types: Types | None) -> set[str]:
+    return {t.name for t in types.relations if t.symmetric} if types is not None else set()
+
+
+def relation_key(doc: Document, relation, symmetric: set[str]) -> tuple:
+    """((start, end, type) of the head, the same of the tail, relation type), as scoring compares them."""
+    head, tail = (doc.entities[k] for k in (relation.head, relation.tail))
+    head, tail = symmetric_order((head.start, head.end, head.type), (tail.start, tail.end, tail.type),
+                                 relation.type in symmetric)
+    return head, tail, relation.type
+
+
+def _tuples(doc: Document, symmetric: set[str], overlapping: bool):
     """(entities, relations without entity types, relations with entity types) as sets."""
     entities = [(e.start, e.end, e.type) for e in doc.entities]
-    relations = []
-    for r in doc.relations:
-        head, tail = entities[r.head], entities[r.tail]
-        rel_type = types.relation_index.get(r.type)
-        if rel_type is not None and rel_type.symmetric and head[0] > tail[0]:
-            head, tail = tail, head
-        relations.append((head, tail, r.type))
+    relations = [relation_key(doc, r, symmetric) for r in doc.relations]
     if not overlapping:
         entities = [e for e in entities if not any(_overlap(e, other) for other in entities)]
         relations = [r for r in relations if not _overlap(r[0], r[1])]
@@ -78,8 +90,9 @@ def evaluate(gold: list[Document], pred: list[Document], types: Types, overlappi
     for i, (g, p) in enumerate(zip(gold, pred)):
         if g.tokens != p.tokens:
             raise ValueError(f"document {i}: the predicted document's tokens differ from the gold document's")
-    gold_t = [_tuples(d, types, overlapping) for d in gold]
-    pred_t = [_tuples(d, types, overlapping) for d in pred]
+    symmetric = symmetric_types(types)
+    gold_t = [_tuples(d, symmetric, overlapping) for d in gold]
+    pred_t = [_tuples(d, symmetric, overlapping) for d in pred]
     return {key: score_sets([g[k] for g in gold_t], [p[k] for p in pred_t])
             for k, (key, _) in enumerate(SETTINGS)}
 

@@ -1,18 +1,52 @@
-"""Writing files so that an interruption never leaves half of one behind."""
+"""Writing files and folders so that an interruption or a failure never leaves half of one behind:
+everything is written next to its target (`<name>.tmp`) and renamed into place when complete, and
+the temporary is removed when the writing fails or is interrupted (Ctrl-C included)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
+from typing import IO, Iterator
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Writes to `<path>.tmp`, then renames it over `path` (a rename is atomic on one file system)."""
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[IO[str]]:
+    """A text file opened at `<path>.tmp`, renamed over `path` when the block ends normally."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)  # a rename is atomic on one file system
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_output(path) as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | Path) -> Iterator[Path]:
+    """An empty folder `<folder>.tmp` to fill; it replaces `folder` when the block ends normally
+    (the old folder is moved aside to `<folder>.old` first, so one of the two is always whole)."""
+    folder = Path(folder)
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)

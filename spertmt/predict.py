@@ -7,25 +7,12 @@ a relation predicted twice after that (both directions) is kept once, with its h
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 from .data.documents import Document, Entity, Relation, Types
+from .evaluate import symmetric_order
 from .model.spertmt import RawPredictions
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-def autocast(device, precision: str):
-    """The autocast context of a precision name: fp32 (none), bf16 or fp16, on any device."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
+from .runtime import autocast
 
 def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id)."""
@@ -43,8 +30,7 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
         for p, r in rel_keep[b].nonzero().tolist():
             head, tail = entity_of_row[int(pairs[b, p, 0])], entity_of_row[int(pairs[b, p, 1])]
             rel_type = types.relations[r]
-            if rel_type.symmetric and entities[head].start > entities[tail].start:
-                head, tail = tail, head
+            head, tail = symmetric_order(head, tail, rel_type.symmetric, start_of=lambda k: entities[k].start)
             key = (head, tail, rel_type.name)
             relations[key] = max(relations.get(key, float("-inf")), float(rel_scores[b, p, r]))
         out.append(Document(list(doc.tokens), entities,

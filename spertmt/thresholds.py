@@ -18,6 +18,7 @@ import torch
 
 from .api import THRESHOLDS_FILE, Extractor
 from .data.documents import Document
+from .evaluate import relation_key, symmetric_types
 from .files import write_text_atomic
 from .predict import predict_documents
 
@@ -82,19 +83,13 @@ def _entity_candidates(predicted: list[Document], gold: list[Document]):
 
 
 def _relation_candidates(predicted: list[Document], gold: list[Document], symmetric: set[str]):
-    def key(doc, r):
-        h, t = doc.entities[r.head], doc.entities[r.tail]
-        if r.type in symmetric and h.start > t.start:
-            h, t = t, h
-        return (h.start, h.end, h.type), (t.start, t.end, t.type), r.type
-
     candidates, counts = defaultdict(list), defaultdict(int)
     for p, g in zip(predicted, gold):
-        gold_set = {key(g, r) for r in g.relations}
+        gold_set = {relation_key(g, r, symmetric) for r in g.relations}
         for r in gold_set:
             counts[r[2]] += 1
         for r in p.relations:
-            candidates[r.type].append((r.score, key(p, r) in gold_set))
+            candidates[r.type].append((r.score, relation_key(p, r, symmetric) in gold_set))
     return candidates, counts
 
 
@@ -121,8 +116,7 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
         entity_threshold = None  # SpERT's entities: argmax over "none" and the types
     relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
                                   relation_threshold=NO_THRESHOLD if model.multitask else 0.0, **common)
-    symmetric = {t.name for t in extractor.types.relations if t.symmetric}
-    candidates, counts = _relation_candidates(relations, documents, symmetric)
+    candidates, counts = _relation_candidates(relations, documents, symmetric_types(extractor.types))
     result["relation"] = _tune(candidates, counts)
     grid = [0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5] if model.multitask else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
                                                                                        0.7, 0.8, 0.9]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 import statistics
 import time
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import ops
@@ -23,58 +21,12 @@ from .config import Config
 from .data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from .data.documents import read_documents, read_types, write_documents
 from .evaluate import evaluate, format_metrics, summary, write_metrics
+from .files import atomic_folder
 from .model.encoder import load_encoder, load_tokenizer
 from .model.spertmt import SpERTMT
 from .optim import AdamWNoBiasCorrection
-from .predict import autocast, predict_documents
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-class Distributed:
-    """The process's place in a `torchrun` job (one process per GPU, or several on CPU with gloo);
-    rank 0 alone logs, evaluates and writes checkpoints."""
-
-    def __init__(self, device_name: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank, self.local_rank = 0, 0
-        self.device = resolve_device(device_name)
-        if self.world > 1:
-            self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", self.local_rank)
-                torch.cuda.set_device(self.device)
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-            self.rank = dist.get_rank()
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        if self.world == 1:
-            return model
-        # find_unused_parameters: encoders carry parts we never use (BERT's pooler).
-        return torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=True)
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1:
-            dist.destroy_process_group()
+from .predict import predict_documents
+from .runtime import Distributed, autocast, seed_everything
 
 
 def _metric(metrics: dict, dotted: str) -> float:
@@ -84,7 +36,7 @@ def _metric(metrics: dict, dotted: str) -> float:
     return float(value)
 
 
-def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases, LayerNorm weights and loss weights (as SpERT and BERT);
     everything outside the encoder at `head_lr` when it is set. Without bias correction by
     default, as SpERT's code (spertmt.optim)."""
@@ -134,24 +86,15 @@ def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, e
                  best_score: float, saved_best: bool) -> None:
     """Everything an interrupted run needs to go on as if it had not stopped, written to a
     temporary folder and renamed into place (a kill mid-write leaves the previous state intact)."""
-    import shutil
-
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "loader_generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
-        "epoch": epoch, "step": step, "best_score": best_score, "saved_best": saved_best,
-    }, tmp / "state.pt")
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(folder) as tmp:
+        torch.save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "loader_generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
+            "epoch": epoch, "step": step, "best_score": best_score, "saved_best": saved_best,
+        }, tmp / "state.pt")
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
@@ -214,7 +157,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=cfg.shuffle if sampler is None else False,
                             sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers, generator=generator)
     total_steps = cfg.epochs * len(loader)
-    optimizer = _optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg)
     scheduler = _scheduler(optimizer, total_steps, cfg.warmup)
     # fp16 gradients can overflow: scale the loss (bf16 has fp32's range and needs no scaler).
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None

@@ -13,6 +13,7 @@ import html
 from pathlib import Path
 
 from .data.documents import Document, Types
+from .evaluate import relation_key, symmetric_types
 
 PALETTE = ["#8dd3c7", "#ffd92f", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#bc80bd",
            "#ccebc5"]
@@ -38,13 +39,6 @@ svg text.rel { font-family: sans-serif; font-size: 11px; }
 def _entity_key(doc: Document, k: int) -> tuple:
     e = doc.entities[k]
     return e.start, e.end, e.type
-
-
-def _relation_key(doc: Document, r, symmetric: set[str]) -> tuple:
-    h, t = _entity_key(doc, r.head), _entity_key(doc, r.tail)
-    if r.type in symmetric and h[0] > t[0]:
-        h, t = t, h
-    return h, t, r.type
 
 
 def _layout(tokens: list[str]) -> list[tuple[float, float]]:
@@ -128,7 +122,7 @@ def render_html(predicted: list[Document], gold: list[Document] | None = None, t
     names = [t.name for t in types.entities] if types else sorted({e.type for d in predicted + (gold or [])
                                                                  for e in d.entities})
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    symmetric = {t.name for t in types.relations if t.symmetric} if types else set()
+    symmetric = symmetric_types(types)
     counts = {"entities": [0, 0, 0], "relations": [0, 0, 0]}  # correct, false positive, missed
     sections = []
     for i, doc in enumerate(predicted[:limit] if limit else predicted):
@@ -139,12 +133,12 @@ def render_html(predicted: list[Document], gold: list[Document] | None = None, t
                 raise ValueError(f"document {i}: the predicted document's tokens differ from the gold document's")
             gold_e = {_entity_key(g, k) for k in range(len(g.entities))}
             pred_e = {_entity_key(doc, k) for k in range(len(doc.entities))}
-            gold_r = {_relation_key(g, r, symmetric) for r in g.relations}
-            pred_r = {_relation_key(doc, r, symmetric) for r in doc.relations}
+            gold_r = {relation_key(g, r, symmetric) for r in g.relations}
+            pred_r = {relation_key(doc, r, symmetric) for r in doc.relations}
             fp_e = {k for k in range(len(doc.entities)) if _entity_key(doc, k) not in gold_e}
             fn_e = {k for k in range(len(g.entities)) if _entity_key(g, k) not in pred_e}
-            fp_r = {k for k, r in enumerate(doc.relations) if _relation_key(doc, r, symmetric) not in gold_r}
-            fn_r = {k for k, r in enumerate(g.relations) if _relation_key(g, r, symmetric) not in pred_r}
+            fp_r = {k for k, r in enumerate(doc.relations) if relation_key(doc, r, symmetric) not in gold_r}
+            fn_r = {k for k, r in enumerate(g.relations) if relation_key(g, r, symmetric) not in pred_r}
             for key, (correct, fp, fn) in (("entities", (len(pred_e & gold_e), len(pred_e - gold_e),
                                                          len(gold_e - pred_e))),
                                            ("relations", (len(pred_r & gold_r), len(pred_r - gold_r),

@@ -274,13 +274,13 @@ def test_a_batch_predicts_what_each_document_predicts_alone(tiny_config, fixture
 
 
 def test_head_lr_gives_everything_but_the_encoder_its_own_learning_rate(tiny_config, fixture_data):
-    from spertmt.trainer import _optimizer
+    from spertmt.trainer import make_optimizer
 
     types, _ = fixture_data
     model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder))
     lr_of = {}
     for config, expect_head in ((tiny_config, tiny_config.lr), (dataclasses.replace(tiny_config, head_lr=1e-3), 1e-3)):
-        optimizer = _optimizer(model, config)
+        optimizer = make_optimizer(model, config)
         lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
         assert len(lr_of) == sum(1 for p in model.parameters() if p.requires_grad)  # each parameter once
         for name, param in model.named_parameters():

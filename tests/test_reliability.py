@@ -120,3 +120,24 @@ def test_empty_documents_and_documents_without_entities_train(tiny_encoder, tmp_
     assert main(args) == 0
     predictions = json.loads((tmp_path / "run" / "predictions.json").read_text())
     assert len(predictions) == 7 and predictions[5]["entities"] == []
+
+
+def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path):
+    from spertmt.files import atomic_folder, atomic_output
+
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(target) as f:
+            f.write("half")
+            raise KeyboardInterrupt  # Ctrl-C in the middle of writing
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+    folder = tmp_path / "best"
+    with atomic_folder(folder) as tmp:
+        (tmp / "weights.pt").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(folder) as tmp:
+            (tmp / "weights.pt").write_text("2")
+            raise RuntimeError("disk full")
+    assert (folder / "weights.pt").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "out.jsonl"]
