@@ -63,6 +63,17 @@ class Distributed:
         return torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=True)
 
+    def sample_reduction(self, reduction: str):
+        """The losses' reduction over samples ("mean" or "sum") for this job: a mean over the whole
+        global batch's samples (counts all-reduced), scaled so that DDP's gradient average is right."""
+        from .model.losses import SampleReduction
+
+        def global_count(count: torch.Tensor) -> torch.Tensor:
+            dist.all_reduce(count)
+            return count
+
+        return SampleReduction(reduction, self.world, global_count if self.world > 1 else None)
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

@@ -161,6 +161,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     scheduler = _scheduler(optimizer, total_steps, cfg.warmup)
     # fp16 gradients can overflow: scale the loss (bf16 has fp32's range and needs no scaler).
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+    reduce = job.sample_reduction(cfg.loss_reduction)
 
     best_score, step, saved_best, first_epoch = float("-inf"), 0, False, 0
     if resume:
@@ -194,7 +195,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                    dynamic_ncols=True)
         for batch in bar:
             with autocast(device, cfg.precision):
-                out = trained(batch.to(device))
+                out = trained(batch.to(device), reduce=reduce)
             loss = out.loss.item()
             if not math.isfinite(loss):
                 documents = [train_docs[i].orig_id if train_docs[i].orig_id is not None else i

@@ -11,7 +11,7 @@ from spertmt.checkpoint import load_model, save_checkpoint
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
 from spertmt.data.documents import read_documents, read_types
 from spertmt.model.encoder import load_encoder, load_tokenizer
-from spertmt.model.losses import multilabel_bce, multitask_loss, none_class_cross_entropy
+from spertmt.model.losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
 from spertmt.model.spertmt import SpERTMT, _ordered_pairs
 from spertmt.predict import decode
 
@@ -53,7 +53,7 @@ def test_multitask_loss_reductions_and_negative_weights_by_hand():
     bce = [softplus(-0.4), softplus(-0.3), softplus(0.1)]  # plain BCE: gold, negative, negative
     rank = [softplus(g * (mp - 1.0)) + softplus(g * (mn + 0.2)), softplus(g * (mn + 0.5)), softplus(g * (mn + 0.3))]
     common = dict(alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g)
-    summed = multitask_loss(ident, scores, labels, mask, reduction="sum", **common)
+    summed = multitask_loss(ident, scores, labels, mask, reduce=SampleReduction("sum"), **common)
     assert summed.item() == pytest.approx(0.5 * sum(bce) + 2.0 * sum(rank), rel=1e-6)
     weighted = multitask_loss(ident, scores, labels, mask, negative_weight=0.1, **common)
     want = 0.5 * sum(bce) / 3 + 2.0 * (rank[0] + 0.1 * (rank[1] + rank[2])) / 3
@@ -67,10 +67,10 @@ def test_baseline_losses_sum_over_samples():
     labels = torch.tensor([[[True, False], [False, False], [False, True]]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
     logits = torch.tensor([[[0.3, -1.0], [0.0, 0.5], [5.0, 5.0]]])
-    for loss in (multilabel_bce, lambda x, y, m, r="mean": none_class_cross_entropy(
+    for loss in (multilabel_bce, lambda x, y, m, r=SampleReduction(): none_class_cross_entropy(
             torch.cat([torch.zeros_like(x[..., :1]), x], -1), y, m, r)):
-        assert loss(logits, labels, mask, "sum").item() == pytest.approx(2 * loss(logits, labels, mask).item(),
-                                                                         rel=1e-6)
+        summed = loss(logits, labels, mask, SampleReduction("sum"))
+        assert summed.item() == pytest.approx(2 * loss(logits, labels, mask).item(), rel=1e-6)
 
 
 def test_baseline_losses_and_two_gold_relation_types():

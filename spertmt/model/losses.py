@@ -1,40 +1,52 @@
 """The training losses of both heads, in every mode (SPEC.md, "Multi-task heads" and "Baseline").
 
 Each function takes a head's outputs over its samples ([B, N, ...]) with the sample mask and
-returns a scalar: by default normalised by the number of real samples, as SpERT does
-(`reduction="mean"`), or their plain sum, the paper's Σ (`reduction="sum"`).
+returns a scalar made by a `SampleReduction`: by default the sum over the real samples divided by
+their number, as SpERT does (loss_reduction = "mean"), or the plain sum, the paper's Σ ("sum").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
 
 
-def _reduce(per_sample: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
-    """Sum over the real samples, divided by their number for "mean". Under DistributedDataParallel
-    the number is that of the whole global batch, scaled by the world size (and a sum is scaled by
-    the world size): DDP's gradient average then equals the gradient of one process that saw the
-    whole batch."""
-    total = (per_sample * mask).sum()
-    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    if reduction == "sum":
-        return total * world
-    count = mask.sum()
-    if world > 1:
-        count = count.detach().clone()
-        dist.all_reduce(count)
-        return total / (count.clamp(min=1) / world)
-    return total / count.clamp(min=1)
+@dataclass(frozen=True)
+class SampleReduction:
+    """How a loss over samples becomes a scalar: "mean" or "sum" over the real samples.
+
+    The model does not know how it is trained: a run of several processes (DistributedDataParallel,
+    which averages the processes' gradients) gives `world` and `global_count`, which turns this
+    process's sample count into the whole global batch's (an all-reduce; runtime.Distributed). The
+    mean is then divided by that count over `world`, and a sum multiplied by `world`, so that DDP's
+    average equals the gradient of one process that saw the whole batch."""
+
+    reduction: str = "mean"
+    world: int = 1
+    global_count: Callable[[Tensor], Tensor] | None = None
+
+    def __call__(self, per_sample: Tensor, mask: Tensor) -> Tensor:
+        total = (per_sample * mask).sum()
+        if self.reduction == "sum":
+            return total * self.world
+        count = mask.sum()
+        if self.world > 1 and self.global_count is not None:
+            return total / (self.global_count(count.detach().clone()).clamp(min=1) / self.world)
+        return total / count.clamp(min=1)
+
+
+MEAN = SampleReduction()
 
 
 def multitask_loss(ident_logits: Tensor, scores: Tensor, labels: Tensor, mask: Tensor, *, alpha: float,
                    beta: float, m_pos: float, m_neg: float, gamma: float,
-                   en_iou: Tensor | None = None, delta: float = 0.25, reduction: str = "mean",
+                   en_iou: Tensor | None = None, delta: float = 0.25, reduce: SampleReduction = MEAN,
                    negative_weight: float = 1.0, separate: bool = False) -> Tensor:
     """alpha * identification + beta * ranking over one head's samples.
 
@@ -54,16 +66,15 @@ def multitask_loss(ident_logits: Tensor, scores: Tensor, labels: Tensor, mask: T
         ident = F.binary_cross_entropy_with_logits(ident_logits, target, reduction="none")
     ranking = ops.ranking_loss(scores, labels, m_pos, m_neg, gamma, reduction="none")
     if separate:
-        ranking_loss = (_reduce(ranking, mask * target, "mean")
-                        + negative_weight * _reduce(ranking, mask * (1 - target), "mean"))
+        ranking_loss = reduce(ranking, mask * target) + negative_weight * reduce(ranking, mask * (1 - target))
     else:
         if negative_weight != 1.0:
             ranking = ranking * torch.where(positive, 1.0, negative_weight)
-        ranking_loss = _reduce(ranking, mask, reduction)
-    return alpha * _reduce(ident, mask, reduction) + beta * ranking_loss
+        ranking_loss = reduce(ranking, mask)
+    return alpha * reduce(ident, mask) + beta * ranking_loss
 
 
-def none_class_cross_entropy(logits: Tensor, labels: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
+def none_class_cross_entropy(logits: Tensor, labels: Tensor, mask: Tensor, reduce: SampleReduction = MEAN) -> Tensor:
     """Softmax cross-entropy over [none, class 1, ...] (SpERT's entity loss, and -MTL's).
 
     A sample with several gold classes takes the first one (a softmax has one answer).
@@ -71,10 +82,10 @@ def none_class_cross_entropy(logits: Tensor, labels: Tensor, mask: Tensor, reduc
     has_class = labels.any(-1)
     target = torch.where(has_class, labels.to(torch.uint8).argmax(-1) + 1, 0)
     per_sample = F.cross_entropy(logits.flatten(0, -2).float(), target.flatten(), reduction="none")
-    return _reduce(per_sample.view(target.shape), mask, reduction)
+    return reduce(per_sample.view(target.shape), mask)
 
 
-def multilabel_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
+def multilabel_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduce: SampleReduction = MEAN) -> Tensor:
     """SpERT's relation loss: sigmoid BCE per type, averaged over types, then over samples."""
     per_type = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
-    return _reduce(per_type.mean(-1), mask, reduction)
+    return reduce(per_type.mean(-1), mask)

@@ -29,7 +29,7 @@ from .. import ops
 from ..config import Config
 from ..data.batching import Batch
 from ..data.documents import Types
-from .losses import multilabel_bce, multitask_loss, none_class_cross_entropy
+from .losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
 
 MAX_WIDTH_EMBEDDINGS = 100  # as SpERT: gold entities wider than max_span_width still train
 
@@ -203,9 +203,11 @@ class SpERTMT(nn.Module):
     # ------------------------------------------------------------------------------------------
     # Training
 
-    def forward(self, batch: Batch) -> LossOutput:
-        """The training loss of a batch of training samples."""
+    def forward(self, batch: Batch, reduce: SampleReduction | None = None) -> LossOutput:
+        """The training loss of a batch of training samples; `reduce` makes each head's loss over its
+        samples a scalar (default: as config.loss_reduction says, for one process)."""
         cfg = self.config
+        reduce = reduce or SampleReduction(cfg.loss_reduction)
         hidden = self._encode(batch)
         cls = hidden[:, 0]
         piece_ranges = self._piece_ranges(batch, batch.entity_spans)
@@ -215,7 +217,7 @@ class SpERTMT(nn.Module):
         ident, outputs, type_scores = self._entity_head(c, cls)
         mask = batch.entity_mask.to(hidden.dtype)
         multitask_options = dict(alpha=cfg.alpha, beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
-                                 gamma=cfg.gamma, reduction=cfg.loss_reduction,
+                                 gamma=cfg.gamma, reduce=reduce,
                                  negative_weight=cfg.negative_ranking_weight,
                                  separate=cfg.ranking_average == "separate")
         if self.multitask:
@@ -223,7 +225,7 @@ class SpERTMT(nn.Module):
             entity_loss = multitask_loss(ident, outputs, batch.entity_labels, mask, en_iou=en_iou, delta=cfg.delta,
                                          **multitask_options)
         else:
-            entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask, cfg.loss_reduction)
+            entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask, reduce)
 
         # Also run with no relation sample (a 0-size batch costs nothing, the loss is 0): every
         # process of a distributed run then takes part in the same collectives.
@@ -232,9 +234,9 @@ class SpERTMT(nn.Module):
         if self.multitask:
             relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, **multitask_options)
         elif cfg.mode == "spert":
-            relation_loss = multilabel_bce(outputs, batch.rel_labels, mask, cfg.loss_reduction)
+            relation_loss = multilabel_bce(outputs, batch.rel_labels, mask, reduce)
         else:
-            relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask, cfg.loss_reduction)
+            relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask, reduce)
         if cfg.loss_balance == "uncertainty":
             s = self.loss_log_weights
             loss = torch.exp(-s[0]) * entity_loss + torch.exp(-s[1]) * cfg.relation_weight * relation_loss + s.sum()
