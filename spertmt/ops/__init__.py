@@ -30,12 +30,19 @@ __all__ = [
     "span_max_pool",
 ]
 
-_NATIVE = {device: _native.has_kernel(device) for device in ("cpu", "cuda")}
+DEVICES = ("cpu", "cuda")
+# Per op and device: the op runs natively when it has a kernel there and so has the op its
+# backward calls (a library built without some kernel falls back for that op alone).
+_NATIVE = {(op, device): _native.has_kernel(op, device) and _native.has_kernel(_native.BACKWARD.get(op, op), device)
+           for op in _native.OPS for device in DEVICES}
+# The optimizer's fused step exists for the CPU only (torch's foreach ops elsewhere, by design).
+_MODEL_OPS = tuple(op for op in _native.OPS if op != "adamw_no_bias_correction_")
 
 
-def native_available(device_type: str = "cpu") -> bool:
-    """Whether the compiled kernels are in use for `device_type` ("cpu" or "cuda")."""
-    return _NATIVE.get(str(device_type), False)
+def native_available(device_type: str = "cpu", op: str | None = None) -> bool:
+    """Whether the compiled kernels are in use for `device_type` ("cpu" or "cuda"): for one `op`,
+    or (None) for every op the model runs."""
+    return all(_NATIVE.get((name, str(device_type)), False) for name in ((op,) if op else _MODEL_OPS))
 
 
 def native_load_error() -> str | None:
@@ -43,8 +50,8 @@ def native_load_error() -> str | None:
     return _native.load_error()
 
 
-def _native_for(t: Tensor) -> bool:
-    return _NATIVE.get(t.device.type, False)
+def _native_for(t: Tensor, op: str) -> bool:
+    return _NATIVE.get((op, t.device.type), False)
 
 
 def _needs_argmax(hidden: Tensor) -> bool:
@@ -62,7 +69,7 @@ def span_max_pool(hidden: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
     Returns:
         (B, S, H): the max over hidden[b, starts[b, s]:ends[b, s]]; zeros for empty spans.
     """
-    if _native_for(hidden):
+    if _native_for(hidden, "span_max_pool"):
         return torch.ops.spertmt.span_max_pool(hidden, starts, ends, _needs_argmax(hidden))[0]
     return reference.span_max_pool(hidden, starts, ends, _needs_argmax(hidden))[0]
 
@@ -92,7 +99,7 @@ def enumerate_span_max_pool(hidden: Tensor, word_starts: Tensor, word_ends: Tens
         max_width: the longest span, in words.
     """
     args = (hidden, word_starts, word_ends, num_words, int(max_width), _needs_argmax(hidden))
-    if _native_for(hidden):
+    if _native_for(hidden, "enumerate_span_max_pool"):
         pooled, _, spans, mask = torch.ops.spertmt.enumerate_span_max_pool(*args)
     else:
         pooled, _, spans, mask = reference.enumerate_span_max_pool(*args)
@@ -109,7 +116,7 @@ def pair_context_max_pool(hidden: Tensor, head_ranges: Tensor, tail_ranges: Tens
     Returns:
         (B, P, H); zeros where nothing lies between (adjacent or overlapping spans).
     """
-    if _native_for(hidden):
+    if _native_for(hidden, "pair_context_max_pool"):
         return torch.ops.spertmt.pair_context_max_pool(hidden, head_ranges, tail_ranges,
                                                        _needs_argmax(hidden))[0]
     return reference.pair_context_max_pool(hidden, head_ranges, tail_ranges, _needs_argmax(hidden))[0]
@@ -128,7 +135,7 @@ def span_en_iou(candidate_spans: Tensor, gold_spans: Tensor, gold_mask: Tensor |
     """
     if gold_mask is None:
         gold_mask = torch.ones(gold_spans.shape[:2], dtype=torch.bool, device=gold_spans.device)
-    if _native_for(candidate_spans):
+    if _native_for(candidate_spans, "span_en_iou"):
         return torch.ops.spertmt.span_en_iou(candidate_spans, gold_spans, gold_mask)
     return reference.span_en_iou(candidate_spans, gold_spans, gold_mask)
 
@@ -163,7 +170,7 @@ def iou_scaled_bce(logits: Tensor, targets: Tensor, en_iou: Tensor, delta: float
         mask: (...) bool, real samples (padding excluded from sums and counts).
         reduction: "none" (per sample, masked to 0), "sum", or "mean" over the real samples.
     """
-    if _native_for(logits):
+    if _native_for(logits, "iou_scaled_bce"):
         per_sample = torch.ops.spertmt.iou_scaled_bce(logits, targets, en_iou, float(delta))
     else:
         per_sample = reference.iou_scaled_bce(logits, targets, en_iou, float(delta))
@@ -200,7 +207,7 @@ def ranking_loss(scores: Tensor, labels: Tensor, m_pos: float = 2.5, m_neg: floa
     if gold.shape != scores.shape:
         raise ValueError(f"gold multi-hot has shape {list(gold.shape)}, expected {list(scores.shape)}")
     flat_scores, flat_gold = scores.reshape(-1, C), gold.reshape(-1, C)
-    if _native_for(scores):
+    if _native_for(scores, "ranking_loss"):
         per_sample = torch.ops.spertmt.ranking_loss(flat_scores, flat_gold, float(m_pos), float(m_neg),
                                                     float(gamma))
     else:
@@ -218,7 +225,7 @@ def adamw_no_bias_correction_(params: list[Tensor], grads: list[Tensor], exp_avg
     One fused pass per tensor on the CPU (float32/float64, contiguous); torch's foreach kernels
     otherwise (CUDA, other dtypes, or without the compiled library).
     """
-    native = (_NATIVE.get("cpu", False) and bool(params) and all(
+    native = (_NATIVE[("adamw_no_bias_correction_", "cpu")] and bool(params) and all(
         p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and p.is_contiguous()
         for p in params))
     if native:

@@ -50,18 +50,52 @@ def load_error() -> str | None:
     return _load_error
 
 
-def has_kernel(device_type: str) -> bool:
-    """True when the library is loaded and has kernels for `device_type` ("cpu", "cuda")."""
+# Every op of csrc/spertmt.cpp, and the op that each forward op's backward calls.
+OPS = ("span_max_pool", "pair_context_max_pool", "enumerate_span_max_pool", "max_pool_backward", "span_en_iou",
+       "iou_scaled_bce", "iou_scaled_bce_backward", "ranking_loss", "ranking_loss_backward",
+       "adamw_no_bias_correction_")
+BACKWARD = {"span_max_pool": "max_pool_backward", "pair_context_max_pool": "max_pool_backward",
+            "enumerate_span_max_pool": "max_pool_backward", "iou_scaled_bce": "iou_scaled_bce_backward",
+            "ranking_loss": "ranking_loss_backward"}
+
+
+def has_kernel(op: str, device_type: str) -> bool:
+    """True when the library is loaded and has a kernel of `op` for `device_type` ("cpu", "cuda")."""
     if not _loaded:
         return False
     key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
-        "spertmt::span_max_pool", key
-    )
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"spertmt::{op}", key)
 
 
 # --------------------------------------------------------------------------------------------
-# Fake implementations: output shapes, dtypes and devices only, no data access.
+# Fake implementations: output shapes, dtypes and devices, no data access. They check what can be
+# checked without data (dimensions, sizes, dtypes, devices; csrc/common.h checks the same and the
+# ranges), so that torch.compile and meta tensors refuse a bad call as the kernels would.
+
+_FLOATING = (torch.float32, torch.float64, torch.bfloat16)
+_INDEX = (torch.int64, torch.int32)
+
+
+def _check(condition, op: str, message: str) -> None:
+    torch._check(condition, lambda: f"spertmt.{op}: {message}")
+
+
+def _check_tensor(t, op: str, name: str, dim: int, shape: str, dtypes=None, like=None) -> None:
+    _check(t.dim() == dim, op, f"`{name}` has {t.dim()} dimensions, expected {dim} ({shape})")
+    if dtypes is not None:
+        _check(t.dtype in dtypes, op, f"`{name}` has dtype {t.dtype}, expected one of {list(dtypes)}")
+    if like is not None:
+        _check(t.device == like.device, op, f"`{name}` is on {t.device} but the other inputs on {like.device}")
+
+
+def _check_same_shape(a, b, op: str, name_a: str, name_b: str) -> None:
+    _check(a.shape == b.shape, op, f"`{name_b}` has shape {list(b.shape)} but `{name_a}` has {list(a.shape)}")
+
+
+def _check_batched(hidden, t, op: str, name: str, dim: int, shape: str) -> None:
+    _check_tensor(t, op, name, dim, shape, _INDEX, hidden)
+    _check(t.shape[0] == hidden.shape[0], op, f"`{name}` has size {t.shape[0]} in dimension 0, "
+                                              f"expected {hidden.shape[0]} (the batch size of `hidden`)")
 
 
 def _pool_fake(hidden, ranges_b_s, with_argmax):
@@ -80,14 +114,32 @@ def _register_python_parts() -> None:
 
     @torch.library.register_fake(lib + "span_max_pool")
     def _(hidden, starts, ends, with_argmax):
+        op = "span_max_pool"
+        _check_tensor(hidden, op, "hidden", 3, "[B, T, H]", _FLOATING)
+        _check_batched(hidden, starts, op, "starts", 2, "[B, S]")
+        _check_batched(hidden, ends, op, "ends", 2, "[B, S]")
+        _check_same_shape(starts, ends, op, "starts", "ends")
         return _pool_fake(hidden, starts, with_argmax)
 
     @torch.library.register_fake(lib + "pair_context_max_pool")
     def _(hidden, head_ranges, tail_ranges, with_argmax):
+        op = "pair_context_max_pool"
+        _check_tensor(hidden, op, "hidden", 3, "[B, T, H]", _FLOATING)
+        _check_batched(hidden, head_ranges, op, "head_ranges", 3, "[B, P, 2]")
+        _check_batched(hidden, tail_ranges, op, "tail_ranges", 3, "[B, P, 2]")
+        _check(head_ranges.shape[2] == 2, op, "`head_ranges` must end in (start, end)")
+        _check_same_shape(head_ranges, tail_ranges, op, "head_ranges", "tail_ranges")
         return _pool_fake(hidden, head_ranges, with_argmax)
 
     @torch.library.register_fake(lib + "enumerate_span_max_pool")
     def _(hidden, word_starts, word_ends, num_words, max_width, with_argmax):
+        op = "enumerate_span_max_pool"
+        _check_tensor(hidden, op, "hidden", 3, "[B, T, H]", _FLOATING)
+        _check_batched(hidden, word_starts, op, "word_starts", 2, "[B, W]")
+        _check_batched(hidden, word_ends, op, "word_ends", 2, "[B, W]")
+        _check_batched(hidden, num_words, op, "num_words", 1, "[B]")
+        _check_same_shape(word_starts, word_ends, op, "word_starts", "word_ends")
+        _check(max_width >= 1, op, f"max_width must be at least 1, not {max_width}")
         B, _, H = hidden.shape
         S = _num_enumerated_spans(word_starts.shape[1], max_width)
         argmax_shape = (B, S, H) if with_argmax else (0,)
@@ -100,27 +152,53 @@ def _register_python_parts() -> None:
 
     @torch.library.register_fake(lib + "max_pool_backward")
     def _(grad_out, argmax, num_pieces):
+        op = "max_pool_backward"
+        _check_tensor(grad_out, op, "grad_out", 3, "[B, S, H]", _FLOATING)
+        _check_tensor(argmax, op, "argmax", 3, "[B, S, H]", (torch.int64,), grad_out)
+        _check_same_shape(grad_out, argmax, op, "grad_out", "argmax")
         B, _, H = grad_out.shape
         return grad_out.new_empty(B, num_pieces, H)
 
     @torch.library.register_fake(lib + "span_en_iou")
     def _(candidate_spans, gold_spans, gold_mask):
+        op = "span_en_iou"
+        _check_tensor(candidate_spans, op, "candidate_spans", 3, "[B, S, 2]", _INDEX)
+        _check_tensor(gold_spans, op, "gold_spans", 3, "[B, G, 2]", _INDEX, candidate_spans)
+        _check_tensor(gold_mask, op, "gold_mask", 2, "[B, G]", (torch.bool,), candidate_spans)
+        _check(gold_spans.shape[0] == candidate_spans.shape[0], op,
+               "`gold_spans` and `candidate_spans` have different batch sizes")
+        _check(gold_mask.shape == gold_spans.shape[:2], op, "`gold_mask` must have the shape [B, G] of `gold_spans`")
         return candidate_spans.new_empty(candidate_spans.shape[:2], dtype=torch.float32)
+
+    def _bce_check(op, logits, targets, en_iou):
+        _check(logits.dtype in _FLOATING, op, f"`logits` has dtype {logits.dtype}, expected one of {list(_FLOATING)}")
+        for name, t in (("targets", targets), ("en_iou", en_iou)):
+            _check_same_shape(logits, t, op, "logits", name)
+            _check(t.device == logits.device, op, f"`{name}` is on {t.device} but `logits` on {logits.device}")
 
     @torch.library.register_fake(lib + "iou_scaled_bce")
     def _(logits, targets, en_iou, delta):
+        _bce_check("iou_scaled_bce", logits, targets, en_iou)
         return torch.empty_like(logits)
 
     @torch.library.register_fake(lib + "iou_scaled_bce_backward")
     def _(grad, logits, targets, en_iou, delta):
+        _bce_check("iou_scaled_bce_backward", logits, targets, en_iou)
         return torch.empty_like(logits)
+
+    def _ranking_check(op, scores, gold):
+        _check_tensor(scores, op, "scores", 2, "[N, C]", _FLOATING)
+        _check_tensor(gold, op, "gold", 2, "[N, C]", (torch.bool,), scores)
+        _check_same_shape(scores, gold, op, "scores", "gold")
 
     @torch.library.register_fake(lib + "ranking_loss")
     def _(scores, gold, m_pos, m_neg, gamma):
+        _ranking_check("ranking_loss", scores, gold)
         return scores.new_empty(scores.shape[0])
 
     @torch.library.register_fake(lib + "ranking_loss_backward")
     def _(grad, scores, gold, m_pos, m_neg, gamma):
+        _ranking_check("ranking_loss_backward", scores, gold)
         return torch.empty_like(scores)
 
     @torch.library.register_fake(lib + "adamw_no_bias_correction_")

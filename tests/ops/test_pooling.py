@@ -206,6 +206,20 @@ def test_opcheck(device):
 
 
 @pytest.mark.parametrize("device", NATIVE_DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_max_pool_backward_matches_the_fallback(device, dtype):
+    """The native backward op itself against reference.max_pool_backward: arg-max -1 (an empty
+    range) sends nothing, and several spans sharing an arg-max piece add up there."""
+    g = torch.Generator().manual_seed(17)
+    argmax = torch.randint(-1, 9, (3, 40, 6), generator=g)  # 40 spans over 9 pieces: many collide
+    grad_out = torch.randn(3, 40, 6, generator=g, dtype=dtype)
+    want = reference.max_pool_backward(grad_out, argmax, 9)
+    got = torch.ops.spertmt.max_pool_backward(grad_out.to(device), argmax.to(device), 9).cpu()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(want.sum(1), torch.where(argmax >= 0, grad_out, 0).sum(1))  # nothing lost
+
+
+@pytest.mark.parametrize("device", NATIVE_DEVICES)
 def test_torch_compile_fullgraph_matches_eager(device):
     g = torch.Generator().manual_seed(13)
     hidden = torch.randn(2, 16, 8, generator=g).to(device)
@@ -305,3 +319,32 @@ def test_bad_word_and_pair_ranges(impl):
         mod.pair_context_max_pool(hidden, torch.tensor([[[0, 2]]]), torch.tensor([[[3, 12]]]), True)
     with pytest.raises(RuntimeError, match="head_ranges"):
         mod.pair_context_max_pool(hidden, torch.tensor([[[0, 2, 3]]]), torch.tensor([[[3, 5]]]), True)
+
+
+@native
+@pytest.mark.parametrize("call, message", [
+    (lambda m: torch.ops.spertmt.span_max_pool(m(2, 5, 3), m(2, 4, dtype=torch.long), m(2, 3, dtype=torch.long), True),
+     "`ends` has shape"),
+    (lambda m: torch.ops.spertmt.span_max_pool(m(2, 5, 3, dtype=torch.long), m(2, 4, dtype=torch.long),
+                                               m(2, 4, dtype=torch.long), True), "`hidden` has dtype"),
+    (lambda m: torch.ops.spertmt.pair_context_max_pool(m(2, 5, 3), m(3, 4, 2, dtype=torch.long),
+                                                       m(3, 4, 2, dtype=torch.long), True), "batch size of `hidden`"),
+    (lambda m: torch.ops.spertmt.ranking_loss(m(4, 3), m(4, 3, dtype=torch.long), 2.5, 0.5, 2.0), "`gold` has dtype"),
+    (lambda m: torch.ops.spertmt.span_en_iou(m(2, 4, 2, dtype=torch.long), m(2, 3, 2, dtype=torch.long),
+                                             m(2, 4, dtype=torch.bool)), "`gold_mask` must have the shape"),
+    (lambda m: torch.ops.spertmt.iou_scaled_bce(m(2, 4), m(2, 4), m(2, 5), 0.25), "`en_iou` has shape"),
+])
+def test_fakes_refuse_what_the_kernels_refuse(call, message):
+    """Meta tensors (as torch.compile traces) get the kernels' argument errors, without data."""
+    def meta(*shape, dtype=torch.float32):
+        return torch.empty(*shape, dtype=dtype, device="meta")
+
+    with pytest.raises(RuntimeError, match=message.replace("[", r"\[").replace("`", "`")):
+        call(meta)
+
+
+def test_availability_is_per_op():
+    assert ops.native_available("cpu") == all(ops.native_available("cpu", op) for op in (
+        "span_max_pool", "pair_context_max_pool", "enumerate_span_max_pool", "span_en_iou", "iou_scaled_bce",
+        "ranking_loss"))
+    assert not ops.native_available("tpu", "span_max_pool")
