@@ -56,13 +56,26 @@ def _eval(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, read_types, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
 
+    import dataclasses
+
+    from .config import PREDICTION_KEYS
+
+    overrides = args.set or []
+    keys = {assignment.split("=", 1)[0].strip() for assignment in overrides}
+    refused = sorted(keys - set(PREDICTION_KEYS))
+    if refused:
+        print(f"spertmt eval: --set {', '.join(refused)}: not a prediction setting (it describes how the model was "
+              f"built or trained); eval can change {', '.join(PREDICTION_KEYS)}", file=sys.stderr)
+        return 2
     extractor = load(args.model, device=args.device, precision=args.precision)
-    config = extractor.config.override(args.set or [])
+    config = extractor.config.override(overrides).resolved()
+    extractor.model.config = dataclasses.replace(extractor.model.config, **{key: getattr(config, key) for key in keys})
+    threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
     types = read_types(args.types) if args.types else extractor.types
     data = Path(args.data) if args.data else config.data_path("test_path")
     documents = read_documents(data, types)
     predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
-                                    threshold=args.threshold, progress=not args.quiet)
+                                    threshold=threshold, progress=not args.quiet)
     metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
     print(format_metrics(metrics))
     if args.output:
@@ -258,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="model folder (e.g. runs/demo/best)")
     evaluate.add_argument("--data", help="SpERT JSON file (default: the model config's test_path)")
     evaluate.add_argument("--types", help="types file (default: the model's types)")
-    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="change a prediction setting (threshold, max_span_width, multi_label_relations, "
+                               "max_pairs, overlapping, eval_batch_size, test_path, data_root)")
     evaluate.add_argument("--output", help="folder for metrics.json and predictions.json")
     evaluate.add_argument("--batch-size", type=int, default=0)
     evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")

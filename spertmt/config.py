@@ -22,6 +22,10 @@ except ModuleNotFoundError:  # Python < 3.11
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 MODES = ("spertmt", "spert")
+# What `spertmt eval --set` may change on a trained model: how it predicts and how it is scored.
+# Every other key describes how the model was built or trained, and is refused there.
+PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",
+                   "eval_batch_size", "data_root", "test_path")
 CHOICES = {  # the allowed values of the settings that name a choice
     "loss_reduction": ("mean", "sum"),
     "ranking_average": ("pooled", "separate"),

@@ -44,6 +44,16 @@ def test_train_then_eval_reproduces_metrics(tiny_config, tmp_path, capsys):
     assert main(["eval", "--quiet", "--model", str(out / "best"), "--data", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "eval")]) == 0
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+    # Prediction settings change what eval predicts; training settings are refused, never ignored.
+    eval_args = ["eval", "--quiet", "--model", str(out / "best"), "--data", f"{FIXTURES}/tiny_train.json"]
+    assert main([*eval_args, "--set", "threshold=1e9", "--output", str(tmp_path / "high")]) == 0
+    assert json.loads((tmp_path / "high" / "metrics.json").read_text())["ner"]["micro"]["recall"] == 0
+    assert main([*eval_args, "--set", "max_span_width=1", "--output", str(tmp_path / "narrow")]) == 0
+    narrow = json.loads((tmp_path / "narrow" / "predictions.json").read_text())
+    assert narrow and all(e["end"] - e["start"] == 1 for d in narrow for e in d["entities"])
+    capsys.readouterr()
+    assert main([*eval_args, "--set", "lr=1", "--set", "threshold=0"]) == 2
+    assert "--set lr: not a prediction setting" in capsys.readouterr().err
     # The scorer gives the same numbers from the predictions file alone.
     assert main(["score", "--gold", f"{FIXTURES}/tiny_train.json", "--pred", str(tmp_path / "eval" / "predictions.json"),
                  "--types", f"{FIXTURES}/tiny_types.json", "--output", str(tmp_path / "score")]) == 0
