@@ -27,11 +27,58 @@ MODES = ("spertmt", "spert")
 PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",
                    "eval_batch_size", "data_root", "test_path")
 CHOICES = {  # the allowed values of the settings that name a choice
+    "mode": MODES,
+    "precision": ("fp32", "bf16", "fp16"),
     "loss_reduction": ("mean", "sum"),
     "ranking_average": ("pooled", "separate"),
     "loss_balance": ("fixed", "uncertainty"),
     "threshold_selection": ("fixed", "global", "per_type"),
 }
+# Ranges of the numeric settings: (lowest, highest, whether the lowest itself is allowed).
+_INF = float("inf")
+RANGES = {
+    "fold": (0, _INF, True), "num_folds": (1, _INF, True), "max_train_documents": (0, _INF, True),
+    "max_eval_documents": (0, _INF, True), "max_length": (4, _INF, True), "max_span_width": (1, _INF, True),
+    "width_embedding_size": (1, _INF, True), "dropout": (0, 1, True), "delta": (0, 1, True),
+    "margin_pos": (-_INF, _INF, True), "margin_neg": (-_INF, _INF, True), "gamma": (0, _INF, False),
+    "alpha": (0, _INF, True), "beta": (0, _INF, True), "relation_weight": (0, _INF, True),
+    "negative_ranking_weight": (0, _INF, True), "neg_entity_count": (0, _INF, True),
+    "neg_relation_count": (0, _INF, True), "epochs": (1, _INF, True), "batch_size": (1, _INF, True),
+    "eval_batch_size": (1, _INF, True), "lr": (0, _INF, False), "head_lr": (0, _INF, False),
+    "weight_decay": (0, _INF, True), "warmup": (0, 1, True), "max_grad_norm": (0, _INF, False),
+    "adam_eps": (0, _INF, False), "seed": (0, 2**63 - 1, True), "num_workers": (0, _INF, True),
+    "threshold": (-_INF, _INF, True), "max_pairs": (1, _INF, True),
+}
+
+
+def _expected(annotation: str) -> tuple[tuple[type, ...], bool]:
+    """The Python types a field's annotation allows, and whether None is allowed."""
+    names = [part.strip() for part in annotation.split("|")]
+    types = {"int": (int,), "float": (float, int), "bool": (bool,), "str": (str,), "dict": (dict,)}
+    allowed: tuple[type, ...] = tuple(t for name in names if name != "None" for t in types[name])
+    return allowed, "None" in names
+
+
+def check_value(key: str, value: Any, source: str = "config") -> None:
+    """Raises a ValueError naming the key, the value and what is expected, where `value` does not
+    fit the setting `key` (its type, its range, its allowed values)."""
+    field_types = {f.name: f.type for f in dataclasses.fields(Config)}
+    allowed, optional = _expected(field_types[key])
+    if value is None and optional:
+        return
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, allowed) or (is_bool and bool not in allowed):
+        words = {float: "a number", int: "a whole number", bool: "true or false", str: "a string", dict: "a table"}
+        expected = " or ".join(dict.fromkeys(words[t] for t in allowed if not (t is int and float in allowed)))
+        expected += " (or leave it unset)" if optional else ""
+        raise ValueError(f"{source}: {key} = {value!r} is a {type(value).__name__}; expected {expected}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ValueError(f"{source}: {key} must be one of {CHOICES[key]}, not {value!r}")
+    if key in RANGES:
+        low, high, low_included = RANGES[key]
+        if value != value or not (low <= value <= high) or (value == low and not low_included):
+            bounds = f"{'at least' if low_included else 'above'} {low}" + (f" and at most {high}" if high != _INF else "")
+            raise ValueError(f"{source}: {key} = {value!r} is out of range; expected a number {bounds}")
 
 
 @dataclass
@@ -131,15 +178,15 @@ class Config:
 
     extra: dict = field(default_factory=dict)  # free-form notes stored with the run
 
+    def validate(self, source: str = "config") -> Config:
+        """Checks every setting's type, range and allowed values (see check_value); returns self."""
+        for f in dataclasses.fields(self):
+            check_value(f.name, getattr(self, f.name), source)
+        return self
+
     def resolved(self) -> Config:
-        """A copy with the mode-dependent defaults filled in."""
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, not {self.precision!r}")
-        for key, allowed in CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"{key} must be one of {allowed}, not {getattr(self, key)!r}")
+        """A validated copy with the mode-dependent defaults filled in."""
+        self.validate()
         if self.ranking_average == "separate" and self.loss_reduction != "mean":
             raise ValueError('ranking_average = "separate" averages positives and negatives apart: '
                              'it needs loss_reduction = "mean"')
@@ -166,20 +213,32 @@ class Config:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "config") -> Config:
+    def from_dict(cls, data: dict, source: str = "config", lines: dict[str, int] | None = None) -> Config:
+        """A config from a dict of settings, each checked (the error names `source` and, where
+        `lines` gives it, the line of the key)."""
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+        for key, value in data.items():
+            where = f"{source}, line {lines[key]}" if lines and key in lines else source
+            check_value(key, value, where)
         return cls(**data)
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        """Reads a TOML (or JSON) config file."""
+        """Reads a TOML (or JSON) config file; syntax and setting errors name the file and line."""
         path = Path(path)
-        text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        return cls.from_dict(data, str(path))
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+        lines = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            key = line.split("=", 1)[0].strip().strip('"') if "=" in line else ""
+            lines.setdefault(key, number)
+        return cls.from_dict(data, str(path), lines)
 
     def override(self, assignments: list[str]) -> Config:
         """Applies `key=value` strings; values are parsed as TOML (strings may stay unquoted)."""
@@ -197,6 +256,7 @@ class Config:
                 value = raw  # a bare string
             if types[key] == "str" and not isinstance(value, str):
                 value = raw  # e.g. --set encoder=123abc
+            check_value(key, value, f"--set {assignment}")
             updates[key] = value
         return dataclasses.replace(self, **updates)
 

@@ -30,10 +30,24 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """"auto": a GPU when torch sees one, else the CPU; any other name as torch reads it."""
+    """"auto": a GPU when torch sees one, else the CPU; "cpu", "cuda" or "cuda:N" when this torch
+    build and machine have it (else a ValueError that says what there is)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device = {name!r} is not a device; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise ValueError(f"device = {name!r}, but this torch {torch.__version__} ({build}) sees no CUDA GPU; "
+                             "use device = \"cpu\" or \"auto\"")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device = {name!r}, but there are {torch.cuda.device_count()} CUDA GPUs")
+    elif device.type != "cpu":
+        raise ValueError(f"device = {name!r}: spertmt runs on cpu or cuda")
+    return device
 
 
 class Distributed:

@@ -214,3 +214,36 @@ def test_the_package_version_is_the_project_version():
         import tomli as tomllib
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     assert spertmt.__version__ == project["version"]
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("epochs=abc", "epochs = 'abc' is a str; expected a whole number"),
+    ("threshold=high", "threshold = 'high' is a str; expected a number"),
+    ("multi_task=maybe", "multi_task = 'maybe' is a str; expected true or false"),
+    ("epochs=-1", "epochs = -1 is out of range; expected a number at least 1"),
+    ("lr=0", "lr = 0 is out of range"),
+    ("device=gpu", "device = 'gpu' is not a device"),
+])
+def test_bad_settings_stop_before_any_work_and_say_what_is_expected(tmp_path, capsys, assignment, message):
+    assert main(["train", "--quiet", "--set", assignment, "--output", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cuda_on_a_machine_without_it_is_a_clear_error(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["train", "--quiet", "--set", "device=cuda", "--output", str(tmp_path / "run")]) == 2
+    assert "sees no CUDA GPU; use device = \"cpu\"" in capsys.readouterr().err
+
+
+def test_config_file_errors_name_the_file_and_line(tmp_path, capsys):
+    (tmp_path / "syntax.toml").write_text('epochs = 3\nlr = \n')
+    (tmp_path / "value.toml").write_text('epochs = 3\n\nlr = "fast"\n')
+    assert main(["train", "--config", str(tmp_path / "syntax.toml"), "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "syntax.toml: not valid TOML" in err and "line 2" in err
+    assert main(["train", "--config", str(tmp_path / "value.toml"), "--output", str(tmp_path / "run")]) == 2
+    assert "value.toml, line 3: lr = 'fast' is a str; expected a number" in capsys.readouterr().err
