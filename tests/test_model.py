@@ -287,3 +287,21 @@ def test_head_lr_gives_everything_but_the_encoder_its_own_learning_rate(tiny_con
             lr, decay = lr_of[id(param)]
             assert lr == (config.lr if name.startswith("encoder.") else expect_head), name
             assert decay == (0.0 if name.endswith("bias") or "LayerNorm" in name else config.weight_decay), name
+
+
+def test_a_model_folder_of_checkpoint_format_1_loads_and_predicts_as_it_did():
+    """tests/fixtures/model-format1 was written by an earlier spertmt (see make_model_fixture.py)."""
+    import json
+    from pathlib import Path
+
+    import spertmt
+
+    from .fixtures.make_model_fixture import OUT, expected_outputs
+
+    got = expected_outputs(spertmt.load(OUT, device="cpu"))
+    want = json.loads((Path(OUT) / "expected.json").read_text())
+    for kind in ("entities", "relations"):
+        assert [[row[:-1] for row in doc] for doc in got[kind]] == [[row[:-1] for row in doc] for doc in want[kind]]
+        assert [row[-1] for doc in got[kind] for row in doc] == pytest.approx(
+            [row[-1] for doc in want[kind] for row in doc], abs=2e-5)
+    assert sum(len(doc) for doc in want["relations"]) > 0
