@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import spertmt
+from spertmt.model.heads import MultiTaskHead
 from spertmt.predict import predict_documents
 from spertmt.thresholds import NO_THRESHOLD
 
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     extractor = spertmt.load(args.model, device="cpu")
-    if not extractor.model.multitask:
+    if not isinstance(extractor.model.entity_head, MultiTaskHead):
         parser.error("the model has no class scores to compare with θ (spert mode or -MTL)")
     documents = spertmt.read_documents(args.data, extractor.types)
     scored = predict_documents(extractor.model, extractor.tokenizer, documents, threshold=NO_THRESHOLD,

@@ -20,7 +20,10 @@ from .data.documents import Types
 from .model.encoder import encoder_from_config
 from .model.spertmt import SpERTMT
 
-FORMAT_VERSION = 1
+# 2: the heads are modules of their own (entity_head.classifier.weight, ...). Format 1 folders
+# (entity_classifier.weight, ...) load: the model renames their parameters as it reads them.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 
 
 def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path) -> None:
@@ -37,9 +40,10 @@ def _check_folder(folder: Path) -> None:
     if not (folder / "version.json").exists():
         raise FileNotFoundError(f"{folder} is not a spertmt model folder (no version.json)")
     version = json.loads((folder / "version.json").read_text())
-    if version.get("format") != FORMAT_VERSION:
+    if version.get("format") not in READABLE_FORMATS:
         raise ValueError(f"{folder} was written by spertmt {version.get('spertmt')} in checkpoint format "
-                         f"{version.get('format')}; this spertmt {__version__} reads format {FORMAT_VERSION}")
+                         f"{version.get('format')}; this spertmt {__version__} reads formats "
+                         f"{', '.join(map(str, READABLE_FORMATS))}")
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTMT:

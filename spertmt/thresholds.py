@@ -99,28 +99,28 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
     The relations are tuned over the entities that the chosen entity θ keeps: per type, or the
     head's global θ when `per_type` is False."""
     model = extractor.model
-    if not model.multitask and model.config.mode != "spert":
+    entity_head, relation_head = model.entity_head, model.relation_head
+    if not (entity_head.thresholded or relation_head.thresholded):
         raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no threshold to tune")
     common = dict(batch_size=batch_size, device=extractor.device, progress=progress)
     result: dict = {}
-    if model.multitask:
-        entities = predict_documents(model, extractor.tokenizer, documents, threshold=NO_THRESHOLD, relations=False,
+    if entity_head.thresholded:
+        entities = predict_documents(model, extractor.tokenizer, documents, threshold=entity_head.lowest_threshold,
+                                     relations=False,
                                      **common)
         candidates, counts = _entity_candidates(entities, documents)
         result["entity"] = _tune(candidates, counts)
-        result["entity_tradeoff"] = tradeoff(candidates, counts, [0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5])
+        result["entity_tradeoff"] = tradeoff(candidates, counts, list(entity_head.tradeoff_thresholds))
         names = [t.name for t in extractor.types.entities]
         chosen = result["entity"] if per_type else {"*": result["entity"]["*"]}
         entity_threshold = torch.tensor([chosen.get(n, chosen["*"])["threshold"] for n in names])
     else:
         entity_threshold = None  # SpERT's entities: argmax over "none" and the types
     relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
-                                  relation_threshold=NO_THRESHOLD if model.multitask else 0.0, **common)
+                                  relation_threshold=relation_head.lowest_threshold, **common)
     candidates, counts = _relation_candidates(relations, documents, symmetric_types(extractor.types))
     result["relation"] = _tune(candidates, counts)
-    grid = [0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5] if model.multitask else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
-                                                                                       0.7, 0.8, 0.9]
-    result["relation_tradeoff"] = tradeoff(candidates, counts, grid)
+    result["relation_tradeoff"] = tradeoff(candidates, counts, list(relation_head.tradeoff_thresholds))
     return result
 
 

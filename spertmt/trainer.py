@@ -296,7 +296,7 @@ def _select_thresholds(model, tokenizer, dev_docs, cfg: Config, device, folder: 
     from .api import Extractor
     from .thresholds import save_thresholds, thresholds_file_content, tune_thresholds
 
-    if not model.multitask and model.config.mode != "spert":
+    if not (model.entity_head.thresholded or model.relation_head.thresholded):
         return {}
     per_type = cfg.threshold_selection == "per_type"
     tuned = tune_thresholds(Extractor(model, tokenizer, device), dev_docs, batch_size=cfg.eval_batch_size,

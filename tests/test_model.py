@@ -148,10 +148,10 @@ def test_every_mode_trains_and_predicts(tiny_config, fixture_data, switches):
     out = model(batch)
     assert torch.isfinite(out.loss) and out.relation_loss > 0
     out.loss.backward()
-    assert model.entity_classifier.weight.grad.abs().sum() > 0
-    assert model.relation_classifier.weight.grad.abs().sum() > 0
+    assert model.entity_head.classifier.weight.grad.abs().sum() > 0
+    assert model.relation_head.classifier.weight.grad.abs().sum() > 0
     expected_in = 3 * 32 + 2 * 25 + (2 * 3 if model.use_entity_logits else 0)
-    assert model.relation_classifier.in_features == expected_in
+    assert model.relation_head.classifier.in_features == expected_in
 
     model.eval()
     evaluation = DocumentDataset(docs, train.encodings, types, train=False)
@@ -211,7 +211,7 @@ def test_entity_logits_carry_gradient_to_the_entity_classifier(tiny_config, fixt
     c = model._span_repr(pooled, batch.entity_spans[..., 1] - batch.entity_spans[..., 0])
     _, _, type_scores = model._entity_head(c, hidden[:, 0])
     _, rel_scores = model._relation_head(hidden, c, ranges, type_scores, batch.rel_pairs)
-    (grad,) = torch.autograd.grad(rel_scores.sum(), model.entity_classifier.weight, allow_unused=True)
+    (grad,) = torch.autograd.grad(rel_scores.sum(), model.entity_head.classifier.weight, allow_unused=True)
     assert (grad is not None and grad.abs().sum() > 0) == with_grad
 
 

@@ -6,16 +6,12 @@ Representations (d1 = encoder size, d2 = width embedding size):
   where p(s) are the entity class scores of s (entity logits; not in `spert` mode or under
   -entity-logits). p keeps its gradient (the relation loss also trains the entity classifier)
   unless `entity_logits_grad = false`.
-Heads:
-- spertmt: identification logit (a·x + b) + class scores (x·W, no bias, no "none" class), trained
-  with alpha * (IoU-scaled) BCE + beta * pairwise ranking; predicts argmax_c score_c when
-  max_c score_c >= threshold.
-- spertmt with multi_task=False (-MTL): one softmax classifier with a "none" class per head,
-  cross-entropy; predicts the argmax (a span / pair is kept when it is not "none").
-- spert: softmax entity classifier with "none" (cross-entropy), sigmoid relation classifier
-  (BCE, averaged over types), relations kept where sigmoid >= threshold (0.4), multi-label.
-Dropout applies to the classifier inputs; classifier weights and width embeddings are drawn from
-N(0, 0.02), biases 0 (BERT's initialisation, as SpERT applies it).
+Heads (spertmt.model.heads, one class per kind), chosen once from the mode:
+- spertmt: MultiTaskHead for entities and relations (identification + ranking, θ on class scores).
+- spertmt with multi_task=False (-MTL): NoneClassHead for both (softmax with a "none" class).
+- spert: NoneClassHead for entities, SigmoidHead for relations (multi-label, θ = 0.4).
+Dropout applies to the classifier inputs; width embeddings are drawn from N(0, 0.02) as the
+classifier weights are (BERT's initialisation, as SpERT applies it).
 """
 
 from __future__ import annotations
@@ -29,9 +25,13 @@ from .. import ops
 from ..config import Config
 from ..data.batching import Batch
 from ..data.documents import Types
-from .losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
+from .heads import LossOptions, MultiTaskHead, NoneClassHead, SigmoidHead
+from .losses import SampleReduction
 
 MAX_WIDTH_EMBEDDINGS = 100  # as SpERT: gold entities wider than max_span_width still train
+# Parameter names of checkpoint format 1 (before the heads were modules of their own) -> today's.
+_FORMAT1_NAMES = {f"{head}_{part}.": f"{head}_head.{part}." for head in ("entity", "relation")
+                  for part in ("identifier", "classifier")}
 
 
 @dataclass
@@ -55,13 +55,6 @@ class RawPredictions:
     relation_scores: Tensor  # [B, P, R]
 
 
-def _init_linear(layer: nn.Linear) -> nn.Linear:
-    nn.init.normal_(layer.weight, std=0.02)
-    if layer.bias is not None:
-        nn.init.zeros_(layer.bias)
-    return layer
-
-
 class SpERTMT(nn.Module):
     """Span-based joint entity and relation extraction; `config.mode` picks SpERT.MT or SpERT."""
 
@@ -73,7 +66,7 @@ class SpERTMT(nn.Module):
         cfg = self.config
         d1, d2 = encoder.config.hidden_size, cfg.width_embedding_size
         num_e, num_r = len(types.entities), len(types.relations)
-        self.multitask = cfg.mode == "spertmt" and cfg.multi_task
+        multitask = cfg.mode == "spertmt" and cfg.multi_task
         self.use_entity_logits = cfg.mode == "spertmt" and cfg.entity_logits
         entity_in = 2 * d1 + d2
         relation_in = 3 * d1 + 2 * d2 + (2 * num_e if self.use_entity_logits else 0)
@@ -81,15 +74,14 @@ class SpERTMT(nn.Module):
         self.width_embedding = nn.Embedding(MAX_WIDTH_EMBEDDINGS, d2)
         nn.init.normal_(self.width_embedding.weight, std=0.02)
         self.dropout = nn.Dropout(cfg.dropout)
-        if self.multitask:
-            self.entity_identifier = _init_linear(nn.Linear(entity_in, 1))
-            self.entity_classifier = _init_linear(nn.Linear(entity_in, num_e, bias=False))
-            self.relation_identifier = _init_linear(nn.Linear(relation_in, 1))
-            self.relation_classifier = _init_linear(nn.Linear(relation_in, num_r, bias=False))
-        else:  # one classifier per head; index 0 = "none" except for SpERT's sigmoid relations
-            self.entity_classifier = _init_linear(nn.Linear(entity_in, num_e + 1))
-            relation_out = num_r if cfg.mode == "spert" else num_r + 1
-            self.relation_classifier = _init_linear(nn.Linear(relation_in, relation_out))
+        if multitask:
+            self.entity_head, self.relation_head = MultiTaskHead(entity_in, num_e), MultiTaskHead(relation_in, num_r)
+        else:
+            self.entity_head = NoneClassHead(entity_in, num_e)
+            self.relation_head = (SigmoidHead if cfg.mode == "spert" else NoneClassHead)(relation_in, num_r)
+        self.loss_options = LossOptions(cfg.alpha, cfg.beta, cfg.margin_pos, cfg.margin_neg, cfg.gamma, cfg.delta,
+                                        cfg.negative_ranking_weight, cfg.ranking_average == "separate")
+        self._register_load_state_dict_pre_hook(_rename_format1_parameters)
         if cfg.loss_balance == "uncertainty":  # s_entity, s_relation of exp(-s) L + s (Kendall et al. 2018)
             self.loss_log_weights = nn.Parameter(torch.zeros(2))
 
@@ -177,11 +169,8 @@ class SpERTMT(nn.Module):
     def _entity_head(self, c: Tensor, cls: Tensor):
         """-> (identification logits or None, classifier outputs, entity type scores p(s))."""
         x = self.dropout(torch.cat([c, cls.unsqueeze(1).expand(-1, c.shape[1], -1)], -1))
-        if self.multitask:
-            scores = self.entity_classifier(x)
-            return self.entity_identifier(x).squeeze(-1), scores, scores
-        logits = self.entity_classifier(x)
-        return None, logits, logits[..., 1:]
+        ident, outputs = self.entity_head(x)
+        return ident, outputs, self.entity_head.type_scores(outputs)
 
     def _relation_head(self, hidden: Tensor, c: Tensor, piece_ranges: Tensor, type_scores: Tensor,
                        pairs: Tensor):
@@ -196,9 +185,7 @@ class SpERTMT(nn.Module):
             if not self.config.entity_logits_grad:
                 type_scores = type_scores.detach()
             parts += [take(type_scores, head), take(type_scores, tail)]
-        r = self.dropout(torch.cat(parts, -1))
-        ident = self.relation_identifier(r).squeeze(-1) if self.multitask else None
-        return ident, self.relation_classifier(r)
+        return self.relation_head(self.dropout(torch.cat(parts, -1)))
 
     # ------------------------------------------------------------------------------------------
     # Training
@@ -216,27 +203,17 @@ class SpERTMT(nn.Module):
         c = self._span_repr(pooled, widths)
         ident, outputs, type_scores = self._entity_head(c, cls)
         mask = batch.entity_mask.to(hidden.dtype)
-        multitask_options = dict(alpha=cfg.alpha, beta=cfg.beta, m_pos=cfg.margin_pos, m_neg=cfg.margin_neg,
-                                 gamma=cfg.gamma, reduce=reduce,
-                                 negative_weight=cfg.negative_ranking_weight,
-                                 separate=cfg.ranking_average == "separate")
-        if self.multitask:
-            en_iou = ops.span_en_iou(batch.entity_spans, batch.gold_spans, batch.gold_mask) if cfg.iou_loss else None
-            entity_loss = multitask_loss(ident, outputs, batch.entity_labels, mask, en_iou=en_iou, delta=cfg.delta,
-                                         **multitask_options)
-        else:
-            entity_loss = none_class_cross_entropy(outputs, batch.entity_labels, mask, reduce)
+        # The IoU-scaled identification loss (-EIL: plain BCE) of the multi-task entity head.
+        en_iou = (ops.span_en_iou(batch.entity_spans, batch.gold_spans, batch.gold_mask)
+                  if self.entity_head.uses_en_iou and cfg.iou_loss else None)
+        entity_loss = self.entity_head.loss(ident, outputs, batch.entity_labels, mask, reduce, self.loss_options,
+                                            en_iou)
 
         # Also run with no relation sample (a 0-size batch costs nothing, the loss is 0): every
         # process of a distributed run then takes part in the same collectives.
         ident, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
         mask = batch.rel_mask.to(hidden.dtype)
-        if self.multitask:
-            relation_loss = multitask_loss(ident, outputs, batch.rel_labels, mask, **multitask_options)
-        elif cfg.mode == "spert":
-            relation_loss = multilabel_bce(outputs, batch.rel_labels, mask, reduce)
-        else:
-            relation_loss = none_class_cross_entropy(outputs, batch.rel_labels, mask, reduce)
+        relation_loss = self.relation_head.loss(ident, outputs, batch.rel_labels, mask, reduce, self.loss_options)
         if cfg.loss_balance == "uncertainty":
             s = self.loss_log_weights
             loss = torch.exp(-s[0]) * entity_loss + torch.exp(-s[1]) * cfg.relation_weight * relation_loss + s.sum()
@@ -291,13 +268,7 @@ class SpERTMT(nn.Module):
             pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
         c = self._span_repr(pooled, spans[..., 1] - spans[..., 0])
         _, outputs, type_scores = self._entity_head(c, hidden[:, 0])
-        if self.multitask:
-            entity_scores, entity_types = outputs.max(-1)
-            entity_keep = _passes(entity_scores, entity_types, entity_threshold)
-        else:
-            probs = outputs.softmax(-1)
-            entity_scores, best = probs.max(-1)
-            entity_keep, entity_types = best > 0, (best - 1).clamp(min=0)
+        entity_keep, entity_types, entity_scores = self.entity_head.best_type(outputs, entity_threshold)
         entity_keep = span_mask if entity_spans is not None else entity_keep & span_mask
 
         num_r = len(self.types.relations)
@@ -325,33 +296,17 @@ class SpERTMT(nn.Module):
                               for chunk in flat_pairs.split(cfg.max_pairs, dim=1)], dim=1)[0]
         outputs = flat_out.new_zeros(B, pairs.shape[1], flat_out.shape[-1])
         outputs[doc, slot] = flat_out
-        if self.multitask:
-            scores = outputs
-            passes = _passes(scores, None, relation_threshold)
-            keep = passes if multi_label else _one_hot_best(scores) & passes
-        elif cfg.mode == "spert":
-            scores = outputs.sigmoid()
-            keep = _passes(scores, None, relation_threshold)
-        else:
-            probs = outputs.softmax(-1)
-            scores = probs[..., 1:]
-            keep = _one_hot_best(probs)[..., 1:]
+        keep, scores = self.relation_head.kept_types(outputs, relation_threshold, multi_label)
         keep &= pair_mask.unsqueeze(-1)
         return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask, keep, scores)
 
 
-def _passes(scores: Tensor, types: Tensor | None, threshold: float | Tensor) -> Tensor:
-    """scores >= θ, with θ a number or a per-type tensor (indexed by `types`, or along the last dim)."""
-    if not isinstance(threshold, Tensor):
-        return scores >= threshold
-    threshold = threshold.to(device=scores.device, dtype=scores.dtype)
-    return scores >= (threshold[types] if types is not None else threshold)
-
-
-def _one_hot_best(scores: Tensor) -> Tensor:
-    return torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, scores.argmax(-1, keepdim=True), True)
-
-
+def _rename_format1_parameters(state_dict, prefix, *args) -> None:
+    """Loads the weights of checkpoint format 1 (entity_classifier.weight, ...) under today's names."""
+    for key in list(state_dict):
+        for old, new in _FORMAT1_NAMES.items():
+            if key.startswith(prefix + old):
+                state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
 def _ordered_pairs(keep: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
     """All ordered pairs (i, j), i != j, of the kept rows of each document, built on the device.
 

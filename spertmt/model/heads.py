@@ -1,0 +1,155 @@
+"""The classifier heads, one class per kind: how a head scores its samples, its training loss and
+its decision rule. The model picks a kind per head from its mode (SpERTMT.__init__) and never
+asks again.
+
+- MultiTaskHead (SpERT.MT): an identification logit a·x + b and class scores x·W (no bias, no
+  "none" class); trained with α·(IoU-scaled) BCE + β·pairwise ranking; a sample is kept with
+  argmax_c score_c when max_c score_c >= θ.
+- NoneClassHead (SpERT's entities, and both heads under -MTL): a softmax over ["none", types],
+  cross-entropy; a sample is kept with its argmax when that is not "none". No θ.
+- SigmoidHead (SpERT's relations): one sigmoid per type, BCE averaged over types; every type whose
+  probability reaches θ is kept (multi-label).
+
+Weights are drawn from N(0, 0.02) and biases are 0 (BERT's initialisation, as SpERT applies it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
+
+
+def _init_linear(layer: nn.Linear) -> nn.Linear:
+    nn.init.normal_(layer.weight, std=0.02)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+@dataclass
+class LossOptions:
+    """The multi-task loss's settings (config: alpha, beta, margins, gamma, delta, ...)."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    m_pos: float = 2.5
+    m_neg: float = 0.5
+    gamma: float = 2.0
+    delta: float = 0.25
+    negative_weight: float = 1.0
+    separate: bool = False
+
+
+class Head(nn.Module):
+    """Scores samples (`forward` -> (identification logits or None, outputs)), trains (`loss`) and
+    decides (`best_type`: one type per sample, for entities; `kept_types`: the kept types of each
+    sample, for relations). `thresholded`: whether a θ decides (and so can be tuned on dev);
+    `lowest_threshold`: a θ every sample passes; `tradeoff_thresholds`: where `spertmt
+    tune-threshold` prints precision and recall; `uses_en_iou`: whether its loss takes ENIoU."""
+
+    thresholded = True
+    lowest_threshold = -1e9
+    tradeoff_thresholds = (0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5)
+    uses_en_iou = False
+
+    def type_scores(self, outputs: Tensor) -> Tensor:
+        """Per-type scores, without any "none" class (what p(s) is for an entity head)."""
+        return outputs
+
+    def loss(self, ident: Tensor | None, outputs: Tensor, labels: Tensor, mask: Tensor, reduce: SampleReduction,
+             options: LossOptions, en_iou: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def best_type(self, outputs: Tensor, threshold) -> tuple[Tensor, Tensor, Tensor]:
+        """(kept [..], type index [..], score [..]) with one type per sample."""
+        raise NotImplementedError(f"{type(self).__name__} does not decide entities")
+
+    def kept_types(self, outputs: Tensor, threshold, multi_label: bool) -> tuple[Tensor, Tensor]:
+        """(kept [.., C] bool, scores [.., C]) per sample and type."""
+        raise NotImplementedError
+
+
+class MultiTaskHead(Head):
+    uses_en_iou = True
+
+    def __init__(self, in_features: int, num_types: int):
+        super().__init__()
+        self.identifier = _init_linear(nn.Linear(in_features, 1))
+        self.classifier = _init_linear(nn.Linear(in_features, num_types, bias=False))
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        return self.identifier(x).squeeze(-1), self.classifier(x)
+
+    def loss(self, ident, outputs, labels, mask, reduce, options, en_iou=None):
+        return multitask_loss(ident, outputs, labels, mask, alpha=options.alpha, beta=options.beta,
+                              m_pos=options.m_pos, m_neg=options.m_neg, gamma=options.gamma, en_iou=en_iou,
+                              delta=options.delta, reduce=reduce, negative_weight=options.negative_weight,
+                              separate=options.separate)
+
+    def best_type(self, outputs, threshold):
+        scores, types = outputs.max(-1)
+        return passes(scores, types, threshold), types, scores
+
+    def kept_types(self, outputs, threshold, multi_label):
+        keep = passes(outputs, None, threshold)
+        return (keep if multi_label else one_hot_best(outputs) & keep), outputs
+
+
+class NoneClassHead(Head):
+    thresholded = False
+
+    def __init__(self, in_features: int, num_types: int):
+        super().__init__()
+        self.classifier = _init_linear(nn.Linear(in_features, num_types + 1))  # index 0: "none"
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        return None, self.classifier(x)
+
+    def type_scores(self, outputs):
+        return outputs[..., 1:]
+
+    def loss(self, ident, outputs, labels, mask, reduce, options, en_iou=None):
+        return none_class_cross_entropy(outputs, labels, mask, reduce)
+
+    def best_type(self, outputs, threshold):
+        scores, best = outputs.softmax(-1).max(-1)
+        return best > 0, (best - 1).clamp(min=0), scores
+
+    def kept_types(self, outputs, threshold, multi_label):
+        probs = outputs.softmax(-1)
+        return one_hot_best(probs)[..., 1:], probs[..., 1:]
+
+
+class SigmoidHead(Head):
+    lowest_threshold = 0.0  # probabilities
+    tradeoff_thresholds = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+    def __init__(self, in_features: int, num_types: int):
+        super().__init__()
+        self.classifier = _init_linear(nn.Linear(in_features, num_types))
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        return None, self.classifier(x)
+
+    def loss(self, ident, outputs, labels, mask, reduce, options, en_iou=None):
+        return multilabel_bce(outputs, labels, mask, reduce)
+
+    def kept_types(self, outputs, threshold, multi_label):
+        scores = outputs.sigmoid()
+        return passes(scores, None, threshold), scores
+
+
+def passes(scores: Tensor, types: Tensor | None, threshold: float | Tensor) -> Tensor:
+    """scores >= θ, with θ a number or a per-type tensor (indexed by `types`, or along the last dim)."""
+    if not isinstance(threshold, Tensor):
+        return scores >= threshold
+    threshold = threshold.to(device=scores.device, dtype=scores.dtype)
+    return scores >= (threshold[types] if types is not None else threshold)
+
+
+def one_hot_best(scores: Tensor) -> Tensor:
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, scores.argmax(-1, keepdim=True), True)
