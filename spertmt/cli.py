@@ -254,7 +254,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(prog="spertmt", description="SpERT.MT joint entity and relation extraction.")
+    parser.add_argument("--version", action="version", version=f"spertmt {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train, pick the best epoch on dev, evaluate on test")

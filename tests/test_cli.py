@@ -128,9 +128,9 @@ def test_brat_folder_convert_validate_train(tiny_config, tmp_path):
     """The README's own-data path: a brat folder in, a trained model out."""
     brat = tmp_path / "brat"
     assert main(["convert", "--from", "spert", "--to", "brat", f"{FIXTURES}/tiny_train.json", str(brat)]) == 0
-    data = tmp_path / "mine.json"
+    data = tmp_path / "data" / "mine.json"  # into a folder that does not exist yet, as README does
     assert main(["convert", "--from", "brat", "--to", "spert", str(brat), str(data)]) == 0
-    types = tmp_path / "mine_types.json"
+    types = tmp_path / "data" / "mine_types.json"
     assert types.exists()
     assert main(["validate", str(data), "--types", str(types)]) == 0
     run = tmp_path / "run"
@@ -247,3 +247,11 @@ def test_config_file_errors_name_the_file_and_line(tmp_path, capsys):
     assert "syntax.toml: not valid TOML" in err and "line 2" in err
     assert main(["train", "--config", str(tmp_path / "value.toml"), "--output", str(tmp_path / "run")]) == 2
     assert "value.toml, line 3: lr = 'fast' is a str; expected a number" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import spertmt
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"spertmt {spertmt.__version__}"

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import write_text_atomic
 from .documents import DataError, Document, Entity, Relation, Types, parse_document
 from .text import WORD_SPLITTERS, split_sentences
 
@@ -304,8 +305,9 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
             check_types(documents, types, str(input_path))
         else:
             out = Path(output_path)
-            types_out = out.with_name(out.stem + "_types.json")
-            types_out.write_text(json.dumps(collect_types(documents).to_dict(), indent=1))
+            out.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
+            write_text_atomic(out.with_name(out.stem + "_types.json"), json.dumps(collect_types(documents).to_dict(),
+                                                                                 indent=1))
         write_spert(documents, output_path)
     elif target == "dygie":
         write_dygie(documents, output_path)
