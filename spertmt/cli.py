@@ -133,7 +133,7 @@ def _score(args: argparse.Namespace) -> int:
 
     types = read_types(args.types) if args.types else None
     gold = read_documents(args.gold, types)
-    pred = read_documents(args.pred, types)
+    pred = _read_predictions(args.pred, types)  # SpERT JSON, or predict's JSON lines
     if types is None:
         types = collect_types(gold + pred)
         print("no --types: relation types are taken as asymmetric", file=sys.stderr)
@@ -172,12 +172,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if report["errors"] else 0
 
 
-def _read_predictions(path: str):
+def _read_predictions(path: str, types=None):
     """SpERT JSON, or the JSON lines of `spertmt predict` (word offsets)."""
     from .data.documents import Document, Entity, Relation, read_documents
 
     if not path.endswith(".jsonl"):
-        return read_documents(path)
+        return read_documents(path, types)
     documents = []
     with open(path, encoding="utf-8") as f:
         for line in f:

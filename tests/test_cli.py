@@ -63,6 +63,12 @@ def test_train_then_eval_reproduces_metrics(tiny_config, tmp_path, capsys):
                  "--output", str(tmp_path / "pred.json")]) == 0
     predicted = json.loads((tmp_path / "pred.json").read_text())
     assert len(predicted) == 5 and all("score" in e for d in predicted for e in d["entities"])
+    # score reads predict's JSON lines too (word offsets), with the same numbers.
+    assert main(["predict", "--quiet", "--model", str(out / "best"), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "pred.jsonl")]) == 0
+    assert main(["score", "--gold", f"{FIXTURES}/tiny_train.json", "--pred", str(tmp_path / "pred.jsonl"),
+                 "--types", f"{FIXTURES}/tiny_types.json", "--output", str(tmp_path / "score-jsonl")]) == 0
+    assert json.loads((tmp_path / "score-jsonl" / "metrics.json").read_text()) == metrics
 
 
 def test_config_errors_list_valid_keys(tmp_path, capsys):
