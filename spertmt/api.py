@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .checkpoint import load_model, load_tokenizer_from
+from .checkpoint import load_model, load_tokenizer_from, read_folder_json
 from .data.batching import Collator, encode_documents
 from .data.documents import Document
 from .data.sampling import make_sample
@@ -240,7 +240,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32") -> E
     (recent x86 CPUs, GPUs); bench/RESULTS.md gives its speed and its effect on F1."""
     resolved = resolve_device(device)
     folder = Path(folder)
-    thresholds = json.loads((folder / THRESHOLDS_FILE).read_text()) if (folder / THRESHOLDS_FILE).exists() else None
+    thresholds = read_folder_json(folder, THRESHOLDS_FILE) if (folder / THRESHOLDS_FILE).exists() else None
     return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved, thresholds, precision)
 
 

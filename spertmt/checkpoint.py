@@ -36,10 +36,32 @@ def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path) -> None:
         (tmp / "version.json").write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
 
 
+class ModelFolderError(ValueError):
+    """A model folder that cannot be loaded; the message names the folder, the file and a hint."""
+
+
+_HINT = "re-save it from its run (best/ or last/ under the run folder), or train again"
+
+
+def read_folder_json(folder: Path, name: str):
+    """A JSON file of a model folder; a missing or damaged one raises a ModelFolderError naming both."""
+    path = folder / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFolderError(f"{folder}: {name} is missing; {_HINT}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ModelFolderError(f"{folder}: {name} is damaged ({error}); {_HINT}") from None
+
+
 def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such model folder")
     if not (folder / "version.json").exists():
-        raise FileNotFoundError(f"{folder} is not a spertmt model folder (no version.json)")
-    version = json.loads((folder / "version.json").read_text())
+        runs = [name for name in ("best", "last") if (folder / name / "version.json").exists()]
+        hint = f"; it is a run folder: pass {folder / runs[0]}" if runs else ""
+        raise FileNotFoundError(f"{folder} is not a spertmt model folder (no version.json){hint}")
+    version = read_folder_json(folder, "version.json")
     if version.get("format") not in READABLE_FORMATS:
         raise ValueError(f"{folder} was written by spertmt {version.get('spertmt')} in checkpoint format "
                          f"{version.get('format')}; this spertmt {__version__} reads formats "
@@ -47,18 +69,33 @@ def _check_folder(folder: Path) -> None:
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTMT:
-    """The model of a folder written by `save_checkpoint`, in eval mode on `device`."""
+    """The model of a folder written by `save_checkpoint`, in eval mode on `device`. A missing or
+    damaged file raises a ModelFolderError that names the folder and the file."""
     folder = Path(folder)
     _check_folder(folder)
-    config = Config.from_dict(json.loads((folder / "config.json").read_text()), str(folder / "config.json"))
-    types = Types.from_dict(json.loads((folder / "types.json").read_text()), str(folder / "types.json"))
-    encoder = encoder_from_config(json.loads((folder / "encoder_config.json").read_text()))
+    config = Config.from_dict(read_folder_json(folder, "config.json"), str(folder / "config.json"))
+    types = Types.from_dict(read_folder_json(folder, "types.json"), str(folder / "types.json"))
+    encoder = encoder_from_config(read_folder_json(folder, "encoder_config.json"))
     model = SpERTMT(config, types, encoder)
-    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    weights = folder / "weights.pt"
+    if not weights.exists():
+        raise ModelFolderError(f"{folder}: weights.pt is missing; {_HINT}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as error:  # truncated, empty, not a state dict, or other shapes
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFolderError(f"{folder}: weights.pt cannot be loaded ({first}); {_HINT}") from None
     return model.to(device).eval()
 
 
 def load_tokenizer_from(folder: str | Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(Path(folder) / "tokenizer", use_fast=True)
+    folder = Path(folder)
+    if not (folder / "tokenizer").is_dir():
+        raise ModelFolderError(f"{folder}: tokenizer/ is missing; {_HINT}")
+    try:
+        return AutoTokenizer.from_pretrained(folder / "tokenizer", use_fast=True)
+    except Exception as error:
+        raise ModelFolderError(f"{folder}: tokenizer/ cannot be loaded ({error}); {_HINT}") from None

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,3 +142,30 @@ def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path)
             raise RuntimeError("disk full")
     assert (folder / "weights.pt").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "out.jsonl"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "weights.pt").write_bytes((f / "weights.pt").read_bytes()[:1000]), "weights.pt cannot be loaded"),
+    (lambda f: (f / "weights.pt").write_bytes(b""), "weights.pt cannot be loaded"),
+    (lambda f: (f / "weights.pt").unlink(), "weights.pt is missing"),
+    (lambda f: shutil.rmtree(f / "tokenizer"), "tokenizer/ is missing"),
+    (lambda f: (f / "config.json").write_text('{"epochs": 3,'), "config.json is damaged"),
+    (lambda f: (f / "types.json").unlink(), "types.json is missing"),
+    (lambda f: (f / "thresholds.json").write_text("{"), "thresholds.json is damaged"),
+])
+def test_a_damaged_model_folder_names_the_folder_and_the_file(tmp_path, capsys, damage, message):
+    folder = tmp_path / "model"
+    shutil.copytree(f"{FIXTURES}/model-format1", folder)
+    damage(folder)
+    assert main(["predict", "--quiet", "--model", str(folder), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: {message}" in err and "train again" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no output, no debris
+
+
+def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, capsys):
+    shutil.copytree(f"{FIXTURES}/model-format1", tmp_path / "run" / "best")
+    assert main(["predict", "--quiet", "--model", str(tmp_path / "run"), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2
+    assert f"it is a run folder: pass {tmp_path / 'run' / 'best'}" in capsys.readouterr().err
