@@ -49,11 +49,11 @@ def load(folder, device: str = "auto", precision: str = "fp32"):
     return _load(folder, device, precision)
 
 
-def train(config, output_dir, progress: bool = True, resume: bool = False):
+def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False):
     """Trains and evaluates; see `spertmt.trainer.train`."""
     from .trainer import train as _train
 
-    return _train(config, output_dir, progress, resume)
+    return _train(config, output_dir, progress, resume, overwrite)
 
 
 __all__ = ["Config", "Document", "Entity", "Relation", "Types", "__version__", "evaluate", "load", "ops",

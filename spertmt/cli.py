@@ -46,7 +46,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.all_folds:
         train_folds(config, args.output, progress=not args.quiet)
         return 0
-    train(config, args.output, progress=not args.quiet)
+    train(config, args.output, progress=not args.quiet, overwrite=args.overwrite)
     print(f"model folders: {Path(args.output) / 'best'} and {Path(args.output) / 'last'}")
     return 0
 
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", required=True, help="run folder (checkpoints, logs, metrics)")
     train.add_argument("--resume", action="store_true",
                        help="go on with the interrupted run in --output (its config.json; --set may change keys)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="train into an --output that already holds a trained model, replacing it")
     train.add_argument("--all-folds", action="store_true",
                        help="run folds 0 .. num_folds-1 (ADE) and average their metrics")
     train.add_argument("--quiet", action="store_true", help="no progress bars")

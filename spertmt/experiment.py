@@ -362,7 +362,7 @@ class Experiment:
                              f"{r[selected]['re_strict']:.2f} | {r[last]['ner']:.2f} | "
                              f"{r[last]['re_strict']:.2f} |")
         tuned = [(name, r, t) for name, entry in summary["cells"].items() for r in entry.get("per_run", [])
-                 for t in r["thresholds"]]
+                 for t in r.get("thresholds", [])]
         if tuned:
             lines += ["", "## θ tuned on dev at the end of training (threshold_selection; dev F1 at that θ, "
                       "optimistic: chosen on the same set)", "",

@@ -97,7 +97,8 @@ def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, e
         }, tmp / "state.pt")
 
 
-def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
+def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,
+          overwrite: bool = False) -> dict:
     """Trains on `train_path`, selects the best epoch on `dev_path`, evaluates it on `test_path`.
 
     Writes to `output_dir`: `best/` and `last/` checkpoints (load with `spertmt.load`),
@@ -120,6 +121,10 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     state_file = Path(output_dir) / RESUME_DIR / "state.pt"
     if resume and not state_file.exists():  # before any work
         raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
+    trained_before = [name for name in ("best", "last") if (Path(output_dir) / name / "version.json").exists()]
+    if trained_before and not (resume or overwrite):
+        raise FileExistsError(f"{output_dir} already holds a trained model ({'/, '.join(trained_before)}/): "
+                              "pass --resume to go on with its run, --overwrite to replace it, or another --output")
     job = Distributed(cfg.device)
     device = job.device
     output = Path(output_dir)

@@ -169,3 +169,14 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
     assert main(["predict", "--quiet", "--model", str(tmp_path / "run"), "--input", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "p.json")]) == 2
     assert f"it is a run folder: pass {tmp_path / 'run' / 'best'}" in capsys.readouterr().err
+
+
+def test_training_into_a_folder_with_a_model_needs_resume_or_overwrite(tiny_encoder, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_args(tiny_encoder, run, 1)) == 0
+    weights = _weights(run / "best")
+    capsys.readouterr()
+    assert main(_args(tiny_encoder, run, 1)) == 2
+    assert "already holds a trained model (best/, last/): pass --resume" in capsys.readouterr().err
+    assert all(torch.equal(weights[k], v) for k, v in _weights(run / "best").items())  # untouched
+    assert main([*_args(tiny_encoder, run, 1), "--overwrite"]) == 0
