@@ -261,3 +261,10 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"spertmt {spertmt.__version__}"
+
+
+def test_loss_reduction_defaults_by_mode():
+    """Sums for SpERT.MT (chosen on dev, issue 21), SpERT's means for spert; either can be set."""
+    assert Config().resolved().loss_reduction == "sum"
+    assert Config(mode="spert").resolved().loss_reduction == "mean"
+    assert Config(loss_reduction="mean").resolved().loss_reduction == "mean"
