@@ -29,12 +29,12 @@ from torch.profiler import ProfilerActivity, profile, record_function
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402
 
-import spertmt.api  # noqa: E402
+import spertmt.inference.extractor  # noqa: E402
 import spertmt.model.spertmt as model_module  # noqa: E402
 from spertmt import ops  # noqa: E402
 from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
-from spertmt.trainer import make_optimizer  # noqa: E402
+from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 SCOPES = ("encoder", "spans", "entity head", "pairs", "relation head", "losses", "decode", "backward", "optimizer")
 
@@ -57,7 +57,7 @@ def instrument(model) -> None:
     model_module._ordered_pairs = _scoped("pairs", model_module._ordered_pairs)
     for name in ("multitask_loss", "none_class_cross_entropy", "multilabel_bce"):
         setattr(model_module, name, _scoped("losses", getattr(model_module, name)))
-    spertmt.api.decode = _scoped("decode", spertmt.api.decode)
+    spertmt.inference.extractor.decode = _scoped("decode", spertmt.inference.extractor.decode)
 
 
 def scope_times(prof) -> dict[str, float]:

@@ -3,7 +3,7 @@
     python bench/run_optim.py --repeats 20     # writes bench/results/optim-<device>.json
 
 SpERT's optimizer is AdamW without bias correction (transformers.AdamW(correct_bias=False), see
-spertmt/optim.py). Rows: our fused CPU kernel ("auto"), the same update with torch's foreach ops
+spertmt/training/optim.py). Rows: our fused CPU kernel ("auto"), the same update with torch's foreach ops
 (the fallback), the per-tensor loop that SpERT's code runs, and torch's own AdamW (with bias
 correction, so a slightly different update) as foreach and fused for scale. Medians of
 `--repeats` steps after 3 warm-up steps, all in this process one after another.
@@ -23,7 +23,7 @@ import torch
 from spertmt import ops
 from spertmt.config import OFFLINE_ENCODER
 from spertmt.model.encoder import load_encoder
-from spertmt.optim import AdamWNoBiasCorrection
+from spertmt.training.optim import AdamWNoBiasCorrection
 
 
 def main(argv=None) -> int:

@@ -40,7 +40,7 @@ from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
 
 import spertmt  # noqa: E402
 from spertmt import ops  # noqa: E402
-from spertmt.api import Extractor  # noqa: E402
+from spertmt.inference.extractor import Extractor  # noqa: E402
 from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
@@ -48,9 +48,9 @@ from spertmt.model.spertmt import SpERTMT  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
 from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
-from spertmt.optim import AdamWNoBiasCorrection  # noqa: E402
+from spertmt.training.optim import AdamWNoBiasCorrection  # noqa: E402
 from spertmt.runtime import autocast  # noqa: E402
-from spertmt.trainer import make_optimizer  # noqa: E402
+from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
 SCALE = ("doc200", "batch64")  # issue 10's scale checks: memory must not grow with spans x pieces x hidden

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import spertmt
 from spertmt.model.heads import MultiTaskHead
-from spertmt.predict import predict_documents
-from spertmt.thresholds import NO_THRESHOLD
+from spertmt.inference.pipeline import predict_documents
+from spertmt.inference.thresholds import NO_THRESHOLD
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 

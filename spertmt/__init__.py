@@ -43,15 +43,15 @@ def __getattr__(name: str):
 
 
 def load(folder, device: str = "auto", precision: str = "fp32"):
-    """Loads a trained model folder; see `spertmt.api.load` and `spertmt.api.Extractor`."""
-    from .api import load as _load
+    """Loads a trained model folder; see `spertmt.inference.extractor` (load, Extractor)."""
+    from .inference.extractor import load as _load
 
     return _load(folder, device, precision)
 
 
 def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False):
-    """Trains and evaluates; see `spertmt.trainer.train`."""
-    from .trainer import train as _train
+    """Trains and evaluates; see `spertmt.training.trainer.train`."""
+    from .training.trainer import train as _train
 
     return _train(config, output_dir, progress, resume, overwrite)
 

@@ -33,7 +33,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .trainer import train, train_folds
+    from .training.trainer import train, train_folds
 
     if args.resume:
         from .config import Config
@@ -52,7 +52,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .api import load
+    from .inference.extractor import load
     from .data.documents import read_documents, read_types, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
 
@@ -86,7 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .api import load, merge_parts, predict_file
+    from .inference.extractor import load, merge_parts, predict_file
     from .runtime import Distributed
 
     job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
@@ -108,9 +108,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from .api import load
+    from .inference.extractor import load
     from .data.documents import read_documents
-    from .thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
+    from .inference.thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
 
     extractor = load(args.model, device=args.device)
     documents = read_documents(args.data, extractor.types)
@@ -161,7 +161,7 @@ def _validate(args: argparse.Namespace) -> int:
     types = read_types(args.types) if args.types else None
     tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
     if args.model:
-        from .checkpoint import load_tokenizer_from
+        from .model.folder import load_tokenizer_from
         from .config import Config
 
         config = Config.load(Path(args.model) / "config.json")
@@ -193,7 +193,7 @@ def _read_predictions(path: str, types=None):
 
 def _visualize(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, read_types
-    from .visualize import write_html
+    from .inference.visualize import write_html
 
     types = read_types(args.types) if args.types else None
     predicted = _read_predictions(args.pred)
@@ -212,7 +212,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from .experiment import Experiment, Grid, hold_lock, release_lock, running_pid, start_background
+    from .experiment.runner import Experiment, Grid, hold_lock, release_lock, running_pid, start_background
 
     experiment = Experiment(Grid.load(args.grid), results=args.results, runs=args.runs,
                             keep_checkpoints=args.keep_checkpoints, threads=args.threads, jobs=args.jobs)

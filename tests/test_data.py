@@ -162,7 +162,7 @@ def test_length_buckets_cover_every_document_once_with_less_padding():
 def test_training_with_length_buckets(tiny_config, tmp_path):
     import dataclasses
 
-    from spertmt.trainer import train
+    from spertmt.training.trainer import train
 
     metrics = train(dataclasses.replace(tiny_config, length_buckets=True), tmp_path / "run", progress=False)
     assert "ner" in metrics

@@ -43,7 +43,7 @@ def test_two_gloo_processes_match_one_process(tiny_encoder, tmp_path):
 
 
 def test_sharded_extraction_matches_one_process(tiny_encoder, tmp_path):
-    from spertmt.checkpoint import save_checkpoint
+    from spertmt.model.folder import save_checkpoint
     from spertmt.config import Config
     from spertmt.data.documents import read_types
     from spertmt.model.encoder import load_encoder, load_tokenizer

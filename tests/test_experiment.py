@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from spertmt.cli import main
-from spertmt.experiment import Experiment, Grid, running_pid
+from spertmt.experiment.runner import Experiment, Grid, running_pid
 
 
 def _write_grid(tmp_path, tiny_config, plot=True):
@@ -158,7 +158,7 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 def test_mean_and_standard_deviation_per_setting():
-    from spertmt.experiment import _mean_std
+    from spertmt.experiment.runner import _mean_std
 
     def metrics(f1):
         return {s: {a: {"precision": f1 + 1, "recall": f1 - 1, "f1": f1} for a in ("micro", "macro")}
@@ -172,7 +172,7 @@ def test_mean_and_standard_deviation_per_setting():
 
 
 def test_timing_from_the_log_leaves_out_the_pause_of_a_resume():
-    from spertmt.experiment import _timing
+    from spertmt.experiment.runner import _timing
 
     def steps(t0, first, last, seconds_per_step, epoch):
         return [{"event": "step", "time": t0 + (s - first) * seconds_per_step, "step": s, "epoch": epoch}
@@ -201,7 +201,7 @@ def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config,
         {"seed": 0, "fold": 0, "dev_best": None, "test_best": {"ner": 64.6, "re_strict": 64.6},
          "test_last": {"ner": 64.6, "re_strict": 64.6}}], "commands": ["spertmt train ..."]},
                          "spertmt": {"runs": 0, "commands": []}}}
-    from spertmt.experiment import _mean_std
+    from spertmt.experiment.runner import _mean_std
     summary["cells"]["spert"]["test_best"] = summary["cells"]["spert"]["test_last"] = _mean_std([metrics])
     table = experiment.markdown(summary)
     assert "## Test, last epoch's checkpoint (no dev set" in table

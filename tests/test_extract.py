@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from spertmt.api import load, predict_file
-from spertmt.checkpoint import save_checkpoint
+from spertmt.inference.extractor import load, predict_file
+from spertmt.model.folder import save_checkpoint
 from spertmt.cli import main
 from spertmt.data.documents import read_types
 from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.spertmt import SpERTMT
-from spertmt.thresholds import _best_cut
+from spertmt.inference.thresholds import _best_cut
 
 from .conftest import FIXTURES
 

@@ -5,7 +5,7 @@ relations across window borders on a 3,000-word document with a 32-piece window.
 import pytest
 import torch
 
-from spertmt.api import Extractor
+from spertmt.inference.extractor import Extractor
 from spertmt.config import Config
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
 from spertmt.data.documents import Document, Entity, Relation, read_documents, read_types

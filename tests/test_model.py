@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from spertmt.checkpoint import load_model, save_checkpoint
+from spertmt.model.folder import load_model, save_checkpoint
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
 from spertmt.data.documents import read_documents, read_types
 from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
 from spertmt.model.spertmt import SpERTMT, _ordered_pairs
-from spertmt.predict import decode
+from spertmt.inference.pipeline import decode
 
 
 def softplus(x):
@@ -274,7 +274,7 @@ def test_a_batch_predicts_what_each_document_predicts_alone(tiny_config, fixture
 
 
 def test_head_lr_gives_everything_but_the_encoder_its_own_learning_rate(tiny_config, fixture_data):
-    from spertmt.trainer import make_optimizer
+    from spertmt.training.trainer import make_optimizer
 
     types, _ = fixture_data
     model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder))

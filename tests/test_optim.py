@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from spertmt import ops
-from spertmt.optim import AdamWNoBiasCorrection
+from spertmt.training.optim import AdamWNoBiasCorrection
 
 IMPLEMENTATIONS = ["auto", "foreach", "loop"]
 needs_native = pytest.mark.skipif(not ops.native_available("cpu"), reason="native kernels not built")

@@ -93,7 +93,7 @@ def test_mixed_precision_trains(tiny_encoder, tmp_path, precision):
 
 
 def test_model_folder_from_another_format_is_refused(tiny_encoder, tmp_path, capsys):
-    from spertmt.checkpoint import save_checkpoint
+    from spertmt.model.folder import save_checkpoint
     from spertmt.data.documents import read_types
     from spertmt.model.encoder import load_encoder, load_tokenizer
     from spertmt.model.spertmt import SpERTMT

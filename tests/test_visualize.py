@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from spertmt.data.documents import Entity, read_documents, read_types
-from spertmt.visualize import ERROR, PALETTE, render_html
+from spertmt.inference.visualize import ERROR, PALETTE, render_html
 
 from .conftest import FIXTURES
 

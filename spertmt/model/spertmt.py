@@ -43,7 +43,7 @@ class LossOutput:
 
 @dataclass
 class RawPredictions:
-    """Decisions of one batch, before conversion to documents (spertmt.predict)."""
+    """Decisions of one batch, before conversion to documents (spertmt.inference.pipeline)."""
 
     spans: Tensor  # [B, S, 2] word ranges of the candidate spans
     entity_keep: Tensor  # [B, S] bool: predicted as an entity

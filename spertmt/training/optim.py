@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
-from . import ops
-from .ops import reference
+from .. import ops
+from ..ops import reference
 
 
 class AdamWNoBiasCorrection(Optimizer):

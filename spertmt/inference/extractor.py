@@ -18,14 +18,14 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .checkpoint import load_model, load_tokenizer_from, read_folder_json
-from .data.batching import Collator, encode_documents
-from .data.documents import Document
-from .data.sampling import make_sample
-from .data.text import Word, simple_words, split_sentences
-from .files import atomic_output
-from .predict import decode, predict_documents
-from .runtime import autocast, resolve_device
+from ..model.folder import load_model, load_tokenizer_from, read_folder_json
+from ..data.batching import Collator, encode_documents
+from ..data.documents import Document
+from ..data.sampling import make_sample
+from ..data.text import Word, simple_words, split_sentences
+from ..files import atomic_output
+from .pipeline import decode, predict_documents
+from ..runtime import autocast, resolve_device
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -247,7 +247,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32") -> E
 def _read_inputs(path: Path, input_format: str):
     """Yields (id, text or word list, given entities or None), lazily for txt and jsonl."""
     if input_format == "spert":
-        from .data.documents import read_documents
+        from ..data.documents import read_documents
 
         for i, doc in enumerate(read_documents(path)):
             yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None
@@ -292,7 +292,7 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
 
     With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
-    input order. `html`: also write the HTML view (spertmt.visualize) of the first `html_limit`
+    input order. `html`: also write the HTML view (spertmt.inference.visualize) of the first `html_limit`
     results.
     """
     from tqdm.auto import tqdm
@@ -381,7 +381,7 @@ def merge_parts(output_path: str | Path, world: int, output_format: str | None =
 
 
 def _as_document(result: Extraction, identifier) -> Document:
-    from .data.documents import Entity, Relation
+    from ..data.documents import Entity, Relation
 
     return Document(result.tokens, [Entity(e.token_start, e.token_end, e.type, e.score) for e in result.entities],
                     [Relation(r.head, r.tail, r.type, r.score) for r in result.relations], identifier)

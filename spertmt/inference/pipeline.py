@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .data.documents import Document, Entity, Relation, Types
-from .evaluate import symmetric_order
-from .model.spertmt import RawPredictions
-from .runtime import autocast
+from ..data.documents import Document, Entity, Relation, Types
+from ..evaluate import symmetric_order
+from ..model.spertmt import RawPredictions
+from ..runtime import autocast
 
 def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id)."""
@@ -46,7 +46,7 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
     in SpERTMT.predict; `precision` "bf16" runs under bf16 autocast)."""
     from tqdm.auto import tqdm
 
-    from .data.batching import Collator, DocumentDataset, encode_documents
+    from ..data.batching import Collator, DocumentDataset, encode_documents
 
     was_training = model.training
     model.eval()

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .api import THRESHOLDS_FILE, Extractor
-from .data.documents import Document
-from .evaluate import relation_key, symmetric_types
-from .files import write_text_atomic
-from .predict import predict_documents
+from .extractor import THRESHOLDS_FILE, Extractor
+from ..data.documents import Document
+from ..evaluate import relation_key, symmetric_types
+from ..files import write_text_atomic
+from .pipeline import predict_documents
 
 NO_THRESHOLD = -1e9
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .config import Config
-from .files import write_text_atomic
+from ..config import Config
+from ..files import write_text_atomic
 
 try:
     import tomllib

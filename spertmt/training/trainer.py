@@ -15,18 +15,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import ops
-from .checkpoint import load_model, save_checkpoint
-from .config import Config
-from .data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
-from .data.documents import read_documents, read_types, write_documents
-from .evaluate import evaluate, format_metrics, summary, write_metrics
-from .files import atomic_folder
-from .model.encoder import load_encoder, load_tokenizer
-from .model.spertmt import SpERTMT
+from .. import ops
+from ..model.folder import load_model, save_checkpoint
+from ..config import Config
+from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
+from ..data.documents import read_documents, read_types, write_documents
+from ..evaluate import evaluate, format_metrics, summary, write_metrics
+from ..files import atomic_folder
+from ..model.encoder import load_encoder, load_tokenizer
+from ..model.spertmt import SpERTMT
 from .optim import AdamWNoBiasCorrection
-from .predict import predict_documents
-from .runtime import Distributed, autocast, seed_everything
+from ..inference.pipeline import predict_documents
+from ..runtime import Distributed, autocast, seed_everything
 
 
 def _metric(metrics: dict, dotted: str) -> float:
@@ -39,7 +39,7 @@ def _metric(metrics: dict, dotted: str) -> float:
 def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases, LayerNorm weights and loss weights (as SpERT and BERT);
     everything outside the encoder at `head_lr` when it is set. Without bias correction by
-    default, as SpERT's code (spertmt.optim)."""
+    default, as SpERT's code (spertmt.training.optim)."""
     groups: dict[tuple[bool, bool], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -287,7 +287,7 @@ def _eval_docs(cfg: Config, key: str, types):
 def _predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
                        thresholds: dict | None = None):
     """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ)."""
-    from .api import Extractor
+    from ..inference.extractor import Extractor
 
     threshold_args = Extractor(model, tokenizer, device, thresholds)._threshold_args(None)
     predictions = predict_documents(model, tokenizer, documents, batch_size=cfg.eval_batch_size, device=device,
@@ -298,8 +298,8 @@ def _predict_and_score(model, tokenizer, documents, types, cfg: Config, device, 
 def _select_thresholds(model, tokenizer, dev_docs, cfg: Config, device, folder: Path, log: JsonLog) -> dict:
     """θ of `model` tuned on the dev set (threshold_selection "global" or "per_type"), written to
     `folder`/thresholds.json and logged with the dev F1 each reaches; {} for a model with no θ (-MTL)."""
-    from .api import Extractor
-    from .thresholds import save_thresholds, thresholds_file_content, tune_thresholds
+    from ..inference.extractor import Extractor
+    from ..inference.thresholds import save_thresholds, thresholds_file_content, tune_thresholds
 
     if not (model.entity_head.thresholded or model.relation_head.thresholded):
         return {}

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-from ._version import __version__
-from .config import Config
-from .files import atomic_folder
-from .data.documents import Types
-from .model.encoder import encoder_from_config
-from .model.spertmt import SpERTMT
+from .._version import __version__
+from ..config import Config
+from ..files import atomic_folder
+from ..data.documents import Types
+from .encoder import encoder_from_config
+from .spertmt import SpERTMT
 
 # 2: the heads are modules of their own (entity_head.classifier.weight, ...). Format 1 folders
 # (entity_classifier.weight, ...) load: the model renames their parameters as it reads them.
