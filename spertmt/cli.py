@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from .inference.extractor import load
-    from .data.documents import read_documents, read_types, write_documents
+    from .data.documents import read_documents, read_types, require_documents, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
 
     import dataclasses
@@ -73,7 +73,7 @@ def _eval(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
     types = read_types(args.types) if args.types else extractor.types
     data = Path(args.data) if args.data else config.data_path("test_path")
-    documents = read_documents(data, types)
+    documents = require_documents(read_documents(data, types), data, "to evaluate on")
     predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
                                     threshold=threshold, progress=not args.quiet)
     metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
@@ -109,11 +109,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from .inference.extractor import load
-    from .data.documents import read_documents
+    from .data.documents import read_documents, require_documents
     from .inference.thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
 
     extractor = load(args.model, device=args.device)
-    documents = read_documents(args.data, extractor.types)
+    documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
     tuned = tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
                             per_type=not args.global_only)
     print(format_tuning(tuned))

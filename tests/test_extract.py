@@ -46,14 +46,17 @@ def test_extract_raw_text_maps_offsets_back(model_folder):
 
 def test_given_entities_entities_only_and_word_lists(model_folder):
     extractor = load(model_folder, device="cpu")
-    given = [[{"start": 0, "end": 10, "type": "Person"}, {"start": 20, "end": 25, "type": "City"},
-              {"start": 27, "end": 31, "type": "Person"}]]
+    given = [[{"start": 0, "end": 10, "type": "Peop"}, {"start": 20, "end": 25, "type": "Loc"},
+              {"start": 27, "end": 31, "type": "Peop"}]]
     result = extractor.extract([TEXT], given)[0]
-    assert [(e.text, e.type) for e in result.entities] == [("John Smith", "Person"), ("Paris", "City"),
-                                                           ("Mary", "Person")]
+    assert [(e.text, e.type) for e in result.entities] == [("John Smith", "Peop"), ("Paris", "Loc"),
+                                                           ("Mary", "Peop")]
     assert {(r.head, r.tail) for r in result.relations} <= {(0, 1), (1, 0)}  # within sentence 0 only
     with pytest.raises(ValueError, match=r"entities\[0\]\[0\].*word boundaries"):
-        extractor.extract([TEXT], [[{"start": 1, "end": 10, "type": "Person"}]])
+        extractor.extract([TEXT], [[{"start": 1, "end": 10, "type": "Peop"}]])
+    with pytest.raises(ValueError, match=r"entities\[0\]\[0\] has type 'Person', which the model does not know; "
+                                         r"its entity types: Loc, Org, Peop"):
+        extractor.extract([TEXT], [[{"start": 0, "end": 10, "type": "Person"}]])
     only = extractor.extract(TEXT, relations=False)[0]
     assert only.entities and not only.relations
     words = extractor.extract([["Mary", "lives", "in", "Oslo", "."]])[0]

@@ -180,3 +180,46 @@ def test_training_into_a_folder_with_a_model_needs_resume_or_overwrite(tiny_enco
     assert "already holds a trained model (best/, last/): pass --resume" in capsys.readouterr().err
     assert all(torch.equal(weights[k], v) for k, v in _weights(run / "best").items())  # untouched
     assert main([*_args(tiny_encoder, run, 1), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"text": 3}', "line 2: 'text' is 3; expected a string"),
+    ('{"text": null}', "line 2: 'text' is None; expected a string"),
+    ('{"tokens": "John met Mary"}', "line 2: 'tokens' must be a list of strings"),
+    ('{"text": "John met Mary.", "entities": [{"type": "Person", "start": 0, "end": 4}]}',
+     "line 2: entities[0] has type 'Person', which the model does not know; its entity types: Loc, Org, Peop"),
+    ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": 1, "end": 4}]}',
+     "line 2: entities[0] ({'type': 'Peop', 'start': 1, 'end': 4}) does not fall on word boundaries"),
+    ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": "0", "end": 4}]}',
+     'line 2: entities[0] ({\'type\': \'Peop\', \'start\': \'0\', \'end\': 4}) needs "type" and whole-number'),
+])
+def test_bad_jsonl_inputs_name_the_file_and_line(tmp_path, capsys, line, message):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "Mary lives in Paris."}\n' + line + "\n")
+    assert main(["predict", "--quiet", "--model", f"{FIXTURES}/model-format1", "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl")]) == 2
+    assert f"{source}, {message}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_non_utf8_input_names_the_file(tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_bytes("Mary lives in Paris.\nJosé".encode("latin-1") + b"\n")
+    assert main(["predict", "--quiet", "--model", f"{FIXTURES}/model-format1", "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl")]) == 2
+    assert f"{source}, line 2: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_empty_datasets_are_refused_by_commands_that_learn_or_tune(tiny_encoder, tmp_path, capsys):
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    args = _args(tiny_encoder, tmp_path / "run", 1)
+    assert main([*args, "--set", f"train_path={empty}"]) == 2
+    assert f"{empty}: no documents to train on" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    model = f"{FIXTURES}/model-format1"
+    assert main(["tune-threshold", "--quiet", "--model", model, "--data", str(empty), "--dry-run"]) == 2
+    assert f"{empty}: no documents to tune θ on" in capsys.readouterr().err
+    assert main(["eval", "--quiet", "--model", model, "--data", str(empty)]) == 2
+    assert f"{empty}: no documents to evaluate on" in capsys.readouterr().err
+    assert main(["validate", str(empty)]) == 1
+    assert "no documents (an empty list)" in capsys.readouterr().out

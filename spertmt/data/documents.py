@@ -198,3 +198,11 @@ def read_documents(path: str | Path, types: Types | None = None) -> list[Documen
 def write_documents(path: str | Path, documents: list[Document]) -> None:
     """Writes documents (e.g. predictions, with scores) as SpERT JSON."""
     write_text_atomic(path, json.dumps([d.to_json() for d in documents], ensure_ascii=False))
+
+
+def require_documents(documents: list[Document], path: str | Path, purpose: str) -> list[Document]:
+    """`documents`, or a DataError when there are none: commands that learn or tune from a file
+    refuse an empty one instead of training on nothing or writing thresholds from no data."""
+    if not documents:
+        raise DataError(f"{path}: no documents {purpose}")
+    return documents

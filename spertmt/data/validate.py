@@ -25,6 +25,8 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         return {"path": str(path), "errors": [str(error)]}
     if not isinstance(raw, list):
         return {"path": str(path), "errors": [f"{path}: expected a JSON list of documents"]}
+    if not raw:
+        errors.append(f"{path}: no documents (an empty list)")
     stats = Counter()
     entity_types, relation_types = Counter(), Counter()
     too_wide, empty, long_docs = [], [], []

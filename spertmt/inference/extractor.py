@@ -156,7 +156,8 @@ class Extractor:
                     sentences.append(_Sentence(i, k, ws, offset))
                 offset += len(ws)
             if entities is not None:
-                _place_given(i, entities[i], sentences[first:], results[i].text is not None)
+                _place_given(i, entities[i], sentences[first:], results[i].text is not None,
+                             {t.name for t in self.types.entities})
 
         threshold_args = self._threshold_args(threshold)
         collate = Collator(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0)
@@ -196,12 +197,29 @@ class Extractor:
         return results
 
 
-def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool) -> None:
-    """Maps a text's own entities to word spans of its sentences (`own`); off-boundary spans are errors."""
+class GivenEntityError(ValueError):
+    """A given entity that cannot be used; `item` is the index of its text in the call."""
+
+    def __init__(self, item: int, message: str):
+        super().__init__(message)
+        self.item = item
+
+
+def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool, known: set[str]) -> None:
+    """Maps a text's own entities to word spans of its sentences (`own`); entities of an unknown type
+    or off word boundaries are errors (GivenEntityError)."""
     for s in own:
         s.given = []
+    keys = ("start", "end") if by_chars else ("token_start", "token_end")
     for j, e in enumerate(given):
         where = f"entities[{item}][{j}]"
+        if not isinstance(e, dict) or not all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool)
+                                              for k in keys) or "type" not in e:
+            raise GivenEntityError(item, f"{where} ({e!r}) needs \"type\" and whole-number \"{keys[0]}\" and "
+                                         f"\"{keys[1]}\"")
+        if e["type"] not in known:
+            raise GivenEntityError(item, f"{where} has type {e['type']!r}, which the model does not know; "
+                                         f"its entity types: {', '.join(sorted(known))}")
         for s in own:
             if by_chars:
                 starts = {w.start: k for k, w in enumerate(s.words)}
@@ -213,7 +231,7 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
                 s.given.append((e["token_start"], e["token_end"], e["type"]))
                 break
         else:
-            raise ValueError(f"{where} ({e}) does not fall on word boundaries within one sentence")
+            raise GivenEntityError(item, f"{where} ({e}) does not fall on word boundaries within one sentence")
 
 
 def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None:
@@ -250,23 +268,42 @@ def _read_inputs(path: Path, input_format: str):
         from ..data.documents import read_documents
 
         for i, doc in enumerate(read_documents(path)):
-            yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None
+            yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, i + 1
         return
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
+    with open(path, "rb") as f:  # decoded line by line, so that an encoding error names its line
+        for line_number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {line_number}: not UTF-8 text ({error.reason} at character "
+                                 f"{error.start + 1}); save the file as UTF-8") from None
             if not line.strip():
                 continue
             if input_format == "txt":
-                yield line_number, line.rstrip("\n"), None
+                yield line_number, line.rstrip("\r\n"), None, line_number
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {line_number}: not valid JSON: {error}") from None
-            if not isinstance(record, dict) or not ("text" in record or "tokens" in record):
-                raise ValueError(f"{path}, line {line_number}: expected an object with 'text' or 'tokens'")
-            content = record["text"] if "text" in record else record["tokens"]
-            yield record.get("id", line_number), content, record.get("entities")
+            yield (*_jsonl_input(path, line_number, line), line_number)
+
+
+def _jsonl_input(path: Path, line_number: int, line: str):
+    """(id, text or word list, given entities or None) of one JSON line, checked."""
+    where = f"{path}, line {line_number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: not valid JSON: {error}") from None
+    if not isinstance(record, dict) or not ("text" in record or "tokens" in record):
+        raise ValueError(f"{where}: expected an object with 'text' or 'tokens'")
+    if "text" in record and not isinstance(record["text"], str):
+        raise ValueError(f"{where}: 'text' is {record['text']!r}; expected a string")
+    if "text" not in record and not (isinstance(record["tokens"], list)
+                                     and all(isinstance(t, str) for t in record["tokens"])):
+        raise ValueError(f"{where}: 'tokens' must be a list of strings")
+    given = record.get("entities")
+    if given is not None and not isinstance(given, list):
+        raise ValueError(f"{where}: 'entities' must be a list of objects")
+    content = record["text"] if "text" in record else record["tokens"]
+    return record.get("id", line_number), content, given
 
 
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
@@ -313,10 +350,14 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
 
         def flush():
             nonlocal count
-            ids, contents, given = zip(*chunk)
+            ids, contents, given, lines = zip(*chunk)
             has_given = any(g is not None for g in given)
-            results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
-                                        batch_size=batch_size, threshold=threshold, relations=relations)
+            try:
+                results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
+                                            batch_size=batch_size, threshold=threshold, relations=relations)
+            except GivenEntityError as error:  # name the input's line, not its place in the chunk
+                message = str(error).replace(f"entities[{error.item}]", "entities")
+                raise ValueError(f"{input_path}, line {lines[error.item]}: {message}") from None
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:
                     shown.append(_as_document(result, identifier))

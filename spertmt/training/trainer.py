@@ -19,7 +19,7 @@ from .. import ops
 from ..model.folder import load_model, save_checkpoint
 from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
-from ..data.documents import read_documents, read_types, write_documents
+from ..data.documents import read_documents, read_types, require_documents, write_documents
 from ..evaluate import evaluate, format_metrics, summary, write_metrics
 from ..files import atomic_folder
 from ..model.encoder import load_encoder, load_tokenizer
@@ -127,20 +127,24 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                               "pass --resume to go on with its run, --overwrite to replace it, or another --output")
     job = Distributed(cfg.device)
     device = job.device
+    # The data is read and checked before anything is written: a bad file leaves no run folder.
+    types = read_types(cfg.data_path("types_path"))
+    train_docs = require_documents(read_documents(cfg.data_path("train_path"), types), cfg.data_path("train_path"),
+                                   "to train on")
+    if cfg.max_train_documents:
+        train_docs = train_docs[: cfg.max_train_documents]
+    dev_docs = _eval_docs(cfg, "dev_path", types) if job.main else []
+    if job.main and cfg.dev_path:
+        require_documents(dev_docs, cfg.data_path("dev_path"), "to select the best epoch on")
+    test_docs = _eval_docs(cfg, "test_path", types) if job.main else []
+
     output = Path(output_dir)
     log = JsonLog(output / "log.jsonl")
     if job.main:
         output.mkdir(parents=True, exist_ok=True)
         cfg.save(output / "config.json")
     seed_everything(cfg.seed)
-
-    types = read_types(cfg.data_path("types_path"))
     tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase)
-    train_docs = read_documents(cfg.data_path("train_path"), types)
-    if cfg.max_train_documents:
-        train_docs = train_docs[: cfg.max_train_documents]
-    dev_docs = _eval_docs(cfg, "dev_path", types) if job.main else []
-    test_docs = _eval_docs(cfg, "test_path", types) if job.main else []
 
     model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(device)
     trained = job.wrap(model)
