@@ -383,17 +383,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that `finally` blocks and the atomic writers clean up."""
+
+
+def _raise_terminated(*_) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs a command; errors in the input end in one line and exit code 2, Ctrl-C (SIGINT) in
+    exit code 130 and SIGTERM in 143, each after the command's temporary files are removed."""
+    import signal
+
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv
     from .data.documents import DataError
 
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.func(args)
     except (DataError, OSError, ValueError, FloatingPointError) as error:
         print(f"spertmt {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"spertmt {args.command}: interrupted (Ctrl-C); nothing half-written was left", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"spertmt {args.command}: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

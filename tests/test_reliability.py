@@ -223,3 +223,27 @@ def test_empty_datasets_are_refused_by_commands_that_learn_or_tune(tiny_encoder,
     assert f"{empty}: no documents to evaluate on" in capsys.readouterr().err
     assert main(["validate", str(empty)]) == 1
     assert "no documents (an empty list)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_an_interrupted_predict_stops_in_one_line_and_leaves_no_debris(tmp_path, sig, code, word):
+    source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text("Mary lives in Paris and works for Acme Corp in Berlin.\n" * 20000)
+    output.write_text("an earlier result\n")
+    process = subprocess.Popen([sys.executable, "-m", "spertmt", "predict", "--quiet", "--model",
+                                f"{FIXTURES}/model-format1", "--input", str(source), "--output", str(output),
+                                "--device", "cpu"], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.time() + 120
+    while not (tmp_path / "out.jsonl.tmp").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "predict ended before it could be interrupted"
+    time.sleep(0.3)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code
+    assert err.strip().splitlines()[-1] == f"spertmt predict: {word} ({'Ctrl-C' if code == 130 else 'SIGTERM'}); " \
+                                          "nothing half-written was left"
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+    assert output.read_text() == "an earlier result\n"  # the previous output stays whole
