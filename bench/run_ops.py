@@ -35,6 +35,7 @@ from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
 from spertmt import ops  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
 from spertmt.testing import random_words  # noqa: E402
+from spertmt.runtime import cpu_capability  # noqa: E402
 
 WORDS, MAX_WIDTH, SAMPLED_SPANS, PAIRS = 45, 10, 128, 64
 IMPLS = ("native", "fallback", "spert")
@@ -174,6 +175,7 @@ def environment(device: str) -> dict:
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name() if device == "cuda" else cpu,
         "threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "native": ops.native_available(device),

@@ -49,7 +49,7 @@ from spertmt.ops import reference  # noqa: E402
 from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
 from spertmt.training.optim import AdamWNoBiasCorrection  # noqa: E402
-from spertmt.runtime import autocast  # noqa: E402
+from spertmt.runtime import autocast, cpu_capability  # noqa: E402
 from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     output = Path(args.output or Path(__file__).resolve().parent / "results" /
                   f"throughput-{torch.device(args.device).type}-{'-'.join(args.dtype)}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
+    output.write_text(json.dumps({"command": " ".join(sys.argv), "cpu": cpu_capability(), "rows": rows}, indent=1))
     print(f"wrote {output}")
     return 0
 

@@ -8,6 +8,7 @@ import torch
 
 from . import ops
 from ._version import __version__
+from .runtime import cpu_capability
 
 
 def collect() -> dict:
@@ -21,6 +22,7 @@ def collect() -> dict:
         "native": {device: ops.native_available(device) for device in ("cpu", "cuda")},
         "native_load_error": ops.native_load_error(),
         "threads": torch.get_num_threads(),
+        "cpu": cpu_capability(),  # bf16 units: whether --precision bf16 is faster than fp32 here
     }
 
 

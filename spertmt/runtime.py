@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -21,6 +22,28 @@ def autocast(device, precision: str):
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def cpu_bf16_units() -> bool:
+    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX). Without them
+    bf16 autocast is emulated and slower than fp32: 5x slower on an AVX2 machine (bench/RESULTS.md)."""
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((probe and probe()) or (amx and amx()))
+
+
+def cpu_capability() -> str:
+    """The vector extensions torch's CPU kernels use here ("AVX2", "AVX512", ...), plus bf16 units."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return capability + (" with bf16 units" if cpu_bf16_units() else " without bf16 units")
+
+
+def warn_if_slow(device, precision: str) -> None:
+    """bf16 on a CPU without bf16 units works, slowly: say so (once per process) rather than fall back
+    silently, so that a benchmark or a user sees why."""
+    if precision == "bf16" and torch.device(device).type == "cpu" and not cpu_bf16_units():
+        warnings.warn(f"precision bf16 on this CPU ({cpu_capability()}) is emulated and slower than fp32 "
+                      "(5x on an AVX2 machine, bench/RESULTS.md); use precision fp32 here", stacklevel=3)
 
 
 def seed_everything(seed: int) -> None:

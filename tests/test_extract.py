@@ -151,3 +151,18 @@ def test_eval_and_predict_take_a_precision(model_folder, tmp_path):
     assert main(["predict", "--model", str(model_folder), "--input", str(source), "--output",
                  str(tmp_path / "out.jsonl"), "--precision", "bf16", "--quiet"]) == 0
     assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])["entities"]
+
+
+def test_bf16_on_a_cpu_without_bf16_units_warns(model_folder, monkeypatch):
+    import warnings
+
+    from spertmt import runtime
+
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: False)
+    with pytest.warns(UserWarning, match="precision bf16 on this CPU .* is emulated and slower than fp32"):
+        load(model_folder, device="cpu", precision="bf16")
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(model_folder, device="cpu", precision="bf16")
+        load(model_folder, device="cpu")

@@ -25,7 +25,7 @@ from ..data.sampling import make_sample
 from ..data.text import Word, simple_words, split_sentences
 from ..files import atomic_output
 from .pipeline import decode, predict_documents
-from ..runtime import autocast, resolve_device
+from ..runtime import autocast, resolve_device, warn_if_slow
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -82,6 +82,7 @@ class Extractor:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.thresholds = thresholds or {}
         autocast(device, precision)  # checks the name
+        warn_if_slow(device, precision)
         self.precision = precision  # "bf16": extraction under bf16 autocast (faster on CPUs with bf16 units)
 
     @property

@@ -26,7 +26,7 @@ from ..model.encoder import load_encoder, load_tokenizer
 from ..model.spertmt import SpERTMT
 from .optim import AdamWNoBiasCorrection
 from ..inference.pipeline import predict_documents
-from ..runtime import Distributed, autocast, seed_everything
+from ..runtime import Distributed, autocast, seed_everything, warn_if_slow
 
 
 def _metric(metrics: dict, dotted: str) -> float:
@@ -127,6 +127,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                               "pass --resume to go on with its run, --overwrite to replace it, or another --output")
     job = Distributed(cfg.device)
     device = job.device
+    warn_if_slow(device, cfg.precision)
     # The data is read and checked before anything is written: a bad file leaves no run folder.
     types = read_types(cfg.data_path("types_path"))
     train_docs = require_documents(read_documents(cfg.data_path("train_path"), types), cfg.data_path("train_path"),
