@@ -1,0 +1,44 @@
+"""Dev F1 after each epoch of several recorded runs, side by side: the table behind docs/results.md's
+comparison of how fast each setting learns (issue 21).
+
+    python experiments/dev_curves.py results/conll04-balance/runs/sum/seed0.json \\
+        results/conll04/runs/spert/seed1.json --epochs 1 2 3 5 10 15 20
+
+Each record (`spertmt experiment`'s results/<grid>/runs/<cell>/seed<S>.json) holds the dev micro F1
+after every epoch; the table gives NER / RE+ per epoch, then the best dev RE+ and its epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("records", nargs="+")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20])
+    parser.add_argument("--average", default="micro", choices=["micro", "macro"])
+    args = parser.parse_args(argv)
+
+    rows = []
+    for path in args.records:
+        record = json.loads(Path(path).read_text())
+        if not record.get("dev_curve"):
+            parser.error(f"{path}: the record has no dev curve (written before curves were recorded)")
+        curve = {p["epoch"]: p for p in record["dev_curve"]}
+        name = f"{Path(path).parents[2].name}: {record['cell']} seed {record['seed']}"
+        cells = [f"{curve[e]['ner'][args.average]:.1f} / {curve[e]['re_strict'][args.average]:.1f}" if e in curve
+                 else "" for e in args.epochs]
+        best = record.get("dev_best")
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {best['value']:.2f} ({best['epoch']}) |")
+    print(f"| run | " + " | ".join(f"epoch {e}" for e in args.epochs) + " | best dev RE+ (epoch) |")
+    print("| --- |" + " --- |" * (len(args.epochs) + 1))
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
