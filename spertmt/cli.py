@@ -52,13 +52,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .inference.extractor import load
-    from .data.documents import read_documents, read_types, require_documents, write_documents
-    from .evaluate import evaluate, format_metrics, write_metrics
-
     import dataclasses
 
     from .config import PREDICTION_KEYS
+    from .data.documents import read_documents, read_types, require_documents, write_documents
+    from .evaluate import evaluate, format_metrics, write_metrics
+    from .inference.extractor import load
 
     overrides = args.set or []
     keys = {assignment.split("=", 1)[0].strip() for assignment in overrides}
@@ -108,8 +107,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from .inference.extractor import load
     from .data.documents import read_documents, require_documents
+    from .inference.extractor import load
     from .inference.thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
 
     extractor = load(args.model, device=args.device)
@@ -161,8 +160,8 @@ def _validate(args: argparse.Namespace) -> int:
     types = read_types(args.types) if args.types else None
     tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
     if args.model:
-        from .model.folder import load_tokenizer_from
         from .config import Config
+        from .model.folder import load_tokenizer_from
 
         config = Config.load(Path(args.model) / "config.json")
         tokenizer, max_length, max_width = load_tokenizer_from(args.model), config.max_length, config.max_span_width

@@ -18,14 +18,14 @@ from typing import Iterable, Sequence
 
 import torch
 
-from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..data.batching import Collator, encode_documents
 from ..data.documents import Document
 from ..data.sampling import make_sample
 from ..data.text import Word, simple_words, split_sentences
 from ..files import atomic_output
-from .pipeline import decode, predict_documents
+from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import autocast, resolve_device, warn_if_slow
+from .pipeline import decode, predict_documents
 
 THRESHOLDS_FILE = "thresholds.json"
 

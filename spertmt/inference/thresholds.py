@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from .extractor import THRESHOLDS_FILE, Extractor
 from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
+from .extractor import THRESHOLDS_FILE, Extractor
 from .pipeline import predict_documents
 
 NO_THRESHOLD = -1e9

@@ -15,8 +15,8 @@ import torch
 
 from .._version import __version__
 from ..config import Config
-from ..files import atomic_folder
 from ..data.documents import Types
+from ..files import atomic_folder
 from .encoder import encoder_from_config
 from .spertmt import SpERTMT
 

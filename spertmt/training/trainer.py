@@ -16,17 +16,17 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import ops
-from ..model.folder import load_model, save_checkpoint
 from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import read_documents, read_types, require_documents, write_documents
 from ..evaluate import evaluate, format_metrics, summary, write_metrics
 from ..files import atomic_folder
-from ..model.encoder import load_encoder, load_tokenizer
-from ..model.spertmt import SpERTMT
-from .optim import AdamWNoBiasCorrection
 from ..inference.pipeline import predict_documents
+from ..model.encoder import load_encoder, load_tokenizer
+from ..model.folder import load_model, save_checkpoint
+from ..model.spertmt import SpERTMT
 from ..runtime import Distributed, autocast, seed_everything, warn_if_slow
+from .optim import AdamWNoBiasCorrection
 
 
 def _metric(metrics: dict, dotted: str) -> float:
