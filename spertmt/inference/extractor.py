@@ -28,6 +28,7 @@ from ..runtime import autocast, resolve_device, warn_if_slow
 from .pipeline import decode, predict_documents
 
 THRESHOLDS_FILE = "thresholds.json"
+MAX_SENTENCE_WORDS = 256  # longer sentences are extracted in pieces (Extractor.extract)
 
 
 @dataclass
@@ -126,7 +127,7 @@ class Extractor:
 
     def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
                 batch_size: int = 16, threshold: float | None = None, relations: bool = True,
-                progress: bool = False) -> list[Extraction]:
+                progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS) -> list[Extraction]:
         """Extracts entities and relations from raw texts (or pre-tokenised word lists).
 
         Args:
@@ -136,7 +137,14 @@ class Extractor:
                 only the relations among them are predicted. Results list entities in text order.
             threshold: θ for both heads (default: the tuned thresholds, else the config's).
             relations: False extracts entities only and skips the relation work.
+            max_sentence_words: a sentence longer than this (a text without sentence punctuation,
+                a long word list) is cut into pieces of at most this many words, each extracted
+                as a sentence of its own: the cost stays linear in the text's length (relation
+                candidates grow with the square of a sentence's entities), and no relation is
+                found across two pieces. 256 is above every sentence of CoNLL04, SciERC and ADE.
         """
+        if max_sentence_words < 1:
+            raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
         if isinstance(texts, str):
             texts = [texts]
         if entities is not None and len(entities) != len(texts):
@@ -152,7 +160,9 @@ class Extractor:
                 words = [[Word(str(t), -1, -1) for t in item]]
                 results.append(Extraction(None, [str(t) for t in item]))
             offset, first = 0, len(sentences)
-            for k, ws in enumerate(words):
+            pieces = [ws[a:a + max_sentence_words] for ws in words
+                      for a in range(0, max(len(ws), 1), max_sentence_words)]
+            for k, ws in enumerate(pieces):
                 if ws:
                     sentences.append(_Sentence(i, k, ws, offset))
                 offset += len(ws)
@@ -320,7 +330,7 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
                  input_format: str | None = None, output_format: str | None = None, batch_size: int = 16,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
-                 html_limit: int = 200) -> int:
+                 html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS) -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
@@ -355,7 +365,8 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
             has_given = any(g is not None for g in given)
             try:
                 results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
-                                            batch_size=batch_size, threshold=threshold, relations=relations)
+                                            batch_size=batch_size, threshold=threshold, relations=relations,
+                                            max_sentence_words=max_sentence_words)
             except GivenEntityError as error:  # name the input's line, not its place in the chunk
                 message = str(error).replace(f"entities[{error.item}]", "entities")
                 raise ValueError(f"{input_path}, line {lines[error.item]}: {message}") from None
