@@ -30,7 +30,7 @@ def text_of(words: int, stops: bool) -> str:
     return " ".join(tokens)
 
 
-def probe(model: str, words: int, stops: bool, threads: int) -> dict:
+def probe(model: str, words: int, stops: bool, threads: int, max_sentence_words: int) -> dict:
     import torch
 
     import spertmt
@@ -39,9 +39,9 @@ def probe(model: str, words: int, stops: bool, threads: int) -> dict:
     extractor = spertmt.load(model, device="cpu")
     text = text_of(words, stops)
     start = time.perf_counter()
-    result = extractor.extract(text)[0]
+    result = extractor.extract(text, max_sentence_words=max_sentence_words)[0]
     seconds = time.perf_counter() - start
-    return {"words": words, "stops": stops, "seconds": seconds, "entities": len(result.entities),
+    return {"words": words, "stops": stops, "max_sentence_words": max_sentence_words, "seconds": seconds, "entities": len(result.entities),
             "relations": len(result.relations),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -51,16 +51,18 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--words", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-sentence-words", type=int, default=128)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "long-line.json"))
     args = parser.parse_args(argv)
     if args.probe:
-        print(json.dumps(probe(args.model, args.words, args.probe == "stops", args.threads)))
+        print(json.dumps(probe(args.model, args.words, args.probe == "stops", args.threads, args.max_sentence_words)))
         return 0
     rows = []
     for case in ("stops", "no-stops"):
         out = subprocess.run([sys.executable, __file__, "--model", args.model, "--words", str(args.words),
-                              "--threads", str(args.threads), "--probe", case],
+                              "--threads", str(args.threads), "--max-sentence-words", str(args.max_sentence_words),
+                              "--probe", case],
                              capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     print("| text | words | seconds | entities | relations | peak RSS MB |")

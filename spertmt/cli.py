@@ -95,7 +95,7 @@ def _predict(args: argparse.Namespace) -> int:
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
                          rank=rank, world=world, html=args.html if world == 1 else None,
-                         max_sentence_words=args.max_sentence_words)
+                         **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
     if world > 1:
         job.barrier()
         if rank == 0:
@@ -301,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
     predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
     predict.add_argument("--device", default="auto")
-    predict.add_argument("--max-sentence-words", type=int, default=256,
+    predict.add_argument("--max-sentence-words", type=int,
                          help="longer sentences (text without punctuation, long word lists) are extracted in "
-                              "pieces of this many words; no relation crosses two pieces (default 256)")
+                              "pieces of this many words; no relation crosses two pieces (default: 128)")
     predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                          help="bf16: under bf16 autocast (faster on hardware with bf16 units; see bench/RESULTS.md)")
     predict.add_argument("--quiet", action="store_true")
