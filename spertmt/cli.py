@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--max-sentence-words", type=int,
-                         help="longer sentences (text without punctuation, long word lists) are extracted in "
+                         help="longer sentences of raw text (text without punctuation) are extracted in "
                               "pieces of this many words; no relation crosses two pieces (default: 128)")
     predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                          help="bf16: under bf16 autocast (faster on hardware with bf16 units; see bench/RESULTS.md)")

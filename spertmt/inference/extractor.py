@@ -137,11 +137,13 @@ class Extractor:
                 only the relations among them are predicted. Results list entities in text order.
             threshold: θ for both heads (default: the tuned thresholds, else the config's).
             relations: False extracts entities only and skips the relation work.
-            max_sentence_words: a sentence longer than this (a text without sentence punctuation,
-                a long word list) is cut into pieces of at most this many words, each extracted
-                as a sentence of its own: the cost stays linear in the text's length (relation
-                candidates grow with the square of a sentence's entities), and no relation is
-                found across two pieces. 128 is above every sentence of CoNLL04 (114 words), SciERC and ADE.
+            max_sentence_words: a sentence of a raw text longer than this (a text without sentence
+                punctuation) is cut into pieces of at most this many words, each extracted as a
+                sentence of its own: the cost stays linear in the text's length (relation
+                candidates grow with the square of a sentence's entities), and no relation is found
+                across two pieces. 128 is above every sentence of CoNLL04 (114 words), SciERC and
+                ADE. Word lists are the documents you chose and stay whole (long ones are encoded
+                in stitched windows).
         """
         if max_sentence_words < 1:
             raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
@@ -154,15 +156,13 @@ class Extractor:
         for i, item in enumerate(texts):
             if isinstance(item, str):
                 ranges = split_sentences(item, by_lines=False)
-                words = [simple_words(item[a:b], a) for a, b in ranges]
+                words = [piece for a, b in ranges for piece in _pieces(simple_words(item[a:b], a), max_sentence_words)]
                 results.append(Extraction(item, [w.text for ws in words for w in ws]))
             else:
                 words = [[Word(str(t), -1, -1) for t in item]]
                 results.append(Extraction(None, [str(t) for t in item]))
             offset, first = 0, len(sentences)
-            pieces = [ws[a:a + max_sentence_words] for ws in words
-                      for a in range(0, max(len(ws), 1), max_sentence_words)]
-            for k, ws in enumerate(pieces):
+            for k, ws in enumerate(words):
                 if ws:
                     sentences.append(_Sentence(i, k, ws, offset))
                 offset += len(ws)
@@ -206,6 +206,11 @@ class Extractor:
                 r.head, r.tail = new_index[r.head], new_index[r.tail]
             result.relations.sort(key=lambda r: (r.head, r.tail, r.type))
         return results
+
+
+def _pieces(words: list, size: int) -> list[list]:
+    """A sentence's words in pieces of at most `size` (an empty sentence stays one empty piece)."""
+    return [words[a:a + size] for a in range(0, max(len(words), 1), size)]
 
 
 class GivenEntityError(ValueError):
