@@ -77,7 +77,8 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
     if key in RANGES:
         low, high, low_included = RANGES[key]
         if value != value or not (low <= value <= high) or (value == low and not low_included):
-            bounds = f"{'at least' if low_included else 'above'} {low}" + (f" and at most {high}" if high != _INF else "")
+            bounds = f"{'at least' if low_included else 'above'} {low}"
+            bounds += f" and at most {high}" if high != _INF else ""
             raise ValueError(f"{source}: {key} = {value!r} is out of range; expected a number {bounds}")
 
 

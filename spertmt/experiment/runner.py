@@ -104,7 +104,8 @@ class Grid:
         for i, cell in enumerate(data["cells"]):
             if "name" not in cell:
                 raise ValueError(f"{path}: cell {i} has no name")
-            cells.append(Cell(cell["name"], common + list(cell.get("set", [])) + dev_only, list(cell.get("seeds", seeds)),
+            overrides = common + list(cell.get("set", [])) + dev_only
+            cells.append(Cell(cell["name"], overrides, list(cell.get("seeds", seeds)),
                               list(cell.get("folds", folds))))
         names = [c.name for c in cells]
         if len(set(names)) != len(names):
