@@ -50,8 +50,8 @@ def _scoped(name, fn):
 def instrument(model) -> None:
     """Wraps the model's parts in named profiler scopes (this process only)."""
     model.encoder.forward = _scoped("encoder", model.encoder.forward)
-    model._entity_head = _scoped("entity head", model._entity_head)
-    model._relation_head = _scoped("relation head", model._relation_head)
+    model.score_entities = _scoped("entity head", model.score_entities)
+    model.score_relations = _scoped("relation head", model.score_relations)
     for name in ("span_max_pool", "enumerate_span_max_pool"):
         setattr(ops, name, _scoped("spans", getattr(ops, name)))
     model_module._ordered_pairs = _scoped("pairs", model_module._ordered_pairs)

@@ -76,7 +76,7 @@ def test_windows_are_stitched_by_most_context(setup):
     short = sentences[1]
     batch = _batch(tokenizer, types, [long_doc, short])
     with torch.no_grad():
-        hidden = model._encode(batch)
+        hidden = model.encode(batch)
         length = int(batch.attention_mask[0].sum())
         assert length > 3000  # about 200 windows
         expected = _reference(model, batch.input_ids[0], length)

@@ -203,14 +203,14 @@ def test_entity_logits_carry_gradient_to_the_entity_classifier(tiny_config, fixt
     model = SpERTMT(config, types, load_encoder(tiny_config.encoder))
     train = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=True)
     batch = Collator(tokenizer.pad_token_id)([train[i] for i in range(4)])
-    hidden = model._encode(batch)
-    ranges = model._piece_ranges(batch, batch.entity_spans)
+    hidden = model.encode(batch)
+    ranges = model.piece_ranges(batch, batch.entity_spans)
     from spertmt import ops
 
     pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
-    c = model._span_repr(pooled, batch.entity_spans[..., 1] - batch.entity_spans[..., 0])
-    _, _, type_scores = model._entity_head(c, hidden[:, 0])
-    _, rel_scores = model._relation_head(hidden, c, ranges, type_scores, batch.rel_pairs)
+    c = model.span_representations(pooled, batch.entity_spans[..., 1] - batch.entity_spans[..., 0])
+    _, _, type_scores = model.score_entities(c, hidden[:, 0])
+    _, rel_scores = model.score_relations(hidden, c, ranges, type_scores, batch.rel_pairs)
     (grad,) = torch.autograd.grad(rel_scores.sum(), model.entity_head.classifier.weight, allow_unused=True)
     assert (grad is not None and grad.abs().sum() > 0) == with_grad
 

@@ -28,7 +28,7 @@ def encode_words(tokenizer, words: list[str]) -> Encoding:
     """Tokenizes pre-split words with a fast tokenizer and aligns words to pieces.
 
     Nothing is cut: a document longer than the encoder's window is encoded in overlapping
-    windows by the model (SpERTMT._encode).
+    windows by the model (SpERTMT.encode).
     """
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError(f"spertmt needs a fast tokenizer (word_ids); got {type(tokenizer).__name__}")

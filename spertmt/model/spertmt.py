@@ -56,7 +56,11 @@ class RawPredictions:
 
 
 class SpERTMT(nn.Module):
-    """Span-based joint entity and relation extraction; `config.mode` picks SpERT.MT or SpERT."""
+    """Span-based joint entity and relation extraction; `config.mode` picks SpERT.MT or SpERT.
+
+    `forward` gives the training loss and `predict` the decisions; the steps between are public for
+    diagnostics and benchmarks: `encode` (piece embeddings), `piece_ranges`, `span_representations`
+    (c(s)), `score_entities` and `score_relations` (the heads' outputs)."""
 
     def __init__(self, config: Config, types: Types, encoder: nn.Module):
         super().__init__()
@@ -88,7 +92,7 @@ class SpERTMT(nn.Module):
     # ------------------------------------------------------------------------------------------
     # Representations
 
-    def _encode(self, batch: Batch) -> Tensor:
+    def encode(self, batch: Batch) -> Tensor:
         """[B, T, d1] piece embeddings; documents longer than the window (`max_length`, at most
         the encoder's position limit) are encoded in overlapping windows (`_encode_windows`)."""
         window = min(self.config.max_length, getattr(self.encoder.config, "max_position_embeddings", 512))
@@ -146,7 +150,7 @@ class SpERTMT(nn.Module):
         return flat[source]
 
     @staticmethod
-    def _piece_ranges(batch: Batch, word_spans: Tensor) -> Tensor:
+    def piece_ranges(batch: Batch, word_spans: Tensor) -> Tensor:
         """[B, N, 2] word ranges -> [B, N, 2] piece ranges (first word's first piece, last word's end)."""
         if batch.word_starts.shape[1] == 0:
             return torch.zeros_like(word_spans)
@@ -159,20 +163,20 @@ class SpERTMT(nn.Module):
         ends = torch.maximum(batch.word_ends.gather(1, last_word), starts)
         return torch.stack([starts, ends], -1)
 
-    def _span_repr(self, pooled: Tensor, widths: Tensor) -> Tensor:
+    def span_representations(self, pooled: Tensor, widths: Tensor) -> Tensor:
         """c(s) = pooled ∘ W_width[width]."""
         width_emb = self.width_embedding(widths.clamp(0, MAX_WIDTH_EMBEDDINGS - 1))
         if width_emb.dim() == 2:
             width_emb = width_emb.unsqueeze(0).expand(pooled.shape[0], -1, -1)
         return torch.cat([pooled, width_emb], -1)
 
-    def _entity_head(self, c: Tensor, cls: Tensor):
+    def score_entities(self, c: Tensor, cls: Tensor):
         """-> (identification logits or None, classifier outputs, entity type scores p(s))."""
         x = self.dropout(torch.cat([c, cls.unsqueeze(1).expand(-1, c.shape[1], -1)], -1))
         ident, outputs = self.entity_head(x)
         return ident, outputs, self.entity_head.type_scores(outputs)
 
-    def _relation_head(self, hidden: Tensor, c: Tensor, piece_ranges: Tensor, type_scores: Tensor,
+    def score_relations(self, hidden: Tensor, c: Tensor, piece_ranges: Tensor, type_scores: Tensor,
                        pairs: Tensor):
         """-> (identification logits or None, classifier outputs) for [B, P, 2] pairs of span rows."""
         def take(t: Tensor, which: Tensor) -> Tensor:
@@ -195,13 +199,13 @@ class SpERTMT(nn.Module):
         samples a scalar (default: as config.loss_reduction says, for one process)."""
         cfg = self.config
         reduce = reduce or SampleReduction(cfg.loss_reduction)
-        hidden = self._encode(batch)
+        hidden = self.encode(batch)
         cls = hidden[:, 0]
-        piece_ranges = self._piece_ranges(batch, batch.entity_spans)
+        piece_ranges = self.piece_ranges(batch, batch.entity_spans)
         pooled = ops.span_max_pool(hidden, piece_ranges[..., 0], piece_ranges[..., 1])
         widths = batch.entity_spans[..., 1] - batch.entity_spans[..., 0]
-        c = self._span_repr(pooled, widths)
-        ident, outputs, type_scores = self._entity_head(c, cls)
+        c = self.span_representations(pooled, widths)
+        ident, outputs, type_scores = self.score_entities(c, cls)
         mask = batch.entity_mask.to(hidden.dtype)
         # The IoU-scaled identification loss (-EIL: plain BCE) of the multi-task entity head.
         en_iou = (ops.span_en_iou(batch.entity_spans, batch.gold_spans, batch.gold_mask)
@@ -211,7 +215,7 @@ class SpERTMT(nn.Module):
 
         # Also run with no relation sample (a 0-size batch costs nothing, the loss is 0): every
         # process of a distributed run then takes part in the same collectives.
-        ident, outputs = self._relation_head(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
+        ident, outputs = self.score_relations(hidden, c, piece_ranges, type_scores, batch.rel_pairs)
         mask = batch.rel_mask.to(hidden.dtype)
         relation_loss = self.relation_head.loss(ident, outputs, batch.rel_labels, mask, reduce, self.loss_options)
         if cfg.loss_balance == "uncertainty":
@@ -244,7 +248,7 @@ class SpERTMT(nn.Module):
         entity_threshold = base if entity_threshold is None else entity_threshold
         relation_threshold = base if relation_threshold is None else relation_threshold
         multi_label = cfg.multi_label_relations if multi_label_relations is None else multi_label_relations
-        hidden = self._encode(batch)
+        hidden = self.encode(batch)
         # Under bf16 autocast only the encoder runs in bf16: the heads are cheap, and their scores
         # are compared with θ, where bf16's 8-bit mantissa could flip decisions.
         if hidden.dtype == torch.bfloat16:
@@ -264,10 +268,10 @@ class SpERTMT(nn.Module):
             spans, span_mask, pooled = enumerated.spans.unsqueeze(0).expand(B, -1, -1), enumerated.mask, enumerated.pooled
         else:
             spans, span_mask = entity_spans, entity_mask
-            ranges = self._piece_ranges(batch, spans)
+            ranges = self.piece_ranges(batch, spans)
             pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
-        c = self._span_repr(pooled, spans[..., 1] - spans[..., 0])
-        _, outputs, type_scores = self._entity_head(c, hidden[:, 0])
+        c = self.span_representations(pooled, spans[..., 1] - spans[..., 0])
+        _, outputs, type_scores = self.score_entities(c, hidden[:, 0])
         entity_keep, entity_types, entity_scores = self.entity_head.best_type(outputs, entity_threshold)
         entity_keep = span_mask if entity_spans is not None else entity_keep & span_mask
 
@@ -286,13 +290,13 @@ class SpERTMT(nn.Module):
         # piece ranges shift by b * T, span rows by b * S.
         T, S = hidden.shape[1], spans.shape[1]
         doc, head, tail, slot = flat
-        piece_ranges = self._piece_ranges(batch, spans) + (torch.arange(B, device=hidden.device) * T).view(B, 1, 1)
+        piece_ranges = self.piece_ranges(batch, spans) + (torch.arange(B, device=hidden.device) * T).view(B, 1, 1)
         flat_pairs = torch.stack([doc * S + head, doc * S + tail], -1).unsqueeze(0)
         views = (hidden.reshape(1, B * T, -1), c.reshape(1, B * S, -1), piece_ranges.reshape(1, B * S, 2),
                  type_scores.reshape(1, B * S, -1))
         # Pairs grow with the square of the entities: classify them in chunks so that memory stays
         # bounded by max_pairs whatever the model predicts (SpERT chunks the same way).
-        flat_out = torch.cat([self._relation_head(*views, chunk)[1]
+        flat_out = torch.cat([self.score_relations(*views, chunk)[1]
                               for chunk in flat_pairs.split(cfg.max_pairs, dim=1)], dim=1)[0]
         outputs = flat_out.new_zeros(B, pairs.shape[1], flat_out.shape[-1])
         outputs[doc, slot] = flat_out
