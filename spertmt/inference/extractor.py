@@ -279,7 +279,8 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32") -> E
 
 
 def _read_inputs(path: Path, input_format: str):
-    """Yields (id, text or word list, given entities or None), lazily for txt and jsonl."""
+    """Yields (id, text or word list, given entities or None, line or document number), lazily for txt
+    and jsonl."""
     if input_format == "spert":
         from ..data.documents import read_documents
 
