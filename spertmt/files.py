@@ -33,12 +33,25 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def recover_folder(folder: str | Path) -> None:
+    """Finishes a swap of `atomic_folder` that a kill interrupted: when `folder` is missing, its
+    previous version `<folder>.old` is whole and is put back; when both exist, `.old` is spent."""
+    folder = Path(folder)
+    old = folder.with_name(folder.name + ".old")
+    if old.exists() and not folder.exists():
+        old.rename(folder)
+    elif old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_folder(folder: str | Path) -> Iterator[Path]:
     """An empty folder `<folder>.tmp` to fill; it replaces `folder` when the block ends normally
-    (the old folder is moved aside to `<folder>.old` first, so one of the two is always whole)."""
+    (the old folder is moved aside to `<folder>.old` first, so one of the two is always whole, and
+    `recover_folder` finishes a swap that a kill cut short)."""
     folder = Path(folder)
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    recover_folder(folder)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:

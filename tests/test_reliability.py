@@ -124,7 +124,7 @@ def test_empty_documents_and_documents_without_entities_train(tiny_encoder, tmp_
 
 
 def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path):
-    from spertmt.files import atomic_folder, atomic_output
+    from spertmt.files import atomic_folder, atomic_output, recover_folder
 
     target = tmp_path / "out.jsonl"
     target.write_text("old\n")
@@ -136,6 +136,14 @@ def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path)
     folder = tmp_path / "best"
     with atomic_folder(folder) as tmp:
         (tmp / "weights.pt").write_text("1")
+    # A kill in the middle of a swap: the old folder half deleted, or moved aside and not replaced.
+    (tmp_path / "best.old").mkdir()
+    (tmp_path / "best.old" / "leftover").write_text("x")
+    with atomic_folder(folder) as tmp:
+        (tmp / "weights.pt").write_text("1")
+    folder.rename(tmp_path / "best.old")
+    recover_folder(folder)
+    assert (folder / "weights.pt").read_text() == "1" and not (tmp_path / "best.old").exists()
     with pytest.raises(RuntimeError):
         with atomic_folder(folder) as tmp:
             (tmp / "weights.pt").write_text("2")

@@ -20,7 +20,7 @@ from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import read_documents, read_types, require_documents, write_documents
 from ..evaluate import evaluate, format_metrics, summary, write_metrics
-from ..files import atomic_folder
+from ..files import atomic_folder, recover_folder
 from ..inference.pipeline import predict_documents
 from ..model.encoder import load_encoder, load_tokenizer
 from ..model.folder import load_model, save_checkpoint
@@ -118,6 +118,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     from tqdm.auto import tqdm
 
     cfg = config.resolved()
+    recover_folder(Path(output_dir) / RESUME_DIR)  # a kill during the last save left it half swapped
     state_file = Path(output_dir) / RESUME_DIR / "state.pt"
     if resume and not state_file.exists():  # before any work
         raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
