@@ -34,7 +34,7 @@ def main(argv=None) -> int:
                  else "" for e in args.epochs]
         best = record.get("dev_best")
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {best['value']:.2f} ({best['epoch']}) |")
-    print(f"| run | " + " | ".join(f"epoch {e}" for e in args.epochs) + " | best dev RE+ (epoch) |")
+    print("| run | " + " | ".join(f"epoch {e}" for e in args.epochs) + " | best dev RE+ (epoch) |")
     print("| --- |" + " --- |" * (len(args.epochs) + 1))
     print("\n".join(rows))
     return 0

@@ -22,8 +22,6 @@ from ..files import write_text_atomic
 from .extractor import THRESHOLDS_FILE, Extractor
 from .pipeline import predict_documents
 
-NO_THRESHOLD = -1e9
-
 
 def _best_cut(candidates: list[tuple[float, bool]], num_gold: int) -> tuple[float, dict]:
     """θ maximising F1 over (score, correct) candidates; ties keep the higher θ."""
