@@ -153,6 +153,7 @@ def test_threshold_selection_tunes_on_dev_and_scores_test_with_it(tiny_config, t
     import spertmt
     from spertmt.data.documents import read_documents
     from spertmt.evaluate import evaluate
+    from spertmt.inference.extractor import Extractor
 
     config = dataclasses.replace(tiny_config, epochs=2, lr=1e-3, threshold_selection=selection)
     metrics = spertmt.train(config, tmp_path / "run", progress=False)
@@ -168,6 +169,11 @@ def test_threshold_selection_tunes_on_dev_and_scores_test_with_it(tiny_config, t
     extractor = spertmt.load(tmp_path / "run" / "best")
     docs = read_documents(config.data_path("test_path"), extractor.types)
     assert evaluate(docs, extractor.predict(docs, batch_size=config.eval_batch_size), extractor.types) == metrics
+    # the same checkpoint at the config's θ, written beside for comparison
+    fixed = json.loads((tmp_path / "run" / "metrics_fixed_threshold.json").read_text())
+    untuned = Extractor(extractor.model, extractor.tokenizer, extractor.device, thresholds=None)
+    predicted = untuned.predict(docs, batch_size=config.eval_batch_size)
+    assert evaluate(docs, predicted, extractor.types) == fixed
 
 
 @pytest.mark.parametrize("key, value", [("loss_reduction", "average"), ("ranking_average", "split"),

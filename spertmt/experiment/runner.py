@@ -264,6 +264,9 @@ class Experiment:
         else:
             scores = {"test_best": json.loads((output / "metrics.json").read_text()),
                       "test_last": json.loads((output / "metrics_last.json").read_text())}
+            fixed = output / "metrics_fixed_threshold.json"  # θ tuned on dev: the config's θ as well
+            if fixed.exists():
+                scores["test_best_fixed_threshold"] = json.loads(fixed.read_text())
         record = {
             "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
             "command": shlex.join(command),

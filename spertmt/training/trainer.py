@@ -104,7 +104,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     Writes to `output_dir`: `best/` and `last/` checkpoints (load with `spertmt.load`),
     `log.jsonl`, `config.json`, and for the test set `metrics.json` and `predictions.json`.
     Returns the test metrics of the best dev checkpoint (`metrics.json`; the last epoch's are in
-    `metrics_last.json`), or the last dev metrics when there is no test set.
+    `metrics_last.json`; with θ tuned on dev, those at the config's θ in
+    `metrics_fixed_threshold.json`), or the last dev metrics when there is no test set.
 
     Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of every global batch
     (`batch_size` documents per process) with DistributedDataParallel; rank 0 alone logs,
@@ -279,6 +280,10 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     write_metrics(output / "metrics.json", metrics)
     write_documents(output / "predictions.json", predictions)
     log.write(event="test", metrics=metrics)
+    if thresholds["best"]:  # θ was tuned: the config's θ scored too, so both readings sit side by side
+        _, fixed_metrics = _predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
+        write_metrics(output / "metrics_fixed_threshold.json", fixed_metrics)
+        log.write(event="test_fixed_threshold", metrics=fixed_metrics)
     print(format_metrics(metrics))
     return metrics
 
