@@ -42,11 +42,11 @@ def __getattr__(name: str):
     return value
 
 
-def load(folder, device: str = "auto", precision: str = "fp32"):
+def load(folder, device: str = "auto", precision: str = "fp32", runtime: str = "torch"):
     """Loads a trained model folder; see `spertmt.inference.extractor` (load, Extractor)."""
     from .inference.extractor import load as _load
 
-    return _load(folder, device, precision)
+    return _load(folder, device, precision, runtime)
 
 
 def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False):

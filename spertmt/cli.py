@@ -3,6 +3,7 @@
     spertmt train --config configs/conll04-offline-short.toml --output runs/demo
     spertmt eval --model runs/demo/best --data test.json --output runs/demo/eval
     spertmt predict --model runs/demo/best --input docs.json --output predictions.json
+    spertmt export --format onnx runs/demo/best runs/demo/onnx
     spertmt score --gold test.json --pred predictions.json --types types.json
     spertmt convert --from brat --to spert annotations/ data.json
     spertmt validate data.json --types data_types.json
@@ -24,6 +25,14 @@ def _load_config(args: argparse.Namespace):
 
     config = Config.load(args.config) if args.config else Config()
     return config.override(args.set or [])
+
+
+def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8", "auto"],
+                        help="the encoder's: bf16 autocast (fast with bf16 units), int8 weights (CPU), or auto "
+                             "(int8 on a CPU, bf16 on a GPU); speed and F1 of each in bench/RESULTS.md")
+    parser.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
+                        help="onnx: the encoder by ONNX Runtime, from a folder written by spertmt export")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +75,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"spertmt eval: --set {', '.join(refused)}: not a prediction setting (it describes how the model was "
               f"built or trained); eval can change {', '.join(PREDICTION_KEYS)}", file=sys.stderr)
         return 2
-    extractor = load(args.model, device=args.device, precision=args.precision)
+    extractor = load(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
     config = extractor.config.override(overrides).resolved()
     extractor.model.config = dataclasses.replace(extractor.model.config, **{key: getattr(config, key) for key in keys})
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
@@ -90,7 +99,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
     world, rank = job.world, job.rank
-    extractor = load(args.model, device=job.device, precision=args.precision)
+    extractor = load(args.model, device=job.device, precision=args.precision, runtime=args.runtime)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
@@ -104,6 +113,15 @@ def _predict(args: argparse.Namespace) -> int:
         job.close()
     if rank == 0:
         print(f"wrote {count} results to {args.output}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .inference.runtimes import ONNX_FILES, export_onnx
+
+    output = export_onnx(args.model, args.output)
+    print(f"wrote {output / ONNX_FILES['fp32']} and {ONNX_FILES['int8']}; run them with "
+          f"--model {output} --runtime onnx --precision fp32 (or int8)")
     return 0
 
 
@@ -283,8 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=0)
     evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                          help="bf16: under bf16 autocast (faster on hardware with bf16 units)")
+    _add_runtime_arguments(evaluate)
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -304,10 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-sentence-words", type=int,
                          help="longer sentences of raw text (text without punctuation) are extracted in "
                               "pieces of this many words; no relation crosses two pieces (default: 128)")
-    predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                         help="bf16: under bf16 autocast (faster on hardware with bf16 units; see bench/RESULTS.md)")
+    _add_runtime_arguments(predict)
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=_predict)
+
+    export = commands.add_parser("export", help="write a model folder's encoder as ONNX (fp32 and int8)")
+    export.add_argument("--format", default="onnx", choices=["onnx"])
+    export.add_argument("model", help="model folder (e.g. runs/demo/best)")
+    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx and "
+                                       "encoder-int8.onnx (MODEL itself: the files are added to it)")
+    export.set_defaults(func=_export)
 
     tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
     tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")

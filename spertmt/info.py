@@ -23,7 +23,24 @@ def collect() -> dict:
         "native_load_error": ops.native_load_error(),
         "threads": torch.get_num_threads(),
         "cpu": cpu_capability(),  # bf16 units: whether --precision bf16 is faster than fp32 here
+        "int8": _int8_support(),
+        "onnxruntime": _onnxruntime_support(),
     }
+
+
+def _int8_support() -> str:
+    """Whether --precision int8 (PyTorch's quantised CPU kernels) can run here."""
+    engines = [engine for engine in torch.backends.quantized.supported_engines if engine != "none"]
+    return f"yes (engines {', '.join(engines)})" if engines else "no quantised CPU engine in this torch"
+
+
+def _onnxruntime_support() -> str:
+    """Whether --runtime onnx can run here, and on which devices."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return "not installed (pip install 'spertmt[onnx]')"
+    return f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
 
 
 def format_info(info: dict) -> str:

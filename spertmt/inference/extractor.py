@@ -26,6 +26,7 @@ from ..files import atomic_output
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import autocast, resolve_device, warn_if_slow
 from .pipeline import decode, predict_documents
+from .runtimes import prepare_encoder, resolve_precision
 
 THRESHOLDS_FILE = "thresholds.json"
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
@@ -79,12 +80,15 @@ class Extractor:
     """A trained model with its tokenizer and thresholds, ready to extract."""
 
     def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", runtime: str = "torch"):
+        """`precision` and `runtime` name how the model's encoder runs (spertmt.inference.runtimes):
+        "bf16" extracts under bf16 autocast; for "int8" and runtime "onnx" `load` has already swapped
+        the encoder."""
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.thresholds = thresholds or {}
-        autocast(device, precision)  # checks the name
-        warn_if_slow(device, precision)
-        self.precision = precision  # "bf16": extraction under bf16 autocast (faster on CPUs with bf16 units)
+        self.precision, self.runtime = resolve_precision(precision, runtime, device), runtime
+        warn_if_slow(device, self.precision)
+        self._autocast = "bf16" if self.precision == "bf16" else "fp32"  # int8 and ONNX: the encoder is swapped
 
     @property
     def types(self):
@@ -120,7 +124,7 @@ class Extractor:
                 progress: bool = False) -> list[Document]:
         """Entities and relations for pre-tokenised documents (their gold annotations are ignored)."""
         return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                 progress=progress, precision=self.precision, **self._threshold_args(threshold))
+                                 progress=progress, precision=self._autocast, **self._threshold_args(threshold))
 
     # --------------------------------------------------------------------------------------
     # raw text
@@ -176,7 +180,7 @@ class Extractor:
         order = sorted(range(len(sentences)), key=lambda s: -len(sentences[s].words))
         from tqdm.auto import tqdm
 
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        with torch.inference_mode(), autocast(self.device, self._autocast):
             for start in tqdm(range(0, len(order), batch_size), desc="extract", disable=not progress):
                 chunk = [sentences[s] for s in order[start:start + batch_size]]
                 docs = [Document([w.text for w in s.words]) for s in chunk]
@@ -267,15 +271,20 @@ def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None
         result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score))
 
 
-def load(folder: str | Path, device: str = "auto", precision: str = "fp32") -> Extractor:
+def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch") -> Extractor:
     """Loads a model folder written by training (`<output>/best` or `<output>/last`).
 
-    `precision="bf16"` extracts under bf16 autocast: faster where the hardware has bf16 units
-    (recent x86 CPUs, GPUs); bench/RESULTS.md gives its speed and its effect on F1."""
+    How the encoder runs (spertmt.inference.runtimes; bench/RESULTS.md gives speed and F1 of each):
+    precision "fp32"; "bf16" (autocast, fast where the hardware has bf16 units: recent x86 CPUs,
+    GPUs); "int8" (int8 linear layers, CPU); "auto" (int8 on a CPU, bf16 on a GPU). runtime "onnx"
+    runs the encoder with ONNX Runtime from a folder written by `spertmt export --format onnx`."""
     resolved = resolve_device(device)
+    precision = resolve_precision(precision, runtime, resolved)
     folder = Path(folder)
     thresholds = read_folder_json(folder, THRESHOLDS_FILE) if (folder / THRESHOLDS_FILE).exists() else None
-    return Extractor(load_model(folder, resolved), load_tokenizer_from(folder), resolved, thresholds, precision)
+    model = load_model(folder, resolved)
+    prepare_encoder(model, folder, precision, runtime, resolved)
+    return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime)
 
 
 def _read_inputs(path: Path, input_format: str):

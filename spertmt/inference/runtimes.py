@@ -1,0 +1,196 @@
+"""How the encoder runs when a model extracts, the one cost left (bench/RESULTS.md):
+
+- runtime "torch": fp32; bf16 under autocast (fast only where the hardware has bf16 units); int8:
+  the encoder's linear layers with int8 weights, per output channel, and int8 activations
+  quantised on the fly (PyTorch's dynamic quantisation, CPU);
+- runtime "onnx": ONNX Runtime runs the encoder exported by `spertmt export --format onnx`, in fp32
+  (`encoder.onnx`) or int8 (`encoder-int8.onnx`, ONNX Runtime's dynamic quantisation, per channel).
+
+The heads and the span kernels run in PyTorch fp32 in every setting: their scores are compared
+with θ. `precision="auto"` takes int8 on a CPU (its F1 cost on CoNLL04 is in bench/RESULTS.md) and
+bf16 on a GPU.
+
+    spertmt export --format onnx runs/demo/best runs/demo/onnx
+    spertmt predict --model runs/demo/onnx --runtime onnx --precision int8 --input texts.txt --output out.jsonl
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from ..files import atomic_folder
+
+PRECISIONS = ("fp32", "bf16", "int8", "auto")
+RUNTIMES = ("torch", "onnx")
+ONNX_FILES = {"fp32": "encoder.onnx", "int8": "encoder-int8.onnx"}
+ONNX_EXTRA = "pip install 'spertmt[onnx]'"
+
+
+def resolve_precision(precision: str, runtime: str, device: torch.device) -> str:
+    """The precision to run with: "auto" made concrete, and combinations that cannot run refused."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if precision == "auto":
+        return "int8" if device.type == "cpu" or runtime == "onnx" else "bf16"
+    if runtime == "onnx" and precision == "bf16":
+        raise ValueError("runtime onnx runs the encoder in fp32 or int8, not bf16")
+    if runtime == "torch" and precision == "int8" and device.type != "cpu":
+        raise ValueError(f"precision int8 runs on the CPU (PyTorch's quantised kernels); on {device} use bf16")
+    return precision
+
+
+def quantize_int8(encoder: torch.nn.Module) -> torch.nn.Module:
+    """The encoder with int8 linear layers: weights quantised per output channel (per tensor had cost
+    up to 2.4 RE+ F1 on CoNLL04, per channel 0.5 on average), activations per batch as they come."""
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as error:  # PyTorch announced the move of this API to torchao
+        raise ValueError(f"this torch {torch.__version__} has no dynamic quantisation ({error}); "
+                         f"use --runtime onnx --precision int8 ({ONNX_EXTRA})") from None
+    with warnings.catch_warnings():
+        # torch.ao.quantization warns that it moves to torchao; it runs in the torch we pin.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ValueError(f"runtime onnx needs ONNX Runtime: {ONNX_EXTRA}") from None
+    return onnxruntime
+
+
+class OnnxEncoder(torch.nn.Module):
+    """An exported encoder run by ONNX Runtime behind the interface the model calls
+    (`encoder(input_ids=, attention_mask=).last_hidden_state`, `encoder.config`)."""
+
+    def __init__(self, path: str | Path, config, device: torch.device):
+        super().__init__()
+        ort = _onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # --threads and OMP_NUM_THREADS hold here too
+        if device.type == "cpu":
+            providers = ["CPUExecutionProvider"]
+        elif "CUDAExecutionProvider" in ort.get_available_providers():
+            providers = [("CUDAExecutionProvider", {"device_id": device.index or 0})]
+        else:
+            raise ValueError(f"runtime onnx on {device} needs onnxruntime-gpu (this ONNX Runtime has "
+                             f"{', '.join(ort.get_available_providers())})")
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.config, self.path, self.device = config, Path(path), device
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> SimpleNamespace:
+        hidden = self.session.run(None, {"input_ids": input_ids.cpu().numpy(),
+                                         "attention_mask": attention_mask.cpu().numpy()})[0]
+        return SimpleNamespace(last_hidden_state=torch.from_numpy(hidden).to(self.device))
+
+
+class _LastHiddenState(torch.nn.Module):
+    """The encoder as one tensor in, one out: what the ONNX graph computes."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def export_encoder(encoder: torch.nn.Module, path: Path) -> None:
+    """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length."""
+    _onnxruntime()
+    try:
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+    except ImportError:
+        raise ValueError(f"exporting to ONNX needs onnx and onnxscript: {ONNX_EXTRA}") from None
+    encoder = _LastHiddenState(encoder).eval()
+    # Two rows of four pieces: no dimension of size 0 or 1, which the exporter would fix as constant.
+    example = (torch.full((2, 4), 100, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))
+    batch = torch.export.Dim("batch")
+    length = torch.export.Dim("length", max=getattr(encoder.encoder.config, "max_position_embeddings", 512))
+    shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
+    with torch.no_grad(), _quiet():
+        program = torch.onnx.export(encoder, example, input_names=["input_ids", "attention_mask"],
+                                    output_names=["last_hidden_state"], dynamic_shapes=shapes, dynamo=True,
+                                    verbose=False)
+    program.save(str(path), external_data=False)
+
+
+def quantize_onnx(source: Path, target: Path) -> None:
+    """An int8 copy of an exported encoder: ONNX Runtime's dynamic quantisation, per channel."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet():  # it advises a shape pre-processing step, which fails on the exporter's graphs
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter and the quantiser log and warn about things that do not concern a user
+    (torchvision operators, optional steps): errors still raise."""
+    loggers = [logging.getLogger(), logging.getLogger("torch.onnx"), logging.getLogger("onnxscript")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
+    """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
+    `encoder-int8.onnx`, loadable with `load(output, runtime="onnx")` (and as before with PyTorch).
+    `output` may be `model_folder` itself: the ONNX files are added to it."""
+    from ..model.folder import load_model
+
+    model_folder, output = Path(model_folder), Path(output)
+    model = load_model(model_folder, "cpu")  # checks the folder before anything is written
+    if output.exists() and output.resolve() == model_folder.resolve():
+        _write_onnx(model.encoder, output)
+    else:
+        with atomic_folder(output) as tmp:
+            shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
+            _write_onnx(model.encoder, tmp)
+    return output
+
+
+def _write_onnx(encoder: torch.nn.Module, folder: Path) -> None:
+    """Both ONNX files into `folder`, each renamed into place only when both are complete."""
+    temporary = {precision: folder / (name + ".tmp") for precision, name in ONNX_FILES.items()}
+    try:
+        export_encoder(encoder, temporary["fp32"])
+        quantize_onnx(temporary["fp32"], temporary["int8"])
+        for precision, path in temporary.items():
+            path.replace(folder / ONNX_FILES[precision])
+    finally:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
+
+
+def prepare_encoder(model, folder: Path | None, precision: str, runtime: str, device: torch.device) -> None:
+    """Swaps the model's encoder for the one the (resolved) precision and runtime run."""
+    if runtime == "onnx":
+        if folder is None:
+            raise ValueError("runtime onnx loads the exported encoder from a model folder")
+        path = Path(folder) / ONNX_FILES[precision]
+        if not path.exists():
+            raise ValueError(f"{folder}: {path.name} is missing; export the encoder first: "
+                             f"spertmt export --format onnx {folder} OUT_DIR (then pass OUT_DIR)")
+        model.encoder = OnnxEncoder(path, model.encoder.config, device)
+    elif precision == "int8":
+        model.encoder = quantize_int8(model.encoder)

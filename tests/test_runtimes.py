@@ -1,0 +1,129 @@
+"""The encoder's runtimes at extraction (spertmt.inference.runtimes): int8 with PyTorch, and ONNX
+Runtime in fp32 and int8 from `spertmt export --format onnx`, checked against fp32 PyTorch."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import spertmt
+from spertmt.cli import main
+from spertmt.inference.runtimes import ONNX_FILES, OnnxEncoder, resolve_precision
+
+from .conftest import FIXTURES
+from .fixtures.make_model_fixture import OUT as TRAINED, expected_outputs
+
+pytest.importorskip("onnxruntime", reason="the onnx extra: pip install 'spertmt[onnx]'")
+pytest.importorskip("onnxscript", reason="the onnx extra: pip install 'spertmt[onnx]'")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The committed tiny trained model (tests/fixtures/model-format1), exported."""
+    folder = tmp_path_factory.mktemp("onnx") / "model"
+    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
+    return folder
+
+
+def _pieces(tokenizer, texts):
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    return encoded["input_ids"], encoded["attention_mask"]
+
+
+def test_the_onnx_encoder_computes_the_hidden_states_of_pytorch(exported):
+    """Batch and length are dynamic (the export saw 2 x 4 pieces): other sizes, padding included."""
+    torch_model = spertmt.load(TRAINED, device="cpu")
+    onnx_encoder = spertmt.load(exported, device="cpu", runtime="onnx").model.encoder
+    assert isinstance(onnx_encoder, OnnxEncoder) and onnx_encoder.path.name == "encoder.onnx"
+    texts = ["john smith works for acme corp in berlin", "paris", " ".join(["john smith lives in paris"] * 10)]
+    for batch in (texts, texts[:1], texts[1:2]):
+        ids, mask = _pieces(torch_model.tokenizer, batch)
+        with torch.inference_mode():
+            want = torch_model.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = onnx_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        assert got.shape == want.shape
+        real = mask.bool()
+        assert (got - want)[real].abs().max() <= 1e-4
+
+
+def test_onnx_extraction_predicts_what_pytorch_predicts(exported):
+    """Every candidate span's best type and every relation's type among the gold entities, with
+    scores within 1e-4 (expected_outputs of the fixture)."""
+    want = expected_outputs(spertmt.load(TRAINED, device="cpu"))
+    got = expected_outputs(spertmt.load(exported, device="cpu", runtime="onnx"))
+    for kind in ("entities", "relations"):
+        assert [[row[:-1] for row in doc] for doc in got[kind]] == [[row[:-1] for row in doc] for doc in want[kind]]
+        assert [row[-1] for doc in got[kind] for row in doc] == pytest.approx(
+            [row[-1] for doc in want[kind] for row in doc], abs=1e-4)
+    assert sum(len(doc) for doc in want["relations"]) > 0
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_int8_scores_stay_close_to_fp32(exported, runtime):
+    """int8 weights move the scores a little (a width-16 model is the hardest case for it); the
+    F1 cost on a real model is measured in bench/RESULTS.md."""
+    fp32 = expected_outputs(spertmt.load(TRAINED, device="cpu"))
+    int8_model = spertmt.load(exported, device="cpu", precision="int8", runtime=runtime)
+    if runtime == "torch":
+        linears = [m for m in int8_model.model.encoder.modules() if type(m).__name__ == "Linear"]
+        assert linears and all(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in linears)
+    else:
+        assert int8_model.model.encoder.path.name == "encoder-int8.onnx"
+    int8 = expected_outputs(int8_model)
+    for kind in ("entities", "relations"):
+        want = [row[-1] for doc in fp32[kind] for row in doc]
+        got = [row[-1] for doc in int8[kind] for row in doc]
+        assert len(got) == len(want)
+        assert got != pytest.approx(want, abs=1e-6), "int8 changed nothing: was the encoder quantised?"
+        assert got == pytest.approx(want, abs=0.05)
+
+
+def test_eval_and_predict_run_each_runtime_from_the_command_line(exported, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("john smith lives in paris\nmary works for acme corp in berlin\n")
+    outputs = {}
+    for runtime, precision in [("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("torch", "int8"),
+                               ("torch", "auto")]:
+        assert main(["eval", "--quiet", "--model", str(exported), "--data", f"{FIXTURES}/tiny_train.json",
+                     "--runtime", runtime, "--precision", precision]) == 0
+        output = tmp_path / f"{runtime}-{precision}.jsonl"
+        assert main(["predict", "--quiet", "--model", str(exported), "--input", str(source), "--output", str(output),
+                     "--runtime", runtime, "--precision", precision, "--threshold=-1e9"]) == 0
+        outputs[runtime, precision] = [json.loads(line) for line in output.read_text().splitlines()]
+    spans = {key: [[(e["start"], e["end"], e["type"]) for e in row["entities"]] for row in rows]
+             for key, rows in outputs.items()}
+    assert spans["onnx", "fp32"] == spans["torch", "fp32"]
+
+
+def test_onnx_without_an_export_and_impossible_combinations_are_refused(tmp_path, capsys):
+    assert main(["eval", "--quiet", "--model", str(TRAINED), "--data", f"{FIXTURES}/tiny_train.json",
+                 "--runtime", "onnx"]) == 2
+    error = capsys.readouterr().err
+    assert f"{TRAINED}: encoder.onnx is missing" in error and "spertmt export --format onnx" in error
+    with pytest.raises(ValueError, match="runtime onnx runs the encoder in fp32 or int8, not bf16"):
+        spertmt.load(TRAINED, device="cpu", precision="bf16", runtime="onnx")
+    with pytest.raises(ValueError, match="precision int8 runs on the CPU"):
+        resolve_precision("int8", "torch", torch.device("cuda"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        spertmt.load(TRAINED, device="cpu", precision="int4")
+    assert resolve_precision("auto", "torch", torch.device("cpu")) == "int8"
+    assert resolve_precision("auto", "torch", torch.device("cuda")) == "bf16"
+    assert resolve_precision("auto", "onnx", torch.device("cpu")) == "int8"
+
+
+def test_export_into_the_model_folder_adds_the_onnx_files(tmp_path):
+    folder = tmp_path / "best"
+    shutil.copytree(TRAINED, folder)
+    before = sorted(p.name for p in folder.iterdir())
+    assert main(["export", "--format", "onnx", str(folder), str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(before + list(ONNX_FILES.values()))
+
+
+def test_export_of_a_damaged_folder_writes_nothing(tmp_path, capsys):
+    folder = tmp_path / "best"
+    shutil.copytree(TRAINED, folder)
+    (folder / "weights.pt").write_bytes(b"")
+    assert main(["export", "--format", "onnx", str(folder), str(tmp_path / "out")]) == 2
+    assert "weights.pt cannot be loaded" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
