@@ -230,3 +230,23 @@ def test_a_dev_grid_never_scores_the_test_set(tiny_config, tmp_path):
     table = (results / "tiny-dev.md").read_text()
     assert "on the dev set" in table and "## Dev, best dev epoch" in table and "## Test" not in table
     assert "## θ tuned on dev" in table
+
+
+def test_a_cell_that_tunes_theta_is_also_tabled_at_the_configs_theta(tiny_config, tmp_path):
+    """threshold_selection in one cell: its record holds the test metrics at the tuned θ and at the
+    config's θ; the table gets a section for the latter, empty for the cell that keeps θ fixed."""
+    grid_file = _write_grid(tmp_path, tiny_config, plot=False)
+    text = grid_file.read_text().replace('seeds = [0, 1]', 'seeds = [0]')
+    grid_file.write_text(text.replace('set = ["neg_entity_count=40"]',
+                                      'set = ["neg_entity_count=40", "threshold_selection=global"]'))
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    assert main(["experiment", str(grid_file), "--results", str(results), "--runs", str(runs), "--threads", "1"]) == 0
+    tuned = json.loads((results / "tiny" / "runs" / "spertmt" / "seed0.json").read_text())
+    fixed = json.loads((runs / "tiny" / "spertmt" / "seed0" / "metrics_fixed_threshold.json").read_text())
+    assert tuned["test_best_fixed_threshold"] == fixed
+    assert "test_best_fixed_threshold" not in json.loads((results / "tiny" / "runs" / "spert" / "seed0.json").read_text())
+    table = (results / "tiny.md").read_text()
+    section = table.split("## Test, checkpoint selected on dev, at the config's θ")[1].split("##")[0]
+    assert "| spert | 1 | | |" in section
+    f1 = tuned["test_best_fixed_threshold"]["ner"]["micro"]["f1"]
+    assert "| spertmt | 1 |" in section and f"{f1:.2f}" in section

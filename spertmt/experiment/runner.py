@@ -58,6 +58,11 @@ SELECTIONS = (("test_best", "checkpoint selected on dev (RE+ F1)"), ("test_last"
 # A screening grid (split = "dev") never touches the test set: its runs train with no test set and
 # are recorded by their dev metrics, at the best dev epoch and at the last (at the config's θ).
 DEV_SELECTIONS = (("dev_selected", "best dev epoch (RE+ F1)"), ("dev_last", "last epoch"))
+# Runs that tune θ on dev (threshold_selection) score their test metrics at the tuned θ, and the
+# dev-selected checkpoint also at the config's θ: this table, for the cells that have it.
+FIXED_THRESHOLD = ("test_best_fixed_threshold",
+                   "checkpoint selected on dev, at the config's θ (the tables above use θ tuned on dev where a "
+                   "cell tunes it)")
 
 
 @dataclass
@@ -315,6 +320,8 @@ class Experiment:
             if records:
                 for selection, _ in self.grid.selections:
                     entry[selection] = _mean_std([r[selection] for r in records])
+                if all(FIXED_THRESHOLD[0] in r for r in records):
+                    entry[FIXED_THRESHOLD[0]] = _mean_std([r[FIXED_THRESHOLD[0]] for r in records])
                 entry["dev_curve"] = _mean_curve([r.get("dev_curve") or [] for r in records], self.grid.average)
                 epoch_s = [r["epoch_s_median"] for r in records if r.get("epoch_s_median")]
                 entry["epoch_s_median"] = statistics.median(epoch_s) if epoch_s else None
@@ -340,13 +347,15 @@ class Experiment:
         if not any(r["dev_best"] for e in summary["cells"].values() for r in e.get("per_run", [])):
             # No dev set (ADE): the last epoch's model is the one selected, so one table says it all.
             selections = (("test_last", "last epoch's checkpoint (no dev set to select on)"),)
+        if any(FIXED_THRESHOLD[0] in e for e in summary["cells"].values()):
+            selections = (*selections, FIXED_THRESHOLD)
         for selection, title in selections:
             lines += [f"## {split.capitalize()}, {title}", "",
                       "| cell | runs | " + " | ".join(f"{n} P | {n} R | {n} F1" for _, n in SETTINGS) + " |",
                       "| --- | --- | " + " | ".join("--- | --- | ---" for _ in SETTINGS) + " |"]
             for name, entry in summary["cells"].items():
-                if not entry["runs"]:
-                    lines.append(f"| {name} | 0 | " + " | ".join("| |" for _ in SETTINGS) + " |")
+                if selection not in entry:  # no runs yet, or a cell that keeps θ fixed
+                    lines.append(f"| {name} | {entry['runs']} | " + " | ".join("| |" for _ in SETTINGS) + " |")
                     continue
                 values = []
                 for setting, _ in SETTINGS:
