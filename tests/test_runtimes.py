@@ -107,9 +107,21 @@ def test_onnx_without_an_export_and_impossible_combinations_are_refused(tmp_path
         resolve_precision("int8", "torch", torch.device("cuda"))
     with pytest.raises(ValueError, match="precision must be one of"):
         spertmt.load(TRAINED, device="cpu", precision="int4")
-    assert resolve_precision("auto", "torch", torch.device("cpu")) == "int8"
     assert resolve_precision("auto", "torch", torch.device("cuda")) == "bf16"
     assert resolve_precision("auto", "onnx", torch.device("cpu")) == "int8"
+
+
+@pytest.mark.parametrize("bf16_units", [True, False])
+def test_auto_takes_bf16_only_where_the_cpu_has_bf16_units(monkeypatch, bf16_units):
+    """Without bf16 units bf16 is emulated and slower than fp32: auto takes int8 there."""
+    from spertmt.inference import runtimes
+
+    monkeypatch.setattr(runtimes, "cpu_bf16_units", lambda: bf16_units)
+    assert resolve_precision("auto", "torch", torch.device("cpu")) == ("bf16" if bf16_units else "int8")
+    monkeypatch.setattr(runtimes, "quantized_engines", lambda: [])
+    assert resolve_precision("auto", "torch", torch.device("cpu")) == ("bf16" if bf16_units else "fp32")
+    with pytest.raises(ValueError, match="no quantised CPU engine"):
+        resolve_precision("int8", "torch", torch.device("cpu"))
 
 
 def test_export_into_the_model_folder_adds_the_onnx_files(tmp_path):

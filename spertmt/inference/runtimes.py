@@ -7,8 +7,9 @@
   (`encoder.onnx`) or int8 (`encoder-int8.onnx`, ONNX Runtime's dynamic quantisation, per channel).
 
 The heads and the span kernels run in PyTorch fp32 in every setting: their scores are compared
-with θ. `precision="auto"` takes int8 on a CPU (its F1 cost on CoNLL04 is in bench/RESULTS.md) and
-bf16 on a GPU.
+with θ. `precision="auto"` takes the fastest setting whose F1 cost on CoNLL04 is small
+(bench/RESULTS.md): bf16 on a GPU and on a CPU with bf16 units (AVX512-BF16, AMX), int8 on other
+CPUs (where bf16 is emulated and slower than fp32) and with runtime onnx.
 
     spertmt export --format onnx runs/demo/best runs/demo/onnx
     spertmt predict --model runs/demo/onnx --runtime onnx --precision int8 --input texts.txt --output out.jsonl
@@ -26,6 +27,7 @@ from types import SimpleNamespace
 import torch
 
 from ..files import atomic_folder
+from ..runtime import cpu_bf16_units
 
 PRECISIONS = ("fp32", "bf16", "int8", "auto")
 RUNTIMES = ("torch", "onnx")
@@ -40,12 +42,30 @@ def resolve_precision(precision: str, runtime: str, device: torch.device) -> str
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if precision == "auto":
-        return "int8" if device.type == "cpu" or runtime == "onnx" else "bf16"
+        return auto_precision(runtime, device)
     if runtime == "onnx" and precision == "bf16":
         raise ValueError("runtime onnx runs the encoder in fp32 or int8, not bf16")
     if runtime == "torch" and precision == "int8" and device.type != "cpu":
         raise ValueError(f"precision int8 runs on the CPU (PyTorch's quantised kernels); on {device} use bf16")
+    if runtime == "torch" and precision == "int8" and not quantized_engines():
+        raise ValueError(f"precision int8: this torch {torch.__version__} has no quantised CPU engine; "
+                         f"use --runtime onnx --precision int8 ({ONNX_EXTRA})")
     return precision
+
+
+def auto_precision(runtime: str, device: torch.device) -> str:
+    """What precision "auto" runs: bf16 where the hardware computes it natively (2.8x fp32's encoder
+    on an AMX CPU, emulated and 5x slower on an AVX2 one), else int8 (bench/RESULTS.md)."""
+    if runtime == "onnx":
+        return "int8"
+    if device.type != "cpu" or cpu_bf16_units():
+        return "bf16"
+    return "int8" if quantized_engines() else "fp32"
+
+
+def quantized_engines() -> list[str]:
+    """PyTorch's quantised CPU engines in this build (fbgemm, x86, onednn, qnnpack); [] if none."""
+    return [engine for engine in torch.backends.quantized.supported_engines if engine != "none"]
 
 
 def quantize_int8(encoder: torch.nn.Module) -> torch.nn.Module:
