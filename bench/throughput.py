@@ -2,6 +2,8 @@
 
     python bench/throughput.py                                  # CPU, fp32 and bf16, batches 1 8 32
     python bench/throughput.py --dtype bf16 --model runs/c04/best --extract-batch 8
+    python bench/throughput.py --dtype fp32 bf16 int8 onnx-fp32 onnx-int8 --model runs/c04/best \
+        --configs encoder native --train-batch --eval-process      # the encoder's runtimes (issue 23)
 
 Configurations, measured one after another in this process on the same batches (CoNLL04 test
 for extraction, CoNLL04 train for training, the offline MiniLM encoder):
@@ -20,16 +22,25 @@ extract one 200-word document (`doc200`) and the 64 longest test sentences in on
 keeps as many entities as the gold has on the first 64 test sentences (a realistic relation load);
 with `--model` (a trained model) the extraction rows also give the test set's NER and RE+ micro F1,
 so that bf16's effect on F1 is read from the same run as its speed.
+
+Settings (`--dtype`), how the encoder runs (spertmt.inference.runtimes): fp32, bf16 (autocast),
+int8 (PyTorch's dynamic quantisation, per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the
+encoder exported once into a temporary folder at the start). The int8 and ONNX settings have
+extraction rows only (`encoder` and `native`; their `encoder` row is that runtime's encoder
+alone), and with `--eval-process` and `--model` every setting also gets a row timing the whole
+`spertmt eval` process on CoNLL04 test (start-up and loading included: what a user waits for).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,9 +61,15 @@ from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
 from spertmt.training.optim import AdamWNoBiasCorrection  # noqa: E402
 from spertmt.runtime import autocast, cpu_capability  # noqa: E402
+from spertmt.inference.runtimes import (ONNX_FILES, OnnxEncoder, export_encoder, export_onnx,  # noqa: E402
+                                        quantize_int8, quantize_onnx)
 from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
+# setting -> (runtime, precision) of spertmt.load
+SETTINGS = {"fp32": ("torch", "fp32"), "bf16": ("torch", "bf16"), "int8": ("torch", "int8"),
+            "onnx-fp32": ("onnx", "fp32"), "onnx-int8": ("onnx", "int8")}
+AUTOCAST_SETTINGS = ("fp32", "bf16")  # the settings with training, fallback and SpERT rows
 SCALE = ("doc200", "batch64")  # issue 10's scale checks: memory must not grow with spans x pieces x hidden
 
 
@@ -113,7 +130,28 @@ def build(args):
 
 
 def _autocast(args):
-    return autocast(args.device, args.dtype)
+    return autocast(args.device, "bf16" if args.dtype == "bf16" else "fp32")
+
+
+def export_for_bench(extractor, folder: Path) -> Path:
+    """The fp32 encoder as ONNX (fp32 and int8) in `folder`, as `spertmt export` writes them."""
+    export_encoder(extractor.model.encoder, folder / ONNX_FILES["fp32"])
+    quantize_onnx(folder / ONNX_FILES["fp32"], folder / ONNX_FILES["int8"])
+    return folder
+
+
+def with_setting(extractor, fp32_encoder, setting: str, onnx_dir: Path | None):
+    """The extractor with its encoder running as `setting` (the model object is shared: each call
+    puts its own encoder in)."""
+    runtime, precision = SETTINGS[setting]
+    model = extractor.model
+    if runtime == "onnx":
+        model.encoder = OnnxEncoder(onnx_dir / ONNX_FILES[precision], fp32_encoder.config, extractor.device)
+    elif precision == "int8":
+        model.encoder = quantize_int8(copy.deepcopy(fp32_encoder))
+    else:
+        model.encoder = fp32_encoder
+    return Extractor(model, extractor.tokenizer, extractor.device, extractor.thresholds, precision, runtime)
 
 
 def f1_of(results, test, types) -> dict:
@@ -199,6 +237,8 @@ def peak_memory(args, task: str, config: str, batch: int) -> float:
            "--device", args.device, "--dtype", args.dtype, "--steps", str(args.steps)]
     if args.model:
         cmd += ["--model", args.model]
+    if args.onnx_dir:
+        cmd += ["--onnx-dir", str(args.onnx_dir)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -219,6 +259,8 @@ def _reset_peak_rss() -> int:
 def probe(args) -> None:
     spec = json.loads(args.probe)
     extractor, _, test, train = build(args)
+    extractor = with_setting(extractor, extractor.model.encoder, args.dtype,
+                             Path(args.onnx_dir) if args.onnx_dir else None)
     # Warm up on a few sentences: one-time costs are not the configuration's.
     if spec["task"] in ("extract",) + SCALE:
         extract_once(extractor, test[:4], spec["config"], 2, args)
@@ -242,15 +284,16 @@ def probe(args) -> None:
 
 
 def measure_all(args, extractor, types, test, train) -> list[dict]:
-    """Every configuration and batch size at one dtype (args.dtype)."""
+    """Every configuration and batch size at one setting (args.dtype)."""
     extract_once(extractor, test[:8], "native", 4, args)  # warm-up
+    configs = args.configs if args.dtype in AUTOCAST_SETTINGS else [c for c in args.configs if c in ("encoder", "native")]
     rows = []
     print(f"# device={args.device} dtype={args.dtype} threads={torch.get_num_threads()} torch={torch.__version__} "
           f"native={ops.native_available(torch.device(args.device).type)} model={args.model or 'untrained'}")
     print(f"{'task':8} {'config':9} {'batch':>5} {'sent/s':>9} {'median s':>9} {'peak MiB':>9} {'entities':>9}"
           + (f" {'NER F1':>7} {'RE+ F1':>7}" if args.model else ""))
     for batch in args.extract_batch:
-        for config in args.configs:
+        for config in configs:
             results = {}
 
             def run():
@@ -271,7 +314,7 @@ def measure_all(args, extractor, types, test, train) -> list[dict]:
             f1 = f" {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}" if "ner_f1" in row else ""
             print(f"extract  {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
                   f"{row.get('peak_mib', float('nan')):9.1f} {row['entities'] if out else '-':>9}{f1}", flush=True)
-    for name in SCALE if not args.no_memory else ():
+    for name in SCALE if not args.no_memory and args.dtype in AUTOCAST_SETTINGS else ():
         documents, batch = scale_workload(test, name)
         # SpERT's pooling would need ~20 GiB for the batch of 64 (its [B, S, T, H] tensors): not run.
         for config in [c for c in args.configs if c == "native" or (c == "spert" and name == "doc200")]:
@@ -281,7 +324,7 @@ def measure_all(args, extractor, types, test, train) -> list[dict]:
                    "peak_mib": peak_memory(args, name, config, batch)}
             rows.append(row)
             print(f"{name:8} {config:9} {batch:5d} {'':>9} {median:9.3f} {row['peak_mib']:9.1f}", flush=True)
-    for batch in args.train_batch:
+    for batch in args.train_batch if args.dtype in AUTOCAST_SETTINGS else ():
         for config in args.configs:
             median, times = measure(lambda: train_steps(extractor, train, config, batch, args.steps, args), args,
                                     args.repeats)
@@ -296,16 +339,89 @@ def measure_all(args, extractor, types, test, train) -> list[dict]:
     return rows
 
 
+def interleaved(args, dtypes, extractor, fp32_encoder, types, test, train) -> list[dict]:
+    """`args.repeats` rounds, each measuring every setting once, so that the drift of a shared
+    machine hits all settings alike (measured one after another, settings had differed by up to 1.5x
+    between two runs); a row's median is over its rounds. Memory is probed in the first round."""
+    repeats, no_memory = args.repeats, args.no_memory
+    merged: dict[tuple, dict] = {}
+    for round_ in range(repeats):
+        print(f"## round {round_ + 1} of {repeats}")
+        args.repeats, args.no_memory = 1, no_memory or round_ > 0
+        for dtype in dtypes:
+            args.dtype = dtype
+            for row in measure_all(args, with_setting(extractor, fp32_encoder, dtype, args.onnx_dir), types, test,
+                                   train):
+                key = (row["task"], row["dtype"], row["config"], row["batch"])
+                if key in merged and "times_s" in row:
+                    merged[key]["times_s"] += row["times_s"]
+                else:
+                    merged[key] = row
+    args.repeats, args.no_memory = repeats, no_memory
+    rows = list(merged.values())
+    for row in rows:
+        if "times_s" in row:
+            row["median_s"] = statistics.median(row["times_s"])
+            if row["task"] == "extract":
+                row["sentences_per_s"] = row["sentences"] / row["median_s"]
+            else:
+                row["sentences_per_s"] = row["steps"] * row["batch"] / row["median_s"]
+                row["ms_per_step"] = 1000 * row["median_s"] / row["steps"]
+    print(markdown_rows(rows))
+    return rows
+
+
+def eval_process_rows(args, settings: list[str], workdir: Path, test_path: Path, sentences: int) -> list[dict]:
+    """`spertmt eval` on CoNLL04 test as a user runs it, one whole process per run, at every
+    setting (medians of args.repeats runs, interleaved across settings against drift)."""
+    folder = export_onnx(args.model, workdir / "model") if any(SETTINGS[s][0] == "onnx" for s in settings) \
+        else Path(args.model)
+    batch = args.eval_batch
+    times = {setting: [] for setting in settings}
+    metrics = {}
+    for _ in range(args.repeats):
+        for setting in settings:
+            runtime, precision = SETTINGS[setting]
+            out = workdir / f"eval-{setting}"
+            cmd = [sys.executable, "-m", "spertmt", "eval", "--model", str(folder), "--data", str(test_path),
+                   "--quiet", "--device", args.device,
+                   "--precision", precision, "--runtime", runtime, "--batch-size", str(batch), "--output", str(out)]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            times[setting].append(time.perf_counter() - t0)
+            metrics[setting] = json.loads((out / "metrics.json").read_text())
+    rows = []
+    print(f"{'task':8} {'setting':9} {'batch':>5} {'median s':>9} {'NER F1':>7} {'RE+ F1':>7}")
+    for setting in settings:
+        m = metrics[setting]
+        row = {"task": "eval-process", "dtype": setting, "config": "spertmt eval", "batch": batch,
+               "median_s": statistics.median(times[setting]), "times_s": times[setting],
+               "sentences": sentences, "sentences_per_s": sentences / statistics.median(times[setting]),
+               "ner_f1": m["ner"]["micro"]["f1"], "re_strict_f1": m["re_strict"]["micro"]["f1"]}
+        rows.append(row)
+        print(f"{'eval':8} {setting:9} {batch:5d} {row['median_s']:9.2f} {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}",
+              flush=True)
+    return rows
+
+
 def markdown(path: str) -> str:
     """The rows of a JSON written by this script, as the markdown table of bench/RESULTS.md."""
-    rows = json.loads(Path(path).read_text())["rows"]
-    lines = ["| task | dtype | configuration | batch | sentences/s | ms/step | median s | peak MiB | NER F1 | RE+ F1 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    return markdown_rows(json.loads(Path(path).read_text())["rows"])
+
+
+def markdown_rows(rows: list[dict]) -> str:
+    """Rows as a markdown table; "x fp32": the row's speed over the fp32 row of the same task,
+    configuration and batch (measured in the same rounds)."""
+    fp32 = {(r["task"], r["config"], r["batch"]): r["median_s"] for r in rows if r["dtype"] == "fp32"}
+    lines = ["| task | dtype | configuration | batch | sentences/s | x fp32 | ms/step | median s | peak MiB | NER F1 | "
+             "RE+ F1 |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         def cell(key, fmt):
             return format(r[key], fmt) if r.get(key) is not None else ""
+        base = fp32.get((r["task"], r["config"], r["batch"]))
+        ratio = f"{base / r['median_s']:.2f}" if base and r.get("median_s") else ""
         lines.append(f"| {r['task']} | {r['dtype']} | {r['config']} | {r['batch']} | {cell('sentences_per_s', '.1f')} | "
-                     f"{cell('ms_per_step', '.1f')} | {cell('median_s', '.3f')} | {cell('peak_mib', '.1f')} | "
+                     f"{ratio} | {cell('ms_per_step', '.1f')} | {cell('median_s', '.3f')} | {cell('peak_mib', '.1f')} | "
                      f"{cell('ner_f1', '.2f')} | {cell('re_strict_f1', '.2f')} |")
     return "\n".join(lines)
 
@@ -313,8 +429,9 @@ def markdown(path: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
-                        help="measured one after another in this process (ratios side by side)")
+    parser.add_argument("--dtype", nargs="+", default=["fp32", "bf16"], choices=list(SETTINGS),
+                        help="settings of the encoder, measured one after another in this process (ratios "
+                             "side by side)")
     parser.add_argument("--extract-batch", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--train-batch", type=int, nargs="*", default=[2, 8], help="none: no training rows")
     parser.add_argument("--batch-size", type=int, nargs="+", help="the same batch sizes for extraction and training")
@@ -323,6 +440,10 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--model", help="a trained model folder (default: untrained, θ = 0)")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--eval-process", action="store_true",
+                        help="with --model: also time whole `spertmt eval` processes on CoNLL04 test per setting")
+    parser.add_argument("--eval-batch", type=int, default=32, help="batch size of the --eval-process rows")
+    parser.add_argument("--onnx-dir", help=argparse.SUPPRESS)  # the exported encoder, for the probes
     parser.add_argument("--output", help="JSON file (default bench/results/throughput-<device>-<dtype>.json)")
     parser.add_argument("--markdown", metavar="JSON", help="print a JSON of this script as a markdown table")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
@@ -339,9 +460,14 @@ def main(argv=None) -> int:
     extractor, types, test, train = build(args)
     dtypes = args.dtype
     rows = []
-    for dtype in dtypes:
-        args.dtype = dtype
-        rows += measure_all(args, extractor, types, test, train)
+    fp32_encoder = extractor.model.encoder
+    with tempfile.TemporaryDirectory() as workdir:
+        if any(SETTINGS[d][0] == "onnx" for d in dtypes):
+            args.onnx_dir = export_for_bench(extractor, Path(workdir))
+        rows += interleaved(args, dtypes, extractor, fp32_encoder, types, test, train)
+        if args.eval_process and args.model:
+            test_path = Config().data_path("train_path").parents[1] / "conll04" / "conll04_test.json"
+            rows += eval_process_rows(args, dtypes, Path(workdir), test_path, len(test))
     args.dtype = dtypes
     output = Path(args.output or Path(__file__).resolve().parent / "results" /
                   f"throughput-{torch.device(args.device).type}-{'-'.join(args.dtype)}.json")

@@ -100,6 +100,9 @@ class OnnxEncoder(torch.nn.Module):
         ort = _onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # --threads and OMP_NUM_THREADS hold here too
+        # ONNX Runtime's threads spin after each run by default, taking the cores from the PyTorch
+        # heads that run next (extraction then took twice the encoder's time).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if device.type == "cpu":
             providers = ["CPUExecutionProvider"]
         elif "CUDAExecutionProvider" in ort.get_available_providers():
