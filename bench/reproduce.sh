@@ -18,6 +18,12 @@ fi
 echo "== ops";        python bench/run_ops.py --repeats 20 --device "$DEVICE"
 echo "== optimizer";  python bench/run_optim.py --repeats 20 --device "$DEVICE"
 echo "== end to end"; python bench/throughput.py --repeats 3 --steps 10 --model "$RUN/best" --device "$DEVICE"
+if [ "$DEVICE" = cpu ]; then
+  echo "== runtimes (bf16, int8, ONNX Runtime)"
+  python bench/throughput.py --dtype fp32 bf16 int8 onnx-fp32 onnx-int8 --configs encoder native \
+    --extract-batch 8 32 --train-batch --repeats 3 --model "$RUN/best" --eval-process \
+    --output bench/results/throughput-cpu-runtimes.json
+fi
 echo "== profiles"
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE"
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE" --dtype bf16
