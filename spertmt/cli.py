@@ -30,7 +30,7 @@ def _load_config(args: argparse.Namespace):
 def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8", "auto"],
                         help="the encoder's: bf16 autocast (fast with bf16 units), int8 weights (CPU), or auto "
-                             "(bf16 on a GPU or a CPU with bf16 units, else int8: spertmt info says which); "
+                             "(bf16 on a GPU or a CPU with bf16 units, else fp32: spertmt info says which); "
                              "speed and F1 of each in bench/RESULTS.md")
     parser.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
                         help="onnx: the encoder by ONNX Runtime, from a folder written by spertmt export")

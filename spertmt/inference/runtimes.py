@@ -8,8 +8,9 @@
 
 The heads and the span kernels run in PyTorch fp32 in every setting: their scores are compared
 with θ. `precision="auto"` takes the fastest setting whose F1 cost on CoNLL04 is small
-(bench/RESULTS.md): bf16 on a GPU and on a CPU with bf16 units (AVX512-BF16, AMX), int8 on other
-CPUs (where bf16 is emulated and slower than fp32) and with runtime onnx.
+(bench/RESULTS.md): bf16 on a GPU and on a CPU with bf16 units (AVX512-BF16, AMX; F1 unchanged),
+fp32 elsewhere (bf16 is emulated there and slower than fp32) and with runtime onnx. int8 is faster
+but costs F1 (about 1 RE+ point on CoNLL04 test, 1.5-3 on dev): a trade a user asks for by name.
 
     spertmt export --format onnx runs/demo/best runs/demo/onnx
     spertmt predict --model runs/demo/onnx --runtime onnx --precision int8 --input texts.txt --output out.jsonl
@@ -54,13 +55,12 @@ def resolve_precision(precision: str, runtime: str, device: torch.device) -> str
 
 
 def auto_precision(runtime: str, device: torch.device) -> str:
-    """What precision "auto" runs: bf16 where the hardware computes it natively (2.8x fp32's encoder
-    on an AMX CPU, emulated and 5x slower on an AVX2 one), else int8 (bench/RESULTS.md)."""
-    if runtime == "onnx":
-        return "int8"
-    if device.type != "cpu" or cpu_bf16_units():
+    """What precision "auto" runs: bf16 where the hardware computes it natively (about 2x fp32's
+    extraction on an AMX CPU, F1 unchanged; emulated and 5x slower on an AVX2 one), else fp32:
+    int8's F1 cost is not small (bench/RESULTS.md, experiments/int8_dev.py)."""
+    if runtime == "torch" and (device.type != "cpu" or cpu_bf16_units()):
         return "bf16"
-    return "int8" if quantized_engines() else "fp32"
+    return "fp32"
 
 
 def quantized_engines() -> list[str]:
@@ -69,8 +69,8 @@ def quantized_engines() -> list[str]:
 
 
 def quantize_int8(encoder: torch.nn.Module) -> torch.nn.Module:
-    """The encoder with int8 linear layers: weights quantised per output channel (per tensor had cost
-    up to 2.4 RE+ F1 on CoNLL04, per channel 0.5 on average), activations per batch as they come."""
+    """The encoder with int8 linear layers: weights quantised per output channel, activations per
+    batch as they come (on CoNLL04 it cost 0.2-0.5 NER and 0.8-0.9 RE+ F1: bench/RESULTS.md)."""
     try:
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     except ImportError as error:  # PyTorch announced the move of this API to torchao
