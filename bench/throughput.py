@@ -108,12 +108,16 @@ def pooling(config: str):
         ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool = saved[1:]
 
 
+def conll04(name: str) -> Path:
+    """A CoNLL04 file of the data root (conll04_<name>.json)."""
+    return Config().data_path("train_path").parents[1] / "conll04" / f"conll04_{name}.json"
+
+
 def build(args):
     device = torch.device(args.device)
-    root = Config().data_path("train_path").parents[1]
-    types = spertmt.read_types(root / "conll04" / "conll04_types.json")
-    test = spertmt.read_documents(root / "conll04" / "conll04_test.json", types)
-    train = spertmt.read_documents(root / "conll04" / "conll04_train.json", types)
+    types = spertmt.read_types(conll04("types"))
+    test = spertmt.read_documents(conll04("test"), types)
+    train = spertmt.read_documents(conll04("train"), types)
     if args.model:
         extractor = spertmt.load(args.model, device=args.device)
     else:
@@ -466,8 +470,7 @@ def main(argv=None) -> int:
             args.onnx_dir = export_for_bench(extractor, Path(workdir))
         rows += interleaved(args, dtypes, extractor, fp32_encoder, types, test, train)
         if args.eval_process and args.model:
-            test_path = Config().data_path("train_path").parents[1] / "conll04" / "conll04_test.json"
-            rows += eval_process_rows(args, dtypes, Path(workdir), test_path, len(test))
+            rows += eval_process_rows(args, dtypes, Path(workdir), conll04("test"), len(test))
     args.dtype = dtypes
     output = Path(args.output or Path(__file__).resolve().parent / "results" /
                   f"throughput-{torch.device(args.device).type}-{'-'.join(args.dtype)}.json")
