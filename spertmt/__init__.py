@@ -49,11 +49,12 @@ def load(folder, device: str = "auto", precision: str = "fp32", runtime: str = "
     return _load(folder, device, precision, runtime)
 
 
-def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False):
+def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False,
+          keep_resume: bool = False):
     """Trains and evaluates; see `spertmt.training.trainer.train`."""
     from .training.trainer import train as _train
 
-    return _train(config, output_dir, progress, resume, overwrite)
+    return _train(config, output_dir, progress, resume, overwrite, keep_resume)
 
 
 __all__ = ["Config", "Document", "Entity", "Relation", "Types", "__version__", "evaluate", "load", "ops",

@@ -49,14 +49,14 @@ def _train(args: argparse.Namespace) -> int:
         from .config import Config
 
         config = Config.load(Path(args.output) / "config.json").override(args.set or [])
-        train(config, args.output, progress=not args.quiet, resume=True)
+        train(config, args.output, progress=not args.quiet, resume=True, keep_resume=args.keep_resume)
         print(f"model folders: {Path(args.output) / 'best'} and {Path(args.output) / 'last'}")
         return 0
     config = _load_config(args)
     if args.all_folds:
         train_folds(config, args.output, progress=not args.quiet)
         return 0
-    train(config, args.output, progress=not args.quiet, overwrite=args.overwrite)
+    train(config, args.output, progress=not args.quiet, overwrite=args.overwrite, keep_resume=args.keep_resume)
     print(f"model folders: {Path(args.output) / 'best'} and {Path(args.output) / 'last'}")
     return 0
 
@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="go on with the interrupted run in --output (its config.json; --set may change keys)")
     train.add_argument("--overwrite", action="store_true",
                        help="train into an --output that already holds a trained model, replacing it")
+    train.add_argument("--keep-resume", action="store_true",
+                       help="keep resume/ (model, optimizer and random states) when the run has ended; by default "
+                            "it is removed then (about 260 MB with the offline encoder)")
     train.add_argument("--all-folds", action="store_true",
                        help="run folds 0 .. num_folds-1 (ADE) and average their metrics")
     train.add_argument("--quiet", action="store_true", help="no progress bars")

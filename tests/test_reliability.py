@@ -179,6 +179,17 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
     assert f"it is a run folder: pass {tmp_path / 'run' / 'best'}" in capsys.readouterr().err
 
 
+def test_a_finished_run_drops_its_resume_state_unless_asked_to_keep_it(tiny_encoder, tmp_path, capsys):
+    run, kept = tmp_path / "run", tmp_path / "kept"
+    assert main(_args(tiny_encoder, run, 1)) == 0
+    assert not (run / "resume").exists() and (run / "best" / "weights.pt").exists() and (run / "metrics.json").exists()
+    capsys.readouterr()
+    assert main(["train", "--quiet", "--output", str(run), "--resume"]) == 2
+    assert "nothing to resume: this run has ended" in capsys.readouterr().err
+    assert main([*_args(tiny_encoder, kept, 1), "--keep-resume"]) == 0
+    assert (kept / "resume" / "state.pt").exists()
+
+
 def test_training_into_a_folder_with_a_model_needs_resume_or_overwrite(tiny_encoder, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(_args(tiny_encoder, run, 1)) == 0

@@ -237,6 +237,8 @@ class Experiment:
         resume = (output / "resume" / "state.pt").exists()
         if resume:
             command = ["spertmt", "train", "--resume", "--output", str(output), "--quiet"]
+        if self.keep_checkpoints:  # training drops a finished run's resume/ unless told to keep it
+            command.append("--keep-resume")
         print(f"[{time.strftime('%H:%M:%S')}] {'resume' if resume else 'start'} {run.key}: "
               f"{shlex.join(command)}", flush=True)
         if dry_run:

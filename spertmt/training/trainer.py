@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -98,7 +99,7 @@ def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, e
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,
-          overwrite: bool = False) -> dict:
+          overwrite: bool = False, keep_resume: bool = False) -> dict:
     """Trains on `train_path`, selects the best epoch on `dev_path`, evaluates it on `test_path`.
 
     Writes to `output_dir`: `best/` and `last/` checkpoints (load with `spertmt.load`),
@@ -112,7 +113,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     evaluates and writes, and the other ranks return {}.
 
     After every epoch, `<output>/resume/` holds the model, optimizer, scheduler, sampler and
-    random-number states; `resume=True` goes on from there and ends, on CPU, with the weights
+    random-number states (removed when the run has ended, unless `keep_resume`: about 260 MB with
+    MiniLM); `resume=True` goes on from there and ends, on CPU, with the weights
     and metrics of an uninterrupted run. A loss that is not finite stops the run with the step
     and the batch's documents, before anything is written for that epoch.
     """
@@ -122,6 +124,9 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     recover_folder(Path(output_dir) / RESUME_DIR)  # a kill during the last save left it half swapped
     state_file = Path(output_dir) / RESUME_DIR / "state.pt"
     if resume and not state_file.exists():  # before any work
+        if (Path(output_dir) / "best" / "version.json").exists():
+            raise FileNotFoundError(f"{output_dir}: nothing to resume: this run has ended (its resume/ is removed "
+                                    "at the end unless it trained with --keep-resume); train a new run to go on")
         raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
     trained_before = [name for name in ("best", "last") if (Path(output_dir) / name / "version.json").exists()]
     if trained_before and not (resume or overwrite):
@@ -269,7 +274,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                 _, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device, progress,
                                                     thresholds["last"])
     if not test_docs:
-        return dev_metrics
+        return _end(output, keep_resume, dev_metrics)
     # SpERT's code reports the last epoch's model on the test set; we select on dev, and keep both.
     _, last_metrics = _predict_and_score(model, tokenizer, test_docs, types, cfg, device, progress,
                                          thresholds["last"])
@@ -285,6 +290,15 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         write_metrics(output / "metrics_fixed_threshold.json", fixed_metrics)
         log.write(event="test_fixed_threshold", metrics=fixed_metrics)
     print(format_metrics(metrics))
+    return _end(output, keep_resume, metrics)
+
+
+def _end(output: Path, keep_resume: bool, metrics: dict) -> dict:
+    """The run has ended, its outputs written: its resume state is spent unless kept."""
+    if not keep_resume:
+        # state.pt first: a kill while deleting then leaves nothing that looks resumable
+        (output / RESUME_DIR / "state.pt").unlink(missing_ok=True)
+        shutil.rmtree(output / RESUME_DIR, ignore_errors=True)
     return metrics
 
 
