@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,8 +61,7 @@ from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
 from spertmt.training.optim import AdamWNoBiasCorrection  # noqa: E402
 from spertmt.runtime import autocast, cpu_capability  # noqa: E402
-from spertmt.inference.runtimes import (ONNX_FILES, OnnxEncoder, export_encoder, export_onnx,  # noqa: E402
-                                        quantize_int8, quantize_onnx)
+from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder, write_onnx_files  # noqa: E402
 from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
@@ -137,24 +136,14 @@ def _autocast(args):
     return autocast(args.device, "bf16" if args.dtype == "bf16" else "fp32")
 
 
-def export_for_bench(extractor, folder: Path) -> Path:
-    """The fp32 encoder as ONNX (fp32 and int8) in `folder`, as `spertmt export` writes them."""
-    export_encoder(extractor.model.encoder, folder / ONNX_FILES["fp32"])
-    quantize_onnx(folder / ONNX_FILES["fp32"], folder / ONNX_FILES["int8"])
-    return folder
-
-
 def with_setting(extractor, fp32_encoder, setting: str, onnx_dir: Path | None):
-    """The extractor with its encoder running as `setting` (the model object is shared: each call
-    puts its own encoder in)."""
+    """The extractor with its encoder running as `setting`, swapped in as `spertmt.load` does (the
+    model object is shared: each call starts again from the fp32 encoder; `onnx_dir` holds the
+    encoder's ONNX files)."""
     runtime, precision = SETTINGS[setting]
     model = extractor.model
-    if runtime == "onnx":
-        model.encoder = OnnxEncoder(onnx_dir / ONNX_FILES[precision], fp32_encoder.config, extractor.device)
-    elif precision == "int8":
-        model.encoder = quantize_int8(copy.deepcopy(fp32_encoder))
-    else:
-        model.encoder = fp32_encoder
+    model.encoder = fp32_encoder
+    prepare_encoder(model, onnx_dir, precision, runtime, extractor.device)
     return Extractor(model, extractor.tokenizer, extractor.device, extractor.thresholds, precision, runtime)
 
 
@@ -378,8 +367,12 @@ def interleaved(args, dtypes, extractor, fp32_encoder, types, test, train) -> li
 def eval_process_rows(args, settings: list[str], workdir: Path, test_path: Path, sentences: int) -> list[dict]:
     """`spertmt eval` on CoNLL04 test as a user runs it, one whole process per run, at every
     setting (medians of args.repeats runs, interleaved across settings against drift)."""
-    folder = export_onnx(args.model, workdir / "model") if any(SETTINGS[s][0] == "onnx" for s in settings) \
-        else Path(args.model)
+    folder = Path(args.model)
+    if args.onnx_dir:  # the model folder with the encoder's ONNX files, exported once at the start
+        folder = workdir / "model"
+        shutil.copytree(args.model, folder)
+        for name in ONNX_FILES.values():
+            shutil.copy(args.onnx_dir / name, folder / name)
     batch = args.eval_batch
     times = {setting: [] for setting in settings}
     metrics = {}
@@ -467,7 +460,8 @@ def main(argv=None) -> int:
     fp32_encoder = extractor.model.encoder
     with tempfile.TemporaryDirectory() as workdir:
         if any(SETTINGS[d][0] == "onnx" for d in dtypes):
-            args.onnx_dir = export_for_bench(extractor, Path(workdir))
+            args.onnx_dir = Path(workdir)
+            write_onnx_files(fp32_encoder, args.onnx_dir)
         rows += interleaved(args, dtypes, extractor, fp32_encoder, types, test, train)
         if args.eval_process and args.model:
             rows += eval_process_rows(args, dtypes, Path(workdir), conll04("test"), len(test))

@@ -277,8 +277,8 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     How the encoder runs (spertmt.inference.runtimes; bench/RESULTS.md gives speed and F1 of each):
     precision "fp32"; "bf16" (autocast, fast where the hardware has bf16 units: recent x86 CPUs,
     GPUs); "int8" (int8 linear layers, CPU: faster, about 1 RE+ point lower); "auto" (bf16 on a GPU
-    or a CPU with bf16 units, else fp32; `spertmt info` says which). runtime "onnx" runs the encoder with ONNX Runtime from a
-    folder written by `spertmt export --format onnx`."""
+    or a CPU with bf16 units, else fp32; `spertmt info` says which). runtime "onnx" runs the encoder
+    with ONNX Runtime from a folder written by `spertmt export --format onnx`."""
     resolved = resolve_device(device)
     precision = resolve_precision(precision, runtime, resolved)
     folder = Path(folder)

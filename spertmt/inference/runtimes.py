@@ -184,16 +184,16 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
     if output.exists() and output.resolve() == model_folder.resolve():
-        _write_onnx(model.encoder, output)
+        write_onnx_files(model.encoder, output)
     else:
         with atomic_folder(output) as tmp:
             shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
-            _write_onnx(model.encoder, tmp)
+            write_onnx_files(model.encoder, tmp)
     return output
 
 
-def _write_onnx(encoder: torch.nn.Module, folder: Path) -> None:
-    """Both ONNX files into `folder`, each renamed into place only when both are complete."""
+def write_onnx_files(encoder: torch.nn.Module, folder: Path) -> None:
+    """Both ONNX files (ONNX_FILES) into `folder`, each renamed into place only when both are complete."""
     temporary = {precision: folder / (name + ".tmp") for precision, name in ONNX_FILES.items()}
     try:
         export_encoder(encoder, temporary["fp32"])
