@@ -23,11 +23,15 @@ import torch
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
-def state_hash(weights: Path) -> tuple[str, str]:
-    """(hash of the values: dtypes, shapes and bytes of every tensor in state-dict order; hash of
-    the parameter names). Equal value hashes mean bit-identical weights even where a change renamed
-    parameters (checkpoint format 1 -> 2 did) without reordering them."""
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+def state_hash(folder: Path) -> tuple[str, str]:
+    """(hash of the values: dtypes, shapes and bytes of every tensor in the model's state-dict order;
+    hash of the parameter names) of a model folder. Equal value hashes mean bit-identical weights even
+    where a change renamed parameters (checkpoint format 1 -> 2 did) without reordering them, or
+    changed the weights' file (format 3: safetensors, which keeps no order): the folder is loaded
+    into the model and its state dict read back."""
+    from spertmt.model.folder import load_model
+
+    state = load_model(folder).state_dict()
     values, names = hashlib.sha256(), hashlib.sha256()
     for name, tensor in state.items():
         tensor = tensor.contiguous()
@@ -75,7 +79,7 @@ def main(argv=None) -> int:
     config = config.override(args.set)
     metrics = spertmt.train(config, output / "run", progress=False)
     for folder in ("last", "best"):
-        values, names = state_hash(output / "run" / folder / "weights.pt")
+        values, names = state_hash(output / "run" / folder)
         print(f"{folder}: sha256 {values} (names {names})")
     print("metrics: " + json.dumps({s: round(metrics[s]["micro"]["f1"], 6) for s in ("ner", "re", "re_strict")}))
     return 0

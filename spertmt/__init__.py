@@ -42,11 +42,13 @@ def __getattr__(name: str):
     return value
 
 
-def load(folder, device: str = "auto", precision: str = "fp32", runtime: str = "torch"):
-    """Loads a trained model folder; see `spertmt.inference.extractor` (load, Extractor)."""
+def load(folder, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
+         revision: str | None = None, cache_dir=None):
+    """Loads a trained model folder or a hub repo id ("org/name"); see `spertmt.inference.extractor`
+    (load, Extractor)."""
     from .inference.extractor import load as _load
 
-    return _load(folder, device, precision, runtime)
+    return _load(folder, device, precision, runtime, revision, cache_dir)
 
 
 def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False,

@@ -4,6 +4,7 @@
     spertmt eval --model runs/demo/best --data test.json --output runs/demo/eval
     spertmt predict --model runs/demo/best --input docs.json --output predictions.json
     spertmt export --format onnx runs/demo/best runs/demo/onnx
+    spertmt push runs/demo/best your-name/conll04-spertmt --private
     spertmt score --gold test.json --pred predictions.json --types types.json
     spertmt convert --from brat --to spert annotations/ data.json
     spertmt validate data.json --types data_types.json
@@ -123,6 +124,16 @@ def _export(args: argparse.Namespace) -> int:
     output = export_onnx(args.model, args.output)
     print(f"wrote {output / ONNX_FILES['fp32']} and {ONNX_FILES['int8']}; run them with "
           f"--model {output} --runtime onnx --precision fp32 (or int8)")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .inference.extractor import load
+
+    card = {key: value for key, value in (("language", args.language), ("license", args.license)) if value}
+    url = load(args.model, device="cpu").push_to_hub(args.repo_id, private=args.private or None, token=args.token,
+                                                     commit_message=args.message, revision=args.revision, **card)
+    print(f"pushed {args.model} to {args.repo_id}: {url}\nload it with spertmt.load({args.repo_id!r})")
     return 0
 
 
@@ -335,6 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx and "
                                        "encoder-int8.onnx (MODEL itself: the files are added to it)")
     export.set_defaults(func=_export)
+
+    push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub, with a model card")
+    push.add_argument("model", help="model folder (e.g. runs/demo/best)")
+    push.add_argument("repo_id", help="the hub repo, owner/name (created if it does not exist)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--token", help="hub token (default: the login of `hf auth login`, or HF_TOKEN)")
+    push.add_argument("--revision", help="branch to push to (default: main)")
+    push.add_argument("--message", default="Upload spertmt model", help="commit message")
+    push.add_argument("--language", help="the model card's language (default: en for the offline encoder)")
+    push.add_argument("--license", help="the model card's license, e.g. mit or cc-by-4.0")
+    push.set_defaults(func=_push)
 
     tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
     tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")

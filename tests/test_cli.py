@@ -32,7 +32,7 @@ def test_train_then_eval_reproduces_metrics(tiny_config, tmp_path, capsys):
     # A threshold every span passes: an untrained tiny model then predicts entities and relations.
     assert main(["train", "--quiet", "--output", str(out), *_sets(tiny_config), "--set", "threshold=-100"]) == 0
     for name in ("best", "last"):
-        assert (out / name / "weights.pt").exists() and (out / name / "tokenizer").is_dir()
+        assert (out / name / "model.safetensors").exists() and (out / name / "tokenizer").is_dir()
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"ner", "re", "re_strict"}
     assert set(metrics["ner"]) == {"micro", "macro", "per_type"}
@@ -143,7 +143,7 @@ def test_brat_folder_convert_validate_train(tiny_config, tmp_path):
     assert main(["train", "--quiet", "--output", str(run), "--set", f"encoder={tiny_config.encoder}",
                  "--set", f"train_path={data}", "--set", f"dev_path={data}", "--set", "test_path=",
                  "--set", f"types_path={types}", "--set", "epochs=1", "--set", "max_length=128"]) == 0
-    assert (run / "best" / "weights.pt").exists()
+    assert (run / "best" / "model.safetensors").exists()
 
 
 @pytest.mark.parametrize("selection", ["global", "per_type"])

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from .conftest import FIXTURES
 
@@ -31,8 +32,8 @@ def test_two_gloo_processes_match_one_process(tiny_encoder, tmp_path):
           *common], tmp_path)
     _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
           "-m", "spertmt", "train", "--output", str(tmp_path / "two"), "--set", "batch_size=1", *common], tmp_path)
-    one = torch.load(tmp_path / "one" / "last" / "weights.pt")
-    two = torch.load(tmp_path / "two" / "last" / "weights.pt")
+    one = load_file(tmp_path / "one" / "last" / "model.safetensors")
+    two = load_file(tmp_path / "two" / "last" / "model.safetensors")
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
     log = [json.loads(line) for line in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]

@@ -27,7 +27,9 @@ def _args(tiny_encoder, output, epochs):
 
 
 def _weights(folder):
-    return torch.load(folder / "weights.pt")
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
 
 
 def test_resume_after_kill_ends_like_an_uninterrupted_run(tiny_encoder, tmp_path):
@@ -153,6 +155,10 @@ def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path)
 
 
 @pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:1000]),
+     "model.safetensors cannot be loaded"),
+    (lambda f: (f / "model.safetensors").write_bytes(b""), "model.safetensors cannot be loaded"),
+    (lambda f: (f / "model.safetensors").unlink(), "model.safetensors is missing"),
     (lambda f: (f / "weights.pt").write_bytes((f / "weights.pt").read_bytes()[:1000]), "weights.pt cannot be loaded"),
     (lambda f: (f / "weights.pt").write_bytes(b""), "weights.pt cannot be loaded"),
     (lambda f: (f / "weights.pt").unlink(), "weights.pt is missing"),
@@ -163,7 +169,12 @@ def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path)
 ])
 def test_a_damaged_model_folder_names_the_folder_and_the_file(tmp_path, capsys, damage, message):
     folder = tmp_path / "model"
-    shutil.copytree(f"{FIXTURES}/model-format1", folder)
+    if "weights.pt" in message:  # formats 1 and 2
+        shutil.copytree(f"{FIXTURES}/model-format1", folder)
+    else:  # the fixture saved again: today's format (safetensors)
+        from spertmt.inference.extractor import load
+
+        load(f"{FIXTURES}/model-format1", device="cpu").save_pretrained(folder)
     damage(folder)
     assert main(["predict", "--quiet", "--model", str(folder), "--input", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "p.json")]) == 2
@@ -182,7 +193,7 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
 def test_a_finished_run_drops_its_resume_state_unless_asked_to_keep_it(tiny_encoder, tmp_path, capsys):
     run, kept = tmp_path / "run", tmp_path / "kept"
     assert main(_args(tiny_encoder, run, 1)) == 0
-    assert not (run / "resume").exists() and (run / "best" / "weights.pt").exists() and (run / "metrics.json").exists()
+    assert not (run / "resume").exists() and (run / "best" / "model.safetensors").exists() and (run / "metrics.json").exists()
     capsys.readouterr()
     assert main(["train", "--quiet", "--output", str(run), "--resume"]) == 2
     assert "nothing to resume: this run has ended" in capsys.readouterr().err

@@ -80,11 +80,12 @@ class Extractor:
     """A trained model with its tokenizer and thresholds, ready to extract."""
 
     def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None,
-                 precision: str = "fp32", runtime: str = "torch"):
+                 precision: str = "fp32", runtime: str = "torch", folder: Path | None = None):
         """`precision` and `runtime` name how the model's encoder runs (spertmt.inference.runtimes):
         "bf16" extracts under bf16 autocast; for "int8" and runtime "onnx" `load` has already swapped
-        the encoder."""
-        self.model, self.tokenizer, self.device = model, tokenizer, device
+        the encoder. `folder`: the model folder it was loaded from (its run's metrics go into the
+        model card of `save_pretrained`)."""
+        self.model, self.tokenizer, self.device, self.folder = model, tokenizer, device, folder
         self.thresholds = thresholds or {}
         self.precision, self.runtime = resolve_precision(precision, runtime, device), runtime
         warn_if_slow(device, self.precision)
@@ -116,6 +117,43 @@ class Extractor:
 
         return {"entity_threshold": per_type("entity", [t.name for t in self.types.entities]),
                 "relation_threshold": per_type("relation", [t.name for t in self.types.relations])}
+
+    # --------------------------------------------------------------------------------------
+    # saving and sharing (spertmt.model.hub)
+
+    def save_pretrained(self, folder: str | Path, **card) -> Path:
+        """Writes this model as a model folder (`spertmt.load` reads it): weights (safetensors), the
+        encoder's config and tokenizer, types, config, tuned thresholds, and a model card (README.md)
+        with the hub's metadata and the test metrics of the run it came from. `card`: language,
+        license, datasets, repo_id (spertmt.model.hub.model_card)."""
+        if self.precision == "int8" or self.runtime != "torch":
+            raise ValueError(f"this extractor's encoder was swapped for {self.precision} / runtime {self.runtime}; "
+                             "save from a model loaded with precision fp32 (or bf16) and runtime torch")
+        from ..model.folder import save_checkpoint
+        from ..model.hub import write_model_card
+
+        def extra(tmp: Path) -> None:
+            if self.thresholds:
+                (tmp / THRESHOLDS_FILE).write_text(json.dumps(self.thresholds, indent=2))
+            write_model_card(tmp, self.folder, self.config, self.types, **card)
+
+        save_checkpoint(self.model, self.tokenizer, folder, extra)
+        return Path(folder)
+
+    def push_to_hub(self, repo_id: str, private: bool | None = None, token: str | None = None,
+                    commit_message: str = "Upload spertmt model", revision: str | None = None, **card) -> str:
+        """Saves this model (`save_pretrained`) and uploads it to the hub repo `repo_id`, created if it
+        does not exist (`private` then says how); returns the commit's URL. Needs the network and a
+        login (`hf auth login` or HF_TOKEN)."""
+        import tempfile
+
+        from ..model.hub import check_can_push, push_folder
+
+        check_can_push(repo_id)
+        with tempfile.TemporaryDirectory(prefix="spertmt-push-") as tmp:
+            folder = self.save_pretrained(Path(tmp) / "model", repo_id=repo_id, **card)
+            return push_folder(folder, repo_id, private=private, token=token, commit_message=commit_message,
+                               revision=revision)
 
     # --------------------------------------------------------------------------------------
     # pre-tokenised documents
@@ -271,21 +309,26 @@ def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None
         result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score))
 
 
-def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch") -> Extractor:
-    """Loads a model folder written by training (`<output>/best` or `<output>/last`).
+def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
+         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor:
+    """Loads a model folder written by training (`<output>/best` or `<output>/last`) or
+    `save_pretrained`, or a hub repo id ("org/name", at `revision`) through the hub's cache
+    (`cache_dir`, default the hub's; offline with HF_HUB_OFFLINE=1 once it is there).
 
     How the encoder runs (spertmt.inference.runtimes; bench/RESULTS.md gives speed and F1 of each):
     precision "fp32"; "bf16" (autocast, fast where the hardware has bf16 units: recent x86 CPUs,
     GPUs); "int8" (int8 linear layers, CPU: faster, about 1 RE+ point lower); "auto" (bf16 on a GPU
     or a CPU with bf16 units, else fp32; `spertmt info` says which). runtime "onnx" runs the encoder
     with ONNX Runtime from a folder written by `spertmt export --format onnx`."""
+    from ..model.hub import resolve_model_folder
+
     resolved = resolve_device(device)
     precision = resolve_precision(precision, runtime, resolved)
-    folder = Path(folder)
+    folder = resolve_model_folder(folder, revision, cache_dir)
     thresholds = read_folder_json(folder, THRESHOLDS_FILE) if (folder / THRESHOLDS_FILE).exists() else None
     model = load_model(folder, resolved)
     prepare_encoder(model, folder, precision, runtime, resolved)
-    return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime)
+    return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime, folder)
 
 
 def _read_inputs(path: Path, input_format: str):

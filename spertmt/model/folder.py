@@ -1,9 +1,10 @@
 """Model folders: everything needed to predict, with no download.
 
-A folder holds `weights.pt` (the state dict), `encoder_config.json` (the encoder's architecture),
-`tokenizer/`, `types.json`, `config.json` (the full run configuration) and `version.json`. It is
-written to a temporary folder first and then renamed, so an interrupted save never leaves half a
-checkpoint behind.
+A folder holds `model.safetensors` (the state dict; format 1 and 2 folders have `weights.pt`,
+torch's pickle), `encoder_config.json` (the encoder's architecture), `tokenizer/`, `types.json`,
+`config.json` (the full run configuration) and `version.json`, and may hold `thresholds.json`
+(θ tuned on dev) and `README.md` (a model card, spertmt.model.hub). It is written to a temporary
+folder first and then renamed, so an interrupted save never leaves half a checkpoint behind.
 """
 
 from __future__ import annotations
@@ -20,20 +21,28 @@ from ..files import atomic_folder
 from .encoder import encoder_from_config
 from .spertmt import SpERTMT
 
-# 2: the heads are modules of their own (entity_head.classifier.weight, ...). Format 1 folders
-# (entity_classifier.weight, ...) load: the model renames their parameters as it reads them.
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+# 3: weights in safetensors (no pickle: safe to load from the hub). 2: the heads are modules of
+# their own (entity_head.classifier.weight, ...). Format 1 folders (entity_classifier.weight, ...)
+# load: the model renames their parameters as it reads them.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
+WEIGHTS_FILE = "model.safetensors"
+LEGACY_WEIGHTS_FILE = "weights.pt"  # formats 1 and 2
 
 
-def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path) -> None:
+def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -> None:
+    """Writes a model folder; `extra(path)`, if given, adds files to it before it takes its place."""
+    from safetensors.torch import save_file
+
     with atomic_folder(folder) as tmp:
-        torch.save(model.state_dict(), tmp / "weights.pt")
+        save_file(model.state_dict(), tmp / WEIGHTS_FILE, metadata={"format": "pt"})
         (tmp / "encoder_config.json").write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
         tokenizer.save_pretrained(tmp / "tokenizer")
         (tmp / "types.json").write_text(json.dumps(model.types.to_dict(), indent=2))
         model.config.save(tmp / "config.json")
         (tmp / "version.json").write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
+        if extra is not None:
+            extra(tmp)
 
 
 class ModelFolderError(ValueError):
@@ -54,7 +63,7 @@ def read_folder_json(folder: Path, name: str):
         raise ModelFolderError(f"{folder}: {name} is damaged ({error}); {_HINT}") from None
 
 
-def _check_folder(folder: Path) -> None:
+def _check_folder(folder: Path) -> dict:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such model folder")
     if not (folder / "version.json").exists():
@@ -66,26 +75,33 @@ def _check_folder(folder: Path) -> None:
         raise ValueError(f"{folder} was written by spertmt {version.get('spertmt')} in checkpoint format "
                          f"{version.get('format')}; this spertmt {__version__} reads formats "
                          f"{', '.join(map(str, READABLE_FORMATS))}")
+    return version
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTMT:
     """The model of a folder written by `save_checkpoint`, in eval mode on `device`. A missing or
     damaged file raises a ModelFolderError that names the folder and the file."""
     folder = Path(folder)
-    _check_folder(folder)
+    version = _check_folder(folder)
     config = Config.from_dict(read_folder_json(folder, "config.json"), str(folder / "config.json"))
     types = Types.from_dict(read_folder_json(folder, "types.json"), str(folder / "types.json"))
     encoder = encoder_from_config(read_folder_json(folder, "encoder_config.json"))
     model = SpERTMT(config, types, encoder)
-    weights = folder / "weights.pt"
+    name = WEIGHTS_FILE if version["format"] >= 3 else LEGACY_WEIGHTS_FILE
+    weights = folder / name
     if not weights.exists():
-        raise ModelFolderError(f"{folder}: weights.pt is missing; {_HINT}")
+        raise ModelFolderError(f"{folder}: {name} is missing; {_HINT}")
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if name == WEIGHTS_FILE:
+            from safetensors.torch import load_file
+
+            state = load_file(weights)
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as error:  # truncated, empty, not a state dict, or other shapes
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFolderError(f"{folder}: weights.pt cannot be loaded ({first}); {_HINT}") from None
+        raise ModelFolderError(f"{folder}: {name} cannot be loaded ({first}); {_HINT}") from None
     return model.to(device).eval()
 
 

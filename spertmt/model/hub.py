@@ -1,0 +1,206 @@
+"""Model folders on the Hugging Face Hub: a repo id resolved through the hub's cache, a model card,
+and pushing a folder.
+
+    spertmt.load("org/name")               # downloads once into the hub's cache, then reads it there
+    extractor.save_pretrained("my-model")  # a model folder with a model card (README.md)
+    extractor.push_to_hub("org/name")      # the same folder, uploaded
+
+The hub's own library (huggingface_hub) does the downloading, caching and uploading; with
+`HF_HUB_OFFLINE=1` a repo id is read from the cache without any network. A repo holds exactly a
+model folder (spertmt.model.folder), so a downloaded snapshot loads like any local folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from .._version import __version__
+
+# owner/name as the hub spells repo ids (a local path with one slash and no such folder looks alike:
+# both readings are named when neither exists)
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+CARD_FILE = "README.md"
+
+
+def looks_like_repo_id(name: str | Path) -> bool:
+    return bool(_REPO_ID.match(str(name))) and not str(name).endswith((".", "-"))
+
+
+def resolve_model_folder(name: str | Path, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
+    """The local folder of a model: `name` itself when it exists (or is no repo id), else the hub
+    repo `name` (owner/name) at `revision`, downloaded into (or, offline, read from) the hub's cache."""
+    path = Path(name)
+    if path.exists() or not looks_like_repo_id(name):
+        if revision is not None and not path.exists():
+            raise FileNotFoundError(f"{name}: no such model folder (revision {revision!r} is for hub repo ids)")
+        return path
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    cache = Path(cache_dir) if cache_dir else Path(constants.HF_HUB_CACHE)
+    try:
+        return Path(snapshot_download(str(name), revision=revision, cache_dir=cache_dir, library_name="spertmt",
+                                      library_version=__version__))
+    except GatedRepoError:
+        raise PermissionError(f"{name}: the hub repo is gated; accept its terms on the hub and log in "
+                              "(`hf auth login` or HF_TOKEN)") from None
+    except RepositoryNotFoundError:
+        raise FileNotFoundError(f"{name}: no such model folder, nor a model repo on the hub (a private repo needs "
+                                "a login: `hf auth login` or HF_TOKEN)") from None
+    except RevisionNotFoundError:
+        raise FileNotFoundError(f"{name}: the hub repo has no revision {revision!r}") from None
+    except LocalEntryNotFoundError:  # offline (HF_HUB_OFFLINE=1), or the hub cannot be reached
+        offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else " (the hub cannot be reached)"
+        raise FileNotFoundError(f"{name}: no such model folder, nor a hub repo in the cache {cache}{offline}; "
+                                "download it once with the network, or pass a local folder") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# the model card
+
+
+def _dataset_name(config) -> str | None:
+    """The dataset's name as the data paths give it: "conll04/conll04_train.json" -> "conll04"."""
+    path = Path(config.train_path) if config.train_path else None
+    if path is None:
+        return None
+    return path.parent.name or path.stem.split("_")[0] or None
+
+
+def run_metrics(source: Path) -> tuple[dict | None, str]:
+    """The test metrics of the run a model folder came from (`<run>/best` -> `<run>/metrics.json`,
+    `<run>/last` -> `metrics_last.json`), and which checkpoint they describe."""
+    import json
+
+    name = {"best": ("metrics.json", "the epoch selected on the dev set"),
+            "last": ("metrics_last.json", "the last epoch")}.get(source.name)
+    if name is None or not (source.parent / name[0]).exists():
+        return None, ""
+    try:
+        return json.loads((source.parent / name[0]).read_text(encoding="utf-8")), name[1]
+    except ValueError:
+        return None, ""
+
+
+def model_card(config, types, metrics: dict | None = None, checkpoint: str = "", language: str | list[str] | None = None,
+               license: str | None = None, datasets: list[str] | None = None, repo_id: str | None = None):
+    """A `huggingface_hub.ModelCard` for a model: the hub's metadata block (library, task, language,
+    datasets, test metrics as model-index) and a page saying what the model extracts and how to load it.
+    `language` defaults to English for the offline default encoder (English MiniLM), else is left out."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    if language is None and config.encoder.startswith("offline:"):
+        language = "en"
+    dataset = _dataset_name(config)
+    datasets = datasets if datasets is not None else ([dataset] if dataset else None)
+    name = repo_id.split("/")[-1] if repo_id else f"spertmt-{dataset or 'model'}"
+    labels = {"ner": "NER", "re": "RE (boundaries)", "re_strict": "RE+ (strict)"}
+    average = "macro" if config.num_folds > 1 else "micro"  # ADE's cross-validation reports macro
+    results = []
+    for key, label in labels.items():
+        if metrics and key in metrics:
+            results.append(EvalResult(
+                task_type="token-classification", task_name=f"Joint entity and relation extraction: {label}",
+                dataset_type=dataset or "custom", dataset_name=dataset or "custom", dataset_split="test",
+                metric_type="f1", metric_name=f"{label} {average} F1",
+                metric_value=round(metrics[key][average]["f1"], 2)))
+    data = ModelCardData(
+        model_name=name, library_name="spertmt", pipeline_tag="token-classification", language=language,
+        license=license, datasets=datasets, base_model=_base_model(config.encoder),
+        tags=["spertmt", "relation-extraction", "named-entity-recognition", config.mode],
+        eval_results=results or None)
+    load_name = repo_id or "PATH/TO/THIS/FOLDER"
+    table = "\n".join(f"| {labels[k]} | {metrics[k][average]['precision']:.2f} | {metrics[k][average]['recall']:.2f} "
+                      f"| {metrics[k][average]['f1']:.2f} |" for k in labels if metrics and k in metrics)
+    scores = (f"Test set of {dataset or 'the training data'} ({average} average), {checkpoint}:\n\n"
+              f"| task | P | R | F1 |\n| --- | --- | --- | --- |\n{table}\n") if table else \
+        "No test metrics were found beside this model folder.\n"
+    mode = "SpERT.MT (multi-task heads)" if config.mode == "spertmt" else "SpERT (the baseline)"
+    text = f"""---
+{data.to_yaml()}
+---
+
+# {name}
+
+A joint entity and relation extractor trained with spertmt (`pip install spertmt`): {mode} on the
+encoder {_encoder_name(config.encoder)}{f', trained on {dataset}' if dataset else ''}.
+
+- Entity types: {', '.join(t.name for t in types.entities)}
+- Relation types: {', '.join(t.name for t in types.relations)}
+
+## Use
+
+```python
+import spertmt
+
+extractor = spertmt.load("{load_name}")
+result = extractor.extract("John Smith works for Acme Corp in Berlin.")[0]
+print([(e.text, e.type) for e in result.entities], [(r.head, r.type, r.tail) for r in result.relations])
+```
+
+or `spertmt predict --model {load_name} --input texts.txt --output results.jsonl`.
+
+## Results
+
+{scores}
+## Training
+
+`config.json` in this repo is the full configuration; with the datasets under `DATA`:
+
+```
+spertmt train --config config.json --set data_root=DATA --output runs/retrain
+```
+
+Written by spertmt {__version__}.
+"""
+    return ModelCard(text)
+
+
+def _encoder_name(encoder: str) -> str:
+    base = _base_model(encoder)
+    return f"`{base}`" if base else f"a local encoder (`{Path(encoder).name}`)"
+
+
+def _base_model(encoder: str) -> str | None:
+    """The hub id of the encoder, where it is one (the offline default is all-MiniLM-L6-v2's)."""
+    if encoder.startswith("offline:"):
+        return "sentence-transformers/" + encoder.split(":", 1)[1]
+    return encoder if looks_like_repo_id(encoder) and not Path(encoder).exists() else None
+
+
+def write_model_card(folder: Path, source: Path | None, config, types, **card) -> None:
+    """README.md of a model folder being saved from `source`: a new card with the run's test metrics
+    when they lie beside `source`; else `source`'s own card (a model downloaded from the hub keeps its
+    page); else a new card without metrics. `card`: model_card's keywords."""
+    metrics, checkpoint = run_metrics(source) if source is not None else (None, "")
+    if metrics is None and source is not None and (source / CARD_FILE).exists():
+        shutil.copyfile(source / CARD_FILE, folder / CARD_FILE)
+        return
+    model_card(config, types, metrics, checkpoint, **card).save(folder / CARD_FILE)
+
+
+def check_can_push(repo_id: str) -> None:
+    """Refuses a push that cannot work, before anything is saved: offline, or not a repo id."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise OSError(f"cannot push to {repo_id}: HF_HUB_OFFLINE is set (pushing needs the network)")
+    if not looks_like_repo_id(repo_id):
+        raise ValueError(f"{repo_id!r} is not a hub repo id (owner/name)")
+
+
+def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: str | None = None,
+                commit_message: str = "Upload spertmt model", revision: str | None = None) -> str:
+    """Uploads a saved model folder to the hub repo `repo_id` (created if it does not exist); returns
+    the commit's URL. Needs the network and a login (`hf auth login` or HF_TOKEN)."""
+    from huggingface_hub import HfApi
+
+    check_can_push(repo_id)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                             commit_message=commit_message, revision=revision)
+    return str(info)
