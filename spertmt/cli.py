@@ -120,8 +120,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .inference.runtimes import ONNX_FILES, export_onnx
+    from .model.hub import resolve_model_folder
 
-    output = export_onnx(args.model, args.output)
+    output = export_onnx(resolve_model_folder(args.model), args.output)
     print(f"wrote {output / ONNX_FILES['fp32']} and {ONNX_FILES['int8']}; run them with "
           f"--model {output} --runtime onnx --precision fp32 (or int8)")
     return 0
@@ -143,6 +144,10 @@ def _tune(args: argparse.Namespace) -> int:
     from .inference.thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
 
     extractor = load(args.model, device=args.device)
+    if extractor.folder != Path(args.model):  # a hub repo id: its folder is the hub's cache
+        raise ValueError(f"{args.model} is a hub model: tune-threshold writes thresholds.json into the model folder, "
+                         f"so tune a local copy (python -c \"import spertmt; spertmt.load('{args.model}')"
+                         f".save_pretrained('my-model')\", then --model my-model)")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
     tuned = tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
                             per_type=not args.global_only)
@@ -193,10 +198,12 @@ def _validate(args: argparse.Namespace) -> int:
     if args.model:
         from .config import Config
         from .model.folder import load_tokenizer_from
+        from .model.hub import resolve_model_folder
 
-        config = Config.load(Path(args.model) / "config.json")
-        tokenizer, max_length, max_width = load_tokenizer_from(args.model), config.max_length, config.max_span_width
-        types = types or read_types(Path(args.model) / "types.json")
+        model = resolve_model_folder(args.model)
+        config = Config.load(model / "config.json")
+        tokenizer, max_length, max_width = load_tokenizer_from(model), config.max_length, config.max_span_width
+        types = types or read_types(model / "types.json")
     report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
     print(report_json(report) if args.json else format_report(report))
     return 1 if report["errors"] else 0

@@ -147,3 +147,22 @@ def test_legacy_weights_pt_folders_still_load(run_folder, tmp_path):
     (legacy / "model.safetensors").unlink()
     (legacy / "version.json").write_text(json.dumps({"spertmt": "0.1.0", "format": 2}))
     assert _extracted(load(legacy, device="cpu")) == _extracted(load(run_folder / "best", device="cpu"))
+
+
+def test_commands_take_a_repo_id_and_tune_threshold_will_not_write_into_the_cache(run_folder, tmp_path, monkeypatch,
+                                                                                   capsys):
+    from huggingface_hub import constants
+
+    from spertmt.cli import main
+
+    folder = load(run_folder / "best", device="cpu").save_pretrained(tmp_path / "repo")
+    put_in_hub_cache(folder, tmp_path / "hub", "acme/tiny-re")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # read at each call
+    monkeypatch.chdir(tmp_path)
+    data = f"{FIXTURES}/tiny_train.json"
+    assert main(["validate", data, "--model", "acme/tiny-re"]) == 0
+    assert main(["eval", "--quiet", "--model", "acme/tiny-re", "--data", data, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["tune-threshold", "--quiet", "--model", "acme/tiny-re", "--data", data, "--device", "cpu"]) == 2
+    assert "acme/tiny-re is a hub model: tune-threshold writes thresholds.json" in capsys.readouterr().err
+    assert not (tmp_path / "acme").exists()  # no local folder named like the repo id appeared
