@@ -102,6 +102,7 @@ ext_modules, cmdclass = _native_extensions()
 
 setup(
     packages=find_packages(include=["spertmt", "spertmt.*"]),
+    package_data={"spertmt": ["py.typed"]},  # PEP 561: the package's own types, for mypy and editors
     ext_modules=ext_modules,
     cmdclass=cmdclass,
     options={"bdist_wheel": {"py_limited_api": "cp39"}} if ext_modules else {},

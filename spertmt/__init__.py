@@ -13,16 +13,20 @@ the package imports this one: they import what they need from where it is define
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
+    "BatchPredictor": ".inference.batch_predictor",
     "Config": ".config",
     "Document": ".data.documents", "Entity": ".data.documents", "Relation": ".data.documents",
     "Types": ".data.documents", "read_documents": ".data.documents", "read_types": ".data.documents",
     "evaluate": ".evaluate",
+    "Extractor": ".inference.extractor", "Extraction": ".inference.extractor",
+    "ExtractedEntity": ".inference.extractor", "ExtractedRelation": ".inference.extractor",
     "ops": ".ops",
 }
 
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
     from .config import Config
     from .data.documents import Document, Entity, Relation, Types, read_documents, read_types
     from .evaluate import evaluate
+    from .inference.batch_predictor import BatchPredictor
+    from .inference.extractor import ExtractedEntity, ExtractedRelation, Extraction, Extractor
 
 
 def __getattr__(name: str):
@@ -42,8 +48,8 @@ def __getattr__(name: str):
     return value
 
 
-def load(folder, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
-         revision: str | None = None, cache_dir=None):
+def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
+         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor:
     """Loads a trained model folder or a hub repo id ("org/name"); see `spertmt.inference.extractor`
     (load, Extractor)."""
     from .inference.extractor import load as _load
@@ -51,13 +57,14 @@ def load(folder, device: str = "auto", precision: str = "fp32", runtime: str = "
     return _load(folder, device, precision, runtime, revision, cache_dir)
 
 
-def train(config, output_dir, progress: bool = True, resume: bool = False, overwrite: bool = False,
-          keep_resume: bool = False):
+def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,
+          overwrite: bool = False, keep_resume: bool = False) -> dict:
     """Trains and evaluates; see `spertmt.training.trainer.train`."""
     from .training.trainer import train as _train
 
     return _train(config, output_dir, progress, resume, overwrite, keep_resume)
 
 
-__all__ = ["Config", "Document", "Entity", "Relation", "Types", "__version__", "evaluate", "load", "ops",
-           "read_documents", "read_types", "train"]
+__all__ = ["BatchPredictor", "Config", "Document", "Entity", "ExtractedEntity", "ExtractedRelation", "Extraction",
+           "Extractor", "Relation", "Types", "__version__", "evaluate", "load", "ops", "read_documents", "read_types",
+           "train"]

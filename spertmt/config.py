@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .files import write_text_atomic
 
@@ -36,7 +36,7 @@ CHOICES = {  # the allowed values of the settings that name a choice
 }
 # Ranges of the numeric settings: (lowest, highest, whether the lowest itself is allowed).
 _INF = float("inf")
-RANGES = {
+RANGES: dict[str, tuple[float, float, bool]] = {
     "fold": (0, _INF, True), "num_folds": (1, _INF, True), "max_train_documents": (0, _INF, True),
     "max_eval_documents": (0, _INF, True), "max_length": (4, _INF, True), "max_span_width": (1, _INF, True),
     "width_embedding_size": (1, _INF, True), "dropout": (0, 1, True), "delta": (0, 1, True),
@@ -62,7 +62,7 @@ def _expected(annotation: str) -> tuple[tuple[type, ...], bool]:
 def check_value(key: str, value: Any, source: str = "config") -> None:
     """Raises a ValueError naming the key, the value and what is expected, where `value` does not
     fit the setting `key` (its type, its range, its allowed values)."""
-    field_types = {f.name: f.type for f in dataclasses.fields(Config)}
+    field_types = {f.name: str(f.type) for f in dataclasses.fields(Config)}  # annotations are strings here
     allowed, optional = _expected(field_types[key])
     if value is None and optional:
         return
@@ -76,7 +76,8 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
         raise ValueError(f"{source}: {key} must be one of {CHOICES[key]}, not {value!r}")
     if key in RANGES:
         low, high, low_included = RANGES[key]
-        if value != value or not (low <= value <= high) or (value == low and not low_included):
+        number = float(cast(float, value))  # a number by now: the type check above passed
+        if number != number or not (low <= number <= high) or (number == low and not low_included):
             bounds = f"{'at least' if low_included else 'above'} {low}"
             bounds += f" and at most {high}" if high != _INF else ""
             raise ValueError(f"{source}: {key} = {value!r} is out of range; expected a number {bounds}")
@@ -240,7 +241,7 @@ class Config:
             data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
             raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
-        lines = {}
+        lines: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), 1):
             key = line.split("=", 1)[0].strip().strip('"') if "=" in line else ""
             lines.setdefault(key, number)

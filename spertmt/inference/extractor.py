@@ -227,7 +227,8 @@ class Extractor:
                 batch = collate(samples).to(self.device)
                 given = {}
                 if entities is not None:
-                    spans = [torch.tensor([g[:2] for g in s.given], dtype=torch.long).reshape(-1, 2) for s in chunk]
+                    spans = [torch.tensor([g[:2] for g in s.given or []], dtype=torch.long).reshape(-1, 2)
+                             for s in chunk]
                     longest = max(len(x) for x in spans)
                     given["entity_spans"] = torch.zeros(len(chunk), longest, 2, dtype=torch.long)
                     given["entity_mask"] = torch.zeros(len(chunk), longest, dtype=torch.bool)
@@ -266,8 +267,9 @@ class GivenEntityError(ValueError):
 def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool, known: set[str]) -> None:
     """Maps a text's own entities to word spans of its sentences (`own`); entities of an unknown type
     or off word boundaries are errors (GivenEntityError)."""
-    for s in own:
-        s.given = []
+    placed: list[list[tuple[int, int, str]]] = [[] for _ in own]
+    for s, mine in zip(own, placed):
+        s.given = mine
     keys = ("start", "end") if by_chars else ("token_start", "token_end")
     for j, e in enumerate(given):
         where = f"entities[{item}][{j}]"
@@ -278,15 +280,15 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
         if e["type"] not in known:
             raise GivenEntityError(item, f"{where} has type {e['type']!r}, which the model does not know; "
                                          f"its entity types: {', '.join(sorted(known))}")
-        for s in own:
+        for s, mine in zip(own, placed):
             if by_chars:
                 starts = {w.start: k for k, w in enumerate(s.words)}
                 ends = {w.end: k for k, w in enumerate(s.words)}
                 if e["start"] in starts and e["end"] in ends:
-                    s.given.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
+                    mine.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
                     break
             elif 0 <= e["token_start"] < e["token_end"] <= len(s.words):
-                s.given.append((e["token_start"], e["token_end"], e["type"]))
+                mine.append((e["token_start"], e["token_end"], e["type"]))
                 break
         else:
             raise GivenEntityError(item, f"{where} ({e}) does not fall on word boundaries within one sentence")
@@ -297,9 +299,8 @@ def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None
     base = len(result.entities)
     for k, e in enumerate(predicted.entities):
         words = sentence.words[e.start:e.end]
-        has_chars = result.text is not None
-        start, end = (words[0].start, words[-1].end) if has_chars else (None, None)
-        text = result.text[start:end] if has_chars else " ".join(w.text for w in words)
+        start, end = (words[0].start, words[-1].end) if result.text is not None else (None, None)
+        text = result.text[start:end] if result.text is not None else " ".join(w.text for w in words)
         entity_type, score = e.type, e.score
         if sentence.given is not None:  # the user's entity (decode keeps the given rows' order)
             entity_type, score = sentence.given[k][2], None

@@ -1,0 +1,68 @@
+"""Batch inference over corpora larger than one machine, with Ray Data (`pip install 'spertmt[ray]'`).
+
+    import ray
+    from spertmt import BatchPredictor
+
+    ray.data.DataContext.get_current().execution_options.preserve_order = True  # results in input order
+    texts = ray.data.read_text("corpus.txt")                # a column "text", one row per line
+    results = texts.map_batches(BatchPredictor, fn_constructor_kwargs={"model": "runs/c04/best"},
+                                concurrency=4, batch_size=256)
+    results.write_parquet("results/")                        # text, entities, relations (JSON strings)
+
+Ray builds one BatchPredictor per worker (the model is loaded once, on the first batch), hands it
+batches of rows (a dict of arrays, or a pandas frame with batch_format="pandas") and gets the same
+batch back with two columns added: `entities` and `relations`, JSON strings of `Extraction.to_dict()`'s
+lists (character offsets into the row's text, scores; a relation's head and tail index the
+entities). Nothing here imports Ray: the class is a plain picklable callable, usable without it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .extractor import MAX_SENTENCE_WORDS, load
+
+
+class BatchPredictor:
+    """Extracts entities and relations from a batch of texts; picklable (the model is not pickled:
+    each copy loads it on its first call)."""
+
+    def __init__(self, model: str, device: str = "auto", batch_size: int = 16, precision: str = "fp32",
+                 threshold: float | None = None, relations: bool = True, text_column: str = "text",
+                 threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS):
+        """`model`: a model folder or hub repo id; `batch_size`: sentences per forward pass (Ray's own
+        batch_size is rows per call); `threads`: torch's CPU threads in this worker (default: torch's)."""
+        self.model, self.device, self.batch_size, self.precision = model, device, batch_size, precision
+        self.threshold, self.relations, self.text_column = threshold, relations, text_column
+        self.threads, self.max_sentence_words = threads, max_sentence_words
+        self._extractor = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_extractor": None}
+
+    @property
+    def extractor(self):
+        if self._extractor is None:
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            self._extractor = load(self.model, device=self.device, precision=self.precision)
+        return self._extractor
+
+    def __call__(self, batch):
+        """`batch`: a dict of columns (lists or numpy arrays) or a pandas DataFrame with a text column;
+        returns the same kind, with the columns `entities` and `relations` added."""
+        if self.text_column not in batch:
+            raise KeyError(f"the batch has no column {self.text_column!r} (its columns: {', '.join(map(str, batch))}); "
+                           "pass text_column=")
+        texts = [str(text) for text in batch[self.text_column]]
+        results = self.extractor.extract(texts, batch_size=self.batch_size, threshold=self.threshold,
+                                         relations=self.relations, max_sentence_words=self.max_sentence_words)
+        entities = [json.dumps(r.to_dict()["entities"], ensure_ascii=False) for r in results]
+        relations = [json.dumps(r.to_dict()["relations"], ensure_ascii=False) for r in results]
+        if hasattr(batch, "assign"):  # pandas
+            return batch.assign(entities=entities, relations=relations)
+        import numpy as np
+
+        return {**batch, "entities": np.array(entities, dtype=object), "relations": np.array(relations, dtype=object)}
