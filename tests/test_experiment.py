@@ -238,7 +238,8 @@ def test_a_cell_that_tunes_theta_is_also_tabled_at_the_configs_theta(tiny_config
     grid_file = _write_grid(tmp_path, tiny_config, plot=False)
     text = grid_file.read_text().replace('seeds = [0, 1]', 'seeds = [0]')
     grid_file.write_text(text.replace('set = ["neg_entity_count=40"]',
-                                      'set = ["neg_entity_count=40", "threshold_selection=global"]'))
+                                      'set = ["neg_entity_count=40", "threshold_selection=global", '
+                                      '"threshold=-100"]'))  # every span kept: F1 above 0 below
     results, runs = tmp_path / "results", tmp_path / "runs"
     assert main(["experiment", str(grid_file), "--results", str(results), "--runs", str(runs), "--threads", "1"]) == 0
     tuned = json.loads((results / "tiny" / "runs" / "spertmt" / "seed0.json").read_text())
@@ -250,3 +251,20 @@ def test_a_cell_that_tunes_theta_is_also_tabled_at_the_configs_theta(tiny_config
     assert "| spert | 1 | | |" in section
     f1 = tuned["test_best_fixed_threshold"]["ner"]["micro"]["f1"]
     assert "| spertmt | 1 |" in section and f"{f1:.2f}" in section
+
+    # The held-out dev diagnostics: F1 on each half of dev after every epoch, and θ tuned on one
+    # half and scored on the other; the latter's "fixed" reading equals scoring best/ there anew.
+    import spertmt
+    from spertmt.evaluate import evaluate
+
+    assert all(len(point["halves"]) == 2 for point in tuned["dev_curve"])
+    checks = {c["checkpoint"]: c["results"] for c in tuned["threshold_cross_check"]}
+    assert sorted(checks) == ["best", "last"] and [r["tuned_on"] for r in checks["best"]] == ["even", "odd"]
+    config = spertmt.Config.load(runs / "tiny" / "spertmt" / "seed0" / "config.json")
+    types = spertmt.read_types(config.data_path("types_path"))
+    odd = spertmt.read_documents(config.data_path("dev_path"), types)[1::2]
+    extractor = spertmt.load(runs / "tiny" / "spertmt" / "seed0" / "best", device="cpu")
+    anew = evaluate(odd, extractor.predict(odd, threshold=config.threshold), types)
+    assert checks["best"][0]["fixed"]["ner"]["micro"] == anew["ner"]["micro"]["f1"]
+    assert checks["best"][0]["fixed"]["re_strict"]["micro"] == anew["re_strict"]["micro"]["f1"]
+    assert anew["ner"]["micro"]["f1"] > 0

@@ -285,7 +285,11 @@ class Experiment:
                            if e["event"] == "thresholds"],
             # Dev F1 after every epoch: how fast each setting learns (read next to the test figures).
             "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
-                                                   for s, _ in SETTINGS}} for e in dev],
+                                                   for s, _ in SETTINGS},
+                           **({"halves": e["halves"]} if "halves" in e else {})} for e in dev],
+            # θ tuned on one half of dev and scored on the other (threshold_selection; trainer)
+            "threshold_cross_check": [{k: e[k] for k in ("checkpoint", "results")} for e in log
+                                      if e["event"] == "threshold_cross_check"],
             # wall_s: this runner's share (a resumed run's last stretch); train_s: all stretches, from the log
             "wall_s": round(time.time() - started, 1), "resumed": resumed, **timing,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
