@@ -389,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
     conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
-    conv.add_argument("--words", default="simple", choices=["simple", "whitespace"], help="brat word splitter")
+    conv.add_argument("--words", default="simple", choices=["simple", "unicode", "whitespace"],
+                      help="brat word splitter (unicode: Unicode word boundaries, as raw-text extraction)")
     conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
     conv.set_defaults(func=_convert)
 

@@ -185,3 +185,16 @@ def test_a_sentence_without_end_is_extracted_in_pieces(model_folder):
     assert {e.sentence for e in words.entities} == {0}
     with pytest.raises(ValueError, match="max_sentence_words must be at least 1"):
         extractor.extract(text, max_sentence_words=0)
+
+
+def test_raw_text_words_follow_unicode_word_boundaries_with_exact_offsets(model_folder):
+    """Issue 25, item 7: numbers with separators stay whole, BOMs and zero-width characters are no
+    words, decomposed accents stay in their word (matched as NFC, offsets into the original), and
+    Chinese is split into its ideographs (as BERT's own tokenizer does)."""
+    text = "\ufeffAcme paid 3,000 dollars\u200b to Jose\u0301 in 北京."
+    result = load(model_folder, device="cpu").extract(text, relations=False, threshold=-1e9)[0]
+    assert result.tokens == ["Acme", "paid", "3,000", "dollars", "to", "José", "in", "北", "京", "."]
+    spans = {(e.token_start, e.token_end): e for e in result.entities}
+    assert text[spans[(5, 6)].start:spans[(5, 6)].end] == "Jose\u0301" and spans[(5, 6)].text == "Jose\u0301"
+    assert spans[(0, 1)].start == 1  # after the BOM
+    assert spans[(2, 3)].text == "3,000" and spans[(7, 9)].text == "北京"

@@ -189,7 +189,8 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
     """Reads every `.txt` with its `.ann` in `folder` (sorted by name), one SpERT document per sentence.
 
     Args:
-        words: "simple" (words and punctuation) or "whitespace".
+        words: "simple" (words and punctuation), "unicode" (Unicode word boundaries, as raw-text
+            extraction splits: spertmt.data.text) or "whitespace".
         sentences: "lines" (one sentence per line) or "punctuation" (lines, also split after . ! ?);
             default "lines" with the whitespace splitter, else "punctuation".
     """

@@ -1,16 +1,23 @@
 """Splitting raw text into sentences and words, keeping character offsets.
 
-Simple, predictable rules (no model): sentences end at line breaks and after . ! ? when a space
-and a capital letter, a digit or an opening quote follow; words are runs of letters and digits
-(with inner hyphens, apostrophes and dots) or single punctuation marks. `whitespace_words` splits
-on whitespace only, for text that is already tokenised.
+Words: `unicode_words` (raw text for extraction) cuts at Unicode's default word boundaries
+(UAX #29, as the `regex` library implements them): "3,000" and "O'Neil's" stay whole, combining
+accents stay with their letter, each Chinese or Japanese ideograph is a word, an emoji sequence is
+one; BOMs and zero-width characters are dropped from the words, and a word's text is NFC-normalised,
+while its offsets point into the original text. `simple_words` (runs of letters and digits with
+inner hyphens, apostrophes and dots, or single punctuation marks) and `whitespace_words` are the
+brat converter's splitters. Sentences: predictable rules (no model): they end at line breaks and
+after . ! ? when a space and a capital letter, a digit or an opening quote follow.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
+
+import regex
 
 
 @dataclass
@@ -33,7 +40,24 @@ def simple_words(text: str, offset: int = 0) -> list[Word]:
     return [Word(m.group(), offset + m.start(), offset + m.end()) for m in _WORD.finditer(text)]
 
 
-WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words}
+_BOUNDARY = regex.compile(r"(?w)\b")  # (?w): Unicode's default word boundaries (UAX #29)
+_INVISIBLE = regex.compile(r"\p{Cf}")  # format characters: BOM, zero-width space and joiners, soft hyphen
+
+
+def unicode_words(text: str, offset: int = 0) -> list[Word]:
+    """The segments between Unicode word boundaries that hold more than spaces and invisible
+    characters; each word's text NFC-normalised without its format characters, offsets exact."""
+    cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
+    words = []
+    for start, end in zip(cuts, cuts[1:]):
+        visible = _INVISIBLE.sub("", text[start:end])
+        if visible.strip():
+            words.append(Word(unicodedata.normalize("NFC", visible), offset + start, offset + end))
+    return words
+
+
+WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words,
+                                                                "unicode": unicode_words}
 
 
 def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:

@@ -21,7 +21,7 @@ import torch
 from ..data.batching import Collator, encode_documents
 from ..data.documents import Document
 from ..data.sampling import make_sample
-from ..data.text import Word, simple_words, split_sentences
+from ..data.text import Word, split_sentences, unicode_words
 from ..files import atomic_output
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import autocast, resolve_device, warn_if_slow
@@ -198,7 +198,7 @@ class Extractor:
         for i, item in enumerate(texts):
             if isinstance(item, str):
                 ranges = split_sentences(item, by_lines=False)
-                words = [piece for a, b in ranges for piece in _pieces(simple_words(item[a:b], a), max_sentence_words)]
+                words = [piece for a, b in ranges for piece in _pieces(unicode_words(item[a:b], a), max_sentence_words)]
                 results.append(Extraction(item, [w.text for ws in words for w in ws]))
             else:
                 words = [[Word(str(t), -1, -1) for t in item]]
