@@ -263,7 +263,8 @@ class Config:
                 value = raw  # a bare string
             if types[key] == "str" and not isinstance(value, str):
                 value = raw  # e.g. --set encoder=123abc
-            check_value(key, value, f"--set {assignment}")
+            shown = assignment if assignment.isprintable() else repr(assignment)  # one line, whatever it holds
+            check_value(key, value, f"--set {shown}")
             updates[key] = value
         return dataclasses.replace(self, **updates)
 

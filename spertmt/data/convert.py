@@ -92,7 +92,7 @@ def check_types(documents: list[Document], types: Types, source: str) -> None:
 def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
     report = Report()
     documents = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for line_number, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -131,7 +131,7 @@ def _load_json(path: str | Path) -> Any:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM (some Windows editors write one) is skipped
             return json.load(f)
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not valid JSON: {error}") from None

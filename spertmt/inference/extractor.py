@@ -344,7 +344,7 @@ def _read_inputs(path: Path, input_format: str):
     with open(path, "rb") as f:  # decoded line by line, so that an encoding error names its line
         for line_number, raw in enumerate(f, 1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # a BOM is no text
             except UnicodeDecodeError as error:
                 raise ValueError(f"{path}, line {line_number}: not UTF-8 text ({error.reason} at character "
                                  f"{error.start + 1}); save the file as UTF-8") from None

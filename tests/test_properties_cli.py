@@ -1,0 +1,103 @@
+"""Property-based tests of the commands (issue 25): random settings and random bytes given to
+`spertmt` end in a named error (exit code 2, one line on stderr, never a traceback) or in a
+result, and leave no stray files."""
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spertmt.cli import main
+from spertmt.config import Config
+
+from .conftest import FIXTURES
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+MODEL = f"{FIXTURES}/model-format1"
+KEYS = sorted(f.name for f in dataclasses.fields(Config))
+VALUES = st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(str),
+                   st.sampled_from(["true", "false", "none", "[1, 2]", "{a = 1}", '"cuda"', "gpu", "-1", "0", "1e9",
+                                    "nan", "inf", '"', "=", ""]))
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def _one_line_error(err: str, command: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"spertmt {command}: error: "), err
+    assert "Traceback" not in err
+
+
+@SETTINGS
+@given(key=st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), value=VALUES)
+def test_any_setting_is_checked_before_any_work(key, value, capsys):
+    """--set KEY=VALUE with any key and value: a named error before anything is written, or a
+    setting that passes (the run then stops on the missing training file, also before any work)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        code = main(["train", "--quiet", "--set", f"{key}={value}", "--set", f"train_path={folder / 'absent.json'}",
+                     "--output", str(folder / "run")])
+        err = capsys.readouterr().err
+        assert code == 2
+        _one_line_error(err, "train")
+        assert _files(folder) == set()
+
+
+INPUTS = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+                   st.sampled_from([b"", b"\xff\xfe", b"[", b"{}", b"[{}]", b'[{"tokens": 1}]',
+                                    b'{"text": 3}\n', b'{"tokens": ["a", 2]}\n', b'\xef\xbb\xbf{"text": "a"}\n',
+                                    b'[{"tokens": ["a"], "entities": [{"type": "Peop", "start": 1, "end": 0}]}]']))
+
+
+@SETTINGS
+@given(content=INPUTS, suffix=st.sampled_from([".json", ".jsonl", ".txt"]))
+def test_any_bytes_in_any_command_end_in_a_result_or_a_named_error(content, suffix, capsys):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data = folder / f"input{suffix}"
+        data.write_bytes(content)
+        commands = {
+            "predict": ["predict", "--quiet", "--model", MODEL, "--device", "cpu", "--input", str(data),
+                        "--output", str(folder / "out.jsonl")],
+            "validate": ["validate", str(data), "--types", f"{FIXTURES}/tiny_types.json"],
+            "score": ["score", "--gold", str(data), "--pred", str(data), "--types", f"{FIXTURES}/tiny_types.json"],
+            "convert": ["convert", "--from", "spert", "--to", "dygie", str(data), str(folder / "out.dygie.json")],
+        }
+        for command, argv in commands.items():
+            before = _files(folder)
+            code = main(argv)
+            err = capsys.readouterr().err
+            if code == 2:
+                _one_line_error(err, command)
+                assert _files(folder) == before, f"{command} left files behind"
+            else:
+                assert code in (0, 1 if command == "validate" else 0), (command, code, err)
+                assert "Traceback" not in err
+            for made in _files(folder) - before:  # a successful command's output: next command starts clean
+                path = folder / made
+                if path.is_file():
+                    path.unlink()
+            for made in sorted(_files(folder) - before, reverse=True):
+                (folder / made).rmdir()
+
+
+@pytest.mark.parametrize("name, content", [
+    ("in.jsonl", '{"text": "John works for Acme."}\n'), ("in.txt", "John works for Acme.\n"),
+    ("in.json", '[{"tokens": ["John", "works", "for", "Acme", "."], "entities": [], "relations": []}]')])
+def test_a_file_with_a_bom_reads_like_one_without(name, content, tmp_path, capsys):
+    """Some editors on Windows start UTF-8 files with a BOM."""
+    outputs = []
+    for folder, bom in (("plain", b""), ("bom", b"\xef\xbb\xbf")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(bom + content.encode())
+        assert main(["predict", "--quiet", "--model", MODEL, "--device", "cpu", "--threshold", "-1",
+                     "--input", str(tmp_path / folder / name), "--output", str(tmp_path / folder / "out.jsonl")]) == 0, \
+            capsys.readouterr().err
+        outputs.append((tmp_path / folder / "out.jsonl").read_text())
+    assert outputs[0] == outputs[1] and '"entities": [{' in outputs[0]
