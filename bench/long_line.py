@@ -5,8 +5,9 @@ a 20,000-word unpunctuated line should take at most twice the time of the same w
 
 The text repeats CoNLL04-like sentences; "stops" keeps their full stops, "no stops" removes them,
 so the splitter finds one sentence of --words words (Extractor.extract cuts it into pieces of
-max_sentence_words). Each case runs in a fresh process (peak RSS per case); prints a table and
-writes bench/results/long-line.json.
+max_sentence_words). Each case runs in a fresh process (peak RSS per case), --repeats times with the
+two cases alternating (a shared machine's noise falls on both); prints the medians and writes
+bench/results/long-line.json.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -52,19 +54,25 @@ def main(argv=None) -> int:
     parser.add_argument("--words", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-sentence-words", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "long-line.json"))
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe(args.model, args.words, args.probe == "stops", args.threads, args.max_sentence_words)))
         return 0
-    rows = []
-    for case in ("stops", "no-stops"):
-        out = subprocess.run([sys.executable, __file__, "--model", args.model, "--words", str(args.words),
-                              "--threads", str(args.threads), "--max-sentence-words", str(args.max_sentence_words),
-                              "--probe", case],
-                             capture_output=True, text=True, check=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+    runs: dict[str, list[dict]] = {"stops": [], "no-stops": []}
+    for _ in range(args.repeats):
+        for case in runs:
+            out = subprocess.run([sys.executable, __file__, "--model", args.model, "--words", str(args.words),
+                                  "--threads", str(args.threads), "--max-sentence-words", str(args.max_sentence_words),
+                                  "--probe", case],
+                                 capture_output=True, text=True, check=True).stdout
+            runs[case].append(json.loads(out.strip().splitlines()[-1]))
+    rows = [{**measured[0], "seconds": statistics.median(r["seconds"] for r in measured),
+             "all_seconds": [round(r["seconds"], 2) for r in measured],
+             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in measured)} for measured in runs.values()]
+    print(f"medians of {args.repeats} runs each, {args.threads} thread(s)")
     print("| text | words | seconds | entities | relations | peak RSS MB |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
@@ -73,8 +81,12 @@ def main(argv=None) -> int:
     ratio = rows[1]["seconds"] / rows[0]["seconds"]
     print(f"no stops / stops: {ratio:.2f}x (target: at most 2x)")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    import platform
+
     Path(args.output).write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "rows": rows,
-                                             "ratio": ratio}, indent=1))
+                                             "ratio": ratio, "machine": {"processor": platform.processor(),
+                                                                         "cpus": __import__("os").cpu_count()}},
+                                            indent=1))
     return 0
 
 
