@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402
 
 import spertmt.inference.extractor  # noqa: E402
+import spertmt.model.heads as heads_module  # noqa: E402
 import spertmt.model.spertmt as model_module  # noqa: E402
 from spertmt import ops  # noqa: E402
 from spertmt.config import Config  # noqa: E402
@@ -55,8 +56,8 @@ def instrument(model) -> None:
     for name in ("span_max_pool", "enumerate_span_max_pool"):
         setattr(ops, name, _scoped("spans", getattr(ops, name)))
     model_module._ordered_pairs = _scoped("pairs", model_module._ordered_pairs)
-    for name in ("multitask_loss", "none_class_cross_entropy", "multilabel_bce"):
-        setattr(model_module, name, _scoped("losses", getattr(model_module, name)))
+    for name in ("multitask_loss", "none_class_cross_entropy", "multilabel_bce"):  # as the heads call them
+        setattr(heads_module, name, _scoped("losses", getattr(heads_module, name)))
     spertmt.inference.extractor.decode = _scoped("decode", spertmt.inference.extractor.decode)
 
 

@@ -305,3 +305,21 @@ def test_a_model_folder_of_checkpoint_format_1_loads_and_predicts_as_it_did():
         assert [row[-1] for doc in got[kind] for row in doc] == pytest.approx(
             [row[-1] for doc in want[kind] for row in doc], abs=2e-5)
     assert sum(len(doc) for doc in want["relations"]) > 0
+
+
+def test_the_heads_score_parts_as_they_score_their_concatenation(tiny_encoder):
+    """Without dropout the heads take x(s) and r(s1, s2) as parts (spertmt.model.heads.linear), not
+    concatenated: the same scores as the concatenation, for every kind of head."""
+    import torch
+
+    from spertmt.model.heads import MultiTaskHead, NoneClassHead, SigmoidHead, linear
+
+    torch.manual_seed(0)
+    c, cls = torch.randn(3, 7, 10), torch.randn(3, 1, 6)
+    whole = torch.cat([c, cls.expand(-1, 7, -1)], -1)
+    for head in (MultiTaskHead(16, 4), NoneClassHead(16, 4), SigmoidHead(16, 4)):
+        for a, b in zip(head(whole), head([c, cls])):
+            if a is not None:
+                torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="the parts have 15 features, the layer takes 16"):
+        linear(torch.nn.Linear(16, 2), [c, cls[..., :5]])

@@ -30,6 +30,23 @@ def _init_linear(layer: nn.Linear) -> nn.Linear:
     return layer
 
 
+def linear(layer: nn.Linear, x: Tensor | list[Tensor]) -> Tensor:
+    """`layer(x)`; for a list of parts, `layer(torch.cat(parts, -1))` without building the
+    concatenation: each part meets its slice of the weight, and the parts broadcast, so a part of
+    shape [B, 1, d] (a sentence's [CLS]) is multiplied once, not once per row."""
+    if isinstance(x, Tensor):
+        return layer(x)
+    out, start = None, 0
+    for part in x:
+        width = part.shape[-1]
+        y = nn.functional.linear(part, layer.weight[:, start:start + width])
+        out = y if out is None else out + y
+        start += width
+    if start != layer.in_features:
+        raise ValueError(f"the parts have {start} features, the layer takes {layer.in_features}")
+    return out + layer.bias if layer.bias is not None else out
+
+
 @dataclass
 class LossOptions:
     """The multi-task loss's settings (config: alpha, beta, margins, gamma, delta, ...)."""
@@ -45,7 +62,8 @@ class LossOptions:
 
 
 class Head(nn.Module):
-    """Scores samples (`forward` -> (identification logits or None, outputs)), trains (`loss`) and
+    """Scores samples (`forward` -> (identification logits or None, outputs); its input is a tensor,
+    or the parts of one along the last dimension, see `linear`), trains (`loss`) and
     decides (`best_type`: one type per sample, for entities; `kept_types`: the kept types of each
     sample, for relations). `thresholded`: whether a θ decides (and so can be tuned on dev);
     `lowest_threshold`: a θ every sample passes; `tradeoff_thresholds`: where `spertmt
@@ -81,8 +99,8 @@ class MultiTaskHead(Head):
         self.identifier = _init_linear(nn.Linear(in_features, 1))
         self.classifier = _init_linear(nn.Linear(in_features, num_types, bias=False))
 
-    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        return self.identifier(x).squeeze(-1), self.classifier(x)
+    def forward(self, x: Tensor | list[Tensor]) -> tuple[Tensor | None, Tensor]:
+        return linear(self.identifier, x).squeeze(-1), linear(self.classifier, x)
 
     def loss(self, ident, outputs, labels, mask, reduce, options, en_iou=None):
         return multitask_loss(ident, outputs, labels, mask, alpha=options.alpha, beta=options.beta,
@@ -106,8 +124,8 @@ class NoneClassHead(Head):
         super().__init__()
         self.classifier = _init_linear(nn.Linear(in_features, num_types + 1))  # index 0: "none"
 
-    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        return None, self.classifier(x)
+    def forward(self, x: Tensor | list[Tensor]) -> tuple[Tensor | None, Tensor]:
+        return None, linear(self.classifier, x)
 
     def type_scores(self, outputs):
         return outputs[..., 1:]
@@ -132,8 +150,8 @@ class SigmoidHead(Head):
         super().__init__()
         self.classifier = _init_linear(nn.Linear(in_features, num_types))
 
-    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        return None, self.classifier(x)
+    def forward(self, x: Tensor | list[Tensor]) -> tuple[Tensor | None, Tensor]:
+        return None, linear(self.classifier, x)
 
     def loss(self, ident, outputs, labels, mask, reduce, options, en_iou=None):
         return multilabel_bce(outputs, labels, mask, reduce)

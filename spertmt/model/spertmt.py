@@ -172,8 +172,11 @@ class SpERTMT(nn.Module):
 
     def score_entities(self, c: Tensor, cls: Tensor):
         """-> (identification logits or None, classifier outputs, entity type scores p(s))."""
-        x = self.dropout(torch.cat([c, cls.unsqueeze(1).expand(-1, c.shape[1], -1)], -1))
-        ident, outputs = self.entity_head(x)
+        if self.training and self.dropout.p > 0:  # dropout draws a mask for each span's copy of [CLS]
+            ident, outputs = self.entity_head(self.dropout(torch.cat([c, cls.unsqueeze(1).expand(-1, c.shape[1], -1)],
+                                                                     -1)))
+        else:  # the [CLS] part of x(s) once per sentence: no [B, S, 2 d1 + d2] copy (10 % of extraction)
+            ident, outputs = self.entity_head([c, cls.unsqueeze(1)])
         return ident, outputs, self.entity_head.type_scores(outputs)
 
     def score_relations(self, hidden: Tensor, c: Tensor, piece_ranges: Tensor, type_scores: Tensor,
@@ -183,13 +186,16 @@ class SpERTMT(nn.Module):
             return t.gather(1, which.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
 
         head, tail = pairs[..., 0], pairs[..., 1]
-        context = ops.pair_context_max_pool(hidden, take(piece_ranges, head), take(piece_ranges, tail))
+        # .to(c.dtype): bf16 states' maxima widened to the heads' fp32 (what cat would promote to)
+        context = ops.pair_context_max_pool(hidden, take(piece_ranges, head), take(piece_ranges, tail)).to(c.dtype)
         parts = [take(c, head), context, take(c, tail)]
         if self.use_entity_logits:
             if not self.config.entity_logits_grad:
                 type_scores = type_scores.detach()
             parts += [take(type_scores, head), take(type_scores, tail)]
-        return self.relation_head(self.dropout(torch.cat(parts, -1)))
+        if self.training and self.dropout.p > 0:
+            return self.relation_head(self.dropout(torch.cat(parts, -1)))
+        return self.relation_head(parts)  # no dropout: the parts meet their slices of the weights
 
     # ------------------------------------------------------------------------------------------
     # Training
@@ -250,9 +256,9 @@ class SpERTMT(nn.Module):
         multi_label = cfg.multi_label_relations if multi_label_relations is None else multi_label_relations
         hidden = self.encode(batch)
         # Under bf16 autocast only the encoder runs in bf16: the heads are cheap, and their scores
-        # are compared with θ, where bf16's 8-bit mantissa could flip decisions.
-        if hidden.dtype == torch.bfloat16:
-            hidden = hidden.float()
+        # are compared with θ, where bf16's 8-bit mantissa could flip decisions. The max pooling
+        # reads the bf16 hidden states and its results are widened (exact: a max commutes with
+        # widening), so the [B, T, d1] states are never copied to fp32.
         with torch.autocast(hidden.device.type, enabled=False):
             return self._decide(batch, hidden, entity_threshold, relation_threshold, multi_label, entity_spans,
                                 entity_mask, relations)
@@ -270,8 +276,8 @@ class SpERTMT(nn.Module):
             spans, span_mask = entity_spans, entity_mask
             ranges = self.piece_ranges(batch, spans)
             pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
-        c = self.span_representations(pooled, spans[..., 1] - spans[..., 0])
-        _, outputs, type_scores = self.score_entities(c, hidden[:, 0])
+        c = self.span_representations(pooled.float(), spans[..., 1] - spans[..., 0])
+        _, outputs, type_scores = self.score_entities(c, hidden[:, 0].float())
         entity_keep, entity_types, entity_scores = self.entity_head.best_type(outputs, entity_threshold)
         entity_keep = span_mask if entity_spans is not None else entity_keep & span_mask
 
