@@ -293,7 +293,8 @@ class Experiment:
             # wall_s: this runner's share (a resumed run's last stretch); train_s: all stretches, from the log
             "wall_s": round(time.time() - started, 1), "resumed": resumed, **timing,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch_version(),
+            "machine": {"cpus": os.cpu_count(), "cpu_capability": _cpu_capability(),
+                        "python": platform.python_version(), "torch": _torch_version(),
                         "commit": _git_commit(), "device": start.get("device"),
                         "gpu": _gpu_name() if str(start.get("device", "")).startswith("cuda") else None,
                         "native_kernels": start.get("native"), "jobs": self.jobs,
@@ -498,6 +499,14 @@ def _torch_version() -> str:
     import torch
 
     return torch.__version__
+
+
+def _cpu_capability() -> str:
+    """The vector units torch's kernels use here (AVX2, AVX512, ...): they pick other kernels on
+    another CPU, so the same seed is bit-identical only on the same kind of CPU."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def _gpu_name() -> str | None:
