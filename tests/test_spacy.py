@@ -97,3 +97,7 @@ def test_whitespace_tokens_are_left_out_and_a_missing_model_is_named():
     assert doc[1].is_space and all(not doc[i].is_space for s in doc.spans["spertmt"] for i in (s.start, s.end - 1))
     with pytest.raises(ValueError, match="the spertmt component needs a model"):
         spacy.blank("en").add_pipe("spertmt")
+
+
+def test_a_doc_the_component_did_not_see_has_no_relations(nlp):
+    assert spacy.blank("en")("John works for Acme.")._.relations == []

@@ -38,7 +38,7 @@ class SpacyRelation(NamedTuple):
 
 def _relations(doc: Doc) -> list[SpacyRelation]:
     return [SpacyRelation(Span(doc, hs, he, label=hl), Span(doc, ts, te, label=tl), kind, score)
-            for hs, he, hl, ts, te, tl, kind, score in doc._.spertmt_relations]
+            for hs, he, hl, ts, te, tl, kind, score in doc._.spertmt_relations or []]  # None: not run on it
 
 
 if not Doc.has_extension("spertmt_relations"):
