@@ -46,23 +46,23 @@ def check_run(record: dict, average: str) -> dict:
 def summarise(folders: list[Path]) -> dict:
     cells: dict = {}
     for folder in folders:
-        grid = json.loads((folder.parent / f"{folder.name}.json").read_text()) if (
-            folder.parent / f"{folder.name}.json").exists() else {}
-        average = grid.get("average", "micro")
+        table = folder.parent / f"{folder.name}.json"  # the grid's aggregate: its average
+        average = json.loads(table.read_text()).get("average", "micro") if table.exists() else "micro"
         for path in sorted((folder / "runs").glob("*/*.json")):
             record = json.loads(path.read_text())
             run = check_run(record, average)
             if not run["chosen_epochs"] and not run["theta"]:
                 continue
-            cell = cells.setdefault(f"{folder.name}/{record['cell']}", {"runs": [], "selection": {}, "theta": {}})
+            cell = cells.setdefault(f"{folder.name}/{record['cell']}",
+                                    {"runs": [], "chosen_epochs": [], "selection": {}, "theta": {}})
             cell["runs"].append(path.stem)
             for s in SETTINGS:
                 cell["selection"].setdefault(s, []).extend(run["selection"][s])
             for checkpoint, diffs in run["theta"].items():
                 for s in SETTINGS:
                     cell["theta"].setdefault(checkpoint, {}).setdefault(s, []).extend(diffs[s])
-            cell.setdefault("chosen_epochs", []).extend(run["chosen_epochs"])
-    return {name: {"runs": c["runs"], "chosen_epochs": c.get("chosen_epochs", []),
+            cell["chosen_epochs"].extend(run["chosen_epochs"])
+    return {name: {"runs": c["runs"], "chosen_epochs": c["chosen_epochs"],
                    "selection_minus_last": {s: {"mean": _mean(v), "values": [round(x, 2) for x in v]}
                                             for s, v in c["selection"].items()},
                    "theta_tuned_minus_fixed": {k: {s: {"mean": _mean(v), "values": [round(x, 2) for x in v]}

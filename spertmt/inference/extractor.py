@@ -132,9 +132,11 @@ class Extractor:
         from ..model.folder import save_checkpoint
         from ..model.hub import write_model_card
 
+        from .thresholds import save_thresholds
+
         def extra(tmp: Path) -> None:
             if self.thresholds:
-                (tmp / THRESHOLDS_FILE).write_text(json.dumps(self.thresholds, indent=2))
+                save_thresholds(tmp, self.thresholds)
             write_model_card(tmp, self.folder, self.config, self.types, **card)
 
         save_checkpoint(self.model, self.tokenizer, folder, extra)

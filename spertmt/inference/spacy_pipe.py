@@ -80,6 +80,8 @@ class SpertmtComponent:
             yield from self._annotate(list(batch))
 
     def _annotate(self, docs: list[Doc]) -> list[Doc]:
+        for doc in docs:
+            doc._.spertmt_relations = []
         pieces = [(d, words) for d, doc in enumerate(docs) for words in self._sentences(doc)]
         results = self.extractor.extract([[docs[d][i].text for i in words] for d, words in pieces],
                                          batch_size=self.extract_batch_size, threshold=self.threshold,
@@ -103,8 +105,7 @@ class SpertmtComponent:
 
     def _sentences(self, doc: Doc) -> list[list[int]]:
         """Token indices of each sentence (whitespace tokens left out), pieces of at most
-        max_sentence_words; also resets the doc's relations."""
-        doc._.spertmt_relations = []
+        max_sentence_words."""
         if doc.has_annotation("SENT_START"):
             ranges = [(s.start, s.end) for s in doc.sents]
         else:  # spertmt's sentence rules on the text, mapped to the tokens that start in each sentence

@@ -12,6 +12,7 @@ model folder (spertmt.model.folder), so a downloaded snapshot loads like any loc
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -73,8 +74,6 @@ def _dataset_name(config) -> str | None:
 def run_metrics(source: Path) -> tuple[dict | None, str]:
     """The test metrics of the run a model folder came from (`<run>/best` -> `<run>/metrics.json`,
     `<run>/last` -> `metrics_last.json`), and which checkpoint they describe."""
-    import json
-
     name = {"best": ("metrics.json", "the epoch selected on the dev set"),
             "last": ("metrics_last.json", "the last epoch")}.get(source.name)
     if name is None or not (source.parent / name[0]).exists():
