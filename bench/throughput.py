@@ -23,8 +23,9 @@ keeps as many entities as the gold has on the first 64 test sentences (a realist
 with `--model` (a trained model) the extraction rows also give the test set's NER and RE+ micro F1,
 so that bf16's effect on F1 is read from the same run as its speed.
 
-Settings (`--dtype`), how the encoder runs (spertmt.inference.runtimes): fp32, bf16 (autocast),
-int8 (PyTorch's dynamic quantisation, per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the
+Settings (`--dtype`), how the encoder runs (spertmt.inference.runtimes): fp32, bf16 (the encoder's
+weights cast to bf16 once, under autocast), bf16-autocast (fp32 weights under autocast, which casts
+them again on every batch: what bf16 was before the cast), int8 (PyTorch's dynamic quantisation, per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the
 encoder exported once into a temporary folder at the start). The int8 and ONNX settings have
 extraction rows only (`encoder` and `native`; their `encoder` row is that runtime's encoder
 alone), and with `--eval-process` and `--model` every setting also gets a row timing the whole
@@ -34,6 +35,7 @@ alone), and with `--eval-process` and `--model` every setting also gets a row ti
 from __future__ import annotations
 
 import argparse
+import copy
 import contextlib
 import json
 import statistics
@@ -66,7 +68,8 @@ from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
 # setting -> (runtime, precision) of spertmt.load
-SETTINGS = {"fp32": ("torch", "fp32"), "bf16": ("torch", "bf16"), "int8": ("torch", "int8"),
+SETTINGS = {"fp32": ("torch", "fp32"), "bf16": ("torch", "bf16"), "bf16-autocast": ("torch", "bf16"),
+            "int8": ("torch", "int8"),
             "onnx-fp32": ("onnx", "fp32"), "onnx-int8": ("onnx", "int8")}
 AUTOCAST_SETTINGS = ("fp32", "bf16")  # the settings with training, fallback and SpERT rows
 SCALE = ("doc200", "batch64")  # issue 10's scale checks: memory must not grow with spans x pieces x hidden
@@ -133,7 +136,7 @@ def build(args):
 
 
 def _autocast(args):
-    return autocast(args.device, "bf16" if args.dtype == "bf16" else "fp32")
+    return autocast(args.device, SETTINGS[args.dtype][1] if SETTINGS[args.dtype][1] == "bf16" else "fp32")
 
 
 def with_setting(extractor, fp32_encoder, setting: str, onnx_dir: Path | None):
@@ -142,9 +145,12 @@ def with_setting(extractor, fp32_encoder, setting: str, onnx_dir: Path | None):
     encoder's ONNX files)."""
     runtime, precision = SETTINGS[setting]
     model = extractor.model
-    model.encoder = fp32_encoder
-    prepare_encoder(model, onnx_dir, precision, runtime, extractor.device)
-    return Extractor(model, extractor.tokenizer, extractor.device, extractor.thresholds, precision, runtime)
+    model.encoder = copy.deepcopy(fp32_encoder) if setting == "bf16" else fp32_encoder  # bf16 casts in place
+    if setting != "bf16-autocast":  # bf16 as before its weights were cast once: fp32 weights under autocast
+        prepare_encoder(model, onnx_dir, precision, runtime, extractor.device)
+    swapped = Extractor(model, extractor.tokenizer, extractor.device, extractor.thresholds, precision, runtime)
+    swapped.training_encoder = fp32_encoder  # training keeps fp32 weights (bf16: under autocast)
+    return swapped
 
 
 def f1_of(results, test, types) -> dict:
@@ -186,6 +192,7 @@ def extract_once(extractor, test, config, batch, args):
 
 def train_steps(extractor, train, config, batch, steps, args):
     model = extractor.model
+    extraction_encoder, model.encoder = model.encoder, getattr(extractor, "training_encoder", model.encoder)
     model.train()
     dataset = DocumentDataset(train, encode_documents(extractor.tokenizer, train[: steps * batch]), extractor.types,
                               train=True)
@@ -210,6 +217,7 @@ def train_steps(extractor, train, config, batch, steps, args):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     model.eval()
+    model.encoder = extraction_encoder
 
 
 def measure(fn, args, repeats):
@@ -463,8 +471,9 @@ def main(argv=None) -> int:
             args.onnx_dir = Path(workdir)
             write_onnx_files(fp32_encoder, args.onnx_dir)
         rows += interleaved(args, dtypes, extractor, fp32_encoder, types, test, train)
-        if args.eval_process and args.model:
-            rows += eval_process_rows(args, dtypes, Path(workdir), conll04("test"), len(test))
+        if args.eval_process and args.model:  # bf16-autocast is no setting of `spertmt eval`
+            rows += eval_process_rows(args, [d for d in dtypes if d != "bf16-autocast"], Path(workdir),
+                                      conll04("test"), len(test))
     args.dtype = dtypes
     output = Path(args.output or Path(__file__).resolve().parent / "results" /
                   f"throughput-{torch.device(args.device).type}-{'-'.join(args.dtype)}.json")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
-from spertmt.data.documents import DataError, read_documents, read_types
+from spertmt.data.documents import DataError, Document, read_documents, read_types
 from spertmt.data.encoding import encode_words
 from spertmt.data.sampling import candidate_spans, make_sample
 from spertmt.model.encoder import load_tokenizer
@@ -77,6 +77,16 @@ def test_word_piece_alignment(tokenizer):
     assert pieces[enc.word_starts[1]:enc.word_ends[1]] == ["theatre"]
     assert enc.word_starts[2] == enc.word_ends[2]  # no pieces: an empty range
     assert pieces[enc.word_starts[4]:enc.word_ends[4]] == ["."]
+
+
+def test_documents_tokenized_together_align_as_one_by_one(tokenizer):
+    """encode_documents tokenizes a whole batch in one call: the same pieces and ranges as a call per
+    document, with empty documents and words without pieces among them."""
+    word_lists = [["Hakawati", "Theatre", "", "\u200b", "."], [], ["Paris"] * 300, ["\u200b"], ["a", "b"]]
+    together = encode_documents(tokenizer, [Document(words) for words in word_lists])
+    assert together == [encode_words(tokenizer, words) for words in word_lists]
+    assert together[1].num_words == 0 and together[1].input_ids == tokenizer("")["input_ids"]
+    assert together[2].word_ends[-1] == 301 and together[3].word_starts == together[3].word_ends
 
 
 def test_roberta_style_tokenizer(tmp_path):

@@ -4,6 +4,7 @@ entities only; files in and out (streamed); thresholds tuned on dev and used."""
 import json
 
 import pytest
+import torch
 
 from spertmt.inference.extractor import load, predict_file
 from spertmt.model.folder import save_checkpoint
@@ -141,6 +142,18 @@ def test_bf16_extraction_keeps_the_same_candidates_with_close_scores(model_folde
         assert b.score == pytest.approx(a.score, abs=0.05)
     with pytest.raises(ValueError, match="precision"):
         load(model_folder, device="cpu", precision="fp8")
+
+
+def test_bf16_casts_the_encoder_once_and_refuses_to_save_it(model_folder, tmp_path):
+    """bf16 casts the encoder's weights when loading (not on every batch under autocast); the heads
+    stay in fp32, and the cast weights are never saved as if they were the trained ones."""
+    extractor = load(model_folder, device="cpu", precision="bf16")
+    assert {p.dtype for p in extractor.model.encoder.parameters()} == {torch.bfloat16}
+    heads = [p for name, p in extractor.model.named_parameters() if not name.startswith("encoder.")]
+    assert heads and {p.dtype for p in heads} == {torch.float32}
+    with pytest.raises(ValueError, match="runs in bf16 .* save from a model loaded with precision fp32"):
+        extractor.save_pretrained(tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
 
 
 def test_eval_and_predict_take_a_precision(model_folder, tmp_path):

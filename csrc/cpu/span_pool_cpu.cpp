@@ -21,27 +21,46 @@ namespace {
 constexpr int64_t kGrainRows = 16;
 
 // Running max over pieces [from, to) of one batch element, H columns at a time (tie and NaN rule:
-// takes_max).
+// takes_max). `have`: a piece was taken already (the same for every column). `idx` (the argmax
+// per column) is null at inference: the loop then has no index to carry and vectorises.
 template <typename scalar_t, typename acc_t>
 inline void extend_max(const scalar_t* hidden_b, int64_t from, int64_t to, int64_t H, acc_t* best,
-                       int64_t* idx) {
+                       int64_t* idx, bool& have) {
   for (int64_t p = from; p < to; ++p) {
     const scalar_t* row = hidden_b + p * H;
-    for (int64_t h = 0; h < H; ++h) {
-      const acc_t v = static_cast<acc_t>(row[h]);
-      const acc_t b = best[h];
-      const bool take = takes_max(v, b, idx[h] >= 0);
-      best[h] = take ? v : b;
-      idx[h] = take ? p : idx[h];
+    if (!have) {
+      for (int64_t h = 0; h < H; ++h) best[h] = static_cast<acc_t>(row[h]);
+      if (idx != nullptr) std::fill(idx, idx + H, p);
+      have = true;
+    } else if (idx != nullptr) {
+      for (int64_t h = 0; h < H; ++h) {
+        const acc_t v = static_cast<acc_t>(row[h]);
+        const bool take = takes_max(v, best[h], true);
+        best[h] = take ? v : best[h];
+        idx[h] = take ? p : idx[h];
+      }
+    } else {
+      for (int64_t h = 0; h < H; ++h) {
+        const acc_t v = static_cast<acc_t>(row[h]);
+        best[h] = takes_max(v, best[h], true) ? v : best[h];
+      }
     }
   }
 }
 
+// One pooled row (zeros, and argmax -1, where no piece was taken).
 template <typename scalar_t, typename acc_t>
-inline void write_row(const acc_t* best, const int64_t* idx, int64_t H, scalar_t* out,
+inline void write_row(const acc_t* best, const int64_t* idx, bool have, int64_t H, scalar_t* out,
                       int64_t* argmax) {
-  for (int64_t h = 0; h < H; ++h) out[h] = idx[h] >= 0 ? static_cast<scalar_t>(best[h]) : scalar_t(0);
-  if (argmax != nullptr) std::copy(idx, idx + H, argmax);
+  if (have) {
+    for (int64_t h = 0; h < H; ++h) out[h] = static_cast<scalar_t>(best[h]);
+  } else {
+    std::fill(out, out + H, scalar_t(0));
+  }
+  if (argmax != nullptr) {
+    if (have) std::copy(idx, idx + H, argmax);
+    else std::fill(argmax, argmax + H, int64_t(-1));
+  }
 }
 
 // out[b, s] = max of hidden[b, starts[b, s] : ends[b, s]] for already validated int64 ranges.
@@ -63,11 +82,12 @@ std::tuple<at::Tensor, at::Tensor> pool_ranges(const at::Tensor& hidden_in, cons
     int64_t* am = with_argmax ? argmax.data_ptr<int64_t>() : nullptr;
     at::parallel_for(0, B * S, kGrainRows, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
-      std::vector<int64_t> idx(H);
+      std::vector<int64_t> idx(am ? H : 0);
+      int64_t* ix = am ? idx.data() : nullptr;
       for (int64_t bs = begin; bs < end; ++bs) {
-        std::fill(idx.begin(), idx.end(), int64_t(-1));
-        extend_max(hid + (bs / S) * T * H, st[bs], en[bs], H, best.data(), idx.data());
-        write_row(best.data(), idx.data(), H, o + bs * H, am ? am + bs * H : nullptr);
+        bool have = false;
+        extend_max(hid + (bs / S) * T * H, st[bs], en[bs], H, best.data(), ix, have);
+        write_row(best.data(), ix, have, H, o + bs * H, am ? am + bs * H : nullptr);
       }
     });
   });
@@ -119,11 +139,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_po
     int64_t* am = with_argmax ? argmax.data_ptr<int64_t>() : nullptr;
     at::parallel_for(0, B * W, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
-      std::vector<int64_t> idx(H);
+      std::vector<int64_t> idx(am ? H : 0);
+      int64_t* ix = am ? idx.data() : nullptr;
       for (int64_t bi = begin; bi < end; ++bi) {
         const int64_t b = bi / W, i = bi % W;
         const scalar_t* hid_b = hid + b * T * H;
-        std::fill(idx.begin(), idx.end(), int64_t(-1));
+        bool have = false;
         int64_t covered = i < nwp[b] ? wsp[bi] : 0;
         for (int64_t w = 1; w <= L && i + w <= W; ++w) {
           const int64_t j = i + w - 1;
@@ -135,10 +156,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_po
           }
           const int64_t to = wep[b * W + j];
           if (to > covered) {
-            extend_max(hid_b, covered, to, H, best.data(), idx.data());
+            extend_max(hid_b, covered, to, H, best.data(), ix, have);
             covered = to;
           }
-          write_row(best.data(), idx.data(), H, o + row * H, am ? am + row * H : nullptr);
+          write_row(best.data(), ix, have, H, o + row * H, am ? am + row * H : nullptr);
         }
       }
     });

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .documents import Document, Types
-from .encoding import Encoding, encode_words
+from .encoding import Encoding, encode_word_lists
 from .sampling import Sample, make_sample
 
 
@@ -76,7 +76,7 @@ class Collator:
 
 
 def encode_documents(tokenizer, documents: list[Document]) -> list[Encoding]:
-    return [encode_words(tokenizer, doc.tokens) for doc in documents]
+    return encode_word_lists(tokenizer, [doc.tokens for doc in documents])
 
 
 class DocumentDataset(Dataset):

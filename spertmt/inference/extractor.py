@@ -82,9 +82,9 @@ class Extractor:
     def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None,
                  precision: str = "fp32", runtime: str = "torch", folder: Path | None = None):
         """`precision` and `runtime` name how the model's encoder runs (spertmt.inference.runtimes):
-        "bf16" extracts under bf16 autocast; for "int8" and runtime "onnx" `load` has already swapped
-        the encoder. `folder`: the model folder it was loaded from (its run's metrics go into the
-        model card of `save_pretrained`)."""
+        "bf16" extracts under bf16 autocast (`load` has cast the encoder's weights to bf16 as well);
+        for "int8" and runtime "onnx" `load` has already swapped the encoder. `folder`: the model
+        folder it was loaded from (its run's metrics go into the model card of `save_pretrained`)."""
         self.model, self.tokenizer, self.device, self.folder = model, tokenizer, device, folder
         self.thresholds = thresholds or {}
         self.precision, self.runtime = resolve_precision(precision, runtime, device), runtime
@@ -126,9 +126,10 @@ class Extractor:
         encoder's config and tokenizer, types, config, tuned thresholds, and a model card (README.md)
         with the hub's metadata and the test metrics of the run it came from. `card`: language,
         license, datasets, repo_id (spertmt.model.hub.model_card)."""
-        if self.precision == "int8" or self.runtime != "torch":
-            raise ValueError(f"this extractor's encoder was swapped for {self.precision} / runtime {self.runtime}; "
-                             "save from a model loaded with precision fp32 (or bf16) and runtime torch")
+        if self.precision != "fp32" or self.runtime != "torch":
+            raise ValueError(f"this extractor's encoder runs in {self.precision} / runtime {self.runtime} (its weights "
+                             "are no longer the trained fp32 ones); save from a model loaded with precision fp32 "
+                             "and runtime torch")
         from ..model.folder import save_checkpoint
         from ..model.hub import write_model_card
 
@@ -319,10 +320,11 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     (`cache_dir`, default the hub's; offline with HF_HUB_OFFLINE=1 once it is there).
 
     How the encoder runs (spertmt.inference.runtimes; bench/RESULTS.md gives speed and F1 of each):
-    precision "fp32"; "bf16" (autocast, fast where the hardware has bf16 units: recent x86 CPUs,
-    GPUs); "int8" (int8 linear layers, CPU: faster, about 1 RE+ point lower); "auto" (bf16 on a GPU
-    or a CPU with bf16 units, else fp32; `spertmt info` says which). runtime "onnx" runs the encoder
-    with ONNX Runtime from a folder written by `spertmt export --format onnx`."""
+    precision "fp32"; "bf16" (the encoder's weights cast to bf16, under autocast: fast where the
+    hardware has bf16 units, recent x86 CPUs and GPUs); "int8" (int8 linear layers, CPU: faster,
+    about 1 RE+ point lower); "auto" (bf16 on a GPU or a CPU with bf16 units, else fp32; `spertmt
+    info` says which). runtime "onnx" runs the encoder with ONNX Runtime from a folder written by
+    `spertmt export --format onnx`. Save (`save_pretrained`) from a model loaded in fp32."""
     from ..model.hub import resolve_model_folder
 
     resolved = resolve_device(device)

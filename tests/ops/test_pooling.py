@@ -101,6 +101,33 @@ def test_nan_propagates_like_torch_max():
 
 @pytest.mark.parametrize("device", NATIVE_DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_inference_path_without_argmax_gives_the_same_values(device, dtype, ties):
+    """Without arg-max (inference) the kernels take a loop of their own: the same values as with it
+    and as the fallback, NaN, ties and empty ranges included."""
+    g = torch.Generator().manual_seed(23)
+    B, T, H = 3, 30, 97
+    hidden = _hidden(B, T, H, dtype, device, g, ties)
+    hidden[0, 4, :5] = float("nan")
+    starts, ends = random_ranges(B, 50, T, max_len=7, generator=g, device=device)
+    head, tail = torch.stack([starts, ends], -1), torch.stack(random_ranges(B, 50, T, 7, g, device), -1)
+    ws, we, nw, T_words = random_words(B, 12, 3, g, device)
+    hidden_words = _hidden(B, T_words, H, dtype, device, g, ties)
+    hidden_words[1, 2, 3:9] = float("nan")
+    for op, args, ref in [
+            (torch.ops.spertmt.span_max_pool, (hidden, starts, ends), reference.span_max_pool),
+            (torch.ops.spertmt.pair_context_max_pool, (hidden, head, tail), reference.pair_context_max_pool),
+            (torch.ops.spertmt.enumerate_span_max_pool, (hidden_words, ws, we, nw, 5),
+             reference.enumerate_span_max_pool)]:
+        fast, with_argmax = op(*args, False)[0], op(*args, True)[0]
+        want = ref(*[a.cpu() if isinstance(a, torch.Tensor) else a for a in args], False)[0]
+        assert torch.equal(fast.isnan(), with_argmax.isnan()) and fast.isnan().any()
+        assert torch.equal(fast.nan_to_num(7.0), with_argmax.nan_to_num(7.0))
+        assert torch.equal(fast.cpu().nan_to_num(7.0), want.nan_to_num(7.0))
+
+
+@pytest.mark.parametrize("device", NATIVE_DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", range(3))
 def test_enumerate_matches_span_max_pool_and_fallback(device, dtype, seed):
     g = torch.Generator().manual_seed(seed)
