@@ -9,6 +9,9 @@ code): `encoder` (the transformer), `spans` (span enumeration / pooling), `entit
 documents), `backward` and `optimizer`. Prints, per task, the wall time of each scope (median of
 `--repeats` profiled runs) and the operators with the most self time; writes it all to
 bench/results/profile-<device>.json and .txt. Same model and data as bench/throughput.py.
+`--dtype bf16` profiles autocast over the fp32 weights, as training runs it; extraction with
+`spertmt.load(..., precision="bf16")` also casts the encoder's weights once (bench/throughput.py's
+`bf16` against `bf16-autocast` measures what that changes).
 """
 
 from __future__ import annotations
