@@ -25,8 +25,9 @@ so that bf16's effect on F1 is read from the same run as its speed.
 
 Settings (`--dtype`), how the encoder runs (spertmt.inference.runtimes): fp32, bf16 (the encoder's
 weights cast to bf16 once, under autocast), bf16-autocast (fp32 weights under autocast, which casts
-them again on every batch: what bf16 was before the cast), int8 (PyTorch's dynamic quantisation, per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the
-encoder exported once into a temporary folder at the start). The int8 and ONNX settings have
+them again on every batch: what bf16 was before the cast), int8 (PyTorch's dynamic quantisation,
+per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the encoder exported once into a temporary
+folder at the start). The int8 and ONNX settings have
 extraction rows only (`encoder` and `native`; their `encoder` row is that runtime's encoder
 alone), and with `--eval-process` and `--model` every setting also gets a row timing the whole
 `spertmt eval` process on CoNLL04 test (start-up and loading included: what a user waits for).
@@ -136,7 +137,7 @@ def build(args):
 
 
 def _autocast(args):
-    return autocast(args.device, SETTINGS[args.dtype][1] if SETTINGS[args.dtype][1] == "bf16" else "fp32")
+    return autocast(args.device, "bf16" if SETTINGS[args.dtype][1] == "bf16" else "fp32")
 
 
 def with_setting(extractor, fp32_encoder, setting: str, onnx_dir: Path | None):
