@@ -29,7 +29,9 @@ them again on every batch: what bf16 was before the cast), int8 (PyTorch's dynam
 per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the encoder exported once into a temporary
 folder at the start). The int8 and ONNX settings have
 extraction rows only (`encoder` and `native`; their `encoder` row is that runtime's encoder
-alone), and with `--eval-process` and `--model` every setting also gets a row timing the whole
+alone). `--predict` adds rows timing `Extractor.predict` on the test documents at each extraction
+batch size (pre-tokenised documents: the path of `spertmt eval` and of the trainer's evaluation on
+dev). With `--eval-process` and `--model` every setting also gets a row timing the whole
 `spertmt eval` process on CoNLL04 test (start-up and loading included: what a user waits for).
 """
 
@@ -316,6 +318,23 @@ def measure_all(args, extractor, types, test, train) -> list[dict]:
             f1 = f" {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}" if "ner_f1" in row else ""
             print(f"extract  {config:9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f} "
                   f"{row.get('peak_mib', float('nan')):9.1f} {row['entities'] if out else '-':>9}{f1}", flush=True)
+    for batch in args.extract_batch if args.predict else ():
+        # Pre-tokenised documents (`Extractor.predict`): the path of `spertmt eval` and of the
+        # trainer's evaluation on dev.
+        documents = [Document(list(d.tokens)) for d in test]
+        results = {}
+
+        def run():
+            results["out"] = extractor.predict(documents, batch_size=batch)
+
+        median, times = measure(run, args, args.repeats)
+        row = {"task": "predict", "dtype": args.dtype, "config": "native", "batch": batch, "sentences": len(test),
+               "median_s": median, "times_s": times, "sentences_per_s": len(test) / median}
+        if args.model:
+            metrics = evaluate(test, results["out"], types)
+            row.update(ner_f1=metrics["ner"]["micro"]["f1"], re_strict_f1=metrics["re_strict"]["micro"]["f1"])
+        rows.append(row)
+        print(f"predict  {'native':9} {batch:5d} {row['sentences_per_s']:9.1f} {median:9.3f}", flush=True)
     for name in SCALE if not args.no_memory and args.dtype in AUTOCAST_SETTINGS else ():
         documents, batch = scale_workload(test, name)
         # SpERT's pooling would need ~20 GiB for the batch of 64 (its [B, S, T, H] tensors): not run.
@@ -364,7 +383,7 @@ def interleaved(args, dtypes, extractor, fp32_encoder, types, test, train) -> li
     for row in rows:
         if "times_s" in row:
             row["median_s"] = statistics.median(row["times_s"])
-            if row["task"] == "extract":
+            if row["task"] in ("extract", "predict"):
                 row["sentences_per_s"] = row["sentences"] / row["median_s"]
             else:
                 row["sentences_per_s"] = row["steps"] * row["batch"] / row["median_s"]
@@ -446,6 +465,8 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--model", help="a trained model folder (default: untrained, θ = 0)")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--predict", action="store_true",
+                        help="also time Extractor.predict on the test documents (the path of spertmt eval)")
     parser.add_argument("--eval-process", action="store_true",
                         help="with --model: also time whole `spertmt eval` processes on CoNLL04 test per setting")
     parser.add_argument("--eval-batch", type=int, default=32, help="batch size of the --eval-process rows")

@@ -211,3 +211,19 @@ def test_raw_text_words_follow_unicode_word_boundaries_with_exact_offsets(model_
     assert text[spans[(5, 6)].start:spans[(5, 6)].end] == "Jose\u0301" and spans[(5, 6)].text == "Jose\u0301"
     assert spans[(0, 1)].start == 1  # after the BOM
     assert spans[(2, 3)].text == "3,000" and spans[(7, 9)].text == "北京"
+
+
+def test_predict_batches_long_documents_together_and_keeps_input_order(model_folder):
+    from spertmt.data.documents import Document
+
+    extractor = load(model_folder, device="cpu")
+    lengths = [3, 9, 1, 6, 12, 2, 7]  # batches of 3 in length order mix documents from all over the input
+    documents = [Document([f"w{n}x{k}" for k in range(n)], orig_id=n) for n in lengths]
+    together = extractor.predict(documents, batch_size=3)
+    alone = [extractor.predict([d], batch_size=1)[0] for d in documents]
+    assert [d.orig_id for d in together] == lengths and sum(len(d.relations) for d in together) > 100
+    for a, b in zip(together, alone):
+        assert a.tokens == b.tokens and a.entities
+        assert [(e.start, e.end, e.type) for e in a.entities] == [(e.start, e.end, e.type) for e in b.entities]
+        assert [e.score for e in a.entities] == pytest.approx([e.score for e in b.entities], abs=1e-5)
+        assert {(r.head, r.tail, r.type) for r in a.relations} == {(r.head, r.tail, r.type) for r in b.relations}
