@@ -8,7 +8,7 @@ import torch
 
 from . import ops
 from ._version import __version__
-from .inference.runtimes import auto_precision, int8_engine, quantized_engines
+from .inference.runtimes import auto_precision, quantized_engines
 from .runtime import cpu_capability
 
 
@@ -34,9 +34,7 @@ def collect() -> dict:
 def _int8_support() -> str:
     """Whether --precision int8 (PyTorch's quantised CPU kernels) can run here."""
     engines = quantized_engines()
-    if not engines:
-        return "no quantised CPU engine in this torch"
-    return f"yes (engines {', '.join(engines)}; int8 weights packed for {int8_engine()})"
+    return f"yes (engines {', '.join(engines)})" if engines else "no quantised CPU engine in this torch"
 
 
 def _onnxruntime_support() -> str:

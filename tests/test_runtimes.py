@@ -138,27 +138,3 @@ def test_export_of_a_damaged_folder_writes_nothing(tmp_path, capsys):
     assert main(["export", "--format", "onnx", str(folder), str(tmp_path / "out")]) == 2
     assert "weights.pt cannot be loaded" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
-
-
-@pytest.mark.parametrize("amx", [True, False])
-def test_int8_weights_are_packed_for_onednn_only_on_a_cpu_with_amx(monkeypatch, amx):
-    from spertmt.inference import runtimes
-
-    if "onednn" not in runtimes.quantized_engines():
-        pytest.skip("this torch has no onednn quantised engine")
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    before = torch.backends.quantized.engine
-    seen = []
-    layer = torch.nn.Sequential(torch.nn.Linear(8, 8))
-    quantize = torch.ao.quantization.quantize_dynamic
-
-    def spy(*args, **kwargs):
-        seen.append(torch.backends.quantized.engine)
-        return quantize(*args, **kwargs)
-
-    monkeypatch.setattr(torch.ao.quantization, "quantize_dynamic", spy)
-    quantized = runtimes.quantize_int8(layer)
-    assert seen == ["onednn" if amx else before] and torch.backends.quantized.engine == before
-    x = torch.randn(3, 8)
-    with torch.no_grad():  # the packed weights run under whichever engine is current
-        assert torch.allclose(quantized(x), layer(x), atol=0.05)

@@ -69,35 +69,19 @@ def quantized_engines() -> list[str]:
     return [engine for engine in torch.backends.quantized.supported_engines if engine != "none"]
 
 
-def int8_engine() -> str:
-    """The quantised engine whose kernels the int8 weights are packed for: oneDNN on a CPU with AMX
-    (its int8 tiles; the encoder ran faster than with the default engine there, bench/RESULTS.md),
-    else torch's default (x86: fbgemm's AVX2/AVX512 kernels)."""
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    if amx and amx() and "onednn" in quantized_engines():
-        return "onednn"
-    return torch.backends.quantized.engine
-
-
 def quantize_int8(encoder: torch.nn.Module) -> torch.nn.Module:
     """The encoder with int8 linear layers: weights quantised per output channel, activations per
-    batch as they come (on CoNLL04 it cost 0.2-0.5 NER and 0.8-0.9 RE+ F1: bench/RESULTS.md), packed
-    for `int8_engine()`'s kernels (the packed weights keep their engine whatever is current later)."""
+    batch as they come (on CoNLL04 it cost 0.2-0.5 NER and 0.8-0.9 RE+ F1: bench/RESULTS.md)."""
     try:
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     except ImportError as error:  # PyTorch announced the move of this API to torchao
         raise ValueError(f"this torch {torch.__version__} has no dynamic quantisation ({error}); "
                          f"use --runtime onnx --precision int8 ({ONNX_EXTRA})") from None
-    current = torch.backends.quantized.engine
-    torch.backends.quantized.engine = int8_engine()
-    try:
-        with warnings.catch_warnings():
-            # torch.ao.quantization warns that it moves to torchao; it runs in the torch we pin.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-    finally:
-        torch.backends.quantized.engine = current
+    with warnings.catch_warnings():
+        # torch.ao.quantization warns that it moves to torchao; it runs in the torch we pin.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 def _onnxruntime():
