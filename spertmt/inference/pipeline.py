@@ -54,7 +54,7 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
     collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     # Long documents together: less padding of pieces and candidate spans; results go back in input order.
     order = sorted(range(len(dataset)), key=lambda i: -len(dataset.encodings[i].input_ids))
-    out: list[Document | None] = [None] * len(dataset)
+    out: dict[int, Document] = {}
     with torch.inference_mode(), autocast(device, precision):
         for start in tqdm(range(0, len(order), batch_size), desc="predict", disable=not progress,
                           dynamic_ncols=True):
@@ -65,4 +65,4 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
             for i, predicted in zip(chunk, decode(raw, [documents[i] for i in chunk], model.types)):
                 out[i] = predicted
     model.train(was_training)
-    return out
+    return [out[i] for i in range(len(dataset))]
