@@ -32,13 +32,18 @@ def _weights(folder):
     return load_file(folder / "model.safetensors")
 
 
-def test_resume_after_kill_ends_like_an_uninterrupted_run(tiny_encoder, tmp_path):
+@pytest.mark.parametrize("averaged", [False, True], ids=["plain", "ema"])
+def test_resume_after_kill_ends_like_an_uninterrupted_run(tiny_encoder, tmp_path, averaged):
     epochs = 12
-    assert main(_args(tiny_encoder, tmp_path / "straight", epochs)) == 0
+
+    def args(output):
+        return _args(tiny_encoder, output, epochs) + (["--set", "ema_decay=0.9"] if averaged else [])
+
+    assert main(args(tmp_path / "straight")) == 0
 
     run = tmp_path / "interrupted"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "spertmt", *_args(tiny_encoder, run, epochs)], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "spertmt", *args(run)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run / "log.jsonl"
     deadline = time.time() + 300

@@ -10,6 +10,7 @@ import random
 import shutil
 import statistics
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..model.encoder import load_encoder, load_tokenizer
 from ..model.folder import load_model, save_checkpoint
 from ..model.spertmt import SpERTMT
 from ..runtime import Distributed, autocast, seed_everything, warn_if_slow
+from .averaging import WeightAverage
 from .optim import AdamWNoBiasCorrection
 
 
@@ -83,7 +85,7 @@ class JsonLog:
 RESUME_DIR = "resume"
 
 
-def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, epoch: int, step: int,
+def _save_resume(folder: Path, model, optimizer, scheduler, scaler, average, generator, epoch: int, step: int,
                  best_score: float, saved_best: bool) -> None:
     """Everything an interrupted run needs to go on as if it had not stopped, written to a
     temporary folder and renamed into place (a kill mid-write leaves the previous state intact)."""
@@ -91,6 +93,7 @@ def _save_resume(folder: Path, model, optimizer, scheduler, scaler, generator, e
         torch.save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
+            "average": average.state_dict() if average is not None else None,
             "loader_generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
@@ -179,6 +182,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     # fp16 gradients can overflow: scale the loss (bf16 has fp32's range and needs no scaler).
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
     reduce = job.sample_reduction(cfg.loss_reduction)
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
 
     best_score, step, saved_best, first_epoch = float("-inf"), 0, False, 0
     if resume:
@@ -188,6 +192,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state["scaler"] is not None:
             scaler.load_state_dict(state["scaler"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         generator.set_state(state["loader_generator"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
@@ -237,6 +243,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                 optimizer.step()
             if stepped:
                 scheduler.step()
+                if average is not None:
+                    average.update()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             running = loss if running is None else 0.98 * running + 0.02 * loss
@@ -245,24 +253,27 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                 log.write(event="step", epoch=epoch + 1, step=step, loss=loss, entity_loss=out.entity_loss.item(),
                           relation_loss=out.relation_loss.item(), lr=scheduler.get_last_lr()[0])
         if job.main:
-            save_checkpoint(model, tokenizer, output / "last")
-            if dev_docs and cfg.eval_every_epoch:
-                dev_predictions, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device,
-                                                                  progress)
-                score = _metric(dev_metrics, cfg.select_metric)
-                log.write(event="dev", epoch=epoch + 1, **{cfg.select_metric: score}, metrics=dev_metrics,
-                          halves=_half_scores(dev_docs, dev_predictions, types, cfg))
-                print(f"epoch {epoch + 1}: dev {summary(dev_metrics)}", flush=True)
-                if score > best_score:
-                    best_score, saved_best = score, True
-                    save_checkpoint(model, tokenizer, output / "best")
-            _save_resume(output / RESUME_DIR, model, optimizer, scheduler, scaler, generator, epoch, step,
+            with average.applied() if average is not None else nullcontext():  # the weights that are kept
+                save_checkpoint(model, tokenizer, output / "last")
+                if dev_docs and cfg.eval_every_epoch:
+                    dev_predictions, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device,
+                                                                      progress)
+                    score = _metric(dev_metrics, cfg.select_metric)
+                    log.write(event="dev", epoch=epoch + 1, **{cfg.select_metric: score}, metrics=dev_metrics,
+                              halves=_half_scores(dev_docs, dev_predictions, types, cfg))
+                    print(f"epoch {epoch + 1}: dev {summary(dev_metrics)}", flush=True)
+                    if score > best_score:
+                        best_score, saved_best = score, True
+                        save_checkpoint(model, tokenizer, output / "best")
+            _save_resume(output / RESUME_DIR, model, optimizer, scheduler, scaler, average, generator, epoch, step,
                          best_score, saved_best)
             log.write(event="epoch", epoch=epoch + 1, step=step)  # this epoch is saved: a resume starts after it
         job.barrier()
     if not job.main:
         job.close()
         return {}
+    if average is not None:  # from here on the model is the averaged one, as saved in last/
+        average.copy_to_model()
     if not saved_best:  # no dev set: the last epoch is the best we know
         save_checkpoint(model, tokenizer, output / "best")
     job.close()

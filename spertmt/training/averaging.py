@@ -1,0 +1,59 @@
+"""An exponential moving average of the trained weights (Polyak averaging), beyond the paper.
+
+The averaged weights are the ones evaluated on dev after each epoch and saved as `best/` and
+`last/`; training itself goes on with the raw weights. Averaging smooths the epoch-to-epoch noise
+that makes choosing an epoch on a small dev set unreliable (docs/results.md, "Balancing SpERT.MT's
+losses")."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+
+class WeightAverage:
+    """Keeps `average = d * average + (1 - d) * weights` after every optimizer step, over the
+    model's trainable parameters, with d = min(decay, (1 + t) / (10 + t)) at update t: the
+    average spans about the last ninth of the steps so far until that reaches 1 / (1 - decay)
+    steps, so the first epochs are not dominated by the initial weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay = {decay} must lie between 0 and 1 (0 turns averaging off)")
+        self.decay = decay
+        self.names = [name for name, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.average = [p.detach().clone() for p in self.params]
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - decay)
+        self.updates += 1
+
+    @torch.no_grad()
+    def copy_to_model(self) -> None:
+        for param, average in zip(self.params, self.average):
+            param.copy_(average)
+
+    @contextmanager
+    def applied(self):
+        """The model holds the averaged weights inside the block, its trained ones again after it."""
+        trained = [p.detach().clone() for p in self.params]
+        self.copy_to_model()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, weights in zip(self.params, trained):
+                    param.copy_(weights)
+
+    def state_dict(self) -> dict:
+        return {"updates": self.updates, "average": dict(zip(self.names, self.average))}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = state["updates"]
+        for name, average in zip(self.names, self.average):
+            average.copy_(state["average"][name])
