@@ -85,8 +85,8 @@ class JsonLog:
 RESUME_DIR = "resume"
 
 
-def _save_resume(folder: Path, model, optimizer, scheduler, scaler, average, generator, epoch: int, step: int,
-                 best_score: float, saved_best: bool) -> None:
+def _save_resume(folder: Path, model, optimizer, scheduler, scaler, average, generator, epoch: int,
+                 step: int, best_score: float, saved_best: bool) -> None:
     """Everything an interrupted run needs to go on as if it had not stopped, written to a
     temporary folder and renamed into place (a kill mid-write leaves the previous state intact)."""
     with atomic_folder(folder) as tmp:
@@ -256,8 +256,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
             with average.applied() if average is not None else nullcontext():  # the weights that are kept
                 save_checkpoint(model, tokenizer, output / "last")
                 if dev_docs and cfg.eval_every_epoch:
-                    dev_predictions, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg, device,
-                                                                      progress)
+                    dev_predictions, dev_metrics = _predict_and_score(model, tokenizer, dev_docs, types, cfg,
+                                                                      device, progress)
                     score = _metric(dev_metrics, cfg.select_metric)
                     log.write(event="dev", epoch=epoch + 1, **{cfg.select_metric: score}, metrics=dev_metrics,
                               halves=_half_scores(dev_docs, dev_predictions, types, cfg))
@@ -265,8 +265,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
                     if score > best_score:
                         best_score, saved_best = score, True
                         save_checkpoint(model, tokenizer, output / "best")
-            _save_resume(output / RESUME_DIR, model, optimizer, scheduler, scaler, average, generator, epoch, step,
-                         best_score, saved_best)
+            _save_resume(output / RESUME_DIR, model, optimizer, scheduler, scaler, average, generator, epoch,
+                         step, best_score, saved_best)
             log.write(event="epoch", epoch=epoch + 1, step=step)  # this epoch is saved: a resume starts after it
         job.barrier()
     if not job.main:
