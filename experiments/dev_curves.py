@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def main(argv=None) -> int:
     parser.add_argument("records", nargs="+")
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20])
     parser.add_argument("--average", default="micro", choices=["micro", "macro"])
+    parser.add_argument("--from-epoch", type=int, help="also give the mean NER / RE+ from this epoch on, and "
+                        "the mean change of RE+ from one epoch to the next there (how steady the curve is)")
     args = parser.parse_args(argv)
 
     rows = []
@@ -33,9 +36,17 @@ def main(argv=None) -> int:
         cells = [f"{curve[e]['ner'][args.average]:.1f} / {curve[e]['re_strict'][args.average]:.1f}" if e in curve
                  else "" for e in args.epochs]
         best = record.get("dev_best")
+        if args.from_epoch:
+            late = [curve[e] for e in sorted(curve) if e >= args.from_epoch]
+            ner, re_strict = ([p[key][args.average] for p in late] for key in ("ner", "re_strict"))
+            changes = [abs(b - a) for a, b in zip(re_strict, re_strict[1:])]
+            cells += [f"{statistics.fmean(ner):.2f} / {statistics.fmean(re_strict):.2f}",
+                      f"{statistics.fmean(changes):.2f}" if changes else ""]
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {best['value']:.2f} ({best['epoch']}) |")
-    print("| run | " + " | ".join(f"epoch {e}" for e in args.epochs) + " | best dev RE+ (epoch) |")
-    print("| --- |" + " --- |" * (len(args.epochs) + 1))
+    late_columns = ([f"mean from epoch {args.from_epoch}: NER / RE+", "mean RE+ change an epoch there"]
+                    if args.from_epoch else [])
+    print("| run | " + " | ".join([f"epoch {e}" for e in args.epochs] + late_columns) + " | best dev RE+ (epoch) |")
+    print("| --- |" + " --- |" * (len(args.epochs) + len(late_columns) + 1))
     print("\n".join(rows))
     return 0
 

@@ -33,10 +33,8 @@ class WeightAverage:
         torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - decay)
         self.updates += 1
 
-    @torch.no_grad()
     def copy_to_model(self) -> None:
-        for param, average in zip(self.params, self.average):
-            param.copy_(average)
+        _copy_into(self.params, self.average)
 
     @contextmanager
     def applied(self):
@@ -46,9 +44,7 @@ class WeightAverage:
         try:
             yield
         finally:
-            with torch.no_grad():
-                for param, weights in zip(self.params, trained):
-                    param.copy_(weights)
+            _copy_into(self.params, trained)
 
     def state_dict(self) -> dict:
         return {"updates": self.updates, "average": dict(zip(self.names, self.average))}
@@ -57,3 +53,8 @@ class WeightAverage:
         self.updates = state["updates"]
         for name, average in zip(self.names, self.average):
             average.copy_(state["average"][name])
+
+
+@torch.no_grad()
+def _copy_into(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    torch._foreach_copy_(params, values)
