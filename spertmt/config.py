@@ -34,21 +34,25 @@ CHOICES = {  # the allowed values of the settings that name a choice
     "loss_balance": ("fixed", "uncertainty"),
     "threshold_selection": ("fixed", "global", "per_type"),
 }
-# Ranges of the numeric settings: (lowest, highest, whether the lowest itself is allowed).
+# Ranges of the numeric settings: (lowest, highest, whether the lowest itself is allowed, whether the
+# highest is).
 _INF = float("inf")
-RANGES: dict[str, tuple[float, float, bool]] = {
-    "fold": (0, _INF, True), "num_folds": (1, _INF, True), "max_train_documents": (0, _INF, True),
-    "max_eval_documents": (0, _INF, True), "max_length": (4, _INF, True), "max_span_width": (1, _INF, True),
-    "width_embedding_size": (1, _INF, True), "dropout": (0, 1, True), "delta": (0, 1, True),
-    "margin_pos": (-_INF, _INF, True), "margin_neg": (-_INF, _INF, True), "gamma": (0, _INF, False),
-    "alpha": (0, _INF, True), "beta": (0, _INF, True), "relation_weight": (0, _INF, True),
-    "negative_ranking_weight": (0, _INF, True), "neg_entity_count": (0, _INF, True),
-    "neg_relation_count": (0, _INF, True), "epochs": (1, _INF, True), "batch_size": (1, _INF, True),
-    "eval_batch_size": (1, _INF, True), "lr": (0, _INF, False), "head_lr": (0, _INF, False),
-    "weight_decay": (0, _INF, True), "warmup": (0, 1, True), "max_grad_norm": (0, _INF, False),
-    "adam_eps": (0, _INF, False), "ema_decay": (0, 1, True), "seed": (0, 2**63 - 1, True),
-    "num_workers": (0, _INF, True),
-    "threshold": (-_INF, _INF, True), "max_pairs": (1, _INF, True),
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "fold": (0, _INF, True, True), "num_folds": (1, _INF, True, True),
+    "max_train_documents": (0, _INF, True, True), "max_eval_documents": (0, _INF, True, True),
+    "max_length": (4, _INF, True, True), "max_span_width": (1, _INF, True, True),
+    "width_embedding_size": (1, _INF, True, True), "dropout": (0, 1, True, True), "delta": (0, 1, True, True),
+    "margin_pos": (-_INF, _INF, True, True), "margin_neg": (-_INF, _INF, True, True),
+    "gamma": (0, _INF, False, True), "alpha": (0, _INF, True, True), "beta": (0, _INF, True, True),
+    "relation_weight": (0, _INF, True, True), "negative_ranking_weight": (0, _INF, True, True),
+    "neg_entity_count": (0, _INF, True, True), "neg_relation_count": (0, _INF, True, True),
+    "epochs": (1, _INF, True, True), "batch_size": (1, _INF, True, True),
+    "eval_batch_size": (1, _INF, True, True), "lr": (0, _INF, False, True), "head_lr": (0, _INF, False, True),
+    "weight_decay": (0, _INF, True, True), "warmup": (0, 1, True, True),
+    "max_grad_norm": (0, _INF, False, True), "adam_eps": (0, _INF, False, True),
+    "ema_decay": (0, 1, True, False), "seed": (0, 2**63 - 1, True, True),
+    "num_workers": (0, _INF, True, True), "threshold": (-_INF, _INF, True, True),
+    "max_pairs": (1, _INF, True, True),
 }
 
 
@@ -76,11 +80,12 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
     if key in CHOICES and value not in CHOICES[key]:
         raise ValueError(f"{source}: {key} must be one of {CHOICES[key]}, not {value!r}")
     if key in RANGES:
-        low, high, low_included = RANGES[key]
+        low, high, low_included, high_included = RANGES[key]
         number = float(cast(float, value))  # a number by now: the type check above passed
-        if number != number or not (low <= number <= high) or (number == low and not low_included):
+        if (number != number or not (low <= number <= high) or (number == low and not low_included)
+                or (number == high and not high_included)):
             bounds = f"{'at least' if low_included else 'above'} {low}"
-            bounds += f" and at most {high}" if high != _INF else ""
+            bounds += f" and {'at most' if high_included else 'below'} {high}" if high != _INF else ""
             raise ValueError(f"{source}: {key} = {value!r} is out of range; expected a number {bounds}")
 
 
