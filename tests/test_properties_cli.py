@@ -41,7 +41,9 @@ def test_any_setting_is_checked_before_any_work(key, value, capsys):
     setting that passes (the run then stops on the missing training file, also before any work)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        code = main(["train", "--quiet", "--set", f"{key}={value}", "--set", f"train_path={folder / 'absent.json'}",
+        # "--set=" keeps a key that starts with "-" a value; as a separate word argparse would take it for
+        # an option and stop with its usage (exit code 2 too), before our checks.
+        code = main(["train", "--quiet", f"--set={key}={value}", "--set", f"train_path={folder / 'absent.json'}",
                      "--output", str(folder / "run")])
         err = capsys.readouterr().err
         assert code == 2
