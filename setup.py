@@ -50,10 +50,11 @@ def _native_extensions():
 
     debug = _flag("SPERTMT_DEBUG")
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    # -fno-math-errno: lets loops with sqrt vectorise (nothing here reads errno).
-    cxx_flags = opt + ["-DWITH_PYTHON", "-DPy_LIMITED_API=0x03090000", "-fno-math-errno"]  # torch adds its -std
-    if "OpenMP" in torch.__config__.parallel_info() and sys.platform != "darwin":
-        cxx_flags.append("-fopenmp")  # thread as torch does (at::parallel_for)
+    # The sources are on the LibTorch stable ABI of torch 2.10 (csrc/common.h) and torch adds
+    # Python's limited API (py_limited_api below): the library loads into every torch from 2.10 on.
+    # -fno-math-errno lets loops with sqrt vectorise (nothing here reads errno). Threads come from
+    # torch's own pool through the stable parallel_for, so no OpenMP flag is needed.
+    cxx_flags = opt + ["-DWITH_PYTHON", "-fno-math-errno"]  # torch adds its -std
 
     sources = ["csrc/spertmt.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     cuda_sources = sorted(glob.glob("csrc/cuda/*.cu"))
@@ -76,8 +77,7 @@ def _native_extensions():
                             py_limited_api=True)
     else:
         ext = CppExtension("spertmt._C", sources, extra_compile_args=extra, py_limited_api=True)
-    ldflags = ["-fopenmp"] if "-fopenmp" in cxx_flags else []
-    ext.extra_link_args = ldflags + (["-g"] if debug else [])
+    ext.extra_link_args = ["-g"] if debug else []
 
     class BuildOrFallback(BuildExtension):
         """Builds the kernels; on failure warns and installs the fallbacks only."""

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #ifdef __CUDACC__
 #define SPERTMT_HOST_DEVICE __host__ __device__
@@ -53,6 +54,15 @@ SPERTMT_HOST_DEVICE inline T rank_neg_loss(T s, T m_neg, T gamma) {
 template <typename T>
 SPERTMT_HOST_DEVICE inline T rank_neg_grad(T s, T m_neg, T gamma) {
   return gamma * sigmoid(gamma * (m_neg + s));
+}
+
+// The pieces strictly between a head range [hs, he) and a tail range [ts, te) (a relation's
+// context): [min(he, te), max(hs, ts)), empty (start == end) when the two touch or overlap.
+SPERTMT_HOST_DEVICE inline void context_range(int64_t hs, int64_t he, int64_t ts, int64_t te, int64_t& start,
+                                              int64_t& end) {
+  start = he < te ? he : te;
+  end = hs > ts ? hs : ts;
+  if (end < start) end = start;
 }
 
 // The running-max rule of every spertmt max: the first maximum wins ties, the first NaN wins

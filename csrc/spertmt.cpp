@@ -1,6 +1,8 @@
 // The one place where every spertmt operator's schema is declared. Backends only add kernels
-// (csrc/cpu/*.cpp: TORCH_LIBRARY_IMPL(spertmt, CPU, ...), csrc/cuda/*.cu: ... CUDA ...);
+// (csrc/cpu/*.cpp: STABLE_TORCH_LIBRARY_IMPL(spertmt, CPU, ...), csrc/cuda/*.cu: ... CUDA ...);
 // fake (meta) implementations and autograd are registered from Python (spertmt/ops/_native.py).
+// Everything is on the LibTorch stable ABI (csrc/common.h): the library loads into any torch from
+// 2.10 on, whichever torch it was built against.
 //
 // Conventions shared by every op:
 // - Ranges are [start, end) with end exclusive, as int64 (int32 accepted).
@@ -9,7 +11,7 @@
 //   empty range, whose output is 0. The pure-PyTorch fallbacks follow the same rule.
 // - `with_argmax = false` skips the arg-max tensor (an empty tensor is returned): inference.
 
-#include <torch/library.h>
+#include "common.h"  // first: it fixes the stable ABI version
 
 #ifdef WITH_PYTHON
 #include <Python.h>
@@ -21,7 +23,7 @@ extern "C" PyObject* PyInit__C(void) {
 }
 #endif
 
-TORCH_LIBRARY(spertmt, m) {
+STABLE_TORCH_LIBRARY(spertmt, m) {
   m.def("span_max_pool(Tensor hidden, Tensor starts, Tensor ends, bool with_argmax) -> (Tensor, Tensor)");
   m.def(
       "enumerate_span_max_pool(Tensor hidden, Tensor word_starts, Tensor word_ends, "

@@ -5,11 +5,10 @@
 // times per step and allocate sqrt(v); on a CPU the step is memory-bound, so one pass is ~5x
 // faster. On CUDA the fallback's foreach kernels are used (they are multi-tensor launches there).
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 #include <cmath>
-#include <torch/library.h>
+#include <vector>
+
+#include "../common.h"
 
 namespace spertmt {
 namespace {
@@ -44,46 +43,49 @@ SPERTMT_ADAMW_RANGE(adamw_range, double)
 template <typename scalar_t>
 void adamw_tensor(scalar_t* p, const scalar_t* g, scalar_t* m, scalar_t* v, int64_t n, double lr, double beta1,
                   double beta2, double eps, double weight_decay) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     adamw_range(p + begin, g + begin, m + begin, v + begin, end - begin, scalar_t(beta1), scalar_t(1.0 - beta1),
                 scalar_t(beta2), scalar_t(1.0 - beta2), scalar_t(lr), scalar_t(eps),
                 scalar_t(1.0 - lr * weight_decay));
   });
 }
 
-void adamw_no_bias_correction_cpu(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
-                                  at::TensorList exp_avg_sqs, double lr, double beta1, double beta2, double eps,
-                                  double weight_decay) {
+void adamw_no_bias_correction_cpu(std::vector<Tensor> params, std::vector<Tensor> grads,
+                                  std::vector<Tensor> exp_avgs, std::vector<Tensor> exp_avg_sqs, double lr,
+                                  double beta1, double beta2, double eps, double weight_decay) {
+  const char* op = "spertmt::adamw_no_bias_correction_";
   const size_t n = params.size();
-  TORCH_CHECK(grads.size() == n && exp_avgs.size() == n && exp_avg_sqs.size() == n,
-              "spertmt::adamw_no_bias_correction_: params, grads, exp_avgs and exp_avg_sqs must have the same "
-              "length, got ", n, ", ", grads.size(), ", ", exp_avgs.size(), ", ", exp_avg_sqs.size());
+  SPERTMT_CHECK(grads.size() == n && exp_avgs.size() == n && exp_avg_sqs.size() == n, op,
+                ": params, grads, exp_avgs and exp_avg_sqs must have the same length, got ", n, ", ", grads.size(),
+                ", ", exp_avgs.size(), ", ", exp_avg_sqs.size());
   for (size_t k = 0; k < n; ++k) {
-    const at::Tensor& p = params[k];
-    TORCH_CHECK(p.device().is_cpu(), "spertmt::adamw_no_bias_correction_: params[", k, "] is not on the CPU");
-    TORCH_CHECK(p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble,
-                "spertmt::adamw_no_bias_correction_: params[", k, "] must be float32 or float64, got ",
-                p.scalar_type());
-    for (const auto* other : {&grads[k], &exp_avgs[k], &exp_avg_sqs[k]}) {
-      TORCH_CHECK(other->sizes() == p.sizes() && other->scalar_type() == p.scalar_type() &&
-                      other->device() == p.device(),
-                  "spertmt::adamw_no_bias_correction_: the grad and moments of params[", k,
-                  "] must match its shape, dtype and device");
+    const Tensor& p = params[k];
+    SPERTMT_CHECK(p.is_cpu(), op, ": params[", k, "] is not on the CPU");
+    const ScalarType st = p.scalar_type();
+    SPERTMT_CHECK(st == ScalarType::Float || st == ScalarType::Double, op, ": params[", k,
+                  "] must be float32 or float64, got ", dtype_name(st));
+    for (const Tensor* other : {&grads[k], &exp_avgs[k], &exp_avg_sqs[k]}) {
+      SPERTMT_CHECK(same_shape(*other, p) && other->scalar_type() == st && other->device() == p.device(), op,
+                    ": the grad and moments of params[", k, "] must match its shape, dtype and device");
     }
-    TORCH_CHECK(p.is_contiguous() && exp_avgs[k].is_contiguous() && exp_avg_sqs[k].is_contiguous(),
-                "spertmt::adamw_no_bias_correction_: params[", k, "] and its moments must be contiguous");
-    const at::Tensor g = grads[k].contiguous();
-    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw_no_bias_correction_cpu", [&] {
-      adamw_tensor<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), exp_avgs[k].data_ptr<scalar_t>(),
-                             exp_avg_sqs[k].data_ptr<scalar_t>(), p.numel(), lr, beta1, beta2, eps, weight_decay);
-    });
+    SPERTMT_CHECK(p.is_contiguous() && exp_avgs[k].is_contiguous() && exp_avg_sqs[k].is_contiguous(), op,
+                  ": params[", k, "] and its moments must be contiguous");
+    const Tensor g = as_contiguous(grads[k]);
+    auto step = [&](auto tag) {
+      using scalar_t = decltype(tag);
+      adamw_tensor<scalar_t>(p.mutable_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(),
+                             exp_avgs[k].mutable_data_ptr<scalar_t>(), exp_avg_sqs[k].mutable_data_ptr<scalar_t>(),
+                             p.numel(), lr, beta1, beta2, eps, weight_decay);
+    };
+    if (st == ScalarType::Float) step(float{});
+    else step(double{});
   }
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(spertmt, CPU, m) {
-  m.impl("adamw_no_bias_correction_", &adamw_no_bias_correction_cpu);
+STABLE_TORCH_LIBRARY_IMPL(spertmt, CPU, m) {
+  m.impl("adamw_no_bias_correction_", TORCH_BOX(&adamw_no_bias_correction_cpu));
 }
 
 }  // namespace spertmt

@@ -2,13 +2,8 @@
 // pair_context_max_pool and their shared backward. Memory is O(S * H): ranges are read, never
 // expanded into [B, S, T, H] masks.
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
-
 #include <atomic>
+#include <tuple>
 #include <vector>
 
 #include "../common.h"
@@ -63,30 +58,30 @@ inline void write_row(const acc_t* best, const int64_t* idx, bool have, int64_t 
   }
 }
 
-// out[b, s] = max of hidden[b, starts[b, s] : ends[b, s]] for already validated int64 ranges.
-std::tuple<at::Tensor, at::Tensor> pool_ranges(const at::Tensor& hidden_in, const at::Tensor& starts_in,
-                                               const at::Tensor& ends_in, bool with_argmax) {
-  const auto hidden = hidden_in.contiguous();
-  const auto starts = starts_in.to(at::kLong).contiguous();
-  const auto ends = ends_in.to(at::kLong).contiguous();
-  const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), S = starts.size(1);
-  auto out = at::empty({B, S, H}, hidden.options());
-  auto argmax = with_argmax ? at::empty({B, S, H}, starts.options()) : at::empty({0}, starts.options());
-  if (B * S * H == 0) return {out.zero_(), argmax.fill_(-1)};
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, hidden.scalar_type(), "span_max_pool_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* hid = hidden.data_ptr<scalar_t>();
-    const int64_t* st = starts.data_ptr<int64_t>();
-    const int64_t* en = ends.data_ptr<int64_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    int64_t* am = with_argmax ? argmax.data_ptr<int64_t>() : nullptr;
-    at::parallel_for(0, B * S, kGrainRows, [&](int64_t begin, int64_t end) {
+// out[b, s] = max of hidden[b, from : to) with (from, to) = range_of(b * S + s), for validated ranges.
+template <typename RangeOf>
+std::tuple<Tensor, Tensor> pool_ranges(const Tensor& hidden_in, int64_t S, bool with_argmax, const RangeOf& range_of,
+                                       const char* op) {
+  const Tensor hidden = as_contiguous(hidden_in);
+  const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
+  Tensor out = empty({B, S, H}, hidden.scalar_type(), hidden);
+  Tensor argmax = with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden);
+  if (B * S * H == 0) return {torch::stable::zero_(out), torch::stable::fill_(argmax, -1)};
+  dispatch_floating(hidden.scalar_type(), op, [&](auto tag) {
+    using scalar_t = decltype(tag);
+    using acc_t = opmath_t<scalar_t>;
+    const scalar_t* hid = hidden.const_data_ptr<scalar_t>();
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    int64_t* am = with_argmax ? argmax.mutable_data_ptr<int64_t>() : nullptr;
+    torch::stable::parallel_for(0, B * S, kGrainRows, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
       std::vector<int64_t> idx(am ? H : 0);
       int64_t* ix = am ? idx.data() : nullptr;
       for (int64_t bs = begin; bs < end; ++bs) {
         bool have = false;
-        extend_max(hid + (bs / S) * T * H, st[bs], en[bs], H, best.data(), ix, have);
+        int64_t from, to;
+        range_of(bs, from, to);
+        extend_max(hid + (bs / S) * T * H, from, to, H, best.data(), ix, have);
         write_row(best.data(), ix, have, H, o + bs * H, am ? am + bs * H : nullptr);
       }
     });
@@ -94,50 +89,60 @@ std::tuple<at::Tensor, at::Tensor> pool_ranges(const at::Tensor& hidden_in, cons
   return {out, argmax};
 }
 
-std::tuple<at::Tensor, at::Tensor> span_max_pool_cpu(const at::Tensor& hidden, const at::Tensor& starts,
-                                                     const at::Tensor& ends, bool with_argmax) {
+std::tuple<Tensor, Tensor> span_max_pool_cpu(Tensor hidden, Tensor starts_in, Tensor ends_in, bool with_argmax) {
+  check_span_args(hidden, starts_in, ends_in);
+  const Tensor starts = long_contiguous(starts_in), ends = long_contiguous(ends_in);
   check_span_ranges(hidden, starts, ends);
-  return pool_ranges(hidden, starts, ends, with_argmax);
+  const int64_t* st = starts.const_data_ptr<int64_t>();
+  const int64_t* en = ends.const_data_ptr<int64_t>();
+  return pool_ranges(hidden, starts.size(1), with_argmax, [&](int64_t k, int64_t& from, int64_t& to) {
+    from = st[k];
+    to = en[k];
+  }, "span_max_pool");
 }
 
-std::tuple<at::Tensor, at::Tensor> pair_context_max_pool_cpu(const at::Tensor& hidden,
-                                                             const at::Tensor& head_ranges,
-                                                             const at::Tensor& tail_ranges,
-                                                             bool with_argmax) {
-  check_pair_ranges(hidden, head_ranges, tail_ranges);
-  const auto ranges = pair_context_ranges(head_ranges.to(at::kLong), tail_ranges.to(at::kLong));
-  return pool_ranges(hidden, ranges.first, ranges.second, with_argmax);
+std::tuple<Tensor, Tensor> pair_context_max_pool_cpu(Tensor hidden, Tensor head_in, Tensor tail_in,
+                                                     bool with_argmax) {
+  check_pair_args(hidden, head_in, tail_in);
+  const Tensor head = long_contiguous(head_in), tail = long_contiguous(tail_in);
+  check_pair_ranges(hidden, head, tail);
+  const int64_t* h = head.const_data_ptr<int64_t>();
+  const int64_t* t = tail.const_data_ptr<int64_t>();
+  return pool_ranges(hidden, head.size(1), with_argmax, [&](int64_t k, int64_t& from, int64_t& to) {
+    context_range(h[2 * k], h[2 * k + 1], t[2 * k], t[2 * k + 1], from, to);
+  }, "pair_context_max_pool");
 }
 
 // Every word span of width 1..max_width, grown one word at a time from each start word:
 // pool(i..j) = max(pool(i..j-1), pieces up to the end of word j).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_pool_cpu(
-    const at::Tensor& hidden_in, const at::Tensor& word_starts_in, const at::Tensor& word_ends_in,
-    const at::Tensor& num_words_in, int64_t max_width, bool with_argmax) {
-  check_word_ranges(hidden_in, word_starts_in, word_ends_in, num_words_in, max_width);
-  const auto hidden = hidden_in.contiguous();
-  const auto ws = word_starts_in.to(at::kLong).contiguous();
-  const auto we = word_ends_in.to(at::kLong).contiguous();
-  const auto nw = num_words_in.to(at::kLong).contiguous();
+std::tuple<Tensor, Tensor, Tensor, Tensor> enumerate_span_max_pool_cpu(Tensor hidden_in, Tensor word_starts_in,
+                                                                       Tensor word_ends_in, Tensor num_words_in,
+                                                                       int64_t max_width, bool with_argmax) {
+  check_word_args(hidden_in, word_starts_in, word_ends_in, num_words_in, max_width);
+  const Tensor ws = long_contiguous(word_starts_in), we = long_contiguous(word_ends_in);
+  const Tensor nw = long_contiguous(num_words_in);
+  check_word_ranges(hidden_in, ws, we, nw);
+  const Tensor hidden = as_contiguous(hidden_in);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2), W = ws.size(1);
   const int64_t L = std::min(max_width, W);
   std::vector<int64_t> offsets;
-  auto spans = enumerated_span_table(W, max_width, hidden.device(), &offsets);
+  const Tensor spans = enumerated_span_table(W, max_width, &offsets);
+  const Tensor mask = enumerated_span_mask(spans, nw);
   const int64_t S = spans.size(0);
-  auto mask = spans.select(1, 1).unsqueeze(0) <= nw.unsqueeze(1);
 
-  auto out = at::empty({B, S, H}, hidden.options());
-  auto argmax = with_argmax ? at::empty({B, S, H}, ws.options()) : at::empty({0}, ws.options());
-  if (B * S * H == 0) return {out.zero_(), argmax.fill_(-1), spans, mask};
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, hidden.scalar_type(), "enumerate_span_max_pool_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* hid = hidden.data_ptr<scalar_t>();
-    const int64_t* wsp = ws.data_ptr<int64_t>();
-    const int64_t* wep = we.data_ptr<int64_t>();
-    const int64_t* nwp = nw.data_ptr<int64_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    int64_t* am = with_argmax ? argmax.data_ptr<int64_t>() : nullptr;
-    at::parallel_for(0, B * W, 1, [&](int64_t begin, int64_t end) {
+  Tensor out = empty({B, S, H}, hidden.scalar_type(), hidden);
+  Tensor argmax = with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden);
+  if (B * S * H == 0) return {torch::stable::zero_(out), torch::stable::fill_(argmax, -1), spans, mask};
+  dispatch_floating(hidden.scalar_type(), "enumerate_span_max_pool", [&](auto tag) {
+    using scalar_t = decltype(tag);
+    using acc_t = opmath_t<scalar_t>;
+    const scalar_t* hid = hidden.const_data_ptr<scalar_t>();
+    const int64_t* wsp = ws.const_data_ptr<int64_t>();
+    const int64_t* wep = we.const_data_ptr<int64_t>();
+    const int64_t* nwp = nw.const_data_ptr<int64_t>();
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    int64_t* am = with_argmax ? argmax.mutable_data_ptr<int64_t>() : nullptr;
+    torch::stable::parallel_for(0, B * W, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
       std::vector<int64_t> idx(am ? H : 0);
       int64_t* ix = am ? idx.data() : nullptr;
@@ -169,23 +174,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> enumerate_span_max_po
 
 // grad_hidden[b, argmax[b, s, h], h] += grad_out[b, s, h]. Each task owns a block of columns
 // of one batch element, so no two tasks write the same element and the sum order is fixed.
-at::Tensor max_pool_backward_cpu(const at::Tensor& grad_out_in, const at::Tensor& argmax_in,
-                                 int64_t num_pieces) {
+Tensor max_pool_backward_cpu(Tensor grad_out_in, Tensor argmax_in, int64_t num_pieces) {
   check_max_pool_backward(grad_out_in, argmax_in, num_pieces);
-  const auto grad_out = grad_out_in.contiguous();
-  const auto argmax = argmax_in.contiguous();
+  const Tensor grad_out = as_contiguous(grad_out_in);
+  const Tensor argmax = as_contiguous(argmax_in);
   const int64_t B = grad_out.size(0), S = grad_out.size(1), H = grad_out.size(2), T = num_pieces;
-  auto grad_hidden = at::empty({B, T, H}, grad_out.options());
+  Tensor grad_hidden = empty({B, T, H}, grad_out.scalar_type(), grad_out);
   if (grad_hidden.numel() == 0) return grad_hidden;
   constexpr int64_t kBlock = 64;
   const int64_t blocks = (H + kBlock - 1) / kBlock;
   std::atomic<bool> out_of_range{false};
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, grad_out.scalar_type(), "max_pool_backward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* g = grad_out.data_ptr<scalar_t>();
-    const int64_t* am = argmax.data_ptr<int64_t>();
-    scalar_t* gh = grad_hidden.data_ptr<scalar_t>();
-    at::parallel_for(0, B * blocks, 1, [&](int64_t begin, int64_t end) {
+  dispatch_floating(grad_out.scalar_type(), "max_pool_backward", [&](auto tag) {
+    using scalar_t = decltype(tag);
+    using acc_t = opmath_t<scalar_t>;
+    const scalar_t* g = grad_out.const_data_ptr<scalar_t>();
+    const int64_t* am = argmax.const_data_ptr<int64_t>();
+    scalar_t* gh = grad_hidden.mutable_data_ptr<scalar_t>();
+    torch::stable::parallel_for(0, B * blocks, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> acc;
       for (int64_t task = begin; task < end; ++task) {
         const int64_t b = task / blocks, h0 = (task % blocks) * kBlock, hb = std::min(kBlock, H - h0);
@@ -208,17 +213,17 @@ at::Tensor max_pool_backward_cpu(const at::Tensor& grad_out_in, const at::Tensor
       }
     });
   });
-  TORCH_CHECK(!out_of_range, "spertmt.max_pool_backward", ": `argmax` holds a piece index >= num_pieces = ", T);
+  SPERTMT_CHECK(!out_of_range, "spertmt.max_pool_backward: `argmax` holds a piece index >= num_pieces = ", T);
   return grad_hidden;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(spertmt, CPU, m) {
-  m.impl("span_max_pool", &span_max_pool_cpu);
-  m.impl("enumerate_span_max_pool", &enumerate_span_max_pool_cpu);
-  m.impl("pair_context_max_pool", &pair_context_max_pool_cpu);
-  m.impl("max_pool_backward", &max_pool_backward_cpu);
+STABLE_TORCH_LIBRARY_IMPL(spertmt, CPU, m) {
+  m.impl("span_max_pool", TORCH_BOX(&span_max_pool_cpu));
+  m.impl("enumerate_span_max_pool", TORCH_BOX(&enumerate_span_max_pool_cpu));
+  m.impl("pair_context_max_pool", TORCH_BOX(&pair_context_max_pool_cpu));
+  m.impl("max_pool_backward", TORCH_BOX(&max_pool_backward_cpu));
 }
 
 }  // namespace spertmt

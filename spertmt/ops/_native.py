@@ -109,6 +109,19 @@ def _num_enumerated_spans(num_words: int, max_width: int) -> int:
     return sum(num_words - w + 1 for w in range(1, min(max_width, num_words) + 1))
 
 
+def _alert_not_deterministic(what: str) -> None:
+    """What at::globalContext().alertNotDeterministic does, which the stable ABI lacks: refuse
+    (or warn, with warn_only=True) under torch.use_deterministic_algorithms(True)."""
+    if not torch.are_deterministic_algorithms_enabled():
+        return
+    message = (f"{what} does not have a deterministic implementation, but you set "
+               "'torch.use_deterministic_algorithms(True)'")
+    if torch.is_deterministic_algorithms_warn_only_enabled():
+        warnings.warn(message)
+    else:
+        raise RuntimeError(message)
+
+
 def _register_python_parts() -> None:
     lib = "spertmt::"
 
@@ -217,6 +230,8 @@ def _register_python_parts() -> None:
         (argmax,) = ctx.saved_tensors
         if argmax.numel() == 0 and grad_out.numel() != 0:
             raise RuntimeError("spertmt: backward through a pooling op run with with_argmax=False")
+        if grad_out.is_cuda:
+            _alert_not_deterministic("spertmt::max_pool_backward (CUDA atomics)")
         grad = torch.ops.spertmt.max_pool_backward(grad_out, argmax, ctx.num_pieces)
         return (grad,) + (None,) * (ctx.num_inputs - 1)
 
