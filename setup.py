@@ -1,18 +1,20 @@
 """Build spertmt, with its C++ (and, where possible, CUDA) kernels as `spertmt._C`.
 
-Install against the torch you already have (no isolated build environment, which would fetch a
-torch of its own):
+The kernels are on the LibTorch stable ABI of torch 2.10 (csrc/common.h): a wheel built once, against
+any torch >= 2.10, loads into every torch from 2.10 on. Build it against the torch you have (no
+isolated build environment, which would fetch a torch of its own):
 
-    pip install --no-build-isolation -e .
+    python -m build --no-isolation          # dist/spertmt-*.tar.gz and a cp310-abi3 wheel
+    pip install --no-build-isolation -e .   # a development install
 
 What is built:
 - the C++ kernels whenever a C++ compiler works;
-- the CUDA kernels too when torch has CUDA (`torch.version.cuda`) and nvcc is found;
+- the CUDA kernels too when torch has CUDA (`torch.version.cuda`) and nvcc is found (no GPU needed);
 - nothing native when neither builds: the package still installs and runs on its pure-PyTorch
-  fallbacks (a warning says so).
+  fallbacks (a warning says so; the sources ship in the package for SPERTMT_JIT=1).
 
 Environment switches:
-- SPERTMT_FORCE_CUDA=1    build the CUDA kernels even without a visible GPU (torch must have CUDA).
+- SPERTMT_FORCE_CUDA=1    fail when the CUDA kernels cannot be built (a release build).
 - SPERTMT_SKIP_CUDA=1     never build the CUDA kernels.
 - SPERTMT_SKIP_NATIVE=1   build no native code at all (fallbacks only).
 - SPERTMT_REQUIRE_NATIVE=1  fail instead of falling back when the native build fails (CI).
@@ -24,8 +26,10 @@ import glob
 import os
 import shutil
 import sys
+import warnings
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -58,16 +62,15 @@ def _native_extensions():
 
     sources = ["csrc/spertmt.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     cuda_sources = sorted(glob.glob("csrc/cuda/*.cu"))
-    want_cuda = not _flag("SPERTMT_SKIP_CUDA") and (
-        _flag("SPERTMT_FORCE_CUDA") or torch.cuda.is_available()
-    )
+    want_cuda = not _flag("SPERTMT_SKIP_CUDA")
     has_cuda = torch.version.cuda is not None and CUDA_HOME is not None
     if want_cuda and not has_cuda:
-        print(
-            "spertmt: CUDA kernels not built: torch has no CUDA or nvcc was not found "
-            f"(torch.version.cuda={torch.version.cuda}, CUDA_HOME={CUDA_HOME})",
-            file=sys.stderr,
-        )
+        message = ("spertmt: CUDA kernels not built: torch has no CUDA or nvcc was not found "
+                   f"(torch.version.cuda={torch.version.cuda}, CUDA_HOME={CUDA_HOME})")
+        if _flag("SPERTMT_FORCE_CUDA"):
+            raise RuntimeError(message + " and SPERTMT_FORCE_CUDA=1 asks for them")
+        if torch.version.cuda is not None:
+            print(message, file=sys.stderr)
     extra = {"cxx": cxx_flags}
     if want_cuda and has_cuda:
         nvcc = opt + ["--expt-relaxed-constexpr", "-DWITH_CUDA"]
@@ -84,18 +87,36 @@ def _native_extensions():
 
         def run(self):
             if shutil.which(os.environ.get("CXX", "c++")) is None and not _flag("SPERTMT_REQUIRE_NATIVE"):
-                print("spertmt: no C++ compiler found; installing the pure-PyTorch fallbacks only",
-                      file=sys.stderr)
+                self._fall_back("no C++ compiler found")
                 return
             try:
                 super().run()
             except Exception as error:  # the package must install without a working toolchain
                 if _flag("SPERTMT_REQUIRE_NATIVE"):
                     raise
-                print(f"spertmt: native kernels failed to build ({error}); installing the "
-                      "pure-PyTorch fallbacks only", file=sys.stderr)
+                self._fall_back(f"native kernels failed to build ({error})")
+
+        def _fall_back(self, why):
+            # A library left in build/ by an earlier build must not be packaged in its place.
+            for stale in glob.glob(os.path.join(self.build_lib, "spertmt", "_C*.so")):
+                os.remove(stale)
+            warnings.warn(f"spertmt: {why}; installing the pure-PyTorch fallbacks only "
+                          "(SPERTMT_JIT=1 builds the kernels at first import where a compiler is)")
 
     return [ext], {"build_ext": BuildOrFallback.with_options(no_python_abi_suffix=True)}
+
+
+class BuildPyWithSources(build_py):
+    """Ships csrc/ inside the package as spertmt/_csrc, for the just-in-time build of the loading
+    chain (spertmt/ops/_native.py) on a machine where the prebuilt library cannot load."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode:  # an editable install reads the checkout's csrc/ directly
+            return
+        target = os.path.join(self.build_lib, "spertmt", "_csrc")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(os.path.join(ROOT, "csrc"), target)
 
 
 ext_modules, cmdclass = _native_extensions()
@@ -104,6 +125,8 @@ setup(
     packages=find_packages(include=["spertmt", "spertmt.*"]),
     package_data={"spertmt": ["py.typed"]},  # PEP 561: the package's own types, for mypy and editors
     ext_modules=ext_modules,
-    cmdclass=cmdclass,
-    options={"bdist_wheel": {"py_limited_api": "cp39"}} if ext_modules else {},
+    cmdclass={"build_py": BuildPyWithSources, **cmdclass},
+    # Python's limited API of 3.10 (torch's cpp_extension compiles with Py_LIMITED_API=0x030A0000)
+    # and torch's stable ABI: one cp310-abi3 wheel for every CPython >= 3.10 and torch >= 2.10.
+    options={"bdist_wheel": {"py_limited_api": "cp310"}} if ext_modules else {},
 )

@@ -189,6 +189,8 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, nargs="+", default=[384, 768])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS,
+                        help="which implementations to time (all three are still checked against each other)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--output", default=None, help="JSON file (default bench/results/ops-<device>.json)")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -204,8 +206,8 @@ def main(argv=None) -> int:
     print("# " + ", ".join(f"{k}={v}" for k, v in env.items()))
     rows = []
     header = (f"{'workload':9} {'mode':16} {'B':>2} {'H':>4} {'S':>4} {'T':>3} | "
-              + " ".join(f"{impl + ' ms':>11}" for impl in IMPLS) + " | spert/nat fb/nat | "
-              + " ".join(f"{impl[:6] + ' MiB':>10}" for impl in IMPLS))
+              + " ".join(f"{impl + ' ms':>11}" for impl in args.impls) + " | spert/nat fb/nat | "
+              + " ".join(f"{impl[:6] + ' MiB':>10}" for impl in args.impls))
     print(header)
     print("-" * len(header))
     for workload in args.workloads:
@@ -219,7 +221,7 @@ def main(argv=None) -> int:
                     grad_out = torch.randn(case["starts"].shape + (hidden_size,), device=args.device)
                     row = {"workload": workload, "mode": mode, "batch": batch, "hidden": hidden_size,
                            "spans": case["starts"].shape[1], "pieces": hidden.shape[1]}
-                    for impl in IMPLS:
+                    for impl in args.impls:
                         median, times = time_case(pool_fn(workload, impl, case), hidden, mode, grad_out,
                                                   args.device, args.repeats)
                         row[f"{impl}_ms"], row[f"{impl}_times_ms"] = median, times
@@ -227,12 +229,13 @@ def main(argv=None) -> int:
                             spec = {"workload": workload, "mode": mode, "batch": batch, "hidden": hidden_size,
                                     "device": args.device, "impl": impl}
                             row[f"{impl}_peak_mib"] = measure_memory(spec)
-                    row["spert_over_native"] = row["spert_ms"] / row["native_ms"]
-                    row["fallback_over_native"] = row["fallback_ms"] / row["native_ms"]
+                    nan = float("nan")
+                    row["spert_over_native"] = row.get("spert_ms", nan) / row.get("native_ms", nan)
+                    row["fallback_over_native"] = row.get("fallback_ms", nan) / row.get("native_ms", nan)
                     rows.append(row)
-                    mem = " ".join(f"{row.get(f'{impl}_peak_mib', float('nan')):10.1f}" for impl in IMPLS)
+                    mem = " ".join(f"{row.get(f'{impl}_peak_mib', nan):10.1f}" for impl in args.impls)
                     print(f"{workload:9} {mode:16} {batch:>2} {hidden_size:>4} {row['spans']:>4} {row['pieces']:>3} | "
-                          + " ".join(f"{row[f'{impl}_ms']:11.3f}" for impl in IMPLS)
+                          + " ".join(f"{row[f'{impl}_ms']:11.3f}" for impl in args.impls)
                           + f" | {row['spert_over_native']:9.1f} {row['fallback_over_native']:6.1f} | {mem}",
                           flush=True)
     output = Path(args.output or Path(__file__).resolve().parent / "results" / f"ops-{args.device}.json")

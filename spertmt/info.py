@@ -21,6 +21,8 @@ def collect() -> dict:
         "python": platform.python_version(),
         "cuda_available": torch.cuda.is_available(),
         "native": {device: ops.native_available(device) for device in ("cpu", "cuda")},
+        # which step of the loading chain (spertmt/ops/_native.py) gave the kernels, or why none did
+        "native_source": ops.native_load_source(),
         "native_load_error": ops.native_load_error(),
         "threads": torch.get_num_threads(),
         "cpu": cpu_capability(),  # bf16 units: whether --precision bf16 is faster than fp32 here
@@ -47,7 +49,8 @@ def _onnxruntime_support() -> str:
 
 
 def format_info(info: dict) -> str:
-    lines = [f"{key:18} {value}" for key, value in info.items() if key != "native"]
+    skip = {"native", "native_source" if info["native_source"] is None else "native_load_error"}
+    lines = [f"{key:18} {value}" for key, value in info.items() if key not in skip]
     for device, available in info["native"].items():
         lines.append(f"native kernels {device:5}{'in use' if available else 'not available (fallback)'}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ __all__ = [
     "iou_scaled_bce",
     "native_available",
     "native_load_error",
+    "native_load_source",
     "pair_context_max_pool",
     "ranking_loss",
     "span_en_iou",
@@ -48,6 +49,12 @@ def native_available(device_type: str = "cpu", op: str | None = None) -> bool:
 def native_load_error() -> str | None:
     """Why the compiled kernels were not loaded, or None when they were."""
     return _native.load_error()
+
+
+def native_load_source() -> str | None:
+    """Where the loaded kernels came from (the prebuilt library, SPERTMT_LIBRARY, a just-in-time
+    build), or None when the fallbacks run."""
+    return _native.load_source()
 
 
 def _native_for(t: Tensor, op: str) -> bool:

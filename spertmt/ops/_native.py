@@ -1,45 +1,127 @@
-"""Loading of the compiled kernels (`spertmt._C`) and their Python-side registrations.
+"""Loading of the compiled kernels and their Python-side registrations.
 
 The C++ library declares every schema (csrc/spertmt.cpp) and adds CPU and CUDA kernels. Here we
 give each op a fake implementation (shapes only, for torch.compile and meta tensors) and autograd
 formulas whose backward calls another registered op, so a compiled graph sees the whole thing.
 
-Nothing here raises when the library is missing: `load_error()` keeps the reason and the public
-wrappers in `spertmt.ops` use the pure-PyTorch fallbacks instead.
+The loading chain, first that applies (`load_status()` says which step was taken and why):
+1. SPERTMT_DISABLE_NATIVE=1: the pure-PyTorch fallbacks, as asked.
+2. SPERTMT_LIBRARY=path: that library (a CMake build, say).
+3. The prebuilt library `spertmt._C` (in the wheel, or built by `pip install` from source). It is
+   on the LibTorch stable ABI of torch 2.10, so it loads into any torch from 2.10 on.
+4. With SPERTMT_JIT=1, a just-in-time build of the sources shipped in the package
+   (torch.utils.cpp_extension.load: a C++ compiler, about a minute once, cached per torch version).
+5. The fallbacks, with one warning that says why (never silently).
+SPERTMT_REQUIRE_NATIVE=1 turns step 5 (and a failure in 2-4) into an ImportError.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import warnings
+from pathlib import Path
 
 import torch
 
 _loaded = False
 _load_error: str | None = None
+_source: str | None = None  # where the loaded library came from, in words
+
+# The oldest torch whose stable ABI csrc/common.h targets.
+MIN_TORCH = (2, 10)
 
 
-def _disabled() -> bool:
-    return os.environ.get("SPERTMT_DISABLE_NATIVE", "0").lower() in ("1", "true", "yes", "on")
+class FallbackWarning(UserWarning):
+    """The native kernels could not be loaded: spertmt runs on its pure-PyTorch fallbacks (same
+    numbers, slower). Filter it with warnings.filterwarnings("ignore", category=FallbackWarning),
+    or say SPERTMT_DISABLE_NATIVE=1 to choose the fallbacks."""
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0").lower() in ("1", "true", "yes", "on")
+
+
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+def sources_dir() -> Path | None:
+    """The C++/CUDA sources: shipped inside the package (`spertmt/_csrc`, see setup.py), or the
+    repository's `csrc/` in a source checkout. None when neither is there."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "_csrc", package.parent / "csrc"):
+        if (candidate / "spertmt.cpp").is_file():
+            return candidate
+    return None
+
+
+def _jit_build() -> None:
+    """Builds the sources with torch.utils.cpp_extension.load and loads the library."""
+    from torch.utils.cpp_extension import CUDA_HOME, load
+
+    root = sources_dir()
+    if root is None:
+        raise ImportError("the package holds no C++ sources to build")
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        raise ImportError(f"no C++ compiler ({compiler}) on PATH to build the kernels with")
+    sources = [str(root / "spertmt.cpp"), *sorted(str(p) for p in (root / "cpu").glob("*.cpp"))]
+    with_cuda = torch.cuda.is_available() and torch.version.cuda is not None and CUDA_HOME is not None
+    if with_cuda:
+        sources += sorted(str(p) for p in (root / "cuda").glob("*.cu"))
+    major, minor = _torch_version()
+    load(name=f"spertmt_jit_torch{major}_{minor}{'_cuda' if with_cuda else ''}", sources=sources,
+         extra_cflags=["-O3", "-fno-math-errno"] + (["-DWITH_CUDA"] if with_cuda else []),
+         extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr", "-DWITH_CUDA"],
+         is_python_module=False, verbose=_flag("SPERTMT_VERBOSE_LOAD"))
 
 
 def _load() -> None:
-    """Loads the op library once: SPERTMT_LIBRARY (e.g. a CMake build) or the built spertmt._C."""
-    global _loaded, _load_error
-    if _disabled():
+    """Walks the loading chain of the module docstring once."""
+    global _loaded, _load_error, _source
+    if _flag("SPERTMT_DISABLE_NATIVE"):
         _load_error = "disabled by SPERTMT_DISABLE_NATIVE=1"
         return
-    try:
-        path = os.environ.get("SPERTMT_LIBRARY")
-        if path:
+    reasons = []
+    if _torch_version() < MIN_TORCH:
+        reasons.append(f"torch {torch.__version__} is older than {MIN_TORCH[0]}.{MIN_TORCH[1]}, the oldest whose "
+                       "stable ABI the kernels use (pip install 'torch>=2.10')")
+    elif os.environ.get("SPERTMT_LIBRARY"):
+        path = os.environ["SPERTMT_LIBRARY"]
+        try:
             torch.ops.load_library(path)
-        else:
-            importlib.import_module("spertmt._C")
-    except (ImportError, OSError) as error:
-        _load_error = f"{type(error).__name__}: {error}"
-        if os.environ.get("SPERTMT_VERBOSE_LOAD"):
-            warnings.warn(f"spertmt: native kernels unavailable, using fallbacks ({_load_error})")
+            _source = f"SPERTMT_LIBRARY={path}"
+        except (ImportError, OSError, RuntimeError) as error:
+            reasons.append(f"SPERTMT_LIBRARY={path} did not load ({type(error).__name__}: {error})")
+    else:
+        try:
+            module = importlib.import_module("spertmt._C")
+            _source = f"prebuilt ({module.__file__})"
+        except (ImportError, OSError) as error:
+            if isinstance(error, ModuleNotFoundError) and error.name == "spertmt._C":
+                reasons.append("the package has no compiled kernels (installed without a C++ compiler, or "
+                               "with SPERTMT_SKIP_NATIVE=1)")
+            else:
+                reasons.append(f"the prebuilt library did not load ({type(error).__name__}: {error})")
+        if _source is None:
+            if _flag("SPERTMT_JIT"):
+                try:
+                    _jit_build()
+                    _source = "built just in time (SPERTMT_JIT=1)"
+                except Exception as error:  # a compiler error, a missing toolchain: fall back
+                    reasons.append(f"the just-in-time build failed ({type(error).__name__}: {error})")
+            else:
+                reasons.append("SPERTMT_JIT=1 would build them now (needs a C++ compiler)")
+    if _source is None:
+        _load_error = "; ".join(reasons)
+        if _flag("SPERTMT_REQUIRE_NATIVE"):
+            raise ImportError(f"spertmt: native kernels required (SPERTMT_REQUIRE_NATIVE=1) but not loaded: "
+                              f"{_load_error}")
+        warnings.warn(f"spertmt: native kernels not loaded, using the pure-PyTorch fallbacks (same results, "
+                      f"slower): {_load_error}", FallbackWarning, stacklevel=2)
         return
     _register_python_parts()
     _loaded = True
@@ -48,6 +130,12 @@ def _load() -> None:
 def load_error() -> str | None:
     """Why the native kernels are not in use (None when they are loaded)."""
     return _load_error
+
+
+def load_source() -> str | None:
+    """Where the loaded kernels came from ("prebuilt (path)", "SPERTMT_LIBRARY=...", "built just in
+    time ..."), or None when the fallbacks run."""
+    return _source
 
 
 # Every op of csrc/spertmt.cpp, and the op that each forward op's backward calls.
