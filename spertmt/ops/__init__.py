@@ -16,9 +16,11 @@ import torch
 from torch import Tensor
 
 from . import _native, reference
+from ._native import FallbackWarning
 
 __all__ = [
     "EnumeratedSpans",
+    "FallbackWarning",
     "adamw_no_bias_correction_",
     "enumerate_span_max_pool",
     "iou_scaled_bce",

@@ -3,6 +3,7 @@ CMake build, and a compile-only check of the CUDA sources where nvcc is but no G
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,86 @@ def test_disable_switch_gives_the_fallbacks_and_the_same_numbers():
     default = run_probe()
     assert default["native"] == ops.native_available("cpu")
     assert_same_numbers(default, fallback)
+
+
+# Runs in a subprocess whose PATH holds nothing: one bad call of every op on PROBE_DEVICE, each of
+# which must end in the op's named RuntimeError (a crash would end the process with a signal).
+NO_COMPILER_PROBE = """
+import json, os, shutil, torch
+import spertmt.ops as ops
+device = os.environ.get("PROBE_DEVICE", "cpu")
+def t(x, **kw): return torch.tensor(x, device=device, **kw)
+def z(*shape, **kw): return torch.zeros(*shape, device=device, **kw)
+def r(*shape): return torch.randn(*shape, device=device)
+sm = torch.ops.spertmt
+bad_calls = {
+    "span_max_pool": lambda: sm.span_max_pool(r(1, 8, 4), t([[0, 5]]), t([[1, 9]]), True),
+    "pair_context_max_pool": lambda: sm.pair_context_max_pool(r(1, 8, 4), t([[[0, 2]]]), t([[[3, 12]]]), True),
+    "enumerate_span_max_pool": lambda: sm.enumerate_span_max_pool(r(1, 8, 4), t([[1, 3, 2]]), t([[3, 5, 4]]),
+                                                                  t([3]), 2, True),
+    "max_pool_backward": lambda: sm.max_pool_backward(r(1, 2, 4), z(1, 2, 4, dtype=torch.long), -1),
+    "span_en_iou": lambda: sm.span_en_iou(t([[[3, 1]]]), t([[[0, 1]]]), t([[True]])),
+    "iou_scaled_bce": lambda: sm.iou_scaled_bce(r(4), r(4), r(4), 2.0),
+    "iou_scaled_bce_backward": lambda: sm.iou_scaled_bce_backward(r(3), r(4), r(4), r(4), 0.5),
+    "ranking_loss": lambda: sm.ranking_loss(r(4, 3), z(4, 3, dtype=torch.long), 2.5, 0.5, 2.0),
+    "ranking_loss_backward": lambda: sm.ranking_loss_backward(r(3), r(4, 3), z(4, 3, dtype=torch.bool),
+                                                              2.5, 0.5, 2.0),
+}
+if device == "cpu":  # the optimizer's kernel is the CPU's alone
+    bad_calls["adamw_no_bias_correction_"] = lambda: sm.adamw_no_bias_correction_(
+        [r(3)], [], [r(3)], [r(3)], 0.1, 0.9, 0.999, 1e-6, 0.0)
+errors = {}
+for name, call in bad_calls.items():
+    try:
+        call()
+        errors[name] = None
+    except RuntimeError as error:
+        errors[name] = str(error)
+print(json.dumps({"compiler": [shutil.which(c) for c in ("c++", "g++", "gcc", "cc", "nvcc")],
+                  "native": ops.native_available(device), "source": ops.native_load_source(),
+                  "error": ops.native_load_error(), "errors": errors}))
+"""
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_installed_kernels_load_without_a_compiler_and_name_bad_input(device, tmp_path):
+    """What a user of the wheel gets: the installed package (run outside the checkout), with no
+    compiler on PATH, loads its prebuilt kernels, and bad input to every op is a named error."""
+    if os.environ.get("SPERTMT_DISABLE_NATIVE"):
+        pytest.skip("SPERTMT_DISABLE_NATIVE is set")
+    if device == "cuda" and not (torch.cuda.is_available() and ops.native_available("cuda")):
+        pytest.skip("no CUDA GPU, or no CUDA kernels in this build")
+    env = {k: v for k, v in os.environ.items() if k not in ("SPERTMT_LIBRARY", "SPERTMT_JIT")}
+    env.update(PATH=str(tmp_path), PROBE_DEVICE=device)  # an empty folder on PATH: no compiler, no nvcc
+    out = subprocess.run([sys.executable, "-c", NO_COMPILER_PROBE], env=env, cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, f"the probe ended with {out.returncode}: {out.stderr[-3000:]}"
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["compiler"] == [None] * 5
+    assert result["native"], result["error"]
+    assert result["source"].startswith("prebuilt"), result["source"]
+    for op, message in result["errors"].items():
+        assert message is not None, f"{op} accepted bad input"
+        assert op in message and "spertmt" in message, f"{op}: {message}"
+        assert "\n" not in message.strip(), f"{op}: the error is not one line: {message}"
+
+
+def test_library_uses_only_the_stable_abi():
+    """The library's undefined symbols are the C shims of the stable ABI, never torch's C++
+    (c10::, at::, torch::), whose ABI changes between releases."""
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) not found")
+    if not ops.native_available("cpu") or not (ops.native_load_source() or "").startswith("prebuilt"):
+        pytest.skip(f"no prebuilt library loaded: {ops.native_load_error()}")
+    import spertmt._C
+
+    out = subprocess.run([nm, "-D", "--undefined-only", spertmt._C.__file__], capture_output=True, text=True,
+                         check=True)
+    symbols = [line.split()[-1] for line in out.stdout.splitlines() if line.strip()]
+    unstable = [s for s in symbols if re.match(r"_ZN[KVRO]*(3c10|2at|5torch)", s)]
+    assert not unstable, f"symbols of torch's C++ ABI: {unstable[:10]}"
+    assert any(s.startswith("torch_call_dispatcher") or s.startswith("aoti_torch") for s in symbols)
 
 
 def test_cmake_builds_the_standalone_library(tmp_path):
