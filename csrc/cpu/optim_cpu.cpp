@@ -43,11 +43,15 @@ SPERTMT_ADAMW_RANGE(adamw_range, double)
 template <typename scalar_t>
 void adamw_tensor(scalar_t* p, const scalar_t* g, scalar_t* m, scalar_t* v, int64_t n, double lr, double beta1,
                   double beta2, double eps, double weight_decay) {
-  torch::stable::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+  const auto step = [&](int64_t begin, int64_t end) {
     adamw_range(p + begin, g + begin, m + begin, v + begin, end - begin, scalar_t(beta1), scalar_t(1.0 - beta1),
                 scalar_t(beta2), scalar_t(1.0 - beta2), scalar_t(lr), scalar_t(eps),
                 scalar_t(1.0 - lr * weight_decay));
-  });
+  };
+  // One grain's work runs here: a call into torch's pool through the stable C shim costs more
+  // than such a tensor's update (a model has many small ones: biases, LayerNorm weights).
+  if (n <= kGrain) step(0, n);
+  else torch::stable::parallel_for(0, n, kGrain, step);
 }
 
 void adamw_no_bias_correction_cpu(std::vector<Tensor> params, std::vector<Tensor> grads,

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,10 @@ def assert_same_numbers(a, b):
 
 
 def run_probe(**env):
+    # Outside the checkout: `python -c` puts its folder first on sys.path, and the checkout's
+    # spertmt/ is not the installed package (it has no library when the wheel is installed).
     out = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True,
-                         text=True, check=True, cwd=ROOT)
+                         text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -180,3 +183,67 @@ def test_cuda_sources_compile(source, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / (source + ".o")).stat().st_size > 0
+
+
+CHAIN_PROBE = """
+import json, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import spertmt.ops as ops
+print(json.dumps({"native": ops.native_available("cpu"), "source": ops.native_load_source(),
+                  "error": ops.native_load_error(),
+                  "warnings": [f"{w.category.__name__}: {w.message}" for w in caught]}))
+"""
+
+
+def run_chain_probe(tmp_path, **env):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPERTMT_")}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-c", CHAIN_PROBE], env=environment, cwd=tmp_path, capture_output=True,
+                          text=True)
+
+
+def test_a_library_that_does_not_load_is_one_warning_that_says_why(tmp_path):
+    out = run_chain_probe(tmp_path, SPERTMT_LIBRARY=str(tmp_path / "missing.so"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["native"] is False and result["source"] is None
+    assert "missing.so did not load" in result["error"]
+    assert len(result["warnings"]) == 1 and result["warnings"][0].startswith("FallbackWarning: ")
+    assert "missing.so" in result["warnings"][0]
+
+
+def test_require_native_turns_the_fallback_into_an_error(tmp_path):
+    out = run_chain_probe(tmp_path, SPERTMT_LIBRARY=str(tmp_path / "missing.so"), SPERTMT_REQUIRE_NATIVE="1")
+    assert out.returncode != 0
+    assert "ImportError: spertmt: native kernels required (SPERTMT_REQUIRE_NATIVE=1)" in out.stderr
+    assert "missing.so" in out.stderr.strip().splitlines()[-1]
+
+
+def test_disabled_native_is_chosen_silently(tmp_path):
+    out = run_chain_probe(tmp_path, SPERTMT_DISABLE_NATIVE="1")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["native"] is False and result["warnings"] == []
+
+
+@pytest.mark.slow
+def test_just_in_time_build_of_the_shipped_sources(tmp_path):
+    """SPERTMT_JIT=1 where the package has no prebuilt library: the sources shipped with it are
+    built (about a minute on 2 cores), loaded, and compute what the fallbacks compute."""
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        pytest.skip("no C++ compiler")
+    import spertmt
+
+    package = tmp_path / "pkg" / "spertmt"
+    shutil.copytree(Path(spertmt.__file__).parent, package, ignore=shutil.ignore_patterns("_C*.so", "__pycache__"))
+    if not (package / "_csrc").exists():  # an editable install: the checkout's sources
+        shutil.copytree(ROOT / "csrc", package / "_csrc")
+    env = {"PYTHONPATH": str(package.parent), "SPERTMT_JIT": "1", "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext")}
+    out = run_chain_probe(tmp_path, **env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["native"] is True, result["error"]
+    assert result["source"].startswith("built just in time")
+    jit = run_probe(**env)
+    assert jit["native"] is True
+    assert_same_numbers(jit, run_probe(SPERTMT_DISABLE_NATIVE="1"))
