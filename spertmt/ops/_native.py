@@ -10,7 +10,7 @@ The loading chain, first that applies (`load_status()` says which step was taken
 3. The prebuilt library `spertmt._C` (in the wheel, or built by `pip install` from source). It is
    on the LibTorch stable ABI of torch 2.10, so it loads into any torch from 2.10 on.
 4. With SPERTMT_JIT=1, a just-in-time build of the sources shipped in the package
-   (torch.utils.cpp_extension.load: a C++ compiler, about a minute once, cached per torch version).
+   (torch.utils.cpp_extension.load: a C++ compiler; about 15 s once on 2 cores, cached per torch version).
 5. The fallbacks, with one warning that says why (never silently).
 SPERTMT_REQUIRE_NATIVE=1 turns step 5 (and a failure in 2-4) into an ImportError.
 """

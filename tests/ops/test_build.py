@@ -229,7 +229,7 @@ def test_disabled_native_is_chosen_silently(tmp_path):
 @pytest.mark.slow
 def test_just_in_time_build_of_the_shipped_sources(tmp_path):
     """SPERTMT_JIT=1 where the package has no prebuilt library: the sources shipped with it are
-    built (about a minute on 2 cores), loaded, and compute what the fallbacks compute."""
+    built (about 15 s on 2 cores), loaded, and compute what the fallbacks compute."""
     if shutil.which(os.environ.get("CXX", "c++")) is None:
         pytest.skip("no C++ compiler")
     import spertmt
