@@ -62,6 +62,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_same_types(given, model_types, source: str, model: str) -> None:
+    """--types must be the model's types: its heads score exactly those, in that order."""
+    for kind in ("entities", "relations"):
+        names = [t.name for t in getattr(given, kind)]
+        expected = [t.name for t in getattr(model_types, kind)]
+        if names != expected:
+            missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
+            detail = "; ".join(part for part in (f"not in the model: {extra}" if extra else "",
+                                                 f"missing: {missing}" if missing else "") if part) or "another order"
+            raise ValueError(f"{source}: its {kind} are not those of the model {model} ({detail}); the model "
+                             f"predicts {expected}: leave out --types, or evaluate a model trained on these types")
+
+
 def _eval(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -82,6 +95,8 @@ def _eval(args: argparse.Namespace) -> int:
     extractor.model.config = dataclasses.replace(extractor.model.config, **{key: getattr(config, key) for key in keys})
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
     types = read_types(args.types) if args.types else extractor.types
+    if args.types:
+        _check_same_types(types, extractor.types, args.types, args.model)
     data = Path(args.data) if args.data else config.data_path("test_path")
     documents = require_documents(read_documents(data, types), data, "to evaluate on")
     predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
@@ -96,9 +111,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .config import check_threshold
+    from .files import check_output
     from .inference.extractor import load, merge_parts, predict_file
     from .runtime import Distributed
 
+    check_output(args.output, args.input)  # before the model loads (seconds), not after
+    if args.threshold is not None:
+        check_threshold(args.threshold, "--threshold")
     job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
     world, rank = job.world, job.rank
     extractor = load(args.model, device=job.device, precision=args.precision, runtime=args.runtime)

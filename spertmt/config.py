@@ -7,11 +7,12 @@ Every key is flat (`epochs`, `neg_entity_count`, ...), so a command line overrid
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Iterable, cast
 
 from .files import write_text_atomic
 
@@ -51,7 +52,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "weight_decay": (0, _INF, True, True), "warmup": (0, 1, True, True),
     "max_grad_norm": (0, _INF, False, True), "adam_eps": (0, _INF, False, True),
     "ema_decay": (0, 1, True, False), "seed": (0, 2**63 - 1, True, True),
-    "num_workers": (0, _INF, True, True), "threshold": (-_INF, _INF, True, True),
+    "num_workers": (0, _INF, True, True),
     "max_pairs": (1, _INF, True, True),
 }
 
@@ -62,6 +63,14 @@ def _expected(annotation: str) -> tuple[tuple[type, ...], bool]:
     types = {"int": (int,), "float": (float, int), "bool": (bool,), "str": (str,), "dict": (dict,)}
     allowed: tuple[type, ...] = tuple(t for name in names if name != "None" for t in types[name])
     return allowed, "None" in names
+
+
+def check_threshold(value: Any, source: str = "threshold") -> None:
+    """θ must be a finite number wherever it is given (settings, --threshold, extract(threshold=...),
+    thresholds.json): NaN would keep nothing and ±inf everything or nothing, all silently."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == _INF:
+        raise ValueError(f"{source}: threshold = {value!r} is not a finite number (θ is the score an entity or "
+                         "relation must reach to be kept)")
 
 
 def check_value(key: str, value: Any, source: str = "config") -> None:
@@ -79,6 +88,8 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
         raise ValueError(f"{source}: {key} = {value!r} is a {type(value).__name__}; expected {expected}")
     if key in CHOICES and value not in CHOICES[key]:
         raise ValueError(f"{source}: {key} must be one of {CHOICES[key]}, not {value!r}")
+    if key == "threshold":
+        check_threshold(value, source)
     if key in RANGES:
         low, high, low_included, high_included = RANGES[key]
         number = float(cast(float, value))  # a number by now: the type check above passed
@@ -236,9 +247,13 @@ class Config:
         """A config from a dict of settings, each checked (the error names `source` and, where
         `lines` gives it, the line of the key)."""
         valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
+        unknown = [key for key in data if key not in valid]
         if unknown:
-            raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+            key = unknown[0]
+            where = f"{source}, line {lines[key]}" if lines and key in lines else source
+            raise ValueError(f"{where}: unknown key {key!r}{_did_you_mean(key, valid)}"
+                             + (f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else "")
+                             + f"; valid keys: {sorted(valid)}")
         for key, value in data.items():
             where = f"{source}, line {lines[key]}" if lines and key in lines else source
             check_value(key, value, where)
@@ -268,7 +283,7 @@ class Config:
                 raise ValueError(f"override {assignment!r} is not key=value")
             key, raw = (part.strip() for part in assignment.split("=", 1))
             if key not in types:
-                raise ValueError(f"unknown key {key!r} in --set; valid keys: {sorted(types)}")
+                raise ValueError(f"unknown key {key!r} in --set{_did_you_mean(key, types)}; valid keys: {sorted(types)}")
             try:
                 value = tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError:
@@ -279,6 +294,12 @@ class Config:
             check_value(key, value, f"--set {shown}")
             updates[key] = value
         return dataclasses.replace(self, **updates)
+
+
+def _did_you_mean(key: str, valid: Iterable[str]) -> str:
+    """" (did you mean 'batch_size'?)" for the closest valid key, or nothing when none is close."""
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def default_data_root() -> Path:

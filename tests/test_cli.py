@@ -76,9 +76,9 @@ def test_config_errors_list_valid_keys(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown key 'epoch'" in err and "epochs" in err
     bad = tmp_path / "bad.toml"
-    bad.write_text('lr = 1e-4\nbatchsize = 4\n')
+    bad.write_text('lr = 1e-4\nbatch_sise = 4\n')
     assert main(["train", "--output", str(tmp_path), "--config", str(bad)]) == 2
-    assert "unknown key(s) ['batchsize']" in capsys.readouterr().err
+    assert f"{bad}, line 2: unknown key 'batch_sise' (did you mean 'batch_size'?)" in capsys.readouterr().err
 
 
 def test_config_files_and_overrides():

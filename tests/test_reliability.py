@@ -71,7 +71,8 @@ def test_resume_without_state_is_a_clear_error(tiny_encoder, tmp_path, capsys):
     (tmp_path / "run").mkdir()
     spertmt.Config().save(tmp_path / "run" / "config.json")
     assert main(["train", "--quiet", "--output", str(tmp_path / "run"), "--resume"]) == 2
-    assert "nothing to resume" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "without --resume" in err  # and says what to run instead
 
 
 def test_same_seed_same_result(tiny_encoder, tmp_path):
@@ -159,7 +160,15 @@ def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "out.jsonl"]
 
 
+def _drop_first_entity_type(folder):
+    path = folder / "types.json"
+    types = json.loads(path.read_text())
+    types["entities"].pop(next(iter(types["entities"])))
+    path.write_text(json.dumps(types))
+
+
 @pytest.mark.parametrize("damage, message", [
+    (_drop_first_entity_type, "types.json lists 2 entity and 3 relation types"),
     (lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:1000]),
      "model.safetensors cannot be loaded"),
     (lambda f: (f / "model.safetensors").write_bytes(b""), "model.safetensors cannot be loaded"),
@@ -270,7 +279,7 @@ def test_an_interrupted_predict_stops_in_one_line_and_leaves_no_debris(tmp_path,
                                 "--device", "cpu"], stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.time() + 120
-    while not (tmp_path / "out.jsonl.tmp").exists() and time.time() < deadline and process.poll() is None:
+    while not list(tmp_path.glob("out.jsonl.*.tmp")) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, "predict ended before it could be interrupted"
     time.sleep(0.3)

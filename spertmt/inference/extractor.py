@@ -11,6 +11,7 @@ relations are found within a sentence. Pre-tokenised input (a list of words) is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import Iterable, Sequence
 
 import torch
 
+from ..config import check_threshold
 from ..data.batching import Collator, encode_documents
 from ..data.documents import Document
 from ..data.sampling import make_sample
 from ..data.text import Word, split_sentences, unicode_words
-from ..files import atomic_output
+from ..files import atomic_output, check_output
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import autocast, resolve_device, warn_if_slow
 from .pipeline import decode, predict_documents
@@ -105,6 +107,8 @@ class Extractor:
     def _threshold_args(self, threshold: float | None) -> dict:
         """θ per head: an explicit `threshold` wins; else the tuned values of thresholds.json
         ({"entity": {"*": θ, type: θ, ...}, "relation": {...}}), else the config's."""
+        if threshold is not None:
+            check_threshold(threshold)
         if threshold is not None or not self.thresholds:
             return {"threshold": threshold}
 
@@ -412,13 +416,13 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
     input_path, output_path = Path(input_path), Path(output_path)
     in_format = _format_of(input_path, input_format, ("txt", "jsonl", "spert"))
     out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
-    output_path.parent.mkdir(parents=True, exist_ok=True)
+    check_output(output_path, input_path)
     count = 0
     shown: list[Document] = []
     bar = tqdm(desc="extract", unit=" texts", disable=not progress)
     sharded = world > 1
     target = _part(output_path, rank) if sharded else output_path
-    with atomic_output(target) as out:  # no half-written output file, even after Ctrl-C
+    with contextlib.closing(bar), atomic_output(target) as out:  # no half-written output, even after Ctrl-C
         if out_format == "spert" and not sharded:
             out.write("[")
         chunk: list = []
@@ -461,7 +465,6 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
             flush()
         if out_format == "spert" and not sharded:
             out.write("]")
-    bar.close()
     if html:
         from .visualize import write_html
 

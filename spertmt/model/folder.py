@@ -17,7 +17,7 @@ import torch
 from .._version import __version__
 from ..config import Config
 from ..data.documents import Types
-from ..files import atomic_folder
+from ..files import atomic_folder, give_default_permissions
 from .encoder import encoder_from_config
 from .spertmt import SpERTMT
 
@@ -36,6 +36,7 @@ def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -
 
     with atomic_folder(folder) as tmp:
         save_file(model.state_dict(), tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+        give_default_permissions(tmp / WEIGHTS_FILE)
         (tmp / "encoder_config.json").write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
         tokenizer.save_pretrained(tmp / "tokenizer")
         (tmp / "types.json").write_text(json.dumps(model.types.to_dict(), indent=2))
@@ -98,11 +99,41 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTM
             state = load_file(weights)
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, empty, not a state dict
+        raise ModelFolderError(f"{folder}: {name} cannot be loaded ({_first_line(error)}); {_HINT}") from None
+    _check_types_match(folder, name, state, types)
+    try:
         model.load_state_dict(state)
-    except Exception as error:  # truncated, empty, not a state dict, or other shapes
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFolderError(f"{folder}: {name} cannot be loaded ({first}); {_HINT}") from None
+    except Exception as error:  # other shapes, other parameters
+        raise ModelFolderError(f"{folder}: {name} cannot be loaded ({_first_line(error)}); {_HINT}") from None
     return model.to(device).eval()
+
+
+def _first_line(error: Exception) -> str:
+    """The line of an error that says what is wrong (load_state_dict's first line is a header)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
+
+
+def _check_types_match(folder: Path, name: str, state: dict, types: Types) -> None:
+    """types.json against the weights: each head's classifier has one row per type, so a types.json
+    that lost or gained a type is named as the culprit, not the weights."""
+    def trained(head: str) -> int | None:
+        for key in (f"{head}_head.classifier.weight", f"{head}_classifier.weight"):  # formats 2-3, 1
+            if key in state:
+                return int(state[key].shape[0])
+        return None
+
+    listed = {"entity": len(types.entities), "relation": len(types.relations)}
+    rows = {head: trained(head) for head in listed}
+    if any(rows[head] is not None and rows[head] != listed[head] for head in listed):
+        raise ModelFolderError(
+            f"{folder}: types.json lists {listed['entity']} entity and {listed['relation']} relation types "
+            f"({', '.join(t.name for t in types.entities)}; {', '.join(t.name for t in types.relations)}), but {name} "
+            f"was trained with {rows['entity']} and {rows['relation']}: types.json must be the one saved with these "
+            f"weights; {_HINT}")
 
 
 def load_tokenizer_from(folder: str | Path):

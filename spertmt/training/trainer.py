@@ -130,7 +130,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         if (Path(output_dir) / "best" / "version.json").exists():
             raise FileNotFoundError(f"{output_dir}: nothing to resume: this run has ended (its resume/ is removed "
                                     "at the end unless it trained with --keep-resume); train a new run to go on")
-        raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished)")
+        raise FileNotFoundError(f"{state_file}: nothing to resume (no epoch of this run has finished); run the same "
+                                "command without --resume to start it again")
     trained_before = [name for name in ("best", "last") if (Path(output_dir) / name / "version.json").exists()]
     if trained_before and not (resume or overwrite):
         raise FileExistsError(f"{output_dir} already holds a trained model ({'/, '.join(trained_before)}/): "

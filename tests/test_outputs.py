@@ -1,0 +1,144 @@
+"""Nothing lost, nothing mislabelled (issue 37): outputs that cannot mix or overwrite an input,
+weights readable as every other file, θ refused where it is not a finite number, types that
+disagree with the model named."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spertmt.cli import main
+from spertmt.files import atomic_output, check_output
+
+from .conftest import FIXTURES
+
+WRITER = """
+import sys, time
+from spertmt.files import atomic_output
+with atomic_output(sys.argv[1]) as f:
+    for _ in range(40):
+        f.write(sys.argv[2] * 50 + "\\n")
+        f.flush()
+        time.sleep(0.005)
+"""
+
+
+def test_two_processes_writing_one_output_leave_one_whole_result(tmp_path):
+    output = tmp_path / "out.jsonl"
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(output), mark], env=env, cwd=tmp_path,
+                                stderr=subprocess.PIPE, text=True) for mark in "AB"]
+    codes = [w.wait(timeout=120) for w in writers]
+    assert codes == [0, 0], [w.stderr.read() for w in writers]
+    text = output.read_text()
+    assert text in (("A" * 50 + "\n") * 40, ("B" * 50 + "\n") * 40)  # one run's results, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temporary left
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=30), min_size=1, max_size=4))
+def test_interleaved_writers_of_one_path_never_mix(tmp_path_factory, contents):
+    """However several writers of one path interleave, the path ends as one writer's whole text."""
+    folder = tmp_path_factory.mktemp("writers")
+    path = folder / "out.txt"
+    writers = [atomic_output(path) for _ in contents]
+    files = [w.__enter__() for w in writers]
+    for round_ in range(3):  # each writes a third of its text in turn
+        for f, text in zip(files, contents):
+            f.write(text[round_ * 10:(round_ + 1) * 10])
+    for w in writers:
+        w.__exit__(None, None, None)
+    with open(path, encoding="utf-8", newline="") as f:
+        assert f.read() == contents[-1][:30]
+    assert [p.name for p in folder.iterdir()] == ["out.txt"]
+
+
+def test_an_output_that_is_the_input_is_refused_however_spelled(tmp_path, monkeypatch):
+    source = tmp_path / "x.jsonl"
+    source.write_text('{"text": "Ann met Bob."}\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.jsonl").symlink_to(source)
+    os.link(source, tmp_path / "hard.jsonl")
+    monkeypatch.chdir(tmp_path)
+    for output in ("x.jsonl", tmp_path / "sub" / ".." / "x.jsonl", "link.jsonl", "hard.jsonl"):
+        with pytest.raises(ValueError, match="this is the input file"):
+            check_output(output, source)
+    check_output(tmp_path / "y.jsonl", source)  # another file is fine
+
+
+def test_predict_refuses_before_the_model_loads(tmp_path, capsys):
+    source = tmp_path / "x.jsonl"
+    source.write_text('{"text": "Ann met Bob."}\n')
+    missing_model = str(tmp_path / "no-model")  # never reached: the output is checked first
+    assert main(["predict", "--quiet", "--model", missing_model, "--input", str(source),
+                 "--output", str(source)]) == 2
+    assert "this is the input file" in capsys.readouterr().err
+    assert source.read_text() == '{"text": "Ann met Bob."}\n'
+    (tmp_path / "folder").mkdir()
+    assert main(["predict", "--quiet", "--model", missing_model, "--input", str(source),
+                 "--output", str(tmp_path / "folder")]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["predict", "--quiet", "--model", missing_model, "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl"), "--threshold", "nan"]) == 2
+    assert "threshold = nan is not a finite number" in capsys.readouterr().err
+
+
+def test_errors_of_predict_start_on_a_line_of_their_own(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"txt": "x"}\n')
+    out = subprocess.run([sys.executable, "-m", "spertmt", "predict", "--model", f"{FIXTURES}/model-format1",
+                          "--input", str(tmp_path / "bad.jsonl"), "--output", str(tmp_path / "o.jsonl")],
+                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    assert out.returncode == 2
+    assert any(line.startswith("spertmt predict: error: ") for line in out.stderr.splitlines()), out.stderr
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -float("inf")])
+def test_a_threshold_that_is_not_finite_is_refused_everywhere(threshold, capsys):
+    from spertmt import Config
+    from spertmt.inference.extractor import load
+
+    with pytest.raises(ValueError, match="is not a finite number"):
+        Config().override([f"threshold={threshold}"])
+    extractor = load(f"{FIXTURES}/model-format1", device="cpu")
+    with pytest.raises(ValueError, match="is not a finite number"):
+        extractor.extract(["Ann met Bob."], threshold=threshold)
+    assert main(["eval", "--quiet", "--model", f"{FIXTURES}/model-format1", "--data", f"{FIXTURES}/tiny_train.json",
+                 f"--threshold={threshold}"]) == 2
+    assert "is not a finite number" in capsys.readouterr().err
+
+
+def test_saved_weights_get_the_umask_mode_like_every_other_file(tmp_path):
+    from spertmt.inference.extractor import load
+
+    old = os.umask(0o022)
+    try:
+        load(f"{FIXTURES}/model-format1", device="cpu").save_pretrained(tmp_path / "model")
+        assert main(["export", "--format", "onnx", str(tmp_path / "model"), str(tmp_path / "exported")]) == 0
+    finally:
+        os.umask(old)
+    for folder in ("model", "exported"):
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / folder).iterdir() if p.is_file()}
+        assert modes["model.safetensors"] == 0o644, modes
+        assert set(modes.values()) == {0o644}, modes
+
+
+def test_eval_with_types_that_are_not_the_models_is_a_named_error(tmp_path, capsys):
+    types = json.loads((Path(FIXTURES) / "tiny_types.json").read_text())
+    types["entities"]["Adverse-Effect"] = types["entities"].pop(next(iter(types["entities"])))
+    other = tmp_path / "other_types.json"
+    other.write_text(json.dumps(types))
+    assert main(["eval", "--quiet", "--model", f"{FIXTURES}/model-format1", "--data", f"{FIXTURES}/tiny_train.json",
+                 "--types", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"{other}: its entities are not those of the model" in err and "Adverse-Effect" in err
+    assert "Traceback" not in err
+    shutil.copy(Path(FIXTURES) / "tiny_types.json", tmp_path / "same.json")
+    assert main(["eval", "--quiet", "--model", f"{FIXTURES}/model-format1", "--data", f"{FIXTURES}/tiny_train.json",
+                 "--types", str(tmp_path / "same.json")]) == 0
