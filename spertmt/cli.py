@@ -102,6 +102,7 @@ def _eval(args: argparse.Namespace) -> int:
     predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
                                     threshold=threshold, progress=not args.quiet)
     metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
+    print(f"{data}, scored with {args.model}:")
     print(format_metrics(metrics))
     if args.output:
         write_metrics(Path(args.output) / "metrics.json", metrics)

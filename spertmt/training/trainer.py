@@ -305,6 +305,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
         _, fixed_metrics = _predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
         write_metrics(output / "metrics_fixed_threshold.json", fixed_metrics)
         log.write(event="test_fixed_threshold", metrics=fixed_metrics)
+    print(f"Test set {cfg.data_path('test_path')}, scored with best/ (the epoch chosen on dev; last/'s scores "
+          f"are in {output / 'metrics_last.json'}):")
     print(format_metrics(metrics))
     return _end(output, keep_resume, metrics)
 
