@@ -100,7 +100,8 @@ def _eval(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else config.data_path("test_path")
     documents = require_documents(read_documents(data, types), data, "to evaluate on")
     predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
-                                    threshold=threshold, progress=not args.quiet)
+                                    threshold=threshold, progress=not args.quiet,
+                                    flat_ner=bool(config.flat_ner) and "flat_ner" in keys)
     metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
     print(f"{data}, scored with {args.model}:")
     print(format_metrics(metrics))
@@ -126,6 +127,7 @@ def _predict(args: argparse.Namespace) -> int:
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
+                         flat_ner=args.flat_ner,
                          rank=rank, world=world, html=args.html if world == 1 else None,
                          **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
     if world > 1:
@@ -359,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
+    predict.add_argument("--flat-ner", action="store_true", default=None,
+                         help="no two entities overlap: of overlapping spans the best-scoring one is kept, and "
+                              "relations join kept entities only (default: the model's flat_ner setting, else "
+                              "nested spans as SpERT)")
     predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--max-sentence-words", type=int,

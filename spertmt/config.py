@@ -26,7 +26,7 @@ MODES = ("spertmt", "spert")
 # What `spertmt eval --set` may change on a trained model: how it predicts and how it is scored.
 # Every other key describes how the model was built or trained, and is refused there.
 PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",
-                   "eval_batch_size", "data_root", "test_path")
+                   "flat_ner", "eval_batch_size", "data_root", "test_path")
 CHOICES = {  # the allowed values of the settings that name a choice
     "mode": MODES,
     "precision": ("fp32", "bf16", "fp16"),
@@ -203,6 +203,12 @@ class Config:
     multi_label_relations: bool = False
     max_pairs: int = 1000  # relation candidates classified at once (bounds memory)
     overlapping: bool = True  # False: SpERT's no_overlapping in evaluation
+    # Raw-text extraction (extract, predict): True, predicted entities never overlap (of overlapping
+    # spans the best-scoring one is kept, as GLiNER's flat_ner) and relations join kept entities
+    # only; False, SpERT's decoding (nested and overlapping spans may each be an entity). None: set
+    # when training, to True where no two entities of the training data overlap (CoNLL04; not
+    # SciERC, ADE). Scoring (eval, dev and test) keeps SpERT's decoding unless eval --set flat_ner=true.
+    flat_ner: bool | None = None
 
     extra: dict = field(default_factory=dict)  # free-form notes stored with the run
 

@@ -142,3 +142,70 @@ def test_eval_with_types_that_are_not_the_models_is_a_named_error(tmp_path, caps
     shutil.copy(Path(FIXTURES) / "tiny_types.json", tmp_path / "same.json")
     assert main(["eval", "--quiet", "--model", f"{FIXTURES}/model-format1", "--data", f"{FIXTURES}/tiny_train.json",
                  "--types", str(tmp_path / "same.json")]) == 0
+
+
+def test_flat_decoding_keeps_the_best_scoring_of_overlapping_spans():
+    from spertmt.inference.pipeline import non_overlapping
+
+    spans = [[0, 2], [1, 2], [3, 4], [2, 3]]
+    assert non_overlapping([0, 1, 2, 3], spans, [1.0, 2.0, 0.5, 0.7]) == [1, 2, 3]
+    assert non_overlapping([0, 1], [[0, 1], [0, 1]], [1.0, 1.0]) == [0]  # a tie: the earlier row
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 4), st.floats(-5, 5)), max_size=12))
+def test_flat_decoding_leaves_no_overlap_and_drops_only_for_a_better_span(candidates):
+    from spertmt.inference.pipeline import non_overlapping
+
+    spans = [[start, start + width] for start, width, _ in candidates]
+    scores = [score for _, _, score in candidates]
+    kept = non_overlapping(list(range(len(spans))), spans, scores)
+
+    def overlap(a, b):
+        return spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+
+    assert not any(overlap(a, b) for a in kept for b in kept if a < b)
+    for dropped in set(range(len(spans))) - set(kept):
+        assert any(overlap(dropped, k) and scores[k] >= scores[dropped] for k in kept)
+
+
+def test_extraction_with_flat_ner_has_no_overlapping_entities():
+    import dataclasses
+
+    from spertmt.inference.extractor import load
+
+    extractor = load(f"{FIXTURES}/model-format1", device="cpu")
+    texts = ["Mary lives in Paris and works for Acme Corp in Berlin.", "John Smith met Ann in New York City."]
+    nested = extractor.extract(texts, threshold=-1e9)  # every span an entity: overlaps everywhere
+    assert any(a.start < b.end and b.start < a.end for r in nested for a in r.entities for b in r.entities
+               if a is not b)
+    extractor.model.config = dataclasses.replace(extractor.model.config, flat_ner=True)
+    for result in extractor.extract(texts, threshold=-1e9):
+        entities = result.entities
+        assert entities and not any(a.start < b.end and b.start < a.end for i, a in enumerate(entities)
+                                    for b in entities[i + 1:])
+        assert all(0 <= rel.head < len(entities) and 0 <= rel.tail < len(entities) for rel in result.relations)
+
+
+def test_training_decides_raw_text_decoding_from_its_data(tiny_encoder, tmp_path):
+    """flat_ner unset: a model trained on data without overlapping entities extracts flat; one
+    trained on data with some keeps SpERT's nested decoding. Scoring stays SpERT's either way."""
+    from spertmt.data.documents import has_overlapping_entities, read_documents, read_types
+
+    types = read_types(Path(FIXTURES) / "tiny_types.json")
+    assert has_overlapping_entities(read_documents(Path(FIXTURES) / "tiny_train.json", types))  # (1, 4), (3, 4)
+    documents = json.loads((Path(FIXTURES) / "tiny_train.json").read_text())
+    flat = [d for d in documents if not any(a["start"] < b["end"] and b["start"] < a["end"]
+                                            for i, a in enumerate(d["entities"]) for b in d["entities"][i + 1:])]
+    (tmp_path / "flat.json").write_text(json.dumps(flat))
+    assert len(flat) == len(documents) - 1 and not has_overlapping_entities(read_documents(tmp_path / "flat.json", types))
+    shutil.copy(Path(FIXTURES) / "tiny_types.json", tmp_path / "tiny_types.json")
+    shutil.copy(Path(FIXTURES) / "tiny_train.json", tmp_path / "tiny_train.json")
+    for data, expected in (("flat.json", True), ("tiny_train.json", False)):
+        output = tmp_path / f"run-{data}"
+        assert main(["train", "--quiet", "--output", str(output), "--set", f"data_root={tmp_path}",
+                     "--set", f"train_path={data}", "--set", "dev_path=tiny_train.json", "--set", "test_path=",
+                     "--set", "types_path=tiny_types.json", "--set", f"encoder={tiny_encoder}",
+                     "--set", "max_length=128", "--set", "epochs=1", "--set", "batch_size=2"]) == 0
+        assert json.loads((output / "best" / "config.json").read_text())["flat_ner"] is expected
+        assert json.loads((output / "config.json").read_text())["flat_ner"] is None  # the run's settings

@@ -206,3 +206,12 @@ def require_documents(documents: list[Document], path: str | Path, purpose: str)
     if not documents:
         raise DataError(f"{path}: no documents {purpose}")
     return documents
+
+
+def has_overlapping_entities(documents: list[Document]) -> bool:
+    """Whether two entities of one document overlap anywhere in `documents` (training data)."""
+    for doc in documents:
+        spans = sorted((e.start, e.end) for e in doc.entities)
+        if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
+            return True
+    return False

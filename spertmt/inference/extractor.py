@@ -166,17 +166,20 @@ class Extractor:
     # pre-tokenised documents
 
     def predict(self, documents: list[Document], batch_size: int = 8, threshold: float | None = None,
-                progress: bool = False) -> list[Document]:
-        """Entities and relations for pre-tokenised documents (their gold annotations are ignored)."""
+                progress: bool = False, flat_ner: bool = False) -> list[Document]:
+        """Entities and relations for pre-tokenised documents (their gold annotations are ignored),
+        with SpERT's nested decoding unless `flat_ner` (as `extract`'s), as SpERT's evaluator scores."""
         return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                 progress=progress, precision=self._autocast, **self._threshold_args(threshold))
+                                 progress=progress, precision=self._autocast, flat=flat_ner,
+                                 **self._threshold_args(threshold))
 
     # --------------------------------------------------------------------------------------
     # raw text
 
     def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
                 batch_size: int = 16, threshold: float | None = None, relations: bool = True,
-                progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS) -> list[Extraction]:
+                progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                flat_ner: bool | None = None) -> list[Extraction]:
         """Extracts entities and relations from raw texts (or pre-tokenised word lists).
 
         Args:
@@ -186,6 +189,9 @@ class Extractor:
                 only the relations among them are predicted. Results list entities in text order.
             threshold: θ for both heads (default: the tuned thresholds, else the config's).
             relations: False extracts entities only and skips the relation work.
+            flat_ner: True: no two entities overlap (of overlapping spans the best-scoring one is
+                kept) and relations join kept entities only; False: SpERT's nested decoding; None:
+                the model config's `flat_ner` (False unless set). Given `entities` are kept as given.
             max_sentence_words: a sentence of a raw text longer than this (a text without sentence
                 punctuation) is cut into pieces of at most this many words, each extracted as a
                 sentence of its own: the cost stays linear in the text's length (relation
@@ -244,7 +250,8 @@ class Extractor:
                         given["entity_mask"][k, : len(x)] = True
                     given = {k: v.to(self.device) for k, v in given.items()}
                 raw = self.model.predict(batch, relations=relations, **threshold_args, **given)
-                for sentence, predicted in zip(chunk, decode(raw, docs, self.types)):
+                flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
+                for sentence, predicted in zip(chunk, decode(raw, docs, self.types, flat=flat)):
                     _merge(results[sentence.item], sentence, predicted)
         for result in results:  # sentences were processed out of order: entities in text order
             by_position = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
@@ -398,7 +405,8 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
                  input_format: str | None = None, output_format: str | None = None, batch_size: int = 16,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
-                 html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS) -> int:
+                 html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                 flat_ner: bool | None = None) -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
@@ -434,7 +442,7 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
             try:
                 results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
                                             batch_size=batch_size, threshold=threshold, relations=relations,
-                                            max_sentence_words=max_sentence_words)
+                                            max_sentence_words=max_sentence_words, flat_ner=flat_ner)
             except GivenEntityError as error:  # name the input's line, not its place in the chunk
                 message = str(error).replace(f"entities[{error.item}]", "entities")
                 raise ValueError(f"{input_path}, line {lines[error.item]}: {message}") from None

@@ -14,8 +14,9 @@ from ..evaluate import symmetric_order
 from ..model.spertmt import RawPredictions
 from ..runtime import autocast
 
-def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list[Document]:
-    """One predicted Document per input document (same tokens and orig_id)."""
+def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: bool = False) -> list[Document]:
+    """One predicted Document per input document (same tokens and orig_id). `flat`: no two entities
+    overlap (the best-scoring span of overlapping ones is kept) and relations join kept entities only."""
     spans = raw.spans.cpu()
     keep, etypes, escores = raw.entity_keep.cpu(), raw.entity_types.cpu(), raw.entity_scores.float().cpu()
     pairs = raw.pairs.cpu()
@@ -23,12 +24,16 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
     out = []
     for b, doc in enumerate(documents):
         rows = keep[b].nonzero().flatten().tolist()
+        if flat:
+            rows = non_overlapping(rows, spans[b].tolist(), escores[b].tolist())
         entity_of_row = {row: k for k, row in enumerate(rows)}
         entities = [Entity(int(spans[b, row, 0]), int(spans[b, row, 1]), types.entities[int(etypes[b, row])].name,
                            float(escores[b, row])) for row in rows]
         relations: dict[tuple[int, int, str], float] = {}
         for p, r in rel_keep[b].nonzero().tolist():
-            head, tail = entity_of_row[int(pairs[b, p, 0])], entity_of_row[int(pairs[b, p, 1])]
+            head, tail = entity_of_row.get(int(pairs[b, p, 0])), entity_of_row.get(int(pairs[b, p, 1]))
+            if head is None or tail is None:  # an entity that flat decoding dropped
+                continue
             rel_type = types.relations[r]
             head, tail = symmetric_order(head, tail, rel_type.symmetric, start_of=lambda k: entities[k].start)
             key = (head, tail, rel_type.name)
@@ -39,11 +44,24 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types) -> list
     return out
 
 
+def non_overlapping(rows: list[int], spans: list[list[int]], scores: list[float]) -> list[int]:
+    """The rows whose word spans overlap no better-scoring kept span, in their original order
+    (greedy by score; on equal scores the earlier row wins)."""
+    kept: list[int] = []
+    for row in sorted(rows, key=lambda r: (-scores[r], r)):
+        start, end = spans[row]
+        if all(end <= spans[k][0] or spans[k][1] <= start for k in kept):
+            kept.append(row)
+    return sorted(kept)
+
+
 def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
                       threshold: float | None = None, entity_threshold=None, relation_threshold=None,
-                      relations: bool = True, progress: bool = False, precision: str = "fp32") -> list[Document]:
+                      relations: bool = True, progress: bool = False, precision: str = "fp32",
+                      flat: bool = False) -> list[Document]:
     """Predicts entities and relations for pre-tokenised documents, in input order (thresholds as
-    in SpERTMT.predict; `precision` "bf16" runs under bf16 autocast)."""
+    in SpERTMT.predict; `precision` "bf16" runs under bf16 autocast; `flat` as `decode`: SpERT's
+    nested decoding by default, as scoring against SpERT's evaluator wants)."""
     from tqdm.auto import tqdm
 
     from ..data.batching import Collator, DocumentDataset, encode_documents
@@ -62,7 +80,7 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
             batch = collate([dataset[i] for i in chunk]).to(device)
             raw = model.predict(batch, threshold=threshold, entity_threshold=entity_threshold,
                                 relation_threshold=relation_threshold, relations=relations)
-            for i, predicted in zip(chunk, decode(raw, [documents[i] for i in chunk], model.types)):
+            for i, predicted in zip(chunk, decode(raw, [documents[i] for i in chunk], model.types, flat=flat)):
                 out[i] = predicted
     model.train(was_training)
     return [out[i] for i in range(len(dataset))]

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import ops
 from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
-from ..data.documents import read_documents, read_types, require_documents, write_documents
+from ..data.documents import (has_overlapping_entities, read_documents, read_types, require_documents,
+                              write_documents)
 from ..evaluate import evaluate, format_metrics, summary, write_metrics
 from ..files import atomic_folder, recover_folder
 from ..inference.pipeline import predict_documents
@@ -159,6 +160,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase)
 
     model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(device)
+    if model.config.flat_ner is None:  # raw-text extraction's decoding, from the training data (config.py)
+        model.config = dataclasses.replace(model.config, flat_ner=not has_overlapping_entities(train_docs))
     trained = job.wrap(model)
     encodings = encode_documents(tokenizer, train_docs)
     dataset = DocumentDataset(train_docs, encodings, types,
