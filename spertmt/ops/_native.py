@@ -4,7 +4,8 @@ The C++ library declares every schema (csrc/spertmt.cpp) and adds CPU and CUDA k
 give each op a fake implementation (shapes only, for torch.compile and meta tensors) and autograd
 formulas whose backward calls another registered op, so a compiled graph sees the whole thing.
 
-The loading chain, first that applies (`load_status()` says which step was taken and why):
+The loading chain, first step that applies (`load_source()` says which gave the kernels, `load_error()`
+why none did; `spertmt info` prints both):
 1. SPERTMT_DISABLE_NATIVE=1: the pure-PyTorch fallbacks, as asked.
 2. SPERTMT_LIBRARY=path: that library (a CMake build, say).
 3. The prebuilt library `spertmt._C` (in the wheel, or built by `pip install` from source). It is
