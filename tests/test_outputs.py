@@ -209,3 +209,37 @@ def test_training_decides_raw_text_decoding_from_its_data(tiny_encoder, tmp_path
                      "--set", "max_length=128", "--set", "epochs=1", "--set", "batch_size=2"]) == 0
         assert json.loads((output / "best" / "config.json").read_text())["flat_ner"] is expected
         assert json.loads((output / "config.json").read_text())["flat_ner"] is None  # the run's settings
+
+
+def test_heads_give_probabilities_in_0_1():
+    import torch
+
+    from spertmt.model.heads import MultiTaskHead, NoneClassHead, SigmoidHead
+
+    x = torch.randn(2, 5, 8) * 10
+    head = MultiTaskHead(8, 3)
+    ident, outputs = head(x)
+    torch.testing.assert_close(head.probabilities(ident, outputs), ident.sigmoid().unsqueeze(-1).expand(2, 5, 3))
+    head = NoneClassHead(8, 3)
+    _, outputs = head(x)
+    torch.testing.assert_close(head.probabilities(None, outputs), outputs.softmax(-1)[..., 1:])
+    head = SigmoidHead(8, 3)
+    _, outputs = head(x)
+    assert ((head.probabilities(None, outputs) >= 0) & (head.probabilities(None, outputs) <= 1)).all()
+
+
+def test_extractions_carry_a_probability_beside_each_score(tmp_path):
+    from spertmt.inference.extractor import load, predict_file
+
+    extractor = load(f"{FIXTURES}/model-format1", device="cpu")
+    results = extractor.extract(["Mary lives in Paris and works for Acme Corp in Berlin."], threshold=-1e9)
+    assert results[0].entities and results[0].relations
+    for item in results[0].entities + results[0].relations:
+        assert item.score is not None and 0 <= item.probability <= 1
+    given = extractor.extract(["Ann met Bob."], [[{"start": 0, "end": 3, "type": "Peop"}]])
+    assert given[0].entities[0].probability is None  # the user's entity: nothing predicted
+    (tmp_path / "in.txt").write_text("Mary lives in Paris and works for Acme Corp in Berlin.\n")
+    for output in ("out.jsonl", "out.json"):
+        predict_file(extractor, tmp_path / "in.txt", tmp_path / output, threshold=-1e9, progress=False)
+        text = (tmp_path / output).read_text()
+        assert '"probability": ' in text

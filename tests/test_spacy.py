@@ -59,6 +59,8 @@ def test_ents_do_not_overlap_and_keep_the_best_scores(nlp):
     doc = nlp(TEXTS[0])
     spans, scores = list(doc.spans["spertmt"]), doc.spans["spertmt"].attrs["scores"]
     assert len(spans) > len(doc.ents) > 0, "the fixture's spans overlap at this θ"
+    probabilities = doc.spans["spertmt"].attrs["probabilities"]
+    assert len(probabilities) == len(spans) and all(0 <= p <= 1 for p in probabilities)
     score = {(s.start, s.end, s.label_): v for s, v in zip(spans, scores)}
     ents = list(doc.ents)
     for a, b in zip(ents, ents[1:]):

@@ -86,6 +86,7 @@ class Entity:
     end: int
     type: str
     score: float | None = None
+    probability: float | None = None  # in [0, 1], when predicted (heads.Head.probabilities)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -100,6 +101,7 @@ class Relation:
     tail: int
     type: str
     score: float | None = None
+    probability: float | None = None  # in [0, 1], when predicted
 
 
 @dataclass
@@ -112,9 +114,11 @@ class Document:
     def to_json(self) -> dict:
         out: dict[str, Any] = {
             "tokens": self.tokens,
-            "entities": [_strip_none({"type": e.type, "start": e.start, "end": e.end, "score": e.score})
+            "entities": [_strip_none({"type": e.type, "start": e.start, "end": e.end, "score": e.score,
+                                      "probability": e.probability})
                          for e in self.entities],
-            "relations": [_strip_none({"type": r.type, "head": r.head, "tail": r.tail, "score": r.score})
+            "relations": [_strip_none({"type": r.type, "head": r.head, "tail": r.tail, "score": r.score,
+                                       "probability": r.probability})
                           for r in self.relations],
         }
         if self.orig_id is not None:

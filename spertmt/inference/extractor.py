@@ -42,8 +42,9 @@ class ExtractedEntity:
     token_end: int
     start: int | None = None  # character offsets in the input text (None for pre-tokenised input)
     end: int | None = None
-    score: float | None = None
+    score: float | None = None  # compared with θ; not a probability in spertmt mode (README, "Scores")
     sentence: int = 0
+    probability: float | None = None  # in [0, 1]: the model's probability that this is an entity
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ExtractedRelation:
     tail: int
     type: str
     score: float | None = None
+    probability: float | None = None  # in [0, 1]: the model's probability of a relation between the two
 
 
 @dataclass
@@ -315,13 +317,14 @@ def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None
         words = sentence.words[e.start:e.end]
         start, end = (words[0].start, words[-1].end) if result.text is not None else (None, None)
         text = result.text[start:end] if result.text is not None else " ".join(w.text for w in words)
-        entity_type, score = e.type, e.score
+        entity_type, score, probability = e.type, e.score, e.probability
         if sentence.given is not None:  # the user's entity (decode keeps the given rows' order)
-            entity_type, score = sentence.given[k][2], None
+            entity_type, score, probability = sentence.given[k][2], None, None
         result.entities.append(ExtractedEntity(text, entity_type, sentence.token_offset + e.start,
-                                               sentence.token_offset + e.end, start, end, score, sentence.index))
+                                               sentence.token_offset + e.end, start, end, score, sentence.index,
+                                               probability))
     for r in predicted.relations:
-        result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score))
+        result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score, r.probability))
 
 
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
@@ -511,5 +514,6 @@ def merge_parts(output_path: str | Path, world: int, output_format: str | None =
 def _as_document(result: Extraction, identifier) -> Document:
     from ..data.documents import Entity, Relation
 
-    return Document(result.tokens, [Entity(e.token_start, e.token_end, e.type, e.score) for e in result.entities],
-                    [Relation(r.head, r.tail, r.type, r.score) for r in result.relations], identifier)
+    return Document(result.tokens, [Entity(e.token_start, e.token_end, e.type, e.score, e.probability)
+                                    for e in result.entities],
+                    [Relation(r.head, r.tail, r.type, r.score, r.probability) for r in result.relations], identifier)

@@ -19,8 +19,10 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: b
     overlap (the best-scoring span of overlapping ones is kept) and relations join kept entities only."""
     spans = raw.spans.cpu()
     keep, etypes, escores = raw.entity_keep.cpu(), raw.entity_types.cpu(), raw.entity_scores.float().cpu()
+    eprobs = raw.entity_probabilities.float().cpu()
     pairs = raw.pairs.cpu()
     rel_keep, rel_scores = raw.relation_keep.cpu(), raw.relation_scores.float().cpu()
+    rel_probs = raw.relation_probabilities.float().cpu()
     out = []
     for b, doc in enumerate(documents):
         rows = keep[b].nonzero().flatten().tolist()
@@ -28,8 +30,8 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: b
             rows = non_overlapping(rows, spans[b].tolist(), escores[b].tolist())
         entity_of_row = {row: k for k, row in enumerate(rows)}
         entities = [Entity(int(spans[b, row, 0]), int(spans[b, row, 1]), types.entities[int(etypes[b, row])].name,
-                           float(escores[b, row])) for row in rows]
-        relations: dict[tuple[int, int, str], float] = {}
+                           float(escores[b, row]), float(eprobs[b, row])) for row in rows]
+        relations: dict[tuple[int, int, str], tuple[float, float]] = {}  # (score, probability)
         for p, r in rel_keep[b].nonzero().tolist():
             head, tail = entity_of_row.get(int(pairs[b, p, 0])), entity_of_row.get(int(pairs[b, p, 1]))
             if head is None or tail is None:  # an entity that flat decoding dropped
@@ -37,9 +39,11 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: b
             rel_type = types.relations[r]
             head, tail = symmetric_order(head, tail, rel_type.symmetric, start_of=lambda k: entities[k].start)
             key = (head, tail, rel_type.name)
-            relations[key] = max(relations.get(key, float("-inf")), float(rel_scores[b, p, r]))
+            found = (float(rel_scores[b, p, r]), float(rel_probs[b, p, r]))
+            relations[key] = max(relations.get(key, found), found)  # both directions: the higher score
         out.append(Document(list(doc.tokens), entities,
-                            [Relation(h, t, name, score) for (h, t, name), score in relations.items()],
+                            [Relation(h, t, name, score, probability)
+                             for (h, t, name), (score, probability) in relations.items()],
                             doc.orig_id))
     return out
 

@@ -5,7 +5,7 @@
     nlp.add_pipe("spertmt", config={"model": "runs/conll04-short/best"})
     doc = nlp("John Smith works for Acme Corp in Berlin.")
     doc.ents                       # the entities, non-overlapping (the highest-scoring kept)
-    doc.spans["spertmt"]           # every entity, nested ones too; .attrs["scores"]
+    doc.spans["spertmt"]           # every entity, nested ones too; .attrs["scores"], ["probabilities"]
     doc._.relations                # [SpacyRelation(head=Span, tail=Span, type, score), ...]
 
 Words are spaCy's tokens (whitespace tokens left out), so offsets are those of the doc. Relations are
@@ -86,19 +86,21 @@ class SpertmtComponent:
         results = self.extractor.extract([[docs[d][i].text for i in words] for d, words in pieces],
                                          batch_size=self.extract_batch_size, threshold=self.threshold,
                                          relations=self.relations, max_sentence_words=self.max_sentence_words)
-        found: list[tuple[list, list]] = [([], []) for _ in docs]
+        found: list[tuple[list, list, list]] = [([], [], []) for _ in docs]
         for (d, words), result in zip(pieces, results):
-            spans, scores = found[d]
+            spans, scores, probabilities = found[d]
             first = len(spans)
             for e in result.entities:  # word offsets of this piece -> token offsets of the doc
                 spans.append(Span(docs[d], words[e.token_start], words[e.token_end - 1] + 1, label=e.type))
                 scores.append(e.score)
+                probabilities.append(e.probability)
             for r in result.relations:
                 head, tail = spans[first + r.head], spans[first + r.tail]
                 docs[d]._.spertmt_relations.append((head.start, head.end, head.label_, tail.start, tail.end,
                                                     tail.label_, r.type, r.score))
-        for doc, (spans, scores) in zip(docs, found):
-            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": scores})
+        for doc, (spans, scores, probabilities) in zip(docs, found):
+            doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans,
+                                                  attrs={"scores": scores, "probabilities": probabilities})
             if self.set_ents:
                 doc.ents = _non_overlapping(spans, scores)
         return docs

@@ -90,6 +90,11 @@ class Head(nn.Module):
         """(kept [.., C] bool, scores [.., C]) per sample and type."""
         raise NotImplementedError
 
+    def probabilities(self, ident: Tensor | None, outputs: Tensor) -> Tensor:
+        """[.., C]: the probability the head gives each sample and type, in [0, 1] (scores need not
+        be probabilities: a ranking head's are margins)."""
+        raise NotImplementedError
+
 
 class MultiTaskHead(Head):
     uses_en_iou = True
@@ -116,6 +121,10 @@ class MultiTaskHead(Head):
         keep = passes(outputs, None, threshold)
         return (keep if multi_label else one_hot_best(outputs) & keep), outputs
 
+    def probabilities(self, ident, outputs):
+        # The identification head's: that the sample is an entity (relation) at all, whatever its type.
+        return ident.sigmoid().unsqueeze(-1).expand(outputs.shape)
+
 
 class NoneClassHead(Head):
     thresholded = False
@@ -141,6 +150,9 @@ class NoneClassHead(Head):
         probs = outputs.softmax(-1)
         return one_hot_best(probs)[..., 1:], probs[..., 1:]
 
+    def probabilities(self, ident, outputs):
+        return outputs.softmax(-1)[..., 1:]
+
 
 class SigmoidHead(Head):
     lowest_threshold = 0.0  # probabilities
@@ -159,6 +171,9 @@ class SigmoidHead(Head):
     def kept_types(self, outputs, threshold, multi_label):
         scores = outputs.sigmoid()
         return passes(scores, None, threshold), scores
+
+    def probabilities(self, ident, outputs):
+        return outputs.sigmoid()
 
 
 def passes(scores: Tensor, types: Tensor | None, threshold: float | Tensor) -> Tensor:

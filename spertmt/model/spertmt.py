@@ -53,6 +53,8 @@ class RawPredictions:
     pair_mask: Tensor  # [B, P]
     relation_keep: Tensor  # [B, P, R] bool, one row per pair (several types when multi-label)
     relation_scores: Tensor  # [B, P, R]
+    entity_probabilities: Tensor  # [B, S] in [0, 1] (heads.Head.probabilities), for the chosen type
+    relation_probabilities: Tensor  # [B, P, R] in [0, 1]
 
 
 class SpERTMT(nn.Module):
@@ -277,9 +279,10 @@ class SpERTMT(nn.Module):
             ranges = self.piece_ranges(batch, spans)
             pooled = ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1])
         c = self.span_representations(pooled.float(), spans[..., 1] - spans[..., 0])
-        _, outputs, type_scores = self.score_entities(c, hidden[:, 0].float())
+        ident, outputs, type_scores = self.score_entities(c, hidden[:, 0].float())
         entity_keep, entity_types, entity_scores = self.entity_head.best_type(outputs, entity_threshold)
         entity_keep = span_mask if entity_spans is not None else entity_keep & span_mask
+        entity_probs = self.entity_head.probabilities(ident, outputs).gather(-1, entity_types.unsqueeze(-1))[..., 0]
 
         num_r = len(self.types.relations)
         if relations:
@@ -289,7 +292,7 @@ class SpERTMT(nn.Module):
         if pairs.shape[1] == 0 or num_r == 0:
             empty = torch.zeros(pairs.shape[:2] + (num_r,), device=hidden.device)
             return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask,
-                                  empty.bool(), empty)
+                                  empty.bool(), empty, entity_probs, empty)
         # The batch's pairs are classified as one flat list, not padded per document to the largest
         # document's count (entities per sentence vary a lot: padding to k_max^2 pairs per document
         # had made batches of 32 slower than batches of 8). The batch is viewed as one sequence:
@@ -302,13 +305,20 @@ class SpERTMT(nn.Module):
                  type_scores.reshape(1, B * S, -1))
         # Pairs grow with the square of the entities: classify them in chunks so that memory stays
         # bounded by max_pairs whatever the model predicts (SpERT chunks the same way).
-        flat_out = torch.cat([self.score_relations(*views, chunk)[1]
-                              for chunk in flat_pairs.split(cfg.max_pairs, dim=1)], dim=1)[0]
+        scored = [self.score_relations(*views, chunk) for chunk in flat_pairs.split(cfg.max_pairs, dim=1)]
+        flat_out = torch.cat([out for _, out in scored], dim=1)[0]
         outputs = flat_out.new_zeros(B, pairs.shape[1], flat_out.shape[-1])
         outputs[doc, slot] = flat_out
+        relation_ident = None
+        if scored[0][0] is not None:  # heads with an identification logit
+            flat_ident = torch.cat([i for i, _ in scored], dim=1)[0]
+            relation_ident = flat_ident.new_zeros(B, pairs.shape[1])
+            relation_ident[doc, slot] = flat_ident
         keep, scores = self.relation_head.kept_types(outputs, relation_threshold, multi_label)
         keep &= pair_mask.unsqueeze(-1)
-        return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask, keep, scores)
+        relation_probs = self.relation_head.probabilities(relation_ident, outputs)
+        return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask, keep, scores,
+                              entity_probs, relation_probs)
 
 
 def _rename_format1_parameters(state_dict, prefix, *args) -> None:
