@@ -101,7 +101,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTM
             state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated, empty, not a state dict
         raise ModelFolderError(f"{folder}: {name} cannot be loaded ({_first_line(error)}); {_HINT}") from None
-    _check_types_match(folder, name, state, types)
+    _check_types_match(folder, name, state, model)
     try:
         model.load_state_dict(state)
     except Exception as error:  # other shapes, other parameters
@@ -117,23 +117,26 @@ def _first_line(error: Exception) -> str:
     return lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
 
 
-def _check_types_match(folder: Path, name: str, state: dict, types: Types) -> None:
-    """types.json against the weights: each head's classifier has one row per type, so a types.json
-    that lost or gained a type is named as the culprit, not the weights."""
-    def trained(head: str) -> int | None:
-        for key in (f"{head}_head.classifier.weight", f"{head}_classifier.weight"):  # formats 2-3, 1
-            if key in state:
-                return int(state[key].shape[0])
-        return None
-
-    listed = {"entity": len(types.entities), "relation": len(types.relations)}
-    rows = {head: trained(head) for head in listed}
-    if any(rows[head] is not None and rows[head] != listed[head] for head in listed):
+def _check_types_match(folder: Path, name: str, state: dict, model: SpERTMT) -> None:
+    """types.json against the weights: each head's classifier has a row per type (spert's entity
+    head one more, for "none"), so a types.json that lost or gained a type is named as the culprit,
+    not the weights."""
+    expected = model.state_dict()
+    listed = {"entity": len(model.types.entities), "relation": len(model.types.relations)}
+    trained = dict(listed)
+    for head in listed:
+        ours = f"{head}_head.classifier.weight"
+        for key in (ours, f"{head}_classifier.weight"):  # formats 2-3, format 1
+            if key in state and ours in expected:
+                trained[head] += int(state[key].shape[0]) - int(expected[ours].shape[0])
+                break
+    if trained != listed:
+        types = model.types
         raise ModelFolderError(
             f"{folder}: types.json lists {listed['entity']} entity and {listed['relation']} relation types "
             f"({', '.join(t.name for t in types.entities)}; {', '.join(t.name for t in types.relations)}), but {name} "
-            f"was trained with {rows['entity']} and {rows['relation']}: types.json must be the one saved with these "
-            f"weights; {_HINT}")
+            f"was trained with {trained['entity']} and {trained['relation']}: types.json must be the one saved with "
+            f"these weights; {_HINT}")
 
 
 def load_tokenizer_from(folder: str | Path):
