@@ -361,10 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
-    predict.add_argument("--flat-ner", action="store_true", default=None,
+    predict.add_argument("--flat-ner", action=argparse.BooleanOptionalAction, default=None,
                          help="no two entities overlap: of overlapping spans the best-scoring one is kept, and "
-                              "relations join kept entities only (default: the model's flat_ner setting, else "
-                              "nested spans as SpERT)")
+                              "relations join kept entities only; --no-flat-ner: nested spans as SpERT (default: "
+                              "the model's flat_ner, set when training from its data)")
     predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--max-sentence-words", type=int,
