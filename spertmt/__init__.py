@@ -24,7 +24,6 @@ _EXPORTS = {
     "Config": ".config",
     "Document": ".data.documents", "Entity": ".data.documents", "Relation": ".data.documents",
     "Types": ".data.documents", "read_documents": ".data.documents", "read_types": ".data.documents",
-    "evaluate": ".evaluate",
     "Extractor": ".inference.extractor", "Extraction": ".inference.extractor",
     "ExtractedEntity": ".inference.extractor", "ExtractedRelation": ".inference.extractor",
     "ops": ".ops",
@@ -34,9 +33,15 @@ if TYPE_CHECKING:
     from . import ops
     from .config import Config
     from .data.documents import Document, Entity, Relation, Types, read_documents, read_types
-    from .evaluate import evaluate
     from .inference.batch_predictor import BatchPredictor
     from .inference.extractor import ExtractedEntity, ExtractedRelation, Extraction, Extractor
+
+
+# `spertmt.evaluate` is the scoring function whatever was imported before. The package's own
+# modules import the submodule of that name (spertmt/evaluate.py), and the first import of a
+# submodule sets the package's attribute to the module; importing it here, before binding the
+# function, means later imports find it loaded and leave the attribute alone. It needs no torch.
+from .evaluate import evaluate  # noqa: E402
 
 
 def __getattr__(name: str):

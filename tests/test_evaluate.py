@@ -88,3 +88,18 @@ def test_checks_and_table():
     assert "RE+ (strict, with NER)" in table and "micro" in table and "100.00" in table
     empty = evaluate([doc([])], [doc([])], TYPES)
     assert empty["ner"]["micro"]["f1"] == 0.0 and empty["ner"]["per_type"] == {}
+
+
+def test_spertmt_evaluate_is_the_function_whatever_was_imported_before(tmp_path):
+    """The package's modules import the submodule spertmt/evaluate.py; the public name must stay
+    the function (it had become the module after spertmt.load)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, spertmt, spertmt.inference.pipeline, spertmt.evaluate\n"
+            "from spertmt.evaluate import format_metrics\n"
+            "assert callable(spertmt.evaluate) and spertmt.evaluate.__name__ == 'evaluate', spertmt.evaluate\n"
+            "assert 'torch' in sys.modules  # the pipeline loaded it; plain `import spertmt` does not\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    subprocess.run([sys.executable, "-c", "import sys, spertmt; assert 'torch' not in sys.modules"], check=True,
+                   cwd=tmp_path)
