@@ -25,12 +25,11 @@ from ..data.documents import Document
 from ..data.sampling import make_sample
 from ..data.text import Word, split_sentences, unicode_words
 from ..files import atomic_output, check_output
-from ..model.folder import load_model, load_tokenizer_from, read_folder_json
+from ..model.folder import THRESHOLDS_FILE, load_model, load_tokenizer_from, read_folder_json
 from ..runtime import autocast, resolve_device, warn_if_slow
 from .pipeline import decode, predict_documents
 from .runtimes import prepare_encoder, resolve_precision
 
-THRESHOLDS_FILE = "thresholds.json"
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
 
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
-from .extractor import THRESHOLDS_FILE, Extractor
+from ..model.folder import THRESHOLDS_FILE
 from .pipeline import predict_documents
+
+if TYPE_CHECKING:  # a type only: extractor.py imports this module (save_pretrained)
+    from .extractor import Extractor
 
 
 def _best_cut(candidates: list[tuple[float, bool]], num_gold: int) -> tuple[float, dict]:

@@ -28,6 +28,7 @@ FORMAT_VERSION = 3
 READABLE_FORMATS = (1, 2, 3)
 WEIGHTS_FILE = "model.safetensors"
 LEGACY_WEIGHTS_FILE = "weights.pt"  # formats 1 and 2
+THRESHOLDS_FILE = "thresholds.json"  # θ tuned on dev (spertmt/inference/thresholds.py), when tuned
 
 
 def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -> None:
