@@ -127,24 +127,19 @@ inline Tensor as_contiguous(const Tensor& t) {
 // An index tensor as contiguous int64 on its own device (what a kernel reads).
 inline Tensor long_contiguous(const Tensor& t) { return as_contiguous(as_dtype(t, ScalarType::Long)); }
 
-// An index tensor as contiguous int64 on the CPU, for the checks to read (a copy from a GPU: the
-// checks need the values, as the ranges decide which memory a kernel reads).
-inline Tensor host_long(const Tensor& t) {
-  const Tensor on_host = t.is_cpu() ? t : torch::stable::to(t, torch::stable::Device(torch::headeronly::DeviceType::CPU));
-  return long_contiguous(on_host);
-}
+inline torch::stable::Device cpu() { return torch::stable::Device(torch::headeronly::DeviceType::CPU); }
 
-inline Tensor host_copy(const Tensor& t) {
-  const Tensor on_host = t.is_cpu() ? t : torch::stable::to(t, torch::stable::Device(torch::headeronly::DeviceType::CPU));
-  return as_contiguous(on_host);
-}
+// A tensor as contiguous on the CPU, for the checks to read (a copy from a GPU: the checks need
+// the values, as the ranges decide which memory a kernel reads); index tensors as int64.
+inline Tensor host_copy(const Tensor& t) { return as_contiguous(t.is_cpu() ? t : torch::stable::to(t, cpu())); }
+inline Tensor host_long(const Tensor& t) { return host_copy(as_dtype(t, ScalarType::Long)); }
 
 inline Tensor empty(std::vector<int64_t> shape, ScalarType st, const Tensor& like) {
   return torch::stable::empty(shape, st, std::nullopt, like.device());
 }
 
 inline Tensor empty_cpu(std::vector<int64_t> shape, ScalarType st) {
-  return torch::stable::empty(shape, st, std::nullopt, torch::stable::Device(torch::headeronly::DeviceType::CPU));
+  return torch::stable::empty(shape, st, std::nullopt, cpu());
 }
 
 inline Tensor zeros(std::vector<int64_t> shape, ScalarType st, const Tensor& like) {
