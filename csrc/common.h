@@ -206,6 +206,28 @@ inline void check_ranges(const int64_t* starts, const int64_t* ends, int64_t n, 
   }
 }
 
+// What a pooling op over S spans returns: [B, S, H] pooled values like `hidden` and, for the
+// backward, their [B, S, H] int64 arg-max (an empty tensor when `with_argmax` is false, at
+// inference). `none`: there is nothing to pool (B * S * H = 0); the outputs then hold their final
+// values (zeros, arg-max -1) and no kernel runs. Hidden, as torch::stable::Tensor is.
+struct __attribute__((visibility("hidden"))) PoolOutputs {
+  Tensor out;
+  Tensor argmax;
+  bool none;
+};
+
+inline PoolOutputs pool_outputs(const Tensor& hidden, int64_t S, bool with_argmax) {
+  const int64_t B = hidden.size(0), H = hidden.size(2);
+  PoolOutputs pooled{empty({B, S, H}, hidden.scalar_type(), hidden),
+                     with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden),
+                     B * S * H == 0};
+  if (pooled.none) {
+    torch::stable::zero_(pooled.out);
+    torch::stable::fill_(pooled.argmax, -1);
+  }
+  return pooled;
+}
+
 // The (S, 2) word ranges [start, end) of every span of width 1..max_width over W words, width-major
 // then start, on the CPU; `offsets[w - 1]` receives the index of the first span of width w.
 inline Tensor enumerated_span_table(int64_t W, int64_t max_width, std::vector<int64_t>* offsets) {

@@ -64,15 +64,14 @@ std::tuple<Tensor, Tensor> pool_ranges(const Tensor& hidden_in, int64_t S, bool 
                                        const char* op) {
   const Tensor hidden = as_contiguous(hidden_in);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
-  Tensor out = empty({B, S, H}, hidden.scalar_type(), hidden);
-  Tensor argmax = with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden);
-  if (B * S * H == 0) return {torch::stable::zero_(out), torch::stable::fill_(argmax, -1)};
+  const PoolOutputs pooled = pool_outputs(hidden, S, with_argmax);
+  if (pooled.none) return {pooled.out, pooled.argmax};
   dispatch_floating(hidden.scalar_type(), op, [&](auto tag) {
     using scalar_t = decltype(tag);
     using acc_t = opmath_t<scalar_t>;
     const scalar_t* hid = hidden.const_data_ptr<scalar_t>();
-    scalar_t* o = out.mutable_data_ptr<scalar_t>();
-    int64_t* am = with_argmax ? argmax.mutable_data_ptr<int64_t>() : nullptr;
+    scalar_t* o = pooled.out.mutable_data_ptr<scalar_t>();
+    int64_t* am = with_argmax ? pooled.argmax.mutable_data_ptr<int64_t>() : nullptr;
     torch::stable::parallel_for(0, B * S, kGrainRows, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
       std::vector<int64_t> idx(am ? H : 0);
@@ -86,7 +85,7 @@ std::tuple<Tensor, Tensor> pool_ranges(const Tensor& hidden_in, int64_t S, bool 
       }
     });
   });
-  return {out, argmax};
+  return {pooled.out, pooled.argmax};
 }
 
 std::tuple<Tensor, Tensor> span_max_pool_cpu(Tensor hidden, Tensor starts_in, Tensor ends_in, bool with_argmax) {
@@ -130,9 +129,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> enumerate_span_max_pool_cpu(Tensor hi
   const Tensor mask = enumerated_span_mask(spans, nw);
   const int64_t S = spans.size(0);
 
-  Tensor out = empty({B, S, H}, hidden.scalar_type(), hidden);
-  Tensor argmax = with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden);
-  if (B * S * H == 0) return {torch::stable::zero_(out), torch::stable::fill_(argmax, -1), spans, mask};
+  const PoolOutputs pooled = pool_outputs(hidden, S, with_argmax);
+  if (pooled.none) return {pooled.out, pooled.argmax, spans, mask};
   dispatch_floating(hidden.scalar_type(), "enumerate_span_max_pool", [&](auto tag) {
     using scalar_t = decltype(tag);
     using acc_t = opmath_t<scalar_t>;
@@ -140,8 +138,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> enumerate_span_max_pool_cpu(Tensor hi
     const int64_t* wsp = ws.const_data_ptr<int64_t>();
     const int64_t* wep = we.const_data_ptr<int64_t>();
     const int64_t* nwp = nw.const_data_ptr<int64_t>();
-    scalar_t* o = out.mutable_data_ptr<scalar_t>();
-    int64_t* am = with_argmax ? argmax.mutable_data_ptr<int64_t>() : nullptr;
+    scalar_t* o = pooled.out.mutable_data_ptr<scalar_t>();
+    int64_t* am = with_argmax ? pooled.argmax.mutable_data_ptr<int64_t>() : nullptr;
     torch::stable::parallel_for(0, B * W, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> best(H);
       std::vector<int64_t> idx(am ? H : 0);
@@ -169,7 +167,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> enumerate_span_max_pool_cpu(Tensor hi
       }
     });
   });
-  return {out, argmax, spans, mask};
+  return {pooled.out, pooled.argmax, spans, mask};
 }
 
 // grad_hidden[b, argmax[b, s, h], h] += grad_out[b, s, h]. Each task owns a block of columns

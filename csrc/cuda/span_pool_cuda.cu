@@ -69,9 +69,8 @@ std::tuple<Tensor, Tensor> pool_ranges(const Tensor& hidden_in, int64_t S, bool 
                                        const char* op) {
   const Tensor hidden = as_contiguous(hidden_in);
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
-  Tensor out = empty({B, S, H}, hidden.scalar_type(), hidden);
-  Tensor argmax = with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden);
-  if (B * S * H == 0) return {torch::stable::zero_(out), torch::stable::fill_(argmax, -1)};
+  const PoolOutputs pooled = pool_outputs(hidden, S, with_argmax);
+  if (pooled.none) return {pooled.out, pooled.argmax};
   SPERTMT_CHECK(B * S < (int64_t(1) << 31), "spertmt.", op, ": too many spans (B * S = ", B * S, ")");
   const dim3 threads = column_threads(H);
   const dim3 blocks(static_cast<unsigned>(B * S), column_tiles(H, threads));
@@ -79,11 +78,11 @@ std::tuple<Tensor, Tensor> pool_ranges(const Tensor& hidden_in, int64_t S, bool 
   dispatch_floating(hidden.scalar_type(), op, [&](auto tag) {
     using scalar_t = decltype(tag);
     pool_ranges_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
-        hidden.const_data_ptr<scalar_t>(), range_of, out.mutable_data_ptr<scalar_t>(),
-        with_argmax ? argmax.mutable_data_ptr<int64_t>() : nullptr, S, T, H);
+        hidden.const_data_ptr<scalar_t>(), range_of, pooled.out.mutable_data_ptr<scalar_t>(),
+        with_argmax ? pooled.argmax.mutable_data_ptr<int64_t>() : nullptr, S, T, H);
     check_launch(op);
   });
-  return {out, argmax};
+  return {pooled.out, pooled.argmax};
 }
 
 std::tuple<Tensor, Tensor> span_max_pool_cuda(Tensor hidden, Tensor starts_in, Tensor ends_in, bool with_argmax) {
@@ -163,9 +162,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> enumerate_span_max_pool_cuda(Tensor h
   const Tensor mask = torch::stable::to(enumerated_span_mask(spans_host, nw_host), hidden.device());
   const Tensor spans = torch::stable::to(spans_host, hidden.device());
   const int64_t S = spans.size(0), L = std::min(max_width, W);
-  Tensor out = empty({B, S, H}, hidden.scalar_type(), hidden);
-  Tensor argmax = with_argmax ? empty({B, S, H}, ScalarType::Long, hidden) : empty({0}, ScalarType::Long, hidden);
-  if (B * S * H == 0) return {torch::stable::zero_(out), torch::stable::fill_(argmax, -1), spans, mask};
+  const PoolOutputs pooled = pool_outputs(hidden, S, with_argmax);
+  if (pooled.none) return {pooled.out, pooled.argmax, spans, mask};
   const dim3 threads = column_threads(H);
   const dim3 blocks(static_cast<unsigned>(B * W), column_tiles(H, threads));
   const cudaStream_t stream = current_stream(hidden);
@@ -173,11 +171,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> enumerate_span_max_pool_cuda(Tensor h
     using scalar_t = decltype(tag);
     enumerate_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
         hidden.const_data_ptr<scalar_t>(), ws.const_data_ptr<int64_t>(), we.const_data_ptr<int64_t>(),
-        nw.const_data_ptr<int64_t>(), out.mutable_data_ptr<scalar_t>(),
-        with_argmax ? argmax.mutable_data_ptr<int64_t>() : nullptr, W, L, S, T, H);
+        nw.const_data_ptr<int64_t>(), pooled.out.mutable_data_ptr<scalar_t>(),
+        with_argmax ? pooled.argmax.mutable_data_ptr<int64_t>() : nullptr, W, L, S, T, H);
     check_launch(op);
   });
-  return {out, argmax, spans, mask};
+  return {pooled.out, pooled.argmax, spans, mask};
 }
 
 // grad[b, argmax, h] += grad_out[b, s, h] with atomics into an opmath buffer (float for bf16).

@@ -27,6 +27,7 @@ from spacy.util import minibatch
 
 from ..data.text import split_sentences
 from .extractor import MAX_SENTENCE_WORDS, load
+from .pipeline import non_overlapping
 
 
 class SpacyRelation(NamedTuple):
@@ -125,12 +126,8 @@ class SpertmtComponent:
 
 
 def _non_overlapping(spans: list[Span], scores: list) -> list[Span]:
-    """The highest-scoring spans that overlap none kept before, in text order (doc.ents allows no overlap)."""
-    taken: set[int] = set()
-    kept = []
-    for k in sorted(range(len(spans)), key=lambda k: -(scores[k] if scores[k] is not None else float("inf"))):
-        tokens = set(range(spans[k].start, spans[k].end))
-        if not tokens & taken:
-            kept.append(spans[k])
-            taken |= tokens
-    return sorted(kept, key=lambda span: span.start)
+    """The highest-scoring spans that overlap none kept before, in text order (doc.ents allows no
+    overlap): flat decoding's rule (pipeline.non_overlapping); a given entity (no score) wins."""
+    kept = non_overlapping(list(range(len(spans))), [[span.start, span.end] for span in spans],
+                           [score if score is not None else float("inf") for score in scores])
+    return sorted((spans[k] for k in kept), key=lambda span: span.start)
