@@ -63,11 +63,11 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,
-          overwrite: bool = False, keep_resume: bool = False) -> dict:
-    """Trains and evaluates; see `spertmt.training.trainer.train`."""
+          overwrite: bool = False, keep_resume: bool = False, callbacks=()) -> dict:
+    """Trains and evaluates; see `spertmt.training.trainer.train` (callbacks: spertmt.training.callbacks)."""
     from .training.trainer import train as _train
 
-    return _train(config, output_dir, progress, resume, overwrite, keep_resume)
+    return _train(config, output_dir, progress, resume, overwrite, keep_resume, callbacks)
 
 
 __all__ = ["BatchPredictor", "Config", "Document", "Entity", "ExtractedEntity", "ExtractedRelation", "Extraction",

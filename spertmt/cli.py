@@ -44,21 +44,23 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .layout import RunFolder
     from .training.trainer import train, train_folds
 
+    run = RunFolder(args.output)
     if args.resume:
         from .config import Config
 
-        config = Config.load(Path(args.output) / "config.json").override(args.set or [])
+        config = Config.load(run.config).override(args.set or [])
         train(config, args.output, progress=not args.quiet, resume=True, keep_resume=args.keep_resume)
-        print(f"model folders: {Path(args.output) / 'best'} and {Path(args.output) / 'last'}")
+        print(f"model folders: {run.best} and {run.last}")
         return 0
     config = _load_config(args)
     if args.all_folds:
         train_folds(config, args.output, progress=not args.quiet)
         return 0
     train(config, args.output, progress=not args.quiet, overwrite=args.overwrite, keep_resume=args.keep_resume)
-    print(f"model folders: {Path(args.output) / 'best'} and {Path(args.output) / 'last'}")
+    print(f"model folders: {run.best} and {run.last}")
     return 0
 
 
@@ -105,10 +107,13 @@ def _eval(args: argparse.Namespace) -> int:
     metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
     print(f"{data}, scored with {args.model}:")
     print(format_metrics(metrics))
-    if args.output:
-        write_metrics(Path(args.output) / "metrics.json", metrics)
-        write_documents(Path(args.output) / "predictions.json", predictions)
-        print(f"wrote {Path(args.output) / 'metrics.json'} and predictions.json")
+    if args.output:  # named as a run folder's test outputs
+        from .layout import RunFolder
+
+        written = RunFolder(args.output)
+        write_metrics(written.metrics, metrics)
+        write_documents(written.predictions, predictions)
+        print(f"wrote {written.metrics} and {written.predictions.name}")
     return 0
 
 
@@ -198,8 +203,10 @@ def _score(args: argparse.Namespace) -> int:
     metrics = evaluate(gold, pred, types, overlapping=not args.no_overlapping)
     print(format_metrics(metrics))
     if args.output:
-        write_metrics(Path(args.output) / "metrics.json", metrics)
-        print(f"wrote {Path(args.output) / 'metrics.json'}")
+        from .layout import RunFolder
+
+        write_metrics(RunFolder(args.output).metrics, metrics)
+        print(f"wrote {RunFolder(args.output).metrics}")
     return 0
 
 
@@ -220,13 +227,14 @@ def _validate(args: argparse.Namespace) -> int:
     tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
     if args.model:
         from .config import Config
+        from .layout import ModelFiles
         from .model.folder import load_tokenizer_from
         from .model.hub import resolve_model_folder
 
         model = resolve_model_folder(args.model)
-        config = Config.load(model / "config.json")
+        config = Config.load(model / ModelFiles.CONFIG)
         tokenizer, max_length, max_width = load_tokenizer_from(model), config.max_length, config.max_span_width
-        types = types or read_types(model / "types.json")
+        types = types or read_types(model / ModelFiles.TYPES)
     report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
     print(report_json(report) if args.json else format_report(report))
     return 1 if report["errors"] else 0

@@ -111,6 +111,15 @@ class Distributed:
 
         return SampleReduction(reduction, self.world, global_count if self.world > 1 else None)
 
+    def from_main(self, flag: bool) -> bool:
+        """The main process's `flag` on every process (a decision only the main one can make, such as
+        stopping after its dev evaluation)."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([int(flag)], device=self.device)
+        dist.broadcast(value, src=0)
+        return bool(value.item())
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

@@ -47,6 +47,7 @@ from typing import IO
 
 from ..config import Config
 from ..files import write_text_atomic
+from ..layout import Event, RunFolder
 
 try:
     import tomllib
@@ -198,7 +199,7 @@ class Experiment:
             if self.record_path(run).exists():
                 record = json.loads(self.record_path(run).read_text())
                 state = f"done in {record.get('train_s', record['wall_s']) / 60:.1f} min"
-            elif (self.output(run) / "resume" / "state.pt").exists():
+            elif RunFolder(self.output(run)).can_resume():
                 state = "running, or interrupted (resumes from its last epoch)"
             else:
                 state = "pending"
@@ -221,7 +222,7 @@ class Experiment:
                 code = child.process.returncode
                 if code != 0:
                     failed += 1
-                    print(f"  {child.run.key} failed (exit {code}); see {self.output(child.run) / 'train.out'}",
+                    print(f"  {child.run.key} failed (exit {code}); see {RunFolder(self.output(child.run)).console}",
                           flush=True)
                     continue
                 self._record(child.run, train_command(self.grid, child.run, self.output(child.run)), child.started,
@@ -234,7 +235,7 @@ class Experiment:
     def _start(self, run: Run, dry_run: bool) -> None:
         output = self.output(run)
         command = train_command(self.grid, run, output)
-        resume = (output / "resume" / "state.pt").exists()
+        resume = RunFolder(output).can_resume()
         if resume:
             command = ["spertmt", "train", "--resume", "--output", str(output), "--quiet"]
         if self.keep_checkpoints:  # training drops a finished run's resume/ unless told to keep it
@@ -246,7 +247,7 @@ class Experiment:
         if not resume and output.exists():
             shutil.rmtree(output)  # a run that died before its first epoch ended
         output.mkdir(parents=True, exist_ok=True)
-        log = open(output / "train.out", "a")
+        log = open(RunFolder(output).console, "a")
         process = subprocess.Popen([sys.executable, "-m", "spertmt", *command[1:]], stdout=log,
                                    stderr=subprocess.STDOUT, env=self.child_environment())
         self.children.append(Child(run, process, log, time.time(), resume))
@@ -258,20 +259,20 @@ class Experiment:
         return env
 
     def _record(self, run: Run, command: list[str], started: float, resumed: bool) -> None:
-        output = self.output(run)
-        log = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
-        dev = [e for e in log if e["event"] == "dev"]
-        config = json.loads((output / "config.json").read_text())
-        start = next((e for e in log if e["event"] == "start"), {})
+        output = RunFolder(self.output(run))
+        log = output.read_log()
+        dev = [e for e in log if e["event"] == Event.DEV]
+        config = json.loads(output.config.read_text())
+        start = next((e for e in log if e["event"] == Event.START), {})
         select = config["select_metric"]
         best = max(dev, key=lambda e: e[select]) if dev else None
         timing = _timing(log)
         if self.grid.split == "dev":
             scores = {"dev_selected": best["metrics"], "dev_last": dev[-1]["metrics"]}
         else:
-            scores = {"test_best": json.loads((output / "metrics.json").read_text()),
-                      "test_last": json.loads((output / "metrics_last.json").read_text())}
-            fixed = output / "metrics_fixed_threshold.json"  # θ tuned on dev: the config's θ as well
+            scores = {"test_best": json.loads(output.metrics.read_text()),
+                      "test_last": json.loads(output.metrics_last.read_text())}
+            fixed = output.metrics_fixed_threshold  # θ tuned on dev: the config's θ as well
             if fixed.exists():
                 scores["test_best_fixed_threshold"] = json.loads(fixed.read_text())
         record = {
@@ -282,14 +283,14 @@ class Experiment:
             "dev_best": {"epoch": best["epoch"], "metric": select, "value": best[select]} if best else None,
             # θ tuned on dev at the end (threshold_selection), with the dev F1 it reaches there
             "thresholds": [{k: e[k] for k in ("checkpoint", "thresholds", "dev")} for e in log
-                           if e["event"] == "thresholds"],
+                           if e["event"] == Event.THRESHOLDS],
             # Dev F1 after every epoch: how fast each setting learns (read next to the test figures).
             "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
                                                    for s, _ in SETTINGS},
                            **({"halves": e["halves"]} if "halves" in e else {})} for e in dev],
             # θ tuned on one half of dev and scored on the other (threshold_selection; trainer)
             "threshold_cross_check": [{k: e[k] for k in ("checkpoint", "results")} for e in log
-                                      if e["event"] == "threshold_cross_check"],
+                                      if e["event"] == Event.THRESHOLD_CROSS_CHECK],
             # wall_s: this runner's share (a resumed run's last stretch); train_s: all stretches, from the log
             "wall_s": round(time.time() - started, 1), "resumed": resumed, **timing,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -303,8 +304,8 @@ class Experiment:
         }
         write_text_atomic(self.record_path(run), json.dumps(record, indent=2))
         if not self.keep_checkpoints:  # keep best/ for later analysis; the rest is large and spent
-            for spent in ("resume", "last"):
-                shutil.rmtree(output / spent, ignore_errors=True)
+            for spent in (output.resume, output.last):
+                shutil.rmtree(spent, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------
     # Aggregation
@@ -454,16 +455,17 @@ def _timing(log: list[dict]) -> dict:
     `step_s_median`, the median time a training step took between two `step` entries."""
     stretches: list[list[dict]] = []
     for event in log:
-        if event["event"] in ("start", "resume") or not stretches:
+        if event["event"] in (Event.START, Event.RESUME) or not stretches:
             stretches.append([])
         stretches[-1].append(event)
     train_s, epoch_s, step_s = 0.0, [], []
     for stretch in stretches:
         train_s += stretch[-1]["time"] - stretch[0]["time"]
-        ends = [e for e in stretch if e["event"] == "epoch"] or [e for e in stretch if e["event"] == "dev"]
+        ends = ([e for e in stretch if e["event"] == Event.EPOCH]
+                or [e for e in stretch if e["event"] == Event.DEV])
         times = [stretch[0]["time"]] + [e["time"] for e in ends]
         epoch_s += [b - a for a, b in zip(times, times[1:]) if b > a]
-        steps = [e for e in stretch if e["event"] == "step"]
+        steps = [e for e in stretch if e["event"] == Event.STEP]
         step_s += [(b["time"] - a["time"]) / (b["step"] - a["step"])
                    for a, b in zip(steps, steps[1:]) if b["step"] > a["step"]]
     return {"train_s": round(train_s, 1),

@@ -25,7 +25,8 @@ from ..data.documents import Document
 from ..data.sampling import make_sample
 from ..data.text import Word, split_sentences, unicode_words
 from ..files import atomic_output, check_output
-from ..model.folder import THRESHOLDS_FILE, load_model, load_tokenizer_from, read_folder_json
+from ..layout import ModelFiles
+from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import autocast, resolve_device, warn_if_slow
 from .pipeline import decode, predict_documents
 from .runtimes import prepare_encoder, resolve_precision
@@ -343,7 +344,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     resolved = resolve_device(device)
     precision = resolve_precision(precision, runtime, resolved)
     folder = resolve_model_folder(folder, revision, cache_dir)
-    thresholds = read_folder_json(folder, THRESHOLDS_FILE) if (folder / THRESHOLDS_FILE).exists() else None
+    thresholds = read_folder_json(folder, ModelFiles.THRESHOLDS) if (folder / ModelFiles.THRESHOLDS).exists() else None
     model = load_model(folder, resolved)
     prepare_encoder(model, folder, precision, runtime, resolved)
     return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime, folder)

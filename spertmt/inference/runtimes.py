@@ -29,6 +29,7 @@ from types import SimpleNamespace
 import torch
 
 from ..files import atomic_folder, give_default_permissions
+from ..layout import ModelFiles
 from ..runtime import cpu_bf16_units
 
 PRECISIONS = ("fp32", "bf16", "int8", "auto")
@@ -180,7 +181,7 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
     `encoder-int8.onnx`, loadable with `load(output, runtime="onnx")` (and as before with PyTorch).
     `output` may be `model_folder` itself: the ONNX files are added to it."""
-    from ..model.folder import WEIGHTS_FILE, load_model
+    from ..model.folder import load_model
 
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
@@ -189,8 +190,8 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     else:
         with atomic_folder(output) as tmp:
             shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
-            if (tmp / WEIGHTS_FILE).exists():  # a folder written before weights got the umask's mode
-                give_default_permissions(tmp / WEIGHTS_FILE)
+            if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
+                give_default_permissions(tmp / ModelFiles.WEIGHTS)
             write_onnx_files(model.encoder, tmp)
     return output
 

@@ -20,7 +20,7 @@ import torch
 from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
-from ..model.folder import THRESHOLDS_FILE
+from ..layout import ModelFiles
 from .pipeline import predict_documents
 
 if TYPE_CHECKING:  # a type only: extractor.py imports this module (save_pretrained)
@@ -138,7 +138,7 @@ def thresholds_file_content(tuned: dict, per_type: bool = True) -> dict:
 
 
 def save_thresholds(folder: str | Path, content: dict) -> Path:
-    path = Path(folder) / THRESHOLDS_FILE
+    path = Path(folder) / ModelFiles.THRESHOLDS
     write_text_atomic(path, json.dumps(content, indent=2))
     return path
 

@@ -18,6 +18,7 @@ from .._version import __version__
 from ..config import Config
 from ..data.documents import Types
 from ..files import atomic_folder, give_default_permissions
+from ..layout import CHECKPOINTS, ModelFiles
 from .encoder import encoder_from_config
 from .spertmt import SpERTMT
 
@@ -26,9 +27,6 @@ from .spertmt import SpERTMT
 # load: the model renames their parameters as it reads them.
 FORMAT_VERSION = 3
 READABLE_FORMATS = (1, 2, 3)
-WEIGHTS_FILE = "model.safetensors"
-LEGACY_WEIGHTS_FILE = "weights.pt"  # formats 1 and 2
-THRESHOLDS_FILE = "thresholds.json"  # θ tuned on dev (spertmt/inference/thresholds.py), when tuned
 
 
 def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -> None:
@@ -36,13 +34,13 @@ def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -
     from safetensors.torch import save_file
 
     with atomic_folder(folder) as tmp:
-        save_file(model.state_dict(), tmp / WEIGHTS_FILE, metadata={"format": "pt"})
-        give_default_permissions(tmp / WEIGHTS_FILE)
-        (tmp / "encoder_config.json").write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
-        tokenizer.save_pretrained(tmp / "tokenizer")
-        (tmp / "types.json").write_text(json.dumps(model.types.to_dict(), indent=2))
-        model.config.save(tmp / "config.json")
-        (tmp / "version.json").write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
+        save_file(model.state_dict(), tmp / ModelFiles.WEIGHTS, metadata={"format": "pt"})
+        give_default_permissions(tmp / ModelFiles.WEIGHTS)
+        (tmp / ModelFiles.ENCODER_CONFIG).write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
+        tokenizer.save_pretrained(tmp / ModelFiles.TOKENIZER)
+        (tmp / ModelFiles.TYPES).write_text(json.dumps(model.types.to_dict(), indent=2))
+        model.config.save(tmp / ModelFiles.CONFIG)
+        (tmp / ModelFiles.VERSION).write_text(json.dumps({"spertmt": __version__, "format": FORMAT_VERSION}))
         if extra is not None:
             extra(tmp)
 
@@ -68,11 +66,11 @@ def read_folder_json(folder: Path, name: str):
 def _check_folder(folder: Path) -> dict:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such model folder")
-    if not (folder / "version.json").exists():
-        runs = [name for name in ("best", "last") if (folder / name / "version.json").exists()]
+    if not (folder / ModelFiles.VERSION).exists():
+        runs = [name for name in CHECKPOINTS if (folder / name / ModelFiles.VERSION).exists()]
         hint = f"; it is a run folder: pass {folder / runs[0]}" if runs else ""
         raise FileNotFoundError(f"{folder} is not a spertmt model folder (no version.json){hint}")
-    version = read_folder_json(folder, "version.json")
+    version = read_folder_json(folder, ModelFiles.VERSION)
     if version.get("format") not in READABLE_FORMATS:
         raise ValueError(f"{folder} was written by spertmt {version.get('spertmt')} in checkpoint format "
                          f"{version.get('format')}; this spertmt {__version__} reads formats "
@@ -85,16 +83,16 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTM
     damaged file raises a ModelFolderError that names the folder and the file."""
     folder = Path(folder)
     version = _check_folder(folder)
-    config = Config.from_dict(read_folder_json(folder, "config.json"), str(folder / "config.json"))
-    types = Types.from_dict(read_folder_json(folder, "types.json"), str(folder / "types.json"))
-    encoder = encoder_from_config(read_folder_json(folder, "encoder_config.json"))
+    config = Config.from_dict(read_folder_json(folder, ModelFiles.CONFIG), str(folder / ModelFiles.CONFIG))
+    types = Types.from_dict(read_folder_json(folder, ModelFiles.TYPES), str(folder / ModelFiles.TYPES))
+    encoder = encoder_from_config(read_folder_json(folder, ModelFiles.ENCODER_CONFIG))
     model = SpERTMT(config, types, encoder)
-    name = WEIGHTS_FILE if version["format"] >= 3 else LEGACY_WEIGHTS_FILE
+    name = ModelFiles.WEIGHTS if version["format"] >= 3 else ModelFiles.LEGACY_WEIGHTS
     weights = folder / name
     if not weights.exists():
         raise ModelFolderError(f"{folder}: {name} is missing; {_HINT}")
     try:
-        if name == WEIGHTS_FILE:
+        if name == ModelFiles.WEIGHTS:
             from safetensors.torch import load_file
 
             state = load_file(weights)
@@ -144,7 +142,7 @@ def load_tokenizer_from(folder: str | Path):
     from transformers import AutoTokenizer
 
     folder = Path(folder)
-    if not (folder / "tokenizer").is_dir():
+    if not (folder / ModelFiles.TOKENIZER).is_dir():
         raise ModelFolderError(f"{folder}: tokenizer/ is missing; {_HINT}")
     try:
         return AutoTokenizer.from_pretrained(folder / "tokenizer", use_fast=True)

@@ -18,11 +18,11 @@ import shutil
 from pathlib import Path
 
 from .._version import __version__
+from ..layout import ModelFiles, metrics_file_of
 
 # owner/name as the hub spells repo ids (a local path with one slash and no such folder looks alike:
 # both readings are named when neither exists)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-CARD_FILE = "README.md"
 
 
 def looks_like_repo_id(name: str | Path) -> bool:
@@ -74,12 +74,11 @@ def _dataset_name(config) -> str | None:
 def run_metrics(source: Path) -> tuple[dict | None, str]:
     """The test metrics of the run a model folder came from (`<run>/best` -> `<run>/metrics.json`,
     `<run>/last` -> `metrics_last.json`), and which checkpoint they describe."""
-    name = {"best": ("metrics.json", "the epoch selected on the dev set"),
-            "last": ("metrics_last.json", "the last epoch")}.get(source.name)
-    if name is None or not (source.parent / name[0]).exists():
+    found = metrics_file_of(source)
+    if found is None or not found[0].exists():
         return None, ""
     try:
-        return json.loads((source.parent / name[0]).read_text(encoding="utf-8")), name[1]
+        return json.loads(found[0].read_text(encoding="utf-8")), found[1]
     except ValueError:
         return None, ""
 
@@ -175,10 +174,10 @@ def write_model_card(folder: Path, source: Path | None, config, types, **card) -
     when they lie beside `source`; else `source`'s own card (a model downloaded from the hub keeps its
     page); else a new card without metrics. `card`: model_card's keywords."""
     metrics, checkpoint = run_metrics(source) if source is not None else (None, "")
-    if metrics is None and source is not None and (source / CARD_FILE).exists():
-        shutil.copyfile(source / CARD_FILE, folder / CARD_FILE)
+    if metrics is None and source is not None and (source / ModelFiles.CARD).exists():
+        shutil.copyfile(source / ModelFiles.CARD, folder / ModelFiles.CARD)
         return
-    model_card(config, types, metrics, checkpoint, **card).save(folder / CARD_FILE)
+    model_card(config, types, metrics, checkpoint, **card).save(folder / ModelFiles.CARD)
 
 
 def check_can_push(repo_id: str) -> None:

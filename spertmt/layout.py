@@ -1,0 +1,134 @@
+"""Where things live on disk: the files of a model folder and of a run folder, and the events of a
+run's log. One part of the library writes each of these and another reads it (the trainer writes a
+run folder; the experiment runner, the hub and the CLI read it), so the names are stated here once.
+They are the on-disk format: old folders must keep loading, so a name here never changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+
+class ModelFiles:
+    """The files of a model folder (spertmt.model.folder writes and reads them)."""
+
+    WEIGHTS = "model.safetensors"  # format 3
+    LEGACY_WEIGHTS = "weights.pt"  # formats 1 and 2: torch's pickle
+    ENCODER_CONFIG = "encoder_config.json"
+    TOKENIZER = "tokenizer"  # a folder
+    TYPES = "types.json"
+    CONFIG = "config.json"
+    VERSION = "version.json"  # its presence marks a complete model folder
+    THRESHOLDS = "thresholds.json"  # θ tuned on dev, when tuned
+    CARD = "README.md"  # the model card, when saved for sharing
+
+
+class Event(str, Enum):
+    """The `event` of each line of a run's log.jsonl (a str, so a line reads and compares as text)."""
+
+    START = "start"  # training starts: documents, steps, device, processes, native kernels
+    RESUME = "resume"  # training goes on from resume/ (same fields as START)
+    STEP = "step"  # every 50 steps: loss, entity_loss, relation_loss, lr
+    DEV = "dev"  # after an epoch: the selection metric, dev metrics, dev halves
+    EPOCH = "epoch"  # an epoch is saved: a resume starts after it
+    THRESHOLDS = "thresholds"  # θ tuned on dev for a checkpoint
+    THRESHOLD_CROSS_CHECK = "threshold_cross_check"  # θ tuned on one half of dev, scored on the other
+    TEST_LAST = "test_last"  # test metrics of last/
+    TEST = "test"  # test metrics of best/
+    TEST_FIXED_THRESHOLD = "test_fixed_threshold"  # best/ at the config's θ, when θ was tuned
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The checkpoints a run folder holds, each a model folder.
+BEST, LAST = "best", "last"
+CHECKPOINTS = (BEST, LAST)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The folder `spertmt train --output` writes: `config.json`, `log.jsonl`, the model folders
+    `best/` and `last/`, `resume/state.pt` while the run can be resumed, and for the test set
+    `metrics.json` (best/), `metrics_last.json`, `metrics_fixed_threshold.json` (best/ at the
+    config's θ when θ was tuned on dev) and `predictions.json`; `metrics_folds.json` for all folds;
+    `train.out` for a run of the experiment runner."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "log.jsonl"
+
+    @property
+    def best(self) -> Path:
+        return self.path / BEST
+
+    @property
+    def last(self) -> Path:
+        return self.path / LAST
+
+    @property
+    def resume(self) -> Path:
+        return self.path / "resume"
+
+    @property
+    def resume_state(self) -> Path:
+        return self.resume / "state.pt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def metrics_last(self) -> Path:
+        return self.path / "metrics_last.json"
+
+    @property
+    def metrics_fixed_threshold(self) -> Path:
+        return self.path / "metrics_fixed_threshold.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / "predictions.json"
+
+    @property
+    def console(self) -> Path:
+        """What a run started by the experiment runner printed."""
+        return self.path / "train.out"
+
+    @property
+    def metrics_folds(self) -> Path:
+        return self.path / "metrics_folds.json"
+
+    def fold(self, fold: int) -> RunFolder:
+        return RunFolder(self.path / f"fold_{fold}")
+
+    def trained(self) -> list[str]:
+        """The checkpoints of this run that were saved whole (`best`, `last`)."""
+        return [name for name in CHECKPOINTS if (self.path / name / ModelFiles.VERSION).exists()]
+
+    def can_resume(self) -> bool:
+        return self.resume_state.exists()
+
+    def read_log(self) -> list[dict]:
+        """The log's lines, in order."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+def metrics_file_of(model_folder: Path) -> tuple[Path, str] | None:
+    """The test metrics a run wrote for one of its checkpoints (`<run>/best` -> `<run>/metrics.json`,
+    `<run>/last` -> `metrics_last.json`), and what that checkpoint is; None for another folder."""
+    run = RunFolder(model_folder.parent)
+    return {BEST: (run.metrics, "the epoch selected on the dev set"),
+            LAST: (run.metrics_last, "the last epoch")}.get(model_folder.name)

@@ -1,0 +1,43 @@
+"""Scoring a model on documents during and after training: predictions and metrics at a θ, and the
+dev set's two halves for the held-out diagnostics (experiments/held_out_dev.py)."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..evaluate import evaluate
+from ..inference.pipeline import predict_documents
+
+
+def metric(metrics: dict, dotted: str) -> float:
+    """One figure of a metrics dict by its dotted name ("re_strict.micro.f1")."""
+    value = metrics
+    for part in dotted.split("."):
+        value = value[part]
+    return float(value)
+
+
+def predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
+                      thresholds: dict | None = None):
+    """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ)."""
+    from ..inference.extractor import Extractor
+
+    threshold_args = Extractor(model, tokenizer, device, thresholds)._threshold_args(None)
+    predictions = predict_documents(model, tokenizer, documents, batch_size=cfg.eval_batch_size, device=device,
+                                    progress=progress, **threshold_args)
+    return predictions, evaluate(documents, predictions, types, overlapping=cfg.overlapping)
+
+
+def halves(documents: list) -> tuple[list, list]:
+    """The dev set's two halves for the held-out diagnostics: even and odd documents."""
+    return documents[0::2], documents[1::2]
+
+
+def f1s(metrics: dict) -> dict:
+    return {setting: {a: metrics[setting][a]["f1"] for a in ("micro", "macro")} for setting in metrics}
+
+
+def half_scores(documents: list, predictions: list, types, cfg: Config) -> list[dict]:
+    """Dev F1 on each half: choosing the epoch on one half and reading the other is an estimate of
+    dev selection that is not read on the set it chose on (experiments/held_out_dev.py)."""
+    return [f1s(evaluate(gold, pred, types, overlapping=cfg.overlapping))
+            for gold, pred in zip(halves(documents), halves(predictions))]

@@ -1,0 +1,99 @@
+"""The Trainer's callbacks: a user's callback is called at each named point after the built-in ones,
+early stopping ends a run with its outputs complete, and the trainer's state is what callbacks read."""
+
+import dataclasses
+
+import pytest
+
+from spertmt.layout import Event, RunFolder
+from spertmt.training import Callback, EarlyStopping, Trainer, default_callbacks, train
+from spertmt.training.callbacks import Checkpoints, DevEvaluation, TrainLog, WeightAveraging
+from spertmt.training.final import FinalEvaluation
+from spertmt.training.resume import ResumeState
+
+
+class Recorder(Callback):
+    """Notes each call and what the run folder held at that moment."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_train_start(self, trainer):
+        self.calls.append(("train_start", trainer.state.epoch, trainer.state.step))
+
+    def on_step_end(self, trainer, step):
+        assert step.stepped and step.loss == pytest.approx(step.output.loss.item())
+        self.calls.append(("step_end", trainer.state.epoch, trainer.state.step))
+
+    def on_epoch_end(self, trainer):
+        # The built-in callbacks have run: this epoch is saved, evaluated and logged.
+        events = [e["event"] for e in trainer.run.read_log()]
+        assert events[-2:] == [Event.DEV, Event.EPOCH] and trainer.run.can_resume()
+        assert trainer.state.dev_metrics and (trainer.run.last / "version.json").exists()
+        self.calls.append(("epoch_end", trainer.state.epoch, trainer.state.step))
+
+    def on_train_end(self, trainer):
+        assert trainer.run.metrics.exists() and not trainer.run.resume.exists()
+        self.calls.append(("train_end", trainer.state.epoch, trainer.state.step))
+
+
+def test_a_users_callback_is_called_at_each_point_after_the_built_in_ones(tiny_config, tmp_path):
+    recorder = Recorder()
+    config = dataclasses.replace(tiny_config, epochs=2)
+    metrics = train(config, tmp_path / "run", progress=False, callbacks=[recorder])
+    steps = len([c for c in recorder.calls if c[0] == "step_end"])
+    assert steps > 0 and steps % 2 == 0
+    per_epoch = steps // 2
+    assert recorder.calls[0] == ("train_start", 0, 0)
+    assert recorder.calls[1:per_epoch + 2] == [*(("step_end", 1, s) for s in range(1, per_epoch + 1)),
+                                               ("epoch_end", 1, per_epoch)]
+    assert recorder.calls[-2:] == [("epoch_end", 2, steps), ("train_end", 2, steps)]
+    assert metrics == RunFolder(tmp_path / "run").read_log()[-1]["metrics"]  # the test metrics of best/
+
+
+def test_early_stopping_ends_the_run_with_its_outputs_complete(tiny_config, tmp_path):
+    class FlatDevScore(Callback):  # a dev score that never improves after the first epoch
+        def on_epoch_end(self, trainer):
+            trainer.state.dev_score = 1.0
+
+    config = dataclasses.replace(tiny_config, epochs=6)
+    stopper = EarlyStopping(patience=2)
+    train(config, tmp_path / "run", progress=False, callbacks=[FlatDevScore(), stopper])
+    run = RunFolder(tmp_path / "run")
+    epochs = [e["epoch"] for e in run.read_log() if e["event"] == Event.EPOCH]
+    assert epochs == [1, 2, 3] and stopper.waited == 2
+    assert run.trained() == ["best", "last"] and run.metrics.exists() and not run.resume.exists()
+
+
+def test_early_stopping_counts_epochs_without_a_better_dev_score():
+    stopper = EarlyStopping(patience=2, min_delta=0.5)
+
+    class Fake:
+        config = type("C", (), {"select_metric": "re_strict.micro.f1"})()
+
+        def __init__(self):
+            self.state = type("S", (), {"dev_score": None, "should_stop": False, "epoch": 0})()
+
+    trainer = Fake()
+    for epoch, score in enumerate([10.0, 10.4, 11.0, 11.2, 11.3], start=1):
+        trainer.state.epoch, trainer.state.dev_score = epoch, score
+        stopper.on_epoch_end(trainer)
+        assert trainer.state.should_stop == (epoch == 5), epoch  # 10.4 and 11.2/11.3 are within min_delta
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_the_built_in_callbacks_and_their_order(tiny_config):
+    kinds = [type(c) for c in default_callbacks(tiny_config)]
+    assert kinds == [DevEvaluation, Checkpoints, FinalEvaluation, ResumeState, TrainLog]
+    averaged = dataclasses.replace(tiny_config, ema_decay=0.9)
+    assert [type(c) for c in default_callbacks(averaged)][0] is WeightAveraging
+
+
+def test_the_trainer_reads_and_checks_the_data_before_writing(tiny_config, tmp_path):
+    broken = tmp_path / "train.json"
+    broken.write_text("[{")
+    config = dataclasses.replace(tiny_config, train_path=str(broken))
+    with pytest.raises(ValueError, match="train.json"):
+        Trainer(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
