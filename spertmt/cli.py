@@ -280,7 +280,9 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from .experiment.runner import Experiment, Grid, hold_lock, release_lock, running_pid, start_background
+    from .experiment.grid import Grid
+    from .experiment.locks import hold_lock, release_lock, running_pid, start_background
+    from .experiment.runner import Experiment
 
     experiment = Experiment(Grid.load(args.grid), results=args.results, runs=args.runs,
                             keep_checkpoints=args.keep_checkpoints, threads=args.threads, jobs=args.jobs)

@@ -14,6 +14,7 @@ and tail overlap; gold and predictions alike. Numbers are percentages.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from .data.documents import Document, Types
@@ -118,6 +119,18 @@ def format_metrics(metrics: dict) -> str:
 def summary(metrics: dict) -> str:
     """One line: micro F1 of NER, RE and RE+."""
     return " | ".join(f"{key} F1 {metrics[key]['micro']['f1']:.2f}" for key, _ in SETTINGS if key in metrics)
+
+
+def mean_std(metrics: list[dict]) -> dict:
+    """{setting: {average: {key: {mean, std}}}} over several runs' metrics (seeds, folds); std 0 for one."""
+    out: dict = {}
+    for setting, _ in SETTINGS:
+        for average in ("micro", "macro"):
+            for key in ("precision", "recall", "f1"):
+                values = [m[setting][average][key] for m in metrics]
+                out.setdefault(setting, {}).setdefault(average, {})[key] = {
+                    "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return out
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from spertmt.cli import main
-from spertmt.experiment.runner import Experiment, Grid, running_pid
+from spertmt.evaluate import mean_std
+from spertmt.experiment import report
+from spertmt.experiment.grid import Grid
+from spertmt.experiment.locks import running_pid
+from spertmt.experiment.records import timing
+from spertmt.experiment.runner import Experiment
 
 
 def _write_grid(tmp_path, tiny_config, plot=True):
@@ -158,22 +163,18 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 def test_mean_and_standard_deviation_per_setting():
-    from spertmt.experiment.runner import _mean_std
-
     def metrics(f1):
         return {s: {a: {"precision": f1 + 1, "recall": f1 - 1, "f1": f1} for a in ("micro", "macro")}
                 for s in ("ner", "re", "re_strict")}
 
-    out = _mean_std([metrics(80.0), metrics(84.0), metrics(85.0)])
+    out = mean_std([metrics(80.0), metrics(84.0), metrics(85.0)])
     assert out["ner"]["micro"]["f1"]["mean"] == pytest.approx(83.0)
     assert out["re_strict"]["macro"]["precision"]["mean"] == pytest.approx(84.0)
     assert out["re"]["micro"]["f1"]["std"] == pytest.approx(statistics.stdev([80.0, 84.0, 85.0]))
-    assert _mean_std([metrics(80.0)])["ner"]["micro"]["f1"]["std"] == 0.0
+    assert mean_std([metrics(80.0)])["ner"]["micro"]["f1"]["std"] == 0.0
 
 
 def test_timing_from_the_log_leaves_out_the_pause_of_a_resume():
-    from spertmt.experiment.runner import _timing
-
     def steps(t0, first, last, seconds_per_step, epoch):
         return [{"event": "step", "time": t0 + (s - first) * seconds_per_step, "step": s, "epoch": epoch}
                 for s in range(first, last + 1, 50)]
@@ -182,14 +183,14 @@ def test_timing_from_the_log_leaves_out_the_pause_of_a_resume():
            + steps(45.0, 250, 300, 0.2, 2)  # killed in epoch 2, resumed a day later from epoch 1's end
            + [{"event": "resume", "time": 86400.0}] + steps(86405.0, 250, 400, 0.2, 2)
            + [{"event": "epoch", "time": 86440.0}, {"event": "test", "time": 86450.0}])
-    timing = _timing(log)
-    assert timing["train_s"] == pytest.approx(55.0 + 50.0)
-    assert timing["epoch_s_median"] == pytest.approx(40.0)
-    assert timing["step_s_median"] == pytest.approx(0.2)
+    measured = timing(log)
+    assert measured["train_s"] == pytest.approx(55.0 + 50.0)
+    assert measured["epoch_s_median"] == pytest.approx(40.0)
+    assert measured["step_s_median"] == pytest.approx(0.2)
     # Logs written before `epoch` events: the dev evaluations end the epochs.
     old = [{"event": "start", "time": 0.0}, {"event": "dev", "time": 30.0}, {"event": "dev", "time": 62.0},
            {"event": "dev", "time": 93.0}]
-    assert _timing(old) == {"train_s": 93.0, "epoch_s_median": 31.0, "step_s_median": None}
+    assert timing(old) == {"train_s": 93.0, "epoch_s_median": 31.0, "step_s_median": None}
 
 
 def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config, tmp_path):
@@ -201,9 +202,8 @@ def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config,
         {"seed": 0, "fold": 0, "dev_best": None, "test_best": {"ner": 64.6, "re_strict": 64.6},
          "test_last": {"ner": 64.6, "re_strict": 64.6}}], "commands": ["spertmt train ..."]},
                          "spertmt": {"runs": 0, "commands": []}}}
-    from spertmt.experiment.runner import _mean_std
-    summary["cells"]["spert"]["test_best"] = summary["cells"]["spert"]["test_last"] = _mean_std([metrics])
-    table = experiment.markdown(summary)
+    summary["cells"]["spert"]["test_best"] = summary["cells"]["spert"]["test_last"] = mean_std([metrics])
+    table = report.markdown(experiment.grid, summary)
     assert "## Test, last epoch's checkpoint (no dev set" in table
     assert "selected on dev" not in table and table.count("| spert | 1 |") == 1
 

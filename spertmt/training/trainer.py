@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from .. import ops
 from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import has_overlapping_entities, read_documents, read_types, require_documents
+from ..evaluate import mean_std
 from ..layout import RunFolder
 from ..model.encoder import load_encoder, load_tokenizer
 from ..model.spertmt import SpERTMT
@@ -259,15 +259,7 @@ def train_folds(config: Config, output_dir: str | Path, progress: bool = True) -
     run = RunFolder(output_dir)
     per_fold = [train(dataclasses.replace(config, fold=fold), run.fold(fold).path, progress)
                 for fold in range(config.num_folds)]
-    summary_: dict = {"folds": config.num_folds}
-    for setting in ("ner", "re", "re_strict"):
-        for average in ("micro", "macro"):
-            for key in ("precision", "recall", "f1"):
-                values = [m[setting][average][key] for m in per_fold]
-                summary_.setdefault(setting, {}).setdefault(average, {})[key] = {
-                    "mean": statistics.fmean(values),
-                    "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                }
+    summary_ = {"folds": config.num_folds, **mean_std(per_fold)}
     run.metrics_folds.write_text(json.dumps(summary_, indent=2))
     for setting in ("ner", "re", "re_strict"):
         f1 = summary_[setting]["macro"]["f1"]

@@ -1,0 +1,116 @@
+"""The record of a finished run (`results/<grid>/runs/<cell>/seed<S>.json`): its command, config,
+scores, dev curve, θ, timing and machine, read from its run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from ..layout import Event, RunFolder
+from .grid import SETTINGS, Run
+
+
+def make_record(run: Run, output: RunFolder, command: list[str], split: str, started: float, resumed: bool,
+                jobs: int, omp_num_threads: str | None) -> dict:
+    """The record of `run`, trained into `output` by `command`; `split` is the grid's ("dev": a
+    screening grid, recorded by its dev metrics)."""
+    log = output.read_log()
+    dev = [e for e in log if e["event"] == Event.DEV]
+    config = json.loads(output.config.read_text())
+    start = next((e for e in log if e["event"] == Event.START), {})
+    select = config["select_metric"]
+    best = max(dev, key=lambda e: e[select]) if dev else None
+    if split == "dev":
+        scores = {"dev_selected": best["metrics"], "dev_last": dev[-1]["metrics"]}
+    else:
+        scores = {"test_best": json.loads(output.metrics.read_text()),
+                  "test_last": json.loads(output.metrics_last.read_text())}
+        fixed = output.metrics_fixed_threshold  # θ tuned on dev: the config's θ as well
+        if fixed.exists():
+            scores["test_best_fixed_threshold"] = json.loads(fixed.read_text())
+    return {
+        "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
+        "command": shlex.join(command),
+        "config": config,
+        **scores,
+        "dev_best": {"epoch": best["epoch"], "metric": select, "value": best[select]} if best else None,
+        # θ tuned on dev at the end (threshold_selection), with the dev F1 it reaches there
+        "thresholds": [{k: e[k] for k in ("checkpoint", "thresholds", "dev")} for e in log
+                       if e["event"] == Event.THRESHOLDS],
+        # Dev F1 after every epoch: how fast each setting learns (read next to the test figures).
+        "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
+                                               for s, _ in SETTINGS},
+                       **({"halves": e["halves"]} if "halves" in e else {})} for e in dev],
+        # θ tuned on one half of dev and scored on the other (threshold_selection; trainer)
+        "threshold_cross_check": [{k: e[k] for k in ("checkpoint", "results")} for e in log
+                                  if e["event"] == Event.THRESHOLD_CROSS_CHECK],
+        # wall_s: this runner's share (a resumed run's last stretch); train_s: all stretches, from the log
+        "wall_s": round(time.time() - started, 1), "resumed": resumed, **timing(log),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {"cpus": os.cpu_count(), "cpu_capability": _cpu_capability(),
+                    "python": platform.python_version(), "torch": _torch_version(),
+                    "commit": _git_commit(), "device": start.get("device"),
+                    "gpu": _gpu_name() if str(start.get("device", "")).startswith("cuda") else None,
+                    "native_kernels": start.get("native"), "jobs": jobs,
+                    # None: PyTorch's default of one thread per core; "1" when grids share the cores
+                    "omp_num_threads": omp_num_threads},
+    }
+
+
+def timing(log: list[dict]) -> dict:
+    """Training time from a run's log, split into the stretches that a `start` or `resume` began
+    (a resumed run's pause between sessions counts in none): `train_s`, their sum; `epoch_s_median`,
+    the median gap between epoch ends (`epoch` events; `dev` in logs written before them);
+    `step_s_median`, the median time a training step took between two `step` entries."""
+    stretches: list[list[dict]] = []
+    for event in log:
+        if event["event"] in (Event.START, Event.RESUME) or not stretches:
+            stretches.append([])
+        stretches[-1].append(event)
+    train_s, epoch_s, step_s = 0.0, [], []
+    for stretch in stretches:
+        train_s += stretch[-1]["time"] - stretch[0]["time"]
+        ends = ([e for e in stretch if e["event"] == Event.EPOCH]
+                or [e for e in stretch if e["event"] == Event.DEV])
+        times = [stretch[0]["time"]] + [e["time"] for e in ends]
+        epoch_s += [b - a for a, b in zip(times, times[1:]) if b > a]
+        steps = [e for e in stretch if e["event"] == Event.STEP]
+        step_s += [(b["time"] - a["time"]) / (b["step"] - a["step"])
+                   for a, b in zip(steps, steps[1:]) if b["step"] > a["step"]]
+    return {"train_s": round(train_s, 1),
+            "epoch_s_median": round(statistics.median(epoch_s), 1) if epoch_s else None,
+            "step_s_median": round(statistics.median(step_s), 4) if step_s else None}
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def _cpu_capability() -> str:
+    """The vector units torch's kernels use here (AVX2, AVX512, ...): they pick other kernels on
+    another CPU, so the same seed is bit-identical only on the same kind of CPU."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
