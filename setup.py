@@ -101,7 +101,8 @@ def _native_extensions():
             for stale in glob.glob(os.path.join(self.build_lib, "spertmt", "_C*.so")):
                 os.remove(stale)
             warnings.warn(f"spertmt: {why}; installing the pure-PyTorch fallbacks only "
-                          "(SPERTMT_JIT=1 builds the kernels at first import where a compiler is)")
+                          "(SPERTMT_JIT=1 builds the kernels at first import where a compiler is)",
+                          stacklevel=2)
 
     return [ext], {"build_ext": BuildOrFallback.with_options(no_python_abi_suffix=True)}
 

@@ -43,9 +43,15 @@ def probe(model: str, words: int, stops: bool, threads: int, max_sentence_words:
     start = time.perf_counter()
     result = extractor.extract(text, max_sentence_words=max_sentence_words)[0]
     seconds = time.perf_counter() - start
-    return {"words": words, "stops": stops, "max_sentence_words": max_sentence_words, "seconds": seconds, "entities": len(result.entities),
-            "relations": len(result.relations),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "words": words,
+        "stops": stops,
+        "max_sentence_words": max_sentence_words,
+        "seconds": seconds,
+        "entities": len(result.entities),
+        "relations": len(result.relations),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main(argv=None) -> int:

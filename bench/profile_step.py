@@ -58,7 +58,7 @@ def instrument(model) -> None:
     model.score_relations = _scoped("relation head", model.score_relations)
     for name in ("span_max_pool", "enumerate_span_max_pool"):
         setattr(ops, name, _scoped("spans", getattr(ops, name)))
-    model_module._ordered_pairs = _scoped("pairs", model_module._ordered_pairs)
+    model_module.ordered_pairs = _scoped("pairs", model_module.ordered_pairs)
     for name in ("multitask_loss", "none_class_cross_entropy", "multilabel_bce"):  # as the heads call them
         setattr(heads_module, name, _scoped("losses", getattr(heads_module, name)))
     spertmt.inference.extractor.decode = _scoped("decode", spertmt.inference.extractor.decode)

@@ -34,8 +34,8 @@ from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
 
 from spertmt import ops  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
-from spertmt.testing import random_words  # noqa: E402
 from spertmt.runtime import cpu_capability  # noqa: E402
+from spertmt.testing import random_words  # noqa: E402
 
 WORDS, MAX_WIDTH, SAMPLED_SPANS, PAIRS = 45, 10, 128, 64
 IMPLS = ("native", "fallback", "spert")

@@ -24,5 +24,6 @@ def spert_max_pool(hidden: Tensor, masks: Tensor) -> Tensor:
     m = (masks.unsqueeze(-1) == 0).to(hidden.dtype) * (-1e30)
     pooled = m + hidden.unsqueeze(1).repeat(1, masks.shape[1], 1, 1)
     pooled = pooled.max(dim=2)[0]
-    # SpERT leaves an empty context at -1e30 and zeroes it afterwards (`rel_ctx[rel_masks.to(torch.uint8).any(-1) == 0] = 0`).
+    # SpERT leaves an empty context at -1e30 and zeroes it afterwards
+    # (`rel_ctx[rel_masks.to(torch.uint8).any(-1) == 0] = 0`).
     return torch.where(masks.any(-1, keepdim=True), pooled, pooled.new_zeros(()))

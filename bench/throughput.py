@@ -38,11 +38,11 @@ dev). With `--eval-process` and `--model` every setting also gets a row timing t
 from __future__ import annotations
 
 import argparse
-import copy
 import contextlib
+import copy
 import json
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,17 +56,17 @@ from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
 
 import spertmt  # noqa: E402
 from spertmt import ops  # noqa: E402
-from spertmt.inference.extractor import Extractor  # noqa: E402
 from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
+from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
+from spertmt.evaluate import evaluate  # noqa: E402
+from spertmt.inference.extractor import Extractor  # noqa: E402
+from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder, write_onnx_files  # noqa: E402
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
 from spertmt.model.spertmt import SpERTMT  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
-from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
-from spertmt.evaluate import evaluate  # noqa: E402
-from spertmt.training.optim import AdamWNoBiasCorrection  # noqa: E402
 from spertmt.runtime import autocast, cpu_capability  # noqa: E402
-from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder, write_onnx_files  # noqa: E402
+from spertmt.training.optim import AdamWNoBiasCorrection  # noqa: E402
 from spertmt.training.trainer import make_optimizer  # noqa: E402
 
 CONFIGS = ("encoder", "native", "fallback", "spert")
@@ -99,18 +99,15 @@ def _spert_context(hidden, head, tail):
 @contextlib.contextmanager
 def pooling(config: str):
     """Swaps the pooling implementation the model calls (spertmt.ops is the one place it picks)."""
-    saved = dict(ops._NATIVE), ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool
-    if config == "fallback":
-        ops._NATIVE.update(cpu=False, cuda=False)
-    elif config == "spert":
+    saved = ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool
+    if config == "spert":
         ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool = (
             _spert_span_pool, _spert_enumerate, _spert_context)
     try:
-        yield
+        with ops.fallbacks_only() if config == "fallback" else contextlib.nullcontext():
+            yield
     finally:
-        ops._NATIVE.clear()
-        ops._NATIVE.update(saved[0])
-        ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool = saved[1:]
+        ops.span_max_pool, ops.enumerate_span_max_pool, ops.pair_context_max_pool = saved
 
 
 def conll04(name: str) -> Path:
@@ -290,7 +287,9 @@ def probe(args) -> None:
 def measure_all(args, extractor, types, test, train) -> list[dict]:
     """Every configuration and batch size at one setting (args.dtype)."""
     extract_once(extractor, test[:8], "native", 4, args)  # warm-up
-    configs = args.configs if args.dtype in AUTOCAST_SETTINGS else [c for c in args.configs if c in ("encoder", "native")]
+    configs = (
+        args.configs if args.dtype in AUTOCAST_SETTINGS else [c for c in args.configs if c in ("encoder", "native")]
+    )
     rows = []
     print(f"# device={args.device} dtype={args.dtype} threads={torch.get_num_threads()} torch={torch.__version__} "
           f"native={ops.native_available(torch.device(args.device).type)} model={args.model or 'untrained'}")
@@ -424,8 +423,10 @@ def eval_process_rows(args, settings: list[str], workdir: Path, test_path: Path,
                "sentences": sentences, "sentences_per_s": sentences / statistics.median(times[setting]),
                "ner_f1": m["ner"]["micro"]["f1"], "re_strict_f1": m["re_strict"]["micro"]["f1"]}
         rows.append(row)
-        print(f"{'eval':8} {setting:9} {batch:5d} {row['median_s']:9.2f} {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}",
-              flush=True)
+        print(
+            f"{'eval':8} {setting:9} {batch:5d} {row['median_s']:9.2f} {row['ner_f1']:7.2f} {row['re_strict_f1']:7.2f}",
+            flush=True,
+        )
     return rows
 
 
@@ -445,9 +446,11 @@ def markdown_rows(rows: list[dict]) -> str:
             return format(r[key], fmt) if r.get(key) is not None else ""
         base = fp32.get((r["task"], r["config"], r["batch"]))
         ratio = f"{base / r['median_s']:.2f}" if base and r.get("median_s") else ""
-        lines.append(f"| {r['task']} | {r['dtype']} | {r['config']} | {r['batch']} | {cell('sentences_per_s', '.1f')} | "
-                     f"{ratio} | {cell('ms_per_step', '.1f')} | {cell('median_s', '.3f')} | {cell('peak_mib', '.1f')} | "
-                     f"{cell('ner_f1', '.2f')} | {cell('re_strict_f1', '.2f')} |")
+        lines.append(
+            f"| {r['task']} | {r['dtype']} | {r['config']} | {r['batch']} | {cell('sentences_per_s', '.1f')} | "
+            f"{ratio} | {cell('ms_per_step', '.1f')} | {cell('median_s', '.3f')} | {cell('peak_mib', '.1f')} | "
+            f"{cell('ner_f1', '.2f')} | {cell('re_strict_f1', '.2f')} |"
+        )
     return "\n".join(lines)
 
 

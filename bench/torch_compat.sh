@@ -17,7 +17,7 @@ for version in "$@"; do
   "$venv/bin/pip" install -q --force-reinstall --no-deps "$wheel" && "$venv/bin/pip" install -q "$wheel" 2>&1 |
     grep -v "^WARNING: Location" || true
   loaded=$(cd /tmp && "$venv/bin/python" -c "import torch, spertmt.ops as o; print(torch.__version__, o.native_load_source() or o.native_load_error())")
-  result=$(PYTHONSAFEPATH=1 "$venv/bin/python" -m pytest tests/ops tests/test_optim.py -q -p no:cacheprovider \
+  result=$(PYTHONSAFEPATH=1 "$venv/bin/python" -m pytest tests/ops tests/training/test_optim.py -q -p no:cacheprovider \
            -k "not cmake" 2>&1 | tail -n 1)
   echo "torch $loaded: $result"
 done

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import spertmt
-from spertmt.model.heads import MultiTaskHead
 from spertmt.inference.pipeline import predict_documents
+from spertmt.model.heads import MultiTaskHead
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -55,14 +55,22 @@ def main(argv=None) -> int:
                 other_scores.append(entity.score)
     tuned = extractor.thresholds.get("entity", {}).get("*")
     thetas = {"0.85": 0.85, **({f"tuned {tuned:.3f}": tuned} if tuned is not None else {})}
-    result = {"model": args.model, "data": args.data, "gold_spans": len(gold_scores),
-              "gold_spans_not_candidates": sum(len(d.entities) for d in documents) - len(gold_scores),
-              "gold_best_class_is_gold_type": sum(gold_type_right) / max(1, len(gold_type_right)),
-              "gold": {**quantiles(gold_scores), **{f"share >= {k}": sum(s >= t for s in gold_scores) / len(gold_scores)
-                                                    for k, t in thetas.items()}},
-              "other": {**quantiles(other_scores), **{f"share >= {k}": sum(s >= t for s in other_scores) / len(other_scores)
-                                                      for k, t in thetas.items()}},
-              "other_spans": len(other_scores)}
+    result = {
+        "model": args.model,
+        "data": args.data,
+        "gold_spans": len(gold_scores),
+        "gold_spans_not_candidates": sum(len(d.entities) for d in documents) - len(gold_scores),
+        "gold_best_class_is_gold_type": sum(gold_type_right) / max(1, len(gold_type_right)),
+        "gold": {
+            **quantiles(gold_scores),
+            **{f"share >= {k}": sum(s >= t for s in gold_scores) / len(gold_scores) for k, t in thetas.items()},
+        },
+        "other": {
+            **quantiles(other_scores),
+            **{f"share >= {k}": sum(s >= t for s in other_scores) / len(other_scores) for k, t in thetas.items()},
+        },
+        "other_spans": len(other_scores),
+    }
     keys = [f"q{int(q * 100)}" for q in QUANTILES] + [f"share >= {k}" for k in thetas]
     print("| spans | count | " + " | ".join(keys) + " |")
     print("| --- | --- |" + " --- |" * len(keys))

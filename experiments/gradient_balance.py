@@ -121,7 +121,9 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every setting (e.g. relation_weight=0.25)")
     parser.add_argument("--output", default="results/diagnostics/gradient-balance.json")
-    parser.add_argument("--settings", nargs="*", metavar="NAME", help=f"rows to measure (default: all): {list(SETTINGS)}")
+    parser.add_argument(
+        "--settings", nargs="*", metavar="NAME", help=f"rows to measure (default: all): {list(SETTINGS)}"
+    )
     args = parser.parse_args(argv)
 
     base = Config().override(args.set)

@@ -71,8 +71,11 @@ def summarise(folders: list[Path]) -> dict:
 
 
 def format_table(summary: dict) -> str:
-    lines = ["| cell | runs | epochs chosen on a half | chosen - last: NER | RE+ | θ tuned - fixed, selected: NER | RE+ "
-             "| last: NER | RE+ |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| cell | runs | epochs chosen on a half | chosen - last: NER | RE+ | θ tuned - fixed, selected: NER | RE+ "
+        "| last: NER | RE+ |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, c in summary.items():
         sel, theta = c["selection_minus_last"], c["theta_tuned_minus_fixed"]
 

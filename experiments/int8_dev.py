@@ -67,8 +67,11 @@ def main() -> None:
         for b in args.batch:
             row = {"variant": name, "batch": b, "linears": f"{len(chosen)}/{len(names)}", **score(b)}
             rows.append(row)
-            print(f"{name:34} {b:5d} {row['ner'] - base[b]['ner']:+7.2f} {row['re_strict'] - base[b]['re_strict']:+7.2f} "
-                  f"{row['s']:6.2f}", flush=True)
+            print(
+                f"{name:34} {b:5d} {row['ner'] - base[b]['ner']:+7.2f} {row['re_strict'] - base[b]['re_strict']:+7.2f} "
+                f"{row['s']:6.2f}",
+                flush=True,
+            )
         extractor.model.encoder = fp32_encoder
     if args.output:
         Path(args.output).write_text(json.dumps({"model": args.model, "threads": torch.get_num_threads(),

@@ -20,20 +20,21 @@ import json
 import sys
 from pathlib import Path
 
+from .config import EXTRACT_BATCH_SIZE, EXTRACTION_PRECISIONS, INPUT_FORMATS, OUTPUT_FORMATS, RUNTIMES, Config
+
 
 def _load_config(args: argparse.Namespace):
-    from .config import Config
 
     config = Config.load(args.config) if args.config else Config()
     return config.override(args.set or [])
 
 
 def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8", "auto"],
+    parser.add_argument("--precision", default="fp32", choices=EXTRACTION_PRECISIONS,
                         help="the encoder's: bf16 autocast (fast with bf16 units), int8 weights (CPU), or auto "
                              "(bf16 on a GPU or a CPU with bf16 units, else fp32: spertmt info says which); "
                              "speed and F1 of each in bench/RESULTS.md")
-    parser.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
+    parser.add_argument("--runtime", default="torch", choices=RUNTIMES,
                         help="onnx: the encoder by ONNX Runtime, from a folder written by spertmt export")
 
 
@@ -49,7 +50,6 @@ def _train(args: argparse.Namespace) -> int:
 
     run = RunFolder(args.output)
     if args.resume:
-        from .config import Config
 
         config = Config.load(run.config).override(args.set or [])
         train(config, args.output, progress=not args.quiet, resume=True, keep_resume=args.keep_resume)
@@ -226,7 +226,6 @@ def _validate(args: argparse.Namespace) -> int:
     types = read_types(args.types) if args.types else None
     tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
     if args.model:
-        from .config import Config
         from .layout import ModelFiles
         from .model.folder import load_tokenizer_from
         from .model.hub import resolve_model_folder
@@ -325,6 +324,8 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
+    from .data.convert import FORMATS as CONVERT_FORMATS
+    from .data.text import WORD_SPLITTERS
 
     parser = argparse.ArgumentParser(prog="spertmt", description="SpERT.MT joint entity and relation extraction.")
     parser.add_argument("--version", action="version", version=f"spertmt {__version__}")
@@ -366,9 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=".txt (a text per line), .jsonl ({'text'} or {'tokens'}, optional 'id' and "
                               "'entities') or .json (SpERT JSON)")
     predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
-    predict.add_argument("--input-format", choices=["txt", "jsonl", "spert"])
-    predict.add_argument("--output-format", choices=["jsonl", "spert"])
-    predict.add_argument("--batch-size", type=int, default=16)
+    predict.add_argument("--input-format", choices=INPUT_FORMATS)
+    predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
+    predict.add_argument("--batch-size", type=int, default=EXTRACT_BATCH_SIZE)
     predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
     predict.add_argument("--flat-ner", action=argparse.BooleanOptionalAction, default=None,
@@ -416,17 +417,19 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--gold", required=True)
     score.add_argument("--pred", required=True)
     score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
-    score.add_argument("--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)")
+    score.add_argument(
+        "--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)"
+    )
     score.add_argument("--output", help="folder for metrics.json")
     score.set_defaults(func=_score)
 
     conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats")
-    conv.add_argument("--from", dest="source", required=True, choices=["spert", "dygie", "brat"])
-    conv.add_argument("--to", dest="target", required=True, choices=["spert", "dygie", "brat"])
+    conv.add_argument("--from", dest="source", required=True, choices=CONVERT_FORMATS)
+    conv.add_argument("--to", dest="target", required=True, choices=CONVERT_FORMATS)
     conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
     conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
-    conv.add_argument("--words", default="simple", choices=["simple", "unicode", "whitespace"],
+    conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
                       help="brat word splitter (unicode: Unicode word boundaries, as raw-text extraction)")
     conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
     conv.set_defaults(func=_convert)
@@ -435,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("data", help="SpERT JSON file")
     check.add_argument("--types", help="types file")
     check.add_argument("--model", help="model folder: its types, window and max span width")
-    check.add_argument("--max-span-width", type=int, default=10)
-    check.add_argument("--max-length", type=int, default=512)
+    check.add_argument("--max-span-width", type=int, default=Config.max_span_width)
+    check.add_argument("--max-length", type=int, default=Config.max_length)
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_validate)
 

@@ -10,9 +10,10 @@ import dataclasses
 import difflib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, cast
+from typing import Any, cast
 
 from .files import write_text_atomic
 
@@ -23,13 +24,27 @@ except ModuleNotFoundError:  # Python < 3.11
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 MODES = ("spertmt", "spert")
+# The settings left None whose default depends on the mode (`Config.resolved` fills them in): SpERT's
+# own for the baseline (its code's means, 100 negatives, θ 0.4 on relations), the paper's otherwise.
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "spertmt": {"loss_reduction": "sum", "neg_entity_count": 120, "neg_relation_count": 120, "threshold": 0.85},
+    "spert": {"loss_reduction": "mean", "neg_entity_count": 100, "neg_relation_count": 100, "threshold": 0.4},
+}
+# Lists of choices and defaults that several layers and the command line read. Here, torch-free,
+# so that `spertmt --help` stays fast.
+TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")  # autocast while training (Config.precision)
+EXTRACTION_PRECISIONS = ("fp32", "bf16", "int8", "auto")  # how a loaded model runs (load, --precision)
+RUNTIMES = ("torch", "onnx")  # what runs a loaded model's encoder (load, --runtime)
+INPUT_FORMATS = ("txt", "jsonl", "spert")  # predict's input (a file's suffix picks one)
+OUTPUT_FORMATS = ("jsonl", "spert")  # predict's output
+EXTRACT_BATCH_SIZE = 16  # texts (or documents) per batch when extracting from raw text or files
 # What `spertmt eval --set` may change on a trained model: how it predicts and how it is scored.
 # Every other key describes how the model was built or trained, and is refused there.
 PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",
                    "flat_ner", "eval_batch_size", "data_root", "test_path")
 CHOICES = {  # the allowed values of the settings that name a choice
     "mode": MODES,
-    "precision": ("fp32", "bf16", "fp16"),
+    "precision": TRAINING_PRECISIONS,
     "loss_reduction": ("mean", "sum"),
     "ranking_average": ("pooled", "separate"),
     "loss_balance": ("fixed", "uncertainty"),
@@ -221,18 +236,16 @@ class Config:
     def resolved(self) -> Config:
         """A validated copy with the mode-dependent defaults filled in."""
         self.validate()
-        baseline = self.mode == "spert"
-        loss_reduction = self.loss_reduction or ("mean" if baseline else "sum")
+        defaults = MODE_DEFAULTS[self.mode]
+        loss_reduction = self.loss_reduction or defaults["loss_reduction"]
         if self.ranking_average == "separate" and loss_reduction != "mean":
             raise ValueError('ranking_average = "separate" averages positives and negatives apart: '
                              'it needs loss_reduction = "mean"')
         return dataclasses.replace(
             self,
             loss_reduction=loss_reduction,
-            neg_entity_count=self.neg_entity_count if self.neg_entity_count is not None else (100 if baseline else 120),
-            neg_relation_count=(self.neg_relation_count if self.neg_relation_count is not None
-                                else (100 if baseline else 120)),
-            threshold=self.threshold if self.threshold is not None else (0.4 if baseline else 0.85),
+            **{key: defaults[key] for key in ("neg_entity_count", "neg_relation_count", "threshold")
+               if getattr(self, key) is None},
         )
 
     def data_path(self, key: str) -> Path:
@@ -289,7 +302,9 @@ class Config:
                 raise ValueError(f"override {assignment!r} is not key=value")
             key, raw = (part.strip() for part in assignment.split("=", 1))
             if key not in types:
-                raise ValueError(f"unknown key {key!r} in --set{_did_you_mean(key, types)}; valid keys: {sorted(types)}")
+                raise ValueError(
+                    f"unknown key {key!r} in --set{_did_you_mean(key, types)}; valid keys: {sorted(types)}"
+                )
             try:
                 value = tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError:

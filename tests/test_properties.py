@@ -57,7 +57,7 @@ def test_enumerate_any_words(B, W, L, data):
     outcomes = _both("enumerate_span_max_pool", hidden, ws, we, nw, L, True)
     if outcomes[0] is not None:
         S = sum(W - w + 1 for w in range(1, min(L, W) + 1))
-        for pooled, argmax, spans, mask in outcomes:
+        for pooled, _argmax, spans, mask in outcomes:
             assert pooled.shape == (B, S, 3) and spans.shape == (S, 2) and mask.shape == (B, S)
         assert all(torch.equal(o[0], outcomes[0][0]) for o in outcomes)
 

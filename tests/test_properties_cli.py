@@ -95,8 +95,24 @@ def test_a_file_with_a_bom_reads_like_one_without(name, content, tmp_path, capsy
     for folder, bom in (("plain", b""), ("bom", b"\xef\xbb\xbf")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / name).write_bytes(bom + content.encode())
-        assert main(["predict", "--quiet", "--model", MODEL, "--device", "cpu", "--threshold", "-1",
-                     "--input", str(tmp_path / folder / name), "--output", str(tmp_path / folder / "out.jsonl")]) == 0, \
-            capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "predict",
+                    "--quiet",
+                    "--model",
+                    MODEL,
+                    "--device",
+                    "cpu",
+                    "--threshold",
+                    "-1",
+                    "--input",
+                    str(tmp_path / folder / name),
+                    "--output",
+                    str(tmp_path / folder / "out.jsonl"),
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
         outputs.append((tmp_path / folder / "out.jsonl").read_text())
     assert outputs[0] == outputs[1] and '"entities": [{' in outputs[0]

@@ -101,9 +101,9 @@ def test_mixed_precision_trains(tiny_encoder, tmp_path, precision):
 
 
 def test_model_folder_from_another_format_is_refused(tiny_encoder, tmp_path, capsys):
-    from spertmt.model.folder import save_checkpoint
     from spertmt.data.documents import read_types
     from spertmt.model.encoder import load_encoder, load_tokenizer
+    from spertmt.model.folder import save_checkpoint
     from spertmt.model.spertmt import SpERTMT
 
     folder = tmp_path / "model"
@@ -207,7 +207,11 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
 def test_a_finished_run_drops_its_resume_state_unless_asked_to_keep_it(tiny_encoder, tmp_path, capsys):
     run, kept = tmp_path / "run", tmp_path / "kept"
     assert main(_args(tiny_encoder, run, 1)) == 0
-    assert not (run / "resume").exists() and (run / "best" / "model.safetensors").exists() and (run / "metrics.json").exists()
+    assert (
+        not (run / "resume").exists()
+        and (run / "best" / "model.safetensors").exists()
+        and (run / "metrics.json").exists()
+    )
     capsys.readouterr()
     assert main(["train", "--quiet", "--output", str(run), "--resume"]) == 2
     assert "nothing to resume: this run has ended" in capsys.readouterr().err

@@ -8,9 +8,10 @@ from dataclasses import dataclass, fields
 import torch
 from torch.utils.data import Dataset
 
+from ..config import Config
 from .documents import Document, Types
 from .encoding import Encoding, encode_word_lists
-from .sampling import Sample, make_sample
+from .sampling import SPERTMT_DEFAULTS, Sample, make_sample
 
 
 @dataclass
@@ -84,8 +85,9 @@ class DocumentDataset(Dataset):
     (seed, epoch, document index) only, so it is the same with any number of DataLoader workers."""
 
     def __init__(self, documents: list[Document], encodings: list[Encoding], types: Types, *, train: bool,
-                 max_span_width: int = 10, neg_entity_count: int = 120, neg_relation_count: int = 120,
-                 seed: int = 0):
+                 max_span_width: int = Config.max_span_width,
+                 neg_entity_count: int = SPERTMT_DEFAULTS["neg_entity_count"],
+                 neg_relation_count: int = SPERTMT_DEFAULTS["neg_relation_count"], seed: int = 0):
         self.documents, self.encodings, self.types, self.train = documents, encodings, types, train
         self.max_span_width, self.neg_entity_count, self.neg_relation_count = (
             max_span_width, neg_entity_count, neg_relation_count)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import MODE_DEFAULTS, Config
 from .documents import Document, Types
 from .encoding import Encoding
 
@@ -78,9 +79,13 @@ def _gold_relations(doc: Document, types: Types, position: list[int | None]):
 def _tensor(rows, width: int, dtype) -> torch.Tensor:
     return torch.tensor(rows, dtype=dtype).reshape(-1, width)
 
+SPERTMT_DEFAULTS = MODE_DEFAULTS["spertmt"]  # the training-only arguments' defaults are the config's
+
 
 def make_sample(doc_index: int, doc: Document, encoding: Encoding, types: Types, *, train: bool,
-                max_span_width: int = 10, neg_entity_count: int = 120, neg_relation_count: int = 120,
+                max_span_width: int = Config.max_span_width,
+                neg_entity_count: int = SPERTMT_DEFAULTS["neg_entity_count"],
+                neg_relation_count: int = SPERTMT_DEFAULTS["neg_relation_count"],
                 rng: random.Random | None = None) -> Sample:
     """Builds a document's sample; `train=False` leaves out the sampled entities and relations."""
     num_words = encoding.num_words

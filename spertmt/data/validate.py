@@ -12,11 +12,12 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ..config import Config
 from .documents import DataError, Types, _load_json, parse_document
 
 
-def validate(path: str | Path, types: Types | None = None, max_span_width: int = 10, tokenizer=None,
-             max_length: int = 512) -> dict:
+def validate(path: str | Path, types: Types | None = None, max_span_width: int = Config.max_span_width,
+             tokenizer=None, max_length: int = Config.max_length) -> dict:
     """A report dict; `report["errors"]` lists every problem found (empty when the data is valid)."""
     errors: list[str] = []
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 
+from ..config import EXTRACT_BATCH_SIZE
 from .extractor import MAX_SENTENCE_WORDS, load
 
 
@@ -27,7 +28,7 @@ class BatchPredictor:
     """Extracts entities and relations from a batch of texts; picklable (the model is not pickled:
     each copy loads it on its first call)."""
 
-    def __init__(self, model: str, device: str = "auto", batch_size: int = 16, precision: str = "fp32",
+    def __init__(self, model: str, device: str = "auto", batch_size: int = EXTRACT_BATCH_SIZE, precision: str = "fp32",
                  threshold: float | None = None, relations: bool = True, text_column: str = "text",
                  threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS):
         """`model`: a model folder or hub repo id; `batch_size`: sentences per forward pass (Ray's own

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 
-from ..config import check_threshold
+from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS, check_threshold
 from ..data.batching import Collator, encode_documents
 from ..data.documents import Document
 from ..data.sampling import make_sample
@@ -138,7 +138,6 @@ class Extractor:
                              "and runtime torch")
         from ..model.folder import save_checkpoint
         from ..model.hub import write_model_card
-
         from .thresholds import save_thresholds
 
         def extra(tmp: Path) -> None:
@@ -179,7 +178,7 @@ class Extractor:
     # raw text
 
     def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
-                batch_size: int = 16, threshold: float | None = None, relations: bool = True,
+                batch_size: int = EXTRACT_BATCH_SIZE, threshold: float | None = None, relations: bool = True,
                 progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS,
                 flat_ner: bool | None = None) -> list[Extraction]:
         """Extracts entities and relations from raw texts (or pre-tokenised word lists).
@@ -238,7 +237,9 @@ class Extractor:
                 chunk = [sentences[s] for s in order[start:start + batch_size]]
                 docs = [Document([w.text for w in s.words]) for s in chunk]
                 encodings = encode_documents(self.tokenizer, docs)
-                samples = [make_sample(k, d, e, self.types, train=False) for k, (d, e) in enumerate(zip(docs, encodings))]
+                samples = [
+                    make_sample(k, d, e, self.types, train=False) for k, (d, e) in enumerate(zip(docs, encodings))
+                ]
                 batch = collate(samples).to(self.device)
                 given = {}
                 if entities is not None:
@@ -405,7 +406,7 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
 
 
 def predict_file(extractor: Extractor, input_path: str | Path, output_path: str | Path, *,
-                 input_format: str | None = None, output_format: str | None = None, batch_size: int = 16,
+                 input_format: str | None = None, output_format: str | None = None, batch_size: int = EXTRACT_BATCH_SIZE,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
                  html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,
@@ -425,8 +426,8 @@ def predict_file(extractor: Extractor, input_path: str | Path, output_path: str 
     from tqdm.auto import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
-    in_format = _format_of(input_path, input_format, ("txt", "jsonl", "spert"))
-    out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
+    in_format = _format_of(input_path, input_format, INPUT_FORMATS)
+    out_format = _format_of(output_path, output_format, OUTPUT_FORMATS)
     check_output(output_path, input_path)
     count = 0
     shown: list[Document] = []
@@ -490,7 +491,7 @@ def _part(output_path: Path, rank: int) -> Path:
 def merge_parts(output_path: str | Path, world: int, output_format: str | None = None) -> int:
     """Joins the `world` part files of a sharded `predict_file` in input order, then removes them."""
     output_path = Path(output_path)
-    out_format = _format_of(output_path, output_format, ("jsonl", "spert"))
+    out_format = _format_of(output_path, output_format, OUTPUT_FORMATS)
     parts = [open(_part(output_path, r), encoding="utf-8") for r in range(world)]
     count = 0
     with atomic_output(output_path) as out:

@@ -14,6 +14,7 @@ from ..evaluate import symmetric_order
 from ..model.spertmt import RawPredictions
 from ..runtime import autocast
 
+
 def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: bool = False) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id). `flat`: no two entities
     overlap (the best-scoring span of overlapping ones is kept) and relations join kept entities only."""

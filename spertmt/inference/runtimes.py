@@ -28,20 +28,19 @@ from types import SimpleNamespace
 
 import torch
 
+from ..config import EXTRACTION_PRECISIONS, RUNTIMES
 from ..files import atomic_folder, give_default_permissions
 from ..layout import ModelFiles
 from ..runtime import cpu_bf16_units
 
-PRECISIONS = ("fp32", "bf16", "int8", "auto")
-RUNTIMES = ("torch", "onnx")
 ONNX_FILES = {"fp32": "encoder.onnx", "int8": "encoder-int8.onnx"}
 ONNX_EXTRA = "pip install 'spertmt[onnx]'"
 
 
 def resolve_precision(precision: str, runtime: str, device: torch.device) -> str:
     """The precision to run with: "auto" made concrete, and combinations that cannot run refused."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision not in EXTRACTION_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(EXTRACTION_PRECISIONS)}, not {precision!r}")
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if precision == "auto":

@@ -19,12 +19,14 @@ labels, type, score), so docs serialise (DocBin, `n_process`); `doc._.relations`
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import minibatch
 
+from ..config import EXTRACT_BATCH_SIZE
 from ..data.text import split_sentences
 from .extractor import MAX_SENTENCE_WORDS, load
 from .pipeline import non_overlapping
@@ -50,10 +52,10 @@ if not Doc.has_extension("relations"):  # GLiREL's name too: theirs stays when i
 
 @Language.factory("spertmt", default_config={
     "model": None, "device": "auto", "precision": "fp32", "threshold": None, "relations": True,
-    "extract_batch_size": 16, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt", "set_ents": True})
+    "extract_batch_size": EXTRACT_BATCH_SIZE, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt", "set_ents": True})
 def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, threshold: float | None,
                  relations: bool, extract_batch_size: int, max_sentence_words: int, spans_key: str,
-                 set_ents: bool) -> "SpertmtComponent":
+                 set_ents: bool) -> SpertmtComponent:
     if not model:
         raise ValueError('the spertmt component needs a model: nlp.add_pipe("spertmt", config={"model": FOLDER or '
                          'REPO_ID})')
@@ -66,7 +68,7 @@ class SpertmtComponent:
     """Sets `doc.ents`, `doc.spans[spans_key]` and `doc._.relations` from a spertmt model."""
 
     def __init__(self, model, device: str = "auto", precision: str = "fp32", threshold: float | None = None,
-                 relations: bool = True, extract_batch_size: int = 16, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE, max_sentence_words: int = MAX_SENTENCE_WORDS,
                  spans_key: str = "spertmt", set_ents: bool = True):
         self.extractor = load(model, device=device, precision=precision) if isinstance(model, str) else model
         self.threshold, self.relations = threshold, relations

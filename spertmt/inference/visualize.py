@@ -72,7 +72,7 @@ def _svg(doc: Document, colors: dict[str, str], wrong_entities: set[int], wrong_
     arc_top = 20 * (len(used) + 1) + 6 if doc.relations else 6
     word_y = arc_top + 16
     parts = []
-    for k, (token, (x, w)) in enumerate(zip(doc.tokens, boxes)):
+    for token, (x, _width) in zip(doc.tokens, boxes):
         parts.append(f'<text class="word" x="{x:.1f}" y="{word_y}">{html.escape(token)}</text>')
     tag_rows: list[list[tuple[float, float]]] = []
     for k, e in enumerate(doc.entities):
@@ -144,7 +144,9 @@ def render_html(predicted: list[Document], gold: list[Document] | None = None, t
                                            ("relations", (len(pred_r & gold_r), len(pred_r - gold_r),
                                                           len(gold_r - pred_r)))):
                 counts[key] = [a + b for a, b in zip(counts[key], (correct, fp, fn))]
-            rows.append(f'<div class="label">predicted</div><div class="row">{_svg(doc, colors, fp_e, fp_r, symmetric)}</div>')
+            rows.append(
+                f'<div class="label">predicted</div><div class="row">{_svg(doc, colors, fp_e, fp_r, symmetric)}</div>'
+            )
             rows.append(f'<div class="label">gold (dashed: missed)</div><div class="row">'
                         f'{_svg(g, colors, fn_e, fn_r, symmetric)}</div>')
         else:

@@ -49,16 +49,17 @@ def linear(layer: nn.Linear, x: Tensor | list[Tensor]) -> Tensor:
 
 @dataclass
 class LossOptions:
-    """The multi-task loss's settings (config: alpha, beta, margins, gamma, delta, ...)."""
+    """The multi-task loss's settings, from the config (alpha, beta, margin_pos, margin_neg, gamma, delta,
+    negative_ranking_weight, ranking_average), where their defaults are."""
 
-    alpha: float = 1.0
-    beta: float = 1.0
-    m_pos: float = 2.5
-    m_neg: float = 0.5
-    gamma: float = 2.0
-    delta: float = 0.25
-    negative_weight: float = 1.0
-    separate: bool = False
+    alpha: float
+    beta: float
+    m_pos: float
+    m_neg: float
+    gamma: float
+    delta: float
+    negative_weight: float
+    separate: bool
 
 
 class Head(nn.Module):

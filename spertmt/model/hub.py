@@ -38,8 +38,12 @@ def resolve_model_folder(name: str | Path, revision: str | None = None, cache_di
             raise FileNotFoundError(f"{name}: no such model folder (revision {revision!r} is for hub repo ids)")
         return path
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     cache = Path(cache_dir) if cache_dir else Path(constants.HF_HUB_CACHE)
     try:
@@ -83,8 +87,16 @@ def run_metrics(source: Path) -> tuple[dict | None, str]:
         return None, ""
 
 
-def model_card(config, types, metrics: dict | None = None, checkpoint: str = "", language: str | list[str] | None = None,
-               license: str | None = None, datasets: list[str] | None = None, repo_id: str | None = None):
+def model_card(
+    config,
+    types,
+    metrics: dict | None = None,
+    checkpoint: str = "",
+    language: str | list[str] | None = None,
+    license: str | None = None,
+    datasets: list[str] | None = None,
+    repo_id: str | None = None,
+):
     """A `huggingface_hub.ModelCard` for a model: the hub's metadata block (library, task, language,
     datasets, test metrics as model-index) and a page saying what the model extracts and how to load it.
     `language` defaults to English for the offline default encoder (English MiniLM), else is left out."""

@@ -7,8 +7,8 @@ their number, as SpERT does (loss_reduction = "mean"), or the plain sum, the pap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,8 @@ class SampleReduction:
 
     The model does not know how it is trained: a run of several processes (DistributedDataParallel,
     which averages the processes' gradients) gives `world` and `global_count`, which turns this
-    process's sample count into the whole global batch's (an all-reduce; runtime.Distributed). The
+    process's sample count into the whole global batch's (an all-reduce,
+    runtime.Distributed.sum_over_processes). The
     mean is then divided by that count over `world`, and a sum multiplied by `world`, so that DDP's
     average equals the gradient of one process that saw the whole batch."""
 
@@ -45,8 +46,8 @@ MEAN = SampleReduction()
 
 
 def multitask_loss(ident_logits: Tensor, scores: Tensor, labels: Tensor, mask: Tensor, *, alpha: float,
-                   beta: float, m_pos: float, m_neg: float, gamma: float,
-                   en_iou: Tensor | None = None, delta: float = 0.25, reduce: SampleReduction = MEAN,
+                   beta: float, m_pos: float, m_neg: float, gamma: float, delta: float,
+                   en_iou: Tensor | None = None, reduce: SampleReduction = MEAN,
                    negative_weight: float = 1.0, separate: bool = False) -> Tensor:
     """alpha * identification + beta * ranking over one head's samples.
 

@@ -273,7 +273,11 @@ class SpERTMT(nn.Module):
         if entity_spans is None:
             enumerated = ops.enumerate_span_max_pool(hidden, batch.word_starts, batch.word_ends, batch.num_words,
                                                      cfg.max_span_width)
-            spans, span_mask, pooled = enumerated.spans.unsqueeze(0).expand(B, -1, -1), enumerated.mask, enumerated.pooled
+            spans, span_mask, pooled = (
+                enumerated.spans.unsqueeze(0).expand(B, -1, -1),
+                enumerated.mask,
+                enumerated.pooled,
+            )
         else:
             spans, span_mask = entity_spans, entity_mask
             ranges = self.piece_ranges(batch, spans)
@@ -286,7 +290,7 @@ class SpERTMT(nn.Module):
 
         num_r = len(self.types.relations)
         if relations:
-            pairs, pair_mask, flat = _ordered_pairs(entity_keep)
+            pairs, pair_mask, flat = ordered_pairs(entity_keep)
         else:
             pairs, pair_mask, flat = spans.new_zeros(B, 0, 2), span_mask.new_zeros(B, 0), None
         if pairs.shape[1] == 0 or num_r == 0:
@@ -327,7 +331,7 @@ def _rename_format1_parameters(state_dict, prefix, *args) -> None:
         for old, new in _FORMAT1_NAMES.items():
             if key.startswith(prefix + old):
                 state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
-def _ordered_pairs(keep: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
+def ordered_pairs(keep: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
     """All ordered pairs (i, j), i != j, of the kept rows of each document, built on the device.
 
     Returns the padded view ([B, P, 2] pairs, [B, P] mask; P = the largest document's count) and

@@ -10,6 +10,8 @@ index) on ties and sends the whole gradient there; an empty range pools to zeros
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -46,6 +48,18 @@ def native_available(device_type: str = "cpu", op: str | None = None) -> bool:
     """Whether the compiled kernels are in use for `device_type` ("cpu" or "cuda"): for one `op`,
     or (None) for every op the model runs."""
     return all(_NATIVE.get((name, str(device_type)), False) for name in ((op,) if op else _MODEL_OPS))
+
+
+@contextlib.contextmanager
+def fallbacks_only() -> Iterator[None]:
+    """Within the block every op runs its pure-PyTorch fallback, as without the compiled kernels
+    (benchmarks and checks compare the two in one process); the kernels are back after it."""
+    saved = dict(_NATIVE)
+    _NATIVE.update(dict.fromkeys(_NATIVE, False))
+    try:
+        yield
+    finally:
+        _NATIVE.update(saved)
 
 
 def native_load_error() -> str | None:
@@ -95,7 +109,7 @@ class EnumeratedSpans(NamedTuple):
 
 
 def enumerate_span_max_pool(hidden: Tensor, word_starts: Tensor, word_ends: Tensor, num_words: Tensor,
-                            max_width: int = 10) -> EnumeratedSpans:
+                            max_width: int) -> EnumeratedSpans:
     """Pools every word span of width 1..max_width at once, without masks.
 
     A span of words i..j covers pieces word_starts[i] to word_ends[j]; it is grown one word at a

@@ -206,7 +206,7 @@ def _alert_not_deterministic(what: str) -> None:
     message = (f"{what} does not have a deterministic implementation, but you set "
                "'torch.use_deterministic_algorithms(True)'")
     if torch.is_deterministic_algorithms_warn_only_enabled():
-        warnings.warn(message)
+        warnings.warn(message, stacklevel=2)
     else:
         raise RuntimeError(message)
 

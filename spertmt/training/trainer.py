@@ -23,10 +23,10 @@ from ..data.documents import has_overlapping_entities, read_documents, read_type
 from ..evaluate import mean_std
 from ..layout import RunFolder
 from ..model.encoder import load_encoder, load_tokenizer
+from ..model.losses import SampleReduction
 from ..model.spertmt import SpERTMT
 from ..runtime import Distributed, autocast, seed_everything, warn_if_slow
-from .callbacks import (Callback, Checkpoints, DevEvaluation, JsonLog, StepEnd, TrainerState, TrainLog,
-                        WeightAveraging)
+from .callbacks import Callback, Checkpoints, DevEvaluation, JsonLog, StepEnd, TrainerState, TrainLog, WeightAveraging
 from .final import FinalEvaluation
 from .optim import AdamWNoBiasCorrection
 from .resume import ResumeState, check_run_folder
@@ -133,7 +133,9 @@ class Trainer:
         self.scheduler = _scheduler(self.optimizer, self.total_steps, cfg.warmup)
         # fp16 gradients can overflow: scale the loss (bf16 has fp32's range and needs no scaler).
         self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
-        self.reduce = job.sample_reduction(cfg.loss_reduction)
+        # The losses' reduction over samples for this job: a mean over the whole global batch's samples
+        # (counts summed over the processes), scaled so that DDP's gradient average is right.
+        self.reduce = SampleReduction(cfg.loss_reduction, job.world, job.sum_over_processes if job.world > 1 else None)
         self.native_kernels = ops.native_available(self.device.type)
         self.state = TrainerState()
         self.kept_weights = self.own_weights

@@ -82,7 +82,9 @@ def test_iou_scaled_bce_by_hand(impl):
         # -q (1 - delta) log p - delta (1 - q) (1 + ENIoU) log(1 - p), in the stable form
         want = qi * (1 - delta) * softplus(-xi) + delta * (1 - qi) * (1 + ui) * softplus(xi)
         if abs(xi) < 10:
-            assert want == pytest.approx(-qi * (1 - delta) * math.log(p) - delta * (1 - qi) * (1 + ui) * math.log(1 - p))
+            assert want == pytest.approx(
+                -qi * (1 - delta) * math.log(p) - delta * (1 - qi) * (1 + ui) * math.log(1 - p)
+            )
         assert got[k].item() == pytest.approx(want, rel=1e-12)
     # A hard negative (overlapping an entity) costs more than an easy one at the same logit.
     assert got[3] > _impl(impl).iou_scaled_bce(x[3:4], q[3:4], torch.zeros(1, dtype=torch.float64), delta)[0]

@@ -375,3 +375,16 @@ def test_availability_is_per_op():
         "span_max_pool", "pair_context_max_pool", "enumerate_span_max_pool", "span_en_iou", "iou_scaled_bce",
         "ranking_loss"))
     assert not ops.native_available("tpu", "span_max_pool")
+
+
+def test_fallbacks_only_runs_the_reference_within_its_block():
+    """The public switch benchmarks use to time the fallbacks in the same process as the kernels."""
+    was_native = ops.native_available("cpu")
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(2, 9, 4, generator=g)
+    starts, ends = random_ranges(2, 5, 9, 4, g)
+    with ops.fallbacks_only():
+        assert not ops.native_available("cpu") and not ops.native_available("cpu", "adamw_no_bias_correction_")
+        inside = ops.span_max_pool(hidden, starts, ends)
+    assert ops.native_available("cpu") == was_native
+    torch.testing.assert_close(inside, reference.span_max_pool(hidden, starts, ends)[0], rtol=0, atol=0)

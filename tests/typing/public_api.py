@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import spertmt
-from spertmt import BatchPredictor, Config, Document, Extraction, ExtractedEntity, ExtractedRelation, Extractor
+from spertmt import BatchPredictor, Config, Document, ExtractedEntity, ExtractedRelation, Extraction, Extractor
 
 
 def extract_names(folder: str) -> list[tuple[str, str, int | None]]:

@@ -220,7 +220,9 @@ def test_a_dev_grid_never_scores_the_test_set(tiny_config, tmp_path):
     assert main(["experiment", str(grid_file), "--results", str(results), "--runs", str(runs), "--threads", "1"]) == 0
     record = json.loads((results / "tiny-dev" / "runs" / "spertmt" / "seed0.json").read_text())
     assert record["config"]["test_path"] == "" and "test_best" not in record
-    log = [json.loads(line) for line in (runs / "tiny-dev" / "spertmt" / "seed0" / "log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line) for line in (runs / "tiny-dev" / "spertmt" / "seed0" / "log.jsonl").read_text().splitlines()
+    ]
     assert not any(e["event"].startswith("test") for e in log)
     assert not (runs / "tiny-dev" / "spertmt" / "seed0" / "metrics.json").exists()
     dev = [e for e in log if e["event"] == "dev"]
@@ -245,7 +247,9 @@ def test_a_cell_that_tunes_theta_is_also_tabled_at_the_configs_theta(tiny_config
     tuned = json.loads((results / "tiny" / "runs" / "spertmt" / "seed0.json").read_text())
     fixed = json.loads((runs / "tiny" / "spertmt" / "seed0" / "metrics_fixed_threshold.json").read_text())
     assert tuned["test_best_fixed_threshold"] == fixed
-    assert "test_best_fixed_threshold" not in json.loads((results / "tiny" / "runs" / "spert" / "seed0.json").read_text())
+    assert "test_best_fixed_threshold" not in json.loads(
+        (results / "tiny" / "runs" / "spert" / "seed0.json").read_text()
+    )
     table = (results / "tiny.md").read_text()
     section = table.split("## Test, checkpoint selected on dev, at the config's θ")[1].split("##")[0]
     assert "| spert | 1 | | |" in section

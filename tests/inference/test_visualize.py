@@ -10,7 +10,7 @@ import pytest
 from spertmt.data.documents import Entity, read_documents, read_types
 from spertmt.inference.visualize import ERROR, PALETTE, render_html
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

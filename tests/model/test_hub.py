@@ -20,7 +20,7 @@ from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.folder import save_checkpoint
 from spertmt.model.spertmt import SpERTMT
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 TEXT = "John Smith lives in Paris. Mary works for Acme Corp in Berlin."
 COMMIT = "8f2c1d0e9b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"  # any 40 hex digits name a snapshot

@@ -86,8 +86,17 @@ def test_native_kernel_names_the_bad_argument():
     with pytest.raises(RuntimeError, match="same length"):
         step(p, [], [torch.zeros(4)], [torch.zeros(4)], 1e-3, 0.9, 0.999, 1e-6, 0.0)
     with pytest.raises(RuntimeError, match=r"params\[0\] must be float32 or float64"):
-        step([torch.zeros(4, dtype=torch.bfloat16)], [torch.zeros(4, dtype=torch.bfloat16)],
-             [torch.zeros(4, dtype=torch.bfloat16)], [torch.zeros(4, dtype=torch.bfloat16)], 1e-3, 0.9, 0.999, 1e-6, 0.0)
+        step(
+            [torch.zeros(4, dtype=torch.bfloat16)],
+            [torch.zeros(4, dtype=torch.bfloat16)],
+            [torch.zeros(4, dtype=torch.bfloat16)],
+            [torch.zeros(4, dtype=torch.bfloat16)],
+            1e-3,
+            0.9,
+            0.999,
+            1e-6,
+            0.0,
+        )
     with pytest.raises(RuntimeError, match="must match its shape"):
         step(p, [torch.zeros(5)], [torch.zeros(4)], [torch.zeros(4)], 1e-3, 0.9, 0.999, 1e-6, 0.0)
     with pytest.raises(RuntimeError, match="contiguous"):

@@ -13,7 +13,7 @@ from spertmt.data.encoding import encode_words
 from spertmt.data.sampling import candidate_spans, make_sample
 from spertmt.model.encoder import load_tokenizer
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import ray
 from spertmt import BatchPredictor
 from spertmt.cli import main
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 MODEL = f"{FIXTURES}/model-format1"
 THRESHOLD = -0.47  # some of the fixture's spans and relations pass

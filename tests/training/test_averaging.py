@@ -45,8 +45,8 @@ def test_training_evaluates_and_saves_the_average_and_resumes_from_the_trained_w
     from safetensors.torch import load_file
 
     from spertmt import load
-    from spertmt.evaluate import evaluate
     from spertmt.data.documents import read_documents, read_types
+    from spertmt.evaluate import evaluate
     from spertmt.training.trainer import train
 
     config = dataclasses.replace(tiny_config, epochs=2, ema_decay=0.9, lr=1e-3, threshold=0.0)

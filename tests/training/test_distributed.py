@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 
 def _run(args: list[str], cwd) -> None:
@@ -44,10 +44,10 @@ def test_two_gloo_processes_match_one_process(tiny_encoder, tmp_path):
 
 
 def test_sharded_extraction_matches_one_process(tiny_encoder, tmp_path):
-    from spertmt.model.folder import save_checkpoint
     from spertmt.config import Config
     from spertmt.data.documents import read_types
     from spertmt.model.encoder import load_encoder, load_tokenizer
+    from spertmt.model.folder import save_checkpoint
     from spertmt.model.spertmt import SpERTMT
 
     model = tmp_path / "model"

@@ -11,8 +11,9 @@ import spertmt
 from spertmt.cli import main
 from spertmt.inference.runtimes import ONNX_FILES, OnnxEncoder, resolve_precision
 
-from .conftest import FIXTURES
-from .fixtures.make_model_fixture import OUT as TRAINED, expected_outputs
+from ..conftest import FIXTURES
+from ..fixtures.make_model_fixture import OUT as TRAINED
+from ..fixtures.make_model_fixture import expected_outputs
 
 pytest.importorskip("onnxruntime", reason="the onnx extra: pip install 'spertmt[onnx]'")
 pytest.importorskip("onnxscript", reason="the onnx extra: pip install 'spertmt[onnx]'")

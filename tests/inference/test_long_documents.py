@@ -5,14 +5,14 @@ relations across window borders on a 3,000-word document with a 32-piece window.
 import pytest
 import torch
 
-from spertmt.inference.extractor import Extractor
 from spertmt.config import Config
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
 from spertmt.data.documents import Document, Entity, Relation, read_documents, read_types
+from spertmt.inference.extractor import Extractor
 from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.spertmt import SpERTMT
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 WINDOW = 32
 

@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from spertmt.model.folder import load_model, save_checkpoint
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
 from spertmt.data.documents import read_documents, read_types
-from spertmt.model.encoder import load_encoder, load_tokenizer
-from spertmt.model.losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
-from spertmt.model.spertmt import SpERTMT, _ordered_pairs
 from spertmt.inference.pipeline import decode
+from spertmt.model.encoder import load_encoder, load_tokenizer
+from spertmt.model.folder import load_model, save_checkpoint
+from spertmt.model.losses import MEAN, SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
+from spertmt.model.spertmt import SpERTMT, ordered_pairs
 
 
 def softplus(x):
@@ -37,7 +37,7 @@ def test_multitask_loss_by_hand():
                          en_iou=en_iou, delta=d)
     assert got.item() == pytest.approx(want, rel=1e-6)
     # -EIL and relations: plain BCE; alpha and beta weight the two parts.
-    plain = multitask_loss(ident, scores, labels, mask, alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g)
+    plain = multitask_loss(ident, scores, labels, mask, alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g, delta=d)
     want_plain = 0.5 * (softplus(-0.4) + softplus(-0.3)) / 2 + 2.0 * (rank_pos + rank_neg) / 2
     assert plain.item() == pytest.approx(want_plain, rel=1e-6)
 
@@ -52,7 +52,7 @@ def test_multitask_loss_reductions_and_negative_weights_by_hand():
     mp, mn, g = 2.5, 0.5, 2.0
     bce = [softplus(-0.4), softplus(-0.3), softplus(0.1)]  # plain BCE: gold, negative, negative
     rank = [softplus(g * (mp - 1.0)) + softplus(g * (mn + 0.2)), softplus(g * (mn + 0.5)), softplus(g * (mn + 0.3))]
-    common = dict(alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g)
+    common = dict(alpha=0.5, beta=2.0, m_pos=mp, m_neg=mn, gamma=g, delta=0.25)
     summed = multitask_loss(ident, scores, labels, mask, reduce=SampleReduction("sum"), **common)
     assert summed.item() == pytest.approx(0.5 * sum(bce) + 2.0 * sum(rank), rel=1e-6)
     weighted = multitask_loss(ident, scores, labels, mask, negative_weight=0.1, **common)
@@ -67,7 +67,7 @@ def test_baseline_losses_sum_over_samples():
     labels = torch.tensor([[[True, False], [False, False], [False, True]]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
     logits = torch.tensor([[[0.3, -1.0], [0.0, 0.5], [5.0, 5.0]]])
-    for loss in (multilabel_bce, lambda x, y, m, r=SampleReduction(): none_class_cross_entropy(
+    for loss in (multilabel_bce, lambda x, y, m, r=MEAN: none_class_cross_entropy(
             torch.cat([torch.zeros_like(x[..., :1]), x], -1), y, m, r)):
         summed = loss(logits, labels, mask, SampleReduction("sum"))
         assert summed.item() == pytest.approx(2 * loss(logits, labels, mask).item(), rel=1e-6)
@@ -91,7 +91,7 @@ def test_baseline_losses_and_two_gold_relation_types():
 
 def test_ordered_pairs():
     keep = torch.tensor([[False, True, False, True, True], [True, False, False, False, False]])
-    pairs, mask, _ = _ordered_pairs(keep)
+    pairs, mask, _ = ordered_pairs(keep)
     real = {tuple(p) for p, m in zip(pairs[0].tolist(), mask[0].tolist()) if m}
     assert real == {(1, 3), (1, 4), (3, 1), (3, 4), (4, 1), (4, 3)}
     assert not mask[1].any()
@@ -103,7 +103,7 @@ def test_ordered_pairs_flat_and_padded_views_match_a_loop(seed):
     B, S = 6, 40
     density = torch.rand(B, 1, generator=generator) ** 3  # very uneven counts, some documents empty
     keep = torch.rand(B, S, generator=generator) < density
-    pairs, mask, (doc, head, tail, slot) = _ordered_pairs(keep)
+    pairs, mask, (doc, head, tail, slot) = ordered_pairs(keep)
     expected = [[(i, j) for i in keep[b].nonzero().flatten().tolist() for j in keep[b].nonzero().flatten().tolist()
                  if i != j] for b in range(B)]
     assert mask.shape[1] == max(len(e) for e in expected)
@@ -114,7 +114,7 @@ def test_ordered_pairs_flat_and_padded_views_match_a_loop(seed):
     flat = [(d, (h, t)) for d, h, t in zip(doc.tolist(), head.tolist(), tail.tolist())]
     assert flat == [(b, pair) for b in range(B) for pair in expected[b]]
     assert torch.equal(pairs[doc, slot], torch.stack([head, tail], -1))
-    empty = _ordered_pairs(torch.zeros(3, 4, dtype=torch.bool))
+    empty = ordered_pairs(torch.zeros(3, 4, dtype=torch.bool))
     assert empty[0].shape == (3, 0, 2) and empty[2][0].numel() == 0
 
 
@@ -129,7 +129,7 @@ MODES = [
 
 @pytest.fixture(scope="module")
 def fixture_data():
-    from .conftest import FIXTURES
+    from ..conftest import FIXTURES
 
     types = read_types(f"{FIXTURES}/tiny_types.json")
     return types, read_documents(f"{FIXTURES}/tiny_train.json", types)
@@ -190,8 +190,10 @@ def test_uncertainty_balance_learns_one_weight_per_head(tiny_config, fixture_dat
     torch.testing.assert_close(out.loss.detach(), want)
     out.loss.backward()
     # d/ds_k of exp(-s_k) L_k + s_k = 1 - exp(-s_k) L_k
-    torch.testing.assert_close(model.loss_log_weights.grad,
-                               torch.stack([1 - math.exp(-0.5) * out.entity_loss, 1 - math.exp(1.0) * out.relation_loss]))
+    torch.testing.assert_close(
+        model.loss_log_weights.grad,
+        torch.stack([1 - math.exp(-0.5) * out.entity_loss, 1 - math.exp(1.0) * out.relation_loss]),
+    )
 
 
 @pytest.mark.parametrize("with_grad", [True, False])
@@ -296,7 +298,7 @@ def test_a_model_folder_of_checkpoint_format_1_loads_and_predicts_as_it_did():
 
     import spertmt
 
-    from .fixtures.make_model_fixture import OUT, expected_outputs
+    from ..fixtures.make_model_fixture import OUT, expected_outputs
 
     got = expected_outputs(spertmt.load(OUT, device="cpu"))
     want = json.loads((Path(OUT) / "expected.json").read_text())

@@ -9,7 +9,7 @@ from spacy.tokens import DocBin
 
 from spertmt.inference.extractor import load
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 MODEL = f"{FIXTURES}/model-format1"
 THRESHOLD = -0.47  # the untrained-looking fixture scores about -0.45: some spans pass, some overlap
@@ -50,7 +50,9 @@ def test_pipe_extracts_each_batch_together_and_equals_one_doc_at_a_time(nlp, mon
     component = nlp.get_pipe("spertmt")
     calls = []
     extract = component.extractor.extract
-    monkeypatch.setattr(component.extractor, "extract", lambda texts, **kw: calls.append(len(texts)) or extract(texts, **kw))
+    monkeypatch.setattr(
+        component.extractor, "extract", lambda texts, **kw: calls.append(len(texts)) or extract(texts, **kw)
+    )
     assert [_by_chars(doc) for doc in nlp.pipe(TEXTS, batch_size=3)] == one_by_one
     assert calls == [4, 1]  # sentences of docs 1-3 (the first has two), then of doc 4
 

@@ -9,7 +9,7 @@ from spertmt.config import Config
 from spertmt.data.convert import convert, read_brat, read_dygie, write_brat, write_dygie
 from spertmt.data.documents import DataError, read_documents
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 BENCHMARK_FILES = ["conll04/conll04_train.json", "conll04/conll04_dev.json", "conll04/conll04_test.json",
                    "scierc/scierc_train.json", "scierc/scierc_dev.json", "scierc/scierc_test.json",

@@ -6,15 +6,15 @@ import json
 import pytest
 import torch
 
-from spertmt.inference.extractor import load, predict_file
-from spertmt.model.folder import save_checkpoint
 from spertmt.cli import main
 from spertmt.data.documents import read_types
-from spertmt.model.encoder import load_encoder, load_tokenizer
-from spertmt.model.spertmt import SpERTMT
+from spertmt.inference.extractor import load, predict_file
 from spertmt.inference.thresholds import _best_cut
+from spertmt.model.encoder import load_encoder, load_tokenizer
+from spertmt.model.folder import save_checkpoint
+from spertmt.model.spertmt import SpERTMT
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 TEXT = "John Smith lives in Paris. Mary works for Acme Corp in Berlin.\nNothing here"
 

@@ -1,0 +1,79 @@
+"""The package's layers (README, "Layout"): every module of spertmt, top-level ones included, imports
+only modules of its own layer or of the layers below it."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "spertmt"
+
+# From the bottom up; a module or package of spertmt by its first name under spertmt/.
+LAYERS = [
+    {"_version", "files", "layout", "config", "runtime"},  # the foundation: names, settings, the process
+    {"ops"},
+    {"data"},
+    {"evaluate"},
+    {"model"},
+    {"inference"},
+    {"training"},
+    {"experiment"},
+    {"info", "testing", "cli", "__init__", "__main__"},  # the front doors
+]
+LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
+
+
+def _top_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def _imported(path: Path) -> list[str]:
+    """The first names under spertmt/ of everything `path` imports from the package."""
+    relative = path.relative_to(PACKAGE).parts[:-1]
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the module's own package
+                base = list(relative)[: len(relative) + 1 - node.level]
+                target = base + (node.module.split(".") if node.module else [])
+                if not target:  # `from . import ops`: the names are modules
+                    names += [alias.name for alias in node.names]
+                    continue
+            elif node.module and node.module.split(".")[0] == "spertmt":
+                target = node.module.split(".")[1:] or [alias.name for alias in node.names]
+            else:
+                continue
+            names.append(target[0])
+        elif isinstance(node, ast.Import):
+            names += [alias.name.split(".")[1] for alias in node.names
+                      if alias.name.startswith("spertmt.")]
+    return names
+
+
+def test_every_module_has_a_layer():
+    modules = {_top_name(path) for path in PACKAGE.rglob("*.py")}
+    assert modules - set(LAYER_OF) == set(), "add the new module to LAYERS (and to README's Layout)"
+
+
+def test_layers_import_only_their_own_or_lower_layers():
+    checked = 0
+    for path in sorted(PACKAGE.rglob("*.py")):
+        own = LAYER_OF[_top_name(path)]
+        for name in _imported(path):
+            assert LAYER_OF[name] <= own, (f"{path.relative_to(PACKAGE)} (layer {own}) imports {name} "
+                                           f"(layer {LAYER_OF[name]})")
+            checked += 1
+    assert checked > 100  # the walk found the imports
+
+
+def test_the_check_catches_an_import_upwards(tmp_path):
+    """The rule itself: a model module importing training would be caught."""
+    model = tmp_path / "model"
+    model.mkdir()
+    module = model / "bad.py"
+    module.write_text("from ..training.trainer import train\nfrom ..data import documents\n")
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, tmp_path
+    try:
+        assert _imported(module) == ["training", "data"]
+    finally:
+        PACKAGE = saved
