@@ -61,7 +61,7 @@ def instrument(model) -> None:
     model_module.ordered_pairs = _scoped("pairs", model_module.ordered_pairs)
     for name in ("multitask_loss", "none_class_cross_entropy", "multilabel_bce"):  # as the heads call them
         setattr(heads_module, name, _scoped("losses", getattr(heads_module, name)))
-    spertmt.inference.extractor.decode = _scoped("decode", spertmt.inference.extractor.decode)
+    spertmt.inference.pipeline.decode = _scoped("decode", spertmt.inference.pipeline.decode)
 
 
 def scope_times(prof) -> dict[str, float]:

@@ -57,6 +57,11 @@ class Collator:
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
 
+    @classmethod
+    def for_tokenizer(cls, tokenizer) -> Collator:
+        """Padding with the tokenizer's pad id (0 for a tokenizer without one)."""
+        return cls(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+
     def __call__(self, samples: list[Sample]) -> Batch:
         input_ids, attention_mask = _pad([s.input_ids for s in samples], self.pad_id)
         word_starts, word_mask = _pad([s.word_starts for s in samples])

@@ -19,17 +19,16 @@ from pathlib import Path
 
 import torch
 
-from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS, check_threshold
-from ..data.batching import Collator, encode_documents
+from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
-from ..data.sampling import make_sample
 from ..data.text import Word, split_sentences, unicode_words
 from ..files import atomic_output, check_output
 from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
-from ..runtime import autocast, resolve_device, warn_if_slow
-from .pipeline import decode, predict_documents
+from ..runtime import resolve_device, warn_if_slow
+from .pipeline import predict_documents
 from .runtimes import prepare_encoder, resolve_precision
+from .thresholds import save_thresholds, threshold_args
 
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
 
@@ -107,22 +106,8 @@ class Extractor:
     # thresholds
 
     def _threshold_args(self, threshold: float | None) -> dict:
-        """θ per head: an explicit `threshold` wins; else the tuned values of thresholds.json
-        ({"entity": {"*": θ, type: θ, ...}, "relation": {...}}), else the config's."""
-        if threshold is not None:
-            check_threshold(threshold)
-        if threshold is not None or not self.thresholds:
-            return {"threshold": threshold}
-
-        def per_type(head: str, names: list[str]):
-            values = self.thresholds.get(head)
-            if not values:
-                return None
-            default = values.get("*", self.config.threshold)
-            return torch.tensor([float(values.get(name, default)) for name in names])
-
-        return {"entity_threshold": per_type("entity", [t.name for t in self.types.entities]),
-                "relation_threshold": per_type("relation", [t.name for t in self.types.relations])}
+        """θ per head by the one rule (thresholds.threshold_args): explicit, else tuned, else the config's."""
+        return threshold_args(self.model, self.thresholds, threshold)
 
     # --------------------------------------------------------------------------------------
     # saving and sharing (spertmt.model.hub)
@@ -138,7 +123,6 @@ class Extractor:
                              "and runtime torch")
         from ..model.folder import save_checkpoint
         from ..model.hub import write_model_card
-        from .thresholds import save_thresholds
 
         def extra(tmp: Path) -> None:
             if self.thresholds:
@@ -226,36 +210,14 @@ class Extractor:
                 _place_given(i, entities[i], sentences[first:], results[i].text is not None,
                              {t.name for t in self.types.entities})
 
-        threshold_args = self._threshold_args(threshold)
-        collate = Collator(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0)
-        # Long sentences together: less padding; results go back in input order.
-        order = sorted(range(len(sentences)), key=lambda s: -len(sentences[s].words))
-        from tqdm.auto import tqdm
-
-        with torch.inference_mode(), autocast(self.device, self._autocast):
-            for start in tqdm(range(0, len(order), batch_size), desc="extract", disable=not progress):
-                chunk = [sentences[s] for s in order[start:start + batch_size]]
-                docs = [Document([w.text for w in s.words]) for s in chunk]
-                encodings = encode_documents(self.tokenizer, docs)
-                samples = [
-                    make_sample(k, d, e, self.types, train=False) for k, (d, e) in enumerate(zip(docs, encodings))
-                ]
-                batch = collate(samples).to(self.device)
-                given = {}
-                if entities is not None:
-                    spans = [torch.tensor([g[:2] for g in s.given or []], dtype=torch.long).reshape(-1, 2)
-                             for s in chunk]
-                    longest = max(len(x) for x in spans)
-                    given["entity_spans"] = torch.zeros(len(chunk), longest, 2, dtype=torch.long)
-                    given["entity_mask"] = torch.zeros(len(chunk), longest, dtype=torch.bool)
-                    for k, x in enumerate(spans):
-                        given["entity_spans"][k, : len(x)] = x
-                        given["entity_mask"][k, : len(x)] = True
-                    given = {k: v.to(self.device) for k, v in given.items()}
-                raw = self.model.predict(batch, relations=relations, **threshold_args, **given)
-                flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
-                for sentence, predicted in zip(chunk, decode(raw, docs, self.types, flat=flat)):
-                    _merge(results[sentence.item], sentence, predicted)
+        docs = [Document([w.text for w in s.words]) for s in sentences]
+        given = [[g[:2] for g in s.given or []] for s in sentences] if entities is not None else None
+        flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
+        predicted = predict_documents(self.model, self.tokenizer, docs, batch_size=batch_size, device=self.device,
+                                      relations=relations, progress=progress, precision=self._autocast, flat=flat,
+                                      given=given, desc="extract", **self._threshold_args(threshold))
+        for sentence, document in zip(sentences, predicted):
+            _merge(results[sentence.item], sentence, document)
         for result in results:  # sentences were processed out of order: entities in text order
             by_position = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
                                                                            result.entities[k].token_start,
@@ -406,7 +368,8 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
 
 
 def predict_file(extractor: Extractor, input_path: str | Path, output_path: str | Path, *,
-                 input_format: str | None = None, output_format: str | None = None, batch_size: int = EXTRACT_BATCH_SIZE,
+                 input_format: str | None = None, output_format: str | None = None,
+                 batch_size: int = EXTRACT_BATCH_SIZE,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
                  html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,

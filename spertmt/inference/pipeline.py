@@ -63,29 +63,46 @@ def non_overlapping(rows: list[int], spans: list[list[int]], scores: list[float]
 def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
                       threshold: float | None = None, entity_threshold=None, relation_threshold=None,
                       relations: bool = True, progress: bool = False, precision: str = "fp32",
-                      flat: bool = False) -> list[Document]:
-    """Predicts entities and relations for pre-tokenised documents, in input order (thresholds as
-    in SpERTMT.predict; `precision` "bf16" runs under bf16 autocast; `flat` as `decode`: SpERT's
-    nested decoding by default, as scoring against SpERT's evaluator wants)."""
+                      flat: bool = False, given: list[list[tuple[int, int]]] | None = None,
+                      desc: str = "predict") -> list[Document]:
+    """The inference loop (dev and test scoring, θ tuning, `Extractor.predict` and `extract`, and
+    through them files, spaCy and Ray): pre-tokenised documents batched longest first (by pieces:
+    less padding of pieces and candidate spans), predicted and decoded; results in input order.
+
+    Thresholds as in SpERTMT.predict; `precision` "bf16" runs under bf16 autocast; `flat` as
+    `decode` (SpERT's nested decoding by default, as scoring against SpERT's evaluator wants);
+    `given`: per document, word spans taken as its entities (only relations among them predicted)."""
     from tqdm.auto import tqdm
 
-    from ..data.batching import Collator, DocumentDataset, encode_documents
+    from ..data.batching import Collator, encode_documents
+    from ..data.sampling import make_sample
 
     was_training = model.training
     model.eval()
-    dataset = DocumentDataset(documents, encode_documents(tokenizer, documents), model.types, train=False)
-    collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-    # Long documents together: less padding of pieces and candidate spans; results go back in input order.
-    order = sorted(range(len(dataset)), key=lambda i: -len(dataset.encodings[i].input_ids))
+    encodings = encode_documents(tokenizer, documents)
+    collate = Collator.for_tokenizer(tokenizer)
+    order = sorted(range(len(documents)), key=lambda i: -len(encodings[i].input_ids))
     out: dict[int, Document] = {}
     with torch.inference_mode(), autocast(device, precision):
-        for start in tqdm(range(0, len(order), batch_size), desc="predict", disable=not progress,
-                          dynamic_ncols=True):
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, dynamic_ncols=True):
             chunk = order[start:start + batch_size]
-            batch = collate([dataset[i] for i in chunk]).to(device)
-            raw = model.predict(batch, threshold=threshold, entity_threshold=entity_threshold,
-                                relation_threshold=relation_threshold, relations=relations)
+            batch = collate([make_sample(i, documents[i], encodings[i], model.types, train=False) for i in chunk])
+            spans = _given_spans([given[i] for i in chunk], device) if given is not None else {}
+            raw = model.predict(batch.to(device), threshold=threshold, entity_threshold=entity_threshold,
+                                relation_threshold=relation_threshold, relations=relations, **spans)
             for i, predicted in zip(chunk, decode(raw, [documents[i] for i in chunk], model.types, flat=flat)):
                 out[i] = predicted
     model.train(was_training)
-    return [out[i] for i in range(len(dataset))]
+    return [out[i] for i in range(len(documents))]
+
+
+def _given_spans(spans: list[list[tuple[int, int]]], device) -> dict:
+    """A batch's given entities as SpERTMT.predict takes them: [B, E, 2] word spans and a [B, E] mask."""
+    longest = max(len(x) for x in spans)
+    entity_spans = torch.zeros(len(spans), longest, 2, dtype=torch.long)
+    entity_mask = torch.zeros(len(spans), longest, dtype=torch.bool)
+    for k, x in enumerate(spans):
+        if x:
+            entity_spans[k, : len(x)] = torch.tensor(x, dtype=torch.long).reshape(-1, 2)
+            entity_mask[k, : len(x)] = True
+    return {"entity_spans": entity_spans.to(device), "entity_mask": entity_mask.to(device)}

@@ -52,7 +52,8 @@ if not Doc.has_extension("relations"):  # GLiREL's name too: theirs stays when i
 
 @Language.factory("spertmt", default_config={
     "model": None, "device": "auto", "precision": "fp32", "threshold": None, "relations": True,
-    "extract_batch_size": EXTRACT_BATCH_SIZE, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt", "set_ents": True})
+    "extract_batch_size": EXTRACT_BATCH_SIZE, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt",
+    "set_ents": True})
 def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, threshold: float | None,
                  relations: bool, extract_batch_size: int, max_sentence_words: int, spans_key: str,
                  set_ents: bool) -> SpertmtComponent:
@@ -68,7 +69,8 @@ class SpertmtComponent:
     """Sets `doc.ents`, `doc.spans[spans_key]` and `doc._.relations` from a spertmt model."""
 
     def __init__(self, model, device: str = "auto", precision: str = "fp32", threshold: float | None = None,
-                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE,
+                 max_sentence_words: int = MAX_SENTENCE_WORDS,
                  spans_key: str = "spertmt", set_ents: bool = True):
         self.extractor = load(model, device=device, precision=precision) if isinstance(model, str) else model
         self.threshold, self.relations = threshold, relations

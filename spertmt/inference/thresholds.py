@@ -17,14 +17,36 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..config import check_threshold
 from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
 from ..layout import ModelFiles
 from .pipeline import predict_documents
 
-if TYPE_CHECKING:  # a type only: extractor.py imports this module (save_pretrained)
+if TYPE_CHECKING:  # a type only: extractor.py imports this module
     from .extractor import Extractor
+
+
+def threshold_args(model, tuned: dict | None, threshold: float | None = None) -> dict:
+    """Which θ applies, the one rule for every way of predicting: an explicit `threshold` (both heads)
+    wins; else the θ tuned on dev (`tuned`, thresholds.json: {"entity": {"*": θ, type: θ, ...},
+    "relation": {...}}), per type; else the model config's (SpERTMT.predict's default, set per mode
+    by Config.resolved). The keyword arguments of SpERTMT.predict and predict_documents."""
+    if threshold is not None:
+        check_threshold(threshold)
+    if threshold is not None or not tuned:
+        return {"threshold": threshold}
+
+    def per_type(head: str, names: list[str]):
+        values = tuned.get(head)
+        if not values:
+            return None
+        default = values.get("*", model.config.threshold)
+        return torch.tensor([float(values.get(name, default)) for name in names])
+
+    return {"entity_threshold": per_type("entity", [t.name for t in model.types.entities]),
+            "relation_threshold": per_type("relation", [t.name for t in model.types.relations])}
 
 
 def _best_cut(candidates: list[tuple[float, bool]], num_gold: int) -> tuple[float, dict]:

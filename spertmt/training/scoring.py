@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..config import Config
 from ..evaluate import evaluate
 from ..inference.pipeline import predict_documents
+from ..inference.thresholds import threshold_args
 
 
 def metric(metrics: dict, dotted: str) -> float:
@@ -19,11 +20,8 @@ def metric(metrics: dict, dotted: str) -> float:
 def predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
                       thresholds: dict | None = None):
     """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ)."""
-    from ..inference.extractor import Extractor
-
-    threshold_args = Extractor(model, tokenizer, device, thresholds)._threshold_args(None)
     predictions = predict_documents(model, tokenizer, documents, batch_size=cfg.eval_batch_size, device=device,
-                                    progress=progress, **threshold_args)
+                                    progress=progress, **threshold_args(model, thresholds))
     return predictions, evaluate(documents, predictions, types, overlapping=cfg.overlapping)
 
 

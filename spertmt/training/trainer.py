@@ -114,7 +114,7 @@ class Trainer:
         self.dataset = DocumentDataset(self.train_docs, encodings, types, train=True,
                                        max_span_width=cfg.max_span_width, neg_entity_count=cfg.neg_entity_count,
                                        neg_relation_count=cfg.neg_relation_count, seed=cfg.seed)
-        collate = Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        collate = Collator.for_tokenizer(tokenizer)
         self.sampler = (DistributedSampler(self.dataset, num_replicas=job.world, rank=job.rank, shuffle=cfg.shuffle,
                                            seed=cfg.seed) if job.world > 1 else None)
         self.generator = torch.Generator().manual_seed(cfg.seed)
