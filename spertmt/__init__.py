@@ -24,8 +24,8 @@ _EXPORTS = {
     "Config": ".config",
     "Document": ".data.documents", "Entity": ".data.documents", "Relation": ".data.documents",
     "Types": ".data.documents", "read_documents": ".data.documents", "read_types": ".data.documents",
-    "Extractor": ".inference.extractor", "Extraction": ".inference.extractor",
-    "ExtractedEntity": ".inference.extractor", "ExtractedRelation": ".inference.extractor",
+    "Extractor": ".inference.extractor", "Extraction": ".inference.texts",
+    "ExtractedEntity": ".inference.texts", "ExtractedRelation": ".inference.texts",
     "ops": ".ops",
 }
 
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from .config import Config
     from .data.documents import Document, Entity, Relation, Types, read_documents, read_types
     from .inference.batch_predictor import BatchPredictor
-    from .inference.extractor import ExtractedEntity, ExtractedRelation, Extraction, Extractor
+    from .inference.extractor import Extractor
+    from .inference.texts import ExtractedEntity, ExtractedRelation, Extraction
 
 
 # `spertmt.evaluate` is the scoring function whatever was imported before. The package's own
@@ -56,7 +57,13 @@ def __getattr__(name: str):
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
          revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor:
     """Loads a trained model folder or a hub repo id ("org/name"); see `spertmt.inference.extractor`
-    (load, Extractor)."""
+    (load, Extractor). With runtime "onnx", a folder written by `spertmt export --format onnx` runs
+    on the CPU without torch or transformers (spertmt.inference.portable: the same `extract` and
+    `predict`), precision "fp32" or "int8"."""
+    if runtime == "onnx" and device in ("auto", "cpu") and (Path(folder) / "manifest.json").is_file():
+        from .inference.portable import load_portable
+
+        return load_portable(folder, "fp32" if precision == "auto" else precision)  # type: ignore[return-value]
     from .inference.extractor import load as _load
 
     return _load(folder, device, precision, runtime, revision, cache_dir)

@@ -151,8 +151,9 @@ def _export(args: argparse.Namespace) -> int:
     from .model.hub import resolve_model_folder
 
     output = export_onnx(resolve_model_folder(args.model), args.output)
-    print(f"wrote {output / ONNX_FILES['fp32']} and {ONNX_FILES['int8']}; run them with "
-          f"--model {output} --runtime onnx --precision fp32 (or int8)")
+    print(f"wrote {output / ONNX_FILES['fp32']}, {ONNX_FILES['int8']} and the heads' graphs; run them with "
+          f"--model {output} --runtime onnx --precision fp32 (or int8), or without torch in Python: "
+          f"spertmt.load({str(output)!r}, runtime='onnx')")
     return 0
 
 

@@ -24,6 +24,15 @@ class ModelFiles:
     VERSION = "version.json"  # its presence marks a complete model folder
     THRESHOLDS = "thresholds.json"  # θ tuned on dev, when tuned
     CARD = "README.md"  # the model card, when saved for sharing
+    # Written by `spertmt export --format onnx` (spertmt.inference.export): the whole model as ONNX.
+    ENCODER_ONNX = "encoder.onnx"
+    ENCODER_ONNX_INT8 = "encoder-int8.onnx"
+    ENTITY_GRAPH = "entities.onnx"
+    RELATION_GRAPH = "relations.onnx"
+    MANIFEST = "manifest.json"  # what the runtime without torch needs to know (its "format": MANIFEST_FORMAT)
+
+
+MANIFEST_FORMAT = 1
 
 
 class Event(str, Enum):

@@ -145,7 +145,7 @@ def test_eval_with_types_that_are_not_the_models_is_a_named_error(tmp_path, caps
 
 
 def test_flat_decoding_keeps_the_best_scoring_of_overlapping_spans():
-    from spertmt.inference.pipeline import non_overlapping
+    from spertmt.inference.decoding import non_overlapping
 
     spans = [[0, 2], [1, 2], [3, 4], [2, 3]]
     assert non_overlapping([0, 1, 2, 3], spans, [1.0, 2.0, 0.5, 0.7]) == [1, 2, 3]
@@ -155,7 +155,7 @@ def test_flat_decoding_keeps_the_best_scoring_of_overlapping_spans():
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 4), st.floats(-5, 5)), max_size=12))
 def test_flat_decoding_leaves_no_overlap_and_drops_only_for_a_better_span(candidates):
-    from spertmt.inference.pipeline import non_overlapping
+    from spertmt.inference.decoding import non_overlapping
 
     spans = [[start, start + width] for start, width, _ in candidates]
     scores = [score for _, _, score in candidates]

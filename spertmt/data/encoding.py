@@ -43,7 +43,7 @@ def encode_word_lists(tokenizer, word_lists: list[list[str]]) -> list[Encoding]:
     if filled:
         encoded = tokenizer(filled, is_split_into_words=True, add_special_tokens=True, truncation=False,
                             verbose=False)
-        aligned = [_align(list(encoded["input_ids"][k]), encoded.word_ids(k), len(words))
+        aligned = [align_pieces(list(encoded["input_ids"][k]), encoded.word_ids(k), len(words))
                    for k, words in enumerate(filled)]
     empty: list[int] = []
     if len(filled) < len(word_lists):  # a document without words: the special tokens alone
@@ -52,7 +52,7 @@ def encode_word_lists(tokenizer, word_lists: list[list[str]]) -> list[Encoding]:
     return [next(next_aligned) if words else Encoding(list(empty), [], []) for words in word_lists]
 
 
-def _align(ids: list[int], word_ids: list[int | None], num_words: int) -> Encoding:
+def align_pieces(ids: list[int], word_ids: list[int | None], num_words: int) -> Encoding:
     """Each word's piece range from the tokenizer's piece-to-word map."""
     starts = [-1] * num_words
     ends = [-1] * num_words

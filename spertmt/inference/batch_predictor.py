@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 
 from ..config import EXTRACT_BATCH_SIZE
-from .extractor import MAX_SENTENCE_WORDS, load
+from .extractor import load
+from .texts import MAX_SENTENCE_WORDS
 
 
 class BatchPredictor:

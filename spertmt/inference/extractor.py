@@ -13,70 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
-from ..data.text import Word, split_sentences, unicode_words
 from ..files import atomic_output, check_output
 from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import resolve_device, warn_if_slow
 from .pipeline import predict_documents
 from .runtimes import prepare_encoder, resolve_precision
+from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError, extract_texts
 from .thresholds import save_thresholds, threshold_args
-
-MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
-
-
-@dataclass
-class ExtractedEntity:
-    text: str
-    type: str
-    token_start: int  # word offsets in the input's word list, end exclusive
-    token_end: int
-    start: int | None = None  # character offsets in the input text (None for pre-tokenised input)
-    end: int | None = None
-    score: float | None = None  # compared with θ; not a probability in spertmt mode (README, "Scores")
-    sentence: int = 0
-    probability: float | None = None  # in [0, 1]: the model's probability that this is an entity
-
-
-@dataclass
-class ExtractedRelation:
-    head: int  # index into the result's entities
-    tail: int
-    type: str
-    score: float | None = None
-    probability: float | None = None  # in [0, 1]: the model's probability of a relation between the two
-
-
-@dataclass
-class Extraction:
-    """Entities and relations of one input text."""
-
-    text: str | None
-    tokens: list[str]
-    entities: list[ExtractedEntity] = field(default_factory=list)
-    relations: list[ExtractedRelation] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class _Sentence:
-    """One sentence of one input, as the model sees it."""
-
-    item: int
-    index: int
-    words: list[Word]
-    token_offset: int
-    given: list[tuple[int, int, str]] | None = None  # word spans and types of user entities
 
 
 class Extractor:
@@ -185,109 +136,14 @@ class Extractor:
                 ADE. Word lists are the documents you chose and stay whole (long ones are encoded
                 in stitched windows).
         """
-        if max_sentence_words < 1:
-            raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
-        if isinstance(texts, str):
-            texts = [texts]
-        if entities is not None and len(entities) != len(texts):
-            raise ValueError(f"entities has {len(entities)} lists for {len(texts)} texts")
-        results: list[Extraction] = []
-        sentences: list[_Sentence] = []
-        for i, item in enumerate(texts):
-            if isinstance(item, str):
-                ranges = split_sentences(item, by_lines=False)
-                words = [piece for a, b in ranges for piece in _pieces(unicode_words(item[a:b], a), max_sentence_words)]
-                results.append(Extraction(item, [w.text for ws in words for w in ws]))
-            else:
-                words = [[Word(str(t), -1, -1) for t in item]]
-                results.append(Extraction(None, [str(t) for t in item]))
-            offset, first = 0, len(sentences)
-            for k, ws in enumerate(words):
-                if ws:
-                    sentences.append(_Sentence(i, k, ws, offset))
-                offset += len(ws)
-            if entities is not None:
-                _place_given(i, entities[i], sentences[first:], results[i].text is not None,
-                             {t.name for t in self.types.entities})
-
-        docs = [Document([w.text for w in s.words]) for s in sentences]
-        given = [[g[:2] for g in s.given or []] for s in sentences] if entities is not None else None
         flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
-        predicted = predict_documents(self.model, self.tokenizer, docs, batch_size=batch_size, device=self.device,
-                                      relations=relations, progress=progress, precision=self._autocast, flat=flat,
-                                      given=given, desc="extract", **self._threshold_args(threshold))
-        for sentence, document in zip(sentences, predicted):
-            _merge(results[sentence.item], sentence, document)
-        for result in results:  # sentences were processed out of order: entities in text order
-            by_position = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
-                                                                           result.entities[k].token_start,
-                                                                           result.entities[k].token_end))
-            new_index = {old: new for new, old in enumerate(by_position)}
-            result.entities = [result.entities[k] for k in by_position]
-            for r in result.relations:
-                r.head, r.tail = new_index[r.head], new_index[r.tail]
-            result.relations.sort(key=lambda r: (r.head, r.tail, r.type))
-        return results
 
+        def predict(documents: list[Document], given: list | None) -> list[Document]:
+            return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
+                                     relations=relations, progress=progress, precision=self._autocast, flat=flat,
+                                     given=given, desc="extract", **self._threshold_args(threshold))
 
-def _pieces(words: list, size: int) -> list[list]:
-    """A sentence's words in pieces of at most `size` (an empty sentence stays one empty piece)."""
-    return [words[a:a + size] for a in range(0, max(len(words), 1), size)]
-
-
-class GivenEntityError(ValueError):
-    """A given entity that cannot be used; `item` is the index of its text in the call."""
-
-    def __init__(self, item: int, message: str):
-        super().__init__(message)
-        self.item = item
-
-
-def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool, known: set[str]) -> None:
-    """Maps a text's own entities to word spans of its sentences (`own`); entities of an unknown type
-    or off word boundaries are errors (GivenEntityError)."""
-    placed: list[list[tuple[int, int, str]]] = [[] for _ in own]
-    for s, mine in zip(own, placed):
-        s.given = mine
-    keys = ("start", "end") if by_chars else ("token_start", "token_end")
-    for j, e in enumerate(given):
-        where = f"entities[{item}][{j}]"
-        if not isinstance(e, dict) or not all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool)
-                                              for k in keys) or "type" not in e:
-            raise GivenEntityError(item, f"{where} ({e!r}) needs \"type\" and whole-number \"{keys[0]}\" and "
-                                         f"\"{keys[1]}\"")
-        if e["type"] not in known:
-            raise GivenEntityError(item, f"{where} has type {e['type']!r}, which the model does not know; "
-                                         f"its entity types: {', '.join(sorted(known))}")
-        for s, mine in zip(own, placed):
-            if by_chars:
-                starts = {w.start: k for k, w in enumerate(s.words)}
-                ends = {w.end: k for k, w in enumerate(s.words)}
-                if e["start"] in starts and e["end"] in ends:
-                    mine.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
-                    break
-            elif 0 <= e["token_start"] < e["token_end"] <= len(s.words):
-                mine.append((e["token_start"], e["token_end"], e["type"]))
-                break
-        else:
-            raise GivenEntityError(item, f"{where} ({e}) does not fall on word boundaries within one sentence")
-
-
-def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None:
-    """Adds one sentence's predictions to its text's result, offsets mapped back to the input."""
-    base = len(result.entities)
-    for k, e in enumerate(predicted.entities):
-        words = sentence.words[e.start:e.end]
-        start, end = (words[0].start, words[-1].end) if result.text is not None else (None, None)
-        text = result.text[start:end] if result.text is not None else " ".join(w.text for w in words)
-        entity_type, score, probability = e.type, e.score, e.probability
-        if sentence.given is not None:  # the user's entity (decode keeps the given rows' order)
-            entity_type, score, probability = sentence.given[k][2], None, None
-        result.entities.append(ExtractedEntity(text, entity_type, sentence.token_offset + e.start,
-                                               sentence.token_offset + e.end, start, end, score, sentence.index,
-                                               probability))
-    for r in predicted.relations:
-        result.relations.append(ExtractedRelation(base + r.head, base + r.tail, r.type, r.score, r.probability))
+        return extract_texts(texts, entities, self.types, predict, max_sentence_words)
 
 
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",

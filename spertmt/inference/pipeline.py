@@ -1,63 +1,22 @@
-"""Turning a batch's raw predictions into documents with typed, scored entities and relations.
-
-As SpERT's prediction.py: entities keep overlapping spans (nested predictions are allowed); a
-relation of a symmetric type is put in start order (head = the entity that starts first), and
-a relation predicted twice after that (both directions) is kept once, with its higher score.
-"""
+"""The inference loop: documents batched, predicted and decoded (decoding.py)."""
 
 from __future__ import annotations
 
 import torch
 
-from ..data.documents import Document, Entity, Relation, Types
-from ..evaluate import symmetric_order
+from ..data.documents import Document, Types
 from ..model.spertmt import RawPredictions
 from ..runtime import autocast
+from .decoding import decode_arrays
 
 
 def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: bool = False) -> list[Document]:
-    """One predicted Document per input document (same tokens and orig_id). `flat`: no two entities
-    overlap (the best-scoring span of overlapping ones is kept) and relations join kept entities only."""
-    spans = raw.spans.cpu()
-    keep, etypes, escores = raw.entity_keep.cpu(), raw.entity_types.cpu(), raw.entity_scores.float().cpu()
-    eprobs = raw.entity_probabilities.float().cpu()
-    pairs = raw.pairs.cpu()
-    rel_keep, rel_scores = raw.relation_keep.cpu(), raw.relation_scores.float().cpu()
-    rel_probs = raw.relation_probabilities.float().cpu()
-    out = []
-    for b, doc in enumerate(documents):
-        rows = keep[b].nonzero().flatten().tolist()
-        if flat:
-            rows = non_overlapping(rows, spans[b].tolist(), escores[b].tolist())
-        entity_of_row = {row: k for k, row in enumerate(rows)}
-        entities = [Entity(int(spans[b, row, 0]), int(spans[b, row, 1]), types.entities[int(etypes[b, row])].name,
-                           float(escores[b, row]), float(eprobs[b, row])) for row in rows]
-        relations: dict[tuple[int, int, str], tuple[float, float]] = {}  # (score, probability)
-        for p, r in rel_keep[b].nonzero().tolist():
-            head, tail = entity_of_row.get(int(pairs[b, p, 0])), entity_of_row.get(int(pairs[b, p, 1]))
-            if head is None or tail is None:  # an entity that flat decoding dropped
-                continue
-            rel_type = types.relations[r]
-            head, tail = symmetric_order(head, tail, rel_type.symmetric, start_of=lambda k: entities[k].start)
-            key = (head, tail, rel_type.name)
-            found = (float(rel_scores[b, p, r]), float(rel_probs[b, p, r]))
-            relations[key] = max(relations.get(key, found), found)  # both directions: the higher score
-        out.append(Document(list(doc.tokens), entities,
-                            [Relation(h, t, name, score, probability)
-                             for (h, t, name), (score, probability) in relations.items()],
-                            doc.orig_id))
-    return out
-
-
-def non_overlapping(rows: list[int], spans: list[list[int]], scores: list[float]) -> list[int]:
-    """The rows whose word spans overlap no better-scoring kept span, in their original order
-    (greedy by score; on equal scores the earlier row wins)."""
-    kept: list[int] = []
-    for row in sorted(rows, key=lambda r: (-scores[r], r)):
-        start, end = spans[row]
-        if all(end <= spans[k][0] or spans[k][1] <= start for k in kept):
-            kept.append(row)
-    return sorted(kept)
+    """One predicted Document per input document (decoding.decode_arrays, on the predictions' CPU copies)."""
+    arrays = [t.cpu() for t in (raw.spans, raw.entity_keep, raw.entity_types)]
+    arrays += [t.float().cpu() for t in (raw.entity_scores, raw.entity_probabilities)]
+    arrays += [t.cpu() for t in (raw.pairs, raw.relation_keep)]
+    arrays += [t.float().cpu() for t in (raw.relation_scores, raw.relation_probabilities)]
+    return decode_arrays(*(t.numpy() for t in arrays), documents, types, flat=flat)
 
 
 def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",

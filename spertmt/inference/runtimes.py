@@ -33,7 +33,7 @@ from ..files import atomic_folder, give_default_permissions
 from ..layout import ModelFiles
 from ..runtime import cpu_bf16_units
 
-ONNX_FILES = {"fp32": "encoder.onnx", "int8": "encoder-int8.onnx"}
+ONNX_FILES = {"fp32": ModelFiles.ENCODER_ONNX, "int8": ModelFiles.ENCODER_ONNX_INT8}
 ONNX_EXTRA = "pip install 'spertmt[onnx]'"
 
 
@@ -178,20 +178,27 @@ def _quiet():
 
 def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
-    `encoder-int8.onnx`, loadable with `load(output, runtime="onnx")` (and as before with PyTorch).
-    `output` may be `model_folder` itself: the ONNX files are added to it."""
-    from ..model.folder import load_model
+    `encoder-int8.onnx` and its heads as `entities.onnx` and `relations.onnx` with `manifest.json`
+    (export.py), loadable with `load(output, runtime="onnx")`, which then needs no torch
+    (spertmt.inference.portable), and as before with PyTorch. `output` may be `model_folder` itself:
+    the ONNX files are added to it."""
+    from ..data.batching import Collator
+    from ..model.folder import load_model, load_tokenizer_from
+    from .export import export_heads
 
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
+    pad_id = Collator.for_tokenizer(load_tokenizer_from(model_folder)).pad_id
     if output.exists() and output.resolve() == model_folder.resolve():
         write_onnx_files(model.encoder, output)
+        export_heads(model, pad_id, output)
     else:
         with atomic_folder(output) as tmp:
             shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
             if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
                 give_default_permissions(tmp / ModelFiles.WEIGHTS)
             write_onnx_files(model.encoder, tmp)
+            export_heads(model, pad_id, tmp)
     return output
 
 

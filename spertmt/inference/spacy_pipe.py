@@ -28,8 +28,9 @@ from spacy.util import minibatch
 
 from ..config import EXTRACT_BATCH_SIZE
 from ..data.text import split_sentences
-from .extractor import MAX_SENTENCE_WORDS, load
-from .pipeline import non_overlapping
+from .decoding import non_overlapping
+from .extractor import load
+from .texts import MAX_SENTENCE_WORDS
 
 
 class SpacyRelation(NamedTuple):

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..config import check_threshold
 from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
 from ..layout import ModelFiles
+from .decoding import thresholds_to_apply
 from .pipeline import predict_documents
 
 if TYPE_CHECKING:  # a type only: extractor.py imports this module
@@ -29,24 +29,14 @@ if TYPE_CHECKING:  # a type only: extractor.py imports this module
 
 
 def threshold_args(model, tuned: dict | None, threshold: float | None = None) -> dict:
-    """Which θ applies, the one rule for every way of predicting: an explicit `threshold` (both heads)
-    wins; else the θ tuned on dev (`tuned`, thresholds.json: {"entity": {"*": θ, type: θ, ...},
-    "relation": {...}}), per type; else the model config's (SpERTMT.predict's default, set per mode
-    by Config.resolved). The keyword arguments of SpERTMT.predict and predict_documents."""
-    if threshold is not None:
-        check_threshold(threshold)
-    if threshold is not None or not tuned:
-        return {"threshold": threshold}
-
-    def per_type(head: str, names: list[str]):
-        values = tuned.get(head)
-        if not values:
-            return None
-        default = values.get("*", model.config.threshold)
-        return torch.tensor([float(values.get(name, default)) for name in names])
-
-    return {"entity_threshold": per_type("entity", [t.name for t in model.types.entities]),
-            "relation_threshold": per_type("relation", [t.name for t in model.types.relations])}
+    """The keyword arguments of SpERTMT.predict and predict_documents for the θ that applies
+    (decoding.thresholds_to_apply: explicit, else tuned, else the config's)."""
+    entity, relation = thresholds_to_apply(model.config.threshold, [t.name for t in model.types.entities],
+                                           [t.name for t in model.types.relations], tuned, threshold)
+    if not isinstance(entity, list) and not isinstance(relation, list) and entity == relation:
+        return {"threshold": entity}
+    return {"entity_threshold": torch.tensor(entity) if isinstance(entity, list) else entity,
+            "relation_threshold": torch.tensor(relation) if isinstance(relation, list) else relation}
 
 
 def _best_cut(candidates: list[tuple[float, bool]], num_gold: int) -> tuple[float, dict]:

@@ -9,6 +9,7 @@ import torch
 
 import spertmt
 from spertmt.cli import main
+from spertmt.inference.extractor import load as load_with_torch
 from spertmt.inference.runtimes import ONNX_FILES, OnnxEncoder, resolve_precision
 
 from ..conftest import FIXTURES
@@ -35,7 +36,7 @@ def _pieces(tokenizer, texts):
 def test_the_onnx_encoder_computes_the_hidden_states_of_pytorch(exported):
     """Batch and length are dynamic (the export saw 2 x 4 pieces): other sizes, padding included."""
     torch_model = spertmt.load(TRAINED, device="cpu")
-    onnx_encoder = spertmt.load(exported, device="cpu", runtime="onnx").model.encoder
+    onnx_encoder = load_with_torch(exported, device="cpu", runtime="onnx").model.encoder
     assert isinstance(onnx_encoder, OnnxEncoder) and onnx_encoder.path.name == "encoder.onnx"
     texts = ["john smith works for acme corp in berlin", "paris", " ".join(["john smith lives in paris"] * 10)]
     for batch in (texts, texts[:1], texts[1:2]):
@@ -48,11 +49,13 @@ def test_the_onnx_encoder_computes_the_hidden_states_of_pytorch(exported):
         assert (got - want)[real].abs().max() <= 1e-4
 
 
-def test_onnx_extraction_predicts_what_pytorch_predicts(exported):
+@pytest.mark.parametrize("loader", [spertmt.load, load_with_torch], ids=["without torch", "encoder only"])
+def test_onnx_extraction_predicts_what_pytorch_predicts(exported, loader):
     """Every candidate span's best type and every relation's type among the gold entities, with
-    scores within 1e-4 (expected_outputs of the fixture)."""
+    scores within 1e-4 (expected_outputs of the fixture): the whole model by ONNX Runtime
+    (spertmt.load), and the encoder alone by ONNX Runtime beside the PyTorch heads."""
     want = expected_outputs(spertmt.load(TRAINED, device="cpu"))
-    got = expected_outputs(spertmt.load(exported, device="cpu", runtime="onnx"))
+    got = expected_outputs(loader(exported, device="cpu", runtime="onnx"))
     for kind in ("entities", "relations"):
         assert [[row[:-1] for row in doc] for doc in got[kind]] == [[row[:-1] for row in doc] for doc in want[kind]]
         assert [row[-1] for doc in got[kind] for row in doc] == pytest.approx(
@@ -69,8 +72,8 @@ def test_int8_scores_stay_close_to_fp32(exported, runtime):
     if runtime == "torch":
         linears = [m for m in int8_model.model.encoder.modules() if type(m).__name__ == "Linear"]
         assert linears and all(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in linears)
-    else:
-        assert int8_model.model.encoder.path.name == "encoder-int8.onnx"
+    else:  # the runtime without torch
+        assert int8_model.encoder_file == "encoder-int8.onnx"
     int8 = expected_outputs(int8_model)
     for kind in ("entities", "relations"):
         want = [row[-1] for doc in fp32[kind] for row in doc]
@@ -129,7 +132,8 @@ def test_export_into_the_model_folder_adds_the_onnx_files(tmp_path):
     shutil.copytree(TRAINED, folder)
     before = sorted(p.name for p in folder.iterdir())
     assert main(["export", "--format", "onnx", str(folder), str(folder)]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == sorted(before + list(ONNX_FILES.values()))
+    added = [*ONNX_FILES.values(), "entities.onnx", "relations.onnx", "manifest.json"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(before + added)
 
 
 def test_export_of_a_damaged_folder_writes_nothing(tmp_path, capsys):

@@ -1,0 +1,271 @@
+"""Extraction without torch: a model folder written by `spertmt export --format onnx` run by ONNX
+Runtime, with numpy and the tokenizers library only (no torch, no transformers).
+
+    extractor = spertmt.load("runs/demo/onnx", runtime="onnx")   # imports neither torch nor transformers
+    extractor.extract("John Smith works for Acme Corp in Berlin.")
+
+The graphs (spertmt.inference.export) hold the encoder and the heads with their decision rules;
+here is what lies between them, as the PyTorch model does it (SpERTMT._decide): words to pieces,
+max pooling over piece ranges, candidate spans, `score >= θ`, pairs of kept entities. Decoding,
+the rule for which θ applies and the handling of raw text are the PyTorch path's own functions
+(decoding.py, texts.py), so both runtimes read predictions the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..config import EXTRACT_BATCH_SIZE, Config
+from ..data.documents import Document, Types
+from ..data.encoding import Encoding, align_pieces
+from ..layout import MANIFEST_FORMAT, ModelFiles
+from .decoding import decode_arrays, thresholds_to_apply
+from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
+
+MANIFEST = ModelFiles.MANIFEST
+
+
+def is_portable(folder: str | Path) -> bool:
+    """Whether `folder` holds the whole model as ONNX (written by `spertmt export --format onnx`)."""
+    return (Path(folder) / MANIFEST).exists()
+
+
+def load_portable(folder: str | Path, precision: str = "fp32", threads: int | None = None) -> PortableExtractor:
+    """The extractor of an exported folder; `precision` "fp32" or "int8" (the encoder's graph)."""
+    return PortableExtractor(Path(folder), precision, threads)
+
+
+class PortableExtractor:
+    """`extract` and `predict` as spertmt.Extractor's, run by ONNX Runtime on the CPU."""
+
+    def __init__(self, folder: Path, precision: str = "fp32", threads: int | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if not is_portable(folder):
+            raise FileNotFoundError(f"{folder}: no {MANIFEST}; write the folder with "
+                                    "spertmt export --format onnx MODEL OUTPUT")
+        self.manifest = json.loads((folder / MANIFEST).read_text())
+        if self.manifest.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"{folder}: {MANIFEST} has format {self.manifest.get('format')}; this spertmt reads "
+                             f"{MANIFEST_FORMAT}: export the model again")
+        encoders = self.manifest["graphs"]["encoder"]
+        if precision not in encoders:
+            raise ValueError(f"precision must be one of {', '.join(encoders)} with runtime onnx, not {precision!r}")
+        self.folder, self.precision, self.runtime = folder, precision, "onnx"
+        self.config = Config.from_dict(json.loads((folder / ModelFiles.CONFIG).read_text()),
+                                       str(folder / ModelFiles.CONFIG)).resolved()
+        types = folder / ModelFiles.TYPES
+        self.types = Types.from_dict(json.loads(types.read_text()), str(types))
+        thresholds = folder / ModelFiles.THRESHOLDS
+        self.thresholds = json.loads(thresholds.read_text()) if thresholds.exists() else {}
+        self.tokenizer = Tokenizer.from_file(str(folder / self.manifest["tokenizer"]))
+        self.pad_id = self.manifest["pad_id"]
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+        def session(name: str):
+            return ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
+
+        self.encoder_file = encoders[precision]
+        self.encoder = session(self.encoder_file)
+        self.entity_graph = session(self.manifest["graphs"]["entities"])
+        self.relation_graph = session(self.manifest["graphs"]["relations"])
+        self.relation_inputs = {i.name for i in self.relation_graph.get_inputs()}
+
+    # --------------------------------------------------------------------------------------
+    # the API of spertmt.Extractor
+
+    def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
+                batch_size: int = EXTRACT_BATCH_SIZE, threshold: float | None = None, relations: bool = True,
+                progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                flat_ner: bool | None = None) -> list[Extraction]:
+        """As spertmt.Extractor.extract."""
+        flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
+
+        def predict(documents: list[Document], given: list | None) -> list[Document]:
+            return self._predict(documents, batch_size, threshold, relations, flat, given)
+
+        return extract_texts(texts, entities, self.types, predict, max_sentence_words)
+
+    def predict(self, documents: list[Document], batch_size: int = 8, threshold: float | None = None,
+                progress: bool = False, flat_ner: bool = False) -> list[Document]:
+        """As spertmt.Extractor.predict."""
+        return self._predict(documents, batch_size, threshold, True, flat_ner, None)
+
+    # --------------------------------------------------------------------------------------
+    # the loop (as pipeline.predict_documents)
+
+    def _predict(self, documents: list[Document], batch_size: int, threshold: float | None, relations: bool,
+                 flat: bool, given: list | None) -> list[Document]:
+        entity_theta, relation_theta = thresholds_to_apply(
+            self.config.threshold, [t.name for t in self.types.entities], [t.name for t in self.types.relations],
+            self.thresholds, threshold)
+        entity_theta = np.float32(self.config.threshold) if entity_theta is None else np.float32(entity_theta)
+        relation_theta = np.float32(self.config.threshold) if relation_theta is None else np.float32(relation_theta)
+        encodings = self._encode([doc.tokens for doc in documents])
+        order = sorted(range(len(documents)), key=lambda i: -len(encodings[i].input_ids))
+        out: dict[int, Document] = {}
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            arrays = self._predict_batch([encodings[i] for i in chunk], entity_theta, relation_theta, relations,
+                                         [given[i] for i in chunk] if given is not None else None)
+            for i, predicted in zip(chunk, decode_arrays(*arrays, [documents[i] for i in chunk], self.types,
+                                                         flat=flat)):
+                out[i] = predicted
+        return [out[i] for i in range(len(documents))]
+
+    def _encode(self, word_lists: list[list[str]]) -> list[Encoding]:
+        """Words to pieces with their ranges (data.encoding's alignment, from the tokenizers library)."""
+        encoded = self.tokenizer.encode_batch([list(words) for words in word_lists], is_pretokenized=True,
+                                              add_special_tokens=True)
+        return [align_pieces(e.ids, e.word_ids, len(words)) for e, words in zip(encoded, word_lists)]
+
+    def _predict_batch(self, encodings: list[Encoding], entity_theta, relation_theta, relations: bool,
+                       given: list | None) -> list[np.ndarray]:
+        """RawPredictions' fields (numpy) of one batch, as SpERTMT.predict computes them."""
+        B = len(encodings)
+        T = max(len(e.input_ids) for e in encodings)
+        W = max(e.num_words for e in encodings)
+        input_ids = np.full((B, T), self.pad_id, dtype=np.int64)
+        attention = np.zeros((B, T), dtype=np.int64)
+        word_starts = np.zeros((B, W), dtype=np.int64)
+        word_ends = np.zeros((B, W), dtype=np.int64)
+        num_words = np.array([e.num_words for e in encodings], dtype=np.int64)
+        for b, e in enumerate(encodings):
+            input_ids[b, : len(e.input_ids)] = e.input_ids
+            attention[b, : len(e.input_ids)] = 1
+            word_starts[b, : e.num_words] = e.word_starts
+            word_ends[b, : e.num_words] = e.word_ends
+        if T > self.manifest["window"]:
+            raise ValueError(f"a document of {T} pieces is longer than the encoder's window "
+                             f"({self.manifest['window']}); runtime onnx without torch encodes one window: split "
+                             "it (raw text is split into sentences), or load the model with PyTorch")
+        hidden = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention})[0]
+        hidden = hidden.astype(np.float32, copy=False)
+
+        if given is None:
+            spans = candidate_spans(W, self.config.max_span_width)  # [S, 2], the same for every document
+            span_mask = spans[None, :, 1] <= num_words[:, None]
+            spans = np.broadcast_to(spans, (B,) + spans.shape)
+        else:
+            longest = max(len(g) for g in given)
+            spans = np.zeros((B, longest, 2), dtype=np.int64)
+            span_mask = np.zeros((B, longest), dtype=bool)
+            for b, g in enumerate(given):
+                if g:
+                    spans[b, : len(g)] = g
+                    span_mask[b, : len(g)] = True
+        ranges = piece_ranges(word_starts, word_ends, spans)
+        pooled = max_pool(hidden, ranges)
+        c, type_scores, gate, types, scores, probabilities = self.entity_graph.run(None, {
+            "pooled": pooled, "widths": (spans[..., 1] - spans[..., 0]).astype(np.int64),
+            "cls": np.ascontiguousarray(hidden[:, 0])})
+        if given is not None:
+            keep = span_mask
+        else:
+            keep = gate & span_mask
+            if self.manifest["entity_thresholded"]:
+                keep &= scores >= (entity_theta[types] if entity_theta.ndim else entity_theta)
+        R = len(self.types.relations)
+        pairs, pair_mask, flat = ordered_pairs(keep) if relations else (np.zeros((B, 0, 2), np.int64),
+                                                                         np.zeros((B, 0), bool), None)
+        relation_keep = np.zeros(pairs.shape[:2] + (R,), dtype=bool)
+        relation_scores = np.zeros(pairs.shape[:2] + (R,), dtype=np.float32)
+        relation_probabilities = np.zeros(pairs.shape[:2] + (R,), dtype=np.float32)
+        if flat is not None and len(flat[0]) and R:
+            doc, head, tail, slot = flat
+            max_pairs = self.config.max_pairs
+            for start in range(0, len(doc), max_pairs):  # bounded memory, as the PyTorch path chunks
+                part = slice(start, start + max_pairs)
+                d, h, t = doc[part], head[part], tail[part]
+                # the batch as one sequence, as SpERTMT._decide: piece ranges shift by document * T
+                between = pair_context_ranges(ranges[d, h], ranges[d, t]) + (d * T)[:, None]
+                context = max_pool(hidden.reshape(1, B * T, -1), between[None])[0]
+                inputs = {"head": c[d, h], "context": context, "tail": c[d, t], "head_types": type_scores[d, h],
+                          "tail_types": type_scores[d, t]}
+                rel_gate, rel_scores, rel_probabilities = self.relation_graph.run(
+                    None, {k: np.ascontiguousarray(v) for k, v in inputs.items() if k in self.relation_inputs})
+                kept = rel_gate
+                if self.manifest["relation_thresholded"]:
+                    kept = kept & (rel_scores >= relation_theta)
+                relation_keep[d, slot[part]] = kept
+                relation_scores[d, slot[part]] = rel_scores
+                relation_probabilities[d, slot[part]] = rel_probabilities
+        relation_keep &= pair_mask[..., None]
+        return [np.asarray(spans), keep, types, scores, probabilities, pairs, relation_keep, relation_scores,
+                relation_probabilities]
+
+
+def candidate_spans(num_words: int, max_width: int) -> np.ndarray:
+    """All word spans [start, end) of width 1..max_width, width-major then start (SpERT's order, as
+    ops.enumerate_span_max_pool)."""
+    spans = [(i, i + w) for w in range(1, min(max_width, num_words) + 1) for i in range(num_words - w + 1)]
+    return np.array(spans, dtype=np.int64).reshape(-1, 2)
+
+
+def piece_ranges(word_starts: np.ndarray, word_ends: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """[B, N, 2] word spans -> piece ranges (first word's first piece, last word's end), as
+    SpERTMT.piece_ranges."""
+    if word_starts.shape[1] == 0:
+        return np.zeros_like(spans)
+    last = word_starts.shape[1] - 1
+    first_word = np.clip(spans[..., 0], 0, last)
+    last_word = np.clip(spans[..., 1] - 1, 0, last)
+    starts = np.take_along_axis(word_starts, first_word, 1)
+    ends = np.maximum(np.take_along_axis(word_ends, last_word, 1), starts)
+    return np.stack([starts, ends], -1)
+
+
+def pair_context_ranges(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """Pieces strictly between two ranges, empty when they touch or overlap (ops.reference)."""
+    start = np.minimum(head[..., 1], tail[..., 1])
+    end = np.maximum(np.maximum(head[..., 0], tail[..., 0]), start)
+    return np.stack([start, end], -1)
+
+
+def max_pool(hidden: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """[B, N, H]: the maximum of hidden[b, start:end] over each range of [B, N, 2], zeros for an empty
+    range (ops.span_max_pool), in one pass of numpy's maximum.reduceat over the flattened pieces."""
+    B, T, H = hidden.shape
+    N = ranges.shape[1]
+    if N == 0:
+        return np.zeros((B, 0, H), dtype=hidden.dtype)
+    flat = np.concatenate([hidden.reshape(B * T, H), np.zeros((1, H), dtype=hidden.dtype)])
+    offset = (np.arange(B) * T)[:, None]
+    lo, hi = (ranges[..., 0] + offset).reshape(-1), (ranges[..., 1] + offset).reshape(-1)
+    # reduceat over [lo_0, hi_0, lo_1, hi_1, ...]: the even rows are the ranges (the odd ones, from a
+    # range's end to the next range's start, are dropped).
+    pooled = np.maximum.reduceat(flat, np.stack([lo, hi], 1).reshape(-1), axis=0)[0::2]
+    pooled[lo >= hi] = 0
+    return pooled.reshape(B, N, H)
+
+
+def ordered_pairs(keep: np.ndarray):
+    """All ordered pairs (i, j), i != j, of the kept rows of each document, head-major over the kept
+    rows in their order (SpERTMT's ordered_pairs): ([B, P, 2] pairs, [B, P] mask, (document, head,
+    tail, slot) each [N])."""
+    B = keep.shape[0]
+    per_doc = [np.flatnonzero(keep[b]) for b in range(B)]
+    lists = [[(i, j) for i in rows for j in rows if i != j] for rows in per_doc]
+    P = max((len(x) for x in lists), default=0)
+    pairs = np.zeros((B, P, 2), dtype=np.int64)
+    mask = np.zeros((B, P), dtype=bool)
+    doc, head, tail, slot = [], [], [], []
+    for b, found in enumerate(lists):
+        if found:
+            pairs[b, : len(found)] = found
+            mask[b, : len(found)] = True
+            doc += [b] * len(found)
+            head += [i for i, _ in found]
+            tail += [j for _, j in found]
+            slot += list(range(len(found)))
+    return pairs, mask, tuple(np.array(x, dtype=np.int64) for x in (doc, head, tail, slot))

@@ -1,0 +1,115 @@
+"""The runtime without torch (spertmt.inference.portable): the exported model predicts what the
+PyTorch model predicts, its numpy steps equal the PyTorch ones, and loading and extracting import
+neither torch nor transformers."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import spertmt
+from spertmt import ops
+from spertmt.inference import portable
+from spertmt.model.spertmt import ordered_pairs
+
+from ..conftest import FIXTURES
+from ..fixtures.make_model_fixture import OUT as TRAINED
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from spertmt.cli import main
+
+    folder = tmp_path_factory.mktemp("portable") / "onnx"
+    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
+    return folder
+
+
+def _structure(results):
+    return [([(e.token_start, e.token_end, e.type) for e in r.entities],
+             [(x.head, x.tail, x.type) for x in r.relations]) for r in results]
+
+
+def _scores(results):
+    return [v for r in results for v in [e.score for e in r.entities] + [e.probability for e in r.entities]
+            + [x.score for x in r.relations] + [x.probability for x in r.relations] if v is not None]
+
+
+@pytest.mark.parametrize("threshold", [None, -1.0])
+def test_the_exported_model_predicts_what_pytorch_predicts(exported, threshold):
+    """θ = -1 keeps most spans of the tiny model: hundreds of entities and relations to compare."""
+    torch_model = spertmt.load(TRAINED, device="cpu")
+    onnx_model = spertmt.load(exported, runtime="onnx")
+    assert isinstance(onnx_model, portable.PortableExtractor)
+    documents = spertmt.read_documents(FIXTURES + "/tiny_train.json", torch_model.types)
+    texts = [" ".join(d.tokens) for d in documents] + ["", "Berlin."]
+    want, got = torch_model.extract(texts, threshold=threshold), onnx_model.extract(texts, threshold=threshold)
+    assert _structure(got) == _structure(want)
+    if threshold is not None:
+        assert sum(len(r.relations) for r in want) > 100
+    np.testing.assert_allclose(_scores(got), _scores(want), atol=1e-4)
+    given = [[{"type": e.type, "token_start": e.start, "token_end": e.end} for e in d.entities] for d in documents]
+    words = [d.tokens for d in documents]
+    assert _structure(onnx_model.extract(words, given, threshold=threshold)) == _structure(
+        torch_model.extract(words, given, threshold=threshold))
+    pytorch_docs = torch_model.predict(documents, threshold=threshold)
+    onnx_docs = onnx_model.predict(documents, threshold=threshold)
+
+    def decisions(docs):
+        return [([(e.start, e.end, e.type) for e in d.entities], [(r.head, r.tail, r.type) for r in d.relations])
+                for d in docs]
+
+    assert decisions(onnx_docs) == decisions(pytorch_docs)
+
+
+def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path):
+    import shutil
+
+    tuned = {"entity": {"*": -0.5, "Peop": -2.0}, "relation": {"*": -0.2}}
+    folders = {}
+    for name, source in (("torch", TRAINED), ("onnx", exported)):
+        folders[name] = tmp_path / name
+        shutil.copytree(source, folders[name])
+        (folders[name] / "thresholds.json").write_text(json.dumps(tuned))
+    texts = [" ".join(d.tokens) for d in spertmt.read_documents(FIXTURES + "/tiny_train.json")]
+    want = spertmt.load(folders["torch"], device="cpu").extract(texts)
+    got = spertmt.load(folders["onnx"], runtime="onnx").extract(texts)
+    assert _structure(got) == _structure(want) and sum(len(r.entities) for r in want) > 0
+
+
+def test_max_pool_equals_the_span_kernel():
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 11, 5, generator=g)
+    starts = torch.randint(0, 11, (3, 40), generator=g)
+    ends = torch.minimum(starts + torch.randint(0, 5, (3, 40), generator=g), torch.tensor(11))  # empty ranges too
+    want = ops.span_max_pool(hidden, starts, ends)
+    got = portable.max_pool(hidden.numpy(), torch.stack([starts, ends], -1).numpy())
+    np.testing.assert_array_equal(got, want.numpy())
+
+
+def test_candidate_spans_and_ordered_pairs_equal_the_models():
+    np.testing.assert_array_equal(portable.candidate_spans(7, 3), ops.reference.enumerate_spans(7, 3).numpy())
+    keep = torch.rand(4, 9, generator=torch.Generator().manual_seed(1)) > 0.5
+    keep[2] = False
+    pairs, mask, flat = ordered_pairs(keep)
+    got = portable.ordered_pairs(keep.numpy())
+    np.testing.assert_array_equal(got[0], pairs.numpy())
+    np.testing.assert_array_equal(got[1], mask.numpy())
+    for a, b in zip(got[2], flat):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_loading_and_extracting_import_neither_torch_nor_transformers(exported):
+    code = (f"import sys, spertmt\n"
+            f"model = spertmt.load({str(exported)!r}, runtime='onnx')\n"
+            "result = model.extract(['John Smith works for Acme Corp in Berlin.'], threshold=-1.0)[0]\n"
+            "assert result.entities, result\n"
+            "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
