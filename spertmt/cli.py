@@ -118,24 +118,34 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import os
+
     from .config import check_threshold
     from .files import check_output
-    from .inference.extractor import load, merge_parts, predict_file
-    from .runtime import Distributed
+    from .inference.portable import is_portable, load_portable
+    from .inference.streaming import merge_parts, predict_file
 
     check_output(args.output, args.input)  # before the model loads (seconds), not after
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
-    job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
-    world, rank = job.world, job.rank
-    extractor = load(args.model, device=job.device, precision=args.precision, runtime=args.runtime)
+    if (args.runtime == "onnx" and args.device in ("auto", "cpu") and int(os.environ.get("WORLD_SIZE", "1")) == 1
+            and is_portable(args.model)):  # the whole model exported: no torch
+        job, world, rank = None, 1, 0
+        extractor = load_portable(args.model, "fp32" if args.precision == "auto" else args.precision)
+    else:
+        from .inference.extractor import load
+        from .runtime import Distributed
+
+        job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
+        world, rank = job.world, job.rank
+        extractor = load(args.model, device=job.device, precision=args.precision, runtime=args.runtime)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
                          flat_ner=args.flat_ner,
                          rank=rank, world=world, html=args.html if world == 1 else None,
                          **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
-    if world > 1:
+    if job is not None and world > 1:
         job.barrier()
         if rank == 0:
             count = merge_parts(args.output, world, args.output_format)

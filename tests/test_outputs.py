@@ -231,7 +231,8 @@ def test_heads_give_probabilities_in_0_1():
 
 
 def test_extractions_carry_a_probability_beside_each_score(tmp_path):
-    from spertmt.inference.extractor import load, predict_file
+    from spertmt.inference.extractor import load
+    from spertmt.inference.streaming import predict_file
 
     extractor = load(f"{FIXTURES}/model-format1", device="cpu")
     results = extractor.extract(["Mary lives in Paris and works for Acme Corp in Berlin."], threshold=-1e9)

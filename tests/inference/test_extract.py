@@ -8,7 +8,8 @@ import torch
 
 from spertmt.cli import main
 from spertmt.data.documents import read_types
-from spertmt.inference.extractor import load, predict_file
+from spertmt.inference.extractor import load
+from spertmt.inference.streaming import predict_file
 from spertmt.inference.thresholds import _best_cut
 from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.folder import save_checkpoint

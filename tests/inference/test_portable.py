@@ -113,3 +113,25 @@ def test_loading_and_extracting_import_neither_torch_nor_transformers(exported):
             "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
             "assert not loaded, loaded\n")
     subprocess.run([sys.executable, "-c", code], check=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_the_command_line_predicts_without_torch(exported, tmp_path):
+    """`spertmt predict --runtime onnx` on an exported folder: the same results as PyTorch's, and
+    neither torch nor transformers imported."""
+    from spertmt.cli import main
+
+    source = tmp_path / "in.txt"
+    source.write_text("John Smith works for Acme Corp in Berlin.\nMary lives in Paris.\n")
+    args = ["predict", "--quiet", "--input", str(source), "--threshold", "-1"]
+    onnx_args = [*args, "--model", str(exported), "--runtime", "onnx", "--output", str(tmp_path / "onnx.jsonl")]
+    code = ("import sys\nfrom spertmt.cli import main\n"
+            f"assert main({onnx_args!r}) == 0\n"
+            "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert main([*args, "--model", str(TRAINED), "--device", "cpu", "--output", str(tmp_path / "torch.jsonl")]) == 0
+    got = [json.loads(line) for line in (tmp_path / "onnx.jsonl").read_text().splitlines()]
+    want = [json.loads(line) for line in (tmp_path / "torch.jsonl").read_text().splitlines()]
+    assert [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in got] == \
+        [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in want]
+    assert [len(r["relations"]) for r in got] == [len(r["relations"]) for r in want] and want[0]["relations"]

@@ -1,0 +1,184 @@
+"""Files in, files out, whatever runs the model (spertmt.Extractor or the runtime without torch):
+`predict_file` streams a text, JSON-lines or SpERT JSON file through `extract` into JSON lines or
+SpERT JSON, written atomically; `merge_parts` joins the parts of several processes. Imports no torch."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
+from ..data.documents import Document
+from ..files import atomic_output, check_output
+from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
+
+
+def _read_inputs(path: Path, input_format: str):
+    """Yields (id, text or word list, given entities or None, line or document number), lazily for txt
+    and jsonl."""
+    if input_format == "spert":
+        from ..data.documents import read_documents
+
+        for i, doc in enumerate(read_documents(path)):
+            yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, i + 1
+        return
+    with open(path, "rb") as f:  # decoded line by line, so that an encoding error names its line
+        for line_number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # a BOM is no text
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {line_number}: not UTF-8 text ({error.reason} at character "
+                                 f"{error.start + 1}); save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            if input_format == "txt":
+                yield line_number, line.rstrip("\r\n"), None, line_number
+                continue
+            yield (*_jsonl_input(path, line_number, line), line_number)
+
+
+def _jsonl_input(path: Path, line_number: int, line: str):
+    """(id, text or word list, given entities or None) of one JSON line, checked."""
+    where = f"{path}, line {line_number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: not valid JSON: {error}") from None
+    if not isinstance(record, dict) or not ("text" in record or "tokens" in record):
+        raise ValueError(f"{where}: expected an object with 'text' or 'tokens'")
+    if "text" in record and not isinstance(record["text"], str):
+        raise ValueError(f"{where}: 'text' is {record['text']!r}; expected a string")
+    if "text" not in record and not (isinstance(record["tokens"], list)
+                                     and all(isinstance(t, str) for t in record["tokens"])):
+        raise ValueError(f"{where}: 'tokens' must be a list of strings")
+    given = record.get("entities")
+    if given is not None and not isinstance(given, list):
+        raise ValueError(f"{where}: 'entities' must be a list of objects")
+    content = record["text"] if "text" in record else record["tokens"]
+    return record.get("id", line_number), content, given
+
+
+def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
+    if given:
+        return given
+    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert"}.get(path.suffix)
+    if suffix not in choices:
+        raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
+    return suffix
+
+
+def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
+                 input_format: str | None = None, output_format: str | None = None,
+                 batch_size: int = EXTRACT_BATCH_SIZE,
+                 threshold: float | None = None, relations: bool = True, progress: bool = True,
+                 chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
+                 html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                 flat_ner: bool | None = None) -> int:
+    """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
+    lines inputs stream: memory does not grow with the file). Returns the number of inputs.
+
+    Input formats: txt (one text per non-empty line), jsonl (`{"text": ...}` or `{"tokens": [...]}`,
+    optional "id" and "entities"), spert (SpERT JSON). Output formats: jsonl (one Extraction per
+    input, with its id) or spert (SpERT JSON documents with scores).
+
+    With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
+    rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
+    input order. `html`: also write the HTML view (spertmt.inference.visualize) of the first `html_limit`
+    results.
+    """
+    from tqdm.auto import tqdm
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    in_format = _format_of(input_path, input_format, INPUT_FORMATS)
+    out_format = _format_of(output_path, output_format, OUTPUT_FORMATS)
+    check_output(output_path, input_path)
+    count = 0
+    shown: list[Document] = []
+    bar = tqdm(desc="extract", unit=" texts", disable=not progress)
+    sharded = world > 1
+    target = _part(output_path, rank) if sharded else output_path
+    with contextlib.closing(bar), atomic_output(target) as out:  # no half-written output, even after Ctrl-C
+        if out_format == "spert" and not sharded:
+            out.write("[")
+        chunk: list = []
+
+        def flush():
+            nonlocal count
+            ids, contents, given, lines = zip(*chunk)
+            has_given = any(g is not None for g in given)
+            try:
+                results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
+                                            batch_size=batch_size, threshold=threshold, relations=relations,
+                                            max_sentence_words=max_sentence_words, flat_ner=flat_ner)
+            except GivenEntityError as error:  # name the input's line, not its place in the chunk
+                message = str(error).replace(f"entities[{error.item}]", "entities")
+                raise ValueError(f"{input_path}, line {lines[error.item]}: {message}") from None
+            for identifier, result in zip(ids, results):
+                if html and len(shown) < html_limit:
+                    shown.append(_as_document(result, identifier))
+                if out_format == "jsonl":
+                    line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
+                else:
+                    line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
+                if sharded:  # one JSON value a line, joined by merge_parts
+                    out.write(line + "\n")
+                elif out_format == "jsonl":
+                    out.write(line + "\n")
+                else:
+                    out.write(("," if count else "") + line)
+                count += 1
+            bar.update(len(chunk))
+            chunk.clear()
+
+        for index, record in enumerate(_read_inputs(input_path, in_format)):
+            if index % world != rank:
+                continue
+            chunk.append(record)
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+        if out_format == "spert" and not sharded:
+            out.write("]")
+    if html:
+        from .visualize import write_html
+
+        write_html(html, shown, types=extractor.types)
+    return count
+
+
+def _part(output_path: Path, rank: int) -> Path:
+    return output_path.with_name(f"{output_path.name}.part{rank}")
+
+
+def merge_parts(output_path: str | Path, world: int, output_format: str | None = None) -> int:
+    """Joins the `world` part files of a sharded `predict_file` in input order, then removes them."""
+    output_path = Path(output_path)
+    out_format = _format_of(output_path, output_format, OUTPUT_FORMATS)
+    parts = [open(_part(output_path, r), encoding="utf-8") for r in range(world)]
+    count = 0
+    with atomic_output(output_path) as out:
+        out.write("[" if out_format == "spert" else "")
+        while True:
+            line = parts[count % world].readline()  # input i went to rank i % world
+            if not line:
+                break
+            if out_format == "spert":
+                out.write(("," if count else "") + line.rstrip("\n"))
+            else:
+                out.write(line)
+            count += 1
+        out.write("]" if out_format == "spert" else "")
+    for r, part in enumerate(parts):
+        part.close()
+        _part(output_path, r).unlink()
+    return count
+
+
+def _as_document(result: Extraction, identifier) -> Document:
+    from ..data.documents import Entity, Relation
+
+    return Document(result.tokens, [Entity(e.token_start, e.token_end, e.type, e.score, e.probability)
+                                    for e in result.entities],
+                    [Relation(r.head, r.tail, r.type, r.score, r.probability) for r in result.relations], identifier)
