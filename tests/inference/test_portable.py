@@ -135,3 +135,31 @@ def test_the_command_line_predicts_without_torch(exported, tmp_path):
     assert [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in got] == \
         [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in want]
     assert [len(r["relations"]) for r in got] == [len(r["relations"]) for r in want] and want[0]["relations"]
+
+
+@pytest.mark.slow
+def test_an_install_without_torch_extracts(exported, tmp_path):
+    """The recipe of README ("Extraction without torch"): a fresh virtual environment with only the
+    `portable` extra's packages (pyproject.toml) and spertmt's own files (as `pip install --no-deps`
+    leaves them) extracts from an exported folder, and has no torch or transformers to import."""
+    import shutil
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    requirements = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["portable"]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *requirements], check=True)
+    site = tmp_path / "site"
+    shutil.copytree(Path(spertmt.__file__).parent, site / "spertmt", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import importlib.util, sys, spertmt\n"
+            "assert importlib.util.find_spec('torch') is None and importlib.util.find_spec('transformers') is None\n"
+            f"result = spertmt.load({str(exported)!r}, runtime='onnx').extract('John Smith works for Acme.', "
+            "threshold=-1.0)[0]\n"
+            "print(len(result.entities), len(result.relations))\n")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], check=True, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}).stdout
+    want = spertmt.load(TRAINED, device="cpu").extract("John Smith works for Acme.", threshold=-1.0)[0]
+    assert out.split() == [str(len(want.entities)), str(len(want.relations))]
