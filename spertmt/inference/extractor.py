@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import EXTRACT_BATCH_SIZE
+from ..config import EXTRACT_BATCH_SIZE, Config
 from ..data.documents import Document
 from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
@@ -98,7 +98,8 @@ class Extractor:
     # --------------------------------------------------------------------------------------
     # pre-tokenised documents
 
-    def predict(self, documents: list[Document], batch_size: int = 8, threshold: float | None = None,
+    def predict(self, documents: list[Document], batch_size: int = Config.eval_batch_size,
+                threshold: float | None = None,
                 progress: bool = False, flat_ner: bool = False) -> list[Document]:
         """Entities and relations for pre-tokenised documents (their gold annotations are ignored),
         with SpERT's nested decoding unless `flat_ner` (as `extract`'s), as SpERT's evaluator scores."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import Config
 from ..data.documents import Document, Types
 from ..model.spertmt import RawPredictions
 from ..runtime import autocast
@@ -19,8 +20,8 @@ def decode(raw: RawPredictions, documents: list[Document], types: Types, flat: b
     return decode_arrays(*(t.numpy() for t in arrays), documents, types, flat=flat)
 
 
-def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = 8, device="cpu",
-                      threshold: float | None = None, entity_threshold=None, relation_threshold=None,
+def predict_documents(model, tokenizer, documents: list[Document], *, batch_size: int = Config.eval_batch_size,
+                      device="cpu", threshold: float | None = None, entity_threshold=None, relation_threshold=None,
                       relations: bool = True, progress: bool = False, precision: str = "fp32",
                       flat: bool = False, given: list[list[tuple[int, int]]] | None = None,
                       desc: str = "predict") -> list[Document]:

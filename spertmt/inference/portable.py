@@ -96,7 +96,8 @@ class PortableExtractor:
 
         return extract_texts(texts, entities, self.types, predict, max_sentence_words)
 
-    def predict(self, documents: list[Document], batch_size: int = 8, threshold: float | None = None,
+    def predict(self, documents: list[Document], batch_size: int = Config.eval_batch_size,
+                threshold: float | None = None,
                 progress: bool = False, flat_ner: bool = False) -> list[Document]:
         """As spertmt.Extractor.predict."""
         return self._predict(documents, batch_size, threshold, True, flat_ner, None)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..config import Config
 from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
@@ -107,7 +108,7 @@ def _relation_candidates(predicted: list[Document], gold: list[Document], symmet
     return candidates, counts
 
 
-def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size: int = 8,
+def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size: int = Config.eval_batch_size,
                     progress: bool = False, per_type: bool = True) -> dict:
     """Chooses θ per head on `documents` (dev); returns {"entity": ..., "relation": ..., "tradeoff": ...}.
     The relations are tuned over the entities that the chosen entity θ keeps: per type, or the
