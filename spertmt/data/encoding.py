@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass
 class Encoding:
@@ -70,3 +72,50 @@ def align_pieces(ids: list[int], word_ids: list[int | None], num_words: int) -> 
             starts[w] = ends[w] = cursor
         cursor = ends[w]
     return Encoding(ids, starts, ends)
+
+
+def window_plan(input_ids: np.ndarray, lengths: list[int], window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How documents longer than the encoder's window are encoded (SpERTMT.encode, and the runtime
+    without torch): in windows `[CLS] pieces [SEP]` of `window` pieces that overlap by half, each
+    piece taking its embedding from the window where it has the most context (the larger of its
+    smaller distances to a window edge; the document's own ends count as full context); [CLS] comes
+    from the first window, [SEP] from the last.
+
+    `input_ids` [B, T], `lengths`: each document's real pieces. Returns the windows' ids and
+    attention mask [R, window] and `source` [B, T]: for each piece, its row in the encoder's output
+    flattened to [R * window + 1, H], whose last row (zeros) serves the padding."""
+    B, T = input_ids.shape
+    inner = window - 2
+    stride = max(1, inner // 2)
+    rows, row_lengths = [], []
+    source = np.full((B, T), -1, dtype=np.int64)
+    context = np.full((B, T), -1, dtype=np.int64)
+    for b in range(B):
+        n_inner = max(0, int(lengths[b]) - 2)
+        starts = list(range(0, max(n_inner - inner, 0) + 1, stride))
+        if starts[-1] + inner < n_inner:
+            starts.append(n_inner - inner)
+        for k, a in enumerate(starts):
+            n_in = min(inner, n_inner - a)
+            row = len(rows)
+            pieces = input_ids[b, 1 + a:1 + a + n_in]
+            rows.append(np.concatenate([input_ids[b, :1], pieces, input_ids[b, lengths[b] - 1:lengths[b]]]))
+            row_lengths.append(n_in + 2)
+            offsets = np.arange(n_in)
+            left = offsets if a > 0 else np.full_like(offsets, T)
+            right = (n_in - 1 - offsets) if a + n_in < n_inner else np.full_like(offsets, T)
+            ctx = np.minimum(left, right)
+            positions = 1 + a + offsets
+            better = ctx > context[b, positions]
+            context[b, positions[better]] = ctx[better]
+            source[b, positions[better]] = row * window + 1 + offsets[better]
+            if k == 0:
+                source[b, 0] = row * window
+            if k == len(starts) - 1:
+                source[b, lengths[b] - 1] = row * window + 1 + n_in
+    ids = np.zeros((len(rows), window), dtype=input_ids.dtype)
+    mask = np.zeros((len(rows), window), dtype=np.int64)
+    for r, (row, n) in enumerate(zip(rows, row_lengths)):
+        ids[r, :n] = row
+        mask[r, :n] = 1
+    return ids, mask, np.where(source >= 0, source, len(rows) * window)

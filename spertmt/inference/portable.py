@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import EXTRACT_BATCH_SIZE, Config
 from ..data.documents import Document, Types
-from ..data.encoding import Encoding, align_pieces
+from ..data.encoding import Encoding, align_pieces, window_plan
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from .decoding import decode_arrays, thresholds_to_apply
 from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
@@ -146,11 +146,13 @@ class PortableExtractor:
             attention[b, : len(e.input_ids)] = 1
             word_starts[b, : e.num_words] = e.word_starts
             word_ends[b, : e.num_words] = e.word_ends
-        if T > self.manifest["window"]:
-            raise ValueError(f"a document of {T} pieces is longer than the encoder's window "
-                             f"({self.manifest['window']}); runtime onnx without torch encodes one window: split "
-                             "it (raw text is split into sentences), or load the model with PyTorch")
-        hidden = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention})[0]
+        window = self.manifest["window"]
+        if T <= window:
+            hidden = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention})[0]
+        else:  # overlapping windows, stitched (as SpERTMT.encode)
+            ids, mask, source = window_plan(input_ids, attention.sum(1).tolist(), window)
+            out = self.encoder.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            hidden = np.concatenate([out.reshape(-1, out.shape[-1]), np.zeros((1, out.shape[-1]), out.dtype)])[source]
         hidden = hidden.astype(np.float32, copy=False)
 
         if given is None:

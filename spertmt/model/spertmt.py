@@ -25,6 +25,7 @@ from .. import ops
 from ..config import Config
 from ..data.batching import Batch
 from ..data.documents import Types
+from ..data.encoding import window_plan
 from .heads import LossOptions, MultiTaskHead, NoneClassHead, SigmoidHead
 from .losses import SampleReduction
 
@@ -106,50 +107,14 @@ class SpERTMT(nn.Module):
         return hidden.float() if hidden.dtype == torch.float16 else hidden
 
     def _encode_windows(self, input_ids: Tensor, attention_mask: Tensor, window: int) -> Tensor:
-        """Encodes long documents in windows `[CLS] pieces [SEP]` of `window` pieces that overlap
-        by half, and stitches them: each piece takes its embedding from the window where it has
-        the most context (the larger of its smaller distances to a window edge; the document's
-        own ends count as full context). [CLS] comes from the first window, [SEP] from the last."""
-        B, T = input_ids.shape
-        inner = window - 2
-        stride = max(1, inner // 2)
-        lengths = attention_mask.sum(1).tolist()
-        rows, row_lengths = [], []
-        source = torch.full((B, T), -1, dtype=torch.long)  # flat index (window row * window + offset)
-        context = torch.full((B, T), -1, dtype=torch.long)
-        for b in range(B):
-            n_inner = max(0, int(lengths[b]) - 2)
-            starts = list(range(0, max(n_inner - inner, 0) + 1, stride))
-            if starts[-1] + inner < n_inner:
-                starts.append(n_inner - inner)
-            for k, a in enumerate(starts):
-                n_in = min(inner, n_inner - a)
-                row = len(rows)
-                pieces = input_ids[b, 1 + a:1 + a + n_in]
-                rows.append(torch.cat([input_ids[b, :1], pieces, input_ids[b, lengths[b] - 1:lengths[b]]]))
-                row_lengths.append(n_in + 2)
-                offsets = torch.arange(n_in)
-                left = offsets if a > 0 else torch.full_like(offsets, T)
-                right = (n_in - 1 - offsets) if a + n_in < n_inner else torch.full_like(offsets, T)
-                ctx = torch.minimum(left, right)
-                positions = 1 + a + offsets
-                better = ctx > context[b, positions]
-                context[b, positions[better]] = ctx[better]
-                source[b, positions[better]] = row * window + 1 + offsets[better]
-                if k == 0:
-                    source[b, 0] = row * window
-                if k == len(starts) - 1:
-                    source[b, lengths[b] - 1] = row * window + 1 + n_in
+        """Encodes long documents in overlapping windows and stitches them (data.encoding.window_plan)."""
         device = input_ids.device
-        ids = torch.zeros(len(rows), window, dtype=input_ids.dtype, device=device)
-        mask = torch.zeros(len(rows), window, dtype=attention_mask.dtype, device=device)
-        for r, (row, n) in enumerate(zip(rows, row_lengths)):
-            ids[r, :n] = row
-            mask[r, :n] = 1
-        out = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        ids, mask, source = window_plan(input_ids.cpu().numpy(), attention_mask.sum(1).tolist(), window)
+        out = self.encoder(input_ids=torch.from_numpy(ids).to(device),
+                           attention_mask=torch.from_numpy(mask).to(device=device, dtype=attention_mask.dtype)
+                           ).last_hidden_state
         flat = torch.cat([out.reshape(-1, out.shape[-1]), out.new_zeros(1, out.shape[-1])])  # last row: padding
-        source = torch.where(source >= 0, source, flat.shape[0] - 1).to(device)
-        return flat[source]
+        return flat[torch.from_numpy(source).to(device)]
 
     @staticmethod
     def piece_ranges(batch: Batch, word_spans: Tensor) -> Tensor:

@@ -68,6 +68,26 @@ def test_the_exported_model_predicts_what_pytorch_predicts(exported, threshold):
     assert decisions(onnx_docs) == decisions(pytorch_docs)
 
 
+def test_documents_longer_than_the_window_are_stitched_as_in_pytorch(exported, tmp_path):
+    """The fixture model's window (64 pieces) is short enough that its documents, joined, need
+    several windows: every candidate span, and relations among the gold entities across windows."""
+    torch_model = spertmt.load(TRAINED, device="cpu")
+    onnx_model = spertmt.load(exported, runtime="onnx")
+    documents = spertmt.read_documents(FIXTURES + "/tiny_train.json", torch_model.types)
+    words, given = [], []
+    for d in documents * 3:
+        given += [{"type": e.type, "token_start": len(words) + e.start, "token_end": len(words) + e.end}
+                  for e in d.entities]
+        words += d.tokens
+    assert len(torch_model.tokenizer(words, is_split_into_words=True)["input_ids"]) > 64
+    for kwargs in ({"relations": False}, {"entities": [given]}):
+        want = torch_model.extract([words], threshold=-1.0, **kwargs)
+        got = onnx_model.extract([words], threshold=-1.0, **kwargs)
+        assert _structure(got) == _structure(want) and len(want[0].entities) >= 30
+        np.testing.assert_allclose(_scores(got), _scores(want), atol=1e-4)
+    assert len(want[0].relations) > 100
+
+
 def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path):
     import shutil
 
