@@ -145,10 +145,10 @@ def test_download_from_a_local_server(tmp_path):
 
 
 def test_brat_folder_convert_validate_train(tiny_config, tmp_path):
-    """The README's own-data path: a brat folder in, a trained model out."""
+    """The own-data path of docs/data.md: a brat folder in, a trained model out."""
     brat = tmp_path / "brat"
     assert main(["convert", "--from", "spert", "--to", "brat", f"{FIXTURES}/tiny_train.json", str(brat)]) == 0
-    data = tmp_path / "data" / "mine.json"  # into a folder that does not exist yet, as README does
+    data = tmp_path / "data" / "mine.json"  # into a folder that does not exist yet, as docs/data.md does
     assert main(["convert", "--from", "brat", "--to", "spert", str(brat), str(data)]) == 0
     types = tmp_path / "data" / "mine_types.json"
     assert types.exists()

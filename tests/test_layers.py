@@ -1,4 +1,4 @@
-"""The package's layers (README, "Layout"): every module of spertmt, top-level ones included, imports
+"""The package's layers (docs/development.md, "Layout"): every module of spertmt, top-level ones included, imports
 only modules of its own layer or of the layers below it."""
 
 import ast
@@ -51,7 +51,7 @@ def _imported(path: Path) -> list[str]:
 
 def test_every_module_has_a_layer():
     modules = {_top_name(path) for path in PACKAGE.rglob("*.py")}
-    assert modules - set(LAYER_OF) == set(), "add the new module to LAYERS (and to README's Layout)"
+    assert modules - set(LAYER_OF) == set(), "add the new module to LAYERS (and to the Layout of docs/development.md)"
 
 
 def test_layers_import_only_their_own_or_lower_layers():

@@ -22,7 +22,7 @@ class ExtractedEntity:
     token_end: int
     start: int | None = None  # character offsets in the input text (None for pre-tokenised input)
     end: int | None = None
-    score: float | None = None  # compared with θ; not a probability in spertmt mode (README, "Scores")
+    score: float | None = None  # compared with θ; not a probability in spertmt mode (docs/using.md, "Scores")
     sentence: int = 0
     probability: float | None = None  # in [0, 1]: the model's probability that this is an entity
 

@@ -159,7 +159,7 @@ def test_the_command_line_predicts_without_torch(exported, tmp_path):
 
 @pytest.mark.slow
 def test_an_install_without_torch_extracts(exported, tmp_path):
-    """The recipe of README ("Extraction without torch"): a fresh virtual environment with only the
+    """The recipe of docs/faster.md ("Extraction without torch"): a fresh virtual environment with only the
     `portable` extra's packages (pyproject.toml) and spertmt's own files (as `pip install --no-deps`
     leaves them) extracts from an exported folder, and has no torch or transformers to import."""
     import shutil

@@ -1,6 +1,6 @@
 """The model hub without the network: save_pretrained and load round trip, a repo id read offline
 from a cache laid out as huggingface_hub lays it out, the model card parsed by huggingface_hub's
-own card API. Pushing needs the network and a login: README ("Sharing models on the hub") has the
+own card API. Pushing needs the network and a login: docs/integrations.md ("The Hugging Face Hub") has the
 manual check; here only its refusal while offline is tested."""
 
 import hashlib
