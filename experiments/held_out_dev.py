@@ -6,7 +6,7 @@
    (the records' threshold_cross_check), for the selected and the last checkpoint.
 
 Both ways round for every run, then the mean over runs and directions. Runs trained before the
-trainer logged halves (session 11) have neither and are skipped.
+trainer logged halves (2026-12-01) have neither and are skipped.
 
     python experiments/held_out_dev.py results/scierc-sums-head-lr results/conll04-ablations-sums-head-lr
 """
