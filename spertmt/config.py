@@ -1,4 +1,4 @@
-"""One configuration object with SPEC.md's defaults; TOML files and `key=value` overrides.
+"""One configuration object with docs/method.md's defaults; TOML files and `key=value` overrides.
 
 Every key is flat (`epochs`, `neg_entity_count`, ...), so a command line override is
 `--set epochs=3`. Unknown keys are errors that list the valid ones.
@@ -117,7 +117,7 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
 
 @dataclass
 class Config:
-    """Everything a run needs. Defaults are SpERT.MT's (SPEC.md); `mode = "spert"` switches the
+    """Everything a run needs. Defaults are SpERT.MT's (docs/method.md); `mode = "spert"` switches the
     baseline's own defaults in where they differ (see `resolved`)."""
 
     # Data. Paths may be relative to `data_root` (default: $SPERTMT_DATA, else ../shared/datasets).
@@ -136,13 +136,13 @@ class Config:
     lowercase: bool | None = None  # None: as the tokenizer does
     max_length: int = 512
 
-    # Model (SPEC.md). mode "spertmt" or "spert"; the ablation switches apply to "spertmt".
+    # Model (docs/method.md). mode "spertmt" or "spert"; the ablation switches apply to "spertmt".
     mode: str = "spertmt"
     multi_task: bool = True  # False: "-MTL", softmax classifiers with a none class
     iou_loss: bool = True  # False: "-EIL", plain BCE for entity identification
     entity_logits: bool = True  # False: "-entity-logits"
     # False: p(s) enters the relation head detached, so the relation loss does not move the entity
-    # scores through it (SPEC.md is silent; True trains everything through every path).
+    # scores through it (docs/method.md is silent; True trains everything through every path).
     entity_logits_grad: bool = True
     max_span_width: int = 10
     width_embedding_size: int = 25
@@ -155,10 +155,10 @@ class Config:
     # ratio matters much under clipping: β = 0.5 and 2 were within seed noise of 1 on CoNLL04 dev.
     alpha: float = 1.0
     beta: float = 1.0
-    # L = L_entity + relation_weight * L_relation (SPEC.md: 1). Below 1, the entity head gets a
+    # L = L_entity + relation_weight * L_relation (docs/method.md: 1). Below 1, the entity head gets a
     # larger share of the encoder's early updates (docs/results.md, "Why SpERT.MT trails").
     relation_weight: float = 1.0
-    # The paper's open choices (SPEC.md, "Totals"): how each head's loss is reduced over its samples.
+    # The paper's open choices (docs/method.md, "Totals"): how each head's loss is reduced over its samples.
     # "sum" is the paper's Σ as written, "mean" divides by the sample count (SpERT's code). None
     # takes the mode's default: "sum" for spertmt (chosen on the CoNLL04 dev set: it learns as fast
     # as SpERT and ends above it; docs/results.md, "Balancing SpERT.MT's losses"), "mean" for spert.

@@ -1,4 +1,4 @@
-"""Scores predictions against gold documents exactly as SpERT's evaluator does (SPEC.md).
+"""Scores predictions against gold documents exactly as SpERT's evaluator does (docs/method.md).
 
 - NER: an entity counts when its span and type equal a gold entity's.
 - RE (boundaries, "without NER"): head span, tail span and relation type match.

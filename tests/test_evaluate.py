@@ -1,4 +1,4 @@
-"""The evaluator on hand-made cases whose scores are worked out by hand (SPEC.md, "Evaluation")."""
+"""The evaluator on hand-made cases whose scores are worked out by hand (docs/method.md, "Evaluation")."""
 
 import pytest
 

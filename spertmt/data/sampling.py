@@ -1,6 +1,6 @@
 """Training and evaluation samples: word ranges and labels, never masks.
 
-Training (SPEC.md, "Training"): every gold entity plus up to `neg_entity_count` negatives drawn
+Training (docs/method.md, "Training"): every gold entity plus up to `neg_entity_count` negatives drawn
 uniformly from the other candidate spans (all word ranges of width 1..max_span_width); every
 related pair of gold entities plus up to `neg_relation_count` ordered pairs of gold entities that
 hold no relation (SpERT's strong negatives; the reverse of a symmetric gold relation is not a

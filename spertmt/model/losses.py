@@ -1,4 +1,4 @@
-"""The training losses of both heads, in every mode (SPEC.md, "Multi-task heads" and "Baseline").
+"""The training losses of both heads, in every mode (docs/method.md, "Multi-task heads" and "Baseline").
 
 Each function takes a head's outputs over its samples ([B, N, ...]) with the sample mask and
 returns a scalar made by a `SampleReduction`: by default the sum over the real samples divided by

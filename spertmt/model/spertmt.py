@@ -1,4 +1,4 @@
-"""The SpERT.MT model (SPEC.md), with SpERT itself and the ablations as switches of one class.
+"""The SpERT.MT model (docs/method.md), with SpERT itself and the ablations as switches of one class.
 
 Representations (d1 = encoder size, d2 = width embedding size):
 - span     c(s) = maxpool(pieces of s) ∘ W_width[width(s)],  x(s) = c(s) ∘ e_CLS

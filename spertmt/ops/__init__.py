@@ -181,7 +181,7 @@ def _reduce(per_sample: Tensor, mask: Tensor | None, reduction: str) -> Tensor:
 
 def iou_scaled_bce(logits: Tensor, targets: Tensor, en_iou: Tensor, delta: float = 0.25,
                    mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
-    """IoU-scaled binary cross-entropy of SpERT.MT's entity identification (SPEC.md).
+    """IoU-scaled binary cross-entropy of SpERT.MT's entity identification (docs/method.md).
 
     loss = -q (1 - delta) log p - delta (1 - q) (1 + ENIoU) log(1 - p), p = sigmoid(logits).
 
@@ -202,7 +202,7 @@ def iou_scaled_bce(logits: Tensor, targets: Tensor, en_iou: Tensor, delta: float
 
 def ranking_loss(scores: Tensor, labels: Tensor, m_pos: float = 2.5, m_neg: float = 0.5,
                  gamma: float = 2.0, mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
-    """Pairwise ranking loss (Santos et al. 2015) over class scores (SPEC.md).
+    """Pairwise ranking loss (Santos et al. 2015) over class scores (docs/method.md).
 
     Per sample: log(1 + exp(gamma (m_pos - s_y))) for each gold class y, plus
     log(1 + exp(gamma (m_neg + max_{c not gold} s_c))); a sample with no class gets the second

@@ -1,4 +1,4 @@
-"""The model with a tiny random BERT: losses against SPEC.md's formulas by hand, every mode and
+"""The model with a tiny random BERT: losses against docs/method.md's formulas by hand, every mode and
 ablation, multi-label targets, prediction and a save/load round trip."""
 
 import dataclasses

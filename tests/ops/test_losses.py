@@ -1,4 +1,4 @@
-"""span_en_iou, iou_scaled_bce and ranking_loss: values computed by hand from SPEC.md's formulas,
+"""span_en_iou, iou_scaled_bce and ranking_loss: values computed by hand from docs/method.md's formulas,
 native kernels against the fallbacks, gradients, gradcheck, opcheck and bad input."""
 
 import math
@@ -29,7 +29,7 @@ def softplus(x):
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_en_iou_by_hand(impl):
-    # SPEC: IoU over inclusive [i, j] = (min(j) - max(i) + 1) / (max(j) - min(i) + 1); here [start, end).
+    # docs/method.md: IoU over inclusive [i, j] = (min(j) - max(i) + 1) / (max(j) - min(i) + 1); here [start, end).
     gold = torch.tensor([[[2, 5], [7, 8]]])  # words 2..4 and 7
     cand = torch.tensor([[[2, 5], [3, 4], [1, 3], [5, 7], [6, 9], [0, 10], [4, 8]]])
     want = [1.0, 1 / 3, 1 / 4, 0.0, 1 / 3, max(3 / 10, 1 / 10), max(1 / 6, 1 / 4)]
