@@ -9,7 +9,7 @@ training batches' samples, negatives drawn as in training), the entity loss and 
 are back-propagated separately and the L2 norm of each one's gradient over the encoder's
 parameters is taken; the table gives medians over the batches (batches without a relation sample
 left out of the ratios) and the ratio relation / entity, also as it would be if each head's loss
-were the sum over its samples (the paper's notation) instead of SpERT's mean (SPEC.md).
+were the sum over its samples (the paper's notation) instead of SpERT's mean (docs/method.md).
 Under Adam the update of a shared parameter follows the sum of the two gradients, so this ratio
 says which head steers the encoder early in training. The last two columns are the median norm of
 the whole loss's gradient over every parameter and the share of batches where it exceeds
@@ -106,7 +106,7 @@ def measure(config: Config, train, encodings, types, tokenizer, captured: list) 
                                                      counts["relation"]) if e > 0 and cr > 0]
     return {"entity": statistics.median(norms["entity"]), "relation": statistics.median(norms["relation"]),
             "relation_over_entity": statistics.median(r / e for e, r, _, _ in pairs),
-            # The paper writes each head's loss as a sum over its samples (SPEC.md normalises by
+            # The paper writes each head's loss as a sum over its samples (docs/method.md normalises by
             # the sample count, as SpERT does): a sum's gradient is the count times the mean's.
             "relation_over_entity_if_sums": statistics.median(r * cr / (e * ce) for e, r, ce, cr in pairs),
             "entity_samples": statistics.median(counts["entity"]),

@@ -1,5 +1,5 @@
 """What happens around the training steps, as callbacks the `Trainer` calls at named points: train
-start, step end, epoch end and train end. Today's behaviours are the default callbacks, called in
+start, step end, epoch end and train end. The built-in behaviours are the default callbacks, called in
 this order (`default_callbacks`): weight averaging, dev evaluation, checkpoints, the final
 evaluation (training/final.py), the resume state (training/resume.py) and the JSON log. A user's
 callbacks run after them:

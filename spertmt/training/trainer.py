@@ -64,7 +64,7 @@ def _scheduler(optimizer, total_steps: int, warmup: float):
 
 
 def default_callbacks(config: Config, resume: bool = False, keep_resume: bool = False) -> list[Callback]:
-    """Today's behaviours, in the order they are called at each point (callbacks.py)."""
+    """The built-in behaviours, in the order they are called at each point (callbacks.py)."""
     callbacks: list[Callback] = [WeightAveraging(config.ema_decay)] if config.ema_decay else []
     return callbacks + [DevEvaluation(), Checkpoints(), FinalEvaluation(), ResumeState(resume, keep_resume), TrainLog()]
 
