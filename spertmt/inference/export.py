@@ -48,8 +48,7 @@ class _RelationGraph(torch.nn.Module):
     def forward(self, head: torch.Tensor, context: torch.Tensor, tail: torch.Tensor, head_types: torch.Tensor,
                 tail_types: torch.Tensor):
         model = self.model
-        parts = [head, context, tail] + ([head_types, tail_types] if model.use_entity_logits else [])
-        ident, outputs = model.relation_head(parts)
+        ident, outputs = model.relation_head(model.relation_parts(head, context, tail, head_types, tail_types))
         gate, scores = model.relation_head.kept_types(outputs, float("-inf"), model.config.multi_label_relations)
         return gate, scores, model.relation_head.probabilities(ident, outputs)
 

@@ -146,6 +146,12 @@ class SpERTMT(nn.Module):
             ident, outputs = self.entity_head([c, cls.unsqueeze(1)])
         return ident, outputs, self.entity_head.type_scores(outputs)
 
+    def relation_parts(self, head: Tensor, context: Tensor, tail: Tensor, head_types: Tensor,
+                       tail_types: Tensor) -> list[Tensor]:
+        """r(s1, s2) as its parts, in the relation head's order: c(s1), the context, c(s2), and the
+        entity type scores p(s1), p(s2) where the model feeds them (entity_logits)."""
+        return [head, context, tail] + ([head_types, tail_types] if self.use_entity_logits else [])
+
     def score_relations(self, hidden: Tensor, c: Tensor, piece_ranges: Tensor, type_scores: Tensor,
                        pairs: Tensor):
         """-> (identification logits or None, classifier outputs) for [B, P, 2] pairs of span rows."""
@@ -155,11 +161,10 @@ class SpERTMT(nn.Module):
         head, tail = pairs[..., 0], pairs[..., 1]
         # .to(c.dtype): bf16 states' maxima widened to the heads' fp32 (what cat would promote to)
         context = ops.pair_context_max_pool(hidden, take(piece_ranges, head), take(piece_ranges, tail)).to(c.dtype)
-        parts = [take(c, head), context, take(c, tail)]
-        if self.use_entity_logits:
-            if not self.config.entity_logits_grad:
-                type_scores = type_scores.detach()
-            parts += [take(type_scores, head), take(type_scores, tail)]
+        if self.use_entity_logits and not self.config.entity_logits_grad:
+            type_scores = type_scores.detach()
+        parts = self.relation_parts(take(c, head), context, take(c, tail), take(type_scores, head),
+                                    take(type_scores, tail))
         if self.training and self.dropout.p > 0:
             return self.relation_head(self.dropout(torch.cat(parts, -1)))
         return self.relation_head(parts)  # no dropout: the parts meet their slices of the weights
