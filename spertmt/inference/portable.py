@@ -168,7 +168,10 @@ class PortableExtractor:
                     spans[b, : len(g)] = g
                     span_mask[b, : len(g)] = True
         ranges = piece_ranges(word_starts, word_ends, spans)
-        pooled = max_pool(hidden, ranges)
+        if given is None:  # every candidate: widths built up from the words' maxima
+            pooled = enumerated_max_pool(hidden, word_starts, word_ends, self.config.max_span_width)
+        else:
+            pooled = max_pool(hidden, ranges)
         c, type_scores, gate, types, scores, probabilities = self.entity_graph.run(None, {
             "pooled": pooled, "widths": (spans[..., 1] - spans[..., 0]).astype(np.int64),
             "cls": np.ascontiguousarray(hidden[:, 0])})
@@ -235,9 +238,25 @@ def pair_context_ranges(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
     return np.stack([start, end], -1)
 
 
-def max_pool(hidden: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """[B, N, H]: the maximum of hidden[b, start:end] over each range of [B, N, 2], zeros for an empty
-    range (ops.span_max_pool), in one pass of numpy's maximum.reduceat over the flattened pieces."""
+def enumerated_max_pool(hidden: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray,
+                        max_width: int) -> np.ndarray:
+    """[B, S, H]: max_pool over every candidate span of `candidate_spans(W, max_width)`, in its order
+    (ops.enumerate_span_max_pool), computed from each word's maximum: a span's pieces are its words'
+    pieces, so the span of width w starting at i is the maximum of the one of width w - 1 and word
+    i + w - 1 (exact: a maximum does not depend on the order it is taken in)."""
+    words = max_pool(hidden, np.stack([word_starts, word_ends], -1), empty=-np.inf)
+    widths = [words]
+    for w in range(2, min(max_width, words.shape[1]) + 1):
+        widths.append(np.maximum(widths[-1][:, :-1], words[:, w - 1:]))
+    pooled = np.concatenate(widths, axis=1) if widths else words
+    pooled[pooled == -np.inf] = 0  # spans of words without pieces
+    return pooled
+
+
+def max_pool(hidden: np.ndarray, ranges: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """[B, N, H]: the maximum of hidden[b, start:end] over each range of [B, N, 2], `empty` for an
+    empty range (zeros: ops.span_max_pool), in one pass of numpy's maximum.reduceat over the
+    flattened pieces."""
     B, T, H = hidden.shape
     N = ranges.shape[1]
     if N == 0:
@@ -248,7 +267,7 @@ def max_pool(hidden: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     # reduceat over [lo_0, hi_0, lo_1, hi_1, ...]: the even rows are the ranges (the odd ones, from a
     # range's end to the next range's start, are dropped).
     pooled = np.maximum.reduceat(flat, np.stack([lo, hi], 1).reshape(-1), axis=0)[0::2]
-    pooled[lo >= hi] = 0
+    pooled[lo >= hi] = empty
     return pooled.reshape(B, N, H)
 
 

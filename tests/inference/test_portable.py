@@ -113,6 +113,18 @@ def test_max_pool_equals_the_span_kernel():
     np.testing.assert_array_equal(got, want.numpy())
 
 
+def test_enumerated_pooling_equals_the_enumerating_kernel():
+    g = torch.Generator().manual_seed(2)
+    hidden = torch.randn(3, 14, 6, generator=g)
+    word_starts = torch.tensor([[1, 2, 2, 4, 7, 9, 12], [1, 3, 5, 6, 8, 0, 0], [1, 2, 3, 4, 5, 6, 7]])
+    word_ends = torch.tensor([[2, 2, 4, 7, 9, 12, 13], [3, 5, 6, 8, 10, 0, 0], [2, 3, 4, 5, 6, 7, 8]])
+    num_words = torch.tensor([7, 5, 7])  # word 1 of document 0 has no piece; document 1 is padded
+    want = ops.enumerate_span_max_pool(hidden, word_starts, word_ends, num_words, 4)
+    got = portable.enumerated_max_pool(hidden.numpy(), word_starts.numpy(), word_ends.numpy(), 4)
+    mask = want.mask.numpy()
+    np.testing.assert_array_equal(got[mask], want.pooled.numpy()[mask])
+
+
 def test_candidate_spans_and_ordered_pairs_equal_the_models():
     np.testing.assert_array_equal(portable.candidate_spans(7, 3), ops.reference.enumerate_spans(7, 3).numpy())
     keep = torch.rand(4, 9, generator=torch.Generator().manual_seed(1)) > 0.5
