@@ -7,7 +7,6 @@ They are the on-disk format: old folders must keep loading, so a name here never
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -58,7 +57,11 @@ BEST, LAST = "best", "last"
 CHECKPOINTS = (BEST, LAST)
 
 
-@dataclass(frozen=True)
+def _in_run(name: str, doc: str | None = None) -> property:
+    """A file (or folder) of a run folder, by its name there."""
+    return property(lambda self: self.path / name, doc=doc)
+
+
 class RunFolder:
     """The folder `spertmt train --output` writes: `config.json`, `log.jsonl`, the model folders
     `best/` and `last/`, `resume/state.pt` while the run can be resumed, and for the test set
@@ -66,59 +69,21 @@ class RunFolder:
     config's θ when θ was tuned on dev) and `predictions.json`; `metrics_folds.json` for all folds;
     `train.out` for a run of the experiment runner."""
 
-    path: Path
+    config = _in_run("config.json")
+    log = _in_run("log.jsonl")
+    best = _in_run(BEST)
+    last = _in_run(LAST)
+    resume = _in_run("resume")
+    resume_state = _in_run("resume/state.pt")
+    metrics = _in_run("metrics.json")
+    metrics_last = _in_run("metrics_last.json")
+    metrics_fixed_threshold = _in_run("metrics_fixed_threshold.json")
+    predictions = _in_run("predictions.json")
+    console = _in_run("train.out", "What a run started by the experiment runner printed.")
+    metrics_folds = _in_run("metrics_folds.json")
 
     def __init__(self, path: str | Path):
-        object.__setattr__(self, "path", Path(path))
-
-    @property
-    def config(self) -> Path:
-        return self.path / "config.json"
-
-    @property
-    def log(self) -> Path:
-        return self.path / "log.jsonl"
-
-    @property
-    def best(self) -> Path:
-        return self.path / BEST
-
-    @property
-    def last(self) -> Path:
-        return self.path / LAST
-
-    @property
-    def resume(self) -> Path:
-        return self.path / "resume"
-
-    @property
-    def resume_state(self) -> Path:
-        return self.resume / "state.pt"
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / "metrics.json"
-
-    @property
-    def metrics_last(self) -> Path:
-        return self.path / "metrics_last.json"
-
-    @property
-    def metrics_fixed_threshold(self) -> Path:
-        return self.path / "metrics_fixed_threshold.json"
-
-    @property
-    def predictions(self) -> Path:
-        return self.path / "predictions.json"
-
-    @property
-    def console(self) -> Path:
-        """What a run started by the experiment runner printed."""
-        return self.path / "train.out"
-
-    @property
-    def metrics_folds(self) -> Path:
-        return self.path / "metrics_folds.json"
+        self.path = Path(path)
 
     def fold(self, fold: int) -> RunFolder:
         return RunFolder(self.path / f"fold_{fold}")

@@ -26,6 +26,19 @@ class Encoding:
         return len(self.word_starts)
 
 
+def candidate_spans(num_words: int, max_width: int) -> list[tuple[int, int]]:
+    """Every word range [start, end) of width 1..max_width, width-major then start (SpERT's order, as
+    ops.enumerate_span_max_pool enumerates them)."""
+    return [(i, i + w) for w in range(1, max_width + 1) for i in range(num_words - w + 1)]
+
+
+def longest_first(encodings: list[Encoding], batch_size: int) -> list[list[int]]:
+    """The documents' indices in batches, longest (in pieces) first: less padding of pieces and of
+    candidate spans. Both inference loops batch so (results go back in input order)."""
+    order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].input_ids))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def encode_words(tokenizer, words: list[str]) -> Encoding:
     """Tokenizes pre-split words with a fast tokenizer and aligns words to pieces.
 

@@ -18,7 +18,7 @@ import torch
 
 from ..config import MODE_DEFAULTS, Config
 from .documents import Document, Types
-from .encoding import Encoding
+from .encoding import Encoding, candidate_spans
 
 
 @dataclass
@@ -34,11 +34,6 @@ class Sample:
     entity_labels: torch.Tensor  # [E, num_entity_types] bool multi-hot; all false = no entity
     rel_pairs: torch.Tensor  # [R, 2] indices into entity_spans (head, tail)
     rel_labels: torch.Tensor  # [R, num_relation_types] bool multi-hot; all false = no relation
-
-
-def candidate_spans(num_words: int, max_width: int) -> list[tuple[int, int]]:
-    """Every word range [start, end) of width 1..max_width."""
-    return [(i, i + w) for w in range(1, max_width + 1) for i in range(num_words - w + 1)]
 
 
 def _gold_entities(doc: Document, types: Types, num_words: int):

@@ -35,17 +35,16 @@ def predict_documents(model, tokenizer, documents: list[Document], *, batch_size
     from tqdm.auto import tqdm
 
     from ..data.batching import Collator, encode_documents
+    from ..data.encoding import longest_first
     from ..data.sampling import make_sample
 
     was_training = model.training
     model.eval()
     encodings = encode_documents(tokenizer, documents)
     collate = Collator.for_tokenizer(tokenizer)
-    order = sorted(range(len(documents)), key=lambda i: -len(encodings[i].input_ids))
     out: dict[int, Document] = {}
     with torch.inference_mode(), autocast(device, precision):
-        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, dynamic_ncols=True):
-            chunk = order[start:start + batch_size]
+        for chunk in tqdm(longest_first(encodings, batch_size), desc=desc, disable=not progress, dynamic_ncols=True):
             batch = collate([make_sample(i, documents[i], encodings[i], model.types, train=False) for i in chunk])
             spans = _given_spans([given[i] for i in chunk], device) if given is not None else {}
             raw = model.predict(batch.to(device), threshold=threshold, entity_threshold=entity_threshold,

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import EXTRACT_BATCH_SIZE, Config
 from ..data.documents import Document, Types
-from ..data.encoding import Encoding, align_pieces, window_plan
+from ..data.encoding import Encoding, align_pieces, candidate_spans, longest_first, window_plan
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from .decoding import decode_arrays, thresholds_to_apply
 from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
@@ -113,10 +113,8 @@ class PortableExtractor:
         entity_theta = np.float32(self.config.threshold) if entity_theta is None else np.float32(entity_theta)
         relation_theta = np.float32(self.config.threshold) if relation_theta is None else np.float32(relation_theta)
         encodings = self._encode([doc.tokens for doc in documents])
-        order = sorted(range(len(documents)), key=lambda i: -len(encodings[i].input_ids))
         out: dict[int, Document] = {}
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for chunk in longest_first(encodings, batch_size):
             arrays = self._predict_batch([encodings[i] for i in chunk], entity_theta, relation_theta, relations,
                                          [given[i] for i in chunk] if given is not None else None)
             for i, predicted in zip(chunk, decode_arrays(*arrays, [documents[i] for i in chunk], self.types,
@@ -156,7 +154,8 @@ class PortableExtractor:
         hidden = hidden.astype(np.float32, copy=False)
 
         if given is None:
-            spans = candidate_spans(W, self.config.max_span_width)  # [S, 2], the same for every document
+            # [S, 2], the same for every document
+            spans = np.array(candidate_spans(W, self.config.max_span_width), dtype=np.int64).reshape(-1, 2)
             span_mask = spans[None, :, 1] <= num_words[:, None]
             spans = np.broadcast_to(spans, (B,) + spans.shape)
         else:
@@ -211,13 +210,6 @@ class PortableExtractor:
                 relation_probabilities]
 
 
-def candidate_spans(num_words: int, max_width: int) -> np.ndarray:
-    """All word spans [start, end) of width 1..max_width, width-major then start (SpERT's order, as
-    ops.enumerate_span_max_pool)."""
-    spans = [(i, i + w) for w in range(1, min(max_width, num_words) + 1) for i in range(num_words - w + 1)]
-    return np.array(spans, dtype=np.int64).reshape(-1, 2)
-
-
 def piece_ranges(word_starts: np.ndarray, word_ends: np.ndarray, spans: np.ndarray) -> np.ndarray:
     """[B, N, 2] word spans -> piece ranges (first word's first piece, last word's end), as
     SpERTMT.piece_ranges."""
@@ -240,7 +232,7 @@ def pair_context_ranges(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
 
 def enumerated_max_pool(hidden: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray,
                         max_width: int) -> np.ndarray:
-    """[B, S, H]: max_pool over every candidate span of `candidate_spans(W, max_width)`, in its order
+    """[B, S, H]: max_pool over every candidate span of `data.encoding.candidate_spans(W, max_width)`, in its order
     (ops.enumerate_span_max_pool), computed from each word's maximum: a span's pieces are its words'
     pieces, so the span of width w starting at i is the maximum of the one of width w - 1 and word
     i + w - 1 (exact: a maximum does not depend on the order it is taken in)."""
