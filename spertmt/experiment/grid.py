@@ -4,6 +4,7 @@ A grid file (TOML) names a base config, seeds (and folds, for ADE's cross-valida
 each cell a list of `--set` overrides:
 
     name = "conll04"                          # results/conll04.json and results/conll04.md
+    description = "both modes, 3 seeds"       # optional: one line, for docs/results.md's list of grids
     config = "configs/conll04-offline.toml"   # relative to the current folder
     seeds = [0, 1, 2]
     folds = [0]                               # optional (ADE: [0, 1, ..., 9])
@@ -64,6 +65,7 @@ class Grid:
     plot: dict = field(default_factory=dict)
     path: str = ""
     split: str = "test"
+    description: str = ""
 
     @property
     def selections(self) -> tuple[tuple[str, str], ...]:
@@ -73,7 +75,7 @@ class Grid:
     def load(cls, path: str | Path) -> Grid:
         path = Path(path)
         data = tomllib.loads(path.read_text())
-        known = {"name", "config", "seeds", "folds", "average", "set", "cells", "plot", "split"}
+        known = {"name", "description", "config", "seeds", "folds", "average", "set", "cells", "plot", "split"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
@@ -98,7 +100,7 @@ class Grid:
         if len(set(names)) != len(names):
             raise ValueError(f"{path}: cell names repeat: {names}")
         grid = cls(data["name"], data["config"], cells, data.get("average", "micro"), data.get("plot", {}), str(path),
-                   split)
+                   split, data.get("description", ""))
         for cell in cells:  # fail now, not hours later, on a misspelt key
             grid.cell_config(cell, cell.seeds[0], cell.folds[0])
         return grid

@@ -4,6 +4,8 @@ that was edited by hand, or whose records changed, fails here."""
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -14,6 +16,34 @@ def _load(name: str):
     return module
 
 
-def test_the_comparison_of_the_modes_in_the_docs_is_what_its_command_writes():
-    compare = _load("compare_modes")
-    assert compare.block() in (ROOT / "docs" / "results.md").read_text()
+tables = _load("results_tables")
+
+
+@pytest.mark.parametrize("name", list(tables.TABLES))
+def test_each_table_stands_once_in_the_docs_as_its_command_writes_it(name):
+    found = [path for path in tables.DOCS if tables.begin(name) in path.read_text()]
+    assert len(found) == 1, f"table {name!r} should stand in exactly one of {tables.DOCS}"
+    text = found[0].read_text()
+    assert text.count(tables.begin(name)) == 1
+    assert tables.block(name) in text, (
+        f"{found[0]}: table {name!r} differs from the records; run `{tables.COMMAND}` (or mend the records)")
+
+
+def test_the_check_sees_a_figure_typed_over_a_table():
+    text = tables.DOCS[0].read_text()
+    assert tables.rewrite(text, "docs") == text
+    body = tables.block("modes")
+    edited = text.replace(body, body.replace("83.32 ± 0.73", "83.42 ± 0.73"))
+    assert edited != text and tables.rewrite(edited, "docs") == text
+
+
+def test_an_unknown_table_name_is_an_error():
+    with pytest.raises(SystemExit, match="no table named 'nonesuch'"):
+        tables.rewrite("<!-- table: nonesuch -->\n| a |\n<!-- /table: nonesuch -->", "page.md")
+
+
+def test_every_grid_file_says_what_it_measures():
+    from spertmt.experiment.grid import Grid
+
+    for path in sorted((ROOT / "experiments").glob("*.toml")):
+        assert Grid.load(path).description, f"{path.name}: no description (one line, for docs/results.md)"

@@ -1,0 +1,611 @@
+"""The tables of docs/results.md, written from the committed run records (results/<grid>/runs/...).
+
+    python experiments/results_tables.py              # print every table
+    python experiments/results_tables.py modes        # print one
+    python experiments/results_tables.py --write      # rewrite them in the docs
+    python experiments/results_tables.py --check      # exit 1 when a table in the docs differs
+
+Each table lies in the docs between `<!-- table: NAME ... -->` and `<!-- /table: NAME -->`;
+tests/experiment/test_tables.py fails when one differs from what this command writes, so a figure
+typed by hand, or a record changed under its table, is caught. Means and standard deviations are
+over the runs named (seeds or folds; the sample standard deviation, as the grids' own tables).
+Figures that are not ours (the paper's, the reference SpERT code's) are the constants below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+DOCS = (ROOT / "docs" / "results.md", ROOT / "README.md")
+BENCH = ROOT / "bench" / "results"
+COMMAND = "python experiments/results_tables.py --write"
+
+# The paper (Lu & Xue 2023, Tables 2 and 3): SpERT.MT's gain over SpERT, NER / RE F1.
+PAPER_GAIN = {"conll04": (1.76, 2.14), "scierc": (2.89, 2.88), "ade": (2.77, 4.88)}
+# The paper's own rows (SciBERT on SciERC, BioBERT on ADE): NER and RE (P, R, F1); None where not given.
+PAPER_SCIERC = {"SpERT": ((None, None, 70.33), (None, None, 50.84)),
+                "SpERT.MT": ((71.21, 75.35, 73.22), (53.63, 53.81, 53.72))}
+PAPER_ADE = {"SpERT": ((None, None, 89.28), (None, None, 78.84)),
+             "SpERT.MT": ((91.35, 92.77, 92.05), (81.06, 86.55, 83.72))}
+# The reference SpERT code (lavis-nlp/spert) on CoNLL04 test with the same encoder, 20 epochs, its own
+# defaults, as issue 11 gives it: NER, RE, RE+ micro F1, mean of 2 seeds.
+REFERENCE_SPERT = (83.80, 60.10, 59.50)
+
+SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
+
+
+# --- records -----------------------------------------------------------------------------------
+
+def runs(grid: str, cell: str, seeds=None, folds=None) -> list[dict]:
+    """The records of one cell of a grid, by seed then fold; every seed (fold) asked for must be there."""
+    folder = RESULTS / grid / "runs" / cell
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("seed*.json"))]
+    if seeds is not None:
+        records = [r for r in records if r["seed"] in seeds]
+    if folds is not None:
+        records = [r for r in records if r["fold"] in folds]
+    wanted = (len(seeds) if seeds is not None else 1) * (len(folds) if folds is not None else 1)
+    if not records or len(records) < wanted:
+        raise SystemExit(f"{folder}: no record for seeds {seeds}, folds {folds}")
+    return sorted(records, key=lambda r: (r["seed"], r["fold"]))
+
+
+def metrics(record: dict, checkpoint: str) -> dict:
+    """A record's test metrics; a run without a dev set (ADE) scores its last epoch only."""
+    return record[checkpoint] or record["test_last"]
+
+
+def values(records, checkpoint, setting, key="f1", average="micro") -> list[float]:
+    return [metrics(r, checkpoint)[setting][average][key] for r in records]
+
+
+def mean(records, checkpoint, setting, key="f1", average="micro") -> float:
+    return statistics.fmean(values(records, checkpoint, setting, key, average))
+
+
+def difference(records, baseline, checkpoint, setting, average="micro") -> float:
+    """Mean F1 of `records` minus that of `baseline`."""
+    return mean(records, checkpoint, setting, average=average) - mean(baseline, checkpoint, setting, average=average)
+
+
+def f1(records, checkpoint, setting, average="micro", spread=True) -> str:
+    """`83.32 ± 0.73` over several runs, `83.32` for one (or without the spread)."""
+    found = values(records, checkpoint, setting, "f1", average)
+    text = f"{statistics.fmean(found):.2f}"
+    return text + (f" ± {statistics.stdev(found):.2f}" if spread and len(found) > 1 else "")
+
+
+def prf(records, checkpoint, setting, average="micro") -> str:
+    """`P / R / F1`, F1 with its spread over the runs."""
+    p, r = (mean(records, checkpoint, setting, key, average) for key in ("precision", "recall"))
+    return f"{p:.2f} / {r:.2f} / {f1(records, checkpoint, setting, average)}"
+
+
+def triple(records, checkpoint, settings=("ner", "re", "re_strict"), average="micro") -> str:
+    """`NER / RE / RE+` means, no spread: the summary's cells."""
+    return " / ".join(f"{mean(records, checkpoint, s, average=average):.2f}" for s in settings)
+
+
+def seed_list(records) -> str:
+    return ", ".join(str(s) for s in dict.fromkeys(r["seed"] for r in records))
+
+
+def curve(record: dict) -> dict[int, dict]:
+    if not record.get("dev_curve"):
+        raise SystemExit(f"run {record['cell']} seed {record['seed']}: its record has no dev curve")
+    return {point["epoch"]: point for point in record["dev_curve"]}
+
+
+def dev_at(record: dict, epoch: int) -> str:
+    """Dev NER / RE+ micro F1 after an epoch."""
+    point = curve(record)[epoch]
+    return f"{point['ner']['micro']:.1f} / {point['re_strict']['micro']:.1f}"
+
+
+def dev_best(record: dict) -> str:
+    best = record["dev_best"]
+    return f"{best['value']:.2f} ({best['epoch']})"
+
+
+def dev_ner_at_best(record: dict, digits: int = 1) -> str:
+    return f"{curve(record)[record['dev_best']['epoch']]['ner']['micro']:.{digits}f}"
+
+
+def dev_tuned(record: dict) -> str:
+    """NER / RE+ on dev at the θ tuned on dev for the dev-selected checkpoint (chosen and scored on dev)."""
+    for entry in record.get("thresholds") or []:
+        if entry["checkpoint"] == "best":
+            return f"{entry['dev']['entity']['f1']:.1f} / {entry['dev']['relation']['f1']:.1f}"
+    return ""
+
+
+def late_mean(record: dict, from_epoch: int) -> tuple[str, str]:
+    """Mean dev NER / RE+ from an epoch on, and the mean change of dev RE+ from one epoch to the next there."""
+    points = [p for e, p in sorted(curve(record).items()) if e >= from_epoch]
+    ner = [p["ner"]["micro"] for p in points]
+    relations = [p["re_strict"]["micro"] for p in points]
+    changes = [abs(b - a) for a, b in zip(relations, relations[1:])]
+    return (f"{statistics.fmean(ner):.2f} / {statistics.fmean(relations):.2f}", f"{statistics.fmean(changes):.2f}")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def bold(cells: list[str]) -> list[str]:
+    return [f"**{c}**" if c else c for c in cells]
+
+
+BEST, LAST, FIXED = "test_best", "test_last", "test_best_fixed_threshold"
+CHECKPOINT_NAMES = {BEST: "dev-selected", LAST: "last epoch"}
+
+
+# --- the grids ---------------------------------------------------------------------------------
+
+def grids() -> str:
+    """Every grid in experiments/: what it measures, its command, and how many of its runs have records."""
+    from spertmt.experiment.grid import Grid, runs_of  # the grid file's reader: the runner's own
+
+    rows = []
+    paths = sorted((ROOT / "experiments").glob("*.toml"))
+    here = Path.cwd()
+    os.chdir(ROOT)  # a grid names its config relative to the repository's root
+    try:
+        grids_ = [Grid.load(p) for p in paths]
+    finally:
+        os.chdir(here)
+    for path, grid in sorted(zip(paths, grids_), key=lambda pg: _first_finished(pg[1].name)):
+        planned = runs_of(grid)
+        missing = [run.key for run in planned if not (RESULTS / grid.name / "runs" / f"{run.key}.json").exists()]
+        state = f"{len(planned) - len(missing)} of {len(planned)}"
+        if missing:
+            more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+            state += f" (not run: {', '.join(missing[:4])}{more})"
+        rows.append([grid.name, grid.description, "dev only" if grid.split == "dev" else "test",
+                     f"`spertmt experiment experiments/{path.name}`", state])
+    return table(["grid", "what it measures", "scored on", "command", "runs recorded"], rows)
+
+
+def _first_finished(grid: str) -> str:
+    """Grids in the order they were run: the date of their first finished run ('~' sorts unrun ones last)."""
+    found = [json.loads(p.read_text())["finished"] for p in (RESULTS / grid / "runs").glob("*/*.json")]
+    return min(found) if found else "~"
+
+
+# --- summaries ----------------------------------------------------------------------------------
+
+def spert_tuned():
+    return runs("conll04-spert-tuned", "spert-tuned")
+
+
+def recommended(dataset="conll04"):
+    grid = {"conll04": "conll04-sums-head-lr", "scierc": "scierc-sums-head-lr", "ade": "ade-sums-head-lr"}[dataset]
+    return runs(grid, "spertmt-sums-head-lr")
+
+
+def scierc_spert():
+    """`spert` on SciERC: seed 0 from grid scierc, seed 1 from grid scierc-sums-head-lr."""
+    return runs("scierc", "spert") + runs("scierc-sums-head-lr", "spert")
+
+
+def modes() -> str:
+    """The fair comparison: each mode at its best setting chosen on CoNLL04 dev, scored on test once."""
+    sides = (("`spert` (defaults, θ tuned on dev)", spert_tuned()),
+             ("SpERT.MT (sums, `head_lr`, θ tuned on dev)", recommended()))
+    counts = " and ".join(str(len(records)) for _, records in sides)
+    lines = f"CoNLL04 test, micro F1, mean ± standard deviation over seeds ({counts} runs):\n\n"
+    rows = []
+    for checkpoint, title in ((BEST, "epoch chosen on dev (`best/`)"), (LAST, "last epoch (`last/`)")):
+        for setting, name in SETTINGS:
+            spert, spertmt = (mean(records, checkpoint, setting) for _, records in sides)
+            rows.append([title, name, f1(sides[0][1], checkpoint, setting), f1(sides[1][1], checkpoint, setting),
+                         f"{spertmt - spert:+.2f}"])
+    return lines + table(["checkpoint", "metric", sides[0][0], sides[1][0], "SpERT.MT - `spert`"], rows)
+
+
+def in_short() -> str:
+    """The summary: each setting's test figures on the three datasets (means over the runs named)."""
+    conll04 = [runs("conll04", "spert"), spert_tuned(), runs("conll04", "spertmt"),
+               runs("conll04-sums", "spertmt-sums"), recommended()]
+    scierc = [scierc_spert(), None, runs("scierc", "spertmt"), None, recommended("scierc")]
+    ade = [runs("ade", "spert"), None, runs("ade", "spertmt"), None, recommended("ade")]
+
+    def row(label, cells, checkpoint, paper="", settings=("ner", "re", "re_strict"), average="micro"):
+        texts = [triple(c, checkpoint, settings, average) if c else "not run" for c in cells]
+        spert = cells[1] or cells[0]  # `spert` at its dev-chosen setting where that ran, else at its defaults
+        lead = " / ".join(f"{difference(cells[4], spert, checkpoint, s, average):+.2f}"
+                          for s in settings)
+        return [label] + texts + [lead, paper]
+
+    def gain(dataset):
+        return " / ".join(f"+{g:.2f}" for g in PAPER_GAIN[dataset]) + " (NER / RE)"
+
+    rows = [row(f"CoNLL04, dev-selected, {len(conll04[0])} seeds: NER / RE / RE+", conll04, BEST, gain("conll04")),
+            row("CoNLL04, last epoch", conll04, LAST),
+            row(f"SciERC, dev-selected, {len(scierc[0])} seeds (means: {len(scierc[2])})", scierc, BEST,
+                gain("scierc")),
+            row("SciERC, last epoch", scierc, LAST),
+            row(f"ADE folds {seed_fold_list(ade[0])}, last epoch, macro: NER / RE+", ade, LAST, gain("ade"),
+                settings=("ner", "re_strict"), average="macro")]
+    return table(["dataset, checkpoint", "`spert`, defaults", "`spert`, θ tuned on dev (its dev choice)",
+                  "SpERT.MT, means (first reading)", "SpERT.MT, sums (the paper's Σ; the default)",
+                  "SpERT.MT, sums + `head_lr`, θ tuned on dev (recommended)",
+                  "recommended - `spert` at its dev choice (its defaults where that was not run)",
+                  "the paper: SpERT.MT - SpERT"], rows)
+
+
+def seed_fold_list(records) -> str:
+    return "-".join(str(f) for f in (records[0]["fold"], records[-1]["fold"]))
+
+
+# --- CoNLL04: reference, claim, sums -------------------------------------------------------------
+
+def reference() -> str:
+    """Our `spert` mode's last epoch (as SpERT's code reports) against the reference SpERT code."""
+    spert = runs("conll04", "spert")
+    ner, relations, strict = REFERENCE_SPERT
+    rows = [["reference SpERT code, mean of 2 seeds", f"- / - / {ner:.2f}", f"{relations:.2f}",
+             f"- / - / {strict:.2f}"]]
+    for record in spert:
+        rows.append([f"our `spert`, seed {record['seed']}", prf([record], LAST, "ner"), f1([record], LAST, "re"),
+                     prf([record], LAST, "re_strict")])
+    rows.append(bold([f"our `spert`, mean ± std of {len(spert)} seeds", prf(spert, LAST, "ner"), f1(spert, LAST, "re"),
+                      prf(spert, LAST, "re_strict")]))
+    rows.append(["difference to the reference"] + [f"{mean(spert, LAST, s) - ref:+.2f}"
+                                                   for s, ref in zip(("ner", "re", "re_strict"), REFERENCE_SPERT)])
+    return table(["run", "NER P / R / F1", "RE F1", "RE+ P / R / F1"], rows)
+
+
+def _prf_rows(cells, checkpoints=(BEST, LAST)):
+    rows = []
+    for label, records in cells:
+        for checkpoint in checkpoints:
+            rows.append([label, CHECKPOINT_NAMES[checkpoint], str(len(records)), prf(records, checkpoint, "ner"),
+                         f1(records, checkpoint, "re"), prf(records, checkpoint, "re_strict")])
+    return rows
+
+
+def claim() -> str:
+    """Grid conll04: both modes, the paper's method read as SpERT's code averages its losses (means)."""
+    cells = (("`spert`", runs("conll04", "spert")), ("`spertmt`", runs("conll04", "spertmt")))
+    return table(["mode", "checkpoint", "seeds", "NER P / R / F1", "RE F1", "RE+ P / R / F1"], _prf_rows(cells))
+
+
+def claim_margins() -> str:
+    spert, spertmt = runs("conll04", "spert"), runs("conll04", "spertmt")
+    ner, relations = PAPER_GAIN["conll04"]
+    rows = [["the paper (bert-base-cased): SpERT.MT - SpERT", f"+{ner:.2f}", f"+{relations:.2f}"]]
+    for label, checkpoint in ((f"ours (MiniLM, dev-selected, mean of {len(spert)} seeds): `spertmt` - `spert`", BEST),
+                              ("ours, last-epoch checkpoints", LAST)):
+        rows.append([label] + [f"{difference(spertmt, spert, checkpoint, s):+.2f}" for s in ("ner", "re")])
+    return table(["", "NER F1", "RE F1"], rows)
+
+
+def _f1_row(label, records, checkpoint):
+    return [label, seed_list(records)] + [f1(records, checkpoint, s) for s, _ in SETTINGS]
+
+
+def sums() -> str:
+    """Sums (the paper's Σ) against means and `spert` on CoNLL04 test, dev-selected."""
+    spert = runs("conll04", "spert")
+    rows = [_f1_row("`spert`", spert, BEST),
+            _f1_row("`spertmt`, means (the old default)", runs("conll04", "spertmt"), BEST),
+            bold(_f1_row("`spertmt`, sums (the default now)", runs("conll04-sums", "spertmt-sums"), BEST))]
+    ner, relations = PAPER_GAIN["conll04"]
+    rows.append([f"the paper's target: `spert` + {ner:.2f} / + {relations:.2f}", "",
+                 f"{mean(spert, BEST, 'ner') + ner:.2f}", f"{mean(spert, BEST, 're') + relations:.2f}", ""])
+    return table(["mode", "seeds", "NER F1", "RE F1", "RE+ F1"], rows)
+
+
+def sums_head_lr() -> str:
+    """The recommended setting on CoNLL04 test, both checkpoints and the fixed θ, beside `spert` and sums."""
+    spert, summed, best = runs("conll04", "spert"), runs("conll04-sums", "spertmt-sums"), recommended()
+    setting = "`spertmt`, sums + `head_lr` 5e-4"
+    rows = [_f1_row("`spert`, dev-selected", spert, BEST),
+            _f1_row("`spertmt`, sums, dev-selected", summed, BEST),
+            bold(_f1_row(f"{setting}, dev-selected, θ tuned on dev", best, BEST)),
+            _f1_row(f"{setting}, dev-selected, θ = 0.85", best, FIXED),
+            _f1_row("`spert`, last epoch", spert, LAST),
+            _f1_row("`spertmt`, sums, last epoch", summed, LAST),
+            _f1_row(f"{setting}, last epoch, θ tuned on dev", best, LAST)]
+    return table(["setting", "seeds", "NER F1", "RE F1", "RE+ F1"], rows)
+
+
+def ablations_sums_head_lr() -> str:
+    """The paper's three ablations under the recommended setting, CoNLL04 test, means over seeds."""
+    cells = [("full model (grid conll04-sums-head-lr)", recommended()),
+             ("-EIL (plain BCE for identification)", runs("conll04-ablations-sums-head-lr", "-EIL")),
+             ("-entity-logits", runs("conll04-ablations-sums-head-lr", "-entity-logits")),
+             ("-MTL (softmax heads with \"none\")", runs("conll04-ablations-sums-head-lr", "-MTL"))]
+    rows = [[label, seed_list(records)] + [f"{mean(records, c, s):.2f}" for c in (BEST, LAST) for s, _ in SETTINGS]
+            for label, records in cells]
+    return table(["setting", "seeds", "dev-selected: NER", "RE", "RE+", "last epoch: NER", "RE", "RE+"], rows)
+
+
+def ablations() -> str:
+    """Grid conll04-ablations (means, as the paper's method was first read) against grid conll04's full model."""
+    cells = [("full SpERT.MT", runs("conll04", "spertmt")),
+             ("-MTL (softmax heads with \"none\", entity logits kept)", runs("conll04-ablations", "-MTL")),
+             ("-EIL (plain BCE for entity identification)", runs("conll04-ablations", "-EIL")),
+             ("-entity-logits", runs("conll04-ablations", "-entity-logits"))]
+    rows = [[label, seed_list(r), prf(r, BEST, "ner"), f1(r, BEST, "re"), prf(r, BEST, "re_strict")]
+            for label, r in cells]
+    return table(["setting", "seeds", "NER P / R / F1", "RE F1", "RE+ P / R / F1"], rows)
+
+
+def ablation_changes() -> str:
+    """Each ablation's test NER / RE+ minus the full model's of the same seed (dev-selected)."""
+    full = {r["seed"]: r for r in runs("conll04", "spertmt")}
+    rows = []
+    for cell in ("-MTL", "-EIL", "-entity-logits"):
+        records = {r["seed"]: r for r in runs("conll04-ablations", cell)}
+        changes = {seed: [mean([records[seed]], BEST, s) - mean([full[seed]], BEST, s) for s in ("ner", "re_strict")]
+                   for seed in records}
+        cells = [" / ".join(f"{d:+.2f}" for d in changes[seed]) if seed in changes else "" for seed in sorted(full)]
+        average = [statistics.fmean(c[i] for c in changes.values()) for i in range(2)]
+        rows.append([cell] + cells + [" / ".join(f"{d:+.2f}" for d in average)])
+    return table(["setting"] + [f"seed {s}" for s in sorted(full)] + ["mean"], rows)
+
+
+def negatives() -> str:
+    """Grid conll04-negatives: both modes with 20-200 negatives, seed 0; `spert`'s 100 from grid conll04."""
+    rows = []
+    for mode in ("spert", "spertmt"):
+        counts = [(n, runs("conll04-negatives", f"{mode}-{n}", seeds=[0])) for n in (20, 60, 120, 200)]
+        if mode == "spert":
+            counts.insert(2, ("100 (default, grid `conll04`)", runs("conll04", "spert", seeds=[0])))
+        for n, records in counts:
+            label = f"{n} (its default)" if mode == "spertmt" and n == 120 else str(n)
+            rows.append([f"`{mode}`", label, prf(records, BEST, "ner"), f1(records, BEST, "re"),
+                         prf(records, BEST, "re_strict"), dev_best(records[0])])
+    return table(["mode", "negatives", "NER P / R / F1", "RE F1", "RE+ P / R / F1", "dev RE+ F1 (epoch)"], rows)
+
+
+# --- SciERC and ADE ------------------------------------------------------------------------------
+
+def _paper_prf(values) -> str:
+    return " / ".join("-" if v is None else f"{v:.2f}" for v in values)
+
+
+def scierc() -> str:
+    """Grid scierc (means), seed 0, both modes and checkpoints, with the paper's SciBERT rows."""
+    rows = []
+    for mode in ("spert", "spertmt"):
+        record = runs("scierc", mode)
+        for checkpoint in (BEST, LAST):
+            name = (f"dev-selected (epoch {record[0]['dev_best']['epoch']})" if checkpoint == BEST else "last epoch")
+            rows.append([f"`{mode}`", name] + [prf(record, checkpoint, s) for s, _ in SETTINGS])
+    for name, (ner, relations) in PAPER_SCIERC.items():
+        rows.append([f"the paper, {name} (SciBERT)", "", _paper_prf(ner), _paper_prf(relations), ""])
+    return table(["mode", "checkpoint", "NER P / R / F1", "RE P / R / F1", "RE+ P / R / F1"], rows)
+
+
+def scierc_test() -> str:
+    """SciERC test under the CoNLL04 dev choice: dev-selected checkpoints, and the last epoch beside."""
+    spert, means, best = scierc_spert(), runs("scierc", "spertmt"), recommended("scierc")
+
+    def row(label, records, checkpoint=BEST, last=True):
+        return _f1_row(label, records, checkpoint) + [triple(records, LAST) if last else ""]
+
+    rows = [row("`spert` (seed 0: grid scierc; seed 1: grid scierc-sums-head-lr)", spert),
+            row("`spertmt`, means (grid scierc, the old default)", means),
+            bold(row("`spertmt`, sums + `head_lr`, θ tuned on dev", best)),
+            row("the same checkpoints at θ = 0.85", best, FIXED, last=False)]
+    return table(["setting", "seeds", "NER F1", "RE F1", "RE+ F1", "last epoch: NER / RE / RE+"], rows)
+
+
+def _ade_rows(label, records, folds=True):
+    rows = [[label, str(r["fold"]), prf([r], LAST, "ner", "macro"), prf([r], LAST, "re", "macro")]
+            for r in records] if folds else []
+    folds_named = ", ".join(str(r["fold"]) for r in records)
+    rows.append([label, f"mean ± sd of {folds_named}", prf(records, LAST, "ner", "macro"),
+                 prf(records, LAST, "re", "macro")])
+    return rows
+
+
+def ade() -> str:
+    """Grid ade (means): seed 0, the folds run, last epoch (no dev set), macro, with the paper's BioBERT rows."""
+    rows = _ade_rows("`spert`", runs("ade", "spert")) + _ade_rows("`spertmt`", runs("ade", "spertmt"))
+    for name, (ner, relations) in PAPER_ADE.items():
+        rows.append([f"the paper, {name} (BioBERT)", "10", _paper_prf(ner), _paper_prf(relations)])
+    return table(["mode", "folds", "NER P / R / F1", "RE P / R / F1 (= RE+)"], rows)
+
+
+def ade_sums_head_lr() -> str:
+    """The recommended setting on ADE's folds beside grid ade's `spert` and means."""
+    rows = (_ade_rows("`spert`", runs("ade", "spert")) + _ade_rows("`spertmt`, means (the old default)",
+                                                                    runs("ade", "spertmt"), folds=False)
+            + _ade_rows("`spertmt`, sums + `head_lr`", recommended("ade")))
+    return table(["mode", "fold", "NER P / R / F1", "RE P / R / F1 (= RE+)"], rows)
+
+
+# --- dev screens ---------------------------------------------------------------------------------
+
+def _curve_row(label, record, epochs, tuned=True):
+    return ([label] + [dev_at(record, e) for e in epochs] + [dev_best(record), dev_ner_at_best(record)]
+            + ([dev_tuned(record)] if tuned else []))
+
+
+def balance() -> str:
+    """The CoNLL04 dev screen of SpERT.MT's loss balance, seed 0, with earlier records as references."""
+    epochs = (1, 2, 3, 5, 10, 20)
+    one = lambda grid, cell, seed=0: runs(grid, cell, seeds=[seed])[0]  # noqa: E731
+    cells = [("`spert`, seed 1", one("conll04", "spert", 1)),
+             ("`spert`, seed 2", one("conll04", "spert", 2)),
+             ("`spert`, 120 negatives, seed 0", one("conll04-negatives", "spert-120")),
+             ("`spertmt`, means (the old default)", one("conll04-negatives", "spertmt-120")),
+             ("`spertmt`, **sums**", one("conll04-balance", "sum")),
+             ("`spertmt`, means, `head_lr` 5e-4", one("conll04-balance", "head-lr")),
+             ("`spertmt`, sums, `head_lr` 5e-4", one("conll04-balance", "sum+head-lr")),
+             ("`spertmt`, means, ranking averaged apart", one("conll04-balance", "separate")),
+             ("`spertmt`, sums, `head_lr` 5e-4, weights averaged (`ema_decay` 0.999)",
+              one("conll04-balance", "sum+head-lr+ema")),
+             ("`spertmt`, means, uncertainty weights, `head_lr`", one("conll04-balance", "uncertainty+head-lr")),
+             ("`spertmt`, sums, `head_lr` 5e-4, β = 0.5", one("conll04-balance", "sum+head-lr+beta-0.5")),
+             ("`spertmt`, sums, `head_lr` 5e-4, β = 2", one("conll04-balance", "sum+head-lr+beta-2"))]
+    rows = [_curve_row(label, record, epochs) for label, record in cells]
+    return table(["setting", "epoch 1", "2", "3", "5", "10", "20", "best dev RE+ (epoch)", "dev NER there",
+                  "θ tuned on dev: NER / RE+ (optimistic)"], rows)
+
+
+def scierc_screen() -> str:
+    """The SciERC dev screen, seed 0 (and the recommended setting's seeds), with grid scierc's curves."""
+    epochs = (1, 3, 5, 10, 15, 20)
+    best = recommended("scierc")
+    cells = [("`spert`", runs("scierc", "spert")[0]),
+             ("`spertmt`, means (the old default)", runs("scierc", "spertmt")[0]),
+             ("`spertmt`, **sums** (the default)", runs("scierc-balance", "sum")[0])]
+    cells += [(f"`spertmt`, sums, `head_lr` 5e-4, seed {r['seed']} (grid scierc-sums-head-lr)", r) for r in best]
+    rows = [_curve_row(label, record, epochs) for label, record in cells]
+    return table(["setting", "epoch 1", "3", "5", "10", "15", "20", "best dev RE+ (epoch)", "dev NER there",
+                  "θ tuned on dev: NER / RE+ (optimistic)"], rows)
+
+
+def averaging() -> str:
+    """Weight averaging against the plain best cell of the CoNLL04 dev screen (seed 0)."""
+    epochs = (1, 2, 3, 5, 10, 20)
+    rows = []
+    for label, cell in (("sums + `head_lr`", "sum+head-lr"), ("sums + `head_lr` + average", "sum+head-lr+ema")):
+        record = runs("conll04-balance", cell)[0]
+        rows.append([label] + [dev_at(record, e) for e in epochs]
+                    + [dev_best(record), dev_ner_at_best(record, 2), *late_mean(record, 10)])
+    return table(["setting", "epoch 1", "2", "3", "5", "10", "20", "best dev RE+ (epoch)", "dev NER there",
+                  "mean of epochs 10-20: NER / RE+", "dev RE+ change from epoch to epoch, 10-20 (mean)"], rows)
+
+
+def _dev_selected(record) -> list[str]:
+    return [f"{record['dev_selected'][s]['micro']['f1']:.2f}" for s in ("ner", "re_strict")]
+
+
+def short() -> str:
+    """The 3-epoch short preset's dev screen (grid conll04-short, seed 0): dev F1 at the best dev epoch."""
+    cells = [("the preset as it was (means, lr 3e-4 for everything)", "preset"),
+             ("means, encoder lr 1e-4, `head_lr` 1e-3", "head-lr"),
+             ("sums, lr 1e-4", "sum"),
+             ("sums, lr 1e-4, `head_lr` 1e-3", "sum+head-lr"),
+             ("sums, lr 1e-4, `head_lr` 1e-3, 2 epochs", "sum+head-lr+2-epochs"),
+             ("**sums, lr 1e-4, `head_lr` 1e-3, length buckets (the preset now)**", "sum+head-lr+buckets"),
+             ("`spert`, lr 1e-4, `head_lr` 1e-3", "spert")]
+    rows = [[label] + _dev_selected(runs("conll04-short", cell)[0]) for label, cell in cells]
+    return table(["setting", "dev NER", "dev RE+"], rows)
+
+
+def short_buckets() -> str:
+    """The short preset with and without length buckets over seeds 0-2 (seed 0 from grid conll04-short)."""
+    rows = []
+    for label, cell, first in (("without buckets", "preset", "sum+head-lr"), ("**with buckets**", "buckets",
+                                                                             "sum+head-lr+buckets")):
+        records = runs("conll04-short", first) + runs("conll04-short-buckets", cell)
+        per_seed = [" / ".join(_dev_selected(r)) for r in records]
+        means = " / ".join(f"{statistics.fmean(r['dev_selected'][s]['micro']['f1'] for r in records):.2f}"
+                           for s in ("ner", "re_strict"))
+        epoch_s = statistics.median(r["epoch_s_median"] for r in records[1:])
+        rows.append([label] + per_seed + [means, f"{epoch_s:.0f} s"])
+    return table(["preset, dev NER / RE+", "seed 0", "seed 1", "seed 2", "mean of seeds 0-2",
+                  "epoch time, median of seeds 1, 2"], rows)
+
+
+# --- README -------------------------------------------------------------------------------------
+
+def readme() -> str:
+    """README's figures, from the benchmarks' committed JSON (bench/results/)."""
+    def load(name):
+        return json.loads((BENCH / f"{name}.json").read_text())
+
+    def source(name, data):
+        machine = data.get("machine") or data.get("environment") or {}
+        when = str(machine.get("date", ""))[:10]
+        details = [when] + [f"{key} {machine[key]}" for key in ("device", "commit") if machine.get(key)]
+        return f"`bench/results/{name}.json` ({', '.join(details)})"
+
+    ops = load("ops-cpu")
+    pooling = [r["spert_ms"] / r["native_ms"] for r in ops["rows"] if r["workload"] == "spans"
+               and r["mode"] == "forward+backward"]
+    start = {(r["input"], r["runtime"]): r["median_s"] for r in load("cold-start")["rows"]}
+    one, many = sorted({i for i, _ in start}, key=lambda i: i != "one line")
+    size = {r["install"]: r.get("mib") for r in load("install-size")["rows"]}
+    parity = {r["runtime"]: r for r in load("portable-parity-conll04-dev")["rows"]}["onnx fp32"]
+    onnx, torch = "onnx fp32 (no torch)", "torch fp32"
+    rows = [["span pooling, forward and backward, against SpERT's way of pooling (B = 2-8, H = 384-768)",
+             f"{min(pooling):.1f}x to {max(pooling):.1f}x faster", source("ops-cpu", ops)],
+            ["extract from a one-line file, a whole process: ONNX Runtime without torch / PyTorch",
+             f"{start[one, onnx]:.2f} s / {start[one, torch]:.2f} s", source("cold-start", load("cold-start"))],
+            [f"extract the {many}, a whole process: the same",
+             f"{start[many, onnx]:.2f} s / {start[many, torch]:.2f} s ({start[many, onnx] / start[many, torch]:.2f}x)",
+             source("cold-start", load("cold-start"))],
+            ["the install: without torch / with torch",
+             f"{size['portable (no torch)']:,.0f} MiB / {size['full (with torch)']:,.0f} MiB",
+             source("install-size", load("install-size"))],
+            ["ONNX Runtime against PyTorch, CoNLL04 dev, a 20-epoch model",
+             f"{parity['same_as_torch']} of {parity['texts']} sentences the same, scores within "
+             f"{parity['max_score_difference']:.1e}", source("portable-parity-conll04-dev",
+                                                              load("portable-parity-conll04-dev"))]]
+    return table(["on 2 CPU cores", "measured (median)", "record"], rows)
+
+
+TABLES = {
+    "grids": grids, "in-short": in_short, "modes": modes, "reference": reference, "claim": claim,
+    "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
+    "sums": sums, "sums-head-lr": sums_head_lr, "scierc-screen": scierc_screen, "scierc-test": scierc_test,
+    "ablations-sums-head-lr": ablations_sums_head_lr, "ade-sums-head-lr": ade_sums_head_lr,
+    "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
+    "negatives": negatives, "scierc": scierc, "ade": ade, "readme": readme,
+}
+
+BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /table: (?P=name) -->", re.S)
+
+
+def begin(name: str) -> str:
+    return f"<!-- table: {name} (written by `{COMMAND}` from committed records; do not edit) -->"
+
+
+def block(name: str) -> str:
+    return f"{begin(name)}\n{TABLES[name]()}<!-- /table: {name} -->"
+
+
+def rewrite(text: str, where: str) -> str:
+    """The text with every table block written again; an unknown name is an error."""
+    def replace(match):
+        if match["name"] not in TABLES:
+            raise SystemExit(f"{where}: no table named {match['name']!r}; known: {', '.join(TABLES)}")
+        return block(match["name"])
+    return BLOCK.sub(replace, text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"tables to print (default: all): {', '.join(TABLES)}")
+    parser.add_argument("--write", action="store_true", help="rewrite the tables in the docs")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a table in the docs differs")
+    args = parser.parse_args(argv)
+    if args.write or args.check:
+        stale = []
+        for path in DOCS:
+            text = path.read_text()
+            fresh = rewrite(text, str(path))
+            if fresh != text:
+                stale.append(path)
+                if args.write:
+                    path.write_text(fresh)
+        verb = "rewrote" if args.write else "differ from the records"
+        print(f"{verb}: {', '.join(str(p.relative_to(ROOT)) for p in stale)}" if stale else "the tables are up to date")
+        return 1 if stale and args.check else 0
+    for name in args.names or TABLES:
+        if name not in TABLES:
+            parser.error(f"no table named {name!r}; known: {', '.join(TABLES)}")
+        print(f"## {name}\n\n{TABLES[name]()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
