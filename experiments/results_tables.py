@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-DOCS = (ROOT / "docs" / "results.md", ROOT / "README.md")
+DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md")
 BENCH = ROOT / "bench" / "results"
 COMMAND = "python experiments/results_tables.py --write"
 
@@ -553,6 +553,31 @@ def readme() -> str:
     return table(["on 2 CPU cores", "measured (median)", "record"], rows)
 
 
+def faster() -> str:
+    """docs/faster.md's settings: extraction speed against fp32 and the F1 change, CoNLL04 test."""
+    data = json.loads((BENCH / "throughput-cpu-runtimes.json").read_text())
+    runs_ = {(r["dtype"], r["batch"]): r for r in data["rows"] if r["task"] == "extract" and r["config"] == "native"}
+    batches = sorted({b for _, b in runs_})
+    settings = (("fp32", "(default)", "fp32"), ("bf16", "`--precision bf16`", "bf16"),
+                ("int8 (PyTorch)", "`--precision int8`", "int8"),
+                ("ONNX Runtime fp32", "`--runtime onnx --precision fp32`", "onnx-fp32"),
+                ("ONNX Runtime int8", "`--runtime onnx --precision int8`", "onnx-int8"))
+    rows = []
+    for name, flag, dtype in settings:
+        speed = " / ".join(f"{runs_[dtype, b]['sentences_per_s'] / runs_['fp32', b]['sentences_per_s']:.2f}x"
+                           for b in batches)
+        if dtype == "fp32":
+            speed += " (" + " / ".join(f"{runs_[dtype, b]['sentences_per_s']:.0f}" for b in batches) + " sentences/s)"
+        changes = []
+        for key, label in (("ner_f1", "NER"), ("re_strict_f1", "RE+")):
+            moves = [runs_[dtype, b][key] - runs_["fp32", b][key] for b in batches]
+            changes.append(f"{label} " + (" / ".join(f"{m:+.2f}" for m in moves) if any(abs(m) >= 0.005 for m in moves)
+                                          else "unchanged"))
+        rows.append([name, flag, speed, "" if dtype == "fp32" else ", ".join(changes)])
+    header = f"CoNLL04 test, 2-core CPU ({data['cpu']}), batch {' / '.join(map(str, batches))}"
+    return table(["setting", "command", header, "F1 against fp32"], rows)
+
+
 TABLES = {
     "grids": grids, "in-short": in_short, "modes": modes, "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
@@ -560,6 +585,7 @@ TABLES = {
     "ablations-sums-head-lr": ablations_sums_head_lr, "ade-sums-head-lr": ade_sums_head_lr,
     "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
     "negatives": negatives, "scierc": scierc, "ade": ade, "readme": readme,
+    "faster": faster,
 }
 
 BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /table: (?P=name) -->", re.S)
