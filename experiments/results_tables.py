@@ -553,6 +553,32 @@ def readme() -> str:
     return table(["on 2 CPU cores", "measured (median)", "record"], rows)
 
 
+def portable() -> str:
+    """docs/faster.md's extraction without torch: parity, whole-process time and install size."""
+    def load(name):
+        return json.loads((BENCH / f"{name}.json").read_text())
+
+    parity, start, size = load("portable-parity-conll04-dev"), load("cold-start"), load("install-size")
+    torch = {r["runtime"]: r for r in parity["rows"]}["torch fp32"]
+    rows = []
+    for r in parity["rows"][1:]:
+        difference = (f", scores within {r['max_score_difference']:.1e}" if r["max_score_difference"] is not None
+                      else "")
+        rows.append([f"{r['runtime']}: predictions against PyTorch fp32, CoNLL04 dev (20-epoch model)",
+                     f"{r['same_as_torch']} of {r['texts']} sentences the same{difference}; NER "
+                     f"{r['ner_f1'] - torch['ner_f1']:+.2f}, RE+ {r['re_strict_f1'] - torch['re_strict_f1']:+.2f}",
+                     f"`bench/portable_parity.py` ({parity['machine']['date']}, commit {parity['machine']['commit']})"])
+    for r in start["rows"]:
+        rows.append([f"{r['runtime']}: {r['input']}, a whole process", f"{r['median_s']:.2f} s",
+                     f"`bench/cold_start.py`, median of {start['rounds']} ({start['machine']['date'][:10]}, "
+                     f"commit {start['machine']['commit']})"])
+    for r in size["rows"]:
+        value = f"{r['mib']:,.1f} MiB" if "mib" in r else f"{r['ratio']:.3f}"
+        rows.append([f"installed: {r['install']}", value,
+                     f"`bench/install_size.py` ({size['machine']['date']}, commit {size['machine']['commit']})"])
+    return table(["what, on 2 CPU cores", "measured", "command (record in bench/results/)"], rows)
+
+
 def faster() -> str:
     """docs/faster.md's settings: extraction speed against fp32 and the F1 change, CoNLL04 test."""
     data = json.loads((BENCH / "throughput-cpu-runtimes.json").read_text())
@@ -585,7 +611,7 @@ TABLES = {
     "ablations-sums-head-lr": ablations_sums_head_lr, "ade-sums-head-lr": ade_sums_head_lr,
     "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
     "negatives": negatives, "scierc": scierc, "ade": ade, "readme": readme,
-    "faster": faster,
+    "faster": faster, "portable": portable,
 }
 
 BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /table: (?P=name) -->", re.S)
