@@ -8,7 +8,7 @@ and scores both with SpERT's evaluator; prints NER, RE and RE+ micro precision, 
 writes them, with the model's run settings, as JSON. Also counts, in the training data named by the
 model's config, the entities that overlap another (flat decoding can never predict those).
 
-    python experiments/flat_ner_dev.py --table results/flat-ner/*.json   # the table of docs/results.md
+The table of docs/results.md: `python experiments/results_tables.py flat-ner`.
 """
 
 from __future__ import annotations
@@ -33,34 +33,14 @@ def overlapping_entities(documents) -> tuple[int, int]:
     return overlapping, total
 
 
-def table(records: list[str]) -> str:
-    """A markdown table of the records: F1 of each decoding and flat's difference."""
-    lines = ["| record | overlapping training entities | epochs | NER F1 nested / flat | RE+ F1 nested / flat |",
-             "| --- | --- | --- | --- | --- |"]
-    for path in records:
-        r = json.loads(Path(path).read_text())
-        cells = []
-        for key in ("ner", "re_strict"):
-            nested, flat = r["nested"][key]["f1"], r["flat"][key]["f1"]
-            cells.append(f"{nested:.2f} / {flat:.2f} ({flat - nested:+.2f})")
-        share = 100 * r["train_overlapping_entities"] / r["train_entities"]
-        lines.append(f"| `{path}` | {r['train_overlapping_entities']} of {r['train_entities']} ({share:.1f} %) | "
-                     f"{r['config']['epochs']} | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
     parser.add_argument("--data", help="the dev set (never a test set)")
     parser.add_argument("--output")
-    parser.add_argument("--table", nargs="+", metavar="RECORD", help="print the table of these records instead")
     args = parser.parse_args()
-    if args.table:
-        print(table(args.table))
-        return
     if not (args.model and args.data and args.output):
-        parser.error("--model, --data and --output are needed (or --table)")
+        parser.error("--model, --data and --output are needed")
     extractor = spertmt.load(args.model, device="cpu")
     gold = read_documents(args.data, extractor.types)
     train = read_documents(extractor.config.data_path("train_path"), extractor.types)

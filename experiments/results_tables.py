@@ -516,6 +516,90 @@ def short_buckets() -> str:
                   "epoch time, median of seeds 1, 2"], rows)
 
 
+# --- diagnostics (dev sets and initialisation) --------------------------------------------------
+
+def _gradient_rows(settings: dict[str, str], extra) -> list[list[str]]:
+    data = json.loads((RESULTS / "diagnostics" / "gradient-balance.json").read_text())
+    found = {row["setting"]: row for row in data["rows"]}
+    return [[label, _norm(found[key]["entity"]), _norm(found[key]["relation"]),
+             f"{found[key]['relation_over_entity']:.2f}"] + extra(found[key]) for key, label in settings.items()]
+
+
+def _norm(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def gradient_balance() -> str:
+    """How hard each head's loss pulls on the encoder at initialisation (results/diagnostics/gradient-balance.json)."""
+    settings = {"spert": "`spert`", "spertmt": "`spertmt`", "spertmt -MTL": "`spertmt` -MTL",
+                "spertmt, p(s) detached": "`spertmt`, p(s) detached"}
+    rows = _gradient_rows(settings, lambda row: [f"{row['relation_over_entity_if_sums']:.2f}"])
+    return table(["setting", "encoder gradient norm, entity loss", "relation loss", "relation / entity",
+                  "the same if each loss were a sum over its samples"], rows)
+
+
+def gradient_readings() -> str:
+    """The same measurement for the readings of the loss balance, with the whole gradient and clipping."""
+    settings = {"spert": "`spert`", "spertmt": "`spertmt`, means",
+                "spertmt, sums (loss_reduction = sum)": "`spertmt`, sums (`loss_reduction = sum`)",
+                "spertmt, ranking averaged apart (ranking_average = separate)":
+                    "`spertmt`, means, ranking averaged apart",
+                "spertmt, negatives' ranking x 0.1": "`spertmt`, means, negatives' ranking × 0.1",
+                "spertmt, relation_weight 0.25": "`spertmt`, means, `relation_weight` 0.25"}
+    rows = _gradient_rows(settings, lambda row: [f"{row['total_norm']:.1f}" if row["total_norm"] < 100
+                                                 else f"{row['total_norm']:.0f}", f"{100 * row['clipped']:.0f} %"])
+    return table(["setting", "encoder gradient norm, entity loss", "relation loss", "relation / entity",
+                  "whole gradient's norm", "batches clipped at 1.0"], rows)
+
+
+def held_out() -> str:
+    """Dev-only checks on held-out halves (results/diagnostics/held-out-dev.json, by experiments/held_out_dev.py)."""
+    data = json.loads((RESULTS / "diagnostics" / "held-out-dev.json").read_text())
+
+    def cell(entry, values=True):
+        if not entry:
+            return ""
+        spread = " (" + ", ".join(f"{v:+.2f}" if v else "0.00" for v in entry["values"]) + ")" if values else ""
+        return f"{entry['mean']:+.2f}{spread}"
+
+    rows = []
+    for name in ("-EIL", "-entity-logits", "-MTL"):
+        found = data[f"conll04-ablations-sums-head-lr/{name}"]
+        seeds = ", ".join(run.removeprefix("seed") for run in found["runs"])
+        theta = found["theta_tuned_minus_fixed"]
+        rows.append([f"{name}, seeds {seeds}" + ("" if theta else " (no θ to tune)"),
+                     ", ".join(map(str, found["chosen_epochs"])),
+                     cell(found["selection_minus_last"]["ner"]), cell(found["selection_minus_last"]["re_strict"]),
+                     cell(theta.get("best", {}).get("ner"), False), cell(theta.get("best", {}).get("re_strict")),
+                     cell(theta.get("last", {}).get("ner"), False), cell(theta.get("last", {}).get("re_strict"))])
+    return table(["runs", "epochs chosen on a half", "chosen - last epoch: NER", "RE+",
+                  "θ tuned on a half - θ 0.85, chosen checkpoint: NER", "RE+", "the same, last checkpoint: NER",
+                  "RE+"], rows)
+
+
+def scierc_curves() -> str:
+    """Grid scierc's dev F1 after each epoch (NER / RE+), both modes."""
+    epochs = (1, 3, 5, 8, 10, 12, 14, 16, 18, 20)
+    rows = [[f"`{mode}`"] + [dev_at(runs("scierc", mode)[0], e) for e in epochs] for mode in ("spert", "spertmt")]
+    return table(["epoch"] + [str(e) for e in epochs], rows)
+
+
+def flat_ner() -> str:
+    """Nested against flat decoding on dev sets (results/flat-ner/, by experiments/flat_ner_dev.py)."""
+    rows = []
+    for name in ("conll04-dev", "conll04-dev-20-epochs", "scierc-dev", "ade-fold0-heldout"):
+        record = json.loads((RESULTS / "flat-ner" / f"{name}.json").read_text())
+        cells = []
+        for key in ("ner", "re_strict"):
+            nested, flat = record["nested"][key]["f1"], record["flat"][key]["f1"]
+            cells.append(f"{nested:.2f} / {flat:.2f} ({flat - nested:+.2f})")
+        overlapping, total = record["train_overlapping_entities"], record["train_entities"]
+        rows.append([f"`results/flat-ner/{name}.json`", f"{overlapping} of {total} ({100 * overlapping / total:.1f} %)",
+                     str(record["config"]["epochs"]), *cells])
+    return table(["record", "overlapping training entities", "epochs", "NER F1 nested / flat",
+                  "RE+ F1 nested / flat"], rows)
+
+
 # --- README -------------------------------------------------------------------------------------
 
 def readme() -> str:
@@ -612,7 +696,9 @@ TABLES = {
     "ablations-sums-head-lr": ablations_sums_head_lr, "ade-sums-head-lr": ade_sums_head_lr,
     "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
     "negatives": negatives, "scierc": scierc, "ade": ade, "readme": readme,
-    "faster": faster, "portable": portable,
+    "faster": faster, "portable": portable, "gradient-balance": gradient_balance,
+    "gradient-readings": gradient_readings, "held-out": held_out, "scierc-curves": scierc_curves,
+    "flat-ner": flat_ner,
 }
 
 BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /table: (?P=name) -->", re.S)
