@@ -57,13 +57,17 @@ def __getattr__(name: str):
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
          revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor:
     """Loads a trained model folder or a hub repo id ("org/name"); see `spertmt.inference.extractor`
-    (load, Extractor). With runtime "onnx", a folder written by `spertmt export --format onnx` runs
-    on the CPU without torch or transformers (spertmt.inference.portable: the same `extract` and
-    `predict`), precision "fp32" or "int8"."""
-    if runtime == "onnx" and device in ("auto", "cpu") and (Path(folder) / "manifest.json").is_file():
-        from .inference.portable import load_portable
+    (load, Extractor). With runtime "onnx", a folder (or a repo) written by `spertmt export --format
+    onnx` runs on the CPU without torch or transformers (spertmt.inference.portable: the same
+    `extract` and `predict`), precision "fp32" or "int8"."""
+    if runtime == "onnx" and device in ("auto", "cpu"):
+        from .inference.portable import is_portable, load_portable
+        from .repos import resolve_model_folder
 
-        return load_portable(folder, "fp32" if precision == "auto" else precision)  # type: ignore[return-value]
+        resolved = resolve_model_folder(folder, revision, cache_dir)
+        if is_portable(resolved):
+            return load_portable(resolved, "fp32" if precision == "auto" else precision)  # type: ignore[return-value]
+        folder, revision, cache_dir = resolved, None, None  # a PyTorch model folder: its encoder on ONNX Runtime
     from .inference.extractor import load as _load
 
     return _load(folder, device, precision, runtime, revision, cache_dir)

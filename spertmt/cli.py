@@ -124,14 +124,15 @@ def _predict(args: argparse.Namespace) -> int:
     from .files import check_output
     from .inference.portable import is_portable, load_portable
     from .inference.streaming import merge_parts, predict_file
+    from .repos import resolve_model_folder
 
     check_output(args.output, args.input)  # before the model loads (seconds), not after
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     if (args.runtime == "onnx" and args.device in ("auto", "cpu") and int(os.environ.get("WORLD_SIZE", "1")) == 1
-            and is_portable(args.model)):  # the whole model exported: no torch
+            and is_portable(model := resolve_model_folder(args.model))):  # the whole model exported: no torch
         job, world, rank = None, 1, 0
-        extractor = load_portable(args.model, "fp32" if args.precision == "auto" else args.precision)
+        extractor = load_portable(model, "fp32" if args.precision == "auto" else args.precision)
     else:
         from .inference.extractor import load
         from .runtime import Distributed
@@ -158,7 +159,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .inference.runtimes import ONNX_FILES, export_onnx
-    from .model.hub import resolve_model_folder
+    from .repos import resolve_model_folder
 
     output = export_onnx(resolve_model_folder(args.model), args.output)
     print(f"wrote {output / ONNX_FILES['fp32']}, {ONNX_FILES['int8']} and the heads' graphs; run them with "
@@ -239,7 +240,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.model:
         from .layout import ModelFiles
         from .model.folder import load_tokenizer_from
-        from .model.hub import resolve_model_folder
+        from .repos import resolve_model_folder
 
         model = resolve_model_folder(args.model)
         config = Config.load(model / ModelFiles.CONFIG)

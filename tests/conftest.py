@@ -1,3 +1,4 @@
+import hashlib
 import os
 
 import pytest
@@ -56,3 +57,25 @@ def tiny_config(tiny_encoder):
         types_path="tiny_types.json", encoder=tiny_encoder, epochs=1, batch_size=2, eval_batch_size=2,
         max_length=128,
     )
+
+
+COMMIT = "8f2c1d0e9b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"  # any 40 hex digits name a hub snapshot
+
+
+def put_in_hub_cache(folder, cache, repo_id: str) -> None:
+    """`folder` as huggingface_hub caches a downloaded repo: blobs named by their etag (sha256 for
+    LFS files such as weights and ONNX graphs, git's blob sha1 for the rest), snapshots/<commit>/
+    of symlinks to them, refs/main naming the commit."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = file.read_bytes()
+        etag = (hashlib.sha256(data).hexdigest() if file.suffix in (".safetensors", ".onnx")
+                else hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
+        blob = repo / "blobs" / etag
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo / "snapshots" / COMMIT / file.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(COMMIT)

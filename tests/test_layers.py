@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spertmt"
 
 # From the bottom up; a module or package of spertmt by its first name under spertmt/.
 LAYERS = [
-    {"_version", "files", "layout", "config", "runtime"},  # the foundation: names, settings, the process
+    {"_version", "files", "layout", "repos", "config", "runtime"},  # the foundation: names, settings, the process
     {"ops"},
     {"data"},
     {"evaluate"},

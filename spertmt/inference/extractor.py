@@ -156,7 +156,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     about 1 RE+ point lower); "auto" (bf16 on a GPU or a CPU with bf16 units, else fp32; `spertmt
     info` says which). runtime "onnx" runs the encoder with ONNX Runtime from a folder written by
     `spertmt export --format onnx`. Save (`save_pretrained`) from a model loaded in fp32."""
-    from ..model.hub import resolve_model_folder
+    from ..repos import resolve_model_folder
 
     resolved = resolve_device(device)
     precision = resolve_precision(precision, runtime, resolved)

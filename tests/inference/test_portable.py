@@ -15,7 +15,7 @@ from spertmt import ops
 from spertmt.inference import portable
 from spertmt.model.spertmt import ordered_pairs
 
-from ..conftest import FIXTURES
+from ..conftest import FIXTURES, put_in_hub_cache
 from ..fixtures.make_model_fixture import OUT as TRAINED
 
 pytest.importorskip("onnxruntime")
@@ -167,6 +167,33 @@ def test_the_command_line_predicts_without_torch(exported, tmp_path):
     assert [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in got] == \
         [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in want]
     assert [len(r["relations"]) for r in got] == [len(r["relations"]) for r in want] and want[0]["relations"]
+
+
+def test_a_hub_repo_id_of_an_exported_model_runs_without_torch(exported, tmp_path):
+    """An exported folder uploaded to the hub, read offline from a cache laid out as huggingface_hub
+    lays it out: `spertmt.load(repo_id, runtime="onnx")` and `spertmt predict --model repo_id` run it
+    without torch, with the local folder's results."""
+    put_in_hub_cache(exported, tmp_path / "hf" / "hub", "acme/tiny-onnx")
+    (tmp_path / "in.txt").write_text("John Smith works for Acme Corp in Berlin.\n")
+    code = ("import json, sys, spertmt\n"
+            "from spertmt.cli import main\n"
+            "model = spertmt.load('acme/tiny-onnx', runtime='onnx')\n"
+            "result = model.extract(['John Smith works for Acme Corp in Berlin.'], threshold=-1.0)[0]\n"
+            f"assert main(['predict', '--quiet', '--model', 'acme/tiny-onnx', '--runtime', 'onnx', '--threshold', "
+            f"'-1', '--input', {str(tmp_path / 'in.txt')!r}, '--output', {str(tmp_path / 'out.jsonl')!r}]) == 0\n"
+            "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "print(json.dumps([[e.start, e.end, e.type, e.score] for e in result.entities]))\n")
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    local = spertmt.load(exported, runtime="onnx").extract(["John Smith works for Acme Corp in Berlin."],
+                                                          threshold=-1.0)[0]
+    assert json.loads(done.stdout.splitlines()[-1]) == [[e.start, e.end, e.type, e.score] for e in local.entities]
+    assert local.entities
+    row = json.loads((tmp_path / "out.jsonl").read_text())
+    assert [(e["start"], e["end"], e["type"]) for e in row["entities"]] == \
+        [(e.start, e.end, e.type) for e in local.entities]
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ from a cache laid out as huggingface_hub lays it out, the model card parsed by h
 own card API. Pushing needs the network and a login: docs/integrations.md ("The Hugging Face Hub") has the
 manual check; here only its refusal while offline is tested."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -20,10 +19,9 @@ from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.folder import save_checkpoint
 from spertmt.model.spertmt import SpERTMT
 
-from ..conftest import FIXTURES
+from ..conftest import COMMIT, FIXTURES, put_in_hub_cache
 
 TEXT = "John Smith lives in Paris. Mary works for Acme Corp in Berlin."
-COMMIT = "8f2c1d0e9b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"  # any 40 hex digits name a snapshot
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +43,6 @@ def _extracted(extractor):
     result = extractor.extract(TEXT)[0]
     return [(e.start, e.end, e.type, round(e.score, 5)) for e in result.entities], \
         [(r.head, r.tail, r.type, round(r.score, 5)) for r in result.relations]
-
-
-def put_in_hub_cache(folder, cache, repo_id: str) -> None:
-    """`folder` as huggingface_hub caches a downloaded repo: blobs named by their etag (sha256 for
-    LFS files such as weights, git's blob sha1 for the rest), snapshots/<commit>/ of symlinks to
-    them, refs/main naming the commit."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        data = file.read_bytes()
-        etag = (hashlib.sha256(data).hexdigest() if file.suffix == ".safetensors"
-                else hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
-        blob = repo / "blobs" / etag
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = repo / "snapshots" / COMMIT / file.relative_to(folder)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(COMMIT)
 
 
 def test_save_pretrained_round_trip_keeps_weights_thresholds_and_predictions(run_folder, tmp_path):
