@@ -60,17 +60,9 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     (load, Extractor). With runtime "onnx", a folder (or a repo) written by `spertmt export --format
     onnx` runs on the CPU without torch or transformers (spertmt.inference.portable: the same
     `extract` and `predict`), precision "fp32" or "int8"."""
-    if runtime == "onnx" and device in ("auto", "cpu"):
-        from .inference.portable import is_portable, load_portable
-        from .repos import resolve_model_folder
+    from .inference.loading import load_model
 
-        resolved = resolve_model_folder(folder, revision, cache_dir)
-        if is_portable(resolved):
-            return load_portable(resolved, "fp32" if precision == "auto" else precision)  # type: ignore[return-value]
-        folder, revision, cache_dir = resolved, None, None  # a PyTorch model folder: its encoder on ONNX Runtime
-    from .inference.extractor import load as _load
-
-    return _load(folder, device, precision, runtime, revision, cache_dir)
+    return load_model(folder, device, precision, runtime, revision, cache_dir)
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 from ..config import EXTRACT_BATCH_SIZE
-from .extractor import load
+from .loading import load_model
 from .texts import MAX_SENTENCE_WORDS
 
 
@@ -31,10 +31,12 @@ class BatchPredictor:
 
     def __init__(self, model: str, device: str = "auto", batch_size: int = EXTRACT_BATCH_SIZE, precision: str = "fp32",
                  threshold: float | None = None, relations: bool = True, text_column: str = "text",
-                 threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS):
+                 threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS, runtime: str = "torch"):
         """`model`: a model folder or hub repo id; `batch_size`: sentences per forward pass (Ray's own
-        batch_size is rows per call); `threads`: torch's CPU threads in this worker (default: torch's)."""
+        batch_size is rows per call); `threads`: CPU threads in this worker (default: the runtime's);
+        `runtime` "onnx" on a folder from `spertmt export --format onnx`: workers without torch."""
         self.model, self.device, self.batch_size, self.precision = model, device, batch_size, precision
+        self.runtime = runtime
         self.threshold, self.relations, self.text_column = threshold, relations, text_column
         self.threads, self.max_sentence_words = threads, max_sentence_words
         self._extractor = None
@@ -45,11 +47,8 @@ class BatchPredictor:
     @property
     def extractor(self):
         if self._extractor is None:
-            if self.threads:
-                import torch
-
-                torch.set_num_threads(self.threads)
-            self._extractor = load(self.model, device=self.device, precision=self.precision)
+            self._extractor = load_model(self.model, device=self.device, precision=self.precision,
+                                         runtime=self.runtime, threads=self.threads)
         return self._extractor
 
     def __call__(self, batch):

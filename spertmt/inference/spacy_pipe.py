@@ -20,6 +20,7 @@ labels, type, score), so docs serialise (DocBin, `n_process`); `doc._.relations`
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 from spacy.language import Language
@@ -29,7 +30,7 @@ from spacy.util import minibatch
 from ..config import EXTRACT_BATCH_SIZE
 from ..data.text import split_sentences
 from .decoding import non_overlapping
-from .extractor import load
+from .loading import load_model
 from .texts import MAX_SENTENCE_WORDS
 
 
@@ -52,16 +53,17 @@ if not Doc.has_extension("relations"):  # GLiREL's name too: theirs stays when i
 
 
 @Language.factory("spertmt", default_config={
-    "model": None, "device": "auto", "precision": "fp32", "threshold": None, "relations": True,
+    "model": None, "device": "auto", "precision": "fp32", "runtime": "torch", "threshold": None, "relations": True,
     "extract_batch_size": EXTRACT_BATCH_SIZE, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt",
     "set_ents": True})
-def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, threshold: float | None,
-                 relations: bool, extract_batch_size: int, max_sentence_words: int, spans_key: str,
-                 set_ents: bool) -> SpertmtComponent:
+def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, runtime: str,
+                 threshold: float | None, relations: bool, extract_batch_size: int, max_sentence_words: int,
+                 spans_key: str, set_ents: bool) -> SpertmtComponent:
     if not model:
         raise ValueError('the spertmt component needs a model: nlp.add_pipe("spertmt", config={"model": FOLDER or '
                          'REPO_ID})')
-    return SpertmtComponent(model, device=device, precision=precision, threshold=threshold, relations=relations,
+    return SpertmtComponent(model, device=device, precision=precision, runtime=runtime, threshold=threshold,
+                            relations=relations,
                             extract_batch_size=extract_batch_size, max_sentence_words=max_sentence_words,
                             spans_key=spans_key, set_ents=set_ents)
 
@@ -70,10 +72,11 @@ class SpertmtComponent:
     """Sets `doc.ents`, `doc.spans[spans_key]` and `doc._.relations` from a spertmt model."""
 
     def __init__(self, model, device: str = "auto", precision: str = "fp32", threshold: float | None = None,
-                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE,
+                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE, runtime: str = "torch",
                  max_sentence_words: int = MAX_SENTENCE_WORDS,
                  spans_key: str = "spertmt", set_ents: bool = True):
-        self.extractor = load(model, device=device, precision=precision) if isinstance(model, str) else model
+        self.extractor = (load_model(model, device=device, precision=precision, runtime=runtime)
+                          if isinstance(model, (str, Path)) else model)
         self.threshold, self.relations = threshold, relations
         self.extract_batch_size, self.max_sentence_words = extract_batch_size, max_sentence_words
         self.spans_key, self.set_ents = spans_key, set_ents

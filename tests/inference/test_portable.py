@@ -196,6 +196,40 @@ def test_a_hub_repo_id_of_an_exported_model_runs_without_torch(exported, tmp_pat
         [(e.start, e.end, e.type) for e in local.entities]
 
 
+def test_the_spacy_component_and_the_batch_predictor_run_the_exported_model(exported):
+    """runtime="onnx" in the spaCy component and in Ray's BatchPredictor: the same entities and
+    relations as the PyTorch model's; the BatchPredictor's worker imports no torch (spaCy's own
+    thinc imports torch where it is installed, so only the results are compared there)."""
+    spacy = pytest.importorskip("spacy")
+    text = "John Smith works for Acme Corp in Berlin. Mary lives in Paris."
+
+    def annotated(**config):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("spertmt", config={"threshold": -1.0, "device": "cpu", **config})
+        doc = nlp(text)
+        return ([(s.start, s.end, s.label_) for s in doc.spans["spertmt"]],
+                [(r.head.start, r.tail.start, r.type) for r in doc._.relations])
+
+    onnx = annotated(model=str(exported), runtime="onnx")
+    assert onnx == annotated(model=str(TRAINED)) and onnx[0] and onnx[1]
+
+    code = ("import json, sys\n"
+            "from spertmt import BatchPredictor\n"
+            f"predictor = BatchPredictor({str(exported)!r}, runtime='onnx', threshold=-1.0, threads=1)\n"
+            f"out = predictor({{'text': [{text!r}]}})\n"
+            "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "print(out['entities'][0])\n")
+    done = subprocess.run([sys.executable, "-c", code], env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    from spertmt import BatchPredictor
+
+    expected = BatchPredictor(str(TRAINED), device="cpu", threshold=-1.0)({"text": [text]})["entities"][0]
+    assert [(e["start"], e["end"], e["type"]) for e in json.loads(done.stdout.splitlines()[-1])] == \
+        [(e["start"], e["end"], e["type"]) for e in json.loads(expected)]
+
+
 @pytest.mark.slow
 def test_an_install_without_torch_extracts(exported, tmp_path):
     """The recipe of docs/faster.md ("Extraction without torch"): a fresh virtual environment with only the
