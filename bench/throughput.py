@@ -53,6 +53,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
+from tables import markdown_rows  # noqa: E402
 
 import spertmt  # noqa: E402
 from spertmt import ops  # noqa: E402
@@ -433,25 +434,6 @@ def eval_process_rows(args, settings: list[str], workdir: Path, test_path: Path,
 def markdown(path: str) -> str:
     """The rows of a JSON written by this script, as the markdown table of bench/RESULTS.md."""
     return markdown_rows(json.loads(Path(path).read_text())["rows"])
-
-
-def markdown_rows(rows: list[dict]) -> str:
-    """Rows as a markdown table; "x fp32": the row's speed over the fp32 row of the same task,
-    configuration and batch (measured in the same rounds)."""
-    fp32 = {(r["task"], r["config"], r["batch"]): r["median_s"] for r in rows if r["dtype"] == "fp32"}
-    lines = ["| task | dtype | configuration | batch | sentences/s | x fp32 | ms/step | median s | peak MiB | NER F1 | "
-             "RE+ F1 |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        def cell(key, fmt):
-            return format(r[key], fmt) if r.get(key) is not None else ""
-        base = fp32.get((r["task"], r["config"], r["batch"]))
-        ratio = f"{base / r['median_s']:.2f}" if base and r.get("median_s") else ""
-        lines.append(
-            f"| {r['task']} | {r['dtype']} | {r['config']} | {r['batch']} | {cell('sentences_per_s', '.1f')} | "
-            f"{ratio} | {cell('ms_per_step', '.1f')} | {cell('median_s', '.3f')} | {cell('peak_mib', '.1f')} | "
-            f"{cell('ner_f1', '.2f')} | {cell('re_strict_f1', '.2f')} |"
-        )
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

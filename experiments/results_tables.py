@@ -1,4 +1,6 @@
-"""The tables of docs/results.md, written from the committed run records (results/<grid>/runs/...).
+"""The tables of the documentation, written from the committed records: docs/results.md's from the
+run records (results/<grid>/runs/...), README's, docs/faster.md's and bench/RESULTS.md's from the
+benchmarks' JSON (bench/results/; bench/RESULTS.md's formatted by bench/tables.py).
 
     python experiments/results_tables.py              # print every table
     python experiments/results_tables.py modes        # print one
@@ -15,6 +17,7 @@ Figures that are not ours (the paper's, the reference SpERT code's) are the cons
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -24,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md")
+DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md", ROOT / "bench" / "RESULTS.md")
 BENCH = ROOT / "bench" / "results"
 COMMAND = "python experiments/results_tables.py --write"
 
@@ -700,6 +703,17 @@ TABLES = {
     "gradient-readings": gradient_readings, "held-out": held_out, "scierc-curves": scierc_curves,
     "flat-ner": flat_ner,
 }
+
+
+def _bench_tables() -> dict:
+    """bench/tables.py's registry (bench/RESULTS.md's tables, from bench/results/)."""
+    spec = importlib.util.spec_from_file_location("bench_tables", ROOT / "bench" / "tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TABLES
+
+
+TABLES.update(_bench_tables())
 
 BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /table: (?P=name) -->", re.S)
 
