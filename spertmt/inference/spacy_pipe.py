@@ -62,19 +62,18 @@ def make_spertmt(nlp: Language, name: str, model: str | None, device: str, preci
     if not model:
         raise ValueError('the spertmt component needs a model: nlp.add_pipe("spertmt", config={"model": FOLDER or '
                          'REPO_ID})')
-    return SpertmtComponent(model, device=device, precision=precision, runtime=runtime, threshold=threshold,
-                            relations=relations,
+    return SpertmtComponent(model, device=device, precision=precision, threshold=threshold, relations=relations,
                             extract_batch_size=extract_batch_size, max_sentence_words=max_sentence_words,
-                            spans_key=spans_key, set_ents=set_ents)
+                            spans_key=spans_key, set_ents=set_ents, runtime=runtime)
 
 
 class SpertmtComponent:
     """Sets `doc.ents`, `doc.spans[spans_key]` and `doc._.relations` from a spertmt model."""
 
     def __init__(self, model, device: str = "auto", precision: str = "fp32", threshold: float | None = None,
-                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE, runtime: str = "torch",
+                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE,
                  max_sentence_words: int = MAX_SENTENCE_WORDS,
-                 spans_key: str = "spertmt", set_ents: bool = True):
+                 spans_key: str = "spertmt", set_ents: bool = True, runtime: str = "torch"):
         self.extractor = (load_model(model, device=device, precision=precision, runtime=runtime)
                           if isinstance(model, (str, Path)) else model)
         self.threshold, self.relations = threshold, relations
