@@ -1,4 +1,5 @@
-"""The tables of bench/RESULTS.md, written from the benchmarks' committed JSON (bench/results/).
+"""The tables from the benchmarks' committed JSON (bench/results/): bench/RESULTS.md's, and the
+figures that README.md and docs/faster.md quote.
 
 Each function reads the JSON that a benchmark script wrote and returns a markdown table; the
 registry is `TABLES`, and `python experiments/results_tables.py --write` writes them (with the
@@ -241,6 +242,89 @@ def train_threads() -> str:
                    f"{r['steps_per_second_in_all']:.2f}", f"{r['steps_per_second_in_all'] / base:.2f}x"] for r in rows])
 
 
+# --- the figures quoted by README.md and docs/faster.md ----------------------------------------
+
+def readme() -> str:
+    """README's figures, from the benchmarks' committed JSON (bench/results/)."""
+    def source(name, data):
+        machine = data.get("machine") or data.get("environment") or {}
+        when = str(machine.get("date", ""))[:10]
+        details = [when] + [f"{key} {machine[key]}" for key in ("device", "commit") if machine.get(key)]
+        return f"`bench/results/{name}.json` ({', '.join(details)})"
+
+    ops = load("ops-cpu")
+    pooling = [r["spert_ms"] / r["native_ms"] for r in ops["rows"] if r["workload"] == "spans"
+               and r["mode"] == "forward+backward"]
+    start = {(r["input"], r["runtime"]): r["median_s"] for r in load("cold-start")["rows"]}
+    one, many = sorted({i for i, _ in start}, key=lambda i: i != "one line")
+    size = {r["install"]: r.get("mib") for r in load("install-size")["rows"]}
+    parity = {r["runtime"]: r for r in load("portable-parity-conll04-dev")["rows"]}["onnx fp32"]
+    onnx, torch = "onnx fp32 (no torch)", "torch fp32"
+    rows = [["span pooling, forward and backward, against SpERT's way of pooling (B = 2-8, H = 384-768)",
+             f"{min(pooling):.1f}x to {max(pooling):.1f}x faster", source("ops-cpu", ops)],
+            ["extract from a one-line file, a whole process: ONNX Runtime without torch / PyTorch",
+             f"{start[one, onnx]:.2f} s / {start[one, torch]:.2f} s", source("cold-start", load("cold-start"))],
+            [f"extract the {many}, a whole process: the same",
+             f"{start[many, onnx]:.2f} s / {start[many, torch]:.2f} s ({start[many, onnx] / start[many, torch]:.2f}x)",
+             source("cold-start", load("cold-start"))],
+            ["the install: without torch / with torch",
+             f"{size['portable (no torch)']:,.0f} MiB / {size['full (with torch)']:,.0f} MiB",
+             source("install-size", load("install-size"))],
+            ["ONNX Runtime against PyTorch, CoNLL04 dev, a 20-epoch model",
+             f"{parity['same_as_torch']} of {parity['texts']} sentences the same, scores within "
+             f"{parity['max_score_difference']:.1e}", source("portable-parity-conll04-dev",
+                                                              load("portable-parity-conll04-dev"))]]
+    return table(["on 2 CPU cores", "measured (median)", "record"], rows)
+
+
+def portable() -> str:
+    """docs/faster.md's extraction without torch: parity, whole-process time and install size."""
+    parity, start, size = load("portable-parity-conll04-dev"), load("cold-start"), load("install-size")
+    torch = {r["runtime"]: r for r in parity["rows"]}["torch fp32"]
+    rows = []
+    for r in parity["rows"][1:]:
+        difference = (f", scores within {r['max_score_difference']:.1e}" if r["max_score_difference"] is not None
+                      else "")
+        rows.append([f"{r['runtime']}: predictions against PyTorch fp32, CoNLL04 dev (20-epoch model)",
+                     f"{r['same_as_torch']} of {r['texts']} sentences the same{difference}; NER "
+                     f"{r['ner_f1'] - torch['ner_f1']:+.2f}, RE+ {r['re_strict_f1'] - torch['re_strict_f1']:+.2f}",
+                     f"`bench/portable_parity.py` ({parity['machine']['date']}, commit {parity['machine']['commit']})"])
+    for r in start["rows"]:
+        rows.append([f"{r['runtime']}: {r['input']}, a whole process", f"{r['median_s']:.2f} s",
+                     f"`bench/cold_start.py`, median of {start['rounds']} ({start['machine']['date'][:10]}, "
+                     f"commit {start['machine']['commit']})"])
+    for r in size["rows"]:
+        value = f"{r['mib']:,.1f} MiB" if "mib" in r else f"{r['ratio']:.3f}"
+        rows.append([f"installed: {r['install']}", value,
+                     f"`bench/install_size.py` ({size['machine']['date']}, commit {size['machine']['commit']})"])
+    return table(["what, on 2 CPU cores", "measured", "command (record in bench/results/)"], rows)
+
+
+def faster() -> str:
+    """docs/faster.md's settings: extraction speed against fp32 and the F1 change, CoNLL04 test."""
+    data = load("throughput-cpu-runtimes")
+    runs_ = {(r["dtype"], r["batch"]): r for r in data["rows"] if r["task"] == "extract" and r["config"] == "native"}
+    batches = sorted({b for _, b in runs_})
+    settings = (("fp32", "(default)", "fp32"), ("bf16", "`--precision bf16`", "bf16"),
+                ("int8 (PyTorch)", "`--precision int8`", "int8"),
+                ("ONNX Runtime fp32", "`--runtime onnx --precision fp32`", "onnx-fp32"),
+                ("ONNX Runtime int8", "`--runtime onnx --precision int8`", "onnx-int8"))
+    rows = []
+    for name, flag, dtype in settings:
+        speed = " / ".join(f"{runs_[dtype, b]['sentences_per_s'] / runs_['fp32', b]['sentences_per_s']:.2f}x"
+                           for b in batches)
+        if dtype == "fp32":
+            speed += " (" + " / ".join(f"{runs_[dtype, b]['sentences_per_s']:.0f}" for b in batches) + " sentences/s)"
+        changes = []
+        for key, label in (("ner_f1", "NER"), ("re_strict_f1", "RE+")):
+            moves = [runs_[dtype, b][key] - runs_["fp32", b][key] for b in batches]
+            changes.append(f"{label} " + (" / ".join(f"{m:+.2f}" for m in moves) if any(abs(m) >= 0.005 for m in moves)
+                                          else "unchanged"))
+        rows.append([name, flag, speed, "" if dtype == "fp32" else ", ".join(changes)])
+    header = f"CoNLL04 test, 2-core CPU ({data['cpu']}), batch {' / '.join(map(str, batches))}"
+    return table(["setting", "command", header, "F1 against fp32"], rows)
+
+
 TABLES = {
     "bench-ops": ops, "bench-ops-builds": ops_builds, "bench-optim": optim,
     "bench-end-to-end": throughput("throughput-cpu-fp32-bf16"), "bench-heads": heads,
@@ -248,4 +332,5 @@ TABLES = {
     "bench-inference-path": inference_path, "bench-predict-order": predict_order, "bench-int8-engine": int8_engine,
     "bench-avx2": throughput("throughput-cpu-avx2"), "bench-parity": parity, "bench-cold-start": cold_start,
     "bench-long-line": long_line, "bench-profiles": profiles, "bench-train-threads": train_threads,
+    "readme": readme, "faster": faster, "portable": portable,
 }

@@ -1,6 +1,6 @@
 """The tables of the documentation, written from the committed records: docs/results.md's from the
-run records (results/<grid>/runs/...), README's, docs/faster.md's and bench/RESULTS.md's from the
-benchmarks' JSON (bench/results/; bench/RESULTS.md's formatted by bench/tables.py).
+run records (results/<grid>/runs/...) here, and those of README, docs/faster.md and bench/RESULTS.md
+from the benchmarks' JSON (bench/results/) by bench/tables.py, whose registry joins this one.
 
     python experiments/results_tables.py              # print every table
     python experiments/results_tables.py modes        # print one
@@ -28,7 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md", ROOT / "bench" / "RESULTS.md")
-BENCH = ROOT / "bench" / "results"
 COMMAND = "python experiments/results_tables.py --write"
 
 # The paper's Table 1 (Lu & Xue 2023; SciBERT on SciERC, BioBERT on ADE): NER and RE (P, R, F1).
@@ -44,6 +43,18 @@ PAPER_GAIN = {"conll04": (1.76, 2.14), "scierc": (2.89, 2.88), "ade": (2.77, 4.8
 REFERENCE_SPERT = (83.80, 60.10, 59.50)
 
 SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
+
+
+def _bench_tables():
+    """bench/tables.py: the tables from the benchmarks' JSON (bench/results/), and the table format."""
+    spec = importlib.util.spec_from_file_location("bench_tables", ROOT / "bench" / "tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BENCH_TABLES = _bench_tables()
+table = BENCH_TABLES.table
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -138,12 +149,6 @@ def late_mean(record: dict, from_epoch: int) -> tuple[str, str]:
     relations = [p["re_strict"]["micro"] for p in points]
     changes = [abs(b - a) for a, b in zip(relations, relations[1:])]
     return (f"{statistics.fmean(ner):.2f} / {statistics.fmean(relations):.2f}", f"{statistics.fmean(changes):.2f}")
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def bold(cells: list[str]) -> list[str]:
@@ -603,117 +608,19 @@ def flat_ner() -> str:
                   "RE+ F1 nested / flat"], rows)
 
 
-# --- README -------------------------------------------------------------------------------------
-
-def readme() -> str:
-    """README's figures, from the benchmarks' committed JSON (bench/results/)."""
-    def load(name):
-        return json.loads((BENCH / f"{name}.json").read_text())
-
-    def source(name, data):
-        machine = data.get("machine") or data.get("environment") or {}
-        when = str(machine.get("date", ""))[:10]
-        details = [when] + [f"{key} {machine[key]}" for key in ("device", "commit") if machine.get(key)]
-        return f"`bench/results/{name}.json` ({', '.join(details)})"
-
-    ops = load("ops-cpu")
-    pooling = [r["spert_ms"] / r["native_ms"] for r in ops["rows"] if r["workload"] == "spans"
-               and r["mode"] == "forward+backward"]
-    start = {(r["input"], r["runtime"]): r["median_s"] for r in load("cold-start")["rows"]}
-    one, many = sorted({i for i, _ in start}, key=lambda i: i != "one line")
-    size = {r["install"]: r.get("mib") for r in load("install-size")["rows"]}
-    parity = {r["runtime"]: r for r in load("portable-parity-conll04-dev")["rows"]}["onnx fp32"]
-    onnx, torch = "onnx fp32 (no torch)", "torch fp32"
-    rows = [["span pooling, forward and backward, against SpERT's way of pooling (B = 2-8, H = 384-768)",
-             f"{min(pooling):.1f}x to {max(pooling):.1f}x faster", source("ops-cpu", ops)],
-            ["extract from a one-line file, a whole process: ONNX Runtime without torch / PyTorch",
-             f"{start[one, onnx]:.2f} s / {start[one, torch]:.2f} s", source("cold-start", load("cold-start"))],
-            [f"extract the {many}, a whole process: the same",
-             f"{start[many, onnx]:.2f} s / {start[many, torch]:.2f} s ({start[many, onnx] / start[many, torch]:.2f}x)",
-             source("cold-start", load("cold-start"))],
-            ["the install: without torch / with torch",
-             f"{size['portable (no torch)']:,.0f} MiB / {size['full (with torch)']:,.0f} MiB",
-             source("install-size", load("install-size"))],
-            ["ONNX Runtime against PyTorch, CoNLL04 dev, a 20-epoch model",
-             f"{parity['same_as_torch']} of {parity['texts']} sentences the same, scores within "
-             f"{parity['max_score_difference']:.1e}", source("portable-parity-conll04-dev",
-                                                              load("portable-parity-conll04-dev"))]]
-    return table(["on 2 CPU cores", "measured (median)", "record"], rows)
-
-
-def portable() -> str:
-    """docs/faster.md's extraction without torch: parity, whole-process time and install size."""
-    def load(name):
-        return json.loads((BENCH / f"{name}.json").read_text())
-
-    parity, start, size = load("portable-parity-conll04-dev"), load("cold-start"), load("install-size")
-    torch = {r["runtime"]: r for r in parity["rows"]}["torch fp32"]
-    rows = []
-    for r in parity["rows"][1:]:
-        difference = (f", scores within {r['max_score_difference']:.1e}" if r["max_score_difference"] is not None
-                      else "")
-        rows.append([f"{r['runtime']}: predictions against PyTorch fp32, CoNLL04 dev (20-epoch model)",
-                     f"{r['same_as_torch']} of {r['texts']} sentences the same{difference}; NER "
-                     f"{r['ner_f1'] - torch['ner_f1']:+.2f}, RE+ {r['re_strict_f1'] - torch['re_strict_f1']:+.2f}",
-                     f"`bench/portable_parity.py` ({parity['machine']['date']}, commit {parity['machine']['commit']})"])
-    for r in start["rows"]:
-        rows.append([f"{r['runtime']}: {r['input']}, a whole process", f"{r['median_s']:.2f} s",
-                     f"`bench/cold_start.py`, median of {start['rounds']} ({start['machine']['date'][:10]}, "
-                     f"commit {start['machine']['commit']})"])
-    for r in size["rows"]:
-        value = f"{r['mib']:,.1f} MiB" if "mib" in r else f"{r['ratio']:.3f}"
-        rows.append([f"installed: {r['install']}", value,
-                     f"`bench/install_size.py` ({size['machine']['date']}, commit {size['machine']['commit']})"])
-    return table(["what, on 2 CPU cores", "measured", "command (record in bench/results/)"], rows)
-
-
-def faster() -> str:
-    """docs/faster.md's settings: extraction speed against fp32 and the F1 change, CoNLL04 test."""
-    data = json.loads((BENCH / "throughput-cpu-runtimes.json").read_text())
-    runs_ = {(r["dtype"], r["batch"]): r for r in data["rows"] if r["task"] == "extract" and r["config"] == "native"}
-    batches = sorted({b for _, b in runs_})
-    settings = (("fp32", "(default)", "fp32"), ("bf16", "`--precision bf16`", "bf16"),
-                ("int8 (PyTorch)", "`--precision int8`", "int8"),
-                ("ONNX Runtime fp32", "`--runtime onnx --precision fp32`", "onnx-fp32"),
-                ("ONNX Runtime int8", "`--runtime onnx --precision int8`", "onnx-int8"))
-    rows = []
-    for name, flag, dtype in settings:
-        speed = " / ".join(f"{runs_[dtype, b]['sentences_per_s'] / runs_['fp32', b]['sentences_per_s']:.2f}x"
-                           for b in batches)
-        if dtype == "fp32":
-            speed += " (" + " / ".join(f"{runs_[dtype, b]['sentences_per_s']:.0f}" for b in batches) + " sentences/s)"
-        changes = []
-        for key, label in (("ner_f1", "NER"), ("re_strict_f1", "RE+")):
-            moves = [runs_[dtype, b][key] - runs_["fp32", b][key] for b in batches]
-            changes.append(f"{label} " + (" / ".join(f"{m:+.2f}" for m in moves) if any(abs(m) >= 0.005 for m in moves)
-                                          else "unchanged"))
-        rows.append([name, flag, speed, "" if dtype == "fp32" else ", ".join(changes)])
-    header = f"CoNLL04 test, 2-core CPU ({data['cpu']}), batch {' / '.join(map(str, batches))}"
-    return table(["setting", "command", header, "F1 against fp32"], rows)
-
-
 TABLES = {
     "grids": grids, "in-short": in_short, "modes": modes, "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
     "sums": sums, "sums-head-lr": sums_head_lr, "scierc-screen": scierc_screen, "scierc-test": scierc_test,
     "ablations-sums-head-lr": ablations_sums_head_lr, "ade-sums-head-lr": ade_sums_head_lr,
     "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
-    "negatives": negatives, "scierc": scierc, "ade": ade, "readme": readme,
-    "faster": faster, "portable": portable, "gradient-balance": gradient_balance,
+    "negatives": negatives, "scierc": scierc, "ade": ade, "gradient-balance": gradient_balance,
     "gradient-readings": gradient_readings, "held-out": held_out, "scierc-curves": scierc_curves,
     "flat-ner": flat_ner,
 }
 
 
-def _bench_tables() -> dict:
-    """bench/tables.py's registry (bench/RESULTS.md's tables, from bench/results/)."""
-    spec = importlib.util.spec_from_file_location("bench_tables", ROOT / "bench" / "tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TABLES
-
-
-TABLES.update(_bench_tables())
+TABLES.update(BENCH_TABLES.TABLES)
 
 BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /table: (?P=name) -->", re.S)
 
