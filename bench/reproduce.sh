@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces every table of bench/RESULTS.md on this machine, in one command:
+# Reproduces every table of bench/RESULTS.md on this machine, in one command (and rewrites them):
 #
 #   bash bench/reproduce.sh [RUN]      # RUN: a training run folder (default runs/conll04-offline-seed0)
 #
@@ -29,3 +29,4 @@ python bench/profile_step.py --model "$RUN/best" --device "$DEVICE"
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE" --dtype bf16
 python bench/profile_step.py --model "$RUN/best" --device "$DEVICE" --extract-batch 32
 if [ "$DEVICE" = cpu ]; then echo "== threads"; python bench/train_threads.py; fi
+echo "== tables";     python experiments/results_tables.py --write   # RESULTS.md, README and docs from the new JSON
