@@ -255,7 +255,8 @@ def readme() -> str:
     ops = load("ops-cpu")
     pooling = [r["spert_ms"] / r["native_ms"] for r in ops["rows"] if r["workload"] == "spans"
                and r["mode"] == "forward+backward"]
-    start = {(r["input"], r["runtime"]): r["median_s"] for r in load("cold-start")["rows"]}
+    cold = load("cold-start")
+    start = {(r["input"], r["runtime"]): r["median_s"] for r in cold["rows"]}
     one, many = sorted({i for i, _ in start}, key=lambda i: i != "one line")
     size = {r["install"]: r.get("mib") for r in load("install-size")["rows"]}
     parity = {r["runtime"]: r for r in load("portable-parity-conll04-dev")["rows"]}["onnx fp32"]
@@ -263,10 +264,10 @@ def readme() -> str:
     rows = [["span pooling, forward and backward, against SpERT's way of pooling (B = 2-8, H = 384-768)",
              f"{min(pooling):.1f}x to {max(pooling):.1f}x faster", source("ops-cpu", ops)],
             ["extract from a one-line file, a whole process: ONNX Runtime without torch / PyTorch",
-             f"{start[one, onnx]:.2f} s / {start[one, torch]:.2f} s", source("cold-start", load("cold-start"))],
+             f"{start[one, onnx]:.2f} s / {start[one, torch]:.2f} s", source("cold-start", cold)],
             [f"extract the {many}, a whole process: the same",
              f"{start[many, onnx]:.2f} s / {start[many, torch]:.2f} s ({start[many, onnx] / start[many, torch]:.2f}x)",
-             source("cold-start", load("cold-start"))],
+             source("cold-start", cold)],
             ["the install: without torch / with torch",
              f"{size['portable (no torch)']:,.0f} MiB / {size['full (with torch)']:,.0f} MiB",
              source("install-size", load("install-size"))],

@@ -17,6 +17,7 @@ Figures that are not ours (the paper's, the reference SpERT code's) are the cons
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -59,10 +60,16 @@ table = BENCH_TABLES.table
 
 # --- records -----------------------------------------------------------------------------------
 
+@functools.cache
+def _records(folder: Path) -> tuple[dict, ...]:
+    """A cell's records, read once per command (many tables quote the same cells)."""
+    return tuple(json.loads(p.read_text()) for p in sorted(folder.glob("seed*.json")))
+
+
 def runs(grid: str, cell: str, seeds=None, folds=None) -> list[dict]:
     """The records of one cell of a grid, by seed then fold; every seed (fold) asked for must be there."""
     folder = RESULTS / grid / "runs" / cell
-    records = [json.loads(p.read_text()) for p in sorted(folder.glob("seed*.json"))]
+    records = list(_records(folder))
     if seeds is not None:
         records = [r for r in records if r["seed"] in seeds]
     if folds is not None:

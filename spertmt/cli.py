@@ -122,17 +122,15 @@ def _predict(args: argparse.Namespace) -> int:
 
     from .config import check_threshold
     from .files import check_output
-    from .inference.portable import is_portable, load_portable
+    from .inference.loading import load_model
     from .inference.streaming import merge_parts, predict_file
-    from .repos import resolve_model_folder
 
     check_output(args.output, args.input)  # before the model loads (seconds), not after
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
-    if (args.runtime == "onnx" and args.device in ("auto", "cpu") and int(os.environ.get("WORLD_SIZE", "1")) == 1
-            and is_portable(model := resolve_model_folder(args.model))):  # the whole model exported: no torch
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # one process: an exported model runs without torch
         job, world, rank = None, 1, 0
-        extractor = load_portable(model, "fp32" if args.precision == "auto" else args.precision)
+        extractor = load_model(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
     else:
         from .inference.extractor import load
         from .runtime import Distributed
