@@ -44,6 +44,7 @@ PAPER_GAIN = {"conll04": (1.76, 2.14), "scierc": (2.89, 2.88), "ade": (2.77, 4.8
 REFERENCE_SPERT = (83.80, 60.10, 59.50)
 
 SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
+MINILM, MPNET = "all-MiniLM-L6-v2 (22M)", "all-mpnet-base-v2 (110M)"
 
 
 def _bench_tables():
@@ -96,6 +97,39 @@ def mean(records, checkpoint, setting, key="f1", average="micro") -> float:
 def difference(records, baseline, checkpoint, setting, average="micro") -> float:
     """Mean F1 of `records` minus that of `baseline`."""
     return mean(records, checkpoint, setting, average=average) - mean(baseline, checkpoint, setting, average=average)
+
+
+COUNTS = "test_best_counts"  # per-sentence test counts of best/ (records since grid conll04-mpnet)
+
+
+_INTERVALS: dict = {}  # the bootstrap takes a moment: each comparison once per command
+
+
+def compare(ours, theirs, checkpoint, setting, average="micro"):
+    """Mean F1 of `ours` minus `theirs` with its 95% interval (spertmt.experiment.intervals): a
+    paired bootstrap over test sentences and seeds where every record holds per-sentence counts
+    (the dev-selected checkpoint, micro), else Student's t over the runs; None with one run a side."""
+    from spertmt.experiment.intervals import paired_bootstrap, seed_interval
+
+    key = (tuple(map(id, ours)), tuple(map(id, theirs)), checkpoint, setting, average)  # records are read once
+    if key not in _INTERVALS:
+        if checkpoint == BEST and average == "micro" and all(COUNTS in r for r in [*ours, *theirs]):
+            found = paired_bootstrap([r[COUNTS][setting] for r in ours], [r[COUNTS][setting] for r in theirs])
+        else:
+            folds = [(r["seed"], r["fold"]) for r in ours]  # folds: each its own test set, so paired
+            paired = len({f for _, f in folds}) > 1 and folds == [(r["seed"], r["fold"]) for r in theirs]
+            found = seed_interval(values(ours, checkpoint, setting, average=average),
+                                  values(theirs, checkpoint, setting, average=average), paired=paired)
+        _INTERVALS[key] = found
+    return _INTERVALS[key]
+
+
+def lead(ours, theirs, checkpoint, setting, average="micro") -> str:
+    """`+0.28 [-1.10, +1.66] level`: the difference, its 95% interval and the rule's word."""
+    interval = compare(ours, theirs, checkpoint, setting, average)
+    if interval is None:
+        return f"{difference(ours, theirs, checkpoint, setting, average):+.2f} (one run a side: no interval)"
+    return f"{interval} {interval.word}"
 
 
 def f1(records, checkpoint, setting, average="micro", spread=True) -> str:
@@ -223,10 +257,10 @@ def modes() -> str:
     rows = []
     for checkpoint, title in ((BEST, "epoch chosen on dev (`best/`)"), (LAST, "last epoch (`last/`)")):
         for setting, name in SETTINGS:
-            spert, spertmt = (mean(records, checkpoint, setting) for _, records in sides)
             rows.append([title, name, f1(sides[0][1], checkpoint, setting), f1(sides[1][1], checkpoint, setting),
-                         f"{spertmt - spert:+.2f}"])
-    return lines + table(["checkpoint", "metric", sides[0][0], sides[1][0], "SpERT.MT - `spert`"], rows)
+                         lead(sides[1][1], sides[0][1], checkpoint, setting)])
+    return lines + table(["checkpoint", "metric", sides[0][0], sides[1][0], "SpERT.MT - `spert` [95% interval]"],
+                         rows)
 
 
 def in_short() -> str:
@@ -240,8 +274,10 @@ def in_short() -> str:
     def row(label, cells, checkpoint, paper="", settings=("ner", "re", "re_strict"), average="micro"):
         texts = [triple(c, checkpoint, settings, average) if c else "not run" for c in cells]
         spert = cells[1] or cells[0]  # `spert` at its dev-chosen setting where that ran, else at its defaults
-        lead = " / ".join(f"{difference(cells[4], spert, checkpoint, s, average):+.2f}"
-                          for s in settings)
+        lead = " / ".join(f"{difference(cells[4], spert, checkpoint, s, average):+.2f}" for s in settings)
+        words = " / ".join(interval.word if (interval := compare(cells[4], spert, checkpoint, s, average)) else "?"
+                           for s in settings)
+        lead += f" ({words})"
         return [label] + texts + [lead, paper]
 
     def gain(dataset):
@@ -261,21 +297,52 @@ def in_short() -> str:
                   "the paper: SpERT.MT - SpERT"], rows)
 
 
+def mpnet(cell: str) -> list[dict]:
+    """Grid conll04-mpnet's records of a cell (the base-size encoder), [] while none has finished."""
+    return sorted(_records(RESULTS / "conll04-mpnet" / "runs" / cell), key=lambda r: r["seed"])
+
+
 def headline() -> str:
-    """README's results: SpERT.MT's recommended setting against `spert` on each test set."""
-    cases = [("CoNLL04 (micro; dev-selected epoch)", recommended(), spert_tuned(),
+    """README's results: SpERT.MT's recommended setting against `spert` on each test set, each
+    difference with its 95% interval and the rule's word."""
+    cases = [("CoNLL04 (micro; dev-selected epoch)", MINILM, recommended(), spert_tuned(),
               "`spert` at its dev-chosen setting", BEST, "micro"),
-             ("SciERC (micro; dev-selected epoch)", recommended("scierc"), runs("scierc-spert-tuned", "spert-tuned"),
-              "`spert` at its dev-chosen setting", BEST, "micro"),
-             ("ADE folds 0-1 (macro; last epoch, no dev set)", recommended("ade"), runs("ade", "spert"),
+             ("CoNLL04 (micro; dev-selected epoch)", MPNET, mpnet("spertmt-sums-head-lr"),
+              mpnet("spert-tuned"), "`spert` at its dev-chosen setting", BEST, "micro"),
+             ("SciERC (micro; dev-selected epoch)", MINILM, recommended("scierc"),
+              runs("scierc-spert-tuned", "spert-tuned"), "`spert` at its dev-chosen setting", BEST, "micro"),
+             ("ADE folds 0-1 (macro; last epoch, no dev set)", MINILM, recommended("ade"), runs("ade", "spert"),
               "`spert` at its defaults", LAST, "macro")]
     rows = []
-    for name, ours, theirs, label, checkpoint, average in cases:
+    for name, encoder, ours, theirs, label, checkpoint, average in cases:
         pair = [" / ".join(f"{mean(r, checkpoint, s, average=average):.2f}" for s in ("ner", "re_strict"))
-                for r in (ours, theirs)]
-        lead = " / ".join(f"{difference(ours, theirs, checkpoint, s, average):+.2f}" for s in ("ner", "re_strict"))
-        rows.append([name, f"{pair[0]} ({len(ours)} runs)", f"{pair[1]} ({label}, {len(theirs)} runs)", lead])
-    return table(["test set, F1", "SpERT.MT: NER / RE+", "`spert`: NER / RE+", "difference"], rows)
+                + f" ({len(r)} run{'s' * (len(r) != 1)})" if r else "not yet run" for r in (ours, theirs)]
+        leads = ([lead(ours, theirs, checkpoint, s, average) for s in ("ner", "re_strict")] if ours and theirs
+                 else ["pending", "pending"])
+        rows.append([name, encoder, pair[0], f"{pair[1]}, {label}" if theirs else pair[1], *leads])
+    return table(["test set, F1", "encoder", "SpERT.MT: NER / RE+", "`spert`: NER / RE+",
+                  "NER: SpERT.MT - `spert` [95% interval]", "RE+: the same"], rows)
+
+
+def base_size() -> str:
+    """Both modes on CoNLL04 test with the base-size encoder beside MiniLM, each at its setting chosen
+    on CoNLL04 dev with MiniLM, and SpERT.MT's difference with its 95% interval."""
+    sides = (("`spert` (defaults, θ tuned on dev)", "spert-tuned", spert_tuned()),
+             ("SpERT.MT (sums, `head_lr`, θ tuned on dev)", "spertmt-sums-head-lr", recommended()))
+    rows = []
+    for encoder in (MINILM, MPNET):
+        found = [records if encoder == MINILM else mpnet(cell) for _, cell, records in sides]
+        for checkpoint in (BEST, LAST):
+            where = [encoder, CHECKPOINT_NAMES[checkpoint]]
+            for (label, _, _), records in zip(sides, found):
+                rows.append(where + [label, seed_list(records) if records else "not yet run"]
+                            + [f1(records, checkpoint, s) if records else "" for s, _ in SETTINGS])
+            ready = all(found)
+            rows.append(where + ["**SpERT.MT - `spert`** [95% interval]", ""]
+                        + [lead(found[1], found[0], checkpoint, s) if ready else "pending" for s, _ in SETTINGS])
+    gain = " / ".join(f"+{g:.2f}" for g in PAPER_GAIN["conll04"])
+    rows.append(["bert-base-cased (110M), the paper", "", "SpERT.MT - SpERT", "", *gain.split(" / "), ""])
+    return table(["encoder", "checkpoint", "setting", "seeds", "NER", "RE", "RE+"], rows)
 
 
 def seed_fold_list(records) -> str:
@@ -634,7 +701,8 @@ def flat_ner() -> str:
 
 
 TABLES = {
-    "grids": grids, "headline": headline, "in-short": in_short, "modes": modes, "reference": reference, "claim": claim,
+    "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
+    "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
     "sums": sums, "sums-head-lr": sums_head_lr, "scierc-screen": scierc_screen, "scierc-test": scierc_test,
     "ablations-sums-head-lr": ablations_sums_head_lr, "ade-sums-head-lr": ade_sums_head_lr,
@@ -667,6 +735,54 @@ def rewrite(text: str, where: str) -> str:
     return BLOCK.sub(replace, text)
 
 
+# --- the words of a comparison -------------------------------------------------------------------
+# In README.md and docs/results.md the words ahead, behind and level name a comparison only by the
+# rule of spertmt.experiment.intervals, and each stands with an anchor that says which:
+#   level<!-- verdict: conll04-sums-head-lr/spertmt-sums-head-lr - conll04/spert ner,re_strict best -->
+# (first grid/cell minus second, joined with + where a side spans grids; the settings; best or last;
+# then macro where the comparison is macro; `<!-- verdict: rule -->` where the words are defined).
+# `verdict_problems` finds a word without an anchor and
+# one that its interval contradicts (tests/experiment/test_tables.py).
+VERDICT_DOCS = (ROOT / "README.md", ROOT / "docs" / "results.md")
+VERDICT_WORD = re.compile(r"\b(ahead|behind|level)\b(\**)(<!-- verdict: (?P<spec>[^>]*?) -->)?", re.I)
+
+
+def _side(spec: str) -> list[dict]:
+    records = []
+    for part in spec.split("+"):
+        grid, cell = part.split("/")
+        records += runs(grid, cell)
+    return records
+
+
+def verdict_of(spec: str) -> list[str]:
+    """The rule's word for each setting of an anchor's comparison (None: no interval)."""
+    ours, minus, theirs, settings, checkpoint, *average = spec.split()
+    if minus != "-" or checkpoint not in ("best", "last") or average not in ([], ["macro"]):
+        raise ValueError(f"verdict anchor {spec!r}: expected 'GRID/CELL - GRID/CELL SETTINGS best|last [macro]'")
+    checkpoint = BEST if checkpoint == "best" else LAST
+    found = [compare(_side(ours), _side(theirs), checkpoint, s, average[0] if average else "micro")
+             for s in settings.split(",")]
+    return [i.word if i else None for i in found]
+
+
+def verdict_problems(text: str, where: str) -> list[str]:
+    """Each verdict word in `text` (outside the tables) without an anchor, or not the rule's word."""
+    problems = []
+    for match in VERDICT_WORD.finditer(BLOCK.sub("", text)):
+        context = match.string[max(0, match.start() - 60):match.start() + 20].replace("\n", " ")
+        if match["spec"] == "rule":  # the rule's own definition
+            continue
+        if not match["spec"]:
+            problems.append(f"{where}: {match[1]!r} without a verdict anchor (...{context}...)")
+            continue
+        words = verdict_of(match["spec"])
+        if any(w != match[1].lower() for w in words):
+            problems.append(f"{where}: {match[1]!r} where the rule gives {' / '.join(map(str, words))} "
+                            f"({match['spec']})")
+    return problems
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"tables to print (default: all): {', '.join(TABLES)}")
@@ -684,7 +800,9 @@ def main(argv=None) -> int:
                     path.write_text(fresh)
         verb = "rewrote" if args.write else "differ from the records"
         print(f"{verb}: {', '.join(str(p.relative_to(ROOT)) for p in stale)}" if stale else "the tables are up to date")
-        return 1 if stale and args.check else 0
+        problems = [p for path in VERDICT_DOCS for p in verdict_problems(path.read_text(), path.name)]
+        print("\n".join(problems) or "every ahead, behind and level is the rule's word")
+        return 1 if (stale or problems) and args.check else 0
     for name in args.names or TABLES:
         if name not in TABLES:
             parser.error(f"no table named {name!r}; known: {', '.join(TABLES)}")

@@ -297,6 +297,8 @@ def _experiment(args: argparse.Namespace) -> int:
                             keep_checkpoints=args.keep_checkpoints, threads=args.threads, jobs=args.jobs)
     if args.status or args.aggregate:
         if args.aggregate:
+            for key in experiment.add_missing_counts():
+                print(f"{key}: per-sentence test counts added to its record")
             experiment.aggregate()
         print(experiment.status())
         pid = running_pid(experiment)
@@ -475,7 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--runs", default="runs/experiments", help="folder for the run outputs (checkpoints)")
     grid.add_argument("--background", action="store_true", help="detach; output to <runs>/<name>/runner.log")
     grid.add_argument("--status", action="store_true", help="what is done, interrupted and pending")
-    grid.add_argument("--aggregate", action="store_true", help="rewrite the tables from the records")
+    grid.add_argument("--aggregate", action="store_true",
+                      help="rewrite the tables from the records (and add per-sentence test counts to records "
+                           "written without them, from run folders that remain)")
     grid.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     grid.add_argument("--keep-checkpoints", action="store_true",
                       help="keep last/ and resume/ of finished runs (default: best/ only)")

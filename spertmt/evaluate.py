@@ -98,6 +98,19 @@ def evaluate(gold: list[Document], pred: list[Document], types: Types, overlappi
             for k, (key, _) in enumerate(SETTINGS)}
 
 
+def sentence_counts(gold: list[Document], pred: list[Document], types: Types, overlapping: bool = True) -> dict:
+    """`{"ner": [[tp, fp, fn], ...], "re": ..., "re_strict": ...}`: each document's counts over all
+    types, matched as `evaluate` matches them (their sums give its micro scores). A paired bootstrap
+    over documents resamples these (spertmt.experiment.intervals)."""
+    symmetric = symmetric_types(types)
+    out: dict[str, list[list[int]]] = {key: [] for key, _ in SETTINGS}
+    for g_doc, p_doc in zip(gold, pred, strict=True):
+        g_sets, p_sets = _tuples(g_doc, symmetric, overlapping), _tuples(p_doc, symmetric, overlapping)
+        for (key, _), g, p in zip(SETTINGS, g_sets, p_sets):
+            out[key].append([len(g & p), len(p - g), len(g - p)])
+    return out
+
+
 def format_metrics(metrics: dict) -> str:
     """SpERT-style tables: per type, then micro and macro, for NER, RE and RE+."""
     lines = []

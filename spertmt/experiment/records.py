@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..files import write_text_atomic
 from ..layout import Event, RunFolder
 from .grid import SETTINGS, Run
 
@@ -34,6 +35,8 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
         fixed = output.metrics_fixed_threshold  # θ tuned on dev: the config's θ as well
         if fixed.exists():
             scores["test_best_fixed_threshold"] = json.loads(fixed.read_text())
+        if output.predictions.exists():  # for paired intervals over test sentences (experiment.intervals)
+            scores["test_best_counts"] = test_counts(output, config)
     return {
         "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
         "command": shlex.join(command),
@@ -61,6 +64,32 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
                     # None: PyTorch's default of one thread per core; "1" when grids share the cores
                     "omp_num_threads": omp_num_threads},
     }
+
+
+def test_counts(output: RunFolder, config: dict) -> dict:
+    """Each test sentence's true positives, false positives and false negatives (NER, RE, RE+) of
+    best/'s predictions (`predictions.json`), as the record's `test_best_counts`."""
+    from ..config import Config
+    from ..data.documents import read_documents, read_types
+    from ..evaluate import sentence_counts
+
+    cfg = Config.from_dict(config)
+    types = read_types(cfg.data_path("types_path"))
+    gold = read_documents(cfg.data_path("test_path"), types)
+    gold = gold[: cfg.max_eval_documents] if cfg.max_eval_documents else gold
+    predictions = read_documents(output.predictions, types)
+    return sentence_counts(gold, predictions, types, overlapping=cfg.overlapping)
+
+
+def add_test_counts(record_path: Path, output: RunFolder) -> bool:
+    """Adds `test_best_counts` to a record written without them, from its run folder; False when
+    the record has them already or the run folder holds no test predictions."""
+    record = json.loads(record_path.read_text())
+    if "test_best_counts" in record or not output.predictions.exists():
+        return False
+    record["test_best_counts"] = test_counts(output, record["config"])
+    write_text_atomic(record_path, json.dumps(record, indent=2))
+    return True
 
 
 def timing(log: list[dict]) -> dict:

@@ -27,7 +27,7 @@ from ..files import write_text_atomic
 from ..layout import RunFolder
 from . import report
 from .grid import Grid, Run, runs_of, train_command
-from .records import make_record
+from .records import add_test_counts, make_record
 
 
 @dataclass
@@ -146,6 +146,13 @@ class Experiment:
 
     # ------------------------------------------------------------------------------------------
     # Aggregation
+
+    def add_missing_counts(self) -> list[str]:
+        """Per-sentence test counts added to the records written without them (by an older runner),
+        where the run folder still holds best/'s test predictions; the runs' keys."""
+        return [run.key for run in runs_of(self.grid)
+                if self.record_path(run).exists()
+                and add_test_counts(self.record_path(run), RunFolder(self.output(run)))]
 
     def records(self) -> dict[str, list[dict]]:
         by_cell: dict[str, list[dict]] = {c.name: [] for c in self.grid.cells}

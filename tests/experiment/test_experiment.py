@@ -62,6 +62,17 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert spert[1]["machine"]["omp_num_threads"] == "1"
     assert [p["epoch"] for p in spert[1]["dev_curve"]] == [1]
     assert spert[1]["train_s"] > 0 and spert[1]["epoch_s_median"] > 0
+    # Per-sentence test counts whose sums give the micro scores; a record written without them
+    # (an older runner's) gets them from its run folder on --aggregate.
+    counts = spert[1]["test_best_counts"]
+    for setting in ("ner", "re", "re_strict"):
+        tp, fp, fn = (sum(c[k] for c in counts[setting]) for k in range(3))
+        f1 = 200 * tp / (2 * tp + fp + fn) if tp else 0.0
+        assert f1 == pytest.approx(spert[1]["test_best"][setting]["micro"]["f1"])
+    stripped = {k: v for k, v in spert[1].items() if k != "test_best_counts"}
+    records[1].write_text(json.dumps(stripped, indent=2))
+    assert main(["experiment", *argv, "--aggregate"]) == 0
+    assert json.loads(records[1].read_text())["test_best_counts"] == counts
 
     summary = json.loads((results / "tiny.json").read_text())
     values = [r["test_best"]["ner"]["micro"]["f1"] for r in spert]

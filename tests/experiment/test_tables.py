@@ -50,3 +50,20 @@ def test_every_grid_file_says_what_it_measures():
 
     for path in sorted((ROOT / "experiments").glob("*.toml")):
         assert Grid.load(path).description, f"{path.name}: no description (one line, for docs/results.md)"
+
+
+@pytest.mark.parametrize("path", tables.VERDICT_DOCS, ids=lambda p: p.name)
+def test_every_ahead_behind_or_level_is_the_rules_word_for_its_comparison(path):
+    assert tables.verdict_problems(path.read_text(), path.name) == []
+
+
+def test_the_verdict_check_sees_a_wrong_word_and_a_missing_anchor():
+    spec = "conll04/spertmt - conll04/spert ner,re best"  # means against `spert`: behind on both
+    assert tables.verdict_of(spec) == ["behind", "behind"]
+    assert tables.verdict_problems(f"SpERT.MT is behind<!-- verdict: {spec} --> it.", "page") == []
+    assert "where the rule gives behind / behind" in tables.verdict_problems(
+        f"SpERT.MT is level<!-- verdict: {spec} --> with it.", "page")[0]
+    assert "without a verdict anchor" in tables.verdict_problems("SpERT.MT is ahead of it.", "page")[0]
+    assert tables.verdict_problems("| ahead | in a table |", "page")  # only tables between markers are exempt
+    with pytest.raises(ValueError, match="expected"):
+        tables.verdict_of("conll04/spertmt conll04/spert ner best")
