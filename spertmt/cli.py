@@ -376,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="extract entities and relations from a file of texts")
     predict.add_argument("--model", required=True)
     predict.add_argument("--input", required=True,
-                         help=".txt (a text per line), .jsonl ({'text'} or {'tokens'}, optional 'id' and "
-                              "'entities') or .json (SpERT JSON)")
+                         help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
+                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON)")
     predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
     predict.add_argument("--input-format", choices=INPUT_FORMATS)
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS)

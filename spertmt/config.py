@@ -108,7 +108,9 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
     if key in RANGES:
         low, high, low_included, high_included = RANGES[key]
         number = float(cast(float, value))  # a number by now: the type check above passed
-        if (number != number or not (low <= number <= high) or (number == low and not low_included)
+        if number != number or abs(number) == _INF:  # no setting is meant to be NaN or infinite
+            raise ValueError(f"{source}: {key} = {value!r} is not a finite number")
+        if (not (low <= number <= high) or (number == low and not low_included)
                 or (number == high and not high_included)):
             bounds = f"{'at least' if low_included else 'above'} {low}"
             bounds += f" and {'at most' if high_included else 'below'} {high}" if high != _INF else ""

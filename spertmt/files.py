@@ -2,11 +2,13 @@
 everything is written next to its target and renamed into place when complete, and the temporary
 is removed when the writing fails or is interrupted (Ctrl-C included). A file's temporary is unique
 to the process (`<name>.<pid>.<random>.tmp`), so two runs writing one output never write into each
-other's: each renames a complete file, and the last one to finish is what the output holds."""
+other's: each renames a complete file, and the last one to finish is what the output holds; a temporary that a
+killed process left (`kill -9` runs no cleanup) is removed by the next write to the same output."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 import shutil
@@ -51,12 +53,37 @@ def give_default_permissions(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~umask())
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Removes the temporaries of `path` (`<name>.<pid>.<random>.tmp`) that a process killed while
+    writing left behind (`kill -9` runs no cleanup): those whose process no longer exists on this
+    machine. A live writer's temporary is left alone. Returns what was removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f"{glob.escape(path.name)}.*.*.tmp"):
+        pid = tmp.name[len(path.name) + 1:].split(".")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[IO[str]]:
     """A text file opened at a temporary unique to this process beside `path`, renamed over
-    `path` when the block ends normally."""
+    `path` when the block ends normally; temporaries of dead writers of `path` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as f:
@@ -104,3 +131,34 @@ def atomic_folder(folder: str | Path) -> Iterator[Path]:
         folder.rename(old)
     tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+class FolderInUse(OSError):
+    """Another live process holds the folder (`hold_folder`)."""
+
+
+def hold_folder(folder: str | Path, purpose: str) -> IO[str]:
+    """An exclusive lock on `folder` (its `.lock` file, with the holder's pid), held until the
+    returned file is closed or the process ends, however it ends: the kernel drops a dead process's
+    lock (flock), so a killed run leaves nothing to clean up. Raises FolderInUse naming the holder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+", encoding="utf-8")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX (Windows): no lock, as before
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise FolderInUse(f"{folder}: process {holder} is {purpose} this folder; wait for it to end or "
+                          "choose another folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+

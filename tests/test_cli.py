@@ -249,6 +249,10 @@ def test_the_package_version_is_the_project_version():
     ("epochs=-1", "epochs = -1 is out of range; expected a number at least 1"),
     ("lr=0", "lr = 0 is out of range"),
     ("ema_decay=1", "ema_decay = 1 is out of range; expected a number at least 0 and below 1"),
+    ("lr=inf", "lr = inf is not a finite number"),
+    ("lr=nan", "lr = nan is not a finite number"),
+    ("epochs=inf", "epochs = inf is a float; expected a whole number"),
+    ("margin_pos=-inf", "margin_pos = -inf is not a finite number"),
     ("device=gpu", "device = 'gpu' is not a device"),
 ])
 def test_bad_settings_stop_before_any_work_and_say_what_is_expected(tmp_path, capsys, assignment, message):

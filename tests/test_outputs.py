@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,29 @@ def test_two_processes_writing_one_output_leave_one_whole_result(tmp_path):
     text = output.read_text()
     assert text in (("A" * 50 + "\n") * 40, ("B" * 50 + "\n") * 40)  # one run's results, whole
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temporary left
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    """`kill -9` runs no cleanup: the temporary stays until the next write of the same output,
+    which removes it; a live writer's temporary, and another output's, are left alone."""
+    output = tmp_path / "out.jsonl"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER.replace("range(40)", "range(10**6)"), str(output), "A"],
+                              env={**os.environ, "PYTHONSAFEPATH": "1"}, cwd=tmp_path)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob("out.jsonl.*.tmp")) and time.time() < deadline:
+        time.sleep(0.05)
+    writer.kill()
+    writer.wait()
+    stale = list(tmp_path.glob("out.jsonl.*.tmp"))
+    assert len(stale) == 1 and f".{writer.pid}." in stale[0].name
+    live = tmp_path / f"out.jsonl.{os.getpid()}.0000.tmp"  # this process's: alive
+    other = tmp_path / f"other.jsonl.{writer.pid}.0000.tmp"  # a dead writer of another output
+    live.touch()
+    other.touch()
+    with atomic_output(output) as f:
+        f.write("done\n")
+    assert output.read_text() == "done\n" and not stale[0].exists()
+    assert live.exists() and other.exists()
 
 
 @settings(max_examples=25, deadline=None)

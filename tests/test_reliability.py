@@ -295,3 +295,34 @@ def test_an_interrupted_predict_stops_in_one_line_and_leaves_no_debris(tmp_path,
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
     assert output.read_text() == "an earlier result\n"  # the previous output stays whole
+
+
+HOLDER = """
+import sys, time
+from spertmt.files import hold_folder
+lock = hold_folder(sys.argv[1], "training into")
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_folder_in_use_is_refused_and_a_killed_holder_leaves_no_lock(tiny_encoder, tmp_path, capsys):
+    """Two writers of one run folder mixed its files (config and best/ of one run, last/ of the
+    other); now the second is refused with one named line before it writes, and a holder killed
+    with SIGKILL (no cleanup runs) holds nothing: the kernel drops its lock."""
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONSAFEPATH": "1"}, cwd=tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(_args(tiny_encoder, run, 1)) == 2
+        err = capsys.readouterr().err
+        assert f"{run}: process {holder.pid} is training into this folder" in err, err
+        assert not (run / "config.json").exists() and not (run / "log.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(_args(tiny_encoder, run, 1)) == 0  # the dead holder's lock is gone with it
+    assert (run / "best").is_dir() and (run / ".lock").read_text() == str(os.getpid())
+    assert main(_args(tiny_encoder, run, 1)) == 2  # the lock released, the usual check speaks
+    assert "already holds a trained model" in capsys.readouterr().err

@@ -30,12 +30,10 @@ def _read_inputs(path: Path, input_format: str):
             except UnicodeDecodeError as error:
                 raise ValueError(f"{path}, line {line_number}: not UTF-8 text ({error.reason} at character "
                                  f"{error.start + 1}); save the file as UTF-8") from None
-            if not line.strip():
-                continue
-            if input_format == "txt":
+            if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
                 yield line_number, line.rstrip("\r\n"), None, line_number
-                continue
-            yield (*_jsonl_input(path, line_number, line), line_number)
+            elif line.strip():  # a blank line of JSON lines holds no object; each result keeps its id
+                yield (*_jsonl_input(path, line_number, line), line_number)
 
 
 def _jsonl_input(path: Path, line_number: int, line: str):
@@ -78,9 +76,11 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
-    Input formats: txt (one text per non-empty line), jsonl (`{"text": ...}` or `{"tokens": [...]}`,
-    optional "id" and "entities"), spert (SpERT JSON). Output formats: jsonl (one Extraction per
-    input, with its id) or spert (SpERT JSON documents with scores).
+    Input formats: txt (one text per line, an empty line an empty text with an empty result),
+    jsonl (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are
+    skipped, and a result's id is its line number where the object gives none), spert (SpERT JSON).
+    Output formats: jsonl (one Extraction per input, with its id) or spert (SpERT JSON documents
+    with scores).
 
     With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in

@@ -21,6 +21,7 @@ from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import has_overlapping_entities, read_documents, read_types, require_documents
 from ..evaluate import mean_std
+from ..files import hold_folder
 from ..layout import RunFolder
 from ..model.encoder import load_encoder, load_tokenizer
 from ..model.losses import SampleReduction
@@ -84,7 +85,7 @@ class Trainer:
                  progress: bool = True, resume: bool = False, overwrite: bool = False, keep_resume: bool = False):
         cfg = self.config = config.resolved()
         self.run = RunFolder(output_dir)
-        self.progress, self.resuming = progress, resume
+        self.progress, self.resuming, self.overwrite = progress, resume, overwrite
         check_run_folder(self.run, resume, overwrite)
         self.job = job = Distributed(cfg.device)
         self.device = job.device
@@ -101,9 +102,6 @@ class Trainer:
         self.test_docs = _eval_docs(cfg, "test_path", types) if job.main else []
 
         self.log = JsonLog(self.run.log)
-        if job.main:
-            self.run.path.mkdir(parents=True, exist_ok=True)
-            cfg.save(self.run.config)
         seed_everything(cfg.seed)
         self.tokenizer = tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase)
         self.model = model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(self.device)
@@ -153,16 +151,26 @@ class Trainer:
         """Trains from `state.first_epoch` to the config's last epoch (or until a callback sets
         `state.should_stop`), then ends the run; returns `state.result` ({} on processes other than
         the main one)."""
-        self._call("on_train_start")
-        for epoch in range(self.state.first_epoch, self.config.epochs + 1):
-            self.state.epoch = epoch
-            self._train_epoch()
-            self._call("on_epoch_end")
-            self.job.barrier()
-            if self.job.from_main(self.state.should_stop):
-                break
-        self.job.close()
-        self._call("on_train_end")
+        # One writer per run folder: a second training into it is refused before it writes, and the
+        # folder is checked again under the lock (a first run may have ended since the constructor).
+        lock = hold_folder(self.run.path, "training into") if self.main else None
+        try:
+            if self.main:
+                check_run_folder(self.run, self.resuming, self.overwrite)
+                self.config.save(self.run.config)
+            self._call("on_train_start")
+            for epoch in range(self.state.first_epoch, self.config.epochs + 1):
+                self.state.epoch = epoch
+                self._train_epoch()
+                self._call("on_epoch_end")
+                self.job.barrier()
+                if self.job.from_main(self.state.should_stop):
+                    break
+            self.job.close()
+            self._call("on_train_end")
+        finally:
+            if lock is not None:
+                lock.close()
         return self.state.result if self.main else {}
 
     def _call(self, point: str, *args) -> None:

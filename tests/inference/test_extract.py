@@ -70,7 +70,9 @@ def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\nOslo.\n")
     n = predict_file(extractor, tmp_path / "in.txt", tmp_path / "out.jsonl", progress=False)
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert n == 3 and [line["id"] for line in lines] == [1, 3, 4] and lines[1]["text"] == "Mary works for Acme Corp."
+    # One result per line, the empty line included (an empty result), so that results join lines by position.
+    assert n == 4 and [line["id"] for line in lines] == [1, 2, 3, 4] and lines[2]["text"] == "Mary works for Acme Corp."
+    assert lines[1]["text"] == "" and lines[1]["tokens"] == [] and lines[1]["entities"] == []
     # The same results when the input is read two lines at a time.
     # (Scores may differ in the last bits: other batches, other padding, other matrix shapes.)
     predict_file(extractor, tmp_path / "in.txt", tmp_path / "small.jsonl", progress=False, chunk_size=2)
