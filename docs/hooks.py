@@ -1,13 +1,13 @@
-"""MkDocs hook: the configuration reference is written from `spertmt.Config` itself (every key, its
-type, default and the comment beside it in spertmt/config.py), and the home page is README.md, so
-neither is restated by hand."""
+"""MkDocs hook: the home page is README.md, written once. `config_table` writes the configuration
+reference from `spertmt.Config` itself (every key, its type, default and the comment beside it in
+spertmt/config.py); `python experiments/results_tables.py --write` puts it in docs/configuration.md,
+so that the file in the repository lists the keys too, and a test fails when it is stale."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
 
-MARKER = "<!-- config-keys -->"
 README = "<!-- readme -->"  # the home page is the repository's README.md, written once
 
 
@@ -47,4 +47,4 @@ def on_page_markdown(markdown: str, **kwargs) -> str:
 
         readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
         markdown = markdown.replace(README, readme.replace("](docs/", "]("))
-    return markdown.replace(MARKER, config_table()) if MARKER in markdown else markdown
+    return markdown

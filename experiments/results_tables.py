@@ -28,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md", ROOT / "bench" / "RESULTS.md")
+DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md", ROOT / "bench" / "RESULTS.md",
+        ROOT / "docs" / "configuration.md")
 COMMAND = "python experiments/results_tables.py --write"
 
 # The paper's Table 1 (Lu & Xue 2023; SciBERT on SciERC, BioBERT on ADE): NER and RE (P, R, F1).
@@ -56,6 +57,14 @@ def _bench_tables():
 
 
 BENCH_TABLES = _bench_tables()
+
+
+def config_keys() -> str:
+    """docs/configuration.md's reference: every key of spertmt.Config (docs/hooks.py writes it)."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.config_table()
 table = BENCH_TABLES.table
 
 
@@ -709,7 +718,7 @@ TABLES = {
     "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
     "negatives": negatives, "scierc": scierc, "ade": ade, "gradient-balance": gradient_balance,
     "gradient-readings": gradient_readings, "held-out": held_out, "scierc-curves": scierc_curves,
-    "flat-ner": flat_ner,
+    "flat-ner": flat_ner, "config-keys": config_keys,
 }
 
 
@@ -719,7 +728,7 @@ BLOCK = re.compile(r"<!-- table: (?P<name>[\w-]+)[^>]*-->\n(?P<body>.*?)<!-- /ta
 
 
 def begin(name: str) -> str:
-    return f"<!-- table: {name} (written by `{COMMAND}` from committed records; do not edit) -->"
+    return f"<!-- table: {name} (written by `{COMMAND}`; do not edit) -->"
 
 
 def block(name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                              "(bf16 on a GPU or a CPU with bf16 units, else fp32: spertmt info says which); "
                              "speed and F1 of each in bench/RESULTS.md")
     parser.add_argument("--runtime", default="torch", choices=RUNTIMES,
-                        help="onnx: the encoder by ONNX Runtime, from a folder written by spertmt export")
+                        help="onnx: a model folder written by spertmt export, on ONNX Runtime (on the CPU the "
+                             "whole model, without torch)")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -397,11 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=_predict)
 
-    export = commands.add_parser("export", help="write a model folder's encoder as ONNX (fp32 and int8)")
+    export = commands.add_parser("export", help="write the whole model as ONNX (the encoder in fp32 and int8, "
+                                                "the heads' graphs) for ONNX Runtime, with or without torch")
     export.add_argument("--format", default="onnx", choices=["onnx"])
     export.add_argument("model", help="model folder (e.g. runs/demo/best)")
-    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx and "
-                                       "encoder-int8.onnx (MODEL itself: the files are added to it)")
+    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
+                                       "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "
+                                       "files are added to it)")
     export.set_defaults(func=_export)
 
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub, with a model card")
@@ -513,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if getattr(args, "quiet", False):  # the libraries' bars too (transformers' "Loading weights", the hub's)
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when transformers is imported
+        if "transformers" in sys.modules:
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
     from .data.documents import DataError
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)

@@ -326,3 +326,11 @@ def test_a_run_folder_in_use_is_refused_and_a_killed_holder_leaves_no_lock(tiny_
     assert (run / "best").is_dir() and (run / ".lock").read_text() == str(os.getpid())
     assert main(_args(tiny_encoder, run, 1)) == 2  # the lock released, the usual check speaks
     assert "already holds a trained model" in capsys.readouterr().err
+
+
+def test_quiet_training_shows_no_progress_bar_not_even_the_libraries(tiny_encoder, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "spertmt", *_args(tiny_encoder, tmp_path / "run", 1)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**os.environ, "PYTHONSAFEPATH": "1", "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Loading weights" not in result.stderr and "it/s" not in result.stderr, result.stderr

@@ -133,7 +133,10 @@ def _strip_none(d: dict) -> dict:
 def _load_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such file")
+        hint = ("" if path.parent.exists() else
+                f" (nor its folder {path.parent}: fetch the benchmark datasets with `spertmt download conll04 scierc "
+                "ade --dest datasets`, or set SPERTMT_DATA or data_root to the folder that holds them)")
+        raise DataError(f"{path}: no such file{hint}")
     try:
         with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM (some Windows editors write one) is skipped
             return json.load(f)

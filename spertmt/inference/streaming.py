@@ -36,6 +36,16 @@ def _read_inputs(path: Path, input_format: str):
                 yield (*_jsonl_input(path, line_number, line), line_number)
 
 
+def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
+    """How many inputs process `rank` of `world` takes from a text or JSON lines file (a quick pass
+    over its bytes, for the progress bar's total and time left); None for SpERT JSON."""
+    if input_format == "spert":
+        return None
+    with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank ones of JSON lines
+        count = sum(1 for line in f if input_format == "txt" or line.strip())
+    return len(range(rank, count, world))
+
+
 def _jsonl_input(path: Path, line_number: int, line: str):
     """(id, text or word list, given entities or None) of one JSON line, checked."""
     where = f"{path}, line {line_number}"
@@ -95,7 +105,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     check_output(output_path, input_path)
     count = 0
     shown: list[Document] = []
-    bar = tqdm(desc="extract", unit=" texts", disable=not progress)
+    total = _count_inputs(input_path, in_format, rank, world) if progress else None
+    bar = tqdm(desc="extract", unit=" texts", total=total, disable=not progress)
     sharded = world > 1
     target = _part(output_path, rank) if sharded else output_path
     with contextlib.closing(bar), atomic_output(target) as out:  # no half-written output, even after Ctrl-C

@@ -64,8 +64,11 @@ def test_broken_json_and_missing_file(tmp_path, types):
     path.write_text('[{"tokens": ["a"],]')
     with pytest.raises(DataError, match="bad.json: not valid JSON"):
         read_documents(path, types)
-    with pytest.raises(DataError, match="no such file"):
+    with pytest.raises(DataError, match=r"missing.json: no such file$"):
         read_documents(tmp_path / "missing.json", types)
+    # Without the datasets folder at all (a fresh clone without ../shared/datasets): where to get them.
+    with pytest.raises(DataError, match=r"no such file \(nor its folder .*spertmt download conll04.*SPERTMT_DATA"):
+        read_documents(tmp_path / "datasets" / "conll04" / "conll04_train.json", types)
 
 
 def test_word_piece_alignment(tokenizer):

@@ -230,3 +230,15 @@ def test_predict_batches_long_documents_together_and_keeps_input_order(model_fol
         assert [(e.start, e.end, e.type) for e in a.entities] == [(e.start, e.end, e.type) for e in b.entities]
         assert [e.score for e in a.entities] == pytest.approx([e.score for e in b.entities], abs=1e-5)
         assert {(r.head, r.tail, r.type) for r in a.relations} == {(r.head, r.tail, r.type) for r in b.relations}
+
+
+def test_the_progress_bar_knows_how_many_inputs_a_file_holds(tmp_path):
+    from spertmt.inference.streaming import _count_inputs, _read_inputs
+
+    (tmp_path / "in.txt").write_text("a\n\nb\nc")  # an empty line, no newline at the end
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n\n{"text": "b"}\n')
+    for name, form in (("in.txt", "txt"), ("in.jsonl", "jsonl")):
+        inputs = list(_read_inputs(tmp_path / name, form))
+        assert _count_inputs(tmp_path / name, form) == len(inputs)
+        assert [_count_inputs(tmp_path / name, form, rank, 2) for rank in (0, 1)] == [
+            len(inputs[0::2]), len(inputs[1::2])]
