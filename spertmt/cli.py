@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from .config import EXTRACT_BATCH_SIZE, EXTRACTION_PRECISIONS, INPUT_FORMATS, OUTPUT_FORMATS, RUNTIMES, Config
+from .serve.app import ServeSettings as ServeDefaults
 
 
 def _load_config(args: argparse.Namespace):
@@ -154,6 +155,36 @@ def _predict(args: argparse.Namespace) -> int:
         job.close()
     if rank == 0:
         print(f"wrote {count} results to {args.output}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ValueError("spertmt serve needs Starlette and uvicorn: pip install 'spertmt[serve]'") from None
+    from .inference.loading import load_model
+    from .serve import ServeSettings, create_app
+
+    settings = ServeSettings(max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue,
+                             max_body=int(args.max_body_mb * 2**20))
+    if min(settings.max_batch, settings.max_queue, settings.max_body) < 1 or settings.max_wait < 0:
+        raise ValueError("--max-batch, --max-queue and --max-body-mb must be positive, --max-wait-ms at least 0")
+
+    def load():
+        return load_model(args.model, device=args.device, precision=args.precision, runtime=args.runtime,
+                          threads=args.threads)
+
+    app = create_app(load, settings, describe={"model": str(args.model), "runtime": args.runtime})
+    print(f"spertmt serve: {args.model} on http://{args.host}:{args.port} (POST /v1/extract, GET /health, "
+          "GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
+    # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again
+    # under the handler it found: ignoring it there makes a graceful stop exit 0.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
+                timeout_graceful_shutdown=None)
     return 0
 
 
@@ -494,6 +525,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help="training runs at a time (default 1); several share one large GPU well, "
                            "each with a CPU core of its own")
     grid.set_defaults(func=_experiment)
+
+    serve = commands.add_parser("serve", help="an HTTP extraction service (dynamic batching, metrics, back-pressure)")
+    serve.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--threads", type=int, help="CPU threads of the model (default: one per core)")
+    _add_runtime_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8080)
+    defaults = ServeDefaults()
+    serve.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                       help="texts per model call, from requests that arrive together (default %(default)s)")
+    serve.add_argument("--max-wait-ms", type=float, default=defaults.max_wait * 1000,
+                       help="how long the oldest request waits for others to join its batch (default %(default)s)")
+    serve.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                       help="texts waiting at most; beyond, requests get 503 and Retry-After (default %(default)s)")
+    serve.add_argument("--max-body-mb", type=float, default=defaults.max_body / 2**20,
+                       help="largest request body in MiB; beyond, 413 (default %(default)s)")
+    serve.add_argument("--quiet", action="store_true", help="log warnings only, not every request")
+    serve.set_defaults(func=_serve)
 
     info = commands.add_parser("info", help="versions and native-kernel status")
     info.add_argument("--json", action="store_true", help="print JSON")

@@ -1,0 +1,180 @@
+"""The extraction service as an ASGI application (Starlette): `POST /v1/extract`, `GET /health`,
+`GET /metrics`. `spertmt serve` runs it under uvicorn; any ASGI server can.
+
+    POST /v1/extract  {"texts": ["John Smith works for Acme Corp.", ...],
+                       "threshold": 0.5, "entities_only": false, "entities": [[...], ...]}
+    -> 200 {"results": [{"id": 1, "text": ..., "tokens": [...], "entities": [...], "relations": [...]}, ...]}
+
+One result per text, in order, each the record `spertmt predict` writes for that text as a line of
+a .txt file (`id` is its 1-based place). Errors answer with `{"error": message, "field": name}`:
+400 for a body that is not JSON, 422 for a field of the wrong type or value (named), 413 for a
+body over `max_body` bytes or more texts than the queue holds, 503 with Retry-After while the
+queue is full. Imports no torch: with an exported model on the ONNX runtime the server runs without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .batching import Batcher, Options, QueueFull
+from .metrics import Metrics
+
+
+@dataclass
+class ServeSettings:
+    """The service's knobs (`spertmt serve --help`)."""
+
+    max_batch: int = 32  # texts per model call, gathered from requests that arrive together
+    max_wait: float = 0.005  # seconds the oldest waiting request waits for others to join its batch
+    max_queue: int = 1024  # texts waiting at most; beyond, requests are answered 503 at once
+    max_body: int = 8 << 20  # bytes of one request body; beyond, 413
+    retry_after: int = 1  # seconds a 503 asks the client to wait
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None, kind: str = "bad_request"):
+        super().__init__(message)
+        self.status, self.field, self.kind = status, field, kind
+
+
+def _json(status: int, content: dict, headers: dict | None = None):
+    from starlette.responses import Response
+
+    return Response(json.dumps(content, ensure_ascii=False), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def parse_request(payload: Any, max_texts: int) -> tuple[list, list | None, Options]:
+    """(texts, given entities or None, options) of a request body, or an HttpError naming the field."""
+    if not isinstance(payload, dict):
+        raise HttpError(422, "the body must be a JSON object with 'texts'", "body")
+    unknown = sorted(set(payload) - {"texts", "threshold", "entities_only", "entities"})
+    if unknown:
+        raise HttpError(422, f"unknown field {unknown[0]!r}; known: texts, threshold, entities_only, entities",
+                        unknown[0])
+    if "texts" not in payload:
+        raise HttpError(422, "missing field 'texts' (a list of strings or of word lists)", "texts")
+    texts = payload["texts"]
+    if not isinstance(texts, list):
+        raise HttpError(422, f"'texts' must be a list, not {type(texts).__name__}", "texts")
+    if not texts:
+        raise HttpError(422, "'texts' is empty: give at least one text", "texts")
+    if len(texts) > max_texts:
+        raise HttpError(413, f"{len(texts)} texts in one request; the queue holds {max_texts}: split it", "texts",
+                        kind="too_large")
+    for i, text in enumerate(texts):
+        if not (isinstance(text, str) or (isinstance(text, list) and all(isinstance(w, str) for w in text))):
+            raise HttpError(422, f"texts[{i}] must be a string or a list of words (strings)", f"texts[{i}]")
+    threshold = payload.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not math.isfinite(threshold)):
+        raise HttpError(422, f"'threshold' must be a finite number, not {threshold!r}", "threshold")
+    entities_only = payload.get("entities_only", False)
+    if not isinstance(entities_only, bool):
+        raise HttpError(422, f"'entities_only' must be true or false, not {entities_only!r}", "entities_only")
+    given = payload.get("entities")
+    if given is not None:
+        if not isinstance(given, list) or len(given) != len(texts):
+            raise HttpError(422, "'entities' must be a list with one list of entities per text", "entities")
+        for i, own in enumerate(given):
+            if not isinstance(own, list) or not all(isinstance(e, dict) for e in own):
+                raise HttpError(422, f"entities[{i}] must be a list of objects", f"entities[{i}]")
+    options = Options(threshold=None if threshold is None else float(threshold), relations=not entities_only,
+                      given=given is not None)
+    return texts, given, options
+
+
+async def _read_body(request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HttpError(413, f"the body is {int(declared)} bytes; at most {limit}", "body", kind="too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HttpError(413, f"the body is over {limit} bytes", "body", kind="too_large")
+    return bytes(body)
+
+
+def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None):
+    """The ASGI app; `load()` returns the extractor (spertmt.load's), called once at start-up."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from ..inference.texts import GivenEntityError
+
+    settings = settings or ServeSettings()
+    metrics = Metrics()
+    state: dict[str, Any] = {"batcher": None}
+
+    def run_batch(texts: list, entities: list | None, options: Options) -> list:
+        return state["extractor"].extract(texts, entities, threshold=options.threshold, relations=options.relations)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        state["extractor"] = await asyncio.to_thread(load)
+        batcher = Batcher(run_batch, metrics, max_batch=settings.max_batch, max_wait=settings.max_wait,
+                          max_queue=settings.max_queue)
+        batcher.start()
+        state["batcher"] = batcher
+        yield
+        await batcher.stop()  # the server has stopped taking requests and answered those in flight
+
+    async def extract(request):
+        started = time.monotonic()
+        status, content, headers = 200, None, None
+        try:
+            body = await _read_body(request, settings.max_body)
+            try:
+                payload = json.loads(body)
+            except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+                raise HttpError(400, f"the body is not valid JSON: {error}", "body", kind="bad_json") from None
+            texts, given, options = parse_request(payload, settings.max_queue)
+            task = asyncio.ensure_future(state["batcher"].submit(texts, given, options))
+            while not task.done():  # a client that hangs up gives its place in the queue back
+                await asyncio.wait({task}, timeout=0.1)
+                if not task.done() and await request.is_disconnected():
+                    task.cancel()
+                    metrics.errors.inc("client_gone")
+                    return _json(499, {"error": "the client closed the connection"})
+            try:
+                results = task.result()
+            except GivenEntityError as error:
+                raise HttpError(422, str(error), f"entities[{error.item}]") from None
+            content = {"results": [{"id": i + 1, **r.to_dict()} for i, r in enumerate(results)]}
+            metrics.texts.inc(amount=len(results))
+        except HttpError as error:
+            status, content = error.status, {"error": str(error), "field": error.field}
+            metrics.errors.inc(error.kind)
+        except QueueFull as error:
+            status, content = 503, {"error": f"busy: {error}; retry later", "field": None}
+            headers = {"Retry-After": str(settings.retry_after)}
+            metrics.errors.inc("queue_full")
+        except Exception as error:  # the model failed: say so, keep serving
+            status, content = 500, {"error": f"extraction failed: {type(error).__name__}: {error}", "field": None}
+            metrics.errors.inc("internal")
+        metrics.requests.inc(str(status))
+        metrics.latency.observe(time.monotonic() - started)
+        return _json(status, content, headers)
+
+    async def health(request):
+        if state["batcher"] is None:
+            return _json(503, {"status": "loading"})
+        return _json(200, {"status": "ready", "queue_texts": state["batcher"].queued_texts, **(describe or {})})
+
+    async def metrics_page(request):
+        return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    routes = [Route("/v1/extract", extract, methods=["POST"]), Route("/health", health, methods=["GET"]),
+              Route("/metrics", metrics_page, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.metrics = metrics
+    return app

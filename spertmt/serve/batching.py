@@ -1,0 +1,155 @@
+"""Dynamic batching: the texts of requests that arrive together go through the model in one call.
+
+One worker task takes the oldest waiting request, gathers the requests behind it that ask for the
+same options until it holds `max_batch` texts or `max_wait` seconds have passed since that request
+arrived, and runs the model on all their texts at once in a thread (the event loop keeps answering
+health checks and queueing requests meanwhile). Each text's result is the one it gets alone: the
+extractor treats every text of a call on its own (up to the last bits of a score, from padding).
+
+The queue is bounded in texts (`max_queue`): a request that would overflow it is refused at once
+(`QueueFull`, which the app answers with 503 and Retry-After), so memory stays bounded under any
+burst. A request whose client has gone before its batch starts is dropped from the queue.
+Imports no torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .metrics import Metrics
+
+
+class QueueFull(Exception):
+    """The queue holds too many texts to take this request now."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a request may set; only requests with equal options share a batch."""
+
+    threshold: float | None = None
+    relations: bool = True
+    given: bool = False  # the request gives its own entities (then only relations are predicted)
+
+
+@dataclass
+class _Request:
+    texts: Sequence[Any]
+    entities: Sequence[Any] | None
+    options: Options
+    arrived: float
+    future: asyncio.Future = field(repr=False)
+
+
+class Batcher:
+    """Queues requests and runs them in batches through `extract(texts, entities, options)`."""
+
+    def __init__(self, extract: Callable[[list, list | None, Options], list], metrics: Metrics, *,
+                 max_batch: int = 32, max_wait: float = 0.005, max_queue: int = 1024):
+        if max_batch < 1 or max_queue < 1 or max_wait < 0:
+            raise ValueError("max_batch and max_queue must be at least 1 and max_wait at least 0")
+        self.extract, self.metrics = extract, metrics
+        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait, max_queue
+        self.pending: deque[_Request] = deque()
+        self.queued_texts = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Ends the worker once the queue is empty (the server stops taking requests first)."""
+        while self.pending:
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def submit(self, texts: Sequence[Any], entities: Sequence[Any] | None, options: Options) -> list:
+        """The results of `texts`, one per text; raises QueueFull when they do not fit the queue."""
+        if self.queued_texts + len(texts) > self.max_queue:
+            raise QueueFull(f"{self.queued_texts} texts are waiting; the queue holds {self.max_queue}")
+        request = _Request(texts, entities, options, time.monotonic(), asyncio.get_running_loop().create_future())
+        self.pending.append(request)
+        self.queued_texts += len(texts)
+        self.metrics.queue_texts.set(self.queued_texts)
+        self._wake.set()
+        try:
+            return await request.future
+        finally:
+            if request in self.pending:  # the caller went away (a client that hung up) before its batch
+                self.pending.remove(request)
+                self.queued_texts -= len(texts)
+                self.metrics.queue_texts.set(self.queued_texts)
+
+    async def _run(self) -> None:
+        while True:
+            if not self.pending:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            first = self.pending[0]
+            delay = first.arrived + self.max_wait - time.monotonic()
+            if delay > 0 and self._batch_size(first.options) < self.max_batch:
+                self._wake.clear()  # wait for more requests, or for the first one's time to run out
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                still_open = time.monotonic() < first.arrived + self.max_wait
+                if still_open and self._batch_size(first.options) < self.max_batch:
+                    continue
+            batch = self._take_batch()
+            if batch:
+                await self._run_batch(batch)
+
+    def _batch_size(self, options: Options) -> int:
+        if options.given:
+            return self.max_batch  # runs alone: nothing to wait for
+        return sum(len(r.texts) for r in self.pending if r.options == options)
+
+    def _take_batch(self) -> list[_Request]:
+        """The oldest request and those behind it with its options, up to max_batch texts (the
+        first always goes, however many texts it holds)."""
+        if not self.pending:
+            return []
+        options, batch, size = self.pending[0].options, [], 0
+        for request in list(self.pending):
+            if request.options != options or (batch and size + len(request.texts) > self.max_batch):
+                continue
+            batch.append(request)
+            size += len(request.texts)
+            self.pending.remove(request)
+            self.queued_texts -= len(request.texts)
+            if size >= self.max_batch or options.given:  # given entities: a batch of its own (errors name its texts)
+                break
+        self.metrics.queue_texts.set(self.queued_texts)
+        return batch
+
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        texts = [t for r in batch for t in r.texts]
+        given = batch[0].options.given
+        entities = [e for r in batch for e in r.entities] if given else None
+        self.metrics.batch_texts.observe(len(texts))
+        try:
+            results = await asyncio.to_thread(self.extract, texts, entities, batch[0].options)
+        except Exception as error:  # one bad batch fails its own requests, never the worker
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(error)
+            return
+        start = 0
+        for request in batch:
+            part = results[start:start + len(request.texts)]
+            start += len(request.texts)
+            if not request.future.done():
+                request.future.set_result(part)

@@ -1,0 +1,90 @@
+"""The batcher alone (spertmt.serve.batching), with a stand-in for the model: what it batches
+together, what it keeps apart, and what it refuses."""
+
+import asyncio
+
+import pytest
+
+from spertmt.serve.batching import Batcher, Options, QueueFull
+from spertmt.serve.metrics import Metrics
+
+
+def _batcher(calls, **kwargs):
+    def extract(texts, entities, options):
+        calls.append((list(texts), options))
+        return [f"{t}!" for t in texts]
+
+    return Batcher(extract, Metrics(), **kwargs)
+
+
+def test_requests_arriving_together_share_a_call_and_get_their_own_results():
+    calls = []
+
+    async def main():
+        batcher = _batcher(calls, max_batch=8, max_wait=0.2)
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit([f"a{i}", f"b{i}"], None, Options()) for i in range(3)),
+                                       batcher.submit(["c"], None, Options(threshold=0.5)))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert results == [["a0!", "b0!"], ["a1!", "b1!"], ["a2!", "b2!"], ["c!"]]
+    assert sorted(len(texts) for texts, _ in calls) == [1, 6]  # other options, another call
+    assert {options.threshold for _, options in calls} == {None, 0.5}
+
+
+def test_a_batch_holds_at_most_max_batch_texts_but_a_large_request_goes_whole():
+    calls = []
+
+    async def main():
+        batcher = _batcher(calls, max_batch=4, max_wait=0.1)
+        batcher.start()
+        await asyncio.gather(*(batcher.submit([f"t{i}"] * 3, None, Options()) for i in range(3)),
+                             batcher.submit(["x"] * 9, None, Options()))
+        await batcher.stop()
+
+    asyncio.run(main())
+    assert sorted(len(texts) for texts, _ in calls) == [3, 3, 3, 9]
+
+
+def test_a_full_queue_refuses_at_once_and_a_gone_caller_frees_its_place():
+    calls = []
+
+    async def main():
+        batcher = _batcher(calls, max_batch=32, max_wait=0.5, max_queue=4)
+        batcher.start()
+        waiting = asyncio.ensure_future(batcher.submit(["a", "b", "c"], None, Options()))
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFull):
+            await batcher.submit(["d", "e"], None, Options())
+        waiting.cancel()  # its caller went away before its batch started
+        await asyncio.sleep(0.05)
+        result = await batcher.submit(["d", "e"], None, Options())
+        await batcher.stop()
+        return result, batcher.queued_texts
+
+    result, left = asyncio.run(main())
+    assert result == ["d!", "e!"] and left == 0
+    assert calls == [(["d", "e"], Options())]  # the cancelled request never reached the model
+
+
+def test_requests_with_given_entities_run_alone_and_a_failure_stays_in_its_batch():
+    def extract(texts, entities, options):
+        if "bad" in texts:
+            raise ValueError("bad text")
+        return [len(e) for e in entities] if entities is not None else list(texts)
+
+    async def main():
+        batcher = Batcher(extract, Metrics(), max_batch=8, max_wait=0.1)
+        batcher.start()
+        given = Options(given=True)
+        results = await asyncio.gather(batcher.submit(["x"], [[{"type": "Peop"}]], given),
+                                       batcher.submit(["y"], [[{}, {}]], given),
+                                       batcher.submit(["bad"], None, Options(threshold=1.0)),
+                                       batcher.submit(["ok"], None, Options()), return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert results[:2] == [[1], [2]] and isinstance(results[2], ValueError) and results[3] == ["ok"]

@@ -1,0 +1,234 @@
+"""`spertmt serve` as a user runs it: a real server process, answered through a real HTTP client
+(urllib), on an exported model on the ONNX runtime (no torch in the server)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from spertmt.cli import main
+
+from ..fixtures.make_model_fixture import OUT as TRAINED
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+TEXTS = ["John Smith works for Acme Corp in Berlin.", "", "Mary lives in Paris.", "Oslo."]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve") / "onnx"
+    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model, *args):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spertmt", "serve", "--model", str(model), "--runtime", "onnx", "--port",
+             str(self.port), "--quiet", "--threads", "1", *args],
+            env={**os.environ, "PYTHONSAFEPATH": "1", "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server ended: {self.process.stdout.read()}")
+            try:
+                if self.get("/health")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("the server did not become ready")
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode(), response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), error.headers
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def extract(self, body, **kwargs):
+        status, text, headers = self.request("POST", "/v1/extract", body, **kwargs)
+        return status, json.loads(text), headers
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(exported):
+    running = Server(exported, "--max-wait-ms", "50")
+    yield running
+    running.stop()
+
+
+def _decisions(record):
+    return ([(e["start"], e["end"], e["type"]) for e in record["entities"]],
+            [(r["head"], r["tail"], r["type"]) for r in record["relations"]])
+
+
+def test_results_are_predicts_records_for_the_same_texts(server, exported, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS) + "\n")
+    assert main(["predict", "--quiet", "--model", str(exported), "--runtime", "onnx", "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl"), "--threshold", "-1"]) == 0
+    want = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    status, got, _ = server.extract({"texts": TEXTS, "threshold": -1})
+    assert status == 200 and len(got["results"]) == len(TEXTS)
+    assert [r["id"] for r in got["results"]] == [r["id"] for r in want] == [1, 2, 3, 4]
+    assert [_decisions(r) for r in got["results"]] == [_decisions(r) for r in want]
+    assert sum(len(r["relations"]) for r in want) > 0
+    for a, b in zip(got["results"], want):
+        assert [e["score"] for e in a["entities"]] == pytest.approx([e["score"] for e in b["entities"]], abs=1e-4)
+    status, alone, _ = server.extract({"texts": [TEXTS[0]], "threshold": -1, "entities_only": True})
+    assert status == 200 and alone["results"][0]["relations"] == []
+    assert _decisions(alone["results"][0])[0] == _decisions(want[0])[0]
+
+
+def test_requests_arriving_together_are_batched_and_each_gets_its_own_results(server):
+    alone = [server.extract({"texts": [t], "threshold": -1})[1]["results"][0] for t in TEXTS]
+    answers = [None] * 12
+
+    def call(i):
+        answers[i] = server.extract({"texts": [TEXTS[i % len(TEXTS)]], "threshold": -1})
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(status == 200 for status, _, _ in answers)
+    for i, (_, body, _) in enumerate(answers):
+        assert _decisions(body["results"][0]) == _decisions(alone[i % len(TEXTS)])
+    metrics = server.get("/metrics")[1]
+    batches = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+               if line.startswith("spertmt_batch_texts_bucket")}
+    assert batches['spertmt_batch_texts_bucket{le="1"}'] < batches['spertmt_batch_texts_bucket{le="+Inf"}'], \
+        "no batch held more than one text"
+    assert 'spertmt_requests_total{status="200"}' in metrics and "spertmt_request_seconds_count" in metrics
+
+
+@pytest.mark.parametrize("body, status, field", [
+    (b'{"texts": ["a"', 400, "body"),
+    ({}, 422, "texts"),
+    ({"texts": []}, 422, "texts"),
+    ({"texts": "John"}, 422, "texts"),
+    ({"texts": ["a", 3]}, 422, "texts[1]"),
+    ({"texts": ["a"], "threshold": "high"}, 422, "threshold"),
+    ({"texts": ["a"], "entities_only": "yes"}, 422, "entities_only"),
+    ({"texts": ["a"], "entities": [[{"type": "Nope", "start": 0, "end": 1}]]}, 422, "entities[0]"),
+    ({"texts": ["a"], "colour": 1}, 422, "colour"),
+    ([1, 2], 422, "body"),
+])
+def test_bad_requests_are_answered_with_the_field_named(server, body, status, field):
+    got, content, _ = server.request("POST", "/v1/extract", body)
+    assert got == status, content
+    error = json.loads(content)
+    assert error["field"] == field and error["error"]
+    assert server.get("/health")[0] == 200  # and the server keeps serving
+
+
+def test_a_long_text_is_read_in_windows_not_cut(server):
+    text = " ".join(["Mary lives in Paris ."] * 400)  # 2,000 words: far past the model's window
+    status, body, _ = server.extract({"texts": [text], "threshold": -1})
+    assert status == 200 and len(body["results"][0]["tokens"]) == 2000
+    assert max(e["end"] for e in body["results"][0]["entities"]) > len(text) // 2
+
+
+def test_an_oversized_body_is_413_and_a_full_queue_503_with_retry_after(exported):
+    server = Server(exported, "--max-body-mb", "0.001", "--max-queue", "2", "--max-wait-ms", "3000")
+    try:
+        status, body, _ = server.extract({"texts": ["x" * 2000]})
+        assert status == 413 and body["field"] == "body"
+        status, body, _ = server.extract({"texts": ["a", "b", "c"]})
+        assert status == 413 and body["field"] == "texts"  # more texts than the queue holds
+        first = []
+        waiting = threading.Thread(target=lambda: first.append(server.extract({"texts": ["a", "b"]})))
+        waiting.start()  # fills the queue and waits up to 3 s for company
+        time.sleep(0.5)
+        status, body, headers = server.extract({"texts": ["c"]})
+        assert status == 503 and headers.get("Retry-After") == "1" and "busy" in body["error"]
+        waiting.join()
+        assert first[0][0] == 200
+        assert 'spertmt_errors_total{kind="queue_full"} 1' in server.get("/metrics")[1]
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_client_that_hangs_up_frees_its_place(exported):
+    server = Server(exported, "--max-queue", "2", "--max-wait-ms", "4000")
+    try:
+        body = json.dumps({"texts": ["a", "b"]}).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:  # a client that will hang up
+            conn.sendall(b"POST /v1/extract HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            time.sleep(0.5)
+        time.sleep(0.5)
+        status, _, _ = server.extract({"texts": ["c", "d"]})
+        assert status == 200  # the queue held two texts: the first client's are gone from it
+        assert 'spertmt_errors_total{kind="client_gone"} 1' in server.get("/metrics")[1]
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_finishes_the_requests_in_flight_and_exits_0(exported):
+    server = Server(exported, "--max-wait-ms", "1500")
+    answers = []
+    waiting = threading.Thread(target=lambda: answers.append(server.extract({"texts": TEXTS})))
+    waiting.start()
+    time.sleep(0.4)  # the request is in the queue, waiting for company
+    server.process.send_signal(signal.SIGTERM)
+    waiting.join(timeout=60)
+    assert server.process.wait(timeout=60) == 0
+    assert answers and answers[0][0] == 200 and len(answers[0][1]["results"]) == len(TEXTS)
+    with pytest.raises(OSError):
+        server.get("/health")  # no longer listening
+
+
+def test_the_server_on_the_onnx_runtime_imports_no_torch(exported):
+    code = f"""
+import json, sys, threading, time, urllib.request
+import uvicorn
+from spertmt.inference.loading import load_model
+from spertmt.serve import create_app
+app = create_app(lambda: load_model({str(exported)!r}, runtime="onnx"))
+server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port={_free_port()}, log_level="warning"))
+threading.Thread(target=server.run, daemon=True).start()
+while not server.started:
+    time.sleep(0.05)
+url = f"http://127.0.0.1:{{server.config.port}}/v1/extract"
+request = urllib.request.Request(url, data=json.dumps({{"texts": ["Mary lives in Paris."]}}).encode(), method="POST")
+assert json.loads(urllib.request.urlopen(request).read())["results"]
+loaded = [m for m in ("torch", "transformers") if m in sys.modules]
+assert not loaded, loaded
+server.should_exit = True
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1"})
