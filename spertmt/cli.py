@@ -165,19 +165,14 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise ValueError("spertmt serve needs Starlette and uvicorn: pip install 'spertmt[serve]'") from None
-    from .inference.loading import load_model
-    from .serve import ServeSettings, create_app
+    from .serve import ServeSettings, build_app
 
     settings = ServeSettings(max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue,
                              max_body=int(args.max_body_mb * 2**20))
     if min(settings.max_batch, settings.max_queue, settings.max_body) < 1 or settings.max_wait < 0:
         raise ValueError("--max-batch, --max-queue and --max-body-mb must be positive, --max-wait-ms at least 0")
 
-    def load():
-        return load_model(args.model, device=args.device, precision=args.precision, runtime=args.runtime,
-                          threads=args.threads)
-
-    app = create_app(load, settings, describe={"model": str(args.model), "runtime": args.runtime})
+    app = build_app(args.model, args.runtime, args.device, args.precision, args.threads, settings)
     print(f"spertmt serve: {args.model} on http://{args.host}:{args.port} (POST /v1/extract, GET /health, "
           "GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
     # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again

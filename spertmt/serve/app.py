@@ -178,3 +178,14 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.metrics = metrics
     return app
+
+
+def build_app(model: str, runtime: str = "onnx", device: str = "auto", precision: str = "fp32",
+              threads: int | None = None, settings: ServeSettings | None = None):
+    """`create_app` for `model`, loaded when the app starts (in `spertmt serve`, or on each Ray Serve replica)."""
+    from ..inference.loading import load_model
+
+    def load():
+        return load_model(model, device=device, precision=precision, runtime=runtime, threads=threads)
+
+    return create_app(load, settings, describe={"model": str(model), "runtime": runtime})

@@ -16,21 +16,12 @@ import pytest
 
 from spertmt.cli import main
 
-from ..fixtures.make_model_fixture import OUT as TRAINED
-
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 TEXTS = ["John Smith works for Acme Corp in Berlin.", "", "Mary lives in Paris.", "Oslo."]
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve") / "onnx"
-    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
-    return folder
 
 
 def _free_port() -> int:
