@@ -1,0 +1,218 @@
+"""Load on `spertmt serve`: throughput and latency at several concurrencies, against `spertmt
+predict`'s throughput on the same texts with the same runtime, and a burst past the queue.
+
+    python bench/serve_load.py --model runs/c04/onnx --runtime onnx
+    python bench/serve_load.py --model runs/c04/best --runtime torch --output bench/results/serve-load-torch.json
+
+For each concurrency C (default 1, 8, 32, 128), C clients each hold one keep-alive connection and
+send one sentence per request (CoNLL04 test sentences, in order, `--sentences` of them) until every
+sentence is answered; throughput is sentences over wall time, latency each request's from send to
+last byte (p50, p99). The baseline is `predict_file` on the same sentences as a .txt file in a
+process of its own, timed after the model has loaded (the server's time excludes loading too).
+The burst sends `--burst` times the queue's length of requests at once to a server with a short
+queue (`--burst-queue`): each must be answered (200 or 503) within the timeout, the server must be
+healthy afterwards, and its peak memory (VmHWM) is read from /proc. The client is our own asyncio
+one (no dependency, exact per-request times, a body per request); on 2 cores it shares the machine
+with the server, as a client on the same host would. Prints a table and writes JSON. Measure on a
+quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def sentences(count: int) -> list[str]:
+    """The first `count` CoNLL04 test sentences, as text (the data root as everywhere: SPERTMT_DATA, ...)."""
+    from spertmt.config import Config
+    from spertmt.data.documents import read_documents
+
+    return [" ".join(d.tokens) for d in read_documents(Config().data_path("test_path"))][:count]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: str, runtime: str, threads: int, *extra: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "spertmt", "serve", "--model", model, "--runtime", runtime,
+                                "--port", str(port), "--quiet", "--threads", str(threads), *extra],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                if response.status == 200:
+                    return process, port
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"the server ended with {process.returncode}") from None
+            time.sleep(0.2)
+    raise SystemExit("the server did not become ready")
+
+
+async def _post(reader, writer, body: bytes) -> tuple[int, float]:
+    started = time.perf_counter()
+    writer.write(b"POST /v1/extract HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return status, time.perf_counter() - started
+
+
+async def run_level(port: int, texts: list[str], concurrency: int, timeout: float = 120.0) -> dict:
+    queue = list(reversed(texts))
+    latencies, statuses = [], []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                body = json.dumps({"texts": [queue.pop()]}).encode()
+                status, seconds = await asyncio.wait_for(_post(reader, writer, body), timeout)
+                statuses.append(status)
+                latencies.append(seconds)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {"concurrency": concurrency, "sentences": len(texts), "wall_s": wall,
+            "sentences_per_s": len(texts) / wall, "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "non_200": sum(s != 200 for s in statuses)}
+
+
+async def burst(port: int, text: str, requests: int, timeout: float) -> dict:
+    async def one():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return (await asyncio.wait_for(_post(reader, writer, json.dumps({"texts": [text]}).encode()), timeout))[0]
+        except (asyncio.TimeoutError, OSError):
+            return None
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    statuses = await asyncio.gather(*(one() for _ in range(requests)))
+    return {"requests": requests, "ok": statuses.count(200), "busy_503": statuses.count(503),
+            "unanswered": statuses.count(None), "other": sum(s not in (200, 503, None) for s in statuses),
+            "wall_s": time.perf_counter() - started}
+
+
+def peak_memory_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+PREDICT = """
+import sys, time
+from spertmt.inference.loading import load_model
+from spertmt.inference.streaming import predict_file
+model = load_model(sys.argv[1], runtime=sys.argv[2], threads=int(sys.argv[3]))
+model.extract(["Warm up ."])
+started = time.perf_counter()
+count = predict_file(model, sys.argv[4], sys.argv[5], progress=False)
+print(count / (time.perf_counter() - started))
+"""
+
+
+def predict_throughput(model: str, runtime: str, threads: int, texts: list[str]) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "in.txt"
+        source.write_text("\n".join(texts) + "\n")
+        out = subprocess.run([sys.executable, "-c", PREDICT, model, runtime, str(threads), str(source),
+                              str(Path(tmp) / "out.jsonl")], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a model folder (--runtime torch) or an exported one (onnx)")
+    parser.add_argument("--runtime", default="onnx", choices=["onnx", "torch"])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
+    parser.add_argument("--sentences", type=int, default=288, help="CoNLL04 test sentences per level (all: 288)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="the model's threads")
+    parser.add_argument("--burst", type=int, default=10, help="the burst, in queue lengths")
+    parser.add_argument("--burst-queue", type=int, default=64, help="the queue of the burst's server, in texts")
+    parser.add_argument("--output", default=str(HERE / "results" / "serve-load-cpu.json"))
+    args = parser.parse_args(argv)
+    texts = sentences(args.sentences)
+
+    baseline = predict_throughput(args.model, args.runtime, args.threads, texts)
+    process, port = start_server(args.model, args.runtime, args.threads)
+    try:
+        asyncio.run(run_level(port, texts[:16], 4))  # warm-up
+        levels = [asyncio.run(run_level(port, texts, c)) for c in args.concurrency]
+    finally:
+        process.terminate()
+        process.wait()
+    process, port = start_server(args.model, args.runtime, args.threads, "--max-queue", str(args.burst_queue))
+    try:
+        burst_result = asyncio.run(burst(port, texts[0], args.burst * args.burst_queue, 120.0))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            burst_result["healthy_after"] = response.status == 200
+        burst_result["peak_memory_mib"] = peak_memory_mib(process.pid)
+    finally:
+        process.terminate()
+        burst_result["exit_code"] = process.wait()
+
+    print(f"{args.runtime}: spertmt predict {baseline:.1f} sentences/s on the same {len(texts)} sentences\n")
+    print("| concurrency | sentences/s | x predict | p50 ms | p99 ms | not 200 |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for level in levels:
+        print(f"| {level['concurrency']} | {level['sentences_per_s']:.1f} | {level['sentences_per_s'] / baseline:.2f}x"
+              f" | {level['p50_ms']:.1f} | {level['p99_ms']:.1f} | {level['non_200']} |")
+    print(f"\nburst of {burst_result['requests']} requests on a queue of {args.burst_queue}: "
+          f"{burst_result['ok']} answered 200, {burst_result['busy_503']} 503, {burst_result['unanswered']} "
+          f"unanswered; healthy after: {burst_result['healthy_after']}; peak memory "
+          f"{burst_result['peak_memory_mib']} MiB")
+    record = {"command": " ".join(["python", "bench/serve_load.py", *(argv or sys.argv[1:])]),
+              "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "runtime": args.runtime,
+              "model": Path(args.model).name, "threads": args.threads, "cpus": os.cpu_count(),
+              "predict_sentences_per_s": baseline, "levels": levels, "burst": burst_result}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(record, indent=1))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
