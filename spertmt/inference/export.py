@@ -94,4 +94,10 @@ def export_heads(model, pad_id: int, folder: Path) -> None:
         "relation_thresholded": model.relation_head.thresholded,
         "uses_entity_logits": bool(model.use_entity_logits),
     }
+    # Every file the runtime reads, with its size, checked when the folder loads: a graph cut short
+    # by a failed copy is named, not left to fail inside ONNX Runtime. (thresholds.json is not
+    # among them: tune-threshold may rewrite it.)
+    needed = [*manifest["graphs"]["encoder"].values(), manifest["graphs"]["entities"], manifest["graphs"]["relations"],
+              manifest["tokenizer"], ModelFiles.CONFIG, ModelFiles.TYPES]
+    manifest["files"] = {name: (folder / name).stat().st_size for name in needed}
     (folder / ModelFiles.MANIFEST).write_text(json.dumps(manifest, indent=2))

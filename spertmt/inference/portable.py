@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._version import __version__
 from ..config import EXTRACT_BATCH_SIZE, Config
 from ..data.documents import Document, Types
 from ..data.encoding import Encoding, align_pieces, candidate_spans, longest_first, window_plan
@@ -28,6 +29,30 @@ from .decoding import decode_arrays, thresholds_to_apply
 from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
 
 MANIFEST = ModelFiles.MANIFEST
+_HINT = "export the model again (spertmt export --format onnx MODEL OUTPUT)"
+
+
+def _read_json(folder: Path, name: str):
+    """A JSON file of an exported folder; a missing or damaged one is named with what to do."""
+    try:
+        return json.loads((folder / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder}: {name} is missing; {_HINT}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{folder}: {name} is damaged ({error}); {_HINT}") from None
+
+
+def _check_files(folder: Path, manifest: dict) -> None:
+    """Every file the manifest lists is there with the size the export wrote (folders exported
+    before the manifest listed them are read as they are)."""
+    for name, size in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder}: {name} is missing; {_HINT}")
+        found = path.stat().st_size
+        if found != size:
+            raise ValueError(f"{folder}: {name} is {found:,} bytes where the export wrote {size:,} (cut short by "
+                             f"a failed copy or a full disk?); {_HINT}")
 
 
 def is_portable(folder: str | Path) -> bool:
@@ -50,21 +75,26 @@ class PortableExtractor:
         if not is_portable(folder):
             raise FileNotFoundError(f"{folder}: no {MANIFEST}; write the folder with "
                                     "spertmt export --format onnx MODEL OUTPUT")
-        self.manifest = json.loads((folder / MANIFEST).read_text())
-        if self.manifest.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"{folder}: {MANIFEST} has format {self.manifest.get('format')}; this spertmt reads "
-                             f"{MANIFEST_FORMAT}: export the model again")
+        self.manifest = _read_json(folder, MANIFEST)
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != MANIFEST_FORMAT:
+            found = self.manifest.get("format") if isinstance(self.manifest, dict) else None
+            written_by = self.manifest.get("spertmt", "?") if isinstance(self.manifest, dict) else "?"
+            raise ValueError(f"{folder}: {MANIFEST} has format {found} (spertmt {written_by}); this spertmt "
+                             f"({__version__}) reads format {MANIFEST_FORMAT}: {_HINT} with this version")
+        _check_files(folder, self.manifest)
         encoders = self.manifest["graphs"]["encoder"]
         if precision not in encoders:
             raise ValueError(f"precision must be one of {', '.join(encoders)} with runtime onnx, not {precision!r}")
         self.folder, self.precision, self.runtime = folder, precision, "onnx"
-        self.config = Config.from_dict(json.loads((folder / ModelFiles.CONFIG).read_text()),
-                                       str(folder / ModelFiles.CONFIG)).resolved()
-        types = folder / ModelFiles.TYPES
-        self.types = Types.from_dict(json.loads(types.read_text()), str(types))
+        config = _read_json(folder, ModelFiles.CONFIG)
+        self.config = Config.from_dict(config, str(folder / ModelFiles.CONFIG)).resolved()
+        self.types = Types.from_dict(_read_json(folder, ModelFiles.TYPES), str(folder / ModelFiles.TYPES))
         thresholds = folder / ModelFiles.THRESHOLDS
-        self.thresholds = json.loads(thresholds.read_text()) if thresholds.exists() else {}
-        self.tokenizer = Tokenizer.from_file(str(folder / self.manifest["tokenizer"]))
+        self.thresholds = _read_json(folder, ModelFiles.THRESHOLDS) if thresholds.exists() else {}
+        try:
+            self.tokenizer = Tokenizer.from_file(str(folder / self.manifest["tokenizer"]))
+        except Exception as error:  # the tokenizers library's own error types
+            raise ValueError(f"{folder}: {self.manifest['tokenizer']} cannot be read ({error}); {_HINT}") from None
         self.pad_id = self.manifest["pad_id"]
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
@@ -73,7 +103,11 @@ class PortableExtractor:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
         def session(name: str):
-            return ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
+            try:
+                return ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
+            except Exception as error:  # InvalidProtobuf, Fail, NoSuchFile: ONNX Runtime's own types
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ValueError(f"{folder}: {name} cannot be read by ONNX Runtime ({reason}); {_HINT}") from None
 
         self.encoder_file = encoders[precision]
         self.encoder = session(self.encoder_file)

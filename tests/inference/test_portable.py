@@ -3,6 +3,7 @@ PyTorch model predicts, its numpy steps equal the PyTorch ones, and loading and 
 neither torch nor transformers."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -256,3 +257,61 @@ def test_an_install_without_torch_extracts(exported, tmp_path):
                          env={"PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}).stdout
     want = spertmt.load(TRAINED, device="cpu").extract("John Smith works for Acme.", threshold=-1.0)[0]
     assert out.split() == [str(len(want.entities)), str(len(want.relations))]
+
+
+def _damaged_copy(exported, tmp_path, name, how):
+    import shutil
+
+    folder = tmp_path / f"copy-{name.replace('/', '-')}-{how}"
+    shutil.copytree(exported, folder)
+    path = folder / name
+    if how == "cut":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "missing":
+        path.unlink()
+    else:  # garbage of the same size: past the size check, into the reader
+        path.write_bytes(b"{" * path.stat().st_size)
+    return folder
+
+
+def _manifest_files(exported):
+    return list(json.loads((exported / "manifest.json").read_text())["files"])
+
+
+@pytest.mark.parametrize("how", ["cut", "missing", "garbage"])
+def test_every_damaged_file_of_an_exported_folder_is_named(exported, tmp_path, capsys, how):
+    """Each file the runtime reads, cut short, missing or overwritten: `spertmt.load` and
+    `spertmt predict --runtime onnx` end in one line naming the file, exit code 2, no traceback."""
+    from spertmt.cli import main
+
+    # Without manifest.json the folder is a PyTorch model folder (which an exported one is too).
+    names = _manifest_files(exported) + (["manifest.json"] if how != "missing" else [])
+    assert {"encoder.onnx", "encoder-int8.onnx", "entities.onnx", "relations.onnx", "config.json",
+            "types.json", "tokenizer/tokenizer.json"} <= set(names)
+    source = tmp_path / "in.txt"
+    source.write_text("Mary lives in Paris.\n")
+    for name in names:
+        folder = _damaged_copy(exported, tmp_path, name, how)
+        precision = "int8" if name == "encoder-int8.onnx" else "fp32"
+        with pytest.raises((ValueError, FileNotFoundError), match=re.escape(name)):
+            spertmt.load(folder, runtime="onnx", precision=precision)
+        assert main(["predict", "--quiet", "--model", str(folder), "--runtime", "onnx", "--precision", precision,
+                     "--input", str(source), "--output", str(tmp_path / "out.jsonl")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and name in err and "Traceback" not in err, (name, err)
+        assert "export" in err or "manifest" in name, err
+
+
+def test_a_graph_onnx_runtime_cannot_read_is_named_without_the_manifests_sizes(exported, tmp_path):
+    """A folder exported before the manifest listed its files: a graph cut short still gets one
+    named line (ONNX Runtime's own error, wrapped), and a manifest of another format says so."""
+    folder = _damaged_copy(exported, tmp_path, "relations.onnx", "cut")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["files"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="relations.onnx cannot be read by ONNX Runtime"):
+        spertmt.load(folder, runtime="onnx")
+    manifest["format"] = 99
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"format 99 \(spertmt .*\); this spertmt .* reads format 1"):
+        spertmt.load(folder, runtime="onnx")
