@@ -109,7 +109,7 @@ def _native_extensions():
 
 class BuildPyWithSources(build_py):
     """Ships csrc/ inside the package as spertmt/_csrc, for the just-in-time build of the loading
-    chain (spertmt/ops/_native.py) on a machine where the prebuilt library cannot load."""
+    chain (src/spertmt/ops/_native.py) on a machine where the prebuilt library cannot load."""
 
     def run(self):
         super().run()
@@ -123,7 +123,10 @@ class BuildPyWithSources(build_py):
 ext_modules, cmdclass = _native_extensions()
 
 setup(
-    packages=find_packages(include=["spertmt", "spertmt.*"]),
+    # src/ layout: from the repository root, `import spertmt` finds the installed package, never
+    # the checkout (which has no built library).
+    packages=find_packages("src", include=["spertmt", "spertmt.*"]),
+    package_dir={"": "src"},
     package_data={"spertmt": ["py.typed"]},  # PEP 561: the package's own types, for mypy and editors
     ext_modules=ext_modules,
     cmdclass={"build_py": BuildPyWithSources, **cmdclass},

@@ -44,15 +44,17 @@ def main(argv=None) -> int:
         f'name = "tiny"\nconfig = "{work / "tiny.toml"}"\nseeds = [0, 1]\naverage = "micro"\n\n'
         '[[cells]]\nname = "spert"\nset = ["mode=spert"]\n\n'
         '[[cells]]\nname = "spertmt-tuned"\nset = ["mode=spertmt", "threshold_selection=global", "ema_decay=0.9"]\n')
-    library = next((ROOT / "spertmt").glob("_C*.so"), None)
+    library = next((ROOT / "src" / "spertmt").glob("_C*.so"), None)
     records = {}
     for name, commit in (("before", args.before), ("after", args.after)):
         tree = work / name
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), commit], check=True)
         try:
+            package = tree / "src" / "spertmt"  # commits before the src/ layout: tree / "spertmt"
+            package = package if package.exists() else tree / "spertmt"
             if library is not None:
-                shutil.copy(library, tree / "spertmt" / library.name)
-            env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+                shutil.copy(library, package / library.name)
+            env = {**os.environ, "PYTHONPATH": str(package.parent), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
             subprocess.run([sys.executable, "-m", "spertmt", "experiment", str(work / "grid.toml"), "--results",
                             str(work / f"results-{name}"), "--runs", str(work / f"runs-{name}"), "--threads", "1"],
                            check=True, cwd=tree, env=env, stdout=subprocess.DEVNULL)

@@ -216,7 +216,7 @@ def test_no_module_imports_names_from_the_package_front_door():
     """spertmt/__init__.py re-exports; the modules import from where things are defined."""
     import ast
 
-    package = Path(__file__).resolve().parents[1] / "spertmt"
+    package = Path(__file__).resolve().parents[1] / "src" / "spertmt"
     for path in package.rglob("*.py"):
         if path.name == "__init__.py" and path.parent == package:
             continue

@@ -16,7 +16,7 @@ def _mypy(*args: str) -> tuple[str, int]:
 
 
 def test_the_public_api_type_checks():
-    assert (ROOT / "spertmt" / "py.typed").exists()
+    assert (ROOT / "src" / "spertmt" / "py.typed").exists()
     out, status = _mypy()
     assert status == 0, out
 

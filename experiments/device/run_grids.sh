@@ -26,20 +26,20 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 python3 experiments/device/pack_encoder.py unpack .device/encoder --site /tmp/site
 export SPERTMT_DATA=$REPO/.device/datasets
 nvidia-smi > "$LOGS/nvidia-smi.txt" 2>&1
-PYTHONPATH=$REPO:/tmp/site python3 -m spertmt info > "$LOGS/info.txt" 2>&1
+PYTHONPATH=$REPO/src:/tmp/site python3 -m spertmt info > "$LOGS/info.txt" 2>&1
 
 build_kernels() {  # into /tmp/build, a copy without the data and the records
   mkdir -p /tmp/build && tar --exclude=.device --exclude=results -cf - . | tar -xf - -C /tmp/build
   (cd /tmp/build && TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=4 SPERTMT_REQUIRE_NATIVE=1 \
      python3 setup.py build_ext --inplace > "$LOGS/build.log" 2>&1) || { echo "build failed" | tee -a "$LOGS/build.log"; return 1; }
   echo "[$SECONDS s] kernels built"
-  { command -v gcc g++; gcc --version; g++ --version; ldd /tmp/build/spertmt/_C.so; } > "$LOGS/toolchain.txt" 2>&1
-  PYTHONPATH=/tmp/build:/tmp/site python3 -m spertmt info > "$LOGS/info-native.txt" 2>&1
+  { command -v gcc g++; gcc --version; g++ --version; ldd /tmp/build/src/spertmt/_C.so; } > "$LOGS/toolchain.txt" 2>&1
+  PYTHONPATH=/tmp/build/src:/tmp/site python3 -m spertmt info > "$LOGS/info-native.txt" 2>&1
 }
 
 test_kernels() {  # the op tests against the fallbacks; each bad-input test in its own process
   cd /tmp/build || return 1
-  export PYTHONPATH=/tmp/build:/tmp/site
+  export PYTHONPATH=/tmp/build/src:/tmp/site
   timeout 300 python3 -X faulthandler -m pytest tests/ops/test_pooling.py tests/ops/test_losses.py \
     "tests/ops/test_build.py::test_native_kernels_built_where_a_compiler_is" -k "not bad" -q -rs \
     -p no:cacheprovider > "$LOGS/cuda-tests.log" 2>&1
@@ -55,9 +55,9 @@ test_kernels() {  # the op tests against the fallbacks; each bad-input test in i
 
 if [ "${NATIVE:-0}" = 1 ]; then
   build_kernels || exit 1
-  GRID_PYTHONPATH=/tmp/build:/tmp/site
+  GRID_PYTHONPATH=/tmp/build/src:/tmp/site
 else
-  GRID_PYTHONPATH=$REPO:/tmp/site
+  GRID_PYTHONPATH=$REPO/src:/tmp/site
 fi
 pids=()
 for entry in ${GRIDS:-}; do

@@ -213,6 +213,22 @@ def test_a_library_that_does_not_load_is_one_warning_that_says_why(tmp_path):
     assert "missing.so" in result["warnings"][0]
 
 
+def test_a_source_checkout_imported_unbuilt_is_named_as_such(tmp_path):
+    """A checkout's src/spertmt on sys.path without a built library: the warning says so and how to
+    build it, not that the package was installed without a compiler."""
+    import spertmt
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(Path(spertmt.__file__).parent, checkout / "src" / "spertmt",
+                    ignore=shutil.ignore_patterns("_C*.so", "_csrc", "__pycache__"))
+    shutil.copytree(ROOT / "csrc", checkout / "csrc")
+    out = run_chain_probe(tmp_path, PYTHONPATH=str(checkout / "src"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["native"] is False and "this is the source checkout" in result["error"]
+    assert "pip install --no-build-isolation -e ." in result["error"] and "without a C++ compiler" not in result["error"]
+
+
 def test_require_native_turns_the_fallback_into_an_error(tmp_path):
     out = run_chain_probe(tmp_path, SPERTMT_LIBRARY=str(tmp_path / "missing.so"), SPERTMT_REQUIRE_NATIVE="1")
     assert out.returncode != 0

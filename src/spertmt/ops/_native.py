@@ -51,9 +51,9 @@ def _torch_version() -> tuple[int, int]:
 
 def sources_dir() -> Path | None:
     """The C++/CUDA sources: shipped inside the package (`spertmt/_csrc`, see setup.py), or the
-    repository's `csrc/` in a source checkout. None when neither is there."""
+    repository's `csrc/` in a source checkout (src/spertmt/../../csrc). None when neither is there."""
     package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "_csrc", package.parent / "csrc"):
+    for candidate in (package / "_csrc", package.parents[1] / "csrc"):
         if (candidate / "spertmt.cpp").is_file():
             return candidate
     return None
@@ -102,9 +102,15 @@ def _load() -> None:
             module = importlib.import_module("spertmt._C")
             _source = f"prebuilt ({module.__file__})"
         except (ImportError, OSError) as error:
+            package = Path(__file__).resolve().parents[1]
             if isinstance(error, ModuleNotFoundError) and error.name == "spertmt._C":
-                reasons.append("the package has no compiled kernels (installed without a C++ compiler, or "
-                               "with SPERTMT_SKIP_NATIVE=1)")
+                if not (package / "_csrc").exists() and (package.parents[1] / "csrc").exists():
+                    reasons.append(f"this is the source checkout ({package}), imported without being built: "
+                                   "`pip install --no-build-isolation -e .` builds it in place, or install the "
+                                   "wheel and leave src/ off PYTHONPATH")
+                else:
+                    reasons.append("the package has no compiled kernels (installed without a C++ compiler, or "
+                                   "with SPERTMT_SKIP_NATIVE=1)")
             else:
                 reasons.append(f"the prebuilt library did not load ({type(error).__name__}: {error})")
         if _source is None:
