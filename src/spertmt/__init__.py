@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from ._version import __version__
 
@@ -24,7 +24,9 @@ _EXPORTS = {
     "Config": ".config",
     "Document": ".data.documents", "Entity": ".data.documents", "Relation": ".data.documents",
     "Types": ".data.documents", "read_documents": ".data.documents", "read_types": ".data.documents",
-    "Extractor": ".inference.extractor", "Extraction": ".inference.texts",
+    "write_documents": ".data.documents",
+    "Extractor": ".inference.extractor", "Extraction": ".inference.texts", "ExtractorLike": ".inference.texts",
+    "Callback": ".training.callbacks", "EarlyStopping": ".training.callbacks",
     "ExtractedEntity": ".inference.texts", "ExtractedRelation": ".inference.texts",
     "ops": ".ops",
 }
@@ -32,10 +34,11 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from . import ops
     from .config import Config
-    from .data.documents import Document, Entity, Relation, Types, read_documents, read_types
+    from .data.documents import Document, Entity, Relation, Types, read_documents, read_types, write_documents
     from .inference.batch_predictor import BatchPredictor
     from .inference.extractor import Extractor
-    from .inference.texts import ExtractedEntity, ExtractedRelation, Extraction
+    from .inference.texts import ExtractedEntity, ExtractedRelation, Extraction, ExtractorLike
+    from .training.callbacks import Callback, EarlyStopping
 
 
 # `spertmt.evaluate` is the scoring function whatever was imported before. The package's own
@@ -54,12 +57,25 @@ def __getattr__(name: str):
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+@overload
+def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: Literal["torch"] = "torch",
+         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor: ...
+@overload
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
-         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor:
-    """Loads a trained model folder or a hub repo id ("org/name"); see `spertmt.inference.extractor`
-    (load, Extractor). With runtime "onnx", a folder (or a repo) written by `spertmt export --format
-    onnx` runs on the CPU without torch or transformers (spertmt.inference.portable: the same
-    `extract` and `predict`), precision "fp32" or "int8"."""
+         revision: str | None = None, cache_dir: str | Path | None = None) -> ExtractorLike: ...
+
+
+def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
+         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor | ExtractorLike:
+    """Loads a trained model folder or a hub repo id ("org/name"): a spertmt.Extractor (see
+    `spertmt.inference.extractor`). With runtime "onnx", a folder (or a repo) written by `spertmt
+    export --format onnx` runs on the CPU without torch or transformers (a PortableExtractor,
+    spertmt.inference.portable); both satisfy `spertmt.ExtractorLike` (the same `extract` and
+    `predict`). Precision "fp32" or "int8" with runtime "onnx"."""
     from .inference.loading import load_model
 
     return load_model(folder, device, precision, runtime, revision, cache_dir)
@@ -73,6 +89,6 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     return _train(config, output_dir, progress, resume, overwrite, keep_resume, callbacks)
 
 
-__all__ = ["BatchPredictor", "Config", "Document", "Entity", "ExtractedEntity", "ExtractedRelation", "Extraction",
-           "Extractor", "Relation", "Types", "__version__", "evaluate", "load", "ops", "read_documents", "read_types",
-           "train"]
+__all__ = ["BatchPredictor", "Callback", "Config", "Document", "EarlyStopping", "Entity", "ExtractedEntity",
+           "ExtractedRelation", "Extraction", "Extractor", "ExtractorLike", "Relation", "Types", "__version__",
+           "evaluate", "load", "ops", "read_documents", "read_types", "train", "write_documents"]

@@ -48,6 +48,7 @@ def test_the_exported_model_predicts_what_pytorch_predicts(exported, threshold):
     torch_model = spertmt.load(TRAINED, device="cpu")
     onnx_model = spertmt.load(exported, runtime="onnx")
     assert isinstance(onnx_model, portable.PortableExtractor)
+    assert isinstance(onnx_model, spertmt.ExtractorLike) and isinstance(torch_model, spertmt.ExtractorLike)
     documents = spertmt.read_documents(FIXTURES + "/tiny_train.json", torch_model.types)
     texts = [" ".join(d.tokens) for d in documents] + ["", "Berlin."]
     want, got = torch_model.extract(texts, threshold=threshold), onnx_model.extract(texts, threshold=threshold)

@@ -33,4 +33,10 @@ def share(folder: str) -> str:
     return extractor.push_to_hub("me/model", private=True)
 
 
+def without_torch(folder: str) -> int:
+    extractor: spertmt.ExtractorLike = spertmt.load(folder, runtime="onnx")
+    either: spertmt.ExtractorLike = spertmt.load(folder)  # an Extractor is one too
+    return len(extractor.extract("Mary lives in Paris.")[0].entities) + len(either.predict([]))
+
+
 predictor: BatchPredictor = BatchPredictor("runs/demo/best", device="cpu", batch_size=16)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
 
+from ..config import Config
 from ..data.documents import Document, Types
 from ..data.text import Word, split_sentences, unicode_words
 
@@ -47,6 +49,26 @@ class Extraction:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@runtime_checkable
+class ExtractorLike(Protocol):
+    """What every loaded model offers, whichever engine runs it (`spertmt.load` returns one:
+    spertmt.Extractor on PyTorch, PortableExtractor on ONNX Runtime without torch)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def types(self) -> Types: ...
+
+    def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
+                batch_size: int = ..., threshold: float | None = None, relations: bool = True,
+                progress: bool = False, max_sentence_words: int = ...,
+                flat_ner: bool | None = None) -> list[Extraction]: ...
+
+    def predict(self, documents: list[Document], batch_size: int = ..., threshold: float | None = None,
+                progress: bool = False, flat_ner: bool = False) -> list[Document]: ...
 
 
 @dataclass
