@@ -4,7 +4,7 @@ only modules of its own layer or of the layers below it."""
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "spertmt"
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "spertmt"
 
 # From the bottom up; a module or package of spertmt by its first name under spertmt/.
 LAYERS = [
@@ -16,6 +16,7 @@ LAYERS = [
     {"inference"},
     {"training"},
     {"experiment"},
+    {"serve"},  # the HTTP service: the inference layer behind an ASGI app
     {"info", "testing", "cli", "__init__", "__main__"},  # the front doors
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -43,6 +43,27 @@ def test_two_processes_writing_one_output_leave_one_whole_result(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temporary left
 
 
+def test_two_writers_of_one_folder_fill_their_own_and_the_last_one_whole_stays(tmp_path):
+    """Two exports (or saves) into one folder at once: each fills a temporary of its own (a shared
+    `<folder>.tmp` let one delete the other's half-written files), the last to finish is what the
+    folder holds, whole, and nothing is left beside it; a dead writer's temporary folder goes too."""
+    from spertmt.files import atomic_folder
+
+    folder = tmp_path / "onnx"
+    dead = tmp_path / "onnx.999999999.0000.tmp"  # a pid no process has
+    dead.mkdir()
+    writers = [atomic_folder(folder) for _ in "AB"]
+    first, second = (w.__enter__() for w in writers)
+    assert first != second and dead.exists() is False
+    for part in ("encoder", "heads"):
+        (first / part).write_text("A")
+        (second / part).write_text("B")
+    for writer in writers:
+        writer.__exit__(None, None, None)
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"encoder": "B", "heads": "B"}
+    assert [p.name for p in tmp_path.iterdir()] == ["onnx"]
+
+
 def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
     """`kill -9` runs no cleanup: the temporary stays until the next write of the same output,
     which removes it; a live writer's temporary, and another output's, are left alone."""

