@@ -143,8 +143,7 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
                 await asyncio.wait({task}, timeout=0.1)
                 if not task.done() and await request.is_disconnected():
                     task.cancel()
-                    metrics.errors.inc("client_gone")
-                    return _json(499, {"error": "the client closed the connection"})
+                    raise HttpError(499, "the client closed the connection", None, kind="client_gone")
             try:
                 results = task.result()
             except GivenEntityError as error:
