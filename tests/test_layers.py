@@ -78,3 +78,14 @@ def test_the_check_catches_an_import_upwards(tmp_path):
         assert _imported(module) == ["training", "data"]
     finally:
         PACKAGE = saved
+
+
+def test_no_function_is_longer_than_100_lines():
+    """Long functions hide decisions (issue 46): split one that grows past a screenful and a half."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100:
+                long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} "
+                            f"({node.end_lineno - node.lineno + 1} lines)")
+    assert long == []

@@ -67,6 +67,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_arguments(commands) -> None:
+    train = commands.add_parser("train", help="train, pick the best epoch on dev, evaluate on test")
+    _add_config_arguments(train)
+    train.add_argument("--output", required=True, help="run folder (checkpoints, logs, metrics)")
+    train.add_argument("--resume", action="store_true",
+                       help="go on with the interrupted run in --output (its config.json; --set may change keys)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="train into an --output that already holds a trained model, replacing it")
+    train.add_argument("--keep-resume", action="store_true",
+                       help="keep resume/ (model, optimizer and random states) when the run has ended; by default "
+                            "it is removed then (about 260 MB with the offline encoder)")
+    train.add_argument("--all-folds", action="store_true",
+                       help="run folds 0 .. num_folds-1 (ADE) and average their metrics")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=_train)
+
+
 def _check_same_types(given, model_types, source: str, model: str) -> None:
     """--types must be the model's types: its heads score exactly those, in that order."""
     for kind in ("entities", "relations"):
@@ -120,6 +137,23 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_arguments(commands) -> None:
+    evaluate = commands.add_parser("eval", help="evaluate a model folder on a SpERT JSON file")
+    evaluate.add_argument("--model", required=True, help="model folder (e.g. runs/demo/best)")
+    evaluate.add_argument("--data", help="SpERT JSON file (default: the model config's test_path)")
+    evaluate.add_argument("--types", help="types file (default: the model's types)")
+    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="change a prediction setting (threshold, max_span_width, multi_label_relations, "
+                               "max_pairs, overlapping, eval_batch_size, test_path, data_root)")
+    evaluate.add_argument("--output", help="folder for metrics.json and predictions.json")
+    evaluate.add_argument("--batch-size", type=int, default=0)
+    evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
+    evaluate.add_argument("--device", default="auto")
+    _add_runtime_arguments(evaluate)
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(func=_eval)
+
+
 def _predict(args: argparse.Namespace) -> int:
     import os
 
@@ -158,6 +192,32 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_arguments(commands) -> None:
+    predict = commands.add_parser("predict", help="extract entities and relations from a file of texts")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--input", required=True,
+                         help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
+                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON)")
+    predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
+    predict.add_argument("--input-format", choices=INPUT_FORMATS)
+    predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
+    predict.add_argument("--batch-size", type=int, default=EXTRACT_BATCH_SIZE)
+    predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
+    predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
+    predict.add_argument("--flat-ner", action=argparse.BooleanOptionalAction, default=None,
+                         help="no two entities overlap: of overlapping spans the best-scoring one is kept, and "
+                              "relations join kept entities only; --no-flat-ner: nested spans as SpERT (default: "
+                              "the model's flat_ner, set when training from its data)")
+    predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--max-sentence-words", type=int,
+                         help="longer sentences of raw text (text without punctuation) are extracted in "
+                              "pieces of this many words; no relation crosses two pieces (default: 128)")
+    _add_runtime_arguments(predict)
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(func=_predict)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import signal
 
@@ -183,6 +243,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_arguments(commands) -> None:
+    serve = commands.add_parser("serve", help="an HTTP extraction service (dynamic batching, metrics, back-pressure)")
+    serve.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--threads", type=int, help="CPU threads of the model (default: one per core)")
+    _add_runtime_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8080)
+    defaults = ServeDefaults()
+    serve.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                       help="texts per model call, from requests that arrive together (default %(default)s)")
+    serve.add_argument("--max-wait-ms", type=float, default=defaults.max_wait * 1000,
+                       help="how long the oldest request waits for others to join its batch (default %(default)s)")
+    serve.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                       help="texts waiting at most; beyond, requests get 503 and Retry-After (default %(default)s)")
+    serve.add_argument("--max-body-mb", type=float, default=defaults.max_body / 2**20,
+                       help="largest request body in MiB; beyond, 413 (default %(default)s)")
+    serve.add_argument("--quiet", action="store_true", help="log warnings only, not every request")
+    serve.set_defaults(func=_serve)
+
+
 def _export(args: argparse.Namespace) -> int:
     from .inference.runtimes import ONNX_FILES, export_onnx
     from .repos import resolve_model_folder
@@ -194,6 +275,17 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_arguments(commands) -> None:
+    export = commands.add_parser("export", help="write the whole model as ONNX (the encoder in fp32 and int8, "
+                                                "the heads' graphs) for ONNX Runtime, with or without torch")
+    export.add_argument("--format", default="onnx", choices=["onnx"])
+    export.add_argument("model", help="model folder (e.g. runs/demo/best)")
+    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
+                                       "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "
+                                       "files are added to it)")
+    export.set_defaults(func=_export)
+
+
 def _push(args: argparse.Namespace) -> int:
     from .inference.extractor import load
 
@@ -202,6 +294,19 @@ def _push(args: argparse.Namespace) -> int:
                                                      commit_message=args.message, revision=args.revision, **card)
     print(f"pushed {args.model} to {args.repo_id}: {url}\nload it with spertmt.load({args.repo_id!r})")
     return 0
+
+
+def _push_arguments(commands) -> None:
+    push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub, with a model card")
+    push.add_argument("model", help="model folder (e.g. runs/demo/best)")
+    push.add_argument("repo_id", help="the hub repo, owner/name (created if it does not exist)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--token", help="hub token (default: the login of `hf auth login`, or HF_TOKEN)")
+    push.add_argument("--revision", help="branch to push to (default: main)")
+    push.add_argument("--message", default="Upload spertmt model", help="commit message")
+    push.add_argument("--language", help="the model card's language (default: en for the offline encoder)")
+    push.add_argument("--license", help="the model card's license, e.g. mit or cc-by-4.0")
+    push.set_defaults(func=_push)
 
 
 def _tune(args: argparse.Namespace) -> int:
@@ -227,6 +332,18 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_arguments(commands) -> None:
+    tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
+    tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")
+    tune.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
+    tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
+    tune.add_argument("--batch-size", type=int, default=8)
+    tune.add_argument("--device", default="auto")
+    tune.add_argument("--quiet", action="store_true")
+    tune.set_defaults(func=_tune)
+
+
 def _score(args: argparse.Namespace) -> int:
     from .data.convert import collect_types
     from .data.documents import read_documents, read_types
@@ -248,6 +365,18 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_arguments(commands) -> None:
+    score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
+    score.add_argument("--gold", required=True)
+    score.add_argument("--pred", required=True)
+    score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
+    score.add_argument(
+        "--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)"
+    )
+    score.add_argument("--output", help="folder for metrics.json")
+    score.set_defaults(func=_score)
+
+
 def _convert(args: argparse.Namespace) -> int:
     from .data.convert import convert
 
@@ -255,6 +384,22 @@ def _convert(args: argparse.Namespace) -> int:
                      sentences=args.sentences)
     print(f"converted {args.input} ({args.source}) to {args.output} ({args.target}); {report}")
     return 0
+
+
+def _convert_arguments(commands) -> None:
+    from .data.convert import FORMATS as CONVERT_FORMATS
+    from .data.text import WORD_SPLITTERS
+
+    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats")
+    conv.add_argument("--from", dest="source", required=True, choices=CONVERT_FORMATS)
+    conv.add_argument("--to", dest="target", required=True, choices=CONVERT_FORMATS)
+    conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
+    conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
+    conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
+    conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
+                      help="brat word splitter (unicode: Unicode word boundaries, as raw-text extraction)")
+    conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
+    conv.set_defaults(func=_convert)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -275,6 +420,17 @@ def _validate(args: argparse.Namespace) -> int:
     report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
     print(report_json(report) if args.json else format_report(report))
     return 1 if report["errors"] else 0
+
+
+def _validate_arguments(commands) -> None:
+    check = commands.add_parser("validate", help="statistics and every error of a dataset, before training")
+    check.add_argument("data", help="SpERT JSON file")
+    check.add_argument("--types", help="types file")
+    check.add_argument("--model", help="model folder: its types, window and max span width")
+    check.add_argument("--max-span-width", type=int, default=Config.max_span_width)
+    check.add_argument("--max-length", type=int, default=Config.max_length)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_validate)
 
 
 def _read_predictions(path: str, types=None):
@@ -308,12 +464,32 @@ def _visualize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _visualize_arguments(commands) -> None:
+    view = commands.add_parser("visualize", help="an HTML page of predictions (and gold, with errors marked)")
+    view.add_argument("--pred", required=True,
+                      help="predictions: SpERT JSON (.json) or spertmt predict's JSON lines (.jsonl)")
+    view.add_argument("--gold", help="gold documents, SpERT JSON, in the same order")
+    view.add_argument("--types", help="types file (colour order, symmetric relations)")
+    view.add_argument("--output", required=True, help="the .html file")
+    view.add_argument("--limit", type=int, help="only the first N documents")
+    view.set_defaults(func=_visualize)
+
+
 def _download(args: argparse.Namespace) -> int:
     from .data.download import BASE_URL, download
 
     written = download(args.datasets, args.dest, base_url=args.base_url or BASE_URL, progress=not args.quiet)
     print(f"{len(written)} files in {args.dest}")
     return 0
+
+
+def _download_arguments(commands) -> None:
+    fetch = commands.add_parser("download", help="fetch the public SpERT copies of CoNLL04, SciERC and ADE")
+    fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"])
+    fetch.add_argument("--dest", default="datasets", help="folder (point data_root or SPERTMT_DATA at it)")
+    fetch.add_argument("--base-url", help="mirror of the SpERT dataset folder")
+    fetch.add_argument("--quiet", action="store_true")
+    fetch.set_defaults(func=_download)
 
 
 def _experiment(args: argparse.Namespace) -> int:
@@ -354,153 +530,7 @@ def _experiment(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _info(args: argparse.Namespace) -> int:
-    from .info import collect, format_info
-
-    info = collect()
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
-    from .data.convert import FORMATS as CONVERT_FORMATS
-    from .data.text import WORD_SPLITTERS
-
-    parser = argparse.ArgumentParser(prog="spertmt", description="SpERT.MT joint entity and relation extraction.")
-    parser.add_argument("--version", action="version", version=f"spertmt {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    train = commands.add_parser("train", help="train, pick the best epoch on dev, evaluate on test")
-    _add_config_arguments(train)
-    train.add_argument("--output", required=True, help="run folder (checkpoints, logs, metrics)")
-    train.add_argument("--resume", action="store_true",
-                       help="go on with the interrupted run in --output (its config.json; --set may change keys)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="train into an --output that already holds a trained model, replacing it")
-    train.add_argument("--keep-resume", action="store_true",
-                       help="keep resume/ (model, optimizer and random states) when the run has ended; by default "
-                            "it is removed then (about 260 MB with the offline encoder)")
-    train.add_argument("--all-folds", action="store_true",
-                       help="run folds 0 .. num_folds-1 (ADE) and average their metrics")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(func=_train)
-
-    evaluate = commands.add_parser("eval", help="evaluate a model folder on a SpERT JSON file")
-    evaluate.add_argument("--model", required=True, help="model folder (e.g. runs/demo/best)")
-    evaluate.add_argument("--data", help="SpERT JSON file (default: the model config's test_path)")
-    evaluate.add_argument("--types", help="types file (default: the model's types)")
-    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="change a prediction setting (threshold, max_span_width, multi_label_relations, "
-                               "max_pairs, overlapping, eval_batch_size, test_path, data_root)")
-    evaluate.add_argument("--output", help="folder for metrics.json and predictions.json")
-    evaluate.add_argument("--batch-size", type=int, default=0)
-    evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
-    evaluate.add_argument("--device", default="auto")
-    _add_runtime_arguments(evaluate)
-    evaluate.add_argument("--quiet", action="store_true")
-    evaluate.set_defaults(func=_eval)
-
-    predict = commands.add_parser("predict", help="extract entities and relations from a file of texts")
-    predict.add_argument("--model", required=True)
-    predict.add_argument("--input", required=True,
-                         help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
-                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON)")
-    predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
-    predict.add_argument("--input-format", choices=INPUT_FORMATS)
-    predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
-    predict.add_argument("--batch-size", type=int, default=EXTRACT_BATCH_SIZE)
-    predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
-    predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
-    predict.add_argument("--flat-ner", action=argparse.BooleanOptionalAction, default=None,
-                         help="no two entities overlap: of overlapping spans the best-scoring one is kept, and "
-                              "relations join kept entities only; --no-flat-ner: nested spans as SpERT (default: "
-                              "the model's flat_ner, set when training from its data)")
-    predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
-    predict.add_argument("--device", default="auto")
-    predict.add_argument("--max-sentence-words", type=int,
-                         help="longer sentences of raw text (text without punctuation) are extracted in "
-                              "pieces of this many words; no relation crosses two pieces (default: 128)")
-    _add_runtime_arguments(predict)
-    predict.add_argument("--quiet", action="store_true")
-    predict.set_defaults(func=_predict)
-
-    export = commands.add_parser("export", help="write the whole model as ONNX (the encoder in fp32 and int8, "
-                                                "the heads' graphs) for ONNX Runtime, with or without torch")
-    export.add_argument("--format", default="onnx", choices=["onnx"])
-    export.add_argument("model", help="model folder (e.g. runs/demo/best)")
-    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
-                                       "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "
-                                       "files are added to it)")
-    export.set_defaults(func=_export)
-
-    push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub, with a model card")
-    push.add_argument("model", help="model folder (e.g. runs/demo/best)")
-    push.add_argument("repo_id", help="the hub repo, owner/name (created if it does not exist)")
-    push.add_argument("--private", action="store_true", help="create the repo private")
-    push.add_argument("--token", help="hub token (default: the login of `hf auth login`, or HF_TOKEN)")
-    push.add_argument("--revision", help="branch to push to (default: main)")
-    push.add_argument("--message", default="Upload spertmt model", help="commit message")
-    push.add_argument("--language", help="the model card's language (default: en for the offline encoder)")
-    push.add_argument("--license", help="the model card's license, e.g. mit or cc-by-4.0")
-    push.set_defaults(func=_push)
-
-    tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
-    tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")
-    tune.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
-    tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
-    tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
-    tune.add_argument("--batch-size", type=int, default=8)
-    tune.add_argument("--device", default="auto")
-    tune.add_argument("--quiet", action="store_true")
-    tune.set_defaults(func=_tune)
-
-    score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
-    score.add_argument("--gold", required=True)
-    score.add_argument("--pred", required=True)
-    score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
-    score.add_argument(
-        "--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)"
-    )
-    score.add_argument("--output", help="folder for metrics.json")
-    score.set_defaults(func=_score)
-
-    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats")
-    conv.add_argument("--from", dest="source", required=True, choices=CONVERT_FORMATS)
-    conv.add_argument("--to", dest="target", required=True, choices=CONVERT_FORMATS)
-    conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
-    conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
-    conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
-    conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
-                      help="brat word splitter (unicode: Unicode word boundaries, as raw-text extraction)")
-    conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
-    conv.set_defaults(func=_convert)
-
-    check = commands.add_parser("validate", help="statistics and every error of a dataset, before training")
-    check.add_argument("data", help="SpERT JSON file")
-    check.add_argument("--types", help="types file")
-    check.add_argument("--model", help="model folder: its types, window and max span width")
-    check.add_argument("--max-span-width", type=int, default=Config.max_span_width)
-    check.add_argument("--max-length", type=int, default=Config.max_length)
-    check.add_argument("--json", action="store_true")
-    check.set_defaults(func=_validate)
-
-    view = commands.add_parser("visualize", help="an HTML page of predictions (and gold, with errors marked)")
-    view.add_argument("--pred", required=True,
-                      help="predictions: SpERT JSON (.json) or spertmt predict's JSON lines (.jsonl)")
-    view.add_argument("--gold", help="gold documents, SpERT JSON, in the same order")
-    view.add_argument("--types", help="types file (colour order, symmetric relations)")
-    view.add_argument("--output", required=True, help="the .html file")
-    view.add_argument("--limit", type=int, help="only the first N documents")
-    view.set_defaults(func=_visualize)
-
-    fetch = commands.add_parser("download", help="fetch the public SpERT copies of CoNLL04, SciERC and ADE")
-    fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"])
-    fetch.add_argument("--dest", default="datasets", help="folder (point data_root or SPERTMT_DATA at it)")
-    fetch.add_argument("--base-url", help="mirror of the SpERT dataset folder")
-    fetch.add_argument("--quiet", action="store_true")
-    fetch.set_defaults(func=_download)
-
+def _experiment_arguments(commands) -> None:
     grid = commands.add_parser("experiment", help="run a grid of trainings (seeds, modes, overrides), resumable")
     grid.add_argument("grid", help="grid file (TOML), e.g. experiments/conll04.toml")
     grid.add_argument("--results", default="results", help="folder for the records and tables")
@@ -521,28 +551,35 @@ def build_parser() -> argparse.ArgumentParser:
                            "each with a CPU core of its own")
     grid.set_defaults(func=_experiment)
 
-    serve = commands.add_parser("serve", help="an HTTP extraction service (dynamic batching, metrics, back-pressure)")
-    serve.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
-    serve.add_argument("--device", default="auto")
-    serve.add_argument("--threads", type=int, help="CPU threads of the model (default: one per core)")
-    _add_runtime_arguments(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=int, default=8080)
-    defaults = ServeDefaults()
-    serve.add_argument("--max-batch", type=int, default=defaults.max_batch,
-                       help="texts per model call, from requests that arrive together (default %(default)s)")
-    serve.add_argument("--max-wait-ms", type=float, default=defaults.max_wait * 1000,
-                       help="how long the oldest request waits for others to join its batch (default %(default)s)")
-    serve.add_argument("--max-queue", type=int, default=defaults.max_queue,
-                       help="texts waiting at most; beyond, requests get 503 and Retry-After (default %(default)s)")
-    serve.add_argument("--max-body-mb", type=float, default=defaults.max_body / 2**20,
-                       help="largest request body in MiB; beyond, 413 (default %(default)s)")
-    serve.add_argument("--quiet", action="store_true", help="log warnings only, not every request")
-    serve.set_defaults(func=_serve)
 
+def _info(args: argparse.Namespace) -> int:
+    from .info import collect, format_info
+
+    info = collect()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def _info_arguments(commands) -> None:
     info = commands.add_parser("info", help="versions and native-kernel status")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_info)
+
+
+# In the order `spertmt --help` lists them.
+COMMANDS = (_train_arguments, _eval_arguments, _predict_arguments, _export_arguments, _push_arguments,
+            _tune_arguments, _score_arguments, _convert_arguments, _validate_arguments, _visualize_arguments,
+            _download_arguments, _experiment_arguments, _serve_arguments, _info_arguments)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(prog="spertmt", description="SpERT.MT joint entity and relation extraction.")
+    parser.add_argument("--version", action="version", version=f"spertmt {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_arguments in COMMANDS:  # each command's arguments stand beside the function that runs it
+        add_arguments(commands)
     return parser
 
 

@@ -218,8 +218,15 @@ def _alert_not_deterministic(what: str) -> None:
 
 
 def _register_python_parts() -> None:
+    """What the C++ library leaves to Python: the ops' fake (meta) functions, which check their
+    input as the kernels do, and their autograd."""
     lib = "spertmt::"
+    _register_pooling_fakes(lib)
+    _register_loss_fakes(lib)
+    _register_autograd(lib)
 
+
+def _register_pooling_fakes(lib: str) -> None:
     @torch.library.register_fake(lib + "span_max_pool")
     def _(hidden, starts, ends, with_argmax):
         op = "span_max_pool"
@@ -267,6 +274,8 @@ def _register_python_parts() -> None:
         B, _, H = grad_out.shape
         return grad_out.new_empty(B, num_pieces, H)
 
+
+def _register_loss_fakes(lib: str) -> None:
     @torch.library.register_fake(lib + "span_en_iou")
     def _(candidate_spans, gold_spans, gold_mask):
         op = "span_en_iou"
@@ -313,10 +322,10 @@ def _register_python_parts() -> None:
     def _(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay):
         return None
 
-    # ----------------------------------------------------------------------------------------
-    # Autograd: pooled outputs send their gradient to the arg-max piece; losses through their
-    # fused backward ops. Index, target and IoU inputs get no gradient.
 
+def _register_autograd(lib: str) -> None:
+    """Pooled outputs send their gradient to the arg-max piece; losses go through their fused
+    backward ops. Index, target and IoU inputs get no gradient."""
     def _pool_setup(ctx, inputs, output):
         ctx.num_pieces = inputs[0].shape[1]
         ctx.save_for_backward(output[1])
@@ -365,6 +374,5 @@ def _register_python_parts() -> None:
                 None, None, None, None)
 
     torch.library.register_autograd(lib + "ranking_loss", _rank_backward, setup_context=_rank_setup)
-
 
 _load()
