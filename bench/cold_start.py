@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from spertmt.data.documents import read_documents
-    from spertmt.inference.runtimes import export_onnx
+    from spertmt.inference.export import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

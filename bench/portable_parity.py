@@ -22,8 +22,8 @@ from pathlib import Path
 
 import spertmt
 from spertmt.evaluate import evaluate
+from spertmt.inference.export import export_onnx
 from spertmt.inference.portable import load_portable
-from spertmt.inference.runtimes import export_onnx
 
 
 def _decisions(results) -> list:

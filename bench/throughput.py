@@ -61,8 +61,9 @@ from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
 from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
+from spertmt.inference.export import write_onnx_files  # noqa: E402
 from spertmt.inference.extractor import Extractor  # noqa: E402
-from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder, write_onnx_files  # noqa: E402
+from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder  # noqa: E402
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
 from spertmt.model.spertmt import SpERTMT  # noqa: E402
 from spertmt.ops import reference  # noqa: E402

@@ -89,3 +89,53 @@ def test_no_function_is_longer_than_100_lines():
                 long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} "
                             f"({node.end_lineno - node.lineno + 1} lines)")
     assert long == []
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each module of spertmt (dotted) and the modules of spertmt it imports when it runs, lazy
+    imports inside functions included, `if TYPE_CHECKING:` blocks left out (types only)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ("spertmt",) + path.relative_to(PACKAGE).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and ast.unparse(node.test).endswith("TYPE_CHECKING") for n in ast.walk(node)}
+        targets = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    targets.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module)
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_import_cycles():
+    """Modules that import each other, even lazily, are one module in two files (issue 46 found
+    inference/export.py and runtimes.py so)."""
+    graph = _module_imports()
+    assert len(graph) > 50 and sum(map(len, graph.values())) > 100  # the walk found the modules and imports
+    cycles = []
+
+    def visit(module, path):
+        for target in sorted(graph[module]):
+            if target in path:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in done:
+                visit(target, path + [target])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []

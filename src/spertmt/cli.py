@@ -265,7 +265,8 @@ def _serve_arguments(commands) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .inference.runtimes import ONNX_FILES, export_onnx
+    from .inference.export import export_onnx
+    from .inference.runtimes import ONNX_FILES
     from .repos import resolve_model_folder
 
     output = export_onnx(resolve_model_folder(args.model), args.output)

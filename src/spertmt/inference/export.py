@@ -1,5 +1,5 @@
-"""The whole model as ONNX for the runtime without torch (spertmt.inference.portable): beside the
-encoder (runtimes.export_encoder), two graphs of the heads, each with its decision rule inside:
+"""The whole model as ONNX for the runtime without torch (spertmt.inference.portable): the encoder
+(`export_encoder`, and an int8 copy), and two graphs of the heads, each with its decision rule inside:
 
 - `entities.onnx`: max-pooled span features, span widths and [CLS] -> span representations c(s),
   type scores p(s), and per span the best type, its score, its probability and a gate (the head's
@@ -17,13 +17,19 @@ the hidden states), and a custom operator would tie the runtime to our build: nu
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import shutil
+import warnings
 from pathlib import Path
 
 import torch
 
 from .._version import __version__
+from ..files import atomic_folder, give_default_permissions
 from ..layout import MANIFEST_FORMAT, ModelFiles
+from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
 
 class _EntityGraph(torch.nn.Module):
@@ -55,7 +61,6 @@ class _RelationGraph(torch.nn.Module):
 
 def _export(module: torch.nn.Module, example: tuple, names: list[str], outputs: list[str], shapes: dict,
             path: Path) -> None:
-    from .runtimes import _quiet
 
     with torch.no_grad(), _quiet():
         program = torch.onnx.export(module.eval(), example, input_names=names, output_names=outputs,
@@ -101,3 +106,98 @@ def export_heads(model, pad_id: int, folder: Path) -> None:
               manifest["tokenizer"], ModelFiles.CONFIG, ModelFiles.TYPES]
     manifest["files"] = {name: (folder / name).stat().st_size for name in needed}
     (folder / ModelFiles.MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+class _LastHiddenState(torch.nn.Module):
+    """The encoder as one tensor in, one out: what the ONNX graph computes."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def export_encoder(encoder: torch.nn.Module, path: Path) -> None:
+    """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length."""
+    _onnxruntime()
+    try:
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+    except ImportError:
+        raise ValueError(f"exporting to ONNX needs onnx and onnxscript: {ONNX_EXTRA}") from None
+    encoder = _LastHiddenState(encoder).eval()
+    # Two rows of four pieces: no dimension of size 0 or 1, which the exporter would fix as constant.
+    example = (torch.full((2, 4), 100, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))
+    batch = torch.export.Dim("batch")
+    length = torch.export.Dim("length", max=getattr(encoder.encoder.config, "max_position_embeddings", 512))
+    shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
+    with torch.no_grad(), _quiet():
+        program = torch.onnx.export(encoder, example, input_names=["input_ids", "attention_mask"],
+                                    output_names=["last_hidden_state"], dynamic_shapes=shapes, dynamo=True,
+                                    verbose=False)
+    program.save(str(path), external_data=False)
+
+
+def quantize_onnx(source: Path, target: Path) -> None:
+    """An int8 copy of an exported encoder: ONNX Runtime's dynamic quantisation, per channel."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet():  # it advises a shape pre-processing step, which fails on the exporter's graphs
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter and the quantiser log and warn about things that do not concern a user
+    (torchvision operators, optional steps): errors still raise."""
+    loggers = [logging.getLogger(), logging.getLogger("torch.onnx"), logging.getLogger("onnxscript")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
+    """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
+    `encoder-int8.onnx` and its heads as `entities.onnx` and `relations.onnx` with `manifest.json`
+    (`export_heads`), loadable with `load(output, runtime="onnx")`, which then needs no torch
+    (spertmt.inference.portable), and as before with PyTorch. `output` may be `model_folder` itself:
+    the ONNX files are added to it."""
+    from ..data.batching import Collator
+    from ..model.folder import load_model, load_tokenizer_from
+    from .export import export_heads
+
+    model_folder, output = Path(model_folder), Path(output)
+    model = load_model(model_folder, "cpu")  # checks the folder before anything is written
+    pad_id = Collator.for_tokenizer(load_tokenizer_from(model_folder)).pad_id
+    if output.exists() and output.resolve() == model_folder.resolve():
+        write_onnx_files(model.encoder, output)
+        export_heads(model, pad_id, output)
+    else:
+        with atomic_folder(output) as tmp:
+            shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
+            if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
+                give_default_permissions(tmp / ModelFiles.WEIGHTS)
+            write_onnx_files(model.encoder, tmp)
+            export_heads(model, pad_id, tmp)
+    return output
+
+
+def write_onnx_files(encoder: torch.nn.Module, folder: Path) -> None:
+    """Both ONNX files (ONNX_FILES) into `folder`, each renamed into place only when both are complete."""
+    temporary = {precision: folder / (name + ".tmp") for precision, name in ONNX_FILES.items()}
+    try:
+        export_encoder(encoder, temporary["fp32"])
+        quantize_onnx(temporary["fp32"], temporary["int8"])
+        for precision, path in temporary.items():
+            path.replace(folder / ONNX_FILES[precision])
+    finally:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
