@@ -210,6 +210,9 @@ class Config:
     device: str = "auto"
     select_metric: str = "re_strict.micro.f1"  # dev metric that picks the best checkpoint
     eval_every_epoch: bool = True
+    # Callbacks by their registered name (spertmt.training.callbacks.CALLBACKS) and arguments, e.g.
+    # in TOML `[callbacks.early_stopping]` then `patience = 3`; run after the built-in ones.
+    callbacks: dict = field(default_factory=dict)
 
     # Prediction. None takes the mode's default (0.85 for spertmt; spert: 0.4 on relations).
     threshold: float | None = None

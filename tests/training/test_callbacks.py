@@ -97,3 +97,34 @@ def test_the_trainer_reads_and_checks_the_data_before_writing(tiny_config, tmp_p
     with pytest.raises(ValueError, match="train.json"):
         Trainer(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_config_names_callbacks_by_their_registered_names(tiny_config, tmp_path):
+    """`[callbacks.early_stopping]` in a TOML file: the registry builds it, after the built-in ones
+    and in the table's order; an unknown name or argument stops the run before it writes."""
+    from spertmt.config import Config
+    from spertmt.training.callbacks import CALLBACKS, callbacks_from_config, register_callback
+
+    @register_callback("flat_dev_score_test")
+    class FlatDevScore(Callback):  # a dev score that never improves after the first epoch
+        def on_epoch_end(self, trainer):
+            trainer.state.dev_score = 1.0
+
+    try:
+        toml = tmp_path / "run.toml"
+        toml.write_text("epochs = 6\n\n[callbacks.flat_dev_score_test]\n\n[callbacks.early_stopping]\npatience = 2\n")
+        config = dataclasses.replace(tiny_config, epochs=6, callbacks=Config.load(toml).callbacks)
+        made = callbacks_from_config(config.callbacks)
+        assert [type(c) for c in made] == [FlatDevScore, EarlyStopping] and made[1].patience == 2
+        train(config, tmp_path / "run", progress=False)
+        epochs = [e["epoch"] for e in RunFolder(tmp_path / "run").read_log() if e["event"] == Event.EPOCH]
+        assert epochs == [1, 2, 3]
+        with pytest.raises(ValueError, match="no callback named 'early_stop'; known: early_stopping"):
+            callbacks_from_config({"early_stop": {}})
+        with pytest.raises(ValueError, match=r"callbacks.early_stopping: .*patients.*takes \(patience"):
+            train(dataclasses.replace(config, callbacks={"early_stopping": {"patients": 2}}), tmp_path / "bad")
+        assert not (tmp_path / "bad" / "config.json").exists()
+        with pytest.raises(ValueError, match="registered already"):
+            register_callback("early_stopping")(FlatDevScore)
+    finally:
+        CALLBACKS.pop("flat_dev_score_test", None)

@@ -73,6 +73,42 @@ class Callback:
         """The last epoch has ended (or a callback stopped training)."""
 
 
+# Callbacks a config can name (Config.callbacks): name -> class, whose keyword arguments the
+# config's table gives. Register your own with @register_callback("name") before training.
+CALLBACKS: dict[str, type[Callback]] = {}
+
+
+def register_callback(name: str):
+    """Makes a Callback class nameable from a config: `[callbacks.<name>]` with its arguments."""
+    def add(cls: type[Callback]) -> type[Callback]:
+        if name in CALLBACKS and CALLBACKS[name] is not cls:
+            raise ValueError(f"a callback named {name!r} is registered already ({CALLBACKS[name].__name__})")
+        CALLBACKS[name] = cls
+        return cls
+    return add
+
+
+def callbacks_from_config(table: dict, source: str = "callbacks") -> list[Callback]:
+    """The callbacks a config's `callbacks` table names, in its order; an unknown name or a bad
+    argument is an error naming it and what is known."""
+    import inspect
+
+    made = []
+    for name, arguments in table.items():
+        if name not in CALLBACKS:
+            raise ValueError(f"{source}: no callback named {name!r}; known: {', '.join(sorted(CALLBACKS))} "
+                             "(register one with spertmt.training.callbacks.register_callback)")
+        if not isinstance(arguments, dict):
+            raise ValueError(f"{source}.{name} must be a table of its arguments, not {arguments!r}")
+        cls = CALLBACKS[name]
+        try:
+            inspect.signature(cls).bind(**arguments)
+        except TypeError as error:
+            raise ValueError(f"{source}.{name}: {error}; {cls.__name__} takes {inspect.signature(cls)}") from None
+        made.append(cls(**arguments))
+    return made
+
+
 class JsonLog:
     """Appends one JSON object per line: the time, the event, its fields."""
 
@@ -174,11 +210,12 @@ class TrainLog(Callback):
             trainer.log.write(Event.EPOCH, epoch=trainer.state.epoch, step=trainer.state.step)
 
 
+@register_callback("early_stopping")
 class EarlyStopping(Callback):
     """Ends training when the dev score (config.select_metric) has not improved by more than
     `min_delta` for `patience` epochs in a row; best/ keeps the best epoch. Beyond the paper, off
-    unless passed: `spertmt.train(config, output, callbacks=[EarlyStopping(patience=3)])`. Its count
-    starts again after a resume."""
+    unless asked for: `spertmt.train(config, output, callbacks=[EarlyStopping(patience=3)])`, or in a
+    config `[callbacks.early_stopping]` with `patience = 3`. Its count starts again after a resume."""
 
     def __init__(self, patience: int = 3, min_delta: float = 0.0):
         if patience < 1:

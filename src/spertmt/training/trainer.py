@@ -27,7 +27,17 @@ from ..model.encoder import load_encoder, load_tokenizer
 from ..model.losses import SampleReduction
 from ..model.spertmt import SpERTMT
 from ..runtime import Distributed, autocast, seed_everything, warn_if_slow
-from .callbacks import Callback, Checkpoints, DevEvaluation, JsonLog, StepEnd, TrainerState, TrainLog, WeightAveraging
+from .callbacks import (
+    Callback,
+    Checkpoints,
+    DevEvaluation,
+    JsonLog,
+    StepEnd,
+    TrainerState,
+    TrainLog,
+    WeightAveraging,
+    callbacks_from_config,
+)
 from .final import FinalEvaluation
 from .optim import AdamWNoBiasCorrection
 from .resume import ResumeState, check_run_folder
@@ -137,7 +147,8 @@ class Trainer:
         self.native_kernels = ops.native_available(self.device.type)
         self.state = TrainerState()
         self.kept_weights = self.own_weights
-        self.callbacks = [*default_callbacks(cfg, resume, keep_resume), *callbacks]
+        self.callbacks = [*default_callbacks(cfg, resume, keep_resume), *callbacks_from_config(cfg.callbacks),
+                          *callbacks]
 
     @staticmethod
     def own_weights():
