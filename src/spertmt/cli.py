@@ -98,8 +98,6 @@ def _check_same_types(given, model_types, source: str, model: str) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from .config import PREDICTION_KEYS
     from .data.documents import read_documents, read_types, require_documents, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
@@ -114,7 +112,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     extractor = load(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
     config = extractor.config.override(overrides).resolved()
-    extractor.model.config = dataclasses.replace(extractor.model.config, **{key: getattr(config, key) for key in keys})
+    extractor.model.set_prediction_settings(**{key: getattr(config, key) for key in keys})
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
     types = read_types(args.types) if args.types else extractor.types
     if args.types:

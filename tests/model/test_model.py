@@ -325,3 +325,15 @@ def test_the_heads_score_parts_as_they_score_their_concatenation(tiny_encoder):
                 torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="the parts have 15 features, the layer takes 16"):
         linear(torch.nn.Linear(16, 2), [c, cls[..., :5]])
+
+
+def test_a_trained_model_changes_only_its_prediction_settings(tiny_config, fixture_data):
+    types, _ = fixture_data
+    model = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder))
+    model.set_prediction_settings(threshold=0.3, flat_ner=True)
+    assert model.config.threshold == 0.3 and model.config.flat_ner is True
+    with pytest.raises(ValueError, match="lr, mode: not a prediction setting"):
+        model.set_prediction_settings(mode="spert", lr=1e-3)
+    with pytest.raises(ValueError, match="threshold"):
+        model.set_prediction_settings(threshold="high")
+    assert model.config.mode == tiny_config.mode and model.config.threshold == 0.3

@@ -16,13 +16,13 @@ classifier weights are (BERT's initialisation, as SpERT applies it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from .. import ops
-from ..config import Config
+from ..config import PREDICTION_KEYS, Config
 from ..data.batching import Batch
 from ..data.documents import Types
 from ..data.encoding import window_plan
@@ -91,6 +91,15 @@ class SpERTMT(nn.Module):
         self._register_load_state_dict_pre_hook(_rename_format1_parameters)
         if cfg.loss_balance == "uncertainty":  # s_entity, s_relation of exp(-s) L + s (Kendall et al. 2018)
             self.loss_log_weights = nn.Parameter(torch.zeros(2))
+
+    def set_prediction_settings(self, **settings) -> None:
+        """Changes how the trained model predicts (config.PREDICTION_KEYS: θ, span width, decoding,
+        ...); what it was built or trained with cannot change."""
+        built = sorted(set(settings) - set(PREDICTION_KEYS))
+        if built:
+            raise ValueError(f"{', '.join(built)}: not a prediction setting (it describes how the model was "
+                             f"built or trained); a trained model can change {', '.join(PREDICTION_KEYS)}")
+        self.config = replace(self.config, **settings).validate()
 
     # ------------------------------------------------------------------------------------------
     # Representations

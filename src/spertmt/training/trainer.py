@@ -116,7 +116,7 @@ class Trainer:
         self.tokenizer = tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase)
         self.model = model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(self.device)
         if model.config.flat_ner is None:  # raw-text extraction's decoding, from the training data (config.py)
-            model.config = dataclasses.replace(model.config, flat_ner=not has_overlapping_entities(self.train_docs))
+            model.set_prediction_settings(flat_ner=not has_overlapping_entities(self.train_docs))
         self.trained = job.wrap(model)
         encodings = encode_documents(tokenizer, self.train_docs)
         self.dataset = DocumentDataset(self.train_docs, encodings, types, train=True,
