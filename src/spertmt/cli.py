@@ -101,7 +101,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .config import PREDICTION_KEYS
     from .data.documents import read_documents, read_types, require_documents, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
-    from .inference.extractor import load
+    from .inference.loading import load_model
 
     overrides = args.set or []
     keys = {assignment.split("=", 1)[0].strip() for assignment in overrides}
@@ -110,9 +110,10 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"spertmt eval: --set {', '.join(refused)}: not a prediction setting (it describes how the model was "
               f"built or trained); eval can change {', '.join(PREDICTION_KEYS)}", file=sys.stderr)
         return 2
-    extractor = load(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
+    # An exported folder on the ONNX runtime scores without torch (scoring is plain Python).
+    extractor = load_model(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
     config = extractor.config.override(overrides).resolved()
-    extractor.model.set_prediction_settings(**{key: getattr(config, key) for key in keys})
+    extractor.set_prediction_settings(**{key: getattr(config, key) for key in keys})
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
     types = read_types(args.types) if args.types else extractor.types
     if args.types:

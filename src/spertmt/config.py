@@ -238,6 +238,15 @@ class Config:
             check_value(f.name, getattr(self, f.name), source)
         return self
 
+    def with_prediction_settings(self, **settings) -> Config:
+        """A checked copy with settings of how a trained model predicts changed (PREDICTION_KEYS: θ,
+        span width, decoding, ...); a setting of how it was built or trained is refused."""
+        built = sorted(set(settings) - set(PREDICTION_KEYS))
+        if built:
+            raise ValueError(f"{', '.join(built)}: not a prediction setting (it describes how the model was "
+                             f"built or trained); a trained model can change {', '.join(PREDICTION_KEYS)}")
+        return dataclasses.replace(self, **settings).validate()
+
     def resolved(self) -> Config:
         """A validated copy with the mode-dependent defaults filled in."""
         self.validate()

@@ -316,3 +316,24 @@ def test_a_graph_onnx_runtime_cannot_read_is_named_without_the_manifests_sizes(e
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"format 99 \(spertmt .*\); this spertmt .* reads format 1"):
         spertmt.load(folder, runtime="onnx")
+
+
+def test_eval_on_an_exported_folder_scores_without_torch(exported, tmp_path):
+    """`spertmt eval --runtime onnx` loads the torch-free engine (torch made unimportable in the
+    process) and gives the metrics the PyTorch model gives; a setting the graphs fix is refused."""
+    from spertmt.cli import main
+
+    data = FIXTURES + "/tiny_train.json"
+    args = ["eval", "--quiet", "--data", data, "--threshold", "-1", "--set", "max_span_width=6"]
+    onnx_args = [*args, "--model", str(exported), "--runtime", "onnx", "--output", str(tmp_path / "onnx")]
+    code = ("import sys\nsys.modules['torch'] = None  # import torch now fails\nfrom spertmt.cli import main\n"
+            f"sys.exit(main({onnx_args!r}))")
+    subprocess.run([sys.executable, "-c", code], check=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert main([*args, "--model", str(TRAINED), "--device", "cpu", "--output", str(tmp_path / "torch")]) == 0
+    got, want = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("onnx", "torch"))
+    assert got["ner"]["micro"] == pytest.approx(want["ner"]["micro"]) and want["ner"]["micro"]["f1"] > 0
+    assert got["re_strict"]["micro"] == pytest.approx(want["re_strict"]["micro"])
+    with pytest.raises(ValueError, match="multi_label_relations is fixed in the exported graphs"):
+        spertmt.load(exported, runtime="onnx").set_prediction_settings(multi_label_relations=True)
+    with pytest.raises(ValueError, match="mode: not a prediction setting"):
+        spertmt.load(exported, runtime="onnx").set_prediction_settings(mode="spert")

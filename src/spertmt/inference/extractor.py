@@ -50,6 +50,10 @@ class Extractor:
     def config(self):
         return self.model.config
 
+    def set_prediction_settings(self, **settings) -> None:
+        """θ, span width, decoding, ... (Config.with_prediction_settings) for what this extractor predicts next."""
+        self.model.set_prediction_settings(**settings)
+
     # --------------------------------------------------------------------------------------
     # thresholds
 

@@ -118,6 +118,16 @@ class PortableExtractor:
     # --------------------------------------------------------------------------------------
     # the API of spertmt.Extractor
 
+    def set_prediction_settings(self, **settings) -> None:
+        """As spertmt.Extractor's, but for what the exported graphs hold (one relation type per pair
+        or several): export again from a model with the other setting."""
+        baked = [key for key in ("multi_label_relations",)
+                 if key in settings and settings[key] != getattr(self.config, key)]
+        if baked:
+            raise ValueError(f"{self.folder}: {baked[0]} is fixed in the exported graphs; export the model "
+                             f"again with {baked[0]} = {settings[baked[0]]!r}")
+        self.config = self.config.with_prediction_settings(**settings)
+
     def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
                 batch_size: int = EXTRACT_BATCH_SIZE, threshold: float | None = None, relations: bool = True,
                 progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS,

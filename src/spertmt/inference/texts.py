@@ -70,6 +70,8 @@ class ExtractorLike(Protocol):
     def predict(self, documents: list[Document], batch_size: int = ..., threshold: float | None = None,
                 progress: bool = False, flat_ner: bool = False) -> list[Document]: ...
 
+    def set_prediction_settings(self, **settings) -> None: ...
+
 
 @dataclass
 class _Sentence:

@@ -16,13 +16,13 @@ classifier weights are (BERT's initialisation, as SpERT applies it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from .. import ops
-from ..config import PREDICTION_KEYS, Config
+from ..config import Config
 from ..data.batching import Batch
 from ..data.documents import Types
 from ..data.encoding import window_plan
@@ -93,13 +93,9 @@ class SpERTMT(nn.Module):
             self.loss_log_weights = nn.Parameter(torch.zeros(2))
 
     def set_prediction_settings(self, **settings) -> None:
-        """Changes how the trained model predicts (config.PREDICTION_KEYS: θ, span width, decoding,
-        ...); what it was built or trained with cannot change."""
-        built = sorted(set(settings) - set(PREDICTION_KEYS))
-        if built:
-            raise ValueError(f"{', '.join(built)}: not a prediction setting (it describes how the model was "
-                             f"built or trained); a trained model can change {', '.join(PREDICTION_KEYS)}")
-        self.config = replace(self.config, **settings).validate()
+        """Changes how the trained model predicts (Config.with_prediction_settings: θ, span width,
+        decoding, ...); what it was built or trained with cannot change."""
+        self.config = self.config.with_prediction_settings(**settings)
 
     # ------------------------------------------------------------------------------------------
     # Representations
