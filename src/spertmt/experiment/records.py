@@ -36,7 +36,7 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
         if fixed.exists():
             scores["test_best_fixed_threshold"] = json.loads(fixed.read_text())
         if output.predictions.exists():  # for paired intervals over test sentences (experiment.intervals)
-            scores["test_best_counts"] = test_counts(output, config)
+            scores["test_best_counts"] = sentence_counts_of(output, config)
     return {
         "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
         "command": shlex.join(command),
@@ -66,7 +66,7 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
     }
 
 
-def test_counts(output: RunFolder, config: dict) -> dict:
+def sentence_counts_of(output: RunFolder, config: dict) -> dict:
     """Each test sentence's true positives, false positives and false negatives (NER, RE, RE+) of
     best/'s predictions (`predictions.json`), as the record's `test_best_counts`."""
     from ..config import Config
@@ -87,7 +87,7 @@ def add_test_counts(record_path: Path, output: RunFolder) -> bool:
     record = json.loads(record_path.read_text())
     if "test_best_counts" in record or not output.predictions.exists():
         return False
-    record["test_best_counts"] = test_counts(output, record["config"])
+    record["test_best_counts"] = sentence_counts_of(output, record["config"])
     write_text_atomic(record_path, json.dumps(record, indent=2))
     return True
 
