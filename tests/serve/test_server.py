@@ -211,7 +211,8 @@ from spertmt.inference.loading import load_model
 from spertmt.serve import create_app
 app = create_app(lambda: load_model({str(exported)!r}, runtime="onnx"))
 server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port={_free_port()}, log_level="warning"))
-threading.Thread(target=server.run, daemon=True).start()
+thread = threading.Thread(target=server.run)
+thread.start()
 while not server.started:
     time.sleep(0.05)
 url = f"http://127.0.0.1:{{server.config.port}}/v1/extract"
@@ -219,7 +220,8 @@ request = urllib.request.Request(url, data=json.dumps({{"texts": ["Mary lives in
 assert json.loads(urllib.request.urlopen(request).read())["results"]
 loaded = [m for m in ("torch", "transformers") if m in sys.modules]
 assert not loaded, loaded
-server.should_exit = True
+server.should_exit = True  # a clean stop: a daemon thread still serving at exit can crash the interpreter
+thread.join()
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
                    env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1"})
