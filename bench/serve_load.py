@@ -32,8 +32,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
 
 def sentences(count: int) -> list[str]:
@@ -197,21 +199,11 @@ def main(argv=None) -> int:
           f"unanswered; healthy after: {burst_result['healthy_after']}; peak memory "
           f"{burst_result['peak_memory_mib']} MiB")
     record = {"command": " ".join(["python", "bench/serve_load.py", *(argv or sys.argv[1:])]),
-              "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "runtime": args.runtime,
+              "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "runtime": args.runtime,
               "model": Path(args.model).name, "threads": args.threads, "cpus": os.cpu_count(),
               "predict_sentences_per_s": baseline, "levels": levels, "burst": burst_result}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=1))
-    print(f"wrote {args.output}")
+    records.write(args.output, record)
     return 0
-
-
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=ROOT).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 if __name__ == "__main__":

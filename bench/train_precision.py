@@ -27,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
+
 HERE = Path(__file__).resolve().parent
 ENCODERS = ("offline:all-MiniLM-L6-v2", "encoders/all-mpnet-base-v2")
 
@@ -74,21 +77,11 @@ def main(argv=None) -> int:
         print(f"| {row['encoder']} | {row['fp32_s_per_step']:.3f} | {row['bf16_s_per_step']:.3f} | "
               f"{row['bf16_speedup']:.2f}x |")
     record = {"command": " ".join(["python", "bench/train_precision.py", *(argv or sys.argv[1:])]),
-              "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "threads": args.threads,
+              "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "threads": args.threads,
               "documents": args.documents, "repeats": args.repeats, "torch": torch.__version__,
               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": _cpu_name(), "rows": rows}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=1))
-    print(f"wrote {args.output}")
+    records.write(args.output, record)
     return 0
-
-
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=HERE).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def _cpu_name() -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -178,3 +179,14 @@ def hold_folder(folder: str | Path, purpose: str) -> IO[str]:
     handle.flush()
     return handle
 
+
+def read_folder_json(folder: Path, name: str, hint: str, error: type[Exception] = ValueError):
+    """A JSON file of a model folder (PyTorch or exported); a missing or damaged one raises `error`
+    naming the folder, the file and `hint` (what to do)."""
+    path = folder / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{folder}: {name} is missing; {hint}") from None
+    except (ValueError, UnicodeDecodeError) as problem:
+        raise error(f"{folder}: {name} is damaged ({problem}); {hint}") from None

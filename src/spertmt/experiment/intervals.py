@@ -111,9 +111,9 @@ def seed_interval(first: list[float], second: list[float], paired: bool = False)
         df = n1 + n2 - 2
         if df < 1:
             return None
-        difference = statistics.fmean(first) - statistics.fmean(second)
-        squares = sum((x - statistics.fmean(first)) ** 2 for x in first) + sum(
-            (x - statistics.fmean(second)) ** 2 for x in second)
+        mean_first, mean_second = statistics.fmean(first), statistics.fmean(second)
+        difference = mean_first - mean_second
+        squares = sum((x - mean_first) ** 2 for x in first) + sum((x - mean_second) ** 2 for x in second)
         standard_error = math.sqrt(squares / df * (1 / n1 + 1 / n2))
     half = (T_975[df - 1] if df <= len(T_975) else 1.96) * standard_error
     return Interval(difference, difference - half, difference + half, "seeds")

@@ -13,7 +13,6 @@ the rule for which θ applies and the handling of raw text are the PyTorch path'
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from .._version import __version__
 from ..config import EXTRACT_BATCH_SIZE, Config
 from ..data.documents import Document, Types
 from ..data.encoding import Encoding, align_pieces, candidate_spans, longest_first, window_plan
+from ..files import read_folder_json
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from .decoding import decode_arrays, thresholds_to_apply
 from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
@@ -33,13 +33,7 @@ _HINT = "export the model again (spertmt export --format onnx MODEL OUTPUT)"
 
 
 def _read_json(folder: Path, name: str):
-    """A JSON file of an exported folder; a missing or damaged one is named with what to do."""
-    try:
-        return json.loads((folder / name).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{folder}: {name} is missing; {_HINT}") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{folder}: {name} is damaged ({error}); {_HINT}") from None
+    return read_folder_json(folder, name, _HINT)
 
 
 def _check_files(folder: Path, manifest: dict) -> None:

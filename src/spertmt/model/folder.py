@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .. import files
 from .._version import __version__
 from ..config import Config
 from ..data.documents import Types
@@ -54,13 +55,7 @@ _HINT = "re-save it from its run (best/ or last/ under the run folder), or train
 
 def read_folder_json(folder: Path, name: str):
     """A JSON file of a model folder; a missing or damaged one raises a ModelFolderError naming both."""
-    path = folder / name
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFolderError(f"{folder}: {name} is missing; {_HINT}") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ModelFolderError(f"{folder}: {name} is damaged ({error}); {_HINT}") from None
+    return files.read_folder_json(folder, name, _HINT, ModelFolderError)
 
 
 def _check_folder(folder: Path) -> dict:
