@@ -190,6 +190,30 @@ def test_threshold_selection_tunes_on_dev_and_scores_test_with_it(tiny_config, t
     assert evaluate(docs, predicted, extractor.types) == fixed
 
 
+def test_training_calibrates_on_dev_or_chooses_theta_for_a_precision(tiny_config, tmp_path):
+    """calibrate (the default): calibration.json in both model folders, fitted on dev, and the test
+    items' ECE before and after in the log; target_precision: θ from the precision bound instead
+    of F1, stored with the target; calibrate = false writes no calibration."""
+    import spertmt
+    from spertmt.layout import RunFolder
+
+    config = dataclasses.replace(tiny_config, epochs=2, lr=1e-3, target_precision=0.05, target_confidence=0.5)
+    spertmt.train(config, tmp_path / "run", progress=False)
+    run = RunFolder(tmp_path / "run")
+    log = run.read_log()
+    assert [e["checkpoint"] for e in log if e["event"] == "calibration"] == ["last", "best"]
+    fitted = next(e for e in log if e["event"] == "calibration" and e["checkpoint"] == "best")["dev"]
+    assert fitted["entity"]["chosen"] in ("platt", "platt per type", "isotonic", "isotonic per type")
+    assert spertmt.load(run.best).calibration.heads["entity"].method in ("platt", "isotonic")
+    stored = json.loads((run.best / "thresholds.json").read_text())
+    assert stored["target_precision"] == {"precision": 0.05, "confidence": 0.5} and "*" in stored["entity"]
+    tested = [e for e in log if e["event"] == "test_calibration"]
+    assert set(tested[0]["entity"]) == {"before", "after", "bins_before", "bins_after"}
+    spertmt.train(dataclasses.replace(tiny_config, calibrate=False), tmp_path / "plain", progress=False)
+    assert not (tmp_path / "plain" / "best" / "calibration.json").exists()
+    assert not [e for e in RunFolder(tmp_path / "plain").read_log() if e["event"].endswith("calibration")]
+
+
 @pytest.mark.parametrize("key, value", [("loss_reduction", "average"), ("ranking_average", "split"),
                                         ("loss_balance", "gradnorm"), ("threshold_selection", "test")])
 def test_choice_settings_name_the_allowed_values(key, value):

@@ -309,27 +309,47 @@ def _push_arguments(commands) -> None:
     push.set_defaults(func=_push)
 
 
+def _local_folder(extractor, model: str, command: str, writes: str) -> None:
+    """Refuses a hub repo id where a command writes into the model folder."""
+    if extractor.folder != Path(model):  # a hub repo id: its folder is the hub's cache
+        raise ValueError(f"{model} is a hub model: {command} writes {writes} into the model folder, "
+                         f"so use a local copy (python -c \"import spertmt; spertmt.load('{model}')"
+                         f".save_pretrained('my-model')\", then --model my-model)")
+
+
 def _tune(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, require_documents
+    from .inference import thresholds as tuning
     from .inference.extractor import load
-    from .inference.thresholds import format_tuning, save_thresholds, thresholds_file_content, tune_thresholds
 
     extractor = load(args.model, device=args.device)
-    if extractor.folder != Path(args.model):  # a hub repo id: its folder is the hub's cache
-        raise ValueError(f"{args.model} is a hub model: tune-threshold writes thresholds.json into the model folder, "
-                         f"so tune a local copy (python -c \"import spertmt; spertmt.load('{args.model}')"
-                         f".save_pretrained('my-model')\", then --model my-model)")
+    _local_folder(extractor, args.model, "tune-threshold", "thresholds.json")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
-    tuned = tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
-                            per_type=not args.global_only)
-    print(format_tuning(tuned))
-    content = thresholds_file_content(tuned, per_type=not args.global_only)
+    if args.target_precision is not None:
+        chosen = tuning.tune_for_precision(extractor, documents, args.target_precision, args.confidence,
+                                           batch_size=args.batch_size, progress=not args.quiet)
+        print(tuning.format_precision_cuts(chosen))
+        content = tuning.precision_thresholds_content(chosen)
+    else:
+        tuned = tuning.tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
+                                       per_type=not args.global_only)
+        print(tuning.format_tuning(tuned))
+        content = tuning.thresholds_file_content(tuned, per_type=not args.global_only)
     if args.dry_run:
         print(json.dumps(content, indent=2))
     else:
-        print(f"stored in {save_thresholds(args.model, content)}; predict and extract use them "
+        print(f"stored in {tuning.save_thresholds(args.model, content)}; predict and extract use them "
               "(--threshold overrides)")
+        if extractor.calibration is not None:
+            print("calibration.json was fitted under the former θ: fit it again (spertmt calibrate)")
     return 0
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a number between 0 and 1")
+    return value
 
 
 def _tune_arguments(commands) -> None:
@@ -337,11 +357,46 @@ def _tune_arguments(commands) -> None:
     tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")
     tune.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
     tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
+    tune.add_argument("--target-precision", type=_probability, metavar="P",
+                      help="instead of the best F1: per type the lowest θ whose dev precision reaches P with "
+                           "--confidence (a Clopper-Pearson bound), e.g. 0.9")
+    tune.add_argument("--confidence", type=_probability, default=0.95,
+                      help="confidence of --target-precision's bound (default 0.95)")
     tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
     tune.add_argument("--batch-size", type=int, default=8)
     tune.add_argument("--device", default="auto")
     tune.add_argument("--quiet", action="store_true")
     tune.set_defaults(func=_tune)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .data.documents import read_documents, require_documents
+    from .inference.calibration import save_calibration
+    from .inference.extractor import load
+    from .inference.thresholds import calibrate, format_calibration
+
+    extractor = load(args.model, device=args.device)
+    _local_folder(extractor, args.model, "calibrate", "calibration.json")
+    documents = require_documents(read_documents(args.data, extractor.types), args.data, "to calibrate on")
+    calibration, report = calibrate(extractor, documents, batch_size=args.batch_size, progress=not args.quiet)
+    print(format_calibration(report))
+    if args.dry_run:
+        print(json.dumps(calibration.to_dict(), indent=2))
+    elif calibration.heads:
+        print(f"stored in {save_calibration(args.model, calibration)}; predict and extract report calibrated "
+              "probabilities")
+    return 0
+
+
+def _calibrate_arguments(commands) -> None:
+    calibrate = commands.add_parser("calibrate", help="fit the probabilities' calibration on a dev set")
+    calibrate.add_argument("--model", required=True, help="model folder; calibration.json is written into it")
+    calibrate.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    calibrate.add_argument("--dry-run", action="store_true", help="print the fitted maps, write nothing")
+    calibrate.add_argument("--batch-size", type=int, default=8)
+    calibrate.add_argument("--device", default="auto")
+    calibrate.add_argument("--quiet", action="store_true")
+    calibrate.set_defaults(func=_calibrate)
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -568,8 +623,8 @@ def _info_arguments(commands) -> None:
 
 # In the order `spertmt --help` lists them.
 COMMANDS = (_train_arguments, _eval_arguments, _predict_arguments, _export_arguments, _push_arguments,
-            _tune_arguments, _score_arguments, _convert_arguments, _validate_arguments, _visualize_arguments,
-            _download_arguments, _experiment_arguments, _serve_arguments, _info_arguments)
+            _tune_arguments, _calibrate_arguments, _score_arguments, _convert_arguments, _validate_arguments,
+            _visualize_arguments, _download_arguments, _experiment_arguments, _serve_arguments, _info_arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:

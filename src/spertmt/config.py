@@ -69,6 +69,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "ema_decay": (0, 1, True, False), "seed": (0, 2**63 - 1, True, True),
     "num_workers": (0, _INF, True, True),
     "max_pairs": (1, _INF, True, True),
+    "target_precision": (0, 1, False, False), "target_confidence": (0, 1, False, False),
 }
 
 
@@ -220,6 +221,14 @@ class Config:
     # per head on the dev set, "per_type" one per head and type (spertmt tune-threshold's sweep).
     # The tuned values go to the model folders' thresholds.json and score the test set.
     threshold_selection: str = "fixed"
+    # θ for a precision asked for, instead of threshold_selection's F1: per head and type on dev, the
+    # lowest θ where a one-sided Clopper-Pearson bound (at target_confidence) of the dev precision
+    # reaches it (spertmt tune-threshold --target-precision; docs/using.md, "Probabilities").
+    target_precision: float | None = None
+    target_confidence: float = 0.95
+    # The probabilities calibrated on the dev set at the end of training: calibration.json in best/
+    # and last/ (spertmt calibrate; docs/using.md, "Probabilities"). It moves no score and no F1.
+    calibrate: bool = True
     multi_label_relations: bool = False
     max_pairs: int = 1000  # relation candidates classified at once (bounds memory)
     overlapping: bool = True  # False: SpERT's no_overlapping in evaluation

@@ -22,6 +22,7 @@ class ModelFiles:
     CONFIG = "config.json"
     VERSION = "version.json"  # its presence marks a complete model folder
     THRESHOLDS = "thresholds.json"  # θ tuned on dev, when tuned
+    CALIBRATION = "calibration.json"  # probabilities calibrated on dev, when fitted (inference/calibration.py)
     CARD = "README.md"  # the model card, when saved for sharing
     # Written by `spertmt export --format onnx` (spertmt.inference.export): the whole model as ONNX.
     ENCODER_ONNX = "encoder.onnx"
@@ -44,9 +45,11 @@ class Event(str, Enum):
     EPOCH = "epoch"  # an epoch is saved: a resume starts after it
     THRESHOLDS = "thresholds"  # θ tuned on dev for a checkpoint
     THRESHOLD_CROSS_CHECK = "threshold_cross_check"  # θ tuned on one half of dev, scored on the other
+    CALIBRATION = "calibration"  # probabilities calibrated on dev for a checkpoint: the method chosen, its dev quality
     TEST_LAST = "test_last"  # test metrics of last/
     TEST = "test"  # test metrics of best/
     TEST_FIXED_THRESHOLD = "test_fixed_threshold"  # best/ at the config's θ, when θ was tuned
+    TEST_CALIBRATION = "test_calibration"  # best/'s test items: ECE and Brier before and after calibration
 
     def __str__(self) -> str:
         return self.value

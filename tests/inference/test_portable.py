@@ -105,6 +105,31 @@ def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path):
     assert _structure(got) == _structure(want) and sum(len(r.entities) for r in want) > 0
 
 
+def test_calibration_applies_as_in_pytorch(exported, tmp_path):
+    """calibration.json, fitted on the PyTorch model, is read by both engines alike (and export
+    carries it: it copies the model folder)."""
+    import shutil
+
+    from spertmt.cli import main
+
+    data = FIXTURES + "/tiny_train.json"
+    source = tmp_path / "torch"
+    shutil.copytree(TRAINED, source)
+    (source / "thresholds.json").write_text(json.dumps({"entity": {"*": -1.0}, "relation": {"*": -1.0}}))
+    assert main(["calibrate", "--quiet", "--model", str(source), "--data", data, "--device", "cpu"]) == 0
+    onnx_folder = tmp_path / "onnx"
+    shutil.copytree(exported, onnx_folder)
+    for name in ("thresholds.json", "calibration.json"):
+        shutil.copy(source / name, onnx_folder / name)
+    texts = [" ".join(d.tokens) for d in spertmt.read_documents(data)]
+    want = spertmt.load(source, device="cpu").extract(texts)
+    got = spertmt.load(onnx_folder, runtime="onnx").extract(texts)
+    assert _structure(got) == _structure(want)
+    np.testing.assert_allclose(_scores(got), _scores(want), atol=1e-4)
+    plain = spertmt.load(exported, runtime="onnx").extract(texts, threshold=-1.0)
+    assert [e.probability for r in plain for e in r.entities] != [e.probability for r in got for e in r.entities]
+
+
 def test_max_pool_equals_the_span_kernel():
     g = torch.Generator().manual_seed(0)
     hidden = torch.randn(3, 11, 5, generator=g)

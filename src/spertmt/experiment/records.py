@@ -50,6 +50,9 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
         "dev_curve": [{"epoch": e["epoch"], **{s: {a: e["metrics"][s][a]["f1"] for a in ("micro", "macro")}
                                                for s, _ in SETTINGS},
                        **({"halves": e["halves"]} if "halves" in e else {})} for e in dev],
+        # best/'s test items: ECE, Brier score and reliability bins before and after calibration (config.calibrate)
+        "test_calibration": next(({k: e[k] for k in ("entity", "relation") if k in e} for e in log
+                                  if e["event"] == Event.TEST_CALIBRATION), None),
         # θ tuned on one half of dev and scored on the other (threshold_selection; trainer)
         "threshold_cross_check": [{k: e[k] for k in ("checkpoint", "results")} for e in log
                                   if e["event"] == Event.THRESHOLD_CROSS_CHECK],

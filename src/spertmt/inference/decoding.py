@@ -14,6 +14,7 @@ import numpy as np
 from ..config import check_threshold
 from ..data.documents import Document, Entity, Relation, Types
 from ..evaluate import symmetric_order
+from .calibration import Calibration
 
 
 def thresholds_to_apply(config_threshold: float, entity_types: list[str], relation_types: list[str],
@@ -21,7 +22,8 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
     """Which θ applies, the one rule for every runtime: an explicit `threshold` (both heads) wins; else
     the θ tuned on dev (`tuned`, thresholds.json: {"entity": {"*": θ, type: θ, ...}, "relation": {...}}),
     one per type; else the model config's (set per mode by Config.resolved). Returns (entity θ, relation
-    θ), each a number or a list with one θ per type (None: the explicit or the config's θ)."""
+    θ), each a number or a list with one θ per type (None: the explicit or the config's θ). A tuned θ
+    of null (a precision target no θ reaches on dev) is +inf: nothing of that type is extracted."""
     if threshold is not None:
         check_threshold(threshold)
     if threshold is not None or not tuned:
@@ -32,7 +34,8 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
         if not values:
             return None
         default = values.get("*", config_threshold)
-        return [float(values.get(name, default)) for name in names]
+        chosen = [values.get(name, default) for name in names]
+        return [float("inf") if theta is None else float(theta) for theta in chosen]
 
     return per_type("entity", entity_types), per_type("relation", relation_types)
 
@@ -40,11 +43,20 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
 def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.ndarray, entity_scores: np.ndarray,
                   entity_probabilities: np.ndarray, pairs: np.ndarray, relation_keep: np.ndarray,
                   relation_scores: np.ndarray, relation_probabilities: np.ndarray, documents: list[Document],
-                  types: Types, flat: bool = False) -> list[Document]:
+                  types: Types, flat: bool = False, calibration: Calibration | None = None) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id), from RawPredictions'
     fields as arrays: spans [B, S, 2]; entity keep, type, score, probability [B, S]; pairs [B, P, 2];
     relation keep, score, probability [B, P, R]. `flat`: no two entities overlap (the best-scoring
-    span of overlapping ones is kept) and relations join kept entities only."""
+    span of overlapping ones is kept) and relations join kept entities only. `calibration` (the model
+    folder's calibration.json) replaces the model's probabilities by calibrated ones."""
+    if calibration is not None:  # the kept items only: the rest is never read
+        entity_names = np.array([t.name for t in types.entities], dtype=object)
+        relation_names = np.array([t.name for t in types.relations], dtype=object)
+        entity_probabilities = _calibrated(calibration, "entity", entity_keep, entity_scores, entity_probabilities,
+                                           lambda keep: entity_names[entity_types[keep]])
+        relation_probabilities = _calibrated(calibration, "relation", relation_keep, relation_scores,
+                                             relation_probabilities,
+                                             lambda keep: np.broadcast_to(relation_names, relation_keep.shape)[keep])
     out = []
     for b, doc in enumerate(documents):
         rows = np.flatnonzero(entity_keep[b]).tolist()
@@ -69,6 +81,15 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
                             [Relation(h, t, name, score, probability)
                              for (h, t, name), (score, probability) in relations.items()],
                             doc.orig_id))
+    return out
+
+
+def _calibrated(calibration: Calibration, head: str, keep: np.ndarray, scores: np.ndarray, probabilities: np.ndarray,
+                names_of) -> np.ndarray:
+    """`probabilities` with the kept items' replaced by their calibrated ones."""
+    out = np.array(probabilities, dtype=np.float32, copy=True)
+    if keep.any():
+        out[keep] = calibration.probabilities(head, scores[keep], names_of(keep), out[keep])
     return out
 
 

@@ -21,6 +21,7 @@ from ..data.documents import Document
 from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import resolve_device, warn_if_slow
+from .calibration import Calibration, read_calibration, save_calibration
 from .pipeline import predict_documents
 from .runtimes import prepare_encoder, resolve_precision
 from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
@@ -31,12 +32,16 @@ class Extractor:
     """A trained model with its tokenizer and thresholds, ready to extract."""
 
     def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None,
-                 precision: str = "fp32", runtime: str = "torch", folder: Path | None = None):
+                 precision: str = "fp32", runtime: str = "torch", folder: Path | None = None,
+                 calibration: Calibration | None = None):
         """`precision` and `runtime` name how the model's encoder runs (spertmt.inference.runtimes):
         "bf16" extracts under bf16 autocast (`load` has cast the encoder's weights to bf16 as well);
         for "int8" and runtime "onnx" `load` has already swapped the encoder. `folder`: the model
-        folder it was loaded from (its run's metrics go into the model card of `save_pretrained`)."""
+        folder it was loaded from (its run's metrics go into the model card of `save_pretrained`).
+        `calibration`: its calibration.json (spertmt.inference.calibration); without one, items carry
+        the model's own probabilities."""
         self.model, self.tokenizer, self.device, self.folder = model, tokenizer, device, folder
+        self.calibration = calibration
         self.thresholds = thresholds or {}
         self.precision, self.runtime = resolve_precision(precision, runtime, device), runtime
         warn_if_slow(device, self.precision)
@@ -79,6 +84,8 @@ class Extractor:
         def extra(tmp: Path) -> None:
             if self.thresholds:
                 save_thresholds(tmp, self.thresholds)
+            if self.calibration is not None:
+                save_calibration(tmp, self.calibration)
             write_model_card(tmp, self.folder, self.config, self.types, **card)
 
         save_checkpoint(self.model, self.tokenizer, folder, extra)
@@ -109,7 +116,7 @@ class Extractor:
         with SpERT's nested decoding unless `flat_ner` (as `extract`'s), as SpERT's evaluator scores."""
         return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
                                  progress=progress, precision=self._autocast, flat=flat_ner,
-                                 **self._threshold_args(threshold))
+                                 calibration=self.calibration, **self._threshold_args(threshold))
 
     # --------------------------------------------------------------------------------------
     # raw text
@@ -143,7 +150,8 @@ class Extractor:
         def predict(documents: list[Document], given: list | None) -> list[Document]:
             return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
                                      relations=relations, progress=progress, precision=self._autocast, flat=flat,
-                                     given=given, desc="extract", **self._threshold_args(threshold))
+                                     given=given, desc="extract", calibration=self.calibration,
+                                     **self._threshold_args(threshold))
 
         return extract_texts(texts, entities, self.types, predict, max_sentence_words)
 
@@ -168,4 +176,5 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     thresholds = read_folder_json(folder, ModelFiles.THRESHOLDS) if (folder / ModelFiles.THRESHOLDS).exists() else None
     model = load_model(folder, resolved)
     prepare_encoder(model, folder, precision, runtime, resolved)
-    return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime, folder)
+    return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime, folder,
+                     read_calibration(folder))

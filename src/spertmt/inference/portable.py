@@ -25,6 +25,7 @@ from ..data.documents import Document, Types
 from ..data.encoding import Encoding, align_pieces, candidate_spans, longest_first, window_plan
 from ..files import read_folder_json
 from ..layout import MANIFEST_FORMAT, ModelFiles
+from .calibration import read_calibration
 from .decoding import decode_arrays, thresholds_to_apply
 from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
 
@@ -85,6 +86,7 @@ class PortableExtractor:
         self.types = Types.from_dict(_read_json(folder, ModelFiles.TYPES), str(folder / ModelFiles.TYPES))
         thresholds = folder / ModelFiles.THRESHOLDS
         self.thresholds = _read_json(folder, ModelFiles.THRESHOLDS) if thresholds.exists() else {}
+        self.calibration = read_calibration(folder)
         try:
             self.tokenizer = Tokenizer.from_file(str(folder / self.manifest["tokenizer"]))
         except Exception as error:  # the tokenizers library's own error types
@@ -156,7 +158,7 @@ class PortableExtractor:
             arrays = self._predict_batch([encodings[i] for i in chunk], entity_theta, relation_theta, relations,
                                          [given[i] for i in chunk] if given is not None else None)
             for i, predicted in zip(chunk, decode_arrays(*arrays, [documents[i] for i in chunk], self.types,
-                                                         flat=flat)):
+                                                         flat=flat, calibration=self.calibration)):
                 out[i] = predicted
         return [out[i] for i in range(len(documents))]
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from ..config import Config
@@ -22,6 +23,7 @@ from ..data.documents import Document
 from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
 from ..layout import ModelFiles
+from .calibration import FOLDS
 from .decoding import thresholds_to_apply
 from .pipeline import predict_documents
 
@@ -86,26 +88,67 @@ def tradeoff(candidates: dict[str, list[tuple[float, bool]]], gold: dict[str, in
     return rows
 
 
-def _entity_candidates(predicted: list[Document], gold: list[Document]):
-    candidates, counts = defaultdict(list), defaultdict(int)
-    for p, g in zip(predicted, gold):
+def _entity_rows(predicted: list[Document], gold: list[Document]):
+    """Every predicted entity as (type, score, right, document index, probability), and the gold count per type."""
+    rows, counts = [], defaultdict(int)
+    for d, (p, g) in enumerate(zip(predicted, gold)):
         gold_set = {(e.start, e.end, e.type) for e in g.entities}
         for e in gold_set:
             counts[e[2]] += 1
-        for e in p.entities:
-            candidates[e.type].append((e.score, (e.start, e.end, e.type) in gold_set))
-    return candidates, counts
+        rows += [(e.type, e.score, (e.start, e.end, e.type) in gold_set, d, e.probability) for e in p.entities]
+    return rows, counts
 
 
-def _relation_candidates(predicted: list[Document], gold: list[Document], symmetric: set[str]):
-    candidates, counts = defaultdict(list), defaultdict(int)
-    for p, g in zip(predicted, gold):
+def _relation_rows(predicted: list[Document], gold: list[Document], symmetric: set[str]):
+    """Every predicted relation as (type, score, right under RE+, document index, probability), and the gold
+    count per type."""
+    rows, counts = [], defaultdict(int)
+    for d, (p, g) in enumerate(zip(predicted, gold)):
         gold_set = {relation_key(g, r, symmetric) for r in g.relations}
         for r in gold_set:
             counts[r[2]] += 1
-        for r in p.relations:
-            candidates[r.type].append((r.score, relation_key(p, r, symmetric) in gold_set))
-    return candidates, counts
+        rows += [(r.type, r.score, relation_key(p, r, symmetric) in gold_set, d, r.probability) for r in p.relations]
+    return rows, counts
+
+
+def _groups(rows) -> dict[str, list]:
+    """Rows by their type (the first field)."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[row[0]].append(row)
+    return groups
+
+
+def _by_type(rows) -> dict[str, list[tuple[float, bool]]]:
+    """(score, right) per type, what the F1 sweep takes."""
+    return {name: [(r[1], r[2]) for r in group] for name, group in _groups(rows).items()}
+
+
+def entity_candidates(extractor: Extractor, documents: list[Document], batch_size: int, progress: bool = False):
+    """Every candidate span with its best type and score, no θ (SpERT's argmax entities for a head
+    without θ): (rows, gold counts) as _entity_rows."""
+    model = extractor.model
+    entities = predict_documents(model, extractor.tokenizer, documents, threshold=model.entity_head.lowest_threshold,
+                                 relations=False, batch_size=batch_size, device=extractor.device, progress=progress,
+                                 desc="dev entities")
+    return _entity_rows(entities, documents)
+
+
+def relation_candidates(extractor: Extractor, documents: list[Document], entity_threshold, batch_size: int,
+                        progress: bool = False):
+    """Every pair of the entities `entity_threshold` keeps, with each type the relation head can keep
+    at its lowest θ: (rows, gold counts) as _relation_rows."""
+    model = extractor.model
+    relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
+                                  relation_threshold=model.relation_head.lowest_threshold, batch_size=batch_size,
+                                  device=extractor.device, progress=progress, desc="dev relations")
+    return _relation_rows(relations, documents, symmetric_types(extractor.types))
+
+
+def _per_type_tensor(chosen: dict, names: list[str], value=lambda v: v):
+    """θ per type (the "*" value for a type without its own; None, no θ reaching a target, is +inf)."""
+    thetas = [value(chosen.get(n, chosen["*"])) for n in names]
+    return torch.tensor([float("inf") if t is None else t for t in thetas])
 
 
 def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size: int = Config.eval_batch_size,
@@ -117,26 +160,173 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
     entity_head, relation_head = model.entity_head, model.relation_head
     if not (entity_head.thresholded or relation_head.thresholded):
         raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no threshold to tune")
-    common = dict(batch_size=batch_size, device=extractor.device, progress=progress)
     result: dict = {}
     if entity_head.thresholded:
-        entities = predict_documents(model, extractor.tokenizer, documents, threshold=entity_head.lowest_threshold,
-                                     relations=False,
-                                     **common)
-        candidates, counts = _entity_candidates(entities, documents)
+        rows, counts = entity_candidates(extractor, documents, batch_size, progress)
+        candidates = _by_type(rows)
         result["entity"] = _tune(candidates, counts)
         result["entity_tradeoff"] = tradeoff(candidates, counts, list(entity_head.tradeoff_thresholds))
-        names = [t.name for t in extractor.types.entities]
         chosen = result["entity"] if per_type else {"*": result["entity"]["*"]}
-        entity_threshold = torch.tensor([chosen.get(n, chosen["*"])["threshold"] for n in names])
+        entity_threshold = _per_type_tensor(chosen, [t.name for t in extractor.types.entities],
+                                            lambda v: v["threshold"])
     else:
         entity_threshold = None  # SpERT's entities: argmax over "none" and the types
-    relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
-                                  relation_threshold=relation_head.lowest_threshold, **common)
-    candidates, counts = _relation_candidates(relations, documents, symmetric_types(extractor.types))
+    rows, counts = relation_candidates(extractor, documents, entity_threshold, batch_size, progress)
+    candidates = _by_type(rows)
     result["relation"] = _tune(candidates, counts)
     result["relation_tradeoff"] = tradeoff(candidates, counts, list(relation_head.tradeoff_thresholds))
     return result
+
+
+def tune_for_precision(extractor: Extractor, documents: list[Document], target: float, confidence: float = 0.95,
+                       batch_size: int = Config.eval_batch_size, progress: bool = False) -> dict:
+    """θ per head and type chosen on `documents` (dev) so that precision reaches `target` with
+    `confidence` (calibration.cut_for_precision: a Clopper-Pearson bound over the dev items, one
+    per type, not corrected for the number of types); "*" is the head's one θ over all types, for
+    a type dev does not have. Relations are chosen over the entities the entity θ keeps. Returns
+    {"entity": {name: cut}, "relation": {...}, "skipped": [why]}; a cut's θ is None where no θ
+    reaches the target (nothing of that type is then extracted)."""
+    from .calibration import cut_for_precision
+
+    if not 0 < target < 1 or not 0 < confidence < 1:
+        raise ValueError(f"target precision and confidence must lie in (0, 1), not {target} and {confidence}")
+    model = extractor.model
+
+    def cuts(rows, counts) -> dict:
+        chosen = {}
+        for name, group in [("*", rows)] + sorted(_groups(rows).items()):
+            num_gold = sum(counts.values()) if name == "*" else counts.get(name, 0)
+            chosen[name] = cut_for_precision(np.array([r[1] for r in group]), np.array([r[2] for r in group]),
+                                             num_gold, target, confidence)
+        return chosen
+
+    result: dict = {"target": {"precision": target, "confidence": confidence}, "skipped": []}
+    entity_threshold = None
+    if model.entity_head.thresholded:
+        result["entity"] = cuts(*entity_candidates(extractor, documents, batch_size, progress))
+        entity_threshold = _per_type_tensor(result["entity"], [t.name for t in extractor.types.entities],
+                                            lambda v: v["threshold"])
+    else:
+        result["skipped"].append("entities: this model decides them by argmax over a 'none' class (no θ), so the "
+                                 "target applies to relations only")
+    if model.relation_head.thresholded:
+        result["relation"] = cuts(*relation_candidates(extractor, documents, entity_threshold, batch_size, progress))
+    return result
+
+
+def format_precision_cuts(chosen: dict) -> str:
+    """The θ chosen for a precision target, per head and type, with what dev says each keeps."""
+    target = chosen["target"]
+    lines = [f"θ for precision {target['precision']:.2f} with confidence {target['confidence']:.2f} "
+             "(one-sided Clopper-Pearson bound on dev):"]
+    for head in ("entity", "relation"):
+        for name, cut in chosen.get(head, {}).items():
+            label = f"{head} {'all types' if name == '*' else name}"
+            if cut["threshold"] is None:
+                lines.append(f"  {label:>32}  no θ reaches it: nothing of this type is extracted")
+            else:
+                lines.append(f"  {label:>32}  θ = {cut['threshold']:.4f}  dev P {100 * cut['precision']:.2f} "
+                             f"(bound {100 * cut['bound']:.2f})  R {100 * cut['recall']:.2f}  kept {cut['kept']}")
+    lines += [f"  note: {why}" for why in chosen.get("skipped", [])]
+    return "\n".join(lines)
+
+
+def precision_thresholds_content(chosen: dict) -> dict:
+    """What `thresholds.json` stores for a precision target: θ per type (null: nothing of that type
+    is extracted) and the target."""
+    out: dict = {"target_precision": chosen["target"]}
+    for head in ("entity", "relation"):
+        if head in chosen:
+            out[head] = {name: cut["threshold"] for name, cut in chosen[head].items()}
+    return out
+
+
+def applied_thresholds(model, tuned: dict | None) -> tuple[list[float], list[float]]:
+    """θ per entity type and per relation type that decoding applies (thresholds_to_apply: the tuned
+    values, else the config's), as numbers (+inf: nothing of the type is extracted)."""
+    entity, relation = thresholds_to_apply(model.config.threshold, [t.name for t in model.types.entities],
+                                           [t.name for t in model.types.relations], tuned)
+    entity = entity if entity is not None else [model.config.threshold] * len(model.types.entities)
+    relation = relation if relation is not None else [model.config.threshold] * len(model.types.relations)
+    return entity, relation
+
+
+def calibrate(extractor: Extractor, documents: list[Document], batch_size: int = Config.eval_batch_size,
+              progress: bool = False):
+    """Calibration of both heads fitted on `documents` (dev), under the θ the extractor applies:
+    (calibration.Calibration, the cross-validated quality of each method on dev). The entity
+    candidates are every span (its best type, no θ); the relation candidates every pair of the
+    entities the entity θ keeps; "returned" are those the θ keeps, which choose the method."""
+    from .calibration import Calibration, Candidates, choose_and_fit
+
+    model = extractor.model
+    entity_theta, relation_theta = applied_thresholds(model, extractor.thresholds)
+    heads, report = {}, {}
+    for head, found, thetas, names in (
+            ("entity", entity_candidates(extractor, documents, batch_size, progress)[0], entity_theta,
+             [t.name for t in model.types.entities]),
+            ("relation", relation_candidates(extractor, documents, torch.tensor(entity_theta)
+                                             if model.entity_head.thresholded else None, batch_size, progress)[0],
+             relation_theta, [t.name for t in model.types.relations])):
+        theta = dict(zip(names, thetas))
+        module = model.entity_head if head == "entity" else model.relation_head
+        rows = [(name, score, right, d, probability, not module.thresholded or score >= theta[name])
+                for name, score, right, d, probability in found]
+        candidates = Candidates.from_rows(rows)
+        if candidates.correct.all() or not candidates.correct.any():
+            missing = "no wrong" if len(rows) and candidates.correct.all() else "no right"
+            report[head] = {"skipped": f"dev has {missing} {head} candidates to fit on"}
+            continue
+        heads[head], report[head] = choose_and_fit(candidates, logit_input=module.scores_are_probabilities)
+        report[head] = {"chosen": heads[head].method + (" per type" if heads[head].per_type else ""),
+                        "candidates": len(rows), "returned": int(candidates.returned.sum()),
+                        "cross_validated": report[head]}
+    return Calibration(heads, {"fitted_on": {"documents": len(documents)}}), report
+
+
+def calibration_quality(predicted: list[Document], gold: list[Document], types, calibration) -> dict:
+    """ECE, Brier score and reliability bins of the predicted items (what extraction returned, with
+    the model's raw probabilities) before and after `calibration`, per head."""
+    from .calibration import quality, reliability_bins
+
+    symmetric = symmetric_types(types)
+    out = {}
+    for head in ("entity", "relation"):
+        items = []
+        for p, g in zip(predicted, gold):
+            if head == "entity":
+                gold_set = {(e.start, e.end, e.type) for e in g.entities}
+                items += [(e.type, e.score, e.probability, (e.start, e.end, e.type) in gold_set) for e in p.entities]
+            else:
+                gold_set = {relation_key(g, r, symmetric) for r in g.relations}
+                items += [(r.type, r.score, r.probability, relation_key(p, r, symmetric) in gold_set)
+                          for r in p.relations]
+        names = np.array([i[0] for i in items], dtype=object)
+        scores = np.array([i[1] for i in items], dtype=np.float64)
+        raw = np.array([i[2] for i in items], dtype=np.float64)
+        right = np.array([i[3] for i in items], dtype=bool)
+        after = calibration.probabilities(head, scores, names, raw)
+        out[head] = {"before": quality(raw, right), "after": quality(after, right),
+                     "bins_before": reliability_bins(raw, right), "bins_after": reliability_bins(after, right)}
+    return out
+
+
+def format_calibration(report: dict) -> str:
+    """Per head: the method chosen and the cross-validated dev quality of each (the returned items)."""
+    lines = []
+    for head, found in report.items():
+        if "skipped" in found:
+            lines.append(f"--- {head}: not calibrated, {found['skipped']} ---")
+            continue
+        lines.append(f"--- {head}: {found['chosen']} (chosen by the Brier score of the {found['returned']} items "
+                     f"returned on dev, {FOLDS}-fold cross-validated; fitted on {found['candidates']} candidates) ---")
+        lines.append(f"{'':>20} {'ECE':>8} {'Brier':>8} {'mean p':>8} {'right':>8}")
+        for name, q in found["cross_validated"].items():
+            mean = "-" if q["mean_probability"] is None else f"{q['mean_probability']:.3f}"
+            right = "-" if q["right"] is None else f"{q['right']:.3f}"
+            lines.append(f"{name:>20} {q['ece']:8.3f} {q['brier']:8.3f} {mean:>8} {right:>8}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def thresholds_file_content(tuned: dict, per_type: bool = True) -> dict:

@@ -68,9 +68,11 @@ class Head(nn.Module):
     decides (`best_type`: one type per sample, for entities; `kept_types`: the kept types of each
     sample, for relations). `thresholded`: whether a θ decides (and so can be tuned on dev);
     `lowest_threshold`: a θ every sample passes; `tradeoff_thresholds`: where `spertmt
-    tune-threshold` prints precision and recall; `uses_en_iou`: whether its loss takes ENIoU."""
+    tune-threshold` prints precision and recall; `uses_en_iou`: whether its loss takes ENIoU;
+    `scores_are_probabilities`: whether its scores lie in [0, 1] (calibration then fits on their logit)."""
 
     thresholded = True
+    scores_are_probabilities = False
     lowest_threshold = -1e9
     tradeoff_thresholds = (0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.5, 2.0, 2.5)
     uses_en_iou = False
@@ -129,6 +131,7 @@ class MultiTaskHead(Head):
 
 class NoneClassHead(Head):
     thresholded = False
+    scores_are_probabilities = True
 
     def __init__(self, in_features: int, num_types: int):
         super().__init__()
@@ -156,6 +159,7 @@ class NoneClassHead(Head):
 
 
 class SigmoidHead(Head):
+    scores_are_probabilities = True
     lowest_threshold = 0.0  # probabilities
     tradeoff_thresholds = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

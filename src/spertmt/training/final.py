@@ -1,5 +1,6 @@
-"""The end of a run: θ tuned on dev (config.threshold_selection) for last/ and best/, and the test
-set scored with both (SpERT's code reports the last epoch's model; we select on dev, and keep both)."""
+"""The end of a run: θ tuned on dev (config.threshold_selection, or config.target_precision) for
+last/ and best/, their probabilities calibrated on dev (config.calibrate), and the test set scored
+with both (SpERT's code reports the last epoch's model; we select on dev, and keep both)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..config import Config
 from ..data.documents import write_documents
 from ..evaluate import format_metrics, write_metrics
+from ..inference.calibration import Calibration
 from ..layout import BEST, LAST, Event
 from ..model.folder import load_model
 from .callbacks import Callback, JsonLog
@@ -35,15 +37,21 @@ def final_evaluation(trainer: Trainer) -> dict:
     dev_metrics = trainer.state.dev_metrics
     best = load_model(run.best, device=device)
     thresholds: dict[str, dict] = {LAST: {}, BEST: {}}
-    if cfg.threshold_selection != "fixed" and dev_docs:
-        for name, trained_model in ((LAST, model), (BEST, best)):
+    calibrations: dict[str, Calibration | None] = {LAST: None, BEST: None}
+    for name, trained_model in ((LAST, model), (BEST, best)) if dev_docs else ():
+        if cfg.target_precision is not None:
+            thresholds[name] = select_for_precision(trained_model, tokenizer, dev_docs, cfg, device, run.path / name,
+                                                    trainer.log)
+        elif cfg.threshold_selection != "fixed":
             thresholds[name] = select_thresholds(trained_model, tokenizer, dev_docs, cfg, device, run.path / name,
                                                  trainer.log)
             if thresholds[name]:
                 cross_check_thresholds(trained_model, tokenizer, dev_docs, types, cfg, device, name, trainer.log)
-            if name == LAST and not test_docs:  # the dev metrics returned are those at the tuned θ
-                _, dev_metrics = predict_and_score(model, tokenizer, dev_docs, types, cfg, device, progress,
-                                                   thresholds[LAST])
+        if cfg.calibrate:
+            calibrations[name] = fit_calibration(trained_model, tokenizer, dev_docs, cfg, device, thresholds[name],
+                                                 run.path / name, trainer.log)
+    if thresholds[LAST] and not test_docs:  # the dev metrics returned are those at the tuned θ
+        _, dev_metrics = predict_and_score(model, tokenizer, dev_docs, types, cfg, device, progress, thresholds[LAST])
     if not test_docs:
         return dev_metrics
     _, last_metrics = predict_and_score(model, tokenizer, test_docs, types, cfg, device, progress, thresholds[LAST])
@@ -53,6 +61,11 @@ def final_evaluation(trainer: Trainer) -> dict:
                                              thresholds[BEST])
     write_metrics(run.metrics, metrics)
     write_documents(run.predictions, predictions)
+    if calibrations[BEST] is not None:  # the test items' probabilities before and after calibration
+        from ..inference.thresholds import calibration_quality
+
+        trainer.log.write(Event.TEST_CALIBRATION,
+                          **calibration_quality(predictions, test_docs, types, calibrations[BEST]))
     trainer.log.write(Event.TEST, metrics=metrics)
     if thresholds[BEST]:  # θ was tuned: the config's θ scored too, so both readings sit side by side
         _, fixed_metrics = predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
@@ -80,6 +93,38 @@ def select_thresholds(model, tokenizer, dev_docs, cfg: Config, device, folder: P
     log.write(Event.THRESHOLDS, checkpoint=folder.name, thresholds=content,
               dev={head: tuned[head]["*"] for head in ("entity", "relation") if head in tuned})
     return content
+
+
+def select_for_precision(model, tokenizer, dev_docs, cfg: Config, device, folder: Path, log: JsonLog) -> dict:
+    """θ of `model` chosen on the dev set for config.target_precision (thresholds.tune_for_precision),
+    written to `folder`/thresholds.json and logged with the dev precision, bound and recall of each."""
+    from ..inference.extractor import Extractor
+    from ..inference.thresholds import precision_thresholds_content, save_thresholds, tune_for_precision
+
+    chosen = tune_for_precision(Extractor(model, tokenizer, device), dev_docs, cfg.target_precision,
+                                cfg.target_confidence, batch_size=cfg.eval_batch_size)
+    content = precision_thresholds_content(chosen)
+    save_thresholds(folder, content)
+    log.write(Event.THRESHOLDS, checkpoint=folder.name, thresholds=content,
+              dev={head: chosen[head] for head in ("entity", "relation") if head in chosen})
+    return content
+
+
+def fit_calibration(model, tokenizer, dev_docs, cfg: Config, device, thresholds: dict, folder: Path,
+                    log: JsonLog) -> Calibration | None:
+    """The probabilities of `model` calibrated on the dev set under `thresholds` (inference.thresholds.calibrate),
+    written to `folder`/calibration.json; None when dev has nothing to fit on."""
+    from ..inference.calibration import save_calibration
+    from ..inference.extractor import Extractor
+    from ..inference.thresholds import calibrate
+
+    calibration, report = calibrate(Extractor(model, tokenizer, device, thresholds), dev_docs,
+                                    batch_size=cfg.eval_batch_size)
+    log.write(Event.CALIBRATION, checkpoint=folder.name, dev=report)
+    if not calibration.heads:
+        return None
+    save_calibration(folder, calibration)
+    return calibration
 
 
 def cross_check_thresholds(model, tokenizer, dev_docs, types, cfg: Config, device, checkpoint: str,

@@ -1,0 +1,116 @@
+"""How far a trained model's probabilities can be trusted, before and after calibration, and what a
+precision target keeps (issue 47; docs/results.md, "Calibration").
+
+    python experiments/calibration.py --model runs/experiments/conll04-mpnet/spert-tuned/seed0/best \\
+        --name conll04-mpnet-spert-seed0
+
+For a model folder of a recorded run (its config names its dev and test sets): calibration fitted
+on dev (spertmt.inference.thresholds.calibrate, under the θ of the folder's thresholds.json), then
+the test items that extraction returns scored with the model's own probabilities and with the
+calibrated ones (ECE over 10 equal-width bins, Brier score, reliability bins); then for each
+precision target θ chosen on dev (tune_for_precision) and the test set scored once with it (NER
+and RE+ micro precision and recall). Dev chooses everything; test is read once per setting. The
+folder is not written to. The record goes to results/calibration/<name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import records  # noqa: E402  (bench/records.py: the commit)
+
+
+def _precision_recall(metrics: dict) -> dict:
+    return {setting: {k: metrics[setting]["micro"][k] for k in ("precision", "recall", "f1")}
+            for setting in ("ner", "re_strict")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a model folder of a run (<run>/best)")
+    parser.add_argument("--name", required=True, help="the record's name: results/calibration/<name>.json")
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.8, 0.9, 0.95])
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+
+    import spertmt
+    from spertmt.evaluate import evaluate
+    from spertmt.inference.thresholds import (
+        calibrate,
+        calibration_quality,
+        precision_thresholds_content,
+        tune_for_precision,
+    )
+
+    started = time.time()
+    extractor = spertmt.load(args.model, device="cpu")
+    extractor.calibration = None  # the model's own probabilities: a folder's own calibration is not used
+    config = extractor.config
+    dev = spertmt.read_documents(config.data_path("dev_path"), extractor.types)
+    test = spertmt.read_documents(config.data_path("test_path"), extractor.types)
+    tuned = dict(extractor.thresholds)
+
+    calibration, dev_report = calibrate(extractor, dev, batch_size=args.batch_size, progress=True)
+    predicted = extractor.predict(test, batch_size=args.batch_size, progress=True)
+    at_tuned = _precision_recall(evaluate(test, predicted, extractor.types, overlapping=config.overlapping))
+    test_quality = calibration_quality(predicted, test, extractor.types, calibration)
+
+    targets = []
+    for target in args.targets:
+        chosen = tune_for_precision(extractor, dev, target, args.confidence, batch_size=args.batch_size,
+                                    progress=True)
+        extractor.thresholds = precision_thresholds_content(chosen)
+        at_target = extractor.predict(test, batch_size=args.batch_size, progress=True)
+        targets.append({"target": target, "confidence": args.confidence,
+                        "dev": {head: {name: {k: cut[k] for k in ("threshold", "precision", "bound", "recall")}
+                                       for name, cut in chosen[head].items()}
+                                for head in ("entity", "relation") if head in chosen},
+                        "skipped": chosen["skipped"],
+                        "test": _precision_recall(evaluate(test, at_target, extractor.types,
+                                                           overlapping=config.overlapping))})
+        extractor.thresholds = tuned
+
+    model = Path(args.model).resolve()
+    record = {
+        "name": args.name,
+        "model": os.path.relpath(model, ROOT) if model.is_relative_to(ROOT) else model.name,
+        "dataset": config.test_path, "mode": config.mode, "encoder": config.encoder,
+        "command": shlex.join(["python", "experiments/calibration.py", *sys.argv[1:]]),
+        "thresholds": tuned,
+        "calibration": calibration.to_dict(),
+        "dev": dev_report,
+        "test": {"at_tuned_threshold": at_tuned, **test_quality},
+        "targets": targets,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch(),
+                    "commit": records.commit()},
+        "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.time() - started, 1),
+    }
+    records.write(ROOT / "results" / "calibration" / f"{args.name}.json", record)
+    for head in ("entity", "relation"):
+        before, after = test_quality[head]["before"], test_quality[head]["after"]
+        print(f"{head:>8} test ECE {before['ece']:.3f} -> {after['ece']:.3f}, Brier {before['brier']:.3f} -> "
+              f"{after['brier']:.3f} ({before['items']} items)")
+    for row in targets:
+        print(f"target {row['target']:.2f}: test NER P {row['test']['ner']['precision']:.2f} R "
+              f"{row['test']['ner']['recall']:.2f}; RE+ P {row['test']['re_strict']['precision']:.2f} "
+              f"R {row['test']['re_strict']['recall']:.2f}")
+
+
+def _torch() -> str:
+    import torch
+
+    return torch.__version__
+
+
+if __name__ == "__main__":
+    main()
