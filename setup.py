@@ -19,7 +19,10 @@ Environment switches:
 - SPERTMT_SKIP_NATIVE=1   build no native code at all (fallbacks only).
 - SPERTMT_REQUIRE_NATIVE=1  fail instead of falling back when the native build fails (CI).
 - SPERTMT_DEBUG=1         -O0 -g.
-- TORCH_CUDA_ARCH_LIST, NVCC_FLAGS  the usual torch extension settings.
+- TORCH_CUDA_ARCH_LIST, NVCC_FLAGS  the usual torch extension settings. A release build
+  (SPERTMT_FORCE_CUDA=1) without TORCH_CUDA_ARCH_LIST is built for the release's architectures
+  (spertmt/ops/device_code.py, RELEASE_ARCH_LIST); a CUDA build whose library then lacks device code
+  for an architecture of TORCH_CUDA_ARCH_LIST fails.
 """
 
 import glob
@@ -36,6 +39,17 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def _flag(name):
     return os.environ.get(name, "0").lower() in ("1", "true", "yes", "on")
+
+
+def _device_code():
+    """spertmt/ops/device_code.py, read without importing the package (which needs torch's build)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("spertmt_device_code",
+                                                  os.path.join(ROOT, "src", "spertmt", "ops", "device_code.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _native_extensions():
@@ -72,7 +86,10 @@ def _native_extensions():
         if torch.version.cuda is not None:
             print(message, file=sys.stderr)
     extra = {"cxx": cxx_flags}
-    if want_cuda and has_cuda:
+    built_cuda = want_cuda and has_cuda
+    if built_cuda:
+        if _flag("SPERTMT_FORCE_CUDA"):
+            os.environ.setdefault("TORCH_CUDA_ARCH_LIST", _device_code().RELEASE_ARCH_LIST)
         nvcc = opt + ["--expt-relaxed-constexpr", "-DWITH_CUDA"]
         nvcc += os.environ.get("NVCC_FLAGS", "").split()
         extra = {"cxx": cxx_flags + ["-DWITH_CUDA"], "nvcc": nvcc}
@@ -95,6 +112,23 @@ def _native_extensions():
                 if _flag("SPERTMT_REQUIRE_NATIVE"):
                     raise
                 self._fall_back(f"native kernels failed to build ({error})")
+                return
+            if built_cuda and os.environ.get("TORCH_CUDA_ARCH_LIST"):
+                self._check_device_code()
+
+        def _check_device_code(self):
+            """The library holds device code for every architecture asked for (a build that skipped
+            one would load, and fall back to PyTorch on that GPU without a word)."""
+            device_code = _device_code()
+            library = self.get_ext_fullpath("spertmt._C")
+            asked = os.environ["TORCH_CUDA_ARCH_LIST"]
+            lacking = device_code.missing(library, asked)
+            held = device_code.architectures(library)
+            print(f"spertmt: CUDA device code: SASS {', '.join(held['sass'])}; PTX {', '.join(held['ptx']) or 'none'}",
+                  file=sys.stderr)
+            if lacking:
+                raise RuntimeError(f"spertmt: the built library lacks device code for {', '.join(lacking)} "
+                                   f"(TORCH_CUDA_ARCH_LIST={asked})")
 
         def _fall_back(self, why):
             # A library left in build/ by an earlier build must not be packaged in its place.

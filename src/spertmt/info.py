@@ -24,6 +24,8 @@ def collect() -> dict:
         # which step of the loading chain (spertmt/ops/_native.py) gave the kernels, or why none did
         "native_source": ops.native_load_source(),
         "native_load_error": ops.native_load_error(),
+        # the GPUs the loaded library's CUDA kernels were built for (spertmt.ops.device_code)
+        "cuda_device_code": _device_code(),
         "threads": torch.get_num_threads(),
         "cpu": cpu_capability(),  # bf16 units: whether --precision bf16 is faster than fp32 here
         "int8": _int8_support(),
@@ -31,6 +33,26 @@ def collect() -> dict:
         "precision_auto": auto_precision("torch", torch.device("cpu")),
         "onnxruntime": _onnxruntime_support(),
     }
+
+
+def _device_code() -> str:
+    """The loaded library's device code, and whether the GPU present is among what it runs on."""
+    from .ops import device_code
+
+    library = ops.native_library()
+    if library is None:
+        return "no library loaded" if ops.native_load_source() is None else "unknown (a just-in-time build)"
+    held = device_code.architectures(library)
+    if not held["sass"] and not held["ptx"]:
+        text = "none (a CPU build)"
+    else:
+        text = f"SASS {', '.join(held['sass']) or 'none'}; PTX {', '.join(held['ptx']) or 'none'}"
+    if torch.cuda.is_available():
+        capability = torch.cuda.get_device_capability()
+        if not device_code.runs_on(held, capability):
+            text += (f"; WARNING: the GPU here (sm_{capability[0]}{capability[1]}) is not among them, so the "
+                     "CUDA ops run on the PyTorch fallbacks")
+    return text
 
 
 def _int8_support() -> str:

@@ -170,19 +170,25 @@ def _nvcc():
 
 
 @pytest.mark.parametrize("source", sorted(p.name for p in (ROOT / "csrc" / "cuda").glob("*.cu")))
-def test_cuda_sources_compile(source, tmp_path):
-    """Compile-only: nvcc must accept csrc/cuda (run on machines without a GPU too)."""
+def test_cuda_sources_compile_with_device_code_for_every_claimed_gpu(source, tmp_path, monkeypatch):
+    """nvcc accepts csrc/cuda (on machines without a GPU too), with the flags a release build passes
+    it (torch's for TORCH_CUDA_ARCH_LIST = the release's list), and the object holds SASS and PTX for
+    every architecture the release claims (spertmt.ops.device_code)."""
     nvcc = _nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found")
-    from torch.utils.cpp_extension import include_paths
+    from torch.utils.cpp_extension import _get_cuda_arch_flags, include_paths
 
+    from spertmt.ops import device_code
+
+    monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", device_code.RELEASE_ARCH_LIST)
     includes = [f"-I{p}" for p in include_paths()] + [f"-I{sysconfig.get_paths()['include']}"]
-    cmd = [nvcc, "-c", "-std=c++20", "--expt-relaxed-constexpr", "-O1", "-arch=sm_80", "-DWITH_CUDA",
-           *includes, str(ROOT / "csrc" / "cuda" / source), "-o", str(tmp_path / (source + ".o"))]
+    obj = tmp_path / (source + ".o")
+    cmd = [nvcc, "-c", "-std=c++20", "--expt-relaxed-constexpr", "-O1", *_get_cuda_arch_flags(), "-DWITH_CUDA",
+           *includes, str(ROOT / "csrc" / "cuda" / source), "-o", str(obj)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert (tmp_path / (source + ".o")).stat().st_size > 0
+    assert device_code.missing(obj) == [], device_code.architectures(obj)
 
 
 CHAIN_PROBE = """

@@ -28,6 +28,7 @@ __all__ = [
     "iou_scaled_bce",
     "native_available",
     "native_load_error",
+    "native_library",
     "native_load_source",
     "pair_context_max_pool",
     "ranking_loss",
@@ -65,6 +66,11 @@ def fallbacks_only() -> Iterator[None]:
 def native_load_error() -> str | None:
     """Why the compiled kernels were not loaded, or None when they were."""
     return _native.load_error()
+
+
+def native_library() -> str | None:
+    """The loaded kernels' library file (spertmt.ops.device_code reads its GPU code), None when unknown."""
+    return _native.library_path()
 
 
 def native_load_source() -> str | None:

@@ -29,6 +29,7 @@ import torch
 _loaded = False
 _load_error: str | None = None
 _source: str | None = None  # where the loaded library came from, in words
+_library: str | None = None  # its file, where known (not for a just-in-time build)
 
 # The oldest torch whose stable ABI csrc/common.h targets.
 MIN_TORCH = (2, 10)
@@ -82,7 +83,7 @@ def _jit_build() -> None:
 
 def _load() -> None:
     """Walks the loading chain of the module docstring once."""
-    global _loaded, _load_error, _source
+    global _loaded, _load_error, _source, _library
     if _flag("SPERTMT_DISABLE_NATIVE"):
         _load_error = "disabled by SPERTMT_DISABLE_NATIVE=1"
         return
@@ -94,13 +95,13 @@ def _load() -> None:
         path = os.environ["SPERTMT_LIBRARY"]
         try:
             torch.ops.load_library(path)
-            _source = f"SPERTMT_LIBRARY={path}"
+            _source, _library = f"SPERTMT_LIBRARY={path}", path
         except (ImportError, OSError, RuntimeError) as error:
             reasons.append(f"SPERTMT_LIBRARY={path} did not load ({type(error).__name__}: {error})")
     else:
         try:
             module = importlib.import_module("spertmt._C")
-            _source = f"prebuilt ({module.__file__})"
+            _source, _library = f"prebuilt ({module.__file__})", module.__file__
         except (ImportError, OSError) as error:
             package = Path(__file__).resolve().parents[1]
             if isinstance(error, ModuleNotFoundError) and error.name == "spertmt._C":
@@ -137,6 +138,11 @@ def _load() -> None:
 def load_error() -> str | None:
     """Why the native kernels are not in use (None when they are loaded)."""
     return _load_error
+
+
+def library_path() -> str | None:
+    """The loaded library's file (None for the fallbacks and a just-in-time build)."""
+    return _library
 
 
 def load_source() -> str | None:
