@@ -362,3 +362,32 @@ def test_eval_on_an_exported_folder_scores_without_torch(exported, tmp_path):
         spertmt.load(exported, runtime="onnx").set_prediction_settings(multi_label_relations=True)
     with pytest.raises(ValueError, match="mode: not a prediction setting"):
         spertmt.load(exported, runtime="onnx").set_prediction_settings(mode="spert")
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_one_extractor_shared_by_threads_returns_what_it_returns_alone(exported, runtime):
+    """A service (or a user's thread pool) calls one loaded extractor from several threads at once:
+    each call returns what the same call returns alone (no shared state between calls)."""
+    import threading
+
+    extractor = spertmt.load(TRAINED, device="cpu") if runtime == "torch" else spertmt.load(exported, runtime="onnx")
+    texts = ["John Smith lives in Paris. Mary works for Acme Corp in Berlin.", "Nothing here at all.",
+             "Berlin is in Germany near Potsdam ."] * 3
+    alone = {n: [r.to_dict() for r in extractor.extract(texts[:n], threshold=-1.0)] for n in range(1, 8)}
+    failures = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(6):
+                n = 1 + (k + i) % 7
+                if [r.to_dict() for r in extractor.extract(texts[:n], threshold=-1.0)] != alone[n]:
+                    failures.append(f"thread {k}, {n} texts: a different result")
+        except Exception as error:  # noqa: BLE001 - any error in a thread is the finding
+            failures.append(f"thread {k}: {type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]

@@ -191,6 +191,9 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
     if not 0 < target < 1 or not 0 < confidence < 1:
         raise ValueError(f"target precision and confidence must lie in (0, 1), not {target} and {confidence}")
     model = extractor.model
+    if not (model.entity_head.thresholded or model.relation_head.thresholded):
+        raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no θ to choose for a "
+                         "precision")
 
     def cuts(rows, counts) -> dict:
         chosen = {}
