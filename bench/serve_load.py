@@ -138,9 +138,9 @@ def peak_memory_mib(pid: int) -> float | None:
 
 PREDICT = """
 import sys, time
-from spertmt.inference.loading import load_model
+from spertmt.inference.loading import load_extractor
 from spertmt.inference.streaming import predict_file
-model = load_model(sys.argv[1], runtime=sys.argv[2], threads=int(sys.argv[3]))
+model = load_extractor(sys.argv[1], runtime=sys.argv[2], threads=int(sys.argv[3]))
 model.extract(["Warm up ."])
 started = time.perf_counter()
 count = predict_file(model, sys.argv[4], sys.argv[5], progress=False)

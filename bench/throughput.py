@@ -64,6 +64,7 @@ from spertmt.evaluate import evaluate  # noqa: E402
 from spertmt.inference.export import write_onnx_files  # noqa: E402
 from spertmt.inference.extractor import Extractor  # noqa: E402
 from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder  # noqa: E402
+from spertmt.layout import RunFolder  # noqa: E402
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
 from spertmt.model.spertmt import SpERTMT  # noqa: E402
 from spertmt.ops import reference  # noqa: E402
@@ -415,7 +416,7 @@ def eval_process_rows(args, settings: list[str], workdir: Path, test_path: Path,
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True, text=True)
             times[setting].append(time.perf_counter() - t0)
-            metrics[setting] = json.loads((out / "metrics.json").read_text())
+            metrics[setting] = json.loads(RunFolder(out).metrics.read_text())  # eval --output names as a run
     rows = []
     print(f"{'task':8} {'setting':9} {'batch':>5} {'median s':>9} {'NER F1':>7} {'RE+ F1':>7}")
     for setting in settings:

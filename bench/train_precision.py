@@ -18,7 +18,6 @@ Measure on a quiet machine: anything else running skews it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import records  # noqa: E402  (bench/records.py)
+
+from spertmt.layout import Event, RunFolder  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENCODERS = ("offline:all-MiniLM-L6-v2", "encoders/all-mpnet-base-v2")
@@ -43,8 +44,7 @@ def seconds_per_step(encoder: str, precision: str, documents: int, threads: int)
                    "--set", "shuffle=false", "--output", f"{tmp}/run", "--quiet"]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
                        env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-        steps = [json.loads(line) for line in Path(tmp, "run", "log.jsonl").read_text().splitlines()
-                 if json.loads(line)["event"] == "step"]
+        steps = [event for event in RunFolder(Path(tmp, "run")).read_log() if event["event"] == Event.STEP]
     if len(steps) < 2:
         raise SystemExit(f"--documents {documents} gives fewer than two logged steps; use at least 200")
     return (steps[-1]["time"] - steps[0]["time"]) / (steps[-1]["step"] - steps[0]["step"])

@@ -10,12 +10,14 @@ the test items that extraction returns scored with the model's own probabilities
 calibrated ones (ECE over 10 equal-width bins, Brier score, reliability bins); then for each
 precision target θ chosen on dev (tune_for_precision) and the test set scored once with it (NER
 and RE+ micro precision and recall). Dev chooses everything; test is read once per setting. The
-folder is not written to. The record goes to results/calibration/<name>.json.
+folder is not written to. The record goes to results/calibration/<name>.json, its reliability
+diagrams to docs/calibration-<name>.png (`--plot RECORD` draws them again from a record).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -36,12 +38,18 @@ def _precision_recall(metrics: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a model folder of a run (<run>/best)")
-    parser.add_argument("--name", required=True, help="the record's name: results/calibration/<name>.json")
+    parser.add_argument("--model", help="a model folder of a run (<run>/best)")
+    parser.add_argument("--name", help="the record's name: results/calibration/<name>.json")
+    parser.add_argument("--plot", type=Path, help="only draw the reliability diagrams of this record")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.8, 0.9, 0.95])
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
+    if args.plot:
+        plot(json.loads(args.plot.read_text()))
+        return
+    if not args.model or not args.name:
+        parser.error("--model and --name are needed (or --plot RECORD)")
 
     import spertmt
     from spertmt.evaluate import evaluate
@@ -96,6 +104,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.time() - started, 1),
     }
     records.write(ROOT / "results" / "calibration" / f"{args.name}.json", record)
+    plot(record)
     for head in ("entity", "relation"):
         before, after = test_quality[head]["before"], test_quality[head]["after"]
         print(f"{head:>8} test ECE {before['ece']:.3f} -> {after['ece']:.3f}, Brier {before['brier']:.3f} -> "
@@ -104,6 +113,33 @@ def main() -> None:
         print(f"target {row['target']:.2f}: test NER P {row['test']['ner']['precision']:.2f} R "
               f"{row['test']['ner']['recall']:.2f}; RE+ P {row['test']['re_strict']['precision']:.2f} "
               f"R {row['test']['re_strict']['recall']:.2f}")
+
+
+def plot(record: dict) -> Path:
+    """Reliability diagrams of a record: per head, the share of test items right against their mean
+    probability in each bin, with the model's own probabilities and the calibrated ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for axis, head in zip(axes, ("entity", "relation")):
+        axis.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1)
+        for key, label, marker in (("bins_before", "model's own", "o"), ("bins_after", "calibrated on dev", "s")):
+            points = [(b["probability"], b["right"], b["items"]) for b in record["test"][head][key] if b["items"]]
+            quality = record["test"][head]["before" if key == "bins_before" else "after"]
+            axis.plot([x for x, _, _ in points], [y for _, y, _ in points], marker=marker,
+                      label=f"{label} (ECE {quality['ece']:.3f})")
+        axis.set(title=f"{head}: {record['test'][head]['before']['items']} test items", xlim=(0, 1), ylim=(0, 1),
+                 xlabel="mean probability in the bin", ylabel="share right in the bin")
+        axis.legend(loc="upper left", fontsize=8)
+    figure.suptitle(f"{record['name']} ({record['dataset']})", fontsize=10)
+    figure.tight_layout()
+    path = ROOT / "docs" / f"calibration-{record['name']}.png"
+    figure.savefig(path, dpi=90)
+    print(f"wrote {path}")
+    return path
 
 
 def _torch() -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from spertmt.layout import BEST, LAST
+
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
@@ -78,7 +80,7 @@ def main(argv=None) -> int:
         config = config.override(["epochs=1"])
     config = config.override(args.set)
     metrics = spertmt.train(config, output / "run", progress=False)
-    for folder in ("last", "best"):
+    for folder in (LAST, BEST):
         values, names = state_hash(output / "run" / folder)
         print(f"{folder}: sha256 {values} (names {names})")
     print("metrics: " + json.dumps({s: round(metrics[s]["micro"]["f1"], 6) for s in ("ner", "re", "re_strict")}))

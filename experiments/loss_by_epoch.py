@@ -4,17 +4,17 @@
         runs/experiments/ade/spertmt/seed0-fold0 --epochs 1 2 3 5 10 20
 """
 import argparse
-import json
 import statistics
 from pathlib import Path
+
+from spertmt.layout import Event, RunFolder
 
 
 def loss_by_epoch(run: Path) -> dict[int, tuple[float, float]]:
     """Per epoch, the median entity and relation loss of the run's `step` log entries."""
     steps: dict[int, list[dict]] = {}
-    for line in (run / "log.jsonl").read_text().splitlines():
-        event = json.loads(line)
-        if event["event"] == "step":
+    for event in RunFolder(run).read_log():
+        if event["event"] == Event.STEP:
             steps.setdefault(event["epoch"], []).append(event)
     return {epoch: (statistics.median(e["entity_loss"] for e in events),
                     statistics.median(e["relation_loss"] for e in events))

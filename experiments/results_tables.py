@@ -26,6 +26,9 @@ import statistics
 import sys
 from pathlib import Path
 
+from spertmt.layout import BEST as BEST_FOLDER  # the checkpoints' names, as records hold them
+from spertmt.layout import LAST as LAST_FOLDER
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md", ROOT / "bench" / "RESULTS.md",
@@ -187,7 +190,7 @@ def dev_ner_at_best(record: dict, digits: int = 1) -> str:
 def dev_tuned(record: dict) -> str:
     """NER / RE+ on dev at the θ tuned on dev for the dev-selected checkpoint (chosen and scored on dev)."""
     for entry in record.get("thresholds") or []:
-        if entry["checkpoint"] == "best":
+        if entry["checkpoint"] == BEST_FOLDER:
             return f"{entry['dev']['entity']['f1']:.1f} / {entry['dev']['relation']['f1']:.1f}"
     return ""
 
@@ -676,11 +679,12 @@ def held_out() -> str:
         found = data[f"conll04-ablations-sums-head-lr/{name}"]
         seeds = ", ".join(run.removeprefix("seed") for run in found["runs"])
         theta = found["theta_tuned_minus_fixed"]
+        best, last = theta.get(BEST_FOLDER, {}), theta.get(LAST_FOLDER, {})
         rows.append([f"{name}, seeds {seeds}" + ("" if theta else " (no θ to tune)"),
                      ", ".join(map(str, found["chosen_epochs"])),
                      cell(found["selection_minus_last"]["ner"]), cell(found["selection_minus_last"]["re_strict"]),
-                     cell(theta.get("best", {}).get("ner"), False), cell(theta.get("best", {}).get("re_strict")),
-                     cell(theta.get("last", {}).get("ner"), False), cell(theta.get("last", {}).get("re_strict"))])
+                     cell(best.get("ner"), False), cell(best.get("re_strict")),
+                     cell(last.get("ner"), False), cell(last.get("re_strict"))])
     return table(["runs", "epochs chosen on a half", "chosen - last epoch: NER", "RE+",
                   "θ tuned on a half - θ 0.85, chosen checkpoint: NER", "RE+", "the same, last checkpoint: NER",
                   "RE+"], rows)
@@ -709,6 +713,45 @@ def flat_ner() -> str:
                   "RE+ F1 nested / flat"], rows)
 
 
+def _calibration_records() -> list[dict]:
+    """results/calibration/*.json (experiments/calibration.py), by name."""
+    return [json.loads(path.read_text()) for path in sorted((RESULTS / "calibration").glob("*.json"))]
+
+
+def calibration() -> str:
+    """Test items' ECE and Brier score with the model's own probabilities and calibrated on dev."""
+    rows = []
+    for record in _calibration_records():
+        for head in ("entity", "relation"):
+            test, fitted = record["test"][head], record["dev"].get(head, {})
+            before, after = test["before"], test["after"]
+            rows.append([f"`{record['name']}`", head, str(before["items"]), fitted.get("chosen", "not calibrated"),
+                         f"{before['ece']:.3f} -> {after['ece']:.3f}", f"{before['brier']:.3f} -> {after['brier']:.3f}",
+                         f"{before['mean_probability'] or 0:.2f} / {after['mean_probability'] or 0:.2f} / "
+                         f"{before['right'] or 0:.2f}"])
+    if not rows:
+        rows.append(["no record yet", "", "", "", "", "", ""])
+    return table(["record (results/calibration/)", "head", "test items", "method chosen on dev",
+                  "ECE own -> calibrated", "Brier own -> calibrated",
+                  "mean probability own / calibrated / share right"], rows)
+
+
+def precision_targets() -> str:
+    """θ chosen on dev for a precision target, and the precision and recall the test set then shows."""
+    rows = []
+    for record in _calibration_records():
+        tuned = record["test"]["at_tuned_threshold"]
+        rows.append([f"`{record['name']}`", "θ for F1 (tuned on dev)",
+                     *(f"{tuned[s]['precision']:.1f} / {tuned[s]['recall']:.1f}" for s in ("ner", "re_strict"))])
+        for row in record["targets"]:
+            rows.append([f"`{record['name']}`", f"precision {row['target']:.2f} at {row['confidence']:.2f}",
+                         *(f"{row['test'][s]['precision']:.1f} / {row['test'][s]['recall']:.1f}"
+                           for s in ("ner", "re_strict"))])
+    if not rows:
+        rows.append(["no record yet", "", "", ""])
+    return table(["record (results/calibration/)", "θ chosen on dev for", "test NER P / R", "test RE+ P / R"], rows)
+
+
 TABLES = {
     "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
@@ -718,7 +761,8 @@ TABLES = {
     "averaging": averaging, "ablations": ablations, "ablation-changes": ablation_changes,
     "negatives": negatives, "scierc": scierc, "ade": ade, "gradient-balance": gradient_balance,
     "gradient-readings": gradient_readings, "held-out": held_out, "scierc-curves": scierc_curves,
-    "flat-ner": flat_ner, "config-keys": config_keys,
+    "flat-ner": flat_ner, "config-keys": config_keys, "calibration": calibration,
+    "precision-targets": precision_targets,
 }
 
 

@@ -76,9 +76,9 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     export --format onnx` runs on the CPU without torch or transformers (a PortableExtractor,
     spertmt.inference.portable); both satisfy `spertmt.ExtractorLike` (the same `extract` and
     `predict`). Precision "fp32" or "int8" with runtime "onnx"."""
-    from .inference.loading import load_model
+    from .inference.loading import load_extractor
 
-    return load_model(folder, device, precision, runtime, revision, cache_dir)
+    return load_extractor(folder, device, precision, runtime, revision, cache_dir)
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,

@@ -101,7 +101,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .config import PREDICTION_KEYS
     from .data.documents import read_documents, read_types, require_documents, write_documents
     from .evaluate import evaluate, format_metrics, write_metrics
-    from .inference.loading import load_model
+    from .inference.loading import load_extractor
 
     overrides = args.set or []
     keys = {assignment.split("=", 1)[0].strip() for assignment in overrides}
@@ -111,7 +111,7 @@ def _eval(args: argparse.Namespace) -> int:
               f"built or trained); eval can change {', '.join(PREDICTION_KEYS)}", file=sys.stderr)
         return 2
     # An exported folder on the ONNX runtime scores without torch (scoring is plain Python).
-    extractor = load_model(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
+    extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
     config = extractor.config.override(overrides).resolved()
     extractor.set_prediction_settings(**{key: getattr(config, key) for key in keys})
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
@@ -158,22 +158,19 @@ def _predict(args: argparse.Namespace) -> int:
 
     from .config import check_threshold
     from .files import check_output
-    from .inference.loading import load_model
+    from .inference.loading import load_extractor
     from .inference.streaming import merge_parts, predict_file
 
     check_output(args.output, args.input)  # before the model loads (seconds), not after
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # one process: an exported model runs without torch
-        job, world, rank = None, 1, 0
-        extractor = load_model(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
-    else:
-        from .inference.extractor import load
+    job, world, rank, device = None, 1, 0, args.device
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from .runtime import Distributed
 
         job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
-        world, rank = job.world, job.rank
-        extractor = load(args.model, device=job.device, precision=args.precision, runtime=args.runtime)
+        world, rank, device = job.world, job.rank, str(job.device)
+    extractor = load_extractor(args.model, device=device, precision=args.precision, runtime=args.runtime)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
@@ -287,11 +284,12 @@ def _export_arguments(commands) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .inference.extractor import load
+    from .inference.loading import load_extractor
 
     card = {key: value for key, value in (("language", args.language), ("license", args.license)) if value}
-    url = load(args.model, device="cpu").push_to_hub(args.repo_id, private=args.private or None, token=args.token,
-                                                     commit_message=args.message, revision=args.revision, **card)
+    extractor = load_extractor(args.model, device="cpu")
+    url = extractor.push_to_hub(args.repo_id, private=args.private or None, token=args.token,
+                                commit_message=args.message, revision=args.revision, **card)
     print(f"pushed {args.model} to {args.repo_id}: {url}\nload it with spertmt.load({args.repo_id!r})")
     return 0
 
@@ -320,9 +318,9 @@ def _local_folder(extractor, model: str, command: str, writes: str) -> None:
 def _tune(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, require_documents
     from .inference import thresholds as tuning
-    from .inference.extractor import load
+    from .inference.loading import load_extractor
 
-    extractor = load(args.model, device=args.device)
+    extractor = load_extractor(args.model, device=args.device)
     _local_folder(extractor, args.model, "tune-threshold", "thresholds.json")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
     if args.target_precision is not None:
@@ -372,10 +370,10 @@ def _tune_arguments(commands) -> None:
 def _calibrate(args: argparse.Namespace) -> int:
     from .data.documents import read_documents, require_documents
     from .inference.calibration import save_calibration
-    from .inference.extractor import load
+    from .inference.loading import load_extractor
     from .inference.thresholds import calibrate, format_calibration
 
-    extractor = load(args.model, device=args.device)
+    extractor = load_extractor(args.model, device=args.device)
     _local_folder(extractor, args.model, "calibrate", "calibration.json")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to calibrate on")
     calibration, report = calibrate(extractor, documents, batch_size=args.batch_size, progress=not args.quiet)
@@ -442,12 +440,13 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _convert_arguments(commands) -> None:
-    from .data.convert import FORMATS as CONVERT_FORMATS
     from .data.text import WORD_SPLITTERS
 
-    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats")
-    conv.add_argument("--from", dest="source", required=True, choices=CONVERT_FORMATS)
-    conv.add_argument("--to", dest="target", required=True, choices=CONVERT_FORMATS)
+    # The formats are a registry that installed packages may add to (spertmt.data.convert): convert()
+    # checks the names, so that building the parser loads no plugin.
+    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats (or a registered one)")
+    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help="spert, dygie, brat, ...")
+    conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help="spert, dygie, brat, ...")
     conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
     conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")

@@ -134,3 +134,51 @@ def test_score_matches_evaluate_and_names_mismatches(tmp_path, capsys):
     (tmp_path / "pred.json").write_text(json.dumps(pred))
     assert main(args) == 2
     assert "document 3" in capsys.readouterr().err
+
+
+PLUGIN = '''
+from pathlib import Path
+
+from spertmt.data.convert import Report, register_format
+from spertmt.data.documents import Document
+
+
+def read_lines(path, options):
+    return [Document(line.split(), [], []) for line in Path(path).read_text().splitlines()], Report()
+
+
+def write_lines(documents, path):
+    Path(path).write_text("".join(" ".join(d.tokens) + "\\n" for d in documents))
+
+
+def register():
+    register_format("lines", read_lines, write_lines, "one sentence a line, words split by spaces")
+'''
+
+
+def test_a_format_registered_by_an_installed_package_is_a_name_for_convert(tmp_path):
+    """A package names its format in its `spertmt.formats` entry points (as one installed with pip
+    would: a dist-info folder on the path); `spertmt convert` then reads and writes it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "lines_format.py").write_text(PLUGIN)
+    info = tmp_path / "lines_format-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lines-format\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[spertmt.formats]\nlines = lines_format:register\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    run = [sys.executable, "-m", "spertmt", "convert"]
+    out = subprocess.run(run + ["--from", "spert", "--to", "lines", f"{FIXTURES}/tiny_train.json",
+                                str(tmp_path / "out.txt")], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    first = json.loads(open(f"{FIXTURES}/tiny_train.json").read())[0]["tokens"]
+    assert (tmp_path / "out.txt").read_text().splitlines()[0] == " ".join(first)
+    back = subprocess.run(run + ["--from", "lines", "--to", "spert", str(tmp_path / "out.txt"),
+                                 str(tmp_path / "back.json"), "--types", f"{FIXTURES}/tiny_types.json"],
+                          env=env, capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr
+    assert json.loads((tmp_path / "back.json").read_text())[0]["tokens"] == first
+    unknown = subprocess.run(run + ["--from", "conll", "--to", "spert", "x", "y"], env=env, capture_output=True,
+                             text=True)
+    assert unknown.returncode == 2 and "formats are spert, dygie, brat, lines; got 'conll'" in unknown.stderr

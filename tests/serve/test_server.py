@@ -207,9 +207,9 @@ def test_the_server_on_the_onnx_runtime_imports_no_torch(exported):
     code = f"""
 import json, sys, threading, time, urllib.request
 import uvicorn
-from spertmt.inference.loading import load_model
+from spertmt.inference.loading import load_extractor
 from spertmt.serve import create_app
-app = create_app(lambda: load_model({str(exported)!r}, runtime="onnx"))
+app = create_app(lambda: load_extractor({str(exported)!r}, runtime="onnx"))
 server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port={_free_port()}, log_level="warning"))
 thread = threading.Thread(target=server.run)
 thread.start()

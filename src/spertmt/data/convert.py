@@ -10,6 +10,10 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
 - brat standoff (a folder of `.txt` + `.ann`): text split into sentences and words with character
   offsets kept. Written one sentence a line, words joined by single spaces, so the `whitespace`
   splitter reads it back exactly.
+
+Each format is a `Format` in the registry `FORMATS`, by name; `register_format` adds one (a
+package can also name one in its `spertmt.formats` entry points), and `convert` and `spertmt
+convert` then take it (docs/development.md, "Extending").
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ import bisect
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import write_text_atomic
 from .documents import DataError, Document, Entity, Relation, Types, parse_document
 from .text import WORD_SPLITTERS, split_sentences
-
-FORMATS = ("spert", "dygie", "brat")
 
 
 @dataclass
@@ -282,23 +285,72 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader may use besides the path: the types to check against (or None), and for raw
+    text the word and sentence splitters (spertmt.data.text)."""
+
+    types: Types | None = None
+    words: str = "simple"
+    sentences: str | None = None
+
+
+@dataclass(frozen=True)
+class Format:
+    """A data format: `read(path, options) -> (documents, report)` and `write(documents, path)`."""
+
+    name: str
+    read: Callable[[Path, ReadOptions], tuple[list[Document], Report]]
+    write: Callable[[list[Document], Path], None]
+    description: str = ""
+
+
+FORMATS: dict[str, Format] = {}
+_PLUGINS_LOADED = False
+
+
+def register_format(name: str, read, write, description: str = "") -> Format:
+    """Adds a format to the registry (a name already there is replaced: a user's own reader of
+    "brat", say); returns it."""
+    FORMATS[name] = Format(name, read, write, description)
+    return FORMATS[name]
+
+
+def formats() -> dict[str, Format]:
+    """The registry, with the formats that installed packages name in their `spertmt.formats` entry
+    points (each a function that calls register_format) loaded once."""
+    global _PLUGINS_LOADED
+    if not _PLUGINS_LOADED:
+        from importlib.metadata import entry_points
+
+        _PLUGINS_LOADED = True
+        for entry in entry_points(group="spertmt.formats"):
+            entry.load()()
+    return FORMATS
+
+
+register_format("spert", lambda path, options: read_spert(path, options.types), write_spert,
+                "SpERT JSON: a list of documents (tokens, entities, relations)")
+register_format("dygie", lambda path, options: read_dygie(path), write_dygie,
+                "DyGIE++ / PURE / PL-Marker JSON lines")
+register_format("brat", lambda path, options: read_brat(path, options.words, options.sentences), write_brat,
+                "brat standoff: a folder of .txt and .ann files")
+
+
 def convert(source: str, target: str, input_path: str | Path, output_path: str | Path, *,
             types_path: str | Path | None = None, words: str = "simple", sentences: str | None = None) -> Report:
-    """Converts between formats; to SpERT, also writes `<output>_types.json` unless `types_path`
-    is given, in which case every type must be in it."""
-    if source not in FORMATS or target not in FORMATS:
-        raise ValueError(f"formats are {FORMATS}; got {source!r} -> {target!r}")
+    """Converts between formats (`formats()`: spert, dygie, brat and any registered); to SpERT,
+    also writes `<output>_types.json` unless `types_path` is given, in which case every type must
+    be in it."""
+    known = formats()
+    if source not in known or target not in known:
+        raise ValueError(f"formats are {', '.join(known)}; got {source!r} -> {target!r}")
     types = None
     if types_path:
         from .documents import read_types
 
         types = read_types(types_path)
-    if source == "spert":
-        documents, report = read_spert(input_path, types)
-    elif source == "dygie":
-        documents, report = read_dygie(input_path)
-    else:
-        documents, report = read_brat(input_path, words=words, sentences=sentences)
+    documents, report = known[source].read(Path(input_path), ReadOptions(types, words, sentences))
     for i, doc in enumerate(documents):  # the converted documents must be valid SpERT documents
         parse_document(doc.to_json(), None, f"{input_path}, converted document {i}")
     if target == "spert":
@@ -309,9 +361,5 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
             out.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
             write_text_atomic(out.with_name(out.stem + "_types.json"), json.dumps(collect_types(documents).to_dict(),
                                                                                  indent=1))
-        write_spert(documents, output_path)
-    elif target == "dygie":
-        write_dygie(documents, output_path)
-    else:
-        write_brat(documents, output_path)
+    known[target].write(documents, Path(output_path))
     return report

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 from ..config import EXTRACT_BATCH_SIZE
-from .loading import load_model
+from .loading import load_extractor
 from .texts import MAX_SENTENCE_WORDS
 
 
@@ -47,7 +47,7 @@ class BatchPredictor:
     @property
     def extractor(self):
         if self._extractor is None:
-            self._extractor = load_model(self.model, device=self.device, precision=self.precision,
+            self._extractor = load_extractor(self.model, device=self.device, precision=self.precision,
                                          runtime=self.runtime, threads=self.threads)
         return self._extractor
 

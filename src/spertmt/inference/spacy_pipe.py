@@ -30,7 +30,7 @@ from spacy.util import minibatch
 from ..config import EXTRACT_BATCH_SIZE
 from ..data.text import split_sentences
 from .decoding import non_overlapping
-from .loading import load_model
+from .loading import load_extractor
 from .texts import MAX_SENTENCE_WORDS
 
 
@@ -74,7 +74,7 @@ class SpertmtComponent:
                  relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE,
                  max_sentence_words: int = MAX_SENTENCE_WORDS,
                  spans_key: str = "spertmt", set_ents: bool = True, runtime: str = "torch"):
-        self.extractor = (load_model(model, device=device, precision=precision, runtime=runtime)
+        self.extractor = (load_extractor(model, device=device, precision=precision, runtime=runtime)
                           if isinstance(model, (str, Path)) else model)
         self.threshold, self.relations = threshold, relations
         self.extract_batch_size, self.max_sentence_words = extract_batch_size, max_sentence_words

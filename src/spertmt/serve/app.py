@@ -182,9 +182,9 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
 def build_app(model: str, runtime: str = "onnx", device: str = "auto", precision: str = "fp32",
               threads: int | None = None, settings: ServeSettings | None = None):
     """`create_app` for `model`, loaded when the app starts (in `spertmt serve`, or on each Ray Serve replica)."""
-    from ..inference.loading import load_model
+    from ..inference.loading import load_extractor
 
     def load():
-        return load_model(model, device=device, precision=precision, runtime=runtime, threads=threads)
+        return load_extractor(model, device=device, precision=precision, runtime=runtime, threads=threads)
 
     return create_app(load, settings, describe={"model": str(model), "runtime": runtime})
