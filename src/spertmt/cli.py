@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import EXTRACT_BATCH_SIZE, EXTRACTION_PRECISIONS, INPUT_FORMATS, OUTPUT_FORMATS, RUNTIMES, Config
+from .config import EXTRACT_BATCH_SIZE, EXTRACTION_PRECISIONS, INPUT_FORMATS, OUTPUT_FORMATS, Config
 from .serve.app import ServeSettings as ServeDefaults
 
 
@@ -36,9 +36,9 @@ def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the encoder's: bf16 autocast (fast with bf16 units), int8 weights (CPU), or auto "
                              "(bf16 on a GPU or a CPU with bf16 units, else fp32: spertmt info says which); "
                              "speed and F1 of each in bench/RESULTS.md")
-    parser.add_argument("--runtime", default="torch", choices=RUNTIMES,
-                        help="onnx: a model folder written by spertmt export, on ONNX Runtime (on the CPU the "
-                             "whole model, without torch)")
+    parser.add_argument("--runtime", default="torch", metavar="ENGINE",
+                        help="torch (default), or onnx: a model folder written by spertmt export, on ONNX Runtime "
+                             "(on the CPU the whole model, without torch); or an engine a package registers")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:

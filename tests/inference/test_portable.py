@@ -391,3 +391,43 @@ def test_one_extractor_shared_by_threads_returns_what_it_returns_alone(exported,
     for thread in threads:
         thread.join()
     assert not failures, failures[:3]
+
+
+ENGINE_PLUGIN = '''
+from spertmt.inference.loading import register_engine
+
+
+def register():
+    def load(folder, device, precision, threads):
+        from spertmt.inference.portable import load_portable
+
+        return load_portable(folder, precision, threads)  # the torch-free engine under another name
+
+    register_engine("portable-again", load, "the runtime without torch, registered by a package")
+'''
+
+
+def test_an_engine_registered_by_a_package_runs_every_command_that_takes_a_runtime(exported, tmp_path):
+    """An engine is one function in the registry (spertmt.inference.loading); a package names it in
+    its `spertmt.engines` entry points (here a dist-info folder on the path, as pip installs one),
+    and `spertmt predict --runtime NAME` runs it; an unknown name lists the engines."""
+    import os
+
+    (tmp_path / "portable_again.py").write_text(ENGINE_PLUGIN)
+    info = tmp_path / "portable_again-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: portable-again\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[spertmt.engines]\nportable-again = portable_again:register\n")
+    (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-m", "spertmt", "predict", "--model", str(exported),
+               "--input", str(tmp_path / "in.txt"), "--quiet", "--threshold", "-1"]
+    for runtime in ("onnx", "portable-again"):
+        out = subprocess.run(command + ["--runtime", runtime, "--output", str(tmp_path / f"{runtime}.jsonl")], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    assert (tmp_path / "onnx.jsonl").read_text() == (tmp_path / "portable-again.jsonl").read_text()
+    unknown = subprocess.run(command + ["--runtime", "tensorrt", "--output", str(tmp_path / "x.jsonl")], env=env,
+                             capture_output=True, text=True)
+    assert unknown.returncode == 2
+    assert "runtime must be one of torch, onnx, portable-again, not 'tensorrt'" in unknown.stderr
