@@ -1,0 +1,77 @@
+"""What several commands share: the config from --config and --set, the runtime flags, checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import EXTRACTION_PRECISIONS, Config
+
+
+def load_config(args: argparse.Namespace):
+    config = Config.load(args.config) if args.config else Config()
+    return config.override(args.set or [])
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", default="fp32", choices=EXTRACTION_PRECISIONS,
+                        help="the encoder's: bf16 autocast (fast with bf16 units), int8 weights (CPU), or auto "
+                             "(bf16 on a GPU or a CPU with bf16 units, else fp32: spertmt info says which); "
+                             "speed and F1 of each in bench/RESULTS.md")
+    parser.add_argument("--runtime", default="torch", metavar="ENGINE",
+                        help="torch (default), or onnx: a model folder written by spertmt export, on ONNX Runtime "
+                             "(on the CPU the whole model, without torch); or an engine a package registers")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML config file (defaults: SpERT.MT on CoNLL04, offline encoder)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set epochs=2 (repeatable)")
+
+
+def check_same_types(given, model_types, source: str, model: str) -> None:
+    """--types must be the model's types: its heads score exactly those, in that order."""
+    for kind in ("entities", "relations"):
+        names = [t.name for t in getattr(given, kind)]
+        expected = [t.name for t in getattr(model_types, kind)]
+        if names != expected:
+            missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
+            detail = "; ".join(part for part in (f"not in the model: {extra}" if extra else "",
+                                                 f"missing: {missing}" if missing else "") if part) or "another order"
+            raise ValueError(f"{source}: its {kind} are not those of the model {model} ({detail}); the model "
+                             f"predicts {expected}: leave out --types, or evaluate a model trained on these types")
+
+
+def local_folder(extractor, model: str, command: str, writes: str) -> None:
+    """Refuses a hub repo id where a command writes into the model folder."""
+    if extractor.folder != Path(model):  # a hub repo id: its folder is the hub's cache
+        raise ValueError(f"{model} is a hub model: {command} writes {writes} into the model folder, "
+                         f"so use a local copy (python -c \"import spertmt; spertmt.load('{model}')"
+                         f".save_pretrained('my-model')\", then --model my-model)")
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a number between 0 and 1")
+    return value
+
+
+def read_predictions(path: str, types=None):
+    """SpERT JSON, or the JSON lines of `spertmt predict` (word offsets)."""
+    from ..data.documents import Document, Entity, Relation, read_documents
+
+    if not path.endswith(".jsonl"):
+        return read_documents(path, types)
+    documents = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                documents.append(Document(
+                    row["tokens"], [Entity(e["token_start"], e["token_end"], e["type"], e.get("score"))
+                                    for e in row["entities"]],
+                    [Relation(r["head"], r["tail"], r["type"], r.get("score")) for r in row["relations"]],
+                    row.get("id")))
+    return documents

@@ -1,0 +1,48 @@
+"""`spertmt convert` and `download`: datasets."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ..data.convert import convert
+
+    report = convert(args.source, args.target, args.input, args.output, types_path=args.types, words=args.words,
+                     sentences=args.sentences)
+    print(f"converted {args.input} ({args.source}) to {args.output} ({args.target}); {report}")
+    return 0
+
+
+def convert_arguments(commands) -> None:
+    from ..data.text import WORD_SPLITTERS
+
+    # The formats are a registry that installed packages may add to (spertmt.data.convert): convert()
+    # checks the names, so that building the parser loads no plugin.
+    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats (or a registered one)")
+    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help="spert, dygie, brat, ...")
+    conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help="spert, dygie, brat, ...")
+    conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
+    conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
+    conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
+    conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
+                      help="brat word splitter (unicode: Unicode word boundaries, as raw-text extraction)")
+    conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
+    conv.set_defaults(func=_convert)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from ..data.download import BASE_URL, download
+
+    written = download(args.datasets, args.dest, base_url=args.base_url or BASE_URL, progress=not args.quiet)
+    print(f"{len(written)} files in {args.dest}")
+    return 0
+
+
+def download_arguments(commands) -> None:
+    fetch = commands.add_parser("download", help="fetch the public SpERT copies of CoNLL04, SciERC and ADE")
+    fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"])
+    fetch.add_argument("--dest", default="datasets", help="folder (point data_root or SPERTMT_DATA at it)")
+    fetch.add_argument("--base-url", help="mirror of the SpERT dataset folder")
+    fetch.add_argument("--quiet", action="store_true")
+    fetch.set_defaults(func=_download)

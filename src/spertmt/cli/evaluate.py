@@ -1,0 +1,130 @@
+"""`spertmt eval`, `score` and `validate`: scoring a model or predictions, checking data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import Config
+from .common import add_runtime_arguments, check_same_types, read_predictions
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..config import PREDICTION_KEYS
+    from ..data.documents import read_documents, read_types, require_documents, write_documents
+    from ..evaluate import evaluate, format_metrics, write_metrics
+    from ..inference.loading import load_extractor
+
+    overrides = args.set or []
+    keys = {assignment.split("=", 1)[0].strip() for assignment in overrides}
+    refused = sorted(keys - set(PREDICTION_KEYS))
+    if refused:
+        print(f"spertmt eval: --set {', '.join(refused)}: not a prediction setting (it describes how the model was "
+              f"built or trained); eval can change {', '.join(PREDICTION_KEYS)}", file=sys.stderr)
+        return 2
+    # An exported folder on the ONNX runtime scores without torch (scoring is plain Python).
+    extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
+    config = extractor.config.override(overrides).resolved()
+    extractor.set_prediction_settings(**{key: getattr(config, key) for key in keys})
+    threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)
+    types = read_types(args.types) if args.types else extractor.types
+    if args.types:
+        check_same_types(types, extractor.types, args.types, args.model)
+    data = Path(args.data) if args.data else config.data_path("test_path")
+    documents = require_documents(read_documents(data, types), data, "to evaluate on")
+    predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
+                                    threshold=threshold, progress=not args.quiet,
+                                    flat_ner=bool(config.flat_ner) and "flat_ner" in keys)
+    metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
+    print(f"{data}, scored with {args.model}:")
+    print(format_metrics(metrics))
+    if args.output:  # named as a run folder's test outputs
+        from ..layout import RunFolder
+
+        written = RunFolder(args.output)
+        write_metrics(written.metrics, metrics)
+        write_documents(written.predictions, predictions)
+        print(f"wrote {written.metrics} and {written.predictions.name}")
+    return 0
+
+
+def eval_arguments(commands) -> None:
+    evaluate = commands.add_parser("eval", help="evaluate a model folder on a SpERT JSON file")
+    evaluate.add_argument("--model", required=True, help="model folder (e.g. runs/demo/best)")
+    evaluate.add_argument("--data", help="SpERT JSON file (default: the model config's test_path)")
+    evaluate.add_argument("--types", help="types file (default: the model's types)")
+    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="change a prediction setting (threshold, max_span_width, multi_label_relations, "
+                               "max_pairs, overlapping, eval_batch_size, test_path, data_root)")
+    evaluate.add_argument("--output", help="folder for metrics.json and predictions.json")
+    evaluate.add_argument("--batch-size", type=int, default=0)
+    evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
+    evaluate.add_argument("--device", default="auto")
+    add_runtime_arguments(evaluate)
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(func=_eval)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from ..data.convert import collect_types
+    from ..data.documents import read_documents, read_types
+    from ..evaluate import evaluate, format_metrics, write_metrics
+
+    types = read_types(args.types) if args.types else None
+    gold = read_documents(args.gold, types)
+    pred = read_predictions(args.pred, types)  # SpERT JSON, or predict's JSON lines
+    if types is None:
+        types = collect_types(gold + pred)
+        print("no --types: relation types are taken as asymmetric", file=sys.stderr)
+    metrics = evaluate(gold, pred, types, overlapping=not args.no_overlapping)
+    print(format_metrics(metrics))
+    if args.output:
+        from ..layout import RunFolder
+
+        write_metrics(RunFolder(args.output).metrics, metrics)
+        print(f"wrote {RunFolder(args.output).metrics}")
+    return 0
+
+
+def score_arguments(commands) -> None:
+    score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
+    score.add_argument("--gold", required=True)
+    score.add_argument("--pred", required=True)
+    score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
+    score.add_argument(
+        "--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)"
+    )
+    score.add_argument("--output", help="folder for metrics.json")
+    score.set_defaults(func=_score)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ..data.documents import read_types
+    from ..data.validate import format_report, report_json, validate
+
+    types = read_types(args.types) if args.types else None
+    tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
+    if args.model:
+        from ..layout import ModelFiles
+        from ..model.folder import load_tokenizer_from
+        from ..repos import resolve_model_folder
+
+        model = resolve_model_folder(args.model)
+        config = Config.load(model / ModelFiles.CONFIG)
+        tokenizer, max_length, max_width = load_tokenizer_from(model), config.max_length, config.max_span_width
+        types = types or read_types(model / ModelFiles.TYPES)
+    report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
+    print(report_json(report) if args.json else format_report(report))
+    return 1 if report["errors"] else 0
+
+
+def validate_arguments(commands) -> None:
+    check = commands.add_parser("validate", help="statistics and every error of a dataset, before training")
+    check.add_argument("data", help="SpERT JSON file")
+    check.add_argument("--types", help="types file")
+    check.add_argument("--model", help="model folder: its types, window and max span width")
+    check.add_argument("--max-span-width", type=int, default=Config.max_span_width)
+    check.add_argument("--max-length", type=int, default=Config.max_length)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_validate)

@@ -1,0 +1,138 @@
+"""`spertmt predict`, `serve` and `visualize`: extraction from files, as a service, as HTML."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
+from ..serve.app import ServeSettings as ServeDefaults
+from .common import add_runtime_arguments, read_predictions
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ..config import check_threshold
+    from ..files import check_output
+    from ..inference.loading import load_extractor
+    from ..inference.streaming import merge_parts, predict_file
+
+    check_output(args.output, args.input)  # before the model loads (seconds), not after
+    if args.threshold is not None:
+        check_threshold(args.threshold, "--threshold")
+    job, world, rank, device = None, 1, 0, args.device
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from ..runtime import Distributed
+
+        job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
+        world, rank, device = job.world, job.rank, str(job.device)
+    extractor = load_extractor(args.model, device=device, precision=args.precision, runtime=args.runtime)
+    count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
+                         output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
+                         relations=not args.entities_only, progress=not args.quiet and rank == 0,
+                         flat_ner=args.flat_ner,
+                         rank=rank, world=world, html=args.html if world == 1 else None,
+                         **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
+    if job is not None and world > 1:
+        job.barrier()
+        if rank == 0:
+            count = merge_parts(args.output, world, args.output_format)
+        job.barrier()
+        job.close()
+    if rank == 0:
+        print(f"wrote {count} results to {args.output}")
+    return 0
+
+
+def predict_arguments(commands) -> None:
+    predict = commands.add_parser("predict", help="extract entities and relations from a file of texts")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--input", required=True,
+                         help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
+                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON)")
+    predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
+    predict.add_argument("--input-format", choices=INPUT_FORMATS)
+    predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
+    predict.add_argument("--batch-size", type=int, default=EXTRACT_BATCH_SIZE)
+    predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
+    predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
+    predict.add_argument("--flat-ner", action=argparse.BooleanOptionalAction, default=None,
+                         help="no two entities overlap: of overlapping spans the best-scoring one is kept, and "
+                              "relations join kept entities only; --no-flat-ner: nested spans as SpERT (default: "
+                              "the model's flat_ner, set when training from its data)")
+    predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--max-sentence-words", type=int,
+                         help="longer sentences of raw text (text without punctuation) are extracted in "
+                              "pieces of this many words; no relation crosses two pieces (default: 128)")
+    add_runtime_arguments(predict)
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(func=_predict)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ValueError("spertmt serve needs Starlette and uvicorn: pip install 'spertmt[serve]'") from None
+    from ..serve import ServeSettings, build_app
+
+    settings = ServeSettings(max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue,
+                             max_body=int(args.max_body_mb * 2**20))
+    if min(settings.max_batch, settings.max_queue, settings.max_body) < 1 or settings.max_wait < 0:
+        raise ValueError("--max-batch, --max-queue and --max-body-mb must be positive, --max-wait-ms at least 0")
+
+    app = build_app(args.model, args.runtime, args.device, args.precision, args.threads, settings)
+    print(f"spertmt serve: {args.model} on http://{args.host}:{args.port} (POST /v1/extract, GET /health, "
+          "GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
+    # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again
+    # under the handler it found: ignoring it there makes a graceful stop exit 0.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
+                timeout_graceful_shutdown=None)
+    return 0
+
+
+def serve_arguments(commands) -> None:
+    serve = commands.add_parser("serve", help="an HTTP extraction service (dynamic batching, metrics, back-pressure)")
+    serve.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--threads", type=int, help="CPU threads of the model (default: one per core)")
+    add_runtime_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8080)
+    defaults = ServeDefaults()
+    serve.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                       help="texts per model call, from requests that arrive together (default %(default)s)")
+    serve.add_argument("--max-wait-ms", type=float, default=defaults.max_wait * 1000,
+                       help="how long the oldest request waits for others to join its batch (default %(default)s)")
+    serve.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                       help="texts waiting at most; beyond, requests get 503 and Retry-After (default %(default)s)")
+    serve.add_argument("--max-body-mb", type=float, default=defaults.max_body / 2**20,
+                       help="largest request body in MiB; beyond, 413 (default %(default)s)")
+    serve.add_argument("--quiet", action="store_true", help="log warnings only, not every request")
+    serve.set_defaults(func=_serve)
+
+
+def _visualize(args: argparse.Namespace) -> int:
+    from ..data.documents import read_documents, read_types
+    from ..inference.visualize import write_html
+
+    types = read_types(args.types) if args.types else None
+    predicted = read_predictions(args.pred)
+    gold = read_documents(args.gold) if args.gold else None
+    path = write_html(args.output, predicted, gold, types, limit=args.limit)
+    print(f"wrote {path}")
+    return 0
+
+
+def visualize_arguments(commands) -> None:
+    view = commands.add_parser("visualize", help="an HTML page of predictions (and gold, with errors marked)")
+    view.add_argument("--pred", required=True,
+                      help="predictions: SpERT JSON (.json) or spertmt predict's JSON lines (.jsonl)")
+    view.add_argument("--gold", help="gold documents, SpERT JSON, in the same order")
+    view.add_argument("--types", help="types file (colour order, symmetric relations)")
+    view.add_argument("--output", required=True, help="the .html file")
+    view.add_argument("--limit", type=int, help="only the first N documents")
+    view.set_defaults(func=_visualize)

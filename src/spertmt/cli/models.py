@@ -1,0 +1,130 @@
+"""`spertmt export`, `push`, `tune-threshold` and `calibrate`: what is done to a trained model folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import local_folder, probability
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..inference.export import export_onnx
+    from ..inference.runtimes import ONNX_FILES
+    from ..repos import resolve_model_folder
+
+    output = export_onnx(resolve_model_folder(args.model), args.output)
+    print(f"wrote {output / ONNX_FILES['fp32']}, {ONNX_FILES['int8']} and the heads' graphs; run them with "
+          f"--model {output} --runtime onnx --precision fp32 (or int8), or without torch in Python: "
+          f"spertmt.load({str(output)!r}, runtime='onnx')")
+    return 0
+
+
+def export_arguments(commands) -> None:
+    export = commands.add_parser("export", help="write the whole model as ONNX (the encoder in fp32 and int8, "
+                                                "the heads' graphs) for ONNX Runtime, with or without torch")
+    export.add_argument("--format", default="onnx", choices=["onnx"])
+    export.add_argument("model", help="model folder (e.g. runs/demo/best)")
+    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
+                                       "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "
+                                       "files are added to it)")
+    export.set_defaults(func=_export)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from ..inference.loading import load_extractor
+
+    card = {key: value for key, value in (("language", args.language), ("license", args.license)) if value}
+    extractor = load_extractor(args.model, device="cpu")
+    url = extractor.push_to_hub(args.repo_id, private=args.private or None, token=args.token,
+                                commit_message=args.message, revision=args.revision, **card)
+    print(f"pushed {args.model} to {args.repo_id}: {url}\nload it with spertmt.load({args.repo_id!r})")
+    return 0
+
+
+def push_arguments(commands) -> None:
+    push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub, with a model card")
+    push.add_argument("model", help="model folder (e.g. runs/demo/best)")
+    push.add_argument("repo_id", help="the hub repo, owner/name (created if it does not exist)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--token", help="hub token (default: the login of `hf auth login`, or HF_TOKEN)")
+    push.add_argument("--revision", help="branch to push to (default: main)")
+    push.add_argument("--message", default="Upload spertmt model", help="commit message")
+    push.add_argument("--language", help="the model card's language (default: en for the offline encoder)")
+    push.add_argument("--license", help="the model card's license, e.g. mit or cc-by-4.0")
+    push.set_defaults(func=_push)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from ..data.documents import read_documents, require_documents
+    from ..inference import thresholds as tuning
+    from ..inference.loading import load_extractor
+
+    extractor = load_extractor(args.model, device=args.device)
+    local_folder(extractor, args.model, "tune-threshold", "thresholds.json")
+    documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
+    if args.target_precision is not None:
+        chosen = tuning.tune_for_precision(extractor, documents, args.target_precision, args.confidence,
+                                           batch_size=args.batch_size, progress=not args.quiet)
+        print(tuning.format_precision_cuts(chosen))
+        content = tuning.precision_thresholds_content(chosen)
+    else:
+        tuned = tuning.tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
+                                       per_type=not args.global_only)
+        print(tuning.format_tuning(tuned))
+        content = tuning.thresholds_file_content(tuned, per_type=not args.global_only)
+    if args.dry_run:
+        print(json.dumps(content, indent=2))
+    else:
+        print(f"stored in {tuning.save_thresholds(args.model, content)}; predict and extract use them "
+              "(--threshold overrides)")
+        if extractor.calibration is not None:
+            print("calibration.json was fitted under the former θ: fit it again (spertmt calibrate)")
+    return 0
+
+
+def tune_arguments(commands) -> None:
+    tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
+    tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")
+    tune.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
+    tune.add_argument("--target-precision", type=probability, metavar="P",
+                      help="instead of the best F1: per type the lowest θ whose dev precision reaches P with "
+                           "--confidence (a Clopper-Pearson bound), e.g. 0.9")
+    tune.add_argument("--confidence", type=probability, default=0.95,
+                      help="confidence of --target-precision's bound (default 0.95)")
+    tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
+    tune.add_argument("--batch-size", type=int, default=8)
+    tune.add_argument("--device", default="auto")
+    tune.add_argument("--quiet", action="store_true")
+    tune.set_defaults(func=_tune)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ..data.documents import read_documents, require_documents
+    from ..inference.calibration import save_calibration
+    from ..inference.loading import load_extractor
+    from ..inference.thresholds import calibrate, format_calibration
+
+    extractor = load_extractor(args.model, device=args.device)
+    local_folder(extractor, args.model, "calibrate", "calibration.json")
+    documents = require_documents(read_documents(args.data, extractor.types), args.data, "to calibrate on")
+    calibration, report = calibrate(extractor, documents, batch_size=args.batch_size, progress=not args.quiet)
+    print(format_calibration(report))
+    if args.dry_run:
+        print(json.dumps(calibration.to_dict(), indent=2))
+    elif calibration.heads:
+        print(f"stored in {save_calibration(args.model, calibration)}; predict and extract report calibrated "
+              "probabilities")
+    return 0
+
+
+def calibrate_arguments(commands) -> None:
+    calibrate = commands.add_parser("calibrate", help="fit the probabilities' calibration on a dev set")
+    calibrate.add_argument("--model", required=True, help="model folder; calibration.json is written into it")
+    calibrate.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    calibrate.add_argument("--dry-run", action="store_true", help="print the fitted maps, write nothing")
+    calibrate.add_argument("--batch-size", type=int, default=8)
+    calibrate.add_argument("--device", default="auto")
+    calibrate.add_argument("--quiet", action="store_true")
+    calibrate.set_defaults(func=_calibrate)
