@@ -180,7 +180,16 @@ def test_target_precision_writes_per_type_theta_and_leaves_out_what_cannot_reach
     assert found and names[0] not in found
 
 
+def test_a_global_precision_target_stores_one_theta_per_head(trained_copy, capsys):
+    assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--data", DATA, "--device", "cpu",
+                 "--target-precision", "0.5", "--confidence", "0.6", "--global-only"]) == 0
+    stored = json.loads((trained_copy / "thresholds.json").read_text())
+    assert set(stored["entity"]) == {"*"} and set(stored.get("relation", {"*": 0})) == {"*"}
+
+
 def test_precision_target_and_confidence_are_checked(trained_copy, capsys):
+    assert main(["tune-threshold", "--model", str(trained_copy), "--data", DATA, "--confidence", "0.9"]) == 2
+    assert "--confidence is the confidence of --target-precision's bound" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["tune-threshold", "--model", str(trained_copy), "--data", DATA, "--target-precision", "1.5"])
     assert "1.5 is not a number between 0 and 1" in capsys.readouterr().err

@@ -63,11 +63,14 @@ def _tune(args: argparse.Namespace) -> int:
     extractor = load_extractor(args.model, device=args.device)
     local_folder(extractor, args.model, "tune-threshold", "thresholds.json")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
+    if args.confidence is not None and args.target_precision is None:
+        raise ValueError("--confidence is the confidence of --target-precision's bound: give a target too")
     if args.target_precision is not None:
-        chosen = tuning.tune_for_precision(extractor, documents, args.target_precision, args.confidence,
-                                           batch_size=args.batch_size, progress=not args.quiet)
+        chosen = tuning.tune_for_precision(extractor, documents, args.target_precision, args.confidence or 0.95,
+                                           batch_size=args.batch_size, progress=not args.quiet,
+                                           per_type=not args.global_only)
         print(tuning.format_precision_cuts(chosen))
-        content = tuning.precision_thresholds_content(chosen)
+        content = tuning.precision_thresholds_content(chosen, per_type=not args.global_only)
     else:
         tuned = tuning.tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
                                        per_type=not args.global_only)
@@ -91,7 +94,7 @@ def tune_arguments(commands) -> None:
     tune.add_argument("--target-precision", type=probability, metavar="P",
                       help="instead of the best F1: per type the lowest θ whose dev precision reaches P with "
                            "--confidence (a Clopper-Pearson bound), e.g. 0.9")
-    tune.add_argument("--confidence", type=probability, default=0.95,
+    tune.add_argument("--confidence", type=probability,
                       help="confidence of --target-precision's bound (default 0.95)")
     tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
     tune.add_argument("--batch-size", type=int, default=8)

@@ -179,11 +179,12 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
 
 
 def tune_for_precision(extractor: Extractor, documents: list[Document], target: float, confidence: float = 0.95,
-                       batch_size: int = Config.eval_batch_size, progress: bool = False) -> dict:
+                       batch_size: int = Config.eval_batch_size, progress: bool = False, per_type: bool = True) -> dict:
     """θ per head and type chosen on `documents` (dev) so that precision reaches `target` with
     `confidence` (calibration.cut_for_precision: a Clopper-Pearson bound over the dev items, one
     per type, not corrected for the number of types); "*" is the head's one θ over all types, for
-    a type dev does not have. Relations are chosen over the entities the entity θ keeps. Returns
+    a type dev does not have (and for every type when `per_type` is False). Relations are chosen over
+    the entities the entity θ keeps. Returns
     {"entity": {name: cut}, "relation": {...}, "skipped": [why]}; a cut's θ is None where no θ
     reaches the target (nothing of that type is then extracted)."""
     from .calibration import cut_for_precision
@@ -207,7 +208,8 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
     entity_threshold = None
     if model.entity_head.thresholded:
         result["entity"] = cuts(*entity_candidates(extractor, documents, batch_size, progress))
-        entity_threshold = _per_type_tensor(result["entity"], [t.name for t in extractor.types.entities],
+        applied = result["entity"] if per_type else {"*": result["entity"]["*"]}
+        entity_threshold = _per_type_tensor(applied, [t.name for t in extractor.types.entities],
                                             lambda v: v["threshold"])
     else:
         result["skipped"].append("entities: this model decides them by argmax over a 'none' class (no θ), so the "
@@ -234,13 +236,13 @@ def format_precision_cuts(chosen: dict) -> str:
     return "\n".join(lines)
 
 
-def precision_thresholds_content(chosen: dict) -> dict:
+def precision_thresholds_content(chosen: dict, per_type: bool = True) -> dict:
     """What `thresholds.json` stores for a precision target: θ per type (null: nothing of that type
-    is extracted) and the target."""
+    is extracted), or the head's one θ only (`per_type` False), and the target."""
     out: dict = {"target_precision": chosen["target"]}
     for head in ("entity", "relation"):
         if head in chosen:
-            out[head] = {name: cut["threshold"] for name, cut in chosen[head].items()}
+            out[head] = {name: cut["threshold"] for name, cut in chosen[head].items() if per_type or name == "*"}
     return out
 
 

@@ -101,9 +101,10 @@ def select_for_precision(model, tokenizer, dev_docs, cfg: Config, device, folder
     from ..inference.extractor import Extractor
     from ..inference.thresholds import precision_thresholds_content, save_thresholds, tune_for_precision
 
+    per_type = cfg.threshold_selection != "global"  # per type unless one θ per head is asked for
     chosen = tune_for_precision(Extractor(model, tokenizer, device), dev_docs, cfg.target_precision,
-                                cfg.target_confidence, batch_size=cfg.eval_batch_size)
-    content = precision_thresholds_content(chosen)
+                                cfg.target_confidence, batch_size=cfg.eval_batch_size, per_type=per_type)
+    content = precision_thresholds_content(chosen, per_type)
     save_thresholds(folder, content)
     log.write(Event.THRESHOLDS, checkpoint=folder.name, thresholds=content,
               dev={head: chosen[head] for head in ("entity", "relation") if head in chosen})
