@@ -180,6 +180,25 @@ def test_target_precision_writes_per_type_theta_and_leaves_out_what_cannot_reach
     assert found and names[0] not in found
 
 
+def test_the_python_api_tunes_and_calibrates_an_extractor_in_place(trained_copy):
+    extractor = spertmt.load(trained_copy, device="cpu")
+    documents = spertmt.read_documents(DATA, extractor.types)
+    chosen = extractor.tune_thresholds(documents, target_precision=0.5, confidence=0.6)
+    assert extractor.thresholds["target_precision"] == {"precision": 0.5, "confidence": 0.6}
+    assert set(chosen["entity"]) >= {"*"} and extractor.calibration is None
+    extractor.thresholds = {"entity": {"*": -1.0}, "relation": {"*": -1.0}}
+    report = extractor.calibrate(documents)
+    assert report["entity"]["chosen"] and extractor.calibration is not None
+    texts = [" ".join(d.tokens) for d in documents]
+    head = extractor.calibration.heads["entity"]
+    found = [e for r in extractor.extract(texts) for e in r.entities]
+    assert found and all(e.probability == pytest.approx(float(head.probabilities(np.array([e.score]),
+                                                                                  np.array([e.type]))[0]), abs=1e-6)
+                         for e in found)
+    extractor.tune_thresholds(documents)  # θ for F1: the calibration, fitted under the former θ, goes
+    assert extractor.calibration is None and "target_precision" not in extractor.thresholds
+
+
 def test_a_global_precision_target_stores_one_theta_per_head(trained_copy, capsys):
     assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--data", DATA, "--device", "cpu",
                  "--target-precision", "0.5", "--confidence", "0.6", "--global-only"]) == 0

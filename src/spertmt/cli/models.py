@@ -60,29 +60,23 @@ def _tune(args: argparse.Namespace) -> int:
     from ..inference import thresholds as tuning
     from ..inference.loading import load_extractor
 
+    if args.confidence is not None and args.target_precision is None:
+        raise ValueError("--confidence is the confidence of --target-precision's bound: give a target too")
     extractor = load_extractor(args.model, device=args.device)
     local_folder(extractor, args.model, "tune-threshold", "thresholds.json")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
-    if args.confidence is not None and args.target_precision is None:
-        raise ValueError("--confidence is the confidence of --target-precision's bound: give a target too")
-    if args.target_precision is not None:
-        chosen = tuning.tune_for_precision(extractor, documents, args.target_precision, args.confidence or 0.95,
-                                           batch_size=args.batch_size, progress=not args.quiet,
-                                           per_type=not args.global_only)
-        print(tuning.format_precision_cuts(chosen))
-        content = tuning.precision_thresholds_content(chosen, per_type=not args.global_only)
-    else:
-        tuned = tuning.tune_thresholds(extractor, documents, batch_size=args.batch_size, progress=not args.quiet,
-                                       per_type=not args.global_only)
-        print(tuning.format_tuning(tuned))
-        content = tuning.thresholds_file_content(tuned, per_type=not args.global_only)
+    calibrated = extractor.calibration is not None
+    chosen = extractor.tune_thresholds(documents, args.target_precision, args.confidence or 0.95,
+                                       per_type=not args.global_only, batch_size=args.batch_size,
+                                       progress=not args.quiet)
+    print(tuning.format_precision_cuts(chosen) if args.target_precision is not None else tuning.format_tuning(chosen))
     if args.dry_run:
-        print(json.dumps(content, indent=2))
-    else:
-        print(f"stored in {tuning.save_thresholds(args.model, content)}; predict and extract use them "
-              "(--threshold overrides)")
-        if extractor.calibration is not None:
-            print("calibration.json was fitted under the former θ: fit it again (spertmt calibrate)")
+        print(json.dumps(extractor.thresholds, indent=2))
+        return 0
+    print(f"stored in {tuning.save_thresholds(args.model, extractor.thresholds)}; predict and extract use them "
+          "(--threshold overrides)")
+    if calibrated:
+        print("calibration.json was fitted under the former θ: fit it again (spertmt calibrate)")
     return 0
 
 
@@ -107,18 +101,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..data.documents import read_documents, require_documents
     from ..inference.calibration import save_calibration
     from ..inference.loading import load_extractor
-    from ..inference.thresholds import calibrate, format_calibration
+    from ..inference.thresholds import format_calibration
 
     extractor = load_extractor(args.model, device=args.device)
     local_folder(extractor, args.model, "calibrate", "calibration.json")
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to calibrate on")
-    calibration, report = calibrate(extractor, documents, batch_size=args.batch_size, progress=not args.quiet)
-    print(format_calibration(report))
+    print(format_calibration(extractor.calibrate(documents, batch_size=args.batch_size, progress=not args.quiet)))
+    if extractor.calibration is None:
+        return 0
     if args.dry_run:
-        print(json.dumps(calibration.to_dict(), indent=2))
-    elif calibration.heads:
-        print(f"stored in {save_calibration(args.model, calibration)}; predict and extract report calibrated "
-              "probabilities")
+        print(json.dumps(extractor.calibration.to_dict(), indent=2))
+    else:
+        print(f"stored in {save_calibration(args.model, extractor.calibration)}; predict and extract report "
+              "calibrated probabilities")
     return 0
 
 

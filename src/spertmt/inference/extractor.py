@@ -66,6 +66,38 @@ class Extractor:
         """θ per head by the one rule (thresholds.threshold_args): explicit, else tuned, else the config's."""
         return threshold_args(self.model, self.thresholds, threshold)
 
+    def tune_thresholds(self, documents: list[Document], target_precision: float | None = None,
+                        confidence: float = 0.95, per_type: bool = True, batch_size: int = Config.eval_batch_size,
+                        progress: bool = False) -> dict:
+        """Chooses θ on `documents` (a dev set, never the test set) and extracts with it from now on
+        (`save_pretrained` stores it): where F1 peaks, or with `target_precision` the lowest θ whose
+        precision reaches it with `confidence` (a Clopper-Pearson bound; per type unless `per_type`
+        is False; a type no θ brings there is not extracted). Returns what the choice saw on dev
+        (thresholds.format_tuning and format_precision_cuts print it). The calibration, fitted under
+        the former θ, is dropped: fit it again (`calibrate`)."""
+        from . import thresholds as tuning
+
+        if target_precision is not None:
+            chosen = tuning.tune_for_precision(self, documents, target_precision, confidence, batch_size, progress,
+                                               per_type)
+            self.thresholds = tuning.precision_thresholds_content(chosen, per_type)
+        else:
+            chosen = tuning.tune_thresholds(self, documents, batch_size, progress, per_type)
+            self.thresholds = tuning.thresholds_file_content(chosen, per_type)
+        self.calibration = None
+        return chosen
+
+    def calibrate(self, documents: list[Document], batch_size: int = Config.eval_batch_size,
+                  progress: bool = False) -> dict:
+        """Fits the probabilities' calibration on `documents` (a dev set) under the θ this extractor
+        applies, and reports calibrated probabilities from now on (`save_pretrained` stores it).
+        Returns the cross-validated dev quality of each method (thresholds.format_calibration prints it)."""
+        from .thresholds import calibrate
+
+        calibration, report = calibrate(self, documents, batch_size, progress)
+        self.calibration = calibration if calibration.heads else None
+        return report
+
     # --------------------------------------------------------------------------------------
     # saving and sharing (spertmt.model.hub)
 
