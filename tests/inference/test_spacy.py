@@ -105,3 +105,26 @@ def test_whitespace_tokens_are_left_out_and_a_missing_model_is_named():
 
 def test_a_doc_the_component_did_not_see_has_no_relations(nlp):
     assert spacy.blank("en")("John works for Acme.")._.relations == []
+
+
+def test_the_component_carries_a_model_folders_calibrated_probabilities(tmp_path):
+    """A folder with calibration.json: the spans' "probabilities" attribute holds the calibrated
+    probabilities, as spertmt's own extraction reports them."""
+    import shutil
+
+    from spertmt.inference.calibration import Calibration, HeadCalibration, Platt, save_calibration
+
+    folder = tmp_path / "model"
+    shutil.copytree(MODEL, folder)
+    save_calibration(folder, Calibration({"entity": HeadCalibration({"*": Platt(3.0, 1.0, False)}, "platt", False)}))
+    calibrated = spacy.blank("en")
+    calibrated.add_pipe("spertmt", config={"model": str(folder), "threshold": THRESHOLD, "device": "cpu"})
+    doc = calibrated(TEXTS[0])
+    want = {(e.start, e.end): e.probability for e in load(folder, device="cpu").extract(TEXTS[0],
+                                                                                       threshold=THRESHOLD)[0].entities}
+    spans = doc.spans["spertmt"]
+    got = {(s.start_char, s.end_char): p for s, p in zip(spans, spans.attrs["probabilities"])}
+    assert got and got == pytest.approx(want)
+    own = {(e.start, e.end): e.probability for e in load(MODEL, device="cpu").extract(TEXTS[0],
+                                                                                      threshold=THRESHOLD)[0].entities}
+    assert got != pytest.approx(own)
