@@ -317,3 +317,23 @@ def test_loss_reduction_defaults_by_mode():
     assert Config().resolved().loss_reduction == "sum"
     assert Config(mode="spert").resolved().loss_reduction == "mean"
     assert Config(loss_reduction="mean").resolved().loss_reduction == "mean"
+
+
+def test_without_a_dev_set_a_share_of_the_training_documents_is_held_out_as_one(tiny_config, tmp_path):
+    """dev_split (ADE has no dev set): every k-th training document becomes the dev set, which then
+    chooses the epoch, tunes θ and fits the calibration; the model trains on the rest."""
+    import spertmt
+    from spertmt.data.documents import hold_out, read_documents
+    from spertmt.layout import RunFolder
+
+    documents = read_documents(tiny_config.data_path("train_path"))
+    kept, held = hold_out(documents, 0.5)
+    assert len(kept) + len(held) == len(documents) and held == documents[1::2]
+    config = dataclasses.replace(tiny_config, dev_path="", dev_split=0.5, threshold_selection="global")
+    spertmt.train(config, tmp_path / "run", progress=False)
+    log = RunFolder(tmp_path / "run").read_log()
+    assert log[0]["documents"] == len(kept)
+    assert [e["epoch"] for e in log if e["event"] == "dev"] == [1]
+    assert [e["checkpoint"] for e in log if e["event"] == "thresholds"] == ["last", "best"]
+    with pytest.raises(ValueError, match="dev_split = 0.5 holds training documents out"):
+        dataclasses.replace(tiny_config, dev_split=0.5).resolved()

@@ -70,6 +70,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "num_workers": (0, _INF, True, True),
     "max_pairs": (1, _INF, True, True),
     "target_precision": (0, 1, False, False), "target_confidence": (0, 1, False, False),
+    "dev_split": (0, 0.5, True, True),
 }
 
 
@@ -133,6 +134,10 @@ class Config:
     num_folds: int = 1  # how many folds --all-folds runs
     max_train_documents: int = 0  # 0: all; a positive number keeps the first N (quick runs)
     max_eval_documents: int = 0
+    # Without a dev set (dev_path empty, as ADE): this share of the training documents is held out as
+    # the dev set (every k-th document, the same for every seed), which then chooses the epoch, tunes
+    # θ and fits the calibration; the model trains on the rest. 0: none (the last epoch is kept).
+    dev_split: float = 0.0
 
     # Encoder: a Hugging Face name or folder, or the offline default packaged with spertmt.
     encoder: str = OFFLINE_ENCODER
@@ -262,6 +267,9 @@ class Config:
         self.validate()
         defaults = MODE_DEFAULTS[self.mode]
         loss_reduction = self.loss_reduction or defaults["loss_reduction"]
+        if self.dev_split and self.dev_path:
+            raise ValueError(f"dev_split = {self.dev_split} holds training documents out as the dev set where there "
+                             f"is none; this config has dev_path = {self.dev_path!r} (set one of them)")
         if self.ranking_average == "separate" and loss_reduction != "mean":
             raise ValueError('ranking_average = "separate" averages positives and negatives apart: '
                              'it needs loss_reduction = "mean"')

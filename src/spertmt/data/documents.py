@@ -215,6 +215,16 @@ def require_documents(documents: list[Document], path: str | Path, purpose: str)
     return documents
 
 
+def hold_out(documents: list[Document], share: float) -> tuple[list[Document], list[Document]]:
+    """(the rest, the held-out documents): every k-th document held out, k = round(1 / share), so that
+    the held-out part spreads over the whole file and is the same for every seed."""
+    if share <= 0:
+        return documents, []
+    every = max(2, round(1 / share))
+    return ([d for i, d in enumerate(documents) if i % every != every - 1],
+            [d for i, d in enumerate(documents) if i % every == every - 1])
+
+
 def has_overlapping_entities(documents: list[Document]) -> bool:
     """Whether two entities of one document overlap anywhere in `documents` (training data)."""
     for doc in documents:
