@@ -11,7 +11,9 @@ last byte (p50, p99). The baseline is `predict_file` on the same sentences as a 
 process of its own, timed after the model has loaded (the server's time excludes loading too).
 The burst sends `--burst` times the queue's length of requests at once to a server with a short
 queue (`--burst-queue`): each must be answered (200 or 503) within the timeout, the server must be
-healthy afterwards, and its peak memory (VmHWM) is read from /proc. The client is our own asyncio
+healthy afterwards, and its peak memory (VmHWM) is read from /proc. `--knobs` then measures the
+batching knobs at concurrency 32: a server per pair of `--max-batch` and `--max-wait-ms` values, the
+figures that chose `spertmt serve`'s defaults. The client is our own asyncio
 one (no dependency, exact per-request times, a body per request); on 2 cores it shares the machine
 with the server, as a client on the same host would. Prints a table and writes JSON. Measure on a
 quiet machine.
@@ -166,6 +168,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="the model's threads")
     parser.add_argument("--burst", type=int, default=10, help="the burst, in queue lengths")
     parser.add_argument("--burst-queue", type=int, default=64, help="the queue of the burst's server, in texts")
+    parser.add_argument("--knobs", action="store_true",
+                        help="also measure --max-batch 8, 16, 32, 64 against --max-wait-ms 1, 5, 20 at concurrency 32")
     parser.add_argument("--output", default=str(HERE / "results" / "serve-load-cpu.json"))
     args = parser.parse_args(argv)
     texts = sentences(args.sentences)
@@ -188,6 +192,19 @@ def main(argv=None) -> int:
         process.terminate()
         burst_result["exit_code"] = process.wait()
 
+    knobs = []
+    for max_batch in (8, 16, 32, 64) if args.knobs else ():
+        for max_wait in (1, 5, 20):
+            process, port = start_server(args.model, args.runtime, args.threads, "--max-batch", str(max_batch),
+                                         "--max-wait-ms", str(max_wait))
+            try:
+                asyncio.run(run_level(port, texts[:16], 4))  # warm-up
+                knobs.append({"max_batch": max_batch, "max_wait_ms": max_wait,
+                              **asyncio.run(run_level(port, texts, 32))})
+            finally:
+                process.terminate()
+                process.wait()
+
     print(f"{args.runtime}: spertmt predict {baseline:.1f} sentences/s on the same {len(texts)} sentences\n")
     print("| concurrency | sentences/s | x predict | p50 ms | p99 ms | not 200 |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -201,7 +218,10 @@ def main(argv=None) -> int:
     record = {"command": " ".join(["python", "bench/serve_load.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "runtime": args.runtime,
               "model": Path(args.model).name, "threads": args.threads, "cpus": os.cpu_count(),
-              "predict_sentences_per_s": baseline, "levels": levels, "burst": burst_result}
+              "predict_sentences_per_s": baseline, "levels": levels, "burst": burst_result, "knobs": knobs}
+    for row in knobs:
+        print(f"--max-batch {row['max_batch']:3} --max-wait-ms {row['max_wait_ms']:3}: {row['sentences_per_s']:.1f} "
+              f"sentences/s, p99 {row['p99_ms']:.1f} ms")
     records.write(args.output, record)
     return 0
 

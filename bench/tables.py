@@ -326,6 +326,37 @@ def faster() -> str:
     return table(["setting", "command", header, "F1 against fp32"], rows)
 
 
+def serve_load() -> str:
+    """bench/serve_load.py: the service against `spertmt predict`, per runtime (serve-load-*.json)."""
+    rows = []
+    for path in sorted(RESULTS.glob("serve-load-*.json")):
+        record = json.loads(path.read_text())
+        baseline = record["predict_sentences_per_s"]
+        for level in record["levels"]:
+            rows.append([record["runtime"], str(level["concurrency"]), f"{level['sentences_per_s']:.1f}",
+                         f"{level['sentences_per_s'] / baseline:.2f}x", f"{level['p50_ms']:.1f}",
+                         f"{level['p99_ms']:.1f}", str(level["non_200"])])
+        burst = record["burst"]
+        rows.append([record["runtime"], f"burst of {burst['requests']}", "", "", "", "",
+                     f"{burst['ok']} 200, {burst['busy_503']} 503, {burst['unanswered']} unanswered; healthy after: "
+                     f"{burst['healthy_after']}; peak {burst['peak_memory_mib']:.0f} MiB"])
+    if not rows:
+        rows.append(["not yet measured", "", "", "", "", "", ""])
+    return table(["runtime", "concurrency", "sentences/s", "x predict", "p50 ms", "p99 ms", "not 200"], rows)
+
+
+def serve_knobs() -> str:
+    """bench/serve_load.py --knobs: throughput and p99 at concurrency 32 per batching setting."""
+    rows = []
+    for path in sorted(RESULTS.glob("serve-load-*.json")):
+        record = json.loads(path.read_text())
+        rows += [[record["runtime"], str(k["max_batch"]), str(k["max_wait_ms"]), f"{k['sentences_per_s']:.1f}",
+                  f"{k['p99_ms']:.1f}"] for k in record.get("knobs", [])]
+    if not rows:
+        rows.append(["not yet measured", "", "", "", ""])
+    return table(["runtime", "--max-batch", "--max-wait-ms", "sentences/s at concurrency 32", "p99 ms"], rows)
+
+
 TABLES = {
     "bench-ops": ops, "bench-ops-builds": ops_builds, "bench-optim": optim,
     "bench-end-to-end": throughput("throughput-cpu-fp32-bf16"), "bench-heads": heads,
@@ -333,5 +364,6 @@ TABLES = {
     "bench-inference-path": inference_path, "bench-predict-order": predict_order, "bench-int8-engine": int8_engine,
     "bench-avx2": throughput("throughput-cpu-avx2"), "bench-parity": parity, "bench-cold-start": cold_start,
     "bench-long-line": long_line, "bench-profiles": profiles, "bench-train-threads": train_threads,
-    "readme": readme, "faster": faster, "portable": portable,
+    "readme": readme, "faster": faster, "portable": portable, "bench-serve": serve_load,
+    "bench-serve-knobs": serve_knobs,
 }

@@ -32,7 +32,7 @@ from spertmt.layout import LAST as LAST_FOLDER
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 DOCS = (ROOT / "docs" / "results.md", ROOT / "docs" / "faster.md", ROOT / "README.md", ROOT / "bench" / "RESULTS.md",
-        ROOT / "docs" / "configuration.md")
+        ROOT / "docs" / "configuration.md", ROOT / "docs" / "serving.md")
 COMMAND = "python experiments/results_tables.py --write"
 
 # The paper's Table 1 (Lu & Xue 2023; SciBERT on SciERC, BioBERT on ADE): NER and RE (P, R, F1).
