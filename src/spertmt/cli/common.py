@@ -75,3 +75,13 @@ def read_predictions(path: str, types=None):
                     [Relation(r["head"], r["tail"], r["type"], r.get("score")) for r in row["relations"]],
                     row.get("id")))
     return documents
+
+
+def add_dev_set_arguments(parser: argparse.ArgumentParser, writes: str, prints: str) -> None:
+    """What the commands that fit something of a model folder on a dev set take (tune-threshold, calibrate)."""
+    parser.add_argument("--model", required=True, help=f"model folder; {writes} is written into it")
+    parser.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    parser.add_argument("--dry-run", action="store_true", help=f"print {prints}, write nothing")
+    parser.add_argument("--batch-size", type=int, default=Config.eval_batch_size)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import local_folder, probability
+from .common import add_dev_set_arguments, local_folder, probability
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -82,18 +82,13 @@ def _tune(args: argparse.Namespace) -> int:
 
 def tune_arguments(commands) -> None:
     tune = commands.add_parser("tune-threshold", help="choose θ on a dev set, globally and per type")
-    tune.add_argument("--model", required=True, help="model folder; thresholds.json is written into it")
-    tune.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    add_dev_set_arguments(tune, "thresholds.json", "the values")
     tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
     tune.add_argument("--target-precision", type=probability, metavar="P",
                       help="instead of the best F1: per type the lowest θ whose dev precision reaches P with "
                            "--confidence (a Clopper-Pearson bound), e.g. 0.9")
     tune.add_argument("--confidence", type=probability,
                       help="confidence of --target-precision's bound (default 0.95)")
-    tune.add_argument("--dry-run", action="store_true", help="print the values, write nothing")
-    tune.add_argument("--batch-size", type=int, default=8)
-    tune.add_argument("--device", default="auto")
-    tune.add_argument("--quiet", action="store_true")
     tune.set_defaults(func=_tune)
 
 
@@ -119,10 +114,5 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def calibrate_arguments(commands) -> None:
     calibrate = commands.add_parser("calibrate", help="fit the probabilities' calibration on a dev set")
-    calibrate.add_argument("--model", required=True, help="model folder; calibration.json is written into it")
-    calibrate.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
-    calibrate.add_argument("--dry-run", action="store_true", help="print the fitted maps, write nothing")
-    calibrate.add_argument("--batch-size", type=int, default=8)
-    calibrate.add_argument("--device", default="auto")
-    calibrate.add_argument("--quiet", action="store_true")
+    add_dev_set_arguments(calibrate, "calibration.json", "the fitted maps")
     calibrate.set_defaults(func=_calibrate)
