@@ -7,7 +7,8 @@ Writes the tests' tiny encoder and a grid over the test fixture (both modes, 2 s
 cell tunes θ on dev and averages the weights), checks out each commit into a temporary worktree
 (with this checkout's compiled kernels, so that both use the same library), runs `spertmt experiment`
 there with one thread, and compares the records with their timings, machine and output paths left
-out. Prints one line per record and exits 1 when any differs.
+out; fields that only the later commit's records have are named, not compared. Prints one line per
+record and exits 1 when any differs.
 """
 
 from __future__ import annotations
@@ -65,9 +66,19 @@ def main(argv=None) -> int:
                          for path in sorted((work / f"results-{name}").rglob("runs/*/*.json"))}
     differ = 0
     for key in sorted(set(records["before"]) | set(records["after"])):
-        same = records["before"].get(key) == records["after"].get(key)
+        before, after = records["before"].get(key), records["after"].get(key)
+        added = sorted(set(after or {}) - set(before or {})) if before and after else []
+        if before and after and "config" in before:  # settings the later commit added, at their defaults
+            new_settings = sorted(set(after["config"]) - set(before["config"]))
+            after = {**after, "config": {k: v for k, v in after["config"].items() if k not in new_settings}}
+            added += [f"config.{k} = {records['after'][key]['config'][k]!r}" for k in new_settings]
+        same = before is not None and after is not None and before == {k: v for k, v in after.items() if k not in added}
         differ += not same
-        print(f"{'same' if same else 'DIFFERS'}  {key}")
+        # a field the later commit adds to every record (test_calibration, say) is new, not a moved number
+        moved = [] if same or before is None or after is None else sorted(
+            k for k in set(before) | set(after) if k not in added and before.get(k) != after.get(k))
+        print(f"{'same' if same else 'DIFFERS'}  {key}" + (f" (fields added: {', '.join(added)})" if added else "")
+              + (f" (fields that differ: {', '.join(moved)})" if moved else ""))
     print(f"{len(records['after'])} records at {args.after} against {len(records['before'])} at {args.before}: "
           f"{'identical apart from timings' if not differ else f'{differ} differ'}")
     shutil.rmtree(work, ignore_errors=True)
