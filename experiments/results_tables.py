@@ -741,12 +741,19 @@ def precision_targets() -> str:
     rows = []
     for record in _calibration_records():
         tuned = record["test"]["at_tuned_threshold"]
+
+        def cell(found: dict, setting: str, target: bool) -> str:
+            if found[setting]["recall"] == 0:
+                return "nothing kept"
+            text = f"{found[setting]['precision']:.1f} / {found[setting]['recall']:.1f}"
+            # `spert` decides entities by argmax over "none": a target moves its relations only
+            return text + (" (argmax: no θ)" if target and setting == "ner" and record["mode"] == "spert" else "")
+
         rows.append([f"`{record['name']}`", "θ for F1 (tuned on dev)",
-                     *(f"{tuned[s]['precision']:.1f} / {tuned[s]['recall']:.1f}" for s in ("ner", "re_strict"))])
+                     *(cell(tuned, s, False) for s in ("ner", "re_strict"))])
         for row in record["targets"]:
             rows.append([f"`{record['name']}`", f"precision {row['target']:.2f} at {row['confidence']:.2f}",
-                         *(f"{row['test'][s]['precision']:.1f} / {row['test'][s]['recall']:.1f}"
-                           for s in ("ner", "re_strict"))])
+                         *(cell(row["test"], s, True) for s in ("ner", "re_strict"))])
     if not rows:
         rows.append(["no record yet", "", "", ""])
     return table(["record (results/calibration/)", "θ chosen on dev for", "test NER P / R", "test RE+ P / R"], rows)
