@@ -13,12 +13,14 @@ Numpy only: both engines (PyTorch, and the runtime without torch) decode with it
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ..files import read_folder_json
+from ..files import read_folder_json, write_text_atomic
 from ..layout import ModelFiles
 
 CALIBRATION_FORMAT = 1
@@ -316,8 +318,6 @@ class Calibration:
 def read_calibration(folder) -> Calibration | None:
     """The calibration of a model folder (PyTorch or exported), None for a folder without one (its
     probabilities are the model's own)."""
-    from pathlib import Path
-
     folder = Path(folder)
     if not (folder / ModelFiles.CALIBRATION).exists():
         return None
@@ -330,12 +330,8 @@ def read_calibration(folder) -> Calibration | None:
         raise ValueError(message if hint in message else f"{message}; {hint}") from None
 
 
-def save_calibration(folder, calibration: Calibration):
-    import json
-    from pathlib import Path
-
-    from ..files import write_text_atomic
-
+def save_calibration(folder, calibration: Calibration) -> Path:
+    """Writes `calibration` as the model folder's calibration.json (atomically); returns its path."""
     path = Path(folder) / ModelFiles.CALIBRATION
     write_text_atomic(path, json.dumps(calibration.to_dict(), indent=2))
     return path

@@ -292,27 +292,16 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
 def calibration_quality(predicted: list[Document], gold: list[Document], types, calibration) -> dict:
     """ECE, Brier score and reliability bins of the predicted items (what extraction returned, with
     the model's raw probabilities) before and after `calibration`, per head."""
-    from .calibration import quality, reliability_bins
+    from .calibration import Candidates, quality, reliability_bins
 
-    symmetric = symmetric_types(types)
     out = {}
-    for head in ("entity", "relation"):
-        items = []
-        for p, g in zip(predicted, gold):
-            if head == "entity":
-                gold_set = {(e.start, e.end, e.type) for e in g.entities}
-                items += [(e.type, e.score, e.probability, (e.start, e.end, e.type) in gold_set) for e in p.entities]
-            else:
-                gold_set = {relation_key(g, r, symmetric) for r in g.relations}
-                items += [(r.type, r.score, r.probability, relation_key(p, r, symmetric) in gold_set)
-                          for r in p.relations]
-        names = np.array([i[0] for i in items], dtype=object)
-        scores = np.array([i[1] for i in items], dtype=np.float64)
-        raw = np.array([i[2] for i in items], dtype=np.float64)
-        right = np.array([i[3] for i in items], dtype=bool)
-        after = calibration.probabilities(head, scores, names, raw)
-        out[head] = {"before": quality(raw, right), "after": quality(after, right),
-                     "bins_before": reliability_bins(raw, right), "bins_after": reliability_bins(after, right)}
+    for head, (rows, _) in (("entity", _entity_rows(predicted, gold)),
+                            ("relation", _relation_rows(predicted, gold, symmetric_types(types)))):
+        candidates = Candidates.from_rows([(*row, True) for row in rows])  # every predicted item is returned
+        after = calibration.probabilities(head, candidates.scores, candidates.types, candidates.raw)
+        own, right = candidates.raw, candidates.correct
+        out[head] = {"before": quality(own, right), "after": quality(after, right),
+                     "bins_before": reliability_bins(own, right), "bins_after": reliability_bins(after, right)}
     return out
 
 
