@@ -2,13 +2,15 @@
 predict`'s throughput on the same texts with the same runtime, and a burst past the queue.
 
     python bench/serve_load.py --model runs/c04/onnx --runtime onnx
-    python bench/serve_load.py --model runs/c04/best --runtime torch --output bench/results/serve-load-torch.json
+    python bench/serve_load.py --model runs/c04/best --runtime torch
 
 For each concurrency C (default 1, 8, 32, 128), C clients each hold one keep-alive connection and
 send one sentence per request (CoNLL04 test sentences, in order, `--sentences` of them) until every
 sentence is answered; throughput is sentences over wall time, latency each request's from send to
-last byte (p50, p99). The baseline is `predict_file` on the same sentences as a .txt file in a
-process of its own, timed after the model has loaded (the server's time excludes loading too).
+last byte (p50, p99); each level runs `--repeats` times on its server and the median of each
+figure is kept (every run's throughput is in the record). The baseline is `predict_file` on the
+same sentences as a .txt file in a process of its own (the median of `--repeats` processes), timed
+after the model has loaded (the server's time excludes loading too).
 The burst sends `--burst` times the queue's length of requests at once to a server with a short
 queue (`--burst-queue`): each must be answered (200 or 503) within the timeout, the server must be
 healthy afterwards, and its peak memory (VmHWM) is read from /proc. `--knobs` then measures the
@@ -128,6 +130,16 @@ async def burst(port: int, text: str, requests: int, timeout: float) -> dict:
             "wall_s": time.perf_counter() - started}
 
 
+async def measure(port: int, texts: list[str], concurrency: int, repeats: int) -> dict:
+    """run_level `repeats` times on one server: the median of each figure, and every run's throughput."""
+    runs = [await run_level(port, texts, concurrency) for _ in range(repeats)]
+    median = {key: statistics.median(run[key] for run in runs)
+              for key in ("wall_s", "sentences_per_s", "p50_ms", "p99_ms")}
+    return {"concurrency": concurrency, "sentences": len(texts), **median,
+            "non_200": sum(run["non_200"] for run in runs),
+            "runs_sentences_per_s": [run["sentences_per_s"] for run in runs]}
+
+
 def peak_memory_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -170,15 +182,18 @@ def main(argv=None) -> int:
     parser.add_argument("--burst-queue", type=int, default=64, help="the queue of the burst's server, in texts")
     parser.add_argument("--knobs", action="store_true",
                         help="also measure --max-batch 8, 16, 32, 64 against --max-wait-ms 1, 5, 20 at concurrency 32")
-    parser.add_argument("--output", default=str(HERE / "results" / "serve-load-cpu.json"))
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the median is kept")
+    parser.add_argument("--output", help="the JSON record (default: bench/results/serve-load-RUNTIME.json)")
     args = parser.parse_args(argv)
     texts = sentences(args.sentences)
 
-    baseline = predict_throughput(args.model, args.runtime, args.threads, texts)
+    output = args.output or HERE / "results" / f"serve-load-{args.runtime}.json"
+    baseline_runs = [predict_throughput(args.model, args.runtime, args.threads, texts) for _ in range(args.repeats)]
+    baseline = statistics.median(baseline_runs)
     process, port = start_server(args.model, args.runtime, args.threads)
     try:
         asyncio.run(run_level(port, texts[:16], 4))  # warm-up
-        levels = [asyncio.run(run_level(port, texts, c)) for c in args.concurrency]
+        levels = [asyncio.run(measure(port, texts, c, args.repeats)) for c in args.concurrency]
     finally:
         process.terminate()
         process.wait()
@@ -200,7 +215,7 @@ def main(argv=None) -> int:
             try:
                 asyncio.run(run_level(port, texts[:16], 4))  # warm-up
                 knobs.append({"max_batch": max_batch, "max_wait_ms": max_wait,
-                              **asyncio.run(run_level(port, texts, 32))})
+                              **asyncio.run(measure(port, texts, 32, args.repeats))})
             finally:
                 process.terminate()
                 process.wait()
@@ -218,11 +233,12 @@ def main(argv=None) -> int:
     record = {"command": " ".join(["python", "bench/serve_load.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "runtime": args.runtime,
               "model": Path(args.model).name, "threads": args.threads, "cpus": os.cpu_count(),
-              "predict_sentences_per_s": baseline, "levels": levels, "burst": burst_result, "knobs": knobs}
+              "repeats": args.repeats, "predict_sentences_per_s": baseline,
+              "predict_runs_sentences_per_s": baseline_runs, "levels": levels, "burst": burst_result, "knobs": knobs}
     for row in knobs:
         print(f"--max-batch {row['max_batch']:3} --max-wait-ms {row['max_wait_ms']:3}: {row['sentences_per_s']:.1f} "
               f"sentences/s, p99 {row['p99_ms']:.1f} ms")
-    records.write(args.output, record)
+    records.write(output, record)
     return 0
 
 
