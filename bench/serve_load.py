@@ -10,7 +10,8 @@ sentence is answered; throughput is sentences over wall time, latency each reque
 last byte (p50, p99); each level runs `--repeats` times on its server and the median of each
 figure is kept (every run's throughput is in the record). The baseline is `predict_file` on the
 same sentences as a .txt file in a process of its own (the median of `--repeats` processes), timed
-after the model has loaded (the server's time excludes loading too).
+after the model has loaded and run the file once (each server, too, answers every sentence once
+before it is timed: PyTorch's CPU kernels are slow on the first batch of each new shape).
 The burst sends `--burst` times the queue's length of requests at once to a server with a short
 queue (`--burst-queue`): each must be answered (200 or 503) within the timeout, the server must be
 healthy afterwards, and its peak memory (VmHWM) is read from /proc. `--knobs` then measures the
@@ -155,7 +156,7 @@ import sys, time
 from spertmt.inference.loading import load_extractor
 from spertmt.inference.streaming import predict_file
 model = load_extractor(sys.argv[1], runtime=sys.argv[2], threads=int(sys.argv[3]))
-model.extract(["Warm up ."])
+predict_file(model, sys.argv[4], sys.argv[5], progress=False)  # warm-up: every shape once, as the server's
 started = time.perf_counter()
 count = predict_file(model, sys.argv[4], sys.argv[5], progress=False)
 print(count / (time.perf_counter() - started))
@@ -192,7 +193,7 @@ def main(argv=None) -> int:
     baseline = statistics.median(baseline_runs)
     process, port = start_server(args.model, args.runtime, args.threads)
     try:
-        asyncio.run(run_level(port, texts[:16], 4))  # warm-up
+        asyncio.run(run_level(port, texts, 32))  # warm-up
         levels = [asyncio.run(measure(port, texts, c, args.repeats)) for c in args.concurrency]
     finally:
         process.terminate()
@@ -213,7 +214,7 @@ def main(argv=None) -> int:
             process, port = start_server(args.model, args.runtime, args.threads, "--max-batch", str(max_batch),
                                          "--max-wait-ms", str(max_wait))
             try:
-                asyncio.run(run_level(port, texts[:16], 4))  # warm-up
+                asyncio.run(run_level(port, texts, 32))  # warm-up
                 knobs.append({"max_batch": max_batch, "max_wait_ms": max_wait,
                               **asyncio.run(measure(port, texts, 32, args.repeats))})
             finally:
