@@ -332,6 +332,7 @@ def serve_load() -> str:
     for path in sorted(RESULTS.glob("serve-load-*.json")):
         record = json.loads(path.read_text())
         baseline = record["predict_sentences_per_s"]
+        rows.append([record["runtime"], "`spertmt predict` on the file", f"{baseline:.1f}", "1.00x", "", "", ""])
         for level in record["levels"]:
             rows.append([record["runtime"], str(level["concurrency"]), f"{level['sentences_per_s']:.1f}",
                          f"{level['sentences_per_s'] / baseline:.2f}x", f"{level['p50_ms']:.1f}",
