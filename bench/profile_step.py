@@ -32,6 +32,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402
 
+import spertmt.inference.engines.base as engine_loop  # noqa: E402
 import spertmt.inference.extractor  # noqa: E402
 import spertmt.model.heads as heads_module  # noqa: E402
 import spertmt.model.spertmt as model_module  # noqa: E402
@@ -61,7 +62,7 @@ def instrument(model) -> None:
     model_module.ordered_pairs = _scoped("pairs", model_module.ordered_pairs)
     for name in ("multitask_loss", "none_class_cross_entropy", "multilabel_bce"):  # as the heads call them
         setattr(heads_module, name, _scoped("losses", getattr(heads_module, name)))
-    spertmt.inference.pipeline.decode = _scoped("decode", spertmt.inference.pipeline.decode)
+    engine_loop.decode_arrays = _scoped("decode", engine_loop.decode_arrays)
 
 
 def scope_times(prof) -> dict[str, float]:

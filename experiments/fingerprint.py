@@ -2,12 +2,18 @@
 
     python experiments/fingerprint.py --output /tmp/fp-before            # one CoNLL04 epoch, seed 0
     python experiments/fingerprint.py --output /tmp/fp-tiny --tiny        # the test fixture, 10 epochs
+    python experiments/fingerprint.py --model runs/c04/best [--runtime onnx]  # predictions of a trained model
 
 Trains with `configs/conll04-offline.toml` (or, with --tiny, the tests' fixture documents and a
 tiny random BERT written to the output folder with a fixed seed) and prints one line per model
 folder (`last/`, `best/`): the hash over every tensor of its state dict (dtypes, shapes and bytes,
 in state-dict order; the names are hashed apart) and the test metrics. Run it at two commits with the same arguments and
 compare the lines: equal hashes mean bit-identical weights. Extra `--set key=value` overrides apply.
+
+With `--model`, nothing is trained: the hash is over what the model predicts on its dev set, as
+`predict` returns it (documents) and as `extract` returns it (the sentences as raw text), every
+span, type, score and probability at full precision: proof that a change of the inference code
+moved no prediction (run the script file of one commit against the library of each, PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -43,6 +49,21 @@ def state_hash(folder: Path) -> tuple[str, str]:
     return values.hexdigest(), names.hexdigest()[:16]
 
 
+def predictions_hash(model: str, runtime: str) -> tuple[str, int]:
+    """(sha256 of the predictions on the model's dev set, sentences) with the engine `runtime`."""
+    import spertmt
+
+    extractor = spertmt.load(model, device="cpu", runtime=runtime)
+    documents = spertmt.read_documents(extractor.config.data_path("dev_path"), extractor.types)
+    digest = hashlib.sha256()
+    for doc in extractor.predict(documents):
+        digest.update(json.dumps([[(e.start, e.end, e.type, e.score, e.probability) for e in doc.entities],
+                                  [(r.head, r.tail, r.type, r.score, r.probability) for r in doc.relations]]).encode())
+    for result in extractor.extract([" ".join(doc.tokens) for doc in documents]):
+        digest.update(json.dumps(result.to_dict()).encode())
+    return digest.hexdigest(), len(documents)
+
+
 def tiny_encoder(folder: Path) -> str:
     """The tests' tiny BERT (tests/conftest.py), written with the same seed."""
     from transformers import BertConfig, BertModel
@@ -61,10 +82,18 @@ def tiny_encoder(folder: Path) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True)
+    parser.add_argument("--output", help="where the run goes (training)")
+    parser.add_argument("--model", help="hash a trained model's predictions on its dev set instead of training")
+    parser.add_argument("--runtime", default="torch", help="the engine that runs --model")
     parser.add_argument("--tiny", action="store_true", help="the test fixture and a tiny encoder (seconds)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    if args.model:
+        digest, count = predictions_hash(args.model, args.runtime)
+        print(f"predictions ({args.runtime}, {count} dev sentences): sha256 {digest}")
+        return 0
+    if not args.output:
+        parser.error("--output (a run to train) or --model (a model to hash the predictions of)")
 
     import spertmt
     from spertmt.config import Config

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import spertmt
-from spertmt.inference.pipeline import predict_documents
+from spertmt.inference.engines.base import predict_documents
 from spertmt.model.heads import MultiTaskHead
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -40,8 +40,8 @@ def main(argv=None) -> int:
     if not isinstance(extractor.model.entity_head, MultiTaskHead):
         parser.error("the model has no class scores to compare with θ (spert mode or -MTL)")
     documents = spertmt.read_documents(args.data, extractor.types)
-    scored = predict_documents(extractor.model, extractor.tokenizer, documents,
-                               threshold=extractor.model.entity_head.lowest_threshold,
+    lowest = extractor.model.entity_head.lowest_threshold
+    scored = predict_documents(extractor.engine, documents, entity_threshold=lowest, relation_threshold=lowest,
                                relations=False, progress=True)
     gold_scores, gold_type_right, other_scores = [], [], []
     for doc, pred in zip(documents, scored):

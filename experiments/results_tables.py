@@ -725,15 +725,18 @@ def calibration() -> str:
         for head in ("entity", "relation"):
             test, fitted = record["test"][head], record["dev"].get(head, {})
             before, after = test["before"], test["after"]
+            floor = after.get("ece_if_calibrated")
             rows.append([f"`{record['name']}`", head, str(before["items"]), fitted.get("chosen", "not calibrated"),
-                         f"{before['ece']:.3f} -> {after['ece']:.3f}", f"{before['brier']:.3f} -> {after['brier']:.3f}",
+                         f"{before['ece']:.3f} -> {after['ece']:.3f}",
+                         f"{floor['median']:.3f} / {floor['p95']:.3f}" if floor else "not recorded",
+                         f"{before['brier']:.3f} -> {after['brier']:.3f}",
                          f"{before['mean_probability'] or 0:.2f} / {after['mean_probability'] or 0:.2f} / "
                          f"{before['right'] or 0:.2f}"])
     if not rows:
-        rows.append(["no record yet", "", "", "", "", "", ""])
+        rows.append(["no record yet", "", "", "", "", "", "", ""])
     return table(["record (results/calibration/)", "head", "test items", "method chosen on dev",
-                  "ECE own -> calibrated", "Brier own -> calibrated",
-                  "mean probability own / calibrated / share right"], rows)
+                  "ECE own -> calibrated", "ECE of perfect calibration on these items: median / 95%",
+                  "Brier own -> calibrated", "mean probability own / calibrated / share right"], rows)
 
 
 def precision_targets() -> str:

@@ -96,10 +96,10 @@ def test_spertmt_evaluate_is_the_function_whatever_was_imported_before(tmp_path)
     import subprocess
     import sys
 
-    code = ("import sys, spertmt, spertmt.inference.pipeline, spertmt.evaluate\n"
+    code = ("import sys, spertmt, spertmt.inference.engines.pytorch, spertmt.evaluate\n"
             "from spertmt.evaluate import format_metrics\n"
             "assert callable(spertmt.evaluate) and spertmt.evaluate.__name__ == 'evaluate', spertmt.evaluate\n"
-            "assert 'torch' in sys.modules  # the pipeline loaded it; plain `import spertmt` does not\n")
+            "assert 'torch' in sys.modules  # the PyTorch engine loaded it; plain `import spertmt` does not\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
     subprocess.run([sys.executable, "-c", "import sys, spertmt; assert 'torch' not in sys.modules"], check=True,
                    cwd=tmp_path)

@@ -65,6 +65,19 @@ def test_ece_and_brier_by_hand():
     assert cal.brier_score(p, right) == pytest.approx((0.05**2 + 0.85**2 + 0.05**2 + 0.95**2) / 4)
 
 
+def test_the_ece_of_perfect_calibration_shrinks_with_the_items_and_a_miscalibrated_model_stands_above_it():
+    """ece_if_calibrated: items drawn right with their own probability show an ECE above zero that
+    shrinks as 1/sqrt(n); a model 0.2 too sure stands far above the floor."""
+    rng = np.random.default_rng(1)
+    few, many = rng.uniform(0.5, 1.0, 300), rng.uniform(0.5, 1.0, 30000)
+    floor_few, floor_many = cal.ece_if_calibrated(few), cal.ece_if_calibrated(many, draws=100)
+    assert 0 < floor_few["median"] < floor_few["p95"] < 0.1
+    assert floor_many["p95"] < floor_few["median"] / 3
+    right = rng.random(len(few)) < few - 0.2
+    assert cal.expected_calibration_error(few, right) > 3 * floor_few["p95"]
+    assert cal.ece_if_calibrated(np.array([])) == {"median": 0.0, "p95": 0.0}
+
+
 @pytest.mark.parametrize("right,kept,p", [(1, 1, 0.3), (3, 10, 0.2), (9, 10, 0.9), (40, 50, 0.75), (7, 7, 0.5)])
 def test_precision_p_value_is_the_binomial_tail(right, kept, p):
     exact = sum(math.comb(kept, k) * p**k * (1 - p) ** (kept - k) for k in range(right, kept + 1))

@@ -14,6 +14,7 @@ import torch
 import spertmt
 from spertmt import ops
 from spertmt.inference import portable
+from spertmt.inference.engines import onnx as onnx_engine
 from spertmt.model.spertmt import ordered_pairs
 
 from ..conftest import FIXTURES, put_in_hub_cache
@@ -68,6 +69,76 @@ def test_the_exported_model_predicts_what_pytorch_predicts(exported, threshold):
                 for d in docs]
 
     assert decisions(onnx_docs) == decisions(pytorch_docs)
+
+
+def test_both_engines_keep_the_boundary_contract(exported):
+    """engines.base.Engine: predict_batch gives the nine arrays of decoding.decode_arrays with the
+    documented shapes, and the two engines' decisions on one batch are equal (spans past a
+    document's words are padding: what an engine leaves there is never read)."""
+    torch_model = spertmt.load(TRAINED, device="cpu")
+    onnx_model = spertmt.load(exported, runtime="onnx")
+    documents = spertmt.read_documents(FIXTURES + "/tiny_train.json", torch_model.types)[:3]
+    results = []
+    for engine in (torch_model.engine, onnx_model.engine):
+        with engine.running():
+            arrays = engine.predict_batch(documents, engine.encode(documents), -1.0, -1.0, True, None)
+        spans, keep, types, scores, probabilities, pairs, relation_keep, relation_scores, relation_probs = arrays
+        B, S = keep.shape
+        assert (B, S, 2) == spans.shape and types.shape == scores.shape == probabilities.shape == (B, S)
+        R = len(torch_model.types.relations)
+        assert pairs.shape[::2] == (B, 2) and relation_keep.shape == relation_scores.shape == pairs.shape[:2] + (R,)
+        assert relation_probs.shape == relation_keep.shape and keep.dtype == relation_keep.dtype == np.bool_
+        results.append(arrays)
+    (spans, keep, types, scores, probabilities, pairs, relation_keep, *relation), other = results
+    np.testing.assert_array_equal(other[0], spans)
+    real = spans[..., 1] <= np.array([len(d.tokens) for d in documents])[:, None]  # padding spans decide nothing
+    np.testing.assert_array_equal(other[1], keep)
+    np.testing.assert_array_equal(other[2][real], types[real])
+    for k, want in ((3, scores), (4, probabilities)):
+        np.testing.assert_allclose(other[k][real], want[real], atol=1e-4)
+    np.testing.assert_array_equal(other[5], pairs)
+    np.testing.assert_array_equal(other[6], relation_keep)
+    assert relation_keep.sum() > 10  # θ = -1: relations to compare
+    for k, want in ((7, relation[0]), (8, relation[1])):
+        np.testing.assert_allclose(other[k][relation_keep], want[relation_keep], atol=1e-4)
+
+
+def test_a_third_engine_is_one_class_and_shares_everything_after_the_heads():
+    """An engine is a class with encode and predict_batch (engines.base.Engine); an EngineExtractor
+    around it extracts through the shared loop, θ rule, decoding and raw-text handling. Here a third
+    engine runs the PyTorch engine's decisions and counts its batches."""
+    from spertmt.inference.engines.base import EngineExtractor
+
+    torch_model = spertmt.load(TRAINED, device="cpu")
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.types, self.config, self.batches = inner, inner.types, inner.config, 0
+
+        def running(self):
+            return self.inner.running()
+
+        def set_prediction_settings(self, **settings):
+            self.inner.set_prediction_settings(**settings)
+
+        def encode(self, documents):
+            return self.inner.encode(documents)
+
+        def predict_batch(self, documents, encodings, *rest):
+            self.batches += 1
+            return self.inner.predict_batch(documents, encodings, *rest)
+
+    class CountingExtractor(EngineExtractor):
+        def __init__(self, inner):
+            self.engine, self.thresholds, self.calibration = Counting(inner.engine), inner.thresholds, None
+
+    third = CountingExtractor(torch_model)
+    texts = ["John Smith works for Acme Corp in Berlin.", "Mary lives in Paris. She was born in Rome.", ""]
+    assert isinstance(third, spertmt.ExtractorLike)
+    got = third.extract(texts, threshold=-1.0, batch_size=2)
+    want = torch_model.extract(texts, threshold=-1.0, batch_size=2)
+    assert [r.to_dict() for r in got] == [r.to_dict() for r in want]
+    assert third.engine.batches == 2  # three sentences, batches of two
 
 
 def test_documents_longer_than_the_window_are_stitched_as_in_pytorch(exported, tmp_path):
@@ -136,7 +207,7 @@ def test_max_pool_equals_the_span_kernel():
     starts = torch.randint(0, 11, (3, 40), generator=g)
     ends = torch.minimum(starts + torch.randint(0, 5, (3, 40), generator=g), torch.tensor(11))  # empty ranges too
     want = ops.span_max_pool(hidden, starts, ends)
-    got = portable.max_pool(hidden.numpy(), torch.stack([starts, ends], -1).numpy())
+    got = onnx_engine.max_pool(hidden.numpy(), torch.stack([starts, ends], -1).numpy())
     np.testing.assert_array_equal(got, want.numpy())
 
 
@@ -147,17 +218,18 @@ def test_enumerated_pooling_equals_the_enumerating_kernel():
     word_ends = torch.tensor([[2, 2, 4, 7, 9, 12, 13], [3, 5, 6, 8, 10, 0, 0], [2, 3, 4, 5, 6, 7, 8]])
     num_words = torch.tensor([7, 5, 7])  # word 1 of document 0 has no piece; document 1 is padded
     want = ops.enumerate_span_max_pool(hidden, word_starts, word_ends, num_words, 4)
-    got = portable.enumerated_max_pool(hidden.numpy(), word_starts.numpy(), word_ends.numpy(), 4)
+    got = onnx_engine.enumerated_max_pool(hidden.numpy(), word_starts.numpy(), word_ends.numpy(), 4)
     mask = want.mask.numpy()
     np.testing.assert_array_equal(got[mask], want.pooled.numpy()[mask])
 
 
 def test_candidate_spans_and_ordered_pairs_equal_the_models():
-    np.testing.assert_array_equal(np.array(portable.candidate_spans(7, 3)), ops.reference.enumerate_spans(7, 3).numpy())
+    np.testing.assert_array_equal(np.array(onnx_engine.candidate_spans(7, 3)),
+                                  ops.reference.enumerate_spans(7, 3).numpy())
     keep = torch.rand(4, 9, generator=torch.Generator().manual_seed(1)) > 0.5
     keep[2] = False
     pairs, mask, flat = ordered_pairs(keep)
-    got = portable.ordered_pairs(keep.numpy())
+    got = onnx_engine.ordered_pairs(keep.numpy())
     np.testing.assert_array_equal(got[0], pairs.numpy())
     np.testing.assert_array_equal(got[1], mask.numpy())
     for a, b in zip(got[2], flat):

@@ -9,7 +9,8 @@ import torch
 
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
 from spertmt.data.documents import read_documents, read_types
-from spertmt.inference.pipeline import decode
+from spertmt.inference.decoding import decode_arrays
+from spertmt.inference.engines.pytorch import arrays
 from spertmt.model.encoder import load_encoder, load_tokenizer
 from spertmt.model.folder import load_model, save_checkpoint
 from spertmt.model.losses import MEAN, SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
@@ -156,7 +157,7 @@ def test_every_mode_trains_and_predicts(tiny_config, fixture_data, switches):
     model.eval()
     evaluation = DocumentDataset(docs, train.encodings, types, train=False)
     raw = model.predict(collate([evaluation[i] for i in range(len(evaluation))]), threshold=-100.0)
-    predictions = decode(raw, docs, types)
+    predictions = decode_arrays(*arrays(raw), docs, types)
     assert len(predictions) == 5 and all(p.tokens == d.tokens for p, d in zip(predictions, docs))
     for p in predictions:
         assert all(e.end - e.start <= config.max_span_width for e in p.entities)

@@ -1,3 +1,5 @@
-"""Using a trained model: the Extractor and file streaming (extractor.py), the batch pipeline from
-documents to typed predictions (pipeline.py), θ tuned on a dev set (thresholds.py), and the HTML
-view of predictions (visualize.py). Imports the model, data and evaluation layers, never training."""
+"""Using a trained model: the one loader (loading.py), the engines behind one boundary and the
+inference loop they share (engines/), the Extractor and file streaming (extractor.py,
+streaming.py), θ tuned and probabilities calibrated on a dev set (thresholds.py, calibration.py),
+and the HTML view of predictions (visualize.py). Imports the model, data and evaluation layers,
+never training."""

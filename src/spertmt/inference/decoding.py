@@ -1,6 +1,5 @@
 """Turning a batch's predictions into documents with typed, scored entities and relations, from
-arrays (numpy): the PyTorch path (pipeline.decode) and the runtime without torch (portable.py) decode
-with this one function.
+arrays (numpy): every engine's decisions are decoded by this one function (engines/base.py).
 
 As SpERT's prediction.py: entities keep overlapping spans (nested predictions are allowed); a
 relation of a symmetric type is put in start order (head = the entity that starts first), and
@@ -38,6 +37,14 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
         return [float("inf") if theta is None else float(theta) for theta in chosen]
 
     return per_type("entity", entity_types), per_type("relation", relation_types)
+
+
+def threshold_arguments(config, types: Types, tuned: dict | None, threshold: float | None = None) -> dict:
+    """thresholds_to_apply for a model's `config` and `types`, as the keyword arguments of
+    engines.base.predict_documents (`entity_threshold`, `relation_threshold`)."""
+    entity, relation = thresholds_to_apply(config.threshold, [t.name for t in types.entities],
+                                           [t.name for t in types.relations], tuned, threshold)
+    return {"entity_threshold": entity, "relation_threshold": relation}
 
 
 def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.ndarray, entity_scores: np.ndarray,

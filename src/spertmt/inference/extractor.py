@@ -11,25 +11,25 @@ relations are found within a sentence. Pre-tokenised input (a list of words) is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from ..config import EXTRACT_BATCH_SIZE, Config
+from ..config import Config
 from ..data.documents import Document
 from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import resolve_device, warn_if_slow
 from .calibration import Calibration, read_calibration, save_calibration
-from .pipeline import predict_documents
+from .engines.base import EngineExtractor
+from .engines.pytorch import TorchEngine
 from .runtimes import prepare_encoder, resolve_precision
-from .texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
-from .thresholds import save_thresholds, threshold_args
+from .thresholds import save_thresholds
 
 
-class Extractor:
-    """A trained model with its tokenizer and thresholds, ready to extract."""
+class Extractor(EngineExtractor):
+    """A trained model with its tokenizer and thresholds, ready to extract (`extract` and `predict`:
+    engines/base.py, run by the PyTorch engine)."""
 
     def __init__(self, model, tokenizer, device: torch.device, thresholds: dict | None = None,
                  precision: str = "fp32", runtime: str = "torch", folder: Path | None = None,
@@ -45,26 +45,11 @@ class Extractor:
         self.thresholds = thresholds or {}
         self.precision, self.runtime = resolve_precision(precision, runtime, device), runtime
         warn_if_slow(device, self.precision)
-        self._autocast = "bf16" if self.precision == "bf16" else "fp32"  # int8 and ONNX: the encoder is swapped
-
-    @property
-    def types(self):
-        return self.model.types
-
-    @property
-    def config(self):
-        return self.model.config
-
-    def set_prediction_settings(self, **settings) -> None:
-        """θ, span width, decoding, ... (Config.with_prediction_settings) for what this extractor predicts next."""
-        self.model.set_prediction_settings(**settings)
+        # int8 and ONNX: the encoder is swapped and runs as it is
+        self.engine = TorchEngine(model, tokenizer, device, "bf16" if self.precision == "bf16" else "fp32")
 
     # --------------------------------------------------------------------------------------
     # thresholds
-
-    def _threshold_args(self, threshold: float | None) -> dict:
-        """θ per head by the one rule (thresholds.threshold_args): explicit, else tuned, else the config's."""
-        return threshold_args(self.model, self.thresholds, threshold)
 
     def tune_thresholds(self, documents: list[Document], target_precision: float | None = None,
                         confidence: float = 0.95, per_type: bool = True, batch_size: int = Config.eval_batch_size,
@@ -137,55 +122,6 @@ class Extractor:
             folder = self.save_pretrained(Path(tmp) / "model", repo_id=repo_id, **card)
             return push_folder(folder, repo_id, private=private, token=token, commit_message=commit_message,
                                revision=revision)
-
-    # --------------------------------------------------------------------------------------
-    # pre-tokenised documents
-
-    def predict(self, documents: list[Document], batch_size: int = Config.eval_batch_size,
-                threshold: float | None = None,
-                progress: bool = False, flat_ner: bool = False) -> list[Document]:
-        """Entities and relations for pre-tokenised documents (their gold annotations are ignored),
-        with SpERT's nested decoding unless `flat_ner` (as `extract`'s), as SpERT's evaluator scores."""
-        return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                 progress=progress, precision=self._autocast, flat=flat_ner,
-                                 calibration=self.calibration, **self._threshold_args(threshold))
-
-    # --------------------------------------------------------------------------------------
-    # raw text
-
-    def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
-                batch_size: int = EXTRACT_BATCH_SIZE, threshold: float | None = None, relations: bool = True,
-                progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS,
-                flat_ner: bool | None = None) -> list[Extraction]:
-        """Extracts entities and relations from raw texts (or pre-tokenised word lists).
-
-        Args:
-            texts: a string, a list of strings, or a list of word lists.
-            entities: optional, one list per text of your own entities, as dicts with "type" and
-                "start"/"end" (characters, for strings) or "token_start"/"token_end" (words); then
-                only the relations among them are predicted. Results list entities in text order.
-            threshold: θ for both heads (default: the tuned thresholds, else the config's).
-            relations: False extracts entities only and skips the relation work.
-            flat_ner: True: no two entities overlap (of overlapping spans the best-scoring one is
-                kept) and relations join kept entities only; False: SpERT's nested decoding; None:
-                the model config's `flat_ner` (False unless set). Given `entities` are kept as given.
-            max_sentence_words: a sentence of a raw text longer than this (a text without sentence
-                punctuation) is cut into pieces of at most this many words, each extracted as a
-                sentence of its own: the cost stays linear in the text's length (relation
-                candidates grow with the square of a sentence's entities), and no relation is found
-                across two pieces. 128 is above every sentence of CoNLL04 (114 words), SciERC and
-                ADE. Word lists are the documents you chose and stay whole (long ones are encoded
-                in stitched windows).
-        """
-        flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
-
-        def predict(documents: list[Document], given: list | None) -> list[Document]:
-            return predict_documents(self.model, self.tokenizer, documents, batch_size=batch_size, device=self.device,
-                                     relations=relations, progress=progress, precision=self._autocast, flat=flat,
-                                     given=given, desc="extract", calibration=self.calibration,
-                                     **self._threshold_args(threshold))
-
-        return extract_texts(texts, entities, self.types, predict, max_sentence_words)
 
 
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",

@@ -25,21 +25,10 @@ from ..files import write_text_atomic
 from ..layout import ModelFiles
 from .calibration import FOLDS
 from .decoding import thresholds_to_apply
-from .pipeline import predict_documents
+from .engines.base import predict_documents
 
 if TYPE_CHECKING:  # a type only: extractor.py imports this module
     from .extractor import Extractor
-
-
-def threshold_args(model, tuned: dict | None, threshold: float | None = None) -> dict:
-    """The keyword arguments of SpERTMT.predict and predict_documents for the θ that applies
-    (decoding.thresholds_to_apply: explicit, else tuned, else the config's)."""
-    entity, relation = thresholds_to_apply(model.config.threshold, [t.name for t in model.types.entities],
-                                           [t.name for t in model.types.relations], tuned, threshold)
-    if not isinstance(entity, list) and not isinstance(relation, list) and entity == relation:
-        return {"threshold": entity}
-    return {"entity_threshold": torch.tensor(entity) if isinstance(entity, list) else entity,
-            "relation_threshold": torch.tensor(relation) if isinstance(relation, list) else relation}
 
 
 def _best_cut(candidates: list[tuple[float, bool]], num_gold: int) -> tuple[float, dict]:
@@ -127,10 +116,9 @@ def _by_type(rows) -> dict[str, list[tuple[float, bool]]]:
 def entity_candidates(extractor: Extractor, documents: list[Document], batch_size: int, progress: bool = False):
     """Every candidate span with its best type and score, no θ (SpERT's argmax entities for a head
     without θ): (rows, gold counts) as _entity_rows."""
-    model = extractor.model
-    entities = predict_documents(model, extractor.tokenizer, documents, threshold=model.entity_head.lowest_threshold,
-                                 relations=False, batch_size=batch_size, device=extractor.device, progress=progress,
-                                 desc="dev entities")
+    lowest = extractor.model.entity_head.lowest_threshold
+    entities = predict_documents(extractor.engine, documents, entity_threshold=lowest, relation_threshold=lowest,
+                                 relations=False, batch_size=batch_size, progress=progress, desc="dev entities")
     return _entity_rows(entities, documents)
 
 
@@ -138,10 +126,9 @@ def relation_candidates(extractor: Extractor, documents: list[Document], entity_
                         progress: bool = False):
     """Every pair of the entities `entity_threshold` keeps, with each type the relation head can keep
     at its lowest θ: (rows, gold counts) as _relation_rows."""
-    model = extractor.model
-    relations = predict_documents(model, extractor.tokenizer, documents, entity_threshold=entity_threshold,
-                                  relation_threshold=model.relation_head.lowest_threshold, batch_size=batch_size,
-                                  device=extractor.device, progress=progress, desc="dev relations")
+    relations = predict_documents(extractor.engine, documents, entity_threshold=entity_threshold,
+                                  relation_threshold=extractor.model.relation_head.lowest_threshold,
+                                  batch_size=batch_size, progress=progress, desc="dev relations")
     return _relation_rows(relations, documents, symmetric_types(extractor.types))
 
 
@@ -291,8 +278,10 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
 
 def calibration_quality(predicted: list[Document], gold: list[Document], types, calibration) -> dict:
     """ECE, Brier score and reliability bins of the predicted items (what extraction returned, with
-    the model's raw probabilities) before and after `calibration`, per head."""
-    from .calibration import Candidates, quality, reliability_bins
+    the model's raw probabilities) before and after `calibration`, per head; with the ECE that perfect
+    calibration would show on those items (calibration.ece_if_calibrated), the floor of what can be
+    told apart on that many items."""
+    from .calibration import Candidates, ece_if_calibrated, quality, reliability_bins
 
     out = {}
     for head, (rows, _) in (("entity", _entity_rows(predicted, gold)),
@@ -300,7 +289,8 @@ def calibration_quality(predicted: list[Document], gold: list[Document], types, 
         candidates = Candidates.from_rows([(*row, True) for row in rows])  # every predicted item is returned
         after = calibration.probabilities(head, candidates.scores, candidates.types, candidates.raw)
         own, right = candidates.raw, candidates.correct
-        out[head] = {"before": quality(own, right), "after": quality(after, right),
+        out[head] = {"before": quality(own, right), "after": {**quality(after, right),
+                                                               "ece_if_calibrated": ece_if_calibrated(after)},
                      "bins_before": reliability_bins(own, right), "bins_after": reliability_bins(after, right)}
     return out
 

@@ -44,7 +44,7 @@ class LossOutput:
 
 @dataclass
 class RawPredictions:
-    """Decisions of one batch, before conversion to documents (spertmt.inference.pipeline)."""
+    """Decisions of one batch, before conversion to documents (spertmt.inference.engines.pytorch)."""
 
     spans: Tensor  # [B, S, 2] word ranges of the candidate spans
     entity_keep: Tensor  # [B, S] bool: predicted as an entity

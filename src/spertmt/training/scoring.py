@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from ..config import Config
 from ..evaluate import evaluate
-from ..inference.pipeline import predict_documents
-from ..inference.thresholds import threshold_args
+from ..inference.decoding import threshold_arguments
+from ..inference.engines.base import predict_documents
+from ..inference.engines.pytorch import TorchEngine
 
 
 def metric(metrics: dict, dotted: str) -> float:
@@ -20,8 +21,8 @@ def metric(metrics: dict, dotted: str) -> float:
 def predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
                       thresholds: dict | None = None):
     """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ)."""
-    predictions = predict_documents(model, tokenizer, documents, batch_size=cfg.eval_batch_size, device=device,
-                                    progress=progress, **threshold_args(model, thresholds))
+    predictions = predict_documents(TorchEngine(model, tokenizer, device), documents, batch_size=cfg.eval_batch_size,
+                                    progress=progress, **threshold_arguments(model.config, model.types, thresholds))
     return predictions, evaluate(documents, predictions, types, overlapping=cfg.overlapping)
 
 
