@@ -101,7 +101,7 @@ def main() -> None:
     record = {
         "name": args.name,
         "model": os.path.relpath(model, ROOT) if model.is_relative_to(ROOT) else model.name,
-        "dataset": config.test_path, "mode": config.mode, "encoder": config.encoder,
+        "dataset": config.test_path.replace("{fold}", str(config.fold)), "mode": config.mode, "encoder": config.encoder,
         "command": shlex.join(["python", "experiments/calibration.py", *sys.argv[1:]]),
         "thresholds": tuned,
         "calibration": calibration.to_dict(),
