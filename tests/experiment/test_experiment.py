@@ -57,6 +57,8 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
         "spert/seed0.json", "spert/seed1.json", "spertmt/seed0.json"]
     spert = [json.loads(r.read_text()) for r in records[:2]]
     assert spert[1]["seed"] == 1 and "--set seed=1" in spert[1]["command"]
+    # runs outside the working directory: the record names the default runs folder, not this machine's
+    assert spert[1]["command"].endswith("--output runs/experiments/tiny/spert/seed1 --quiet")
     assert spert[1]["config"]["lr"] == 1e-3 and spert[1]["config"]["neg_entity_count"] == 20
     assert spert[1]["config"]["mode"] == "spert"
     assert spert[1]["machine"]["omp_num_threads"] == "1"

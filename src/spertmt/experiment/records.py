@@ -39,7 +39,7 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
             scores["test_best_counts"] = sentence_counts_of(output, config)
     return {
         "cell": run.cell.name, "seed": run.seed, "fold": run.fold,
-        "command": shlex.join(command),
+        "command": shlex.join(_without_machine_path(command, run)),
         "config": config,
         **scores,
         "dev_best": {"epoch": best["epoch"], "metric": select, "value": best[select]} if best else None,
@@ -67,6 +67,21 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
                     # None: PyTorch's default of one thread per core; "1" when grids share the cores
                     "omp_num_threads": omp_num_threads},
     }
+
+
+def _without_machine_path(command: list[str], run: Run) -> list[str]:
+    """`command` with its --output relative to the working directory, so that a record names no
+    machine's folders; a runs folder outside it is written as the default one (runs/experiments),
+    where the same command run from the repository would put the run."""
+    command = list(command)
+    at = command.index("--output") + 1
+    output = Path(command[at]).absolute()
+    if output.is_relative_to(Path.cwd()):
+        command[at] = output.relative_to(Path.cwd()).as_posix()
+    else:  # <runs>/<grid>/<cell>/seed<S>
+        grid = output.parts[-1 - len(Path(run.key).parts)]
+        command[at] = f"runs/experiments/{grid}/{run.key}"
+    return command
 
 
 def sentence_counts_of(output: RunFolder, config: dict) -> dict:
