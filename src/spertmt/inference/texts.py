@@ -5,7 +5,7 @@ predicted document mapped back to the text. Imports no torch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -84,14 +84,38 @@ class _Sentence:
     given: list[tuple[int, int, str]] | None = None  # word spans and types of user entities
 
 
-# predict(documents, given) -> one predicted document per document; `given`: per document, the word
-# spans taken as its entities (None: the model finds them)
-Predict = Callable[[list[Document], "list[list[tuple[int, int]]] | None"], list[Document]]
+@dataclass
+class PreparedTexts:
+    """Texts as the model sees them (`documents`, one per sentence, and `given`: per document the
+    word spans of the user's entities, None when the model finds them), and how to map each
+    sentence's predicted document back to its text (`results`)."""
+
+    documents: list[Document]
+    given: list[list[tuple[int, int]]] | None
+    _extractions: list[Extraction]
+    _sentences: list[_Sentence]
+
+    def results(self, predicted: list[Document]) -> list[Extraction]:
+        """One Extraction per text from the predicted documents (in `documents`' order)."""
+        results = self._extractions
+        for sentence, document in zip(self._sentences, predicted):
+            _merge(results[sentence.item], sentence, document)
+        for result in results:  # sentences were processed out of order: entities in text order
+            by_position = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
+                                                                           result.entities[k].token_start,
+                                                                           result.entities[k].token_end))
+            new_index = {old: new for new, old in enumerate(by_position)}
+            result.entities = [result.entities[k] for k in by_position]
+            for r in result.relations:
+                r.head, r.tail = new_index[r.head], new_index[r.tail]
+            result.relations.sort(key=lambda r: (r.head, r.tail, r.type))
+        return results
 
 
-def extract_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None, types: Types,
-                  predict: Predict, max_sentence_words: int) -> list[Extraction]:
-    """Extractor.extract's work around the model (see its docstring): one Extraction per text."""
+def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None, types: Types,
+                  max_sentence_words: int) -> PreparedTexts:
+    """Extractor.extract's work before the model (see its docstring): texts split into sentences
+    and words, long sentences cut, the user's entities placed."""
     if max_sentence_words < 1:
         raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
     if isinstance(texts, str):
@@ -116,22 +140,9 @@ def extract_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
         if entities is not None:
             _place_given(i, entities[i], sentences[first:], results[i].text is not None,
                          {t.name for t in types.entities})
-
-    docs = [Document([w.text for w in s.words]) for s in sentences]
+    documents = [Document([w.text for w in s.words]) for s in sentences]
     given = [[g[:2] for g in s.given or []] for s in sentences] if entities is not None else None
-    predicted = predict(docs, given)
-    for sentence, document in zip(sentences, predicted):
-        _merge(results[sentence.item], sentence, document)
-    for result in results:  # sentences were processed out of order: entities in text order
-        by_position = sorted(range(len(result.entities)), key=lambda k: (result.entities[k].sentence,
-                                                                       result.entities[k].token_start,
-                                                                       result.entities[k].token_end))
-        new_index = {old: new for new, old in enumerate(by_position)}
-        result.entities = [result.entities[k] for k in by_position]
-        for r in result.relations:
-            r.head, r.tail = new_index[r.head], new_index[r.tail]
-        result.relations.sort(key=lambda r: (r.head, r.tail, r.type))
-    return results
+    return PreparedTexts(documents, given, results, sentences)
 
 
 def _pieces(words: list, size: int) -> list[list]:

@@ -15,7 +15,7 @@ from ...data.documents import Document, Types
 from ...data.encoding import Encoding, longest_first
 from ..calibration import Calibration
 from ..decoding import decode_arrays, threshold_arguments
-from ..texts import MAX_SENTENCE_WORDS, Extraction, extract_texts
+from ..texts import MAX_SENTENCE_WORDS, Extraction, prepare_texts
 
 
 class Engine(Protocol):
@@ -132,11 +132,8 @@ class EngineExtractor:
                 in stitched windows).
         """
         flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
-        arguments = self.threshold_arguments(threshold)
-
-        def predict(documents: list[Document], given: list | None) -> list[Document]:
-            return predict_documents(self.engine, documents, batch_size=batch_size, relations=relations,
-                                     progress=progress, flat=flat, given=given, desc="extract",
-                                     calibration=self.calibration, **arguments)
-
-        return extract_texts(texts, entities, self.types, predict, max_sentence_words)
+        prepared = prepare_texts(texts, entities, self.types, max_sentence_words)
+        predicted = predict_documents(self.engine, prepared.documents, batch_size=batch_size, relations=relations,
+                                      progress=progress, flat=flat, given=prepared.given, desc="extract",
+                                      calibration=self.calibration, **self.threshold_arguments(threshold))
+        return prepared.results(predicted)
