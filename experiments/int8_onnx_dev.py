@@ -11,8 +11,14 @@ scored, beside fp32's. Variants:
   activations quantised on the fly);
 - the same with some linear layers left in fp32 (the FFN's output layers; the first and the last
   transformer layer), the layers the field finds most sensitive in BERT-like encoders;
+- the same with the k linear layers in fp32 whose int8 moves the encoder's output most, each
+  quantised alone, on training sentences (`by_sensitivity`);
+- SmoothQuant (`smooth`): activation outliers moved into the weights per input channel (strength
+  alpha), then dynamic per channel, at full int8 speed;
 - static (QDQ), per channel, with activation ranges calibrated on training sentences (MinMax, and
-  the 99.999th percentile), which also quantises the activations between the layers.
+  the 99.999th percentile), every activation quantised or the linear layers' inputs only.
+
+`--only dynamic SmoothQuant` runs the variants whose names hold those words.
 
 F1 is the choice's first measure, on dev only; the time printed beside it is one in-process
 extraction of the dev set (not a benchmark: bench/ times whole processes on a quiet machine).
@@ -76,6 +82,79 @@ def calibration_reader(tokenizer_file: Path, documents, pad_id: int):
     return Reader()
 
 
+def by_sensitivity(source: Path, nodes: list[str], tokenizer_file: Path, documents, pad_id: int,
+                   sentences: int = 64) -> list[tuple[str, float]]:
+    """The linear layers, most sensitive first: each quantised alone (dynamic, per channel), the
+    relative squared error it puts in the encoder's output on training sentences (dev is not used
+    to choose)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    reader = calibration_reader(tokenizer_file, documents[:sentences], pad_id)
+    inputs = [item for item in iter(reader.get_next, None)]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+
+    def outputs(model: Path) -> list:
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        return [session.run(None, item)[0][item["attention_mask"].astype(bool)] for item in inputs]
+
+    reference = outputs(source)
+    found = []
+    with tempfile.TemporaryDirectory(prefix="int8-one-") as tmp:
+        for node in nodes:
+            target = Path(tmp) / "one.onnx"
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_quantize=[node])
+            error = sum(float(((h - r) ** 2).sum() / (r ** 2).sum()) for h, r in zip(outputs(target), reference))
+            found.append((node, error / len(inputs)))
+    return sorted(found, key=lambda item: -item[1])
+
+
+def smooth(source: Path, target: Path, nodes: list[str], tokenizer_file: Path, documents, pad_id: int,
+           alpha: float, sentences: int = 64) -> None:
+    """SmoothQuant (Xiao et al., 2023) on the linear layers `nodes`: per input channel j, the
+    activation's largest magnitude on training sentences m_j and the weight row's w_j give
+    s_j = m_j^alpha / w_j^(1 - alpha); the activation is divided by s (a Mul node before the MatMul)
+    and the weight's row multiplied by it, so the fp32 graph computes the same function while the
+    activation that int8 quantises per tensor loses its outlier channels. Writes the fp32 graph."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    by_name = {n.name: n for n in graph.node}
+    inputs = list(dict.fromkeys(by_name[name].input[0] for name in nodes))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    largest = {name: 0.0 for name in inputs}
+    for item in iter(calibration_reader(tokenizer_file, documents[:sentences], pad_id).get_next, None):
+        real = item["attention_mask"].astype(bool)
+        for name, value in zip(inputs, session.run(inputs, item)):
+            largest[name] = np.maximum(largest[name], np.abs(value[real]).max(0))
+    weights = {w.name: w for w in graph.initializer}
+    for k, name in enumerate(nodes):
+        node = by_name[name]
+        weight = numpy_helper.to_array(weights[node.input[1]])  # [in, out]
+        scale = (largest[node.input[0]] ** alpha / np.maximum(np.abs(weight).max(1), 1e-8) ** (1 - alpha))
+        scale = np.maximum(scale, 1e-5).astype(np.float32)
+        weights[node.input[1]].CopyFrom(numpy_helper.from_array(weight * scale[:, None], node.input[1]))
+        inverse = f"smooth_{k}_inverse"
+        graph.initializer.append(numpy_helper.from_array((1 / scale).astype(np.float32), inverse))
+        smoothed = f"smooth_{k}_input"
+        graph.node.insert(list(graph.node).index(node), helper.make_node("Mul", [node.input[0], inverse], [smoothed],
+                                                                         name=f"smooth_{k}"))
+        node.input[0] = smoothed
+    onnx.save(model, str(target))
+
+
 def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
     """name -> a function writing that int8 encoder from folder/encoder.onnx to a path."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -85,24 +164,57 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
     layers = len(nodes) // LINEARS_PER_LAYER
     ffn_out = nodes[LINEARS_PER_LAYER - 1::LINEARS_PER_LAYER]
     ends = list(dict.fromkeys(nodes[:LINEARS_PER_LAYER] + nodes[-LINEARS_PER_LAYER:]))
+    ffn_and_last = list(dict.fromkeys(ffn_out + nodes[-LINEARS_PER_LAYER:]))
+    ranked: list[str] = []
+
+    def most_sensitive(k):
+        def write(target):
+            if not ranked:  # once, for the variants that need it
+                ranked.extend(node for node, _ in by_sensitivity(source, nodes, folder / "tokenizer" / "tokenizer.json",
+                                                                 calibration_documents, pad_id))
+            dynamic(ranked[:k])(target)
+        return write
 
     def dynamic(exclude):
         return lambda target: quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
                                                per_channel=True, nodes_to_exclude=exclude)
 
-    def static(method, **extra):
+    def smoothed(alpha, exclude=()):
+        def write(target):
+            fp32 = Path(target).with_name("smoothed.onnx")
+            quantized = [node for node in nodes if node not in exclude]
+            smooth(source, fp32, quantized, folder / "tokenizer" / "tokenizer.json", calibration_documents, pad_id,
+                   alpha)
+            quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_exclude=list(exclude))
+            fp32.unlink()
+        return write
+
+    def static(method, linear_only=False, **extra):
+        only = {"op_types_to_quantize": ["MatMul"], "nodes_to_quantize": nodes} if linear_only else {}
         return lambda target: quantize_static(
             str(source), str(target), calibration_reader(folder / "tokenizer" / "tokenizer.json",
                                                          calibration_documents, pad_id),
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8, calibrate_method=method, extra_options=extra)
+            weight_type=QuantType.QInt8, calibrate_method=method, extra_options=extra, **only)
 
     return {
         "dynamic, per channel (today)": dynamic([]),
         f"dynamic, FFN output layers in fp32 ({len(ffn_out)} of {len(nodes)})": dynamic(ffn_out),
         f"dynamic, first and last layer in fp32 ({len(ends)} of {len(nodes)}, {layers} layers)": dynamic(ends),
+        f"dynamic, FFN output layers and the last layer in fp32 ({len(ffn_and_last)} of {len(nodes)})":
+            dynamic(ffn_and_last),
+        **{f"dynamic, the {k} most sensitive linear layers in fp32 (of {len(nodes)}, ranked on training sentences)":
+           most_sensitive(k) for k in (3, 6, 9)},
+        **{f"SmoothQuant alpha {alpha}, then dynamic, per channel": smoothed(alpha) for alpha in (0.5, 0.8, 0.9)},
+        f"SmoothQuant alpha 0.8, then dynamic, FFN output layers in fp32 ({len(ffn_out)} of {len(nodes)})":
+            smoothed(0.8, ffn_out),
         "static QDQ, MinMax": static(CalibrationMethod.MinMax),
         "static QDQ, percentile 99.999": static(CalibrationMethod.Percentile, CalibPercentile=99.999),
+        # the encoder's linear layers only: LayerNorm, softmax, GELU and the embeddings stay fp32
+        "static QDQ, linear layers only, MinMax": static(CalibrationMethod.MinMax, linear_only=True),
+        "static QDQ, linear layers only, percentile 99.999": static(CalibrationMethod.Percentile, linear_only=True,
+                                                                    CalibPercentile=99.999),
     }
 
 
@@ -113,6 +225,8 @@ def main() -> None:
     parser.add_argument("--calibration-sentences", type=int, default=200,
                         help="training sentences that calibrate the static variants' activation ranges")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--only", nargs="+", metavar="WORD",
+                        help="run only the variants whose name holds one of these words (e.g. dynamic SmoothQuant)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
@@ -141,6 +255,8 @@ def main() -> None:
     print(f"{'fp32':64} {rows[0]['ner']:7.2f} {rows[0]['re_strict']:7.2f} {rows[0]['in_process_s']:6.1f}")
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
         for name, write in make_variants(args.model, train, fp32.manifest["pad_id"]).items():
+            if args.only and not any(word in name for word in args.only):
+                continue
             copy = Path(tmp) / "model"
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(args.model, copy, ignore=shutil.ignore_patterns("encoder-int8.onnx"))

@@ -96,7 +96,7 @@ class PreparedTexts:
     _sentences: list[_Sentence]
 
     def results(self, predicted: list[Document]) -> list[Extraction]:
-        """One Extraction per text from the predicted documents (in `documents`' order)."""
+        """One Extraction per text from the predicted documents (in `documents`' order); call it once."""
         results = self._extractions
         for sentence, document in zip(self._sentences, predicted):
             _merge(results[sentence.item], sentence, document)
