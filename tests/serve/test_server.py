@@ -225,3 +225,29 @@ thread.join()
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
                    env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1"})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "99999"], "--port must be between 0 and 65535"),
+    (["--max-body-mb", "inf"], "--max-body-mb and --max-wait-ms must be finite"),
+    (["--max-wait-ms", "nan"], "--max-body-mb and --max-wait-ms must be finite"),
+    (["--max-batch", "0"], "--max-batch, --max-queue and --max-body-mb must be positive"),
+    (["--host", "nohost.invalid"], "cannot listen on nohost.invalid"),
+])
+def test_careless_settings_are_one_named_line_before_anything_listens(exported, args, message, capsys):
+    assert main(["serve", "--model", str(exported), "--runtime", "onnx", "--quiet", *args]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+
+
+def test_a_port_in_use_and_a_missing_model_are_named_before_the_server_starts(exported, tmp_path, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["serve", "--model", str(exported), "--runtime", "onnx", "--port", port, "--quiet"]) == 2
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
+    missing = tmp_path / "no-model"
+    assert main(["serve", "--model", str(missing), "--runtime", "onnx", "--port", port, "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert f"{missing}: no such model folder" in error and "Traceback" not in error

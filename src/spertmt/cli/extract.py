@@ -70,28 +70,55 @@ def predict_arguments(commands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import math
     import signal
 
     try:
         import uvicorn
     except ImportError:
         raise ValueError("spertmt serve needs Starlette and uvicorn: pip install 'spertmt[serve]'") from None
-    from ..serve import ServeSettings, build_app
+    from ..inference.loading import load_extractor
+    from ..serve import ServeSettings, create_app
 
+    if not (math.isfinite(args.max_body_mb) and math.isfinite(args.max_wait_ms)):
+        raise ValueError("--max-body-mb and --max-wait-ms must be finite numbers")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535 (0: any free port), not {args.port}")
     settings = ServeSettings(max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue,
                              max_body=int(args.max_body_mb * 2**20))
     if min(settings.max_batch, settings.max_queue, settings.max_body) < 1 or settings.max_wait < 0:
         raise ValueError("--max-batch, --max-queue and --max-body-mb must be positive, --max-wait-ms at least 0")
 
-    app = build_app(args.model, args.runtime, args.device, args.precision, args.threads, settings)
-    print(f"spertmt serve: {args.model} on http://{args.host}:{args.port} (POST /v1/extract, GET /health, "
-          "GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
+    # The model and the address first: a folder that cannot be read or a port in use is one named
+    # line before anything listens, not a traceback from the server's start-up.
+    extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime,
+                               threads=args.threads)
+    listening = _listening_socket(args.host, args.port)
+    app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime})
+    print(f"spertmt serve: {args.model} on http://{args.host}:{listening.getsockname()[1]} (POST /v1/extract, "
+          "GET /health, GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
     # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again
     # under the handler it found: ignoring it there makes a graceful stop exit 0.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
-                timeout_graceful_shutdown=None)
+    config = uvicorn.Config(app, log_level="warning" if args.quiet else "info", timeout_graceful_shutdown=None)
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
+
+
+def _listening_socket(host: str, port: int):
+    """A TCP socket bound to (host, port), as uvicorn binds one (SO_REUSEADDR)."""
+    import errno
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+    except OSError as error:  # gaierror (an unknown host), EADDRINUSE, EACCES, EADDRNOTAVAIL
+        hint = "; another server holds it: choose one with --port" if error.errno == errno.EADDRINUSE else ""
+        raise ValueError(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from None
+    return listening
 
 
 def serve_arguments(commands) -> None:
