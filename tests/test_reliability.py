@@ -160,6 +160,30 @@ def test_interrupted_writes_leave_the_old_file_or_folder_and_no_debris(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "out.jsonl"]
 
 
+def test_a_model_is_never_written_over_a_file_or_a_folder_of_other_things(tmp_path, capsys):
+    from spertmt.inference.extractor import load
+
+    extractor = load(f"{FIXTURES}/model-format1", device="cpu")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    other = tmp_path / "documents"
+    other.mkdir()
+    (other / "thesis.tex").write_text("mine too")
+    refusals = ((a_file, "is a file, not a folder"), (other, "holds other files and is not a model folder"))
+    for target, message in refusals:
+        with pytest.raises(FileExistsError, match=message):
+            extractor.save_pretrained(target)
+    model = tmp_path / "model"
+    extractor.save_pretrained(model)
+    extractor.save_pretrained(model)  # a model folder is replaced, as before
+    pytest.importorskip("onnxscript")
+    for target, message in refusals:
+        assert main(["export", "--format", "onnx", str(model), str(target)]) == 2
+        assert f"{target}: {message}" in capsys.readouterr().err
+    assert a_file.read_text() == "mine" and (other / "thesis.tex").read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["documents", "model", "notes.txt"]  # no debris
+
+
 def _drop_first_entity_type(folder):
     path = folder / "types.json"
     types = json.loads(path.read_text())

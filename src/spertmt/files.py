@@ -123,14 +123,18 @@ def recover_folder(folder: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(folder: str | Path) -> Iterator[Path]:
+def atomic_folder(folder: str | Path, markers: tuple[str, ...] | None = None) -> Iterator[Path]:
     """An empty folder to fill, unique to this process and call (`<folder>.<pid>.<random>.tmp`, so
     that two processes writing one folder never fill the same one); it replaces `folder` when the
     block ends normally (the old folder is moved aside to `<folder>.old` first, so one of the two is
     always whole, and `recover_folder` finishes a swap that a kill cut short). Temporaries of dead
-    writers of `folder` are removed first."""
+    writers of `folder` are removed first. With `markers` (file names), an existing `folder` is
+    replaced only when it is empty or holds one of them: a user's file, or a folder of other things
+    given as the output by mistake, is refused before anything is written, never deleted."""
     folder = Path(folder)
     old = folder.with_name(folder.name + ".old")
+    if markers is not None:
+        check_replaceable(folder, markers)
     recover_folder(folder)
     remove_stale_temporaries(folder)
     tmp = _temporary(folder)
@@ -148,6 +152,15 @@ def atomic_folder(folder: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def check_replaceable(folder: Path, markers: tuple[str, ...]) -> None:
+    """Raises unless `folder` is absent, an empty folder, or a folder holding one of `markers`."""
+    if folder.is_file() or (folder.exists() and not folder.is_dir()):
+        raise FileExistsError(f"{folder}: is a file, not a folder; give the name of a folder to write")
+    if folder.is_dir() and any(folder.iterdir()) and not any((folder / name).exists() for name in markers):
+        raise FileExistsError(f"{folder}: holds other files and is not a model folder, so it is not replaced; "
+                              "give a new folder (or remove this one first)")
 
 
 class FolderInUse(OSError):
