@@ -30,6 +30,8 @@ class ModelFiles:
     ENTITY_GRAPH = "entities.onnx"
     RELATION_GRAPH = "relations.onnx"
     MANIFEST = "manifest.json"  # what the runtime without torch needs to know (its "format": MANIFEST_FORMAT)
+    # One of these marks a folder as a model folder, which a new model may replace (files.check_replaceable).
+    MARKERS = (VERSION, MANIFEST, TYPES)
 
 
 MANIFEST_FORMAT = 1

@@ -89,11 +89,11 @@ def _serve(args: argparse.Namespace) -> int:
     if min(settings.max_batch, settings.max_queue, settings.max_body) < 1 or settings.max_wait < 0:
         raise ValueError("--max-batch, --max-queue and --max-body-mb must be positive, --max-wait-ms at least 0")
 
-    # The model and the address first: a folder that cannot be read or a port in use is one named
+    # The address and the model first: a port in use or a folder that cannot be read is one named
     # line before anything listens, not a traceback from the server's start-up.
+    listening = _listening_socket(args.host, args.port)
     extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime,
                                threads=args.threads)
-    listening = _listening_socket(args.host, args.port)
     app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime})
     print(f"spertmt serve: {args.model} on http://{args.host}:{listening.getsockname()[1]} (POST /v1/extract, "
           "GET /health, GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)

@@ -181,7 +181,7 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
         write_onnx_files(model.encoder, output)
         export_heads(model, pad_id, output)
     else:
-        with atomic_folder(output, markers=(ModelFiles.VERSION, ModelFiles.MANIFEST, ModelFiles.TYPES)) as tmp:
+        with atomic_folder(output, markers=ModelFiles.MARKERS) as tmp:
             shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
             if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
                 give_default_permissions(tmp / ModelFiles.WEIGHTS)

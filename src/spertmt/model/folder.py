@@ -34,7 +34,7 @@ def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -
     """Writes a model folder; `extra(path)`, if given, adds files to it before it takes its place."""
     from safetensors.torch import save_file
 
-    with atomic_folder(folder, markers=(ModelFiles.VERSION, ModelFiles.MANIFEST, ModelFiles.TYPES)) as tmp:
+    with atomic_folder(folder, markers=ModelFiles.MARKERS) as tmp:
         save_file(model.state_dict(), tmp / ModelFiles.WEIGHTS, metadata={"format": "pt"})
         give_default_permissions(tmp / ModelFiles.WEIGHTS)
         (tmp / ModelFiles.ENCODER_CONFIG).write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
