@@ -7,14 +7,16 @@ made from its `encoder.onnx` with ONNX Runtime's quantiser and put in a copy of 
 of the heads stay fp32); the dev set (the model config's, or --data) is extracted with it and
 scored, beside fp32's. Variants:
 
-- dynamic, per channel: what `spertmt export` writes today (weights int8 per output channel,
-  activations quantised on the fly);
+- dynamic, per channel, no smoothing: what `spertmt export` wrote before SmoothQuant (weights int8
+  per output channel, activations quantised on the fly), and still writes where the model's
+  training set cannot be read;
 - the same with some linear layers left in fp32 (the FFN's output layers; the first and the last
   transformer layer), the layers the field finds most sensitive in BERT-like encoders;
 - the same with the k linear layers in fp32 whose int8 moves the encoder's output most, each
   quantised alone, on training sentences (`by_sensitivity`);
-- SmoothQuant (`smooth`): activation outliers moved into the weights per input channel (strength
-  alpha), then dynamic per channel, at full int8 speed;
+- SmoothQuant (spertmt.inference.quantize): activation outliers moved into the weights per input
+  channel (strength alpha), then dynamic per channel, at full int8 speed; alpha 0.8 on 64 training
+  sentences is what `spertmt export` writes;
 - static (QDQ), per channel, with activation ranges calibrated on training sentences (MinMax, and
   the 99.999th percentile), every activation quantised or the linear layers' inputs only.
 
@@ -39,6 +41,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import records  # noqa: E402  (bench/records.py: the commit)
 
+from spertmt.inference import quantize  # noqa: E402
+
 LINEARS_PER_LAYER = 6  # query, key, value, attention output, FFN in, FFN out: the order of the export's MatMuls
 
 
@@ -46,9 +50,7 @@ def linear_nodes(encoder: Path) -> list[str]:
     """The exported encoder's MatMul nodes whose second input is a weight (an initializer), in order."""
     import onnx
 
-    graph = onnx.load(str(encoder), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
-    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    return quantize.linear_nodes(onnx.load(str(encoder), load_external_data=False).graph)
 
 
 def calibration_reader(tokenizer_file: Path, documents, pad_id: int):
@@ -111,48 +113,14 @@ def by_sensitivity(source: Path, nodes: list[str], tokenizer_file: Path, documen
     return sorted(found, key=lambda item: -item[1])
 
 
-def smooth(source: Path, target: Path, nodes: list[str], tokenizer_file: Path, documents, pad_id: int,
-           alpha: float, sentences: int = 64) -> None:
-    """SmoothQuant (Xiao et al., 2023) on the linear layers `nodes`: per input channel j, the
-    activation's largest magnitude on training sentences m_j and the weight row's w_j give
-    s_j = m_j^alpha / w_j^(1 - alpha); the activation is divided by s (a Mul node before the MatMul)
-    and the weight's row multiplied by it, so the fp32 graph computes the same function while the
-    activation that int8 quantises per tensor loses its outlier channels. Writes the fp32 graph."""
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-    from onnx import helper, numpy_helper
+def piece_ids(tokenizer_file: Path, documents, count: int = quantize.CALIBRATION_SENTENCES) -> list[list[int]]:
+    """The first `count` documents as the encoder's piece ids (special tokens included)."""
+    from tokenizers import Tokenizer
 
-    model = onnx.load(str(source))
-    graph = model.graph
-    by_name = {n.name: n for n in graph.node}
-    inputs = list(dict.fromkeys(by_name[name].input[0] for name in nodes))
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    del probe.graph.output[:]
-    probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    largest = {name: 0.0 for name in inputs}
-    for item in iter(calibration_reader(tokenizer_file, documents[:sentences], pad_id).get_next, None):
-        real = item["attention_mask"].astype(bool)
-        for name, value in zip(inputs, session.run(inputs, item)):
-            largest[name] = np.maximum(largest[name], np.abs(value[real]).max(0))
-    weights = {w.name: w for w in graph.initializer}
-    for k, name in enumerate(nodes):
-        node = by_name[name]
-        weight = numpy_helper.to_array(weights[node.input[1]])  # [in, out]
-        scale = (largest[node.input[0]] ** alpha / np.maximum(np.abs(weight).max(1), 1e-8) ** (1 - alpha))
-        scale = np.maximum(scale, 1e-5).astype(np.float32)
-        weights[node.input[1]].CopyFrom(numpy_helper.from_array(weight * scale[:, None], node.input[1]))
-        inverse = f"smooth_{k}_inverse"
-        graph.initializer.append(numpy_helper.from_array((1 / scale).astype(np.float32), inverse))
-        smoothed = f"smooth_{k}_input"
-        graph.node.insert(list(graph.node).index(node), helper.make_node("Mul", [node.input[0], inverse], [smoothed],
-                                                                         name=f"smooth_{k}"))
-        node.input[0] = smoothed
-    onnx.save(model, str(target))
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return [tokenizer.encode(d.tokens, is_pretokenized=True).ids[:512] for d in documents if d.tokens][:count]
 
 
 def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
@@ -179,16 +147,9 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
         return lambda target: quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
                                                per_channel=True, nodes_to_exclude=exclude)
 
-    def smoothed(alpha, exclude=()):
-        def write(target):
-            fp32 = Path(target).with_name("smoothed.onnx")
-            quantized = [node for node in nodes if node not in exclude]
-            smooth(source, fp32, quantized, folder / "tokenizer" / "tokenizer.json", calibration_documents, pad_id,
-                   alpha)
-            quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=list(exclude))
-            fp32.unlink()
-        return write
+    def smoothed(alpha, exclude=()):  # quantize.quantize_encoder, what `spertmt export` runs (at alpha 0.8)
+        sentences = piece_ids(folder / "tokenizer" / "tokenizer.json", calibration_documents)
+        return lambda target: quantize.quantize_encoder(source, target, sentences, list(exclude), alpha)
 
     def static(method, linear_only=False, **extra):
         only = {"op_types_to_quantize": ["MatMul"], "nodes_to_quantize": nodes} if linear_only else {}
@@ -199,7 +160,7 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
             weight_type=QuantType.QInt8, calibrate_method=method, extra_options=extra, **only)
 
     return {
-        "dynamic, per channel (today)": dynamic([]),
+        "dynamic, per channel, no smoothing": dynamic([]),
         f"dynamic, FFN output layers in fp32 ({len(ffn_out)} of {len(nodes)})": dynamic(ffn_out),
         f"dynamic, first and last layer in fp32 ({len(ends)} of {len(nodes)}, {layers} layers)": dynamic(ends),
         f"dynamic, FFN output layers and the last layer in fp32 ({len(ffn_and_last)} of {len(nodes)})":

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import torch
 from .._version import __version__
 from ..files import atomic_folder, give_default_permissions
 from ..layout import MANIFEST_FORMAT, ModelFiles
+from .quantize import CALIBRATION_SENTENCES, quantize_encoder
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
 
@@ -68,9 +70,10 @@ def _export(module: torch.nn.Module, example: tuple, names: list[str], outputs: 
     program.save(str(path), external_data=False)
 
 
-def export_heads(model, pad_id: int, folder: Path) -> None:
+def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> None:
     """Writes entities.onnx, relations.onnx and manifest.json into `folder` (fp32; the heads are
-    small: int8 is for the encoder); `pad_id`: the tokenizer's."""
+    small: int8 is for the encoder); `pad_id`: the tokenizer's; `int8`: how the int8 encoder was
+    made (quantize.quantize_encoder's account), for the manifest."""
     hidden = model.encoder.config.hidden_size
     width = model.width_embedding.embedding_dim
     num_e = len(model.types.entities)
@@ -98,6 +101,7 @@ def export_heads(model, pad_id: int, folder: Path) -> None:
         "entity_thresholded": model.entity_head.thresholded,
         "relation_thresholded": model.relation_head.thresholded,
         "uses_entity_logits": bool(model.use_entity_logits),
+        "int8": int8 or {"method": "unknown"},
     }
     # Every file the runtime reads, with its size, checked when the folder loads: a graph cut short
     # by a failed copy is named, not left to fail inside ONNX Runtime. (thresholds.json is not
@@ -139,14 +143,6 @@ def export_encoder(encoder: torch.nn.Module, path: Path) -> None:
     program.save(str(path), external_data=False)
 
 
-def quantize_onnx(source: Path, target: Path) -> None:
-    """An int8 copy of an exported encoder: ONNX Runtime's dynamic quantisation, per channel."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with _quiet():  # it advises a shape pre-processing step, which fails on the exporter's graphs
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
-
-
 @contextlib.contextmanager
 def _quiet():
     """The exporter and the quantiser log and warn about things that do not concern a user
@@ -176,28 +172,51 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
 
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
-    pad_id = Collator.for_tokenizer(load_tokenizer_from(model_folder)).pad_id
+    tokenizer = load_tokenizer_from(model_folder)
+    pad_id = Collator.for_tokenizer(tokenizer).pad_id
+    sentences = training_sentences(model, tokenizer)
+    if sentences is None:
+        print(f"spertmt export: the training set of {model_folder} ({model.config.train_path}) cannot be read "
+              "here, so the int8 encoder is quantised without smoothing (it loses more F1: docs/faster.md)",
+              file=sys.stderr)
     if output.exists() and output.resolve() == model_folder.resolve():
-        write_onnx_files(model.encoder, output)
-        export_heads(model, pad_id, output)
+        export_heads(model, pad_id, output, write_onnx_files(model.encoder, output, sentences))
     else:
         with atomic_folder(output, markers=ModelFiles.MARKERS) as tmp:
             shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
             if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
                 give_default_permissions(tmp / ModelFiles.WEIGHTS)
-            write_onnx_files(model.encoder, tmp)
-            export_heads(model, pad_id, tmp)
+            export_heads(model, pad_id, tmp, write_onnx_files(model.encoder, tmp, sentences))
     return output
 
 
-def write_onnx_files(encoder: torch.nn.Module, folder: Path) -> None:
-    """Both ONNX files (ONNX_FILES) into `folder`, each renamed into place only when both are complete."""
+def training_sentences(model, tokenizer, count: int = CALIBRATION_SENTENCES) -> list[list[int]] | None:
+    """The piece ids (special tokens included, cut to the encoder's window) of the first `count`
+    sentences of the model's training set, which set the int8 encoder's smoothing; None where that
+    set cannot be read on this machine (a model from the hub, data moved)."""
+    from ..data.documents import DataError, read_documents
+    from ..data.encoding import encode_word_lists
+
+    try:
+        documents = read_documents(model.config.data_path("train_path"), model.types)
+    except (DataError, OSError, ValueError):
+        return None
+    window = min(model.config.max_length, getattr(model.encoder.config, "max_position_embeddings", 512))
+    chosen = [d.tokens for d in documents if d.tokens][:count]
+    return [list(e.input_ids[:window]) for e in encode_word_lists(tokenizer, chosen)] or None
+
+
+def write_onnx_files(encoder: torch.nn.Module, folder: Path, sentences: list[list[int]] | None = None) -> dict:
+    """Both ONNX files (ONNX_FILES) into `folder`, each renamed into place only when both are
+    complete; the int8 encoder smoothed on `sentences` where given (quantize.quantize_encoder).
+    Returns how the int8 encoder was made."""
     temporary = {precision: folder / (name + ".tmp") for precision, name in ONNX_FILES.items()}
     try:
         export_encoder(encoder, temporary["fp32"])
-        quantize_onnx(temporary["fp32"], temporary["int8"])
+        made = quantize_encoder(temporary["fp32"], temporary["int8"], sentences)
         for precision, path in temporary.items():
             path.replace(folder / ONNX_FILES[precision])
     finally:
         for path in temporary.values():
             path.unlink(missing_ok=True)
+    return made
