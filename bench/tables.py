@@ -177,7 +177,8 @@ def parity() -> str:
         rows.append([names[r["runtime"]], f"{r['same_as_torch']} / {r['texts']}",
                      "-" if difference is None else "0" if difference == 0 else f"{difference:.1e}",
                      f"{r['ner_f1']:.2f}", f"{r['re_f1']:.2f}", f"{r['re_strict_f1']:.2f}"])
-    return table(["runtime", "sentences with the same entities and relations as PyTorch", "largest score difference",
+    return table(["runtime", "sentences with the same entities and relations as PyTorch",
+                  "largest score difference on those",
                   "NER F1", "RE F1", "RE+ F1"], rows)
 
 
@@ -272,7 +273,7 @@ def readme() -> str:
              f"{size['portable (no torch)']:,.0f} MiB / {size['full (with torch)']:,.0f} MiB",
              source("install-size", load("install-size"))],
             ["ONNX Runtime against PyTorch, CoNLL04 dev, a 20-epoch model",
-             f"{parity['same_as_torch']} of {parity['texts']} sentences the same, scores within "
+             f"{parity['same_as_torch']} of {parity['texts']} sentences the same, their scores within "
              f"{parity['max_score_difference']:.1e}", source("portable-parity-conll04-dev",
                                                               load("portable-parity-conll04-dev"))]]
     return table(["on 2 CPU cores", "measured (median)", "record"], rows)
@@ -284,8 +285,8 @@ def portable() -> str:
     torch = {r["runtime"]: r for r in parity["rows"]}["torch fp32"]
     rows = []
     for r in parity["rows"][1:]:
-        difference = (f", scores within {r['max_score_difference']:.1e}" if r["max_score_difference"] is not None
-                      else "")
+        difference = (f", their scores within {r['max_score_difference']:.1e}"  # int8 moves scores by design
+                      if r["max_score_difference"] is not None and r["runtime"].endswith("fp32") else "")
         rows.append([f"{r['runtime']}: predictions against PyTorch fp32, CoNLL04 dev (20-epoch model)",
                      f"{r['same_as_torch']} of {r['texts']} sentences the same{difference}; NER "
                      f"{r['ner_f1'] - torch['ner_f1']:+.2f}, RE+ {r['re_strict_f1'] - torch['re_strict_f1']:+.2f}",
