@@ -46,18 +46,14 @@ class OnnxEngine:
         encoded = self.tokenizer.encode_batch(word_lists, is_pretokenized=True, add_special_tokens=True)
         return [align_pieces(e.ids, e.word_ids, len(words)) for e, words in zip(encoded, word_lists)]
 
-    def predict_batch(self, documents: list[Document], encodings: list[Encoding], entity_threshold,
-                      relation_threshold, relations: bool, given: list | None) -> list[np.ndarray]:
-        return self._predict_batch(encodings, self._theta(entity_threshold), self._theta(relation_threshold),
-                                   relations, given)
-
     def _theta(self, theta) -> np.ndarray:
         """A θ as the numpy comparisons take it (None: the config's)."""
         return np.float32(self.config.threshold) if theta is None else np.asarray(theta, dtype=np.float32)
 
-    def _predict_batch(self, encodings: list[Encoding], entity_theta, relation_theta, relations: bool,
-                       given: list | None) -> list[np.ndarray]:
+    def predict_batch(self, documents: list[Document], encodings: list[Encoding], entity_threshold,
+                      relation_threshold, relations: bool, given: list | None) -> list[np.ndarray]:
         """RawPredictions' fields (numpy) of one batch, as SpERTMT.predict computes them."""
+        entity_theta, relation_theta = self._theta(entity_threshold), self._theta(relation_threshold)
         B = len(encodings)
         T = max(len(e.input_ids) for e in encodings)
         W = max(e.num_words for e in encodings)
