@@ -215,7 +215,7 @@ def main() -> None:
     print(f"{'variant':64} {'NER':>7} {'RE+':>7} {'s':>6}")
     print(f"{'fp32':64} {rows[0]['ner']:7.2f} {rows[0]['re_strict']:7.2f} {rows[0]['in_process_s']:6.1f}")
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
-        for name, write in make_variants(args.model, train, fp32.manifest["pad_id"]).items():
+        for name, write in make_variants(args.model, train, fp32.engine.manifest["pad_id"]).items():
             if args.only and not any(word in name for word in args.only):
                 continue
             copy = Path(tmp) / "model"

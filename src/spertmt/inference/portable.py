@@ -97,6 +97,6 @@ class PortableExtractor(EngineExtractor):
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise ValueError(f"{folder}: {name} cannot be read by ONNX Runtime ({reason}); {_HINT}") from None
 
-        self.manifest, self.encoder_file = manifest, encoders[precision]
+        self.encoder_file = encoders[precision]
         self.engine = OnnxEngine(session(self.encoder_file), session(manifest["graphs"]["entities"]),
                                  session(manifest["graphs"]["relations"]), tokenizer, manifest, config, types)
