@@ -1,5 +1,6 @@
 """The whole model as ONNX for the runtime without torch (spertmt.inference.portable): the encoder
-(`export_encoder`, and an int8 copy), and two graphs of the heads, each with its decision rule inside:
+(`export_encoder`, and an int8 copy smoothed on training sentences: quantize.py), and two graphs of
+the heads, each with its decision rule inside:
 
 - `entities.onnx`: max-pooled span features, span widths and [CLS] -> span representations c(s),
   type scores p(s), and per span the best type, its score, its probability and a gate (the head's
@@ -165,7 +166,8 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     `encoder-int8.onnx` and its heads as `entities.onnx` and `relations.onnx` with `manifest.json`
     (`export_heads`), loadable with `load(output, runtime="onnx")`, which then needs no torch
     (spertmt.inference.portable), and as before with PyTorch. `output` may be `model_folder` itself:
-    the ONNX files are added to it."""
+    the ONNX files are added to it. The int8 encoder is smoothed on the model's training sentences
+    where its training set can be read here (`training_sentences`), else quantised without."""
     from ..data.batching import Collator
     from ..model.folder import load_model, load_tokenizer_from
     from .export import export_heads
