@@ -61,7 +61,7 @@ from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
 from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
-from spertmt.inference.export import write_onnx_files  # noqa: E402
+from spertmt.inference.export import training_sentences, write_onnx_files  # noqa: E402
 from spertmt.inference.extractor import Extractor  # noqa: E402
 from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder  # noqa: E402
 from spertmt.layout import RunFolder  # noqa: E402
@@ -478,7 +478,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         if any(SETTINGS[d][0] == "onnx" for d in dtypes):
             args.onnx_dir = Path(workdir)
-            write_onnx_files(fp32_encoder, args.onnx_dir)
+            # the int8 encoder as `spertmt export` writes it: smoothed on the model's training sentences
+            write_onnx_files(fp32_encoder, args.onnx_dir, training_sentences(extractor.model, extractor.tokenizer))
         rows += interleaved(args, dtypes, extractor, fp32_encoder, types, test, train)
         if args.eval_process and args.model:  # bf16-autocast is no setting of `spertmt eval`
             rows += eval_process_rows(args, [d for d in dtypes if d != "bf16-autocast"], Path(workdir),
