@@ -30,11 +30,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "src"))
 
 import records  # noqa: E402  (bench/records.py: the commit)
 
-from spertmt.ops import device_code  # noqa: E402  (reads ELF sections; imports no torch)
+from spertmt.ops import device_code  # noqa: E402  (reads the library's ELF sections)
 
 PROBE = """
 import json, warnings

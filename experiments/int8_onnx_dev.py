@@ -53,17 +53,23 @@ def linear_nodes(encoder: Path) -> list[str]:
     return quantize.linear_nodes(onnx.load(str(encoder), load_external_data=False).graph)
 
 
-def calibration_reader(tokenizer_file: Path, documents, pad_id: int):
-    """ONNX Runtime's CalibrationDataReader over sentences, one at a time, each padded to the longest
-    (the percentile calibrator stacks what it collects, so every input must have one shape)."""
-    import numpy as np
-    from onnxruntime.quantization import CalibrationDataReader
+def _tokenizer(tokenizer_file: Path):
+    """The exported folder's tokenizer, without padding or truncation."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     tokenizer.no_padding()
     tokenizer.no_truncation()
+    return tokenizer
 
+
+def calibration_reader(tokenizer_file: Path, documents, pad_id: int):
+    """ONNX Runtime's CalibrationDataReader over sentences, one at a time, each padded to the longest
+    (the percentile calibrator stacks what it collects, so every input must have one shape)."""
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader
+
+    tokenizer = _tokenizer(tokenizer_file)
     encoded = [tokenizer.encode(d.tokens, is_pretokenized=True).ids[:512] for d in documents]
     longest = max(len(ids) for ids in encoded)
 
@@ -115,11 +121,7 @@ def by_sensitivity(source: Path, nodes: list[str], tokenizer_file: Path, documen
 
 def piece_ids(tokenizer_file: Path, documents, count: int = quantize.CALIBRATION_SENTENCES) -> list[list[int]]:
     """The first `count` documents as the encoder's piece ids (special tokens included)."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
+    tokenizer = _tokenizer(tokenizer_file)
     return [tokenizer.encode(d.tokens, is_pretokenized=True).ids[:512] for d in documents if d.tokens][:count]
 
 
@@ -147,8 +149,9 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
         return lambda target: quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
                                                per_channel=True, nodes_to_exclude=exclude)
 
+    sentences = piece_ids(folder / "tokenizer" / "tokenizer.json", calibration_documents)
+
     def smoothed(alpha, exclude=()):  # quantize.quantize_encoder, what `spertmt export` runs (at alpha 0.8)
-        sentences = piece_ids(folder / "tokenizer" / "tokenizer.json", calibration_documents)
         return lambda target: quantize.quantize_encoder(source, target, sentences, list(exclude), alpha)
 
     def static(method, linear_only=False, **extra):

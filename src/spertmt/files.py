@@ -156,7 +156,7 @@ def atomic_folder(folder: str | Path, markers: tuple[str, ...] | None = None) ->
 
 def check_replaceable(folder: Path, markers: tuple[str, ...]) -> None:
     """Raises unless `folder` is absent, an empty folder, or a folder holding one of `markers`."""
-    if folder.is_file() or (folder.exists() and not folder.is_dir()):
+    if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder}: is a file, not a folder; give the name of a folder to write")
     if folder.is_dir() and any(folder.iterdir()) and not any((folder / name).exists() for name in markers):
         raise FileExistsError(f"{folder}: holds other files and is not a model folder, so it is not replaced; "

@@ -64,8 +64,9 @@ def smooth(model, nodes: list[str], maxima: dict[str, np.ndarray], alpha: float 
 
     graph = model.graph
     weights = {w.name: w for w in graph.initializer}
+    by_name = {n.name: n for n in graph.node}
     for k, name in enumerate(nodes):
-        node = next(n for n in graph.node if n.name == name)
+        node = by_name[name]
         weight = numpy_helper.to_array(weights[node.input[1]])  # [in, out]
         scale = maxima[node.input[0]] ** alpha / np.maximum(np.abs(weight).max(1), 1e-8) ** (1 - alpha)
         scale = np.maximum(scale, 1e-5).astype(np.float32)
