@@ -181,3 +181,17 @@ def test_training_with_length_buckets(tiny_config, tmp_path):
     assert "ner" in metrics
     with pytest.raises(ValueError, match="length_buckets"):
         train(dataclasses.replace(tiny_config, length_buckets=True, shuffle=False), tmp_path / "run2", progress=False)
+
+
+def test_longest_first_caps_padded_pieces():
+    from spertmt.data.encoding import Encoding, longest_first
+
+    lengths = [12, 40, 7, 40, 25, 3, 100, 9]
+    encodings = [Encoding(list(range(n)), [], []) for n in lengths]
+    assert longest_first(encodings, 3) == [[6, 1, 3], [4, 0, 7], [2, 5]]  # by count alone
+    batches = longest_first(encodings, 4, max_pieces=80)
+    assert batches == [[6], [1, 3], [4, 0, 7], [2, 5]]  # 100 alone (over the cap), 2 x 40, 3 x 25, 2 x 7
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(len(b) == 1 or len(b) * lengths[b[0]] <= 80 for b in batches)
+    assert all(lengths[b[0]] == max(lengths[i] for i in b) for b in batches)
+    assert longest_first(encodings, 2, max_pieces=1000) == longest_first(encodings, 2)  # the count still caps

@@ -46,6 +46,20 @@ def test_extract_raw_text_maps_offsets_back(model_folder):
     assert ordered == sorted(ordered)
 
 
+def test_results_do_not_depend_on_how_texts_are_batched(model_folder):
+    extractor = load(model_folder, device="cpu")
+    texts = [TEXT, "Acme Corp hired John .", "Paris", "Mary Smith of Berlin met John Smith of Paris in Rome ."]
+    alone = [extractor.extract(t)[0] for t in texts]
+    for rule in ({"batch_size": 16}, {"batch_size": 2}, {"batch_size": 16, "batch_pieces": 20}):
+        together = extractor.extract(texts, **rule)
+        for one, other in zip(alone, together):
+            assert [(e.token_start, e.token_end, e.type) for e in one.entities] == \
+                [(e.token_start, e.token_end, e.type) for e in other.entities]
+            assert [e.score for e in one.entities] == pytest.approx([e.score for e in other.entities], abs=1e-4)
+            assert [(r.head, r.tail, r.type) for r in one.relations] == \
+                [(r.head, r.tail, r.type) for r in other.relations]
+
+
 def test_given_entities_entities_only_and_word_lists(model_folder):
     extractor = load(model_folder, device="cpu")
     given = [[{"start": 0, "end": 10, "type": "Peop"}, {"start": 20, "end": 25, "type": "Loc"},

@@ -32,11 +32,24 @@ def candidate_spans(num_words: int, max_width: int) -> list[tuple[int, int]]:
     return [(i, i + w) for w in range(1, max_width + 1) for i in range(num_words - w + 1)]
 
 
-def longest_first(encodings: list[Encoding], batch_size: int) -> list[list[int]]:
+def longest_first(encodings: list[Encoding], batch_size: int, max_pieces: int | None = None) -> list[list[int]]:
     """The documents' indices in batches, longest (in pieces) first: less padding of pieces and of
-    candidate spans. Both inference loops batch so (results go back in input order)."""
+    candidate spans. Both inference loops batch so (results go back in input order).
+
+    A batch holds at most `batch_size` documents and, with `max_pieces`, at most that many pieces
+    once padded to its longest (its first) document, so batches of long documents hold fewer: on a
+    CPU the work grows with the padded pieces, not with the documents (bench/extract_batching.py).
+    A document longer than `max_pieces` makes a batch of its own."""
     order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].input_ids))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if max_pieces is None:
+        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for i in order:
+        if not batches or len(batches[-1]) >= batch_size \
+                or (len(batches[-1]) + 1) * len(encodings[batches[-1][0]].input_ids) > max_pieces:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def encode_words(tokenizer, words: list[str]) -> Encoding:

@@ -49,13 +49,15 @@ class Engine(Protocol):
 
 
 def predict_documents(engine: Engine, documents: list[Document], *, batch_size: int = Config.eval_batch_size,
-                      entity_threshold=None, relation_threshold=None, relations: bool = True, flat: bool = False,
+                      batch_pieces: int | None = None, entity_threshold=None, relation_threshold=None,
+                      relations: bool = True, flat: bool = False,
                       given: list[list[tuple[int, int]]] | None = None, progress: bool = False,
                       desc: str = "predict", calibration: Calibration | None = None) -> list[Document]:
     """The inference loop of every engine (dev and test scoring, θ tuning, calibration, `predict`
     and `extract`, and through them files, spaCy, Ray and the service): pre-tokenised documents
     batched longest first (by pieces: less padding of pieces and candidate spans), decided by the
-    engine and decoded (decoding.decode_arrays); results in input order.
+    engine and decoded (decoding.decode_arrays); results in input order. `batch_pieces`: also at
+    most this many padded pieces a batch (data.encoding.longest_first).
 
     `flat`: no two entities overlap (SpERT's nested decoding by default, as scoring against SpERT's
     evaluator wants); `given` as Engine.predict_batch; `calibration`: the model folder's, for
@@ -65,7 +67,8 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
     encodings = engine.encode(documents)
     out: dict[int, Document] = {}
     with engine.running():
-        for chunk in tqdm(longest_first(encodings, batch_size), desc=desc, disable=not progress, dynamic_ncols=True):
+        batches = longest_first(encodings, batch_size, batch_pieces)
+        for chunk in tqdm(batches, desc=desc, disable=not progress, dynamic_ncols=True):
             batch = [documents[i] for i in chunk]
             arrays = engine.predict_batch(batch, [encodings[i] for i in chunk], entity_threshold, relation_threshold,
                                           relations, [given[i] for i in chunk] if given is not None else None)
@@ -108,7 +111,8 @@ class EngineExtractor:
                                  calibration=self.calibration, **self.threshold_arguments(threshold))
 
     def extract(self, texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None = None, *,
-                batch_size: int = EXTRACT_BATCH_SIZE, threshold: float | None = None, relations: bool = True,
+                batch_size: int = EXTRACT_BATCH_SIZE, batch_pieces: int | None = None,
+                threshold: float | None = None, relations: bool = True,
                 progress: bool = False, max_sentence_words: int = MAX_SENTENCE_WORDS,
                 flat_ner: bool | None = None) -> list[Extraction]:
         """Extracts entities and relations from raw texts (or pre-tokenised word lists).
@@ -133,7 +137,8 @@ class EngineExtractor:
         """
         flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
         prepared = prepare_texts(texts, entities, self.types, max_sentence_words)
-        predicted = predict_documents(self.engine, prepared.documents, batch_size=batch_size, relations=relations,
+        predicted = predict_documents(self.engine, prepared.documents, batch_size=batch_size,
+                                      batch_pieces=batch_pieces, relations=relations,
                                       progress=progress, flat=flat, given=prepared.given, desc="extract",
                                       calibration=self.calibration, **self.threshold_arguments(threshold))
         return prepared.results(predicted)
