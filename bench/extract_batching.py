@@ -39,9 +39,13 @@ def sentences(split: str, count: int) -> list[str]:
     return [" ".join(d.tokens) for d in read_documents(Config().data_path(f"{split}_path"))][:count]
 
 
-def rules(sizes: list[int], pieces: list[int], cap: int) -> list[dict]:
+NO_CAP = 10**9  # padded pieces: more than any batch holds, so the count alone decides
+
+
+def rules(sizes: list[int], pieces: list[int], caps: list[int]) -> list[dict]:
     return ([{"name": f"{n} texts", "batch_size": n, "batch_pieces": None} for n in sizes]
-            + [{"name": f"{p} pieces", "batch_size": cap, "batch_pieces": p} for p in pieces])
+            + [{"name": f"{p} pieces, {cap} texts", "batch_size": cap, "batch_pieces": p} for cap in caps
+               for p in pieces])
 
 
 def main(argv=None) -> int:
@@ -50,9 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runtime", default="onnx", choices=["onnx", "torch"])
     parser.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     parser.add_argument("--sentences", type=int, default=288)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[8, 16], help="batch sizes without a pieces cap")
-    parser.add_argument("--pieces", type=int, nargs="*", default=[256, 384, 512], help="padded pieces per batch")
-    parser.add_argument("--cap", type=int, default=64, help="texts per batch at most under a pieces cap")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[4, 8, 16], help="batch sizes without a pieces cap")
+    parser.add_argument("--pieces", type=int, nargs="*", default=[192, 256, 384, 512], help="padded pieces per batch")
+    parser.add_argument("--caps", type=int, nargs="+", default=[16, 64], help="texts a batch under a pieces cap")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", help="the JSON record (default: bench/results/extract-batching-RUNTIME.json)")
@@ -63,12 +67,12 @@ def main(argv=None) -> int:
     texts = sentences(args.split, args.sentences)
     extractor = load_extractor(args.model, runtime=args.runtime, threads=args.threads)
     workloads = {"file": [texts], "service": [texts[i:i + SERVICE_BATCH] for i in range(0, len(texts), SERVICE_BATCH)]}
-    chosen = rules(args.sizes, args.pieces, args.cap)
+    chosen = rules(args.sizes, args.pieces, args.caps)
 
     def run(rule: dict, calls: list[list[str]]) -> float:
         started = time.perf_counter()
         for call in calls:
-            extractor.extract(call, batch_size=rule["batch_size"], batch_pieces=rule["batch_pieces"])
+            extractor.extract(call, batch_size=rule["batch_size"], batch_pieces=rule["batch_pieces"] or NO_CAP)
         return len(texts) / (time.perf_counter() - started)
 
     runs: dict[tuple[str, str], list[float]] = {}

@@ -37,7 +37,10 @@ EXTRACTION_PRECISIONS = ("fp32", "bf16", "int8", "auto")  # how a loaded model r
 RUNTIMES = ("torch", "onnx")  # what runs a loaded model's encoder (load, --runtime)
 INPUT_FORMATS = ("txt", "jsonl", "spert")  # predict's input (a file's suffix picks one)
 OUTPUT_FORMATS = ("jsonl", "spert")  # predict's output
-EXTRACT_BATCH_SIZE = 16  # texts (or documents) per batch when extracting from raw text or files
+# Extraction batches (texts at most, padded pieces at most or None) unless the caller says. On a CPU
+# the work follows the padded pieces, so a batch of short sentences may hold more than one of long
+# ones: chosen with bench/extract_batching.py (CoNLL04 dev, both engines); a GPU's as before (unmeasured).
+EXTRACT_BATCHING = {"cpu": (64, 384), "gpu": (16, None)}
 # What `spertmt eval --set` may change on a trained model: how it predicts and how it is scored.
 # Every other key describes how the model was built or trained, and is refused there.
 PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",

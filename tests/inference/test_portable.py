@@ -114,6 +114,7 @@ def test_a_third_engine_is_one_class_and_shares_everything_after_the_heads():
     class Counting:
         def __init__(self, inner):
             self.inner, self.types, self.config, self.batches = inner, inner.types, inner.config, 0
+            self.extract_batching = inner.extract_batching
 
         def running(self):
             return self.inner.running()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
+from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..serve.app import ServeSettings as ServeDefaults
 from .common import add_runtime_arguments, read_predictions
 
@@ -52,7 +52,9 @@ def predict_arguments(commands) -> None:
     predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
     predict.add_argument("--input-format", choices=INPUT_FORMATS)
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
-    predict.add_argument("--batch-size", type=int, default=EXTRACT_BATCH_SIZE)
+    predict.add_argument("--batch-size", type=int,
+                         help="texts per batch at most (default: 64 on a CPU, where a batch also holds at most "
+                              "384 padded pieces; 16 on a GPU)")
     predict.add_argument("--threshold", type=float, help="θ of both heads (default: tuned, else the model's)")
     predict.add_argument("--entities-only", action="store_true", help="skip the relation work")
     predict.add_argument("--flat-ner", action=argparse.BooleanOptionalAction, default=None,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 
-from ..config import EXTRACT_BATCH_SIZE
 from .loading import load_extractor
 from .texts import MAX_SENTENCE_WORDS
 
@@ -29,11 +28,12 @@ class BatchPredictor:
     """Extracts entities and relations from a batch of texts; picklable (the model is not pickled:
     each copy loads it on its first call)."""
 
-    def __init__(self, model: str, device: str = "auto", batch_size: int = EXTRACT_BATCH_SIZE, precision: str = "fp32",
+    def __init__(self, model: str, device: str = "auto", batch_size: int | None = None, precision: str = "fp32",
                  threshold: float | None = None, relations: bool = True, text_column: str = "text",
                  threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS, runtime: str = "torch"):
-        """`model`: a model folder or hub repo id; `batch_size`: sentences per forward pass (Ray's own
-        batch_size is rows per call); `threads`: CPU threads in this worker (default: the runtime's);
+        """`model`: a model folder or hub repo id; `batch_size`: sentences per forward pass at most
+        (default: the engine's, Extractor.extract; Ray's own batch_size is rows per call); `threads`:
+        CPU threads in this worker (default: the runtime's);
         `runtime` "onnx" on a folder from `spertmt export --format onnx`: workers without torch."""
         self.model, self.device, self.batch_size, self.precision = model, device, batch_size, precision
         self.runtime = runtime

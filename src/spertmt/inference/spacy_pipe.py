@@ -12,9 +12,10 @@ Words are spaCy's tokens (whitespace tokens left out), so offsets are those of t
 found within a sentence: the doc's own sentences when a component set them (a parser, a sentencizer),
 else spertmt's rules on the doc's text (spertmt.data.text), and a sentence longer than
 `max_sentence_words` is extracted in pieces, as `Extractor.extract` does. `nlp.pipe(texts,
-batch_size=...)` extracts each batch of docs together, in spertmt's batches of `extract_batch_size`
-sentences. The relations are stored as plain values (`doc._.spertmt_relations`: token offsets,
-labels, type, score), so docs serialise (DocBin, `n_process`); `doc._.relations` turns them into spans.
+batch_size=...)` extracts each batch of docs together, in spertmt's batches of at most
+`extract_batch_size` sentences (default: the engine's, as `Extractor.extract`). The relations are
+stored as plain values (`doc._.spertmt_relations`: token offsets, labels, type, score), so docs
+serialise (DocBin, `n_process`); `doc._.relations` turns them into spans.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import minibatch
 
-from ..config import EXTRACT_BATCH_SIZE
 from ..data.text import split_sentences
 from .decoding import non_overlapping
 from .loading import load_extractor
@@ -54,10 +54,10 @@ if not Doc.has_extension("relations"):  # GLiREL's name too: theirs stays when i
 
 @Language.factory("spertmt", default_config={
     "model": None, "device": "auto", "precision": "fp32", "runtime": "torch", "threshold": None, "relations": True,
-    "extract_batch_size": EXTRACT_BATCH_SIZE, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt",
+    "extract_batch_size": None, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt",
     "set_ents": True})
 def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, runtime: str,
-                 threshold: float | None, relations: bool, extract_batch_size: int, max_sentence_words: int,
+                 threshold: float | None, relations: bool, extract_batch_size: int | None, max_sentence_words: int,
                  spans_key: str, set_ents: bool) -> SpertmtComponent:
     if not model:
         raise ValueError('the spertmt component needs a model: nlp.add_pipe("spertmt", config={"model": FOLDER or '
@@ -71,7 +71,7 @@ class SpertmtComponent:
     """Sets `doc.ents`, `doc.spans[spans_key]` and `doc._.relations` from a spertmt model."""
 
     def __init__(self, model, device: str = "auto", precision: str = "fp32", threshold: float | None = None,
-                 relations: bool = True, extract_batch_size: int = EXTRACT_BATCH_SIZE,
+                 relations: bool = True, extract_batch_size: int | None = None,
                  max_sentence_words: int = MAX_SENTENCE_WORDS,
                  spans_key: str = "spertmt", set_ents: bool = True, runtime: str = "torch"):
         self.extractor = (load_extractor(model, device=device, precision=precision, runtime=runtime)

@@ -8,7 +8,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from ..config import EXTRACT_BATCH_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
+from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
 from ..files import atomic_output, check_output
 from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
@@ -78,7 +78,7 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
 
 def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                  input_format: str | None = None, output_format: str | None = None,
-                 batch_size: int = EXTRACT_BATCH_SIZE,
+                 batch_size: int | None = None,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
                  html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,

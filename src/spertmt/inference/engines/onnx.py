@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 
-from ...config import Config
+from ...config import EXTRACT_BATCHING, Config
 from ...data.documents import Document, Types
 from ...data.encoding import Encoding, align_pieces, candidate_spans, window_plan
 
@@ -26,6 +26,10 @@ class OnnxEngine:
         self.tokenizer, self.manifest, self.config, self.types = tokenizer, manifest, config, types
         self.pad_id = manifest["pad_id"]
         self.relation_inputs = {i.name for i in relation_graph.get_inputs()}
+
+    @property
+    def extract_batching(self) -> tuple[int, int | None]:
+        return EXTRACT_BATCHING["cpu"]  # its sessions run on ONNX Runtime's CPU provider
 
     def running(self):
         return contextlib.nullcontext()

@@ -9,6 +9,7 @@ import contextlib
 import numpy as np
 import torch
 
+from ...config import EXTRACT_BATCHING
 from ...data.batching import Collator, encode_documents
 from ...data.documents import Document
 from ...data.encoding import Encoding
@@ -32,6 +33,10 @@ class TorchEngine:
     @property
     def config(self):
         return self.model.config
+
+    @property
+    def extract_batching(self) -> tuple[int, int | None]:
+        return EXTRACT_BATCHING["cpu" if self.device.type == "cpu" else "gpu"]
 
     def set_prediction_settings(self, **settings) -> None:
         self.model.set_prediction_settings(**settings)
