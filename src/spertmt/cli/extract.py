@@ -73,7 +73,13 @@ def predict_arguments(commands) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     import math
+    import os
     import signal
+
+    # PyTorch's OpenMP threads spin between parallel regions by default, taking the cores the event
+    # loop needs to read requests and answer them; waiting passively (read when torch loads, so set
+    # here) serves more at concurrency 32 (docs/serving.md). ONNX Runtime's threads never spin here.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     try:
         import uvicorn
