@@ -359,6 +359,21 @@ def serve_knobs() -> str:
     return table(["runtime", "--max-batch", "--max-wait-ms", "sentences/s at concurrency 32", "p99 ms"], rows)
 
 
+def extract_batching() -> str:
+    """bench/extract_batching.py: extraction throughput per batching rule, a whole file against the
+    service's 32-text calls, per runtime (extract-batching-*.json)."""
+    rows = []
+    for path in sorted(RESULTS.glob("extract-batching-*.json")):
+        record = json.loads(path.read_text())
+        rows += [[record["runtime"], rule["name"], f"{rule['file_sentences_per_s']:.1f}",
+                  f"{rule['service_sentences_per_s']:.1f}", f"{rule['service_over_file']:.2f}"]
+                 for rule in record["rules"]]
+    if not rows:
+        rows.append(["not yet measured", "", "", "", ""])
+    return table(["runtime", "a batch at most", "whole file, sentences/s", "32 texts a call, sentences/s",
+                  "32 a call / file"], rows)
+
+
 TABLES = {
     "bench-ops": ops, "bench-ops-builds": ops_builds, "bench-optim": optim,
     "bench-end-to-end": throughput("throughput-cpu-fp32-bf16"), "bench-heads": heads,
@@ -367,5 +382,5 @@ TABLES = {
     "bench-avx2": throughput("throughput-cpu-avx2"), "bench-parity": parity, "bench-cold-start": cold_start,
     "bench-long-line": long_line, "bench-profiles": profiles, "bench-train-threads": train_threads,
     "readme": readme, "faster": faster, "portable": portable, "bench-serve": serve_load,
-    "bench-serve-knobs": serve_knobs,
+    "bench-serve-knobs": serve_knobs, "bench-extract-batching": extract_batching,
 }
