@@ -282,6 +282,20 @@ def test_non_utf8_input_names_the_file(tmp_path, capsys):
     assert f"{source}, line 2: not UTF-8 text" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_batch_size_below_one_is_named_not_taken_for_the_default(tmp_path, capsys, size):
+    source = tmp_path / "in.txt"
+    source.write_text("Mary lives in Paris.\n")
+    model = f"{FIXTURES}/model-format1"
+    assert main(["predict", "--quiet", "--model", model, "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl"), "--batch-size", size]) == 2
+    assert f"batch size (--batch-size) and batch_pieces must be at least 1, not {size}" in capsys.readouterr().err
+    data = f"{FIXTURES}/tiny_train.json"
+    assert main(["eval", "--quiet", "--model", model, "--data", data, "--batch-size", size]) == 2
+    assert f"must be at least 1, not {size}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=f"must be at least 1, not {size}"):
+        spertmt.load(model, device="cpu").extract("Mary lives in Paris.", batch_pieces=int(size))
+
 def test_empty_datasets_are_refused_by_commands_that_learn_or_tune(tiny_encoder, tmp_path, capsys):
     empty = tmp_path / "empty.json"
     empty.write_text("[]")

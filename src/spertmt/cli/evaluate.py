@@ -33,8 +33,8 @@ def _eval(args: argparse.Namespace) -> int:
         check_same_types(types, extractor.types, args.types, args.model)
     data = Path(args.data) if args.data else config.data_path("test_path")
     documents = require_documents(read_documents(data, types), data, "to evaluate on")
-    predictions = extractor.predict(documents, batch_size=args.batch_size or config.eval_batch_size,
-                                    threshold=threshold, progress=not args.quiet,
+    batch_size = config.eval_batch_size if args.batch_size is None else args.batch_size
+    predictions = extractor.predict(documents, batch_size=batch_size, threshold=threshold, progress=not args.quiet,
                                     flat_ner=bool(config.flat_ner) and "flat_ner" in keys)
     metrics = evaluate(documents, predictions, types, overlapping=config.overlapping)
     print(f"{data}, scored with {args.model}:")
@@ -58,7 +58,7 @@ def eval_arguments(commands) -> None:
                           help="change a prediction setting (threshold, max_span_width, multi_label_relations, "
                                "max_pairs, overlapping, eval_batch_size, test_path, data_root)")
     evaluate.add_argument("--output", help="folder for metrics.json and predictions.json")
-    evaluate.add_argument("--batch-size", type=int, default=0)
+    evaluate.add_argument("--batch-size", type=int, help="documents per batch (default: the model's eval_batch_size)")
     evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
     evaluate.add_argument("--device", default="auto")
     add_runtime_arguments(evaluate)

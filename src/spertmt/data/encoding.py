@@ -40,6 +40,9 @@ def longest_first(encodings: list[Encoding], batch_size: int, max_pieces: int | 
     once padded to its longest (its first) document, so batches of long documents hold fewer: on a
     CPU the work grows with the padded pieces, not with the documents (bench/extract_batching.py).
     A document longer than `max_pieces` makes a batch of its own."""
+    if batch_size < 1 or (max_pieces is not None and max_pieces < 1):
+        raise ValueError(f"the batch size (--batch-size) and batch_pieces must be at least 1, not "
+                         f"{batch_size if batch_size < 1 else max_pieces}")
     order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].input_ids))
     if max_pieces is None:
         return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]

@@ -145,8 +145,10 @@ class EngineExtractor:
         flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
         prepared = prepare_texts(texts, entities, self.types, max_sentence_words)
         default_size, default_pieces = self.engine.extract_batching
-        predicted = predict_documents(self.engine, prepared.documents, batch_size=batch_size or default_size,
-                                      batch_pieces=batch_pieces or default_pieces, relations=relations,
+        predicted = predict_documents(self.engine, prepared.documents,
+                                      batch_size=default_size if batch_size is None else batch_size,
+                                      batch_pieces=default_pieces if batch_pieces is None else batch_pieces,
+                                      relations=relations,
                                       progress=progress, flat=flat, given=prepared.given, desc="extract",
                                       calibration=self.calibration, **self.threshold_arguments(threshold))
         return prepared.results(predicted)
