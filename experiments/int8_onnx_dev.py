@@ -137,13 +137,11 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
     ffn_and_last = list(dict.fromkeys(ffn_out + nodes[-LINEARS_PER_LAYER:]))
     ranked: list[str] = []
 
-    def most_sensitive(k):
-        def write(target):
-            if not ranked:  # once, for the variants that need it
-                ranked.extend(node for node, _ in by_sensitivity(source, nodes, folder / "tokenizer" / "tokenizer.json",
-                                                                 calibration_documents, pad_id))
-            dynamic(ranked[:k])(target)
-        return write
+    def most_sensitive(k: int) -> list[str]:
+        if not ranked:  # once, for the variants that need it
+            ranked.extend(node for node, _ in by_sensitivity(source, nodes, folder / "tokenizer" / "tokenizer.json",
+                                                             calibration_documents, pad_id))
+        return ranked[:k]
 
     def dynamic(exclude):
         return lambda target: quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
@@ -169,10 +167,12 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
         f"dynamic, FFN output layers and the last layer in fp32 ({len(ffn_and_last)} of {len(nodes)})":
             dynamic(ffn_and_last),
         **{f"dynamic, the {k} most sensitive linear layers in fp32 (of {len(nodes)}, ranked on training sentences)":
-           most_sensitive(k) for k in (3, 6, 9)},
+           lambda target, k=k: dynamic(most_sensitive(k))(target) for k in (3, 6, 9)},
         **{f"SmoothQuant alpha {alpha}, then dynamic, per channel": smoothed(alpha) for alpha in (0.5, 0.8, 0.9)},
         f"SmoothQuant alpha 0.8, then dynamic, FFN output layers in fp32 ({len(ffn_out)} of {len(nodes)})":
             smoothed(0.8, ffn_out),
+        **{f"SmoothQuant alpha 0.8 and the {k} most sensitive linear layers in fp32 (of {len(nodes)})":
+           lambda target, k=k: smoothed(0.8, most_sensitive(k))(target) for k in (3, 6)},  # ranked unsmoothed
         "static QDQ, MinMax": static(CalibrationMethod.MinMax),
         "static QDQ, percentile 99.999": static(CalibrationMethod.Percentile, CalibPercentile=99.999),
         # the encoder's linear layers only: LayerNorm, softmax, GELU and the embeddings stay fp32
