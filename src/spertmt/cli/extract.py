@@ -73,7 +73,6 @@ def predict_arguments(commands) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     import math
-    import os
     import signal
 
     # PyTorch's OpenMP threads spin between parallel regions by default, taking the cores the event
