@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import records  # noqa: E402  (bench/records.py)
+import tables  # noqa: E402  (bench/tables.py)
 
 HERE = Path(__file__).resolve().parent
 SERVICE_BATCH = 32  # spertmt serve's default --max-batch
@@ -93,11 +94,9 @@ def main(argv=None) -> int:
         rows.append(row)
     print(f"{args.runtime}: {len(texts)} CoNLL04 {args.split} sentences, {args.threads} threads, "
           f"median of {args.repeats}\n")
-    print("| rule | file sentences/s | service sentences/s | service / file |")
-    print("| --- | --- | --- | --- |")
-    for row in rows:
-        print(f"| {row['name']} | {row['file_sentences_per_s']:.1f} | {row['service_sentences_per_s']:.1f} "
-              f"| {row['service_over_file']:.2f} |")
+    print(tables.table(["rule", "file sentences/s", "service sentences/s", "service / file"],
+                       [[row["name"], f"{row['file_sentences_per_s']:.1f}", f"{row['service_sentences_per_s']:.1f}",
+                         f"{row['service_over_file']:.2f}"] for row in rows]))
     record = {"command": " ".join(["python", "bench/extract_batching.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "runtime": args.runtime,
               "model": Path(args.model).name, "split": args.split, "sentences": len(texts),

@@ -16,8 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import records  # noqa: E402  (bench/records.py)
-
-NO_CAP = 10**9  # padded pieces: more than any batch holds
+from extract_batching import NO_CAP  # noqa: E402  (bench/extract_batching.py: the count alone decides)
 
 
 def main() -> None:
