@@ -170,7 +170,6 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     where its training set can be read here (`training_sentences`), else quantised without."""
     from ..data.batching import Collator
     from ..model.folder import load_model, load_tokenizer_from
-    from .export import export_heads
 
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
