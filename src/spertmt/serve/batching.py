@@ -2,8 +2,10 @@
 
 One worker task takes the oldest waiting request, gathers the requests behind it that ask for the
 same options until it holds `max_batch` texts or `max_wait` seconds have passed since that request
-arrived, and runs the model on all their texts at once in a thread (the event loop keeps answering
-health checks and queueing requests meanwhile). Each text's result is the one it gets alone: the
+arrived, and runs the model on all their texts at once in the model's own thread (the event loop
+keeps answering health checks and queueing requests meanwhile). Every batch runs on that one thread:
+PyTorch's CPU kernels keep a pool of workers per calling thread, so batches handed to whichever
+thread of a shared pool is free would wake a different pool each time. Each text's result is the one it gets alone: the
 extractor treats every text of a call on its own (up to the last bits of a score, from padding).
 
 The queue is bounded in texts (`max_queue`): a request that would overflow it is refused at once
@@ -18,6 +20,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +62,7 @@ class Batcher:
         self.queued_texts = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spertmt-model")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -73,6 +77,7 @@ class Batcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self._model_thread.shutdown(wait=True)
 
     async def submit(self, texts: Sequence[Any], entities: Sequence[Any] | None, options: Options) -> list:
         """The results of `texts`, one per text; raises QueueFull when they do not fit the queue."""
@@ -141,7 +146,8 @@ class Batcher:
         entities = [e for r in batch for e in r.entities] if given else None
         self.metrics.batch_texts.observe(len(texts))
         try:
-            results = await asyncio.to_thread(self.extract, texts, entities, batch[0].options)
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._model_thread, self.extract, texts, entities, batch[0].options)
         except Exception as error:  # one bad batch fails its own requests, never the worker
             for request in batch:
                 if not request.future.done():
