@@ -18,7 +18,13 @@ scored, beside fp32's. Variants:
   channel (strength alpha), then dynamic per channel, at full int8 speed; alpha 0.8 on 64 training
   sentences is what `spertmt export` writes;
 - static (QDQ), per channel, with activation ranges calibrated on training sentences (MinMax, and
-  the 99.999th percentile), every activation quantised or the linear layers' inputs only.
+  the 99.999th percentile), every activation quantised or the linear layers' inputs only;
+- per token: each token's activations quantised with a range of their own (uint8) instead of one
+  range per tensor (token-wise dynamic quantisation, as ZeroQuant does for BERT), int8 weights per
+  output channel, written here as plain ONNX operators (`per_token`) since ONNX Runtime's
+  quantiser has no such mode;
+- 8-bit weights in blocks of 32 (ONNX Runtime's MatMulNBits, accuracy level 4: activations
+  quantised per block of 32 as they come).
 
 `--only dynamic SmoothQuant` runs the variants whose names hold those words.
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import tempfile
@@ -119,6 +126,53 @@ def by_sensitivity(source: Path, nodes: list[str], tokenizer_file: Path, documen
     return sorted(found, key=lambda item: -item[1])
 
 
+def per_token(model, nodes: list[str]) -> None:
+    """The linear layers `nodes` of `model` (an onnx.ModelProto, changed in place) with int8 weights
+    per output channel and uint8 activations, each token with its own range: q = round(x / s) + z
+    over the token's [min(x, 0), max(x, 0)], then MatMulInteger and, since ONNX Runtime's
+    MatMulInteger takes one zero point for the activations, the zero points subtracted afterwards
+    through the weights' column sums: y = s * w_scale * (q W - z * sum_k W_k)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    weights = {w.name: w for w in graph.initializer}
+    constants = {"pt_axes": np.array([-1], np.int64), "pt_zero": np.array(0.0, np.float32),
+                 "pt_255": np.array(255.0, np.float32), "pt_eps": np.array(1e-8, np.float32)}
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
+    for k, name in enumerate(nodes):
+        node = next(n for n in graph.node if n.name == name)
+        x, p = node.input[0], f"pt{k}_"
+        weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)  # [in, out]
+        weight_scale = np.maximum(np.abs(weight).max(0), 1e-8) / 127.0
+        quantized = np.clip(np.round(weight / weight_scale), -127, 127).astype(np.int8)
+        graph.initializer.extend([numpy_helper.from_array(quantized, p + "w"),
+                                  numpy_helper.from_array(weight_scale.astype(np.float32), p + "ws"),
+                                  numpy_helper.from_array(quantized.astype(np.float32).sum(0), p + "colsum")])
+        op = helper.make_node
+        ops = [op("ReduceMax", [x, "pt_axes"], [p + "max0"], keepdims=1),
+               op("ReduceMin", [x, "pt_axes"], [p + "min0"], keepdims=1),
+               op("Max", [p + "max0", "pt_zero"], [p + "max"]), op("Min", [p + "min0", "pt_zero"], [p + "min"]),
+               op("Sub", [p + "max", p + "min"], [p + "range0"]), op("Max", [p + "range0", "pt_eps"], [p + "range"]),
+               op("Div", [p + "range", "pt_255"], [p + "s"]),
+               op("Div", [p + "min", p + "s"], [p + "min_s"]), op("Round", [p + "min_s"], [p + "minus_z"]),
+               op("Div", [x, p + "s"], [p + "xs"]), op("Sub", [p + "xs", p + "minus_z"], [p + "xz"]),
+               op("Round", [p + "xz"], [p + "xr"]), op("Clip", [p + "xr", "pt_zero", "pt_255"], [p + "xc"]),
+               op("Cast", [p + "xc"], [p + "q"], to=TensorProto.UINT8),
+               op("MatMulInteger", [p + "q", p + "w"], [p + "y32"]),
+               op("Cast", [p + "y32"], [p + "yf"], to=TensorProto.FLOAT),
+               op("Mul", [p + "minus_z", p + "colsum"], [p + "zw"]), op("Add", [p + "yf", p + "zw"], [p + "y"]),
+               op("Mul", [p + "s", p + "ws"], [p + "scale"]), op("Mul", [p + "y", p + "scale"], [node.output[0]])]
+        at = list(graph.node).index(node)
+        graph.node.remove(node)
+        for i, new in enumerate(ops):
+            graph.node.insert(at + i, new)
+    used = {name for n in graph.node for name in n.input}
+    kept = [w for w in graph.initializer if w.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def piece_ids(tokenizer_file: Path, documents, count: int = quantize.CALIBRATION_SENTENCES) -> list[list[int]]:
     """The first `count` documents as the encoder's piece ids (special tokens included)."""
     tokenizer = _tokenizer(tokenizer_file)
@@ -160,6 +214,22 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=method, extra_options=extra, **only)
 
+    def token_wise(target):
+        import onnx
+
+        model = onnx.load(str(source))
+        per_token(model, nodes)
+        onnx.save(model, str(target))
+
+    def blockwise(target):
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=8, block_size=32, is_symmetric=True,
+                                         accuracy_level=4)
+        quantizer.process()
+        onnx.save(quantizer.model.model, str(target))
+
     return {
         "dynamic, per channel, no smoothing": dynamic([]),
         f"dynamic, FFN output layers in fp32 ({len(ffn_out)} of {len(nodes)})": dynamic(ffn_out),
@@ -179,6 +249,8 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
         "static QDQ, linear layers only, MinMax": static(CalibrationMethod.MinMax, linear_only=True),
         "static QDQ, linear layers only, percentile 99.999": static(CalibrationMethod.Percentile, linear_only=True,
                                                                     CalibPercentile=99.999),
+        "per token: uint8 activations with a range per token, int8 weights per channel": token_wise,
+        "8-bit weights in blocks of 32 (MatMulNBits, accuracy level 4)": blockwise,
     }
 
 
@@ -236,7 +308,7 @@ def main() -> None:
             print(f"{name:64} {found['ner_minus_fp32']:+7.2f} {found['re_strict_minus_fp32']:+7.2f} "
                   f"{found['in_process_s']:6.1f}")
     if args.output:
-        records.write(args.output, {"command": " ".join(["python", "experiments/int8_onnx_dev.py", *sys.argv[1:]]),
+        records.write(args.output, {"command": shlex.join(["python", "experiments/int8_onnx_dev.py", *sys.argv[1:]]),
                                     "model": str(args.model), "data": str(args.data or fp32.config.dev_path),
                                     "commit": records.commit(), "date": time.strftime("%Y-%m-%d"), "rows": rows})
 
