@@ -29,7 +29,8 @@ scored, beside fp32's. Variants:
 `--only dynamic SmoothQuant` runs the variants whose names hold those words.
 
 F1 is the choice's first measure, on dev only; the time printed beside it is one in-process
-extraction of the dev set (not a benchmark: bench/ times whole processes on a quiet machine).
+extraction of the dev set, or the median of `--repeats` (not a benchmark: bench/ times whole
+processes on a quiet machine).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import argparse
 import json
 import shlex
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -261,6 +263,8 @@ def main() -> None:
     parser.add_argument("--calibration-sentences", type=int, default=200,
                         help="training sentences that calibrate the static variants' activation ranges")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="extractions of the dev set per variant; the time printed is their median")
     parser.add_argument("--only", nargs="+", metavar="WORD",
                         help="run only the variants whose name holds one of these words (e.g. dynamic SmoothQuant)")
     parser.add_argument("--output", type=Path)
@@ -279,12 +283,14 @@ def main() -> None:
     train = spertmt.read_documents(fp32.config.data_path("train_path"), fp32.types)[: args.calibration_sentences]
 
     def score(extractor) -> dict:
-        start = time.perf_counter()
-        predictions = extractor.predict(dev, batch_size=args.batch_size)
-        seconds = time.perf_counter() - start
+        seconds = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            predictions = extractor.predict(dev, batch_size=args.batch_size)
+            seconds.append(time.perf_counter() - start)
         metrics = evaluate(dev, predictions, fp32.types, overlapping=fp32.config.overlapping)
         return {"ner": metrics["ner"]["micro"]["f1"], "re_strict": metrics["re_strict"]["micro"]["f1"],
-                "in_process_s": round(seconds, 2)}
+                "in_process_s": round(statistics.median(seconds), 2)}
 
     rows = [{"variant": "fp32", **score(fp32)}]
     print(f"{'variant':64} {'NER':>7} {'RE+':>7} {'s':>6}")
