@@ -46,6 +46,19 @@ def test_extract_raw_text_maps_offsets_back(model_folder):
     assert ordered == sorted(ordered)
 
 
+def test_a_result_as_a_dict_is_what_asdict_makes_of_it(model_folder):
+    import dataclasses
+
+    result = load(model_folder, device="cpu").extract(TEXT)[0]
+    assert result.entities and result.relations
+    record = result.to_dict()
+    assert record == dataclasses.asdict(result)
+    assert json.dumps(record) == json.dumps(dataclasses.asdict(result))  # the same keys in the same order
+    record["entities"][0]["type"] = "changed"
+    record["tokens"].append("changed")
+    assert result.entities[0].type != "changed" and result.tokens[-1] != "changed"  # a copy, as asdict's
+
+
 def test_results_do_not_depend_on_how_texts_are_batched(model_folder):
     extractor = load(model_folder, device="cpu")
     texts = [TEXT, "Acme Corp hired John .", "Paris", "Mary Smith of Berlin met John Smith of Paris in Rome ."]

@@ -6,7 +6,7 @@ predicted document mapped back to the text. Imports no torch."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..config import Config
@@ -48,7 +48,11 @@ class Extraction:
     relations: list[ExtractedRelation] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The record as plain JSON types, what `dataclasses.asdict` gives, without its recursive
+        deep copy (a server turns every answer into one on its event loop)."""
+        return {"text": self.text, "tokens": list(self.tokens),
+                "entities": [dict(vars(e)) for e in self.entities],
+                "relations": [dict(vars(r)) for r in self.relations]}
 
 
 @runtime_checkable
