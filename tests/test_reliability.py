@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,6 +183,37 @@ def test_a_model_is_never_written_over_a_file_or_a_folder_of_other_things(tmp_pa
         assert f"{target}: {message}" in capsys.readouterr().err
     assert a_file.read_text() == "mine" and (other / "thesis.tex").read_text() == "mine too"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["documents", "model", "notes.txt"]  # no debris
+
+
+def test_a_folder_that_takes_no_files_is_named_with_the_reason_before_any_work(tiny_encoder, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A folder on a read-only mount: the file system refuses every new file with EROFS, which is
+    what this test makes `locked` answer (checked by hand on a real one, made with `mount --bind`
+    and `mount -o remount,ro,bind`: the same lines). Before, `train` and `export` printed the raw
+    OSError, export's naming its temporary folder, and `predict` said "permission denied"."""
+    import errno
+
+    import spertmt.files
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    create = spertmt.files.tempfile.TemporaryFile
+
+    def read_only_in_locked(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).resolve() == locked.resolve():
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return create(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(spertmt.files.tempfile, "TemporaryFile", read_only_in_locked)
+    model = f"{FIXTURES}/model-format1"
+    assert main(["predict", "--quiet", "--model", model, "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(locked / "out.jsonl")]) == 2
+    assert f"{locked / 'out.jsonl'}: cannot write in {locked} (read-only file system)" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="model: cannot write in .*locked \\(read-only file system\\)"):
+        spertmt.load(model, device="cpu").save_pretrained(locked / "model")
+    assert main(_args(tiny_encoder, locked / "run", 1)) == 2
+    assert f"{locked / 'run'}: cannot write in {locked} (read-only file system)" in capsys.readouterr().err
+    assert list(locked.iterdir()) == []
 
 
 def _drop_first_entity_type(folder):

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -32,13 +33,30 @@ def check_output(output: str | Path, *inputs: str | Path) -> None:
             raise ValueError(f"{output}: this is the input file ({source}); write the results to another file")
     if output.is_dir():
         raise ValueError(f"{output}: is a folder; give a file name to write the results to")
-    folder = output.parent
+    check_writable(output.parent, output)
+
+
+def check_writable(folder: str | Path, output: str | Path, create: bool = True) -> None:
+    """Creates `folder` if missing (or, without `create`, looks at the nearest folder above it that
+    exists, where it would be created), and raises ValueError naming `output` when nothing can be
+    written there, with the system's reason (permission denied, a read-only file system): tried by
+    creating a file, since permission bits do not tell a read-only mount."""
+    folder = Path(folder)
+    if not create:
+        folder = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ValueError(f"{output}: cannot create its folder ({error.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{output}: cannot write in {folder} (permission denied)")
+        raise ValueError(f"{output}: cannot create its folder ({_reason(error)})") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"{output}: cannot write in {folder} ({_reason(error)})") from None
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
 
 
 def umask() -> int:
@@ -135,6 +153,7 @@ def atomic_folder(folder: str | Path, markers: tuple[str, ...] | None = None) ->
     old = folder.with_name(folder.name + ".old")
     if markers is not None:
         check_replaceable(folder, markers)
+    check_writable(folder.parent, folder)
     recover_folder(folder)
     remove_stale_temporaries(folder)
     tmp = _temporary(folder)
@@ -172,7 +191,7 @@ def hold_folder(folder: str | Path, purpose: str) -> IO[str]:
     returned file is closed or the process ends, however it ends: the kernel drops a dead process's
     lock (flock), so a killed run leaves nothing to clean up. Raises FolderInUse naming the holder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder, folder)
     handle = open(folder / ".lock", "a+", encoding="utf-8")
     try:
         import fcntl

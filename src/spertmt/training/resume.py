@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..files import atomic_folder, recover_folder
+from ..files import atomic_folder, check_writable, recover_folder
 from ..layout import ModelFiles, RunFolder
 from .callbacks import Callback, WeightAveraging
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def check_run_folder(run: RunFolder, resume: bool, overwrite: bool) -> None:
     """Before any work: `resume` needs a resume state; a folder that holds a trained model is replaced
-    only when told to (`overwrite`) or gone on with (`resume`)."""
+    only when told to (`overwrite`) or gone on with (`resume`); the folder (or the one it would be
+    created in) must take files."""
     recover_folder(run.resume)  # a kill during the last save left it half swapped
     if resume and not run.can_resume():
         if (run.best / ModelFiles.VERSION).exists():
@@ -34,6 +35,7 @@ def check_run_folder(run: RunFolder, resume: bool, overwrite: bool) -> None:
     if trained_before and not (resume or overwrite):
         raise FileExistsError(f"{run.path} already holds a trained model ({'/, '.join(trained_before)}/): "
                               "pass --resume to go on with its run, --overwrite to replace it, or another --output")
+    check_writable(run.path, run.path, create=False)  # nothing written yet: the data is checked first
 
 
 class ResumeState(Callback):
