@@ -200,20 +200,28 @@ def test_a_folder_that_takes_no_files_is_named_with_the_reason_before_any_work(t
     create = spertmt.files.tempfile.TemporaryFile
 
     def read_only_in_locked(*args, dir=None, **kwargs):
-        if dir is not None and Path(dir).resolve() == locked.resolve():
+        if dir is not None and locked.resolve() in (Path(dir).resolve(), *Path(dir).resolve().parents):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
         return create(*args, dir=dir, **kwargs)
 
     monkeypatch.setattr(spertmt.files.tempfile, "TemporaryFile", read_only_in_locked)
     model = f"{FIXTURES}/model-format1"
-    assert main(["predict", "--quiet", "--model", model, "--input", f"{FIXTURES}/tiny_train.json",
-                 "--output", str(locked / "out.jsonl")]) == 2
+    data = f"{FIXTURES}/tiny_train.json"
+    assert main(["predict", "--quiet", "--model", model, "--input", data, "--output", str(locked / "out.jsonl")]) == 2
     assert f"{locked / 'out.jsonl'}: cannot write in {locked} (read-only file system)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="model: cannot write in .*locked \\(read-only file system\\)"):
         spertmt.load(model, device="cpu").save_pretrained(locked / "model")
     assert main(_args(tiny_encoder, locked / "run", 1)) == 2
     assert f"{locked / 'run'}: cannot write in {locked} (read-only file system)" in capsys.readouterr().err
     assert list(locked.iterdir()) == []
+    # commands that write into the model folder say so before they fit anything on the dev set
+    shutil.copytree(model, locked / "model")
+    before = sorted(p.name for p in (locked / "model").iterdir())
+    for command, writes in (("tune-threshold", "thresholds.json"), ("calibrate", "calibration.json")):
+        assert main([command, "--quiet", "--model", str(locked / "model"), "--data", data]) == 2
+        assert f"{locked / 'model' / writes}: cannot write in {locked / 'model'} (read-only file system)" \
+            in capsys.readouterr().err
+    assert sorted(p.name for p in (locked / "model").iterdir()) == before
 
 
 def _drop_first_entity_type(folder):

@@ -110,7 +110,7 @@ def atomic_output(path: str | Path) -> Iterator[IO[str]]:
     """A text file opened at a temporary unique to this process beside `path`, renamed over
     `path` when the block ends normally; temporaries of dead writers of `path` are removed first."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(path.parent, path)
     remove_stale_temporaries(path)
     tmp = _temporary(path)
     try:

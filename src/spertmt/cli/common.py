@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..config import EXTRACTION_PRECISIONS, Config
+from ..files import check_writable
 
 
 def load_config(args: argparse.Namespace):
@@ -43,12 +44,15 @@ def check_same_types(given, model_types, source: str, model: str) -> None:
                              f"predicts {expected}: leave out --types, or evaluate a model trained on these types")
 
 
-def local_folder(extractor, model: str, command: str, writes: str) -> None:
-    """Refuses a hub repo id where a command writes into the model folder."""
+def local_folder(extractor, model: str, command: str, writes: str, dry_run: bool = False) -> None:
+    """Refuses, before the work, a hub repo id where a command writes into the model folder, and
+    (unless it only shows what it would write) a folder that takes no files."""
     if extractor.folder != Path(model):  # a hub repo id: its folder is the hub's cache
         raise ValueError(f"{model} is a hub model: {command} writes {writes} into the model folder, "
                          f"so use a local copy (python -c \"import spertmt; spertmt.load('{model}')"
                          f".save_pretrained('my-model')\", then --model my-model)")
+    if not dry_run:
+        check_writable(model, Path(model) / writes)
 
 
 def probability(text: str) -> float:

@@ -63,7 +63,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.confidence is not None and args.target_precision is None:
         raise ValueError("--confidence is the confidence of --target-precision's bound: give a target too")
     extractor = load_extractor(args.model, device=args.device)
-    local_folder(extractor, args.model, "tune-threshold", "thresholds.json")
+    local_folder(extractor, args.model, "tune-threshold", "thresholds.json", args.dry_run)
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
     calibrated = extractor.calibration is not None
     chosen = extractor.tune_thresholds(documents, args.target_precision, args.confidence or 0.95,
@@ -99,7 +99,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..inference.thresholds import format_calibration
 
     extractor = load_extractor(args.model, device=args.device)
-    local_folder(extractor, args.model, "calibrate", "calibration.json")
+    local_folder(extractor, args.model, "calibrate", "calibration.json", args.dry_run)
     documents = require_documents(read_documents(args.data, extractor.types), args.data, "to calibrate on")
     print(format_calibration(extractor.calibrate(documents, batch_size=args.batch_size, progress=not args.quiet)))
     if extractor.calibration is None:
