@@ -2,6 +2,7 @@
 entities only; files in and out (streamed); thresholds tuned on dev and used."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -122,6 +123,43 @@ def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     with pytest.raises(ValueError, match="bad.jsonl, line 1: expected an object with 'text' or 'tokens'"):
         predict_file(extractor, tmp_path / "bad.jsonl", tmp_path / "x.jsonl", progress=False)
     assert not list(tmp_path.glob("x.jsonl*"))  # no output, no temporary left behind
+
+
+def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
+    import io
+
+    lines = "John Smith lives in Paris.\n\nMary works for Acme Corp.\n"
+    (tmp_path / "in.txt").write_text(lines)
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", str(tmp_path / "in.txt"),
+                 "--output", str(tmp_path / "out.jsonl")]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", "-", "--output", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert out == (tmp_path / "out.jsonl").read_text()  # text lines in, JSON lines out, the file's results
+    assert "wrote 3 results to standard output" in err  # the count on stderr, so the stream stays JSON
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"text": 3}\n')))
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", "-", "--input-format", "jsonl",
+                 "--output", str(tmp_path / "bad.jsonl")]) == 2
+    assert "standard input, line 1: 'text' is 3; expected a string" in capsys.readouterr().err
+
+
+def test_predict_into_a_pipe_that_closes_early_ends_quietly(model_folder, tmp_path):
+    """`spertmt predict ... --output - | head -1`: the reader goes away, the command ends with 141
+    (128 + SIGPIPE, as a shell reports it) and no traceback."""
+    import subprocess
+    import sys
+
+    (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n" * 2000)
+    command = [sys.executable, "-m", "spertmt", "predict", "--quiet", "--model", str(model_folder), "--input",
+               str(tmp_path / "in.txt"), "--output", "-", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    first = process.stdout.readline()
+    process.stdout.close()  # as `head -1` does
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, err
+    assert json.loads(first)["id"] == 1 and "Traceback" not in err and "Broken pipe" not in err
 
 
 def test_best_cut_by_hand():

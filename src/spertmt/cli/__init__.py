@@ -20,6 +20,7 @@ function that runs it; common.py holds what several share.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader of standard output stopped early (`| head`): end quietly, as other tools do
+        with contextlib.suppress(OSError):  # and let the interpreter's last flush of stdout find nowhere to fail
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe ended
     except (DataError, OSError, ValueError, FloatingPointError) as error:
         print(f"spertmt {args.command}: error: {error}", file=sys.stderr)
         return 2

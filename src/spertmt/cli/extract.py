@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..serve.app import ServeSettings as ServeDefaults
@@ -14,9 +15,10 @@ def _predict(args: argparse.Namespace) -> int:
     from ..config import check_threshold
     from ..files import check_output
     from ..inference.loading import load_extractor
-    from ..inference.streaming import merge_parts, predict_file
+    from ..inference.streaming import STDIO, merge_parts, predict_file
 
-    check_output(args.output, args.input)  # before the model loads (seconds), not after
+    if args.output != STDIO:
+        check_output(args.output, args.input)  # before the model loads (seconds), not after
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     job, world, rank, device = None, 1, 0, args.device
@@ -38,7 +40,9 @@ def _predict(args: argparse.Namespace) -> int:
             count = merge_parts(args.output, world, args.output_format)
         job.barrier()
         job.close()
-    if rank == 0:
+    if rank == 0 and args.output == STDIO:
+        print(f"wrote {count} results to standard output", file=sys.stderr)
+    elif rank == 0:
         print(f"wrote {count} results to {args.output}")
     return 0
 
@@ -48,8 +52,11 @@ def predict_arguments(commands) -> None:
     predict.add_argument("--model", required=True)
     predict.add_argument("--input", required=True,
                          help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
-                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON)")
-    predict.add_argument("--output", required=True, help=".jsonl (one result per input) or .json (SpERT JSON)")
+                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON); "
+                              "- reads standard input (text lines unless --input-format says otherwise)")
+    predict.add_argument("--output", required=True,
+                         help=".jsonl (one result per input) or .json (SpERT JSON); - writes JSON lines to "
+                              "standard output as they are extracted")
     predict.add_argument("--input-format", choices=INPUT_FORMATS)
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
     predict.add_argument("--batch-size", type=int,

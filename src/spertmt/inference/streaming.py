@@ -1,17 +1,31 @@
 """Files in, files out, whatever runs the model (spertmt.Extractor or the runtime without torch):
 `predict_file` streams a text, JSON-lines or SpERT JSON file through `extract` into JSON lines or
-SpERT JSON, written atomically; `merge_parts` joins the parts of several processes. Imports no torch."""
+SpERT JSON, written atomically; `merge_parts` joins the parts of several processes. `-` as the input
+reads standard input (text lines unless told), as the output writes standard output (JSON lines
+unless told, each chunk as soon as it is extracted). Imports no torch."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
 from ..files import atomic_output, check_output
 from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
+
+STDIO = "-"  # as --input: standard input; as --output: standard output
+
+
+def _is_stdio(path: Path) -> bool:
+    return str(path) == STDIO
+
+
+def _name(path: Path) -> str:
+    """How messages name an input: its path, or standard input."""
+    return "standard input" if _is_stdio(path) else str(path)
 
 
 def _read_inputs(path: Path, input_format: str):
@@ -20,15 +34,18 @@ def _read_inputs(path: Path, input_format: str):
     if input_format == "spert":
         from ..data.documents import read_documents
 
+        if _is_stdio(path):
+            raise ValueError("SpERT JSON is read from a file, not from standard input: give its path as --input")
         for i, doc in enumerate(read_documents(path)):
             yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, i + 1
         return
-    with open(path, "rb") as f:  # decoded line by line, so that an encoding error names its line
+    source = contextlib.nullcontext(sys.stdin.buffer) if _is_stdio(path) else open(path, "rb")
+    with source as f:  # decoded line by line, so that an encoding error names its line
         for line_number, raw in enumerate(f, 1):
             try:
                 line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # a BOM is no text
             except UnicodeDecodeError as error:
-                raise ValueError(f"{path}, line {line_number}: not UTF-8 text ({error.reason} at character "
+                raise ValueError(f"{_name(path)}, line {line_number}: not UTF-8 text ({error.reason} at character "
                                  f"{error.start + 1}); save the file as UTF-8") from None
             if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
                 yield line_number, line.rstrip("\r\n"), None, line_number
@@ -38,8 +55,8 @@ def _read_inputs(path: Path, input_format: str):
 
 def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
     """How many inputs process `rank` of `world` takes from a text or JSON lines file (a quick pass
-    over its bytes, for the progress bar's total and time left); None for SpERT JSON."""
-    if input_format == "spert":
+    over its bytes, for the progress bar's total and time left); None for SpERT JSON and standard input."""
+    if input_format == "spert" or _is_stdio(path):
         return None
     with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank ones of JSON lines
         count = sum(1 for line in f if input_format == "txt" or line.strip())
@@ -48,7 +65,7 @@ def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) 
 
 def _jsonl_input(path: Path, line_number: int, line: str):
     """(id, text or word list, given entities or None) of one JSON line, checked."""
-    where = f"{path}, line {line_number}"
+    where = f"{_name(path)}, line {line_number}"
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -70,6 +87,8 @@ def _jsonl_input(path: Path, line_number: int, line: str):
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
     if given:
         return given
+    if _is_stdio(path):  # no extension to tell: text lines in, JSON lines out
+        return "txt" if "txt" in choices else "jsonl"
     suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert"}.get(path.suffix)
     if suffix not in choices:
         raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
@@ -102,14 +121,20 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     input_path, output_path = Path(input_path), Path(output_path)
     in_format = _format_of(input_path, input_format, INPUT_FORMATS)
     out_format = _format_of(output_path, output_format, OUTPUT_FORMATS)
-    check_output(output_path, input_path)
+    sharded = world > 1
+    to_stdout = _is_stdio(output_path)
+    if to_stdout and sharded:
+        raise ValueError("several processes cannot share standard output: give --output a file")
+    if not to_stdout:
+        check_output(output_path, input_path)
     count = 0
     shown: list[Document] = []
     total = _count_inputs(input_path, in_format, rank, world) if progress else None
     bar = tqdm(desc="extract", unit=" texts", total=total, disable=not progress)
-    sharded = world > 1
     target = _part(output_path, rank) if sharded else output_path
-    with contextlib.closing(bar), atomic_output(target) as out:  # no half-written output, even after Ctrl-C
+    # no half-written output file, even after Ctrl-C; standard output gets each chunk as it is done
+    sink = contextlib.nullcontext(sys.stdout) if to_stdout else atomic_output(target)
+    with contextlib.closing(bar), sink as out:
         if out_format == "spert" and not sharded:
             out.write("[")
         chunk: list = []
@@ -124,7 +149,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                                             max_sentence_words=max_sentence_words, flat_ner=flat_ner)
             except GivenEntityError as error:  # name the input's line, not its place in the chunk
                 message = str(error).replace(f"entities[{error.item}]", "entities")
-                raise ValueError(f"{input_path}, line {lines[error.item]}: {message}") from None
+                raise ValueError(f"{_name(input_path)}, line {lines[error.item]}: {message}") from None
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:
                     shown.append(_as_document(result, identifier))
@@ -139,6 +164,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                 else:
                     out.write(("," if count else "") + line)
                 count += 1
+            if to_stdout:
+                out.flush()
             bar.update(len(chunk))
             chunk.clear()
 
