@@ -28,6 +28,8 @@ def _predict(args: argparse.Namespace) -> int:
         job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
         world, rank, device = job.world, job.rank, str(job.device)
     extractor = load_extractor(args.model, device=device, precision=args.precision, runtime=args.runtime)
+    if args.input == STDIO and sys.stdin.isatty():  # nothing piped in: say what it waits for
+        print("reading texts from standard input, one per line; end with Ctrl-D", file=sys.stderr)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
