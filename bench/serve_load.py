@@ -141,6 +141,15 @@ async def measure(port: int, texts: list[str], concurrency: int, repeats: int) -
             "runs_sentences_per_s": [run["sentences_per_s"] for run in runs]}
 
 
+def http_stack() -> str:
+    """What uvicorn runs the server on here: its C parser and loop when importable (as in the extra)."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http}, {loop}"
+
+
 def peak_memory_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -234,6 +243,7 @@ def main(argv=None) -> int:
     record = {"command": " ".join(["python", "bench/serve_load.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "runtime": args.runtime,
               "model": Path(args.model).name, "threads": args.threads, "cpus": os.cpu_count(),
+              "http_stack": http_stack(),
               "repeats": args.repeats, "predict_sentences_per_s": baseline,
               "predict_runs_sentences_per_s": baseline_runs, "levels": levels, "burst": burst_result, "knobs": knobs}
     for row in knobs:
