@@ -60,6 +60,25 @@ def test_a_result_as_a_dict_is_what_asdict_makes_of_it(model_folder):
     assert result.entities[0].type != "changed" and result.tokens[-1] != "changed"  # a copy, as asdict's
 
 
+def test_what_is_not_a_text_is_named_and_any_iterable_of_texts_is_taken(model_folder):
+    import numpy as np
+
+    extractor = load(model_folder, device="cpu")
+    for texts, message in ((None, "texts must be a string or a list of texts, not NoneType"),
+                           ([TEXT, None], r"texts\[1\] is None; each text must be a string or a list of words"),
+                           ([3], r"texts\[0\] is 3;"), ([["Mary", 1]], r"texts\[0\] is \['Mary', 1\];")):
+        with pytest.raises(TypeError, match=message):  # before: 'NoneType' object is not iterable, or str(1)
+            extractor.extract(texts)
+
+    def decisions(results):
+        return [(r.tokens, [(e.start, e.end, e.type) for e in r.entities]) for r in results]
+
+    expected = decisions(extractor.extract([TEXT, ["Mary", "lives", "in", "Oslo"]]))
+    assert decisions(extractor.extract((TEXT, ("Mary", "lives", "in", "Oslo")))) == expected
+    assert decisions(extractor.extract(iter([np.array([TEXT])[0], np.array(["Mary", "lives", "in", "Oslo"])]))) \
+        == expected
+
+
 def test_results_do_not_depend_on_how_texts_are_batched(model_folder):
     extractor = load(model_folder, device="cpu")
     texts = [TEXT, "Acme Corp hired John .", "Paris", "Mary Smith of Berlin met John Smith of Paris in Rome ."]

@@ -76,3 +76,16 @@ def test_the_predictor_pickles_without_its_model_and_takes_pandas_batches():
     assert copy(frame).equals(first)
     with pytest.raises(KeyError, match="the batch has no column 'text' \\(its columns: body\\)"):
         predictor({"body": ["x"]})
+
+
+def test_a_missing_text_in_a_batch_gets_an_empty_result_and_a_number_is_named():
+    """A column of texts from a table holds None, NaN or pandas' NA where a value is absent; each
+    was extracted as the text "None" or "nan" before (and "nan" came back as an entity)."""
+    import pandas as pd
+
+    predictor = BatchPredictor(MODEL, device="cpu", threshold=-100.0)  # keep every candidate span
+    frame = predictor(pd.DataFrame({"text": ["Mary lives in Paris.", None, float("nan"), pd.NA]}))
+    assert json.loads(frame["entities"][0]) and list(frame["entities"][1:]) == ["[]"] * 3
+    assert list(frame["relations"][1:]) == ["[]"] * 3
+    with pytest.raises(TypeError, match="column 'text', row 1 of the batch: 3 is a int; expected a text"):
+        predictor({"text": ["Mary lives in Paris.", 3]})

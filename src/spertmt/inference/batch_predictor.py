@@ -19,6 +19,7 @@ entities). Nothing here imports Ray: the class is a plain picklable callable, us
 from __future__ import annotations
 
 import json
+import math
 
 from .loading import load_extractor
 from .texts import MAX_SENTENCE_WORDS
@@ -57,7 +58,7 @@ class BatchPredictor:
         if self.text_column not in batch:
             raise KeyError(f"the batch has no column {self.text_column!r} (its columns: {', '.join(map(str, batch))}); "
                            "pass text_column=")
-        texts = [str(text) for text in batch[self.text_column]]
+        texts = [_text(value, self.text_column, row) for row, value in enumerate(batch[self.text_column])]
         results = self.extractor.extract(texts, batch_size=self.batch_size, threshold=self.threshold,
                                          relations=self.relations, max_sentence_words=self.max_sentence_words)
         entities = [json.dumps(r.to_dict()["entities"], ensure_ascii=False) for r in results]
@@ -67,3 +68,14 @@ class BatchPredictor:
         import numpy as np
 
         return {**batch, "entities": np.array(entities, dtype=object), "relations": np.array(relations, dtype=object)}
+
+
+def _text(value, column: str, row: int) -> str:
+    """A row's text. A missing one (None, NaN, pandas' NA: what a column of texts holds where a
+    value is absent) is an empty text, with an empty result, as an empty line of `predict`'s .txt."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NAType":
+        return ""
+    raise TypeError(f"column {column!r}, row {row} of the batch: {value!r} is a {type(value).__name__}; "
+                    "expected a text (a string; a missing value gives an empty result)")

@@ -122,8 +122,7 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
     and words, long sentences cut, the user's entities placed."""
     if max_sentence_words < 1:
         raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
-    if isinstance(texts, str):
-        texts = [texts]
+    texts = _as_texts(texts)
     if entities is not None and len(entities) != len(texts):
         raise ValueError(f"entities has {len(entities)} lists for {len(texts)} texts")
     results: list[Extraction] = []
@@ -147,6 +146,26 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
     documents = [Document([w.text for w in s.words]) for s in sentences]
     given = [[g[:2] for g in s.given or []] for s in sentences] if entities is not None else None
     return PreparedTexts(documents, given, results, sentences)
+
+
+def _as_texts(texts) -> list:
+    """`extract`'s texts as a list, each a string or a list of words (any iterable of strings: a list,
+    a tuple, a numpy array); a TypeError names what is neither."""
+    if isinstance(texts, str):
+        return [texts]
+    if not _iterable(texts):
+        raise TypeError(f"texts must be a string or a list of texts, not {type(texts).__name__}")
+    found = []
+    for i, item in enumerate(texts):
+        words = item if isinstance(item, str) else list(item) if _iterable(item) else None
+        if words is None or not (isinstance(words, str) or all(isinstance(w, str) for w in words)):
+            raise TypeError(f"texts[{i}] is {item!r:.80}; each text must be a string or a list of words (strings)")
+        found.append(words)
+    return found
+
+
+def _iterable(value) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict))
 
 
 def _pieces(words: list, size: int) -> list[list]:
