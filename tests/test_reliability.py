@@ -266,6 +266,10 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
     assert main(["predict", "--quiet", "--model", str(tmp_path / "run"), "--input", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "p.json")]) == 2
     assert f"it is a run folder: pass {tmp_path / 'run' / 'best'}" in capsys.readouterr().err
+    weights = tmp_path / "run" / "best" / "weights.pt"  # a file of the folder, given for the folder
+    assert main(["predict", "--quiet", "--model", str(weights), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2
+    assert f"{weights} is a file, not a model folder: pass the folder, {weights.parent}" in capsys.readouterr().err
 
 
 def test_a_finished_run_drops_its_resume_state_unless_asked_to_keep_it(tiny_encoder, tmp_path, capsys):

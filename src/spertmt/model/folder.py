@@ -59,6 +59,8 @@ def read_folder_json(folder: Path, name: str):
 
 
 def _check_folder(folder: Path) -> dict:
+    if folder.is_file():  # a file of the folder (model.safetensors, encoder.onnx) given for the folder
+        raise FileNotFoundError(f"{folder} is a file, not a model folder: pass the folder, {folder.parent}")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such model folder")
     if not (folder / ModelFiles.VERSION).exists():
