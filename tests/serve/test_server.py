@@ -146,6 +146,15 @@ def test_bad_requests_are_answered_with_the_field_named(server, body, status, fi
     assert server.get("/health")[0] == 200  # and the server keeps serving
 
 
+def test_an_unknown_path_or_method_is_answered_in_json_too(server):
+    status, content, _ = server.get("/v1/extract")
+    assert status == 405 and json.loads(content)["error"] == "GET /v1/extract: Method Not Allowed"
+    status, content, _ = server.request("POST", "/extract", {"texts": ["a"]})
+    assert status == 404 and "POST /v1/extract" in json.loads(content)["error"]  # says where to go
+    metrics = server.get("/metrics")[1]
+    assert 'spertmt_errors_total{kind="not_found"}' in metrics and 'spertmt_requests_total{status="405"}' in metrics
+
+
 def test_a_long_text_is_read_in_windows_not_cut(server):
     text = " ".join(["Mary lives in Paris ."] * 400)  # 2,000 words: far past the model's window
     status, body, _ = server.extract({"texts": [text], "threshold": -1})

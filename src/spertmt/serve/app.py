@@ -8,8 +8,9 @@
 One result per text, in order, each the record `spertmt predict` writes for that text as a line of
 a .txt file (`id` is its 1-based place). Errors answer with `{"error": message, "field": name}`:
 400 for a body that is not JSON, 422 for a field of the wrong type or value (named), 413 for a
-body over `max_body` bytes or more texts than the queue holds, 503 with Retry-After while the
-queue is full. Imports no torch: with an exported model on the ONNX runtime the server runs without it.
+body over `max_body` bytes or more texts than the queue holds, 404 and 405 for a path or method
+the service does not have, 503 with Retry-After while the queue is full. Imports no torch: with an
+exported model on the ONNX runtime the server runs without it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ async def _client_gone(request) -> None:
 def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None):
     """The ASGI app; `load()` returns the extractor (spertmt.load's), called once at start-up."""
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
@@ -183,9 +185,17 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
     async def metrics_page(request):
         return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
+    async def no_route(request, error):  # an unknown path, or a method a path does not take: JSON too
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http")
+        metrics.errors.inc(kind)
+        metrics.requests.inc(str(error.status_code))
+        message = (f"no {request.url.path}; the service answers POST /v1/extract, GET /health and GET /metrics"
+                   if error.status_code == 404 else f"{request.method} {request.url.path}: {error.detail}")
+        return _json(error.status_code, {"error": message, "field": None}, getattr(error, "headers", None))
+
     routes = [Route("/v1/extract", extract, methods=["POST"]), Route("/health", health, methods=["GET"]),
               Route("/metrics", metrics_page, methods=["GET"])]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: no_route})
     app.state.metrics = metrics
     return app
 
