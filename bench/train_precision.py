@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import records  # noqa: E402  (bench/records.py)
+import tables  # noqa: E402  (bench/tables.py)
 
 from spertmt.layout import Event, RunFolder  # noqa: E402
 
@@ -71,11 +72,9 @@ def main(argv=None) -> int:
         rows.append({"encoder": encoder, "fp32_s_per_step": fp32, "bf16_s_per_step": bf16,
                      "bf16_speedup": fp32 / bf16, "runs": found})
     print(f"{args.threads} threads, median of {args.repeats}:\n")
-    print("| encoder | fp32 s / step | bf16 s / step | bf16 speed-up |")
-    print("| --- | --- | --- | --- |")
-    for row in rows:
-        print(f"| {row['encoder']} | {row['fp32_s_per_step']:.3f} | {row['bf16_s_per_step']:.3f} | "
-              f"{row['bf16_speedup']:.2f}x |")
+    print(tables.table(["encoder", "fp32 s / step", "bf16 s / step", "bf16 speed-up"],
+                       [[row["encoder"], f"{row['fp32_s_per_step']:.3f}", f"{row['bf16_s_per_step']:.3f}",
+                         f"{row['bf16_speedup']:.2f}x"] for row in rows]))
     record = {"command": " ".join(["python", "bench/train_precision.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "threads": args.threads,
               "documents": args.documents, "repeats": args.repeats, "torch": torch.__version__,

@@ -18,12 +18,9 @@ the hidden states), and a custom operator would tie the runtime to our build: nu
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -31,7 +28,7 @@ import torch
 from .._version import __version__
 from ..files import atomic_folder, give_default_permissions
 from ..layout import MANIFEST_FORMAT, ModelFiles
-from .quantize import CALIBRATION_SENTENCES, quantize_encoder
+from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
 
@@ -65,7 +62,7 @@ class _RelationGraph(torch.nn.Module):
 def _export(module: torch.nn.Module, example: tuple, names: list[str], outputs: list[str], shapes: dict,
             path: Path) -> None:
 
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_tools():
         program = torch.onnx.export(module.eval(), example, input_names=names, output_names=outputs,
                                     dynamic_shapes=shapes, dynamo=True, verbose=False)
     program.save(str(path), external_data=False)
@@ -137,28 +134,11 @@ def export_encoder(encoder: torch.nn.Module, path: Path) -> None:
     batch = torch.export.Dim("batch")
     length = torch.export.Dim("length", max=getattr(encoder.encoder.config, "max_position_embeddings", 512))
     shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_tools():
         program = torch.onnx.export(encoder, example, input_names=["input_ids", "attention_mask"],
                                     output_names=["last_hidden_state"], dynamic_shapes=shapes, dynamo=True,
                                     verbose=False)
     program.save(str(path), external_data=False)
-
-
-@contextlib.contextmanager
-def _quiet():
-    """The exporter and the quantiser log and warn about things that do not concern a user
-    (torchvision operators, optional steps): errors still raise."""
-    loggers = [logging.getLogger(), logging.getLogger("torch.onnx"), logging.getLogger("onnxscript")]
-    levels = [logger.level for logger in loggers]
-    try:
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def export_onnx(model_folder: str | Path, output: str | Path) -> Path:

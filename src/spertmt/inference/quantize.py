@@ -96,20 +96,24 @@ def quantize_encoder(source: Path, target: Path, sentences: list[list[int]] | No
             quantized_from = Path(tmp) / "smoothed.onnx"
             onnx.save(model, str(quantized_from))
             made = {"method": "smoothquant", "alpha": alpha, "sentences": len(sentences), "per_channel": True}
-        with _quiet():  # it advises a shape pre-processing step, which fails on the exporter's graphs
+        with quiet_tools():  # it advises a shape pre-processing step, which fails on the exporter's graphs
             quantize_dynamic(str(quantized_from), str(target), weight_type=QuantType.QInt8, per_channel=True,
                              nodes_to_exclude=exclude)
     return made
 
 
 @contextlib.contextmanager
-def _quiet():
-    logger = logging.getLogger()
-    level = logger.level
+def quiet_tools():
+    """The exporter and the quantiser log, warn and print about things that do not concern a user
+    (torchvision operators, optional steps, a shape pre-processing step): errors still raise."""
+    loggers = [logging.getLogger(), logging.getLogger("torch.onnx"), logging.getLogger("onnxscript")]
+    levels = [logger.level for logger in loggers]
     try:
-        logger.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
