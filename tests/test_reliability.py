@@ -318,6 +318,13 @@ def test_bad_jsonl_inputs_name_the_file_and_line(tmp_path, capsys, line, message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
+def test_a_missing_input_or_a_folder_as_input_is_named_before_the_model_loads(tmp_path, capsys):
+    for given, message in ((tmp_path / "missing.txt", "no such file"), (tmp_path, "is a folder; give a file")):
+        assert main(["predict", "--quiet", "--model", str(tmp_path / "no-model"), "--input", str(given),
+                     "--output", str(tmp_path / "out.jsonl")]) == 2  # the model is never read: it does not exist
+        assert f"{given}: {message}" in capsys.readouterr().err  # before: [Errno 2] / [Errno 21] after loading
+
+
 def test_non_utf8_input_names_the_file(tmp_path, capsys):
     source = tmp_path / "in.txt"
     source.write_bytes("Mary lives in Paris.\nJosé".encode("latin-1") + b"\n")

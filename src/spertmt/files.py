@@ -20,6 +20,17 @@ from pathlib import Path
 from typing import IO
 
 
+def check_input(path: str | Path) -> None:
+    """Refuses, before any work, an input file that is missing or a folder (`-`, standard input, passes)."""
+    if str(path) == "-":
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a file of inputs (.txt, .jsonl or .json)")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+
+
 def check_output(output: str | Path, *inputs: str | Path) -> None:
     """Refuses, before any work, an output that would overwrite an input (whatever the spelling of
     the path: relative, `..`, a symbolic or hard link) or whose folder cannot be written. The

@@ -13,12 +13,13 @@ from .common import add_runtime_arguments, read_predictions
 
 def _predict(args: argparse.Namespace) -> int:
     from ..config import check_threshold
-    from ..files import check_output
+    from ..files import check_input, check_output
     from ..inference.loading import load_extractor
     from ..inference.streaming import STDIO, merge_parts, predict_file
 
+    check_input(args.input)  # these before the model loads (seconds), not after
     if args.output != STDIO:
-        check_output(args.output, args.input)  # before the model loads (seconds), not after
+        check_output(args.output, args.input)
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     job, world, rank, device = None, 1, 0, args.device

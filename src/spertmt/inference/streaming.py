@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
-from ..files import atomic_output, check_output
+from ..files import atomic_output, check_input, check_output
 from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
 
 STDIO = "-"  # as --input: standard input; as --output: standard output
@@ -125,6 +125,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     to_stdout = _is_stdio(output_path)
     if to_stdout and sharded:
         raise ValueError("several processes cannot share standard output: give --output a file")
+    check_input(input_path)
     if not to_stdout:
         check_output(output_path, input_path)
     count = 0
