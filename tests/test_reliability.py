@@ -323,6 +323,13 @@ def test_a_missing_input_or_a_folder_as_input_is_named_before_the_model_loads(tm
         assert main(["predict", "--quiet", "--model", str(tmp_path / "no-model"), "--input", str(given),
                      "--output", str(tmp_path / "out.jsonl")]) == 2  # the model is never read: it does not exist
         assert f"{given}: {message}" in capsys.readouterr().err  # before: [Errno 2] / [Errno 21] after loading
+    model = f"{FIXTURES}/model-format1"
+    for command in (["score", "--gold", str(tmp_path), "--pred", f"{FIXTURES}/tiny_train.json"],
+                    ["eval", "--model", model, "--data", str(tmp_path)]):
+        assert main(command) == 2
+        assert f"{tmp_path}: is a folder; give a SpERT JSON file" in capsys.readouterr().err  # before: [Errno 21]
+    assert main(["validate", str(tmp_path)]) == 1  # validate reports it among a file's errors
+    assert f"{tmp_path}: is a folder; give a SpERT JSON file" in capsys.readouterr().out
 
 
 def test_non_utf8_input_names_the_file(tmp_path, capsys):

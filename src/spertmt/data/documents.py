@@ -137,6 +137,8 @@ def _load_json(path: str | Path) -> Any:
                 f" (nor its folder {path.parent}: fetch the benchmark datasets with `spertmt download conll04 scierc "
                 "ade --dest datasets`, or set SPERTMT_DATA or data_root to the folder that holds them)")
         raise DataError(f"{path}: no such file{hint}")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a SpERT JSON file (a list of documents)")
     try:
         with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM (some Windows editors write one) is skipped
             return json.load(f)
