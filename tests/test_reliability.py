@@ -328,6 +328,12 @@ def test_a_missing_input_or_a_folder_as_input_is_named_before_the_model_loads(tm
                     ["eval", "--model", model, "--data", str(tmp_path)]):
         assert main(command) == 2
         assert f"{tmp_path}: is a folder; give a SpERT JSON file" in capsys.readouterr().err  # before: [Errno 21]
+    (tmp_path / "texts.csv").write_text("Mary lives in Paris.\n")
+    (tmp_path / "texts.txt").write_text("Mary lives in Paris.\n")
+    for given, output, named in (("texts.csv", "out.jsonl", "texts.csv"), ("texts.txt", "out.csv", "out.csv")):
+        assert main(["predict", "--quiet", "--model", str(tmp_path / "no-model"), "--input", str(tmp_path / given),
+                     "--output", str(tmp_path / output)]) == 2  # named before the (missing) model is read
+        assert f"{tmp_path / named}: cannot tell the format from the extension" in capsys.readouterr().err
     assert main(["validate", str(tmp_path)]) == 1  # validate reports it among a file's errors
     assert f"{tmp_path}: is a folder; give a SpERT JSON file" in capsys.readouterr().out
 

@@ -15,9 +15,10 @@ def _predict(args: argparse.Namespace) -> int:
     from ..config import check_threshold
     from ..files import check_input, check_output
     from ..inference.loading import load_extractor
-    from ..inference.streaming import STDIO, merge_parts, predict_file
+    from ..inference.streaming import STDIO, file_formats, merge_parts, predict_file
 
     check_input(args.input)  # these before the model loads (seconds), not after
+    file_formats(args.input, args.output, args.input_format, args.output_format)
     if args.output != STDIO:
         check_output(args.output, args.input)
     if args.threshold is not None:

@@ -84,6 +84,14 @@ def _jsonl_input(path: Path, line_number: int, line: str):
     return record.get("id", line_number), content, given
 
 
+def file_formats(input_path: str | Path, output_path: str | Path, input_format: str | None = None,
+                 output_format: str | None = None) -> tuple[str, str]:
+    """(input format, output format) of `predict_file`: as given, else from the extensions; a
+    ValueError names a file whose extension says nothing."""
+    return (_format_of(Path(input_path), input_format, INPUT_FORMATS),
+            _format_of(Path(output_path), output_format, OUTPUT_FORMATS))
+
+
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
     if given:
         return given
@@ -119,8 +127,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     from tqdm.auto import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
-    in_format = _format_of(input_path, input_format, INPUT_FORMATS)
-    out_format = _format_of(output_path, output_format, OUTPUT_FORMATS)
+    in_format, out_format = file_formats(input_path, output_path, input_format, output_format)
     sharded = world > 1
     to_stdout = _is_stdio(output_path)
     if to_stdout and sharded:
