@@ -18,9 +18,9 @@ def _predict(args: argparse.Namespace) -> int:
     from ..inference.streaming import STDIO, file_formats, merge_parts, predict_file
 
     check_input(args.input)  # these before the model loads (seconds), not after
-    file_formats(args.input, args.output, args.input_format, args.output_format)
     if args.output != STDIO:
         check_output(args.output, args.input)
+    file_formats(args.input, args.output, args.input_format, args.output_format)
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     job, world, rank, device = None, 1, 0, args.device

@@ -127,7 +127,6 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     from tqdm.auto import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
-    in_format, out_format = file_formats(input_path, output_path, input_format, output_format)
     sharded = world > 1
     to_stdout = _is_stdio(output_path)
     if to_stdout and sharded:
@@ -135,6 +134,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     check_input(input_path)
     if not to_stdout:
         check_output(output_path, input_path)
+    in_format, out_format = file_formats(input_path, output_path, input_format, output_format)
     count = 0
     shown: list[Document] = []
     total = _count_inputs(input_path, in_format, rank, world) if progress else None
