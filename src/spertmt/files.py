@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+STDIO = "-"  # as an input: standard input; as an output: standard output
+
 
 def check_input(path: str | Path) -> None:
-    """Refuses, before any work, an input file that is missing or a folder (`-`, standard input, passes)."""
-    if str(path) == "-":
+    """Refuses, before any work, an input file that is missing or a folder (STDIO, standard input, passes)."""
+    if str(path) == STDIO:
         return
     path = Path(path)
     if path.is_dir():

@@ -13,18 +13,16 @@ from .common import add_runtime_arguments, read_predictions
 
 def _predict(args: argparse.Namespace) -> int:
     from ..config import check_threshold
-    from ..files import check_input, check_output
+    from ..files import STDIO
     from ..inference.loading import load_extractor
-    from ..inference.streaming import STDIO, file_formats, merge_parts, predict_file
+    from ..inference.streaming import check_files, merge_parts, predict_file
 
-    check_input(args.input)  # these before the model loads (seconds), not after
-    if args.output != STDIO:
-        check_output(args.output, args.input)
-    file_formats(args.input, args.output, args.input_format, args.output_format)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    check_files(args.input, args.output, args.input_format, args.output_format, world)  # before the model loads
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
-    job, world, rank, device = None, 1, 0, args.device
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    job, rank, device = None, 0, args.device
+    if world > 1:
         from ..runtime import Distributed
 
         job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts

@@ -13,10 +13,8 @@ from pathlib import Path
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
-from ..files import atomic_output, check_input, check_output
+from ..files import STDIO, atomic_output, check_input, check_output
 from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
-
-STDIO = "-"  # as --input: standard input; as --output: standard output
 
 
 def _is_stdio(path: Path) -> bool:
@@ -84,12 +82,19 @@ def _jsonl_input(path: Path, line_number: int, line: str):
     return record.get("id", line_number), content, given
 
 
-def file_formats(input_path: str | Path, output_path: str | Path, input_format: str | None = None,
-                 output_format: str | None = None) -> tuple[str, str]:
-    """(input format, output format) of `predict_file`: as given, else from the extensions; a
-    ValueError names a file whose extension says nothing."""
-    return (_format_of(Path(input_path), input_format, INPUT_FORMATS),
-            _format_of(Path(output_path), output_format, OUTPUT_FORMATS))
+def check_files(input_path: str | Path, output_path: str | Path, input_format: str | None = None,
+                output_format: str | None = None, world: int = 1) -> tuple[str, str]:
+    """`predict_file`'s checks of its files, which the CLI also runs before the model loads: the input
+    exists, the output is writable and not the input, each format is given or told by the extension.
+    Returns (input format, output format)."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    if _is_stdio(output_path) and world > 1:
+        raise ValueError("several processes cannot share standard output: give --output a file")
+    check_input(input_path)
+    if not _is_stdio(output_path):
+        check_output(output_path, input_path)
+    return (_format_of(input_path, input_format, INPUT_FORMATS),
+            _format_of(output_path, output_format, OUTPUT_FORMATS))
 
 
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
@@ -127,14 +132,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     from tqdm.auto import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
-    sharded = world > 1
-    to_stdout = _is_stdio(output_path)
-    if to_stdout and sharded:
-        raise ValueError("several processes cannot share standard output: give --output a file")
-    check_input(input_path)
-    if not to_stdout:
-        check_output(output_path, input_path)
-    in_format, out_format = file_formats(input_path, output_path, input_format, output_format)
+    in_format, out_format = check_files(input_path, output_path, input_format, output_format, world)
+    sharded, to_stdout = world > 1, _is_stdio(output_path)
     count = 0
     shown: list[Document] = []
     total = _count_inputs(input_path, in_format, rank, world) if progress else None
