@@ -23,9 +23,11 @@ def test_two_replicas_answer_as_the_single_server_does(exported):
         want = alone.extract({"texts": TEXTS, "threshold": -1})[1]["results"]
     finally:
         alone.stop()
-    port = _free_port()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
+        # chosen once Ray's own processes hold their ports: a free port chosen before ray.init was
+        # once taken by one of them, and the proxy failed to bind (CI, 2026-12-06)
+        port = _free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(deployment(str(exported), runtime="onnx", threads=1, num_replicas=2,
                              ray_actor_options={"num_cpus": 0.5}), route_prefix="/")
