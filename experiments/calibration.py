@@ -8,8 +8,9 @@ For a model folder of a recorded run (its config names its dev and test sets): c
 on dev (spertmt.inference.thresholds.calibrate, under the θ of the folder's thresholds.json), then
 the test items that extraction returns scored with the model's own probabilities and with the
 calibrated ones (ECE over 10 equal-width bins, Brier score, reliability bins); then for each
-precision target θ chosen on dev (tune_for_precision) and the test set scored once with it (NER
-and RE+ micro precision and recall). Dev chooses everything; test is read once per setting. The
+precision target θ chosen on dev (tune_for_precision: per type and per head, relations cut on their
+score and on their joint probability) and the test set scored once with each (NER and RE+ micro
+precision and recall). Dev chooses everything; test is read once per setting. The
 folder is not written to. The record goes to results/calibration/<name>.json, its reliability
 diagrams to docs/calibration-<name>.png (`--plot RECORD` draws them again from a record).
 """
@@ -82,20 +83,24 @@ def main() -> None:
     at_tuned = _precision_recall(evaluate(test, predicted, extractor.types, overlapping=config.overlapping))
     test_quality = calibration_quality(predicted, test, extractor.types, calibration)
 
-    targets = []
+    targets = []  # each target with relations cut on their score and on their joint probability, per type and not
     for target in args.targets:
-        chosen = tune_for_precision(extractor, dev, target, args.confidence, batch_size=args.batch_size,
-                                    progress=True)
-        extractor.thresholds = precision_thresholds_content(chosen)
-        at_target = extractor.predict(test, batch_size=args.batch_size, progress=True)
-        targets.append({"target": target, "confidence": args.confidence,
-                        "dev": {head: {name: {k: cut[k] for k in ("threshold", "precision", "bound", "recall")}
-                                       for name, cut in chosen[head].items()}
-                                for head in ("entity", "relation") if head in chosen},
-                        "skipped": chosen["skipped"],
-                        "test": _precision_recall(evaluate(test, at_target, extractor.types,
-                                                           overlapping=config.overlapping))})
-        extractor.thresholds = tuned
+        for per_type in (True, False):
+            for relations_on in ("score", "joint"):
+                chosen = tune_for_precision(extractor, dev, target, args.confidence, batch_size=args.batch_size,
+                                            progress=True, per_type=per_type, relations_on=relations_on)
+                extractor.thresholds = precision_thresholds_content(chosen, per_type)
+                at_target = extractor.predict(test, batch_size=args.batch_size, progress=True)
+                targets.append({
+                    "target": target, "confidence": args.confidence, "per_type": per_type,
+                    "relations_on": relations_on,
+                    "dev": {head: {name: {k: cut[k] for k in ("threshold", "precision", "bound", "recall", "kept")}
+                                   for name, cut in chosen[head].items() if per_type or name == "*"}
+                            for head in ("entity", "relation") if head in chosen},
+                    "skipped": chosen["skipped"],
+                    "test": _precision_recall(evaluate(test, at_target, extractor.types,
+                                                       overlapping=config.overlapping))})
+                extractor.thresholds = tuned
 
     model = Path(args.model).resolve()
     record = {
@@ -119,7 +124,8 @@ def main() -> None:
         print(f"{head:>8} test ECE {before['ece']:.3f} -> {after['ece']:.3f}, Brier {before['brier']:.3f} -> "
               f"{after['brier']:.3f} ({before['items']} items)")
     for row in targets:
-        print(f"target {row['target']:.2f}: test NER P {row['test']['ner']['precision']:.2f} R "
+        print(f"target {row['target']:.2f} ({'per type' if row['per_type'] else 'per head'}, relations on their "
+              f"{row['relations_on']}): test NER P {row['test']['ner']['precision']:.2f} R "
               f"{row['test']['ner']['recall']:.2f}; RE+ P {row['test']['re_strict']['precision']:.2f} "
               f"R {row['test']['re_strict']['recall']:.2f}")
 

@@ -740,7 +740,8 @@ def calibration() -> str:
 
 
 def precision_targets() -> str:
-    """θ chosen on dev for a precision target, and the precision and recall the test set then shows."""
+    """θ chosen on dev for a precision target, per type and per head, with relations cut on their score
+    and on their joint probability, and the precision and recall the test set then shows."""
     rows = []
     for record in _calibration_records():
         tuned = record["test"]["at_tuned_threshold"]
@@ -752,14 +753,18 @@ def precision_targets() -> str:
             # `spert` decides entities by argmax over "none": a target moves its relations only
             return text + (" (argmax: no θ)" if target and setting == "ner" and record["mode"] == "spert" else "")
 
-        rows.append([f"`{record['name']}`", "θ for F1 (tuned on dev)",
-                     *(cell(tuned, s, False) for s in ("ner", "re_strict"))])
-        for row in record["targets"]:
-            rows.append([f"`{record['name']}`", f"precision {row['target']:.2f} at {row['confidence']:.2f}",
-                         *(cell(row["test"], s, True) for s in ("ner", "re_strict"))])
+        rows.append([f"`{record['name']}`", "θ for F1 (tuned on dev)", cell(tuned, "ner", False),
+                     cell(tuned, "re_strict", False), ""])
+        found = {(row["target"], row["per_type"], row["relations_on"]): row for row in record["targets"]}
+        for target, per_type in dict.fromkeys((row["target"], row["per_type"]) for row in record["targets"]):
+            score, joint = (found[target, per_type, on] for on in ("score", "joint"))
+            rows.append([f"`{record['name']}`", f"precision {target:.2f} at {joint['confidence']:.2f}, "
+                         + ("per type" if per_type else "per head"), cell(joint["test"], "ner", True),
+                         cell(score["test"], "re_strict", True), cell(joint["test"], "re_strict", True)])
     if not rows:
-        rows.append(["no record yet", "", "", ""])
-    return table(["record (results/calibration/)", "θ chosen on dev for", "test NER P / R", "test RE+ P / R"], rows)
+        rows.append(["no record yet", "", "", "", ""])
+    return table(["record (results/calibration/)", "θ chosen on dev for", "test NER P / R",
+                  "test RE+ P / R, relations cut on their score", "... on their joint probability"], rows)
 
 
 TABLES = {

@@ -131,6 +131,61 @@ def test_decoding_with_calibration_moves_probabilities_only():
     assert sum(len(d.entities) + len(d.relations) for d in plain) > 0
 
 
+def test_a_joint_cut_keeps_the_relations_whose_probability_times_their_entities_reaches_it():
+    types = spertmt.read_types(f"{FIXTURES}/tiny_types.json")
+    documents = spertmt.read_documents(DATA, types)[:1]
+    R, near = len(types.relations), [t.name for t in types.relations].index("Near")
+    assert types.relations[near].symmetric and not types.relations[0].symmetric
+    spans = np.array([[[0, 1], [1, 2], [2, 3]]])
+    entity_probabilities = np.array([[0.9, 0.5, 1.0]], dtype=np.float32)
+    pairs = np.array([[[0, 1], [1, 2], [0, 2], [2, 0]]])
+    keep, scores = np.zeros((1, 4, R), bool), np.zeros((1, 4, R), np.float32)
+    probabilities = np.full((1, 4, R), 0.8, dtype=np.float32)
+    keep[0, :3, 0] = True  # the first three pairs as the first type (not symmetric)
+    keep[0, 2:, near] = True  # Near both ways: the higher score (0 -> 2) is the one cut
+    scores[0, 2:, near], probabilities[0, 2:, near] = (2.0, 1.0), (0.5, 0.9)
+    arrays = [spans, np.ones((1, 3), bool), np.zeros((1, 3), int), np.zeros((1, 3), np.float32),
+              entity_probabilities, pairs, keep, scores, probabilities]
+
+    def kept(**options):
+        return [(r.head, r.tail, r.type) for r in decode_arrays(*arrays, documents, types, **options)[0].relations]
+
+    first = types.relations[0].name
+    # 0.8 * 0.9 * 0.5 = 0.36 and 0.8 * 0.5 * 1.0 = 0.4 stay below 0.5, 0.8 * 0.9 * 1.0 = 0.72 passes;
+    # Near's higher-scoring direction has 0.5 * 0.9 * 1.0 = 0.45: dropped, though the other has 0.81
+    assert kept(relation_joint_cut=[0.5] * R) == [(0, 2, first)]
+    assert len(kept(relation_joint_cut=[0.5] * R, given=True)) == 4  # given entities are certain: 0.8, 0.5
+    assert kept() == [(0, 1, first), (1, 2, first), (0, 2, first), (0, 2, "Near")]
+
+
+def test_a_cut_on_the_joint_probability_keeps_in_extraction_what_it_kept_when_chosen(trained_copy):
+    """The joint probabilities a precision target is chosen on (thresholds.relation_candidates) are
+    the ones extraction compares with the stored cut: a cut at their median keeps the same relations."""
+    import torch
+
+    from spertmt.inference.thresholds import relation_candidates, tune_for_precision
+
+    extractor = spertmt.load(trained_copy, device="cpu")
+    documents = spertmt.read_documents(DATA, extractor.types)
+    theta = -0.5
+    rows, _ = relation_candidates(extractor, documents, torch.full((len(extractor.types.entities),), theta), 8)
+    cut = float(np.median([row[-1] for row in rows]))
+    want = sorted((row[3], row[0], row[-1]) for row in rows if row[-1] >= cut)
+    extractor.thresholds = {"entity": {"*": theta}, "relation_joint": {"*": cut}}
+    predicted = extractor.predict(documents)
+    got = sorted((d, r.type, r.probability * doc.entities[r.head].probability * doc.entities[r.tail].probability)
+                 for d, doc in enumerate(predicted) for r in doc.relations)
+    assert got == want and 0 < len(got) < len(rows)
+    # The tiny model gets no relation right: no cut reaches a target, and the stored null keeps none.
+    chosen = extractor.tune_thresholds(documents, target_precision=0.05, confidence=0.5, per_type=False)
+    assert chosen["relations_on"] == "joint" and chosen["relation"]["*"]["threshold"] is None
+    assert extractor.thresholds["relation_joint"] == {"*": None} and "relation" not in extractor.thresholds
+    assert not any(d.relations for d in extractor.predict(documents))
+    assert tune_for_precision(extractor, documents, 0.05, 0.5, relations_on="score")["relations_on"] == "score"
+    with pytest.raises(ValueError, match="relations_on is 'joint' or 'score'"):
+        tune_for_precision(extractor, documents, 0.05, relations_on="sum")
+
+
 def test_the_file_round_trips_and_a_damaged_one_is_named(tmp_path):
     calibration = cal.Calibration({"entity": cal.HeadCalibration(
         {"*": cal.Platt(1.5, 0.5, True), "Loc": cal.Isotonic((0.0, 1.0), (0.2, 0.8))}, "isotonic", True)})

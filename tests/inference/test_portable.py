@@ -162,10 +162,14 @@ def test_documents_longer_than_the_window_are_stitched_as_in_pytorch(exported, t
     assert len(want[0].relations) > 100
 
 
-def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path):
+@pytest.mark.parametrize("relations", [{"relation": {"*": -0.2}}, {"relation_joint": {"*": 0.0765}}],
+                         ids=["theta", "joint-cut"])
+def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path, relations):
+    """θ tuned for F1, and a precision target's cut on relations' joint probability (which keeps
+    about half of the fixture model's relations here)."""
     import shutil
 
-    tuned = {"entity": {"*": -0.5, "Peop": -2.0}, "relation": {"*": -0.2}}
+    tuned = {"entity": {"*": -0.5, "Peop": -2.0}, **relations}
     folders = {}
     for name, source in (("torch", TRAINED), ("onnx", exported)):
         folders[name] = tmp_path / name
@@ -175,6 +179,7 @@ def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path):
     want = spertmt.load(folders["torch"], device="cpu").extract(texts)
     got = spertmt.load(folders["onnx"], runtime="onnx").extract(texts)
     assert _structure(got) == _structure(want) and sum(len(r.entities) for r in want) > 0
+    assert sum(len(r.relations) for r in want) > 0
 
 
 def test_calibration_applies_as_in_pytorch(exported, tmp_path):

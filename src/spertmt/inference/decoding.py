@@ -8,12 +8,17 @@ a relation predicted twice after that (both directions) is kept once, with its h
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..config import check_threshold
 from ..data.documents import Document, Entity, Relation, Types
 from ..evaluate import symmetric_order
 from .calibration import Calibration
+
+# thresholds.json's key for cuts on relations' joint probability (a precision target's; thresholds.py)
+JOINT = "relation_joint"
 
 
 def thresholds_to_apply(config_threshold: float, entity_types: list[str], relation_types: list[str],
@@ -22,40 +27,69 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
     the θ tuned on dev (`tuned`, thresholds.json: {"entity": {"*": θ, type: θ, ...}, "relation": {...}}),
     one per type; else the model config's (set per mode by Config.resolved). Returns (entity θ, relation
     θ), each a number or a list with one θ per type (None: the explicit or the config's θ). A tuned θ
-    of null (a precision target no θ reaches on dev) is +inf: nothing of that type is extracted."""
+    of null (a precision target no θ reaches on dev) is +inf: nothing of that type is extracted.
+    Where relations are decided on their joint probability (`joint_cuts`), every relation score
+    passes (-inf) and the joint cut decides."""
     if threshold is not None:
         check_threshold(threshold)
     if threshold is not None or not tuned:
         return threshold, threshold
+    if JOINT in tuned:
+        relation = [-math.inf] * len(relation_types)
+    else:
+        relation = per_type(tuned, "relation", relation_types, config_threshold)
+    return per_type(tuned, "entity", entity_types, config_threshold), relation
 
-    def per_type(head: str, names: list[str]) -> list[float] | None:
-        values = tuned.get(head)
-        if not values:
-            return None
-        default = values.get("*", config_threshold)
-        chosen = [values.get(name, default) for name in names]
-        return [float("inf") if theta is None else float(theta) for theta in chosen]
 
-    return per_type("entity", entity_types), per_type("relation", relation_types)
+def joint_cuts(relation_types: list[str], tuned: dict | None, threshold: float | None = None) -> list[float] | None:
+    """The cut on each relation type's joint probability (the relation's times its two entities'),
+    where a precision target chose relations on it (thresholds.json's "relation_joint"); None where
+    relations are decided by their score alone (an explicit `threshold`, θ tuned for F1, no file)."""
+    if threshold is not None or not tuned or JOINT not in tuned:
+        return None
+    return per_type(tuned, JOINT, relation_types, -math.inf)
+
+
+def per_type(tuned: dict, head: str, names: list[str], default: float) -> list[float] | None:
+    """thresholds.json's values of one head, one per type (a type it does not name: its "*", else
+    `default`; null: +inf, nothing of that type is kept)."""
+    values = tuned.get(head)
+    if not values:
+        return None
+    fallback = values.get("*", default)
+    return [float("inf") if theta is None else float(theta) for theta in (values.get(n, fallback) for n in names)]
 
 
 def threshold_arguments(config, types: Types, tuned: dict | None, threshold: float | None = None) -> dict:
-    """thresholds_to_apply for a model's `config` and `types`, as the keyword arguments of
-    engines.base.predict_documents (`entity_threshold`, `relation_threshold`)."""
-    entity, relation = thresholds_to_apply(config.threshold, [t.name for t in types.entities],
-                                           [t.name for t in types.relations], tuned, threshold)
-    return {"entity_threshold": entity, "relation_threshold": relation}
+    """thresholds_to_apply and joint_cuts for a model's `config` and `types`, as the keyword
+    arguments of engines.base.predict_documents (`entity_threshold`, `relation_threshold`,
+    `relation_joint_cut`)."""
+    names = [t.name for t in types.relations]
+    entity, relation = thresholds_to_apply(config.threshold, [t.name for t in types.entities], names, tuned,
+                                           threshold)
+    return {"entity_threshold": entity, "relation_threshold": relation,
+            "relation_joint_cut": joint_cuts(names, tuned, threshold)}
 
 
 def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.ndarray, entity_scores: np.ndarray,
                   entity_probabilities: np.ndarray, pairs: np.ndarray, relation_keep: np.ndarray,
                   relation_scores: np.ndarray, relation_probabilities: np.ndarray, documents: list[Document],
-                  types: Types, flat: bool = False, calibration: Calibration | None = None) -> list[Document]:
+                  types: Types, flat: bool = False, calibration: Calibration | None = None,
+                  relation_joint_cut: list[float] | None = None, given: bool = False) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id), from RawPredictions'
     fields as arrays: spans [B, S, 2]; entity keep, type, score, probability [B, S]; pairs [B, P, 2];
     relation keep, score, probability [B, P, R]. `flat`: no two entities overlap (the best-scoring
     span of overlapping ones is kept) and relations join kept entities only. `calibration` (the model
-    folder's calibration.json) replaces the model's probabilities by calibrated ones."""
+    folder's calibration.json) replaces the model's probabilities by calibrated ones.
+    `relation_joint_cut`: one per relation type, a relation is kept only where its joint
+    probability (joint_probabilities, the model's own) reaches its type's cut; `given`: the
+    entities were given (each then counts as certain)."""
+    own_relation = relation_probabilities  # what a joint cut is on: the model's own probabilities
+    own_entity = np.ones_like(entity_probabilities) if given else entity_probabilities
+    cuts = None if relation_joint_cut is None else np.asarray(relation_joint_cut, dtype=np.float64)
+    if cuts is not None:  # a symmetric type's two directions are merged first (below), then cut
+        symmetric = np.array([t.symmetric for t in types.relations], dtype=bool)
+        relation_keep = relation_keep & ((joint_probabilities(own_relation, own_entity, pairs) >= cuts) | symmetric)
     if calibration is not None:  # the kept items only: the rest is never read
         entity_names = np.array([t.name for t in types.entities], dtype=object)
         relation_names = np.array([t.name for t in types.relations], dtype=object)
@@ -74,7 +108,8 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
         etypes, eprobs = entity_types[b].tolist(), entity_probabilities[b].tolist()
         entities = [Entity(doc_spans[row][0], doc_spans[row][1], types.entities[etypes[row]].name, scores[row],
                            eprobs[row]) for row in rows]
-        relations: dict[tuple[int, int, str], tuple[float, float]] = {}  # (score, probability)
+        own = [float(own_entity[b, row]) for row in rows]
+        relations: dict[tuple[int, int, str], tuple] = {}  # (score, probability, joint probability, type)
         for p, r in np.argwhere(relation_keep[b]).tolist():
             head, tail = entity_of_row.get(int(pairs[b, p, 0])), entity_of_row.get(int(pairs[b, p, 1]))
             if head is None or tail is None:  # an entity that flat decoding dropped
@@ -82,13 +117,29 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
             rel_type = types.relations[r]
             head, tail = symmetric_order(head, tail, rel_type.symmetric, start_of=lambda k: entities[k].start)
             key = (head, tail, rel_type.name)
-            found = (float(relation_scores[b, p, r]), float(relation_probabilities[b, p, r]))
+            # the joint as thresholds.relation_joint multiplies a decoded relation's: the same cut, the same relations
+            joint = float(own_relation[b, p, r]) * own[head] * own[tail] if cuts is not None else 0.0
+            found = (float(relation_scores[b, p, r]), float(relation_probabilities[b, p, r]), joint, r)
             relations[key] = max(relations.get(key, found), found)  # both directions: the higher score
         out.append(Document(list(doc.tokens), entities,
                             [Relation(h, t, name, score, probability)
-                             for (h, t, name), (score, probability) in relations.items()],
+                             for (h, t, name), (score, probability, joint, r) in relations.items()
+                             if cuts is None or joint >= cuts[r]],
                             doc.orig_id))
     return out
+
+
+def joint_probabilities(relation_probabilities: np.ndarray, entity_probabilities: np.ndarray,
+                        pairs: np.ndarray) -> np.ndarray:
+    """[B, P, R]: each relation candidate's probability times its head's and then its tail's, in
+    float64 (as thresholds.relation_joint multiplies a decoded relation's, so that a cut chosen on
+    dev keeps the same relations here). A relation is right under RE+ only where both its entities
+    are, which the relation head's score does not see: ranked by this product, the relations most
+    often right come first (docs/using.md, "Precision targets")."""
+    entity = np.asarray(entity_probabilities, dtype=np.float64)
+    heads = np.take_along_axis(entity, pairs[..., 0], 1)[..., None]
+    tails = np.take_along_axis(entity, pairs[..., 1], 1)[..., None]
+    return np.asarray(relation_probabilities, dtype=np.float64) * heads * tails
 
 
 def _calibrated(calibration: Calibration, head: str, keep: np.ndarray, scores: np.ndarray, probabilities: np.ndarray,

@@ -11,6 +11,7 @@ land in `<model>/thresholds.json`, which `spertmt.load` reads; an explicit thres
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
 from ..layout import ModelFiles
 from .calibration import FOLDS
-from .decoding import thresholds_to_apply
+from .decoding import JOINT, joint_cuts, thresholds_to_apply
 from .engines.base import predict_documents
 
 if TYPE_CHECKING:  # a type only: extractor.py imports this module
@@ -125,11 +126,21 @@ def entity_candidates(extractor: Extractor, documents: list[Document], batch_siz
 def relation_candidates(extractor: Extractor, documents: list[Document], entity_threshold, batch_size: int,
                         progress: bool = False):
     """Every pair of the entities `entity_threshold` keeps, with each type the relation head can keep
-    at its lowest θ: (rows, gold counts) as _relation_rows."""
+    at its lowest θ: (rows, gold counts) as _relation_rows, each row with the relation's joint
+    probability (relation_joint) added last."""
     relations = predict_documents(extractor.engine, documents, entity_threshold=entity_threshold,
                                   relation_threshold=extractor.model.relation_head.lowest_threshold,
                                   batch_size=batch_size, progress=progress, desc="dev relations")
-    return _relation_rows(relations, documents, symmetric_types(extractor.types))
+    rows, counts = _relation_rows(relations, documents, symmetric_types(extractor.types))
+    return [(*row, joint) for row, joint in zip(rows, relation_joint(relations))], counts
+
+
+def relation_joint(predicted: list[Document]) -> list[float]:
+    """Each predicted relation's probability times its head's and then its tail's (the model's own
+    probabilities), in _relation_rows' order: what decoding.joint_probabilities computes for a
+    candidate, so that a cut chosen here keeps the same relations there."""
+    return [r.probability * d.entities[r.head].probability * d.entities[r.tail].probability
+            for d in predicted for r in d.relations]
 
 
 def _per_type_tensor(chosen: dict, names: list[str], value=lambda v: v):
@@ -166,28 +177,33 @@ def tune_thresholds(extractor: Extractor, documents: list[Document], batch_size:
 
 
 def tune_for_precision(extractor: Extractor, documents: list[Document], target: float, confidence: float = 0.95,
-                       batch_size: int = Config.eval_batch_size, progress: bool = False, per_type: bool = True) -> dict:
+                       batch_size: int = Config.eval_batch_size, progress: bool = False, per_type: bool = True,
+                       relations_on: str = "joint") -> dict:
     """θ per head and type chosen on `documents` (dev) so that precision reaches `target` with
     `confidence` (calibration.cut_for_precision: a Clopper-Pearson bound over the dev items, one
     per type, not corrected for the number of types); "*" is the head's one θ over all types, for
     a type dev does not have (and for every type when `per_type` is False). Relations are chosen over
-    the entities the entity θ keeps. Returns
-    {"entity": {name: cut}, "relation": {...}, "skipped": [why]}; a cut's θ is None where no θ
-    reaches the target (nothing of that type is then extracted)."""
+    the entities the entity θ keeps, and cut on their joint probability (`relations_on` "joint":
+    the relation's times its two entities', decoding.joint_probabilities; it keeps more at the same
+    bound, as an RE+ relation is right only where its entities are) or on their score ("score").
+    Returns {"entity": {name: cut}, "relation": {...}, "relations_on": ..., "skipped": [why]}; a
+    cut's θ is None where no θ reaches the target (nothing of that type is then extracted)."""
     from .calibration import cut_for_precision
 
     if not 0 < target < 1 or not 0 < confidence < 1:
         raise ValueError(f"target precision and confidence must lie in (0, 1), not {target} and {confidence}")
+    if relations_on not in ("joint", "score"):
+        raise ValueError(f"relations_on is 'joint' or 'score', not {relations_on!r}")
     model = extractor.model
     if not (model.entity_head.thresholded or model.relation_head.thresholded):
         raise ValueError("this model (-MTL) predicts by argmax over a 'none' class: it has no θ to choose for a "
                          "precision")
 
-    def cuts(rows, counts) -> dict:
+    def cuts(rows, counts, score: int = 1) -> dict:  # `score`: the rows' field cut on
         chosen = {}
         for name, group in [("*", rows)] + sorted(_groups(rows).items()):
             num_gold = sum(counts.values()) if name == "*" else counts.get(name, 0)
-            chosen[name] = cut_for_precision(np.array([r[1] for r in group]), np.array([r[2] for r in group]),
+            chosen[name] = cut_for_precision(np.array([r[score] for r in group]), np.array([r[2] for r in group]),
                                              num_gold, target, confidence)
         return chosen
 
@@ -202,7 +218,9 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
         result["skipped"].append("entities: this model decides them by argmax over a 'none' class (no θ), so the "
                                  "target applies to relations only")
     if model.relation_head.thresholded:
-        result["relation"] = cuts(*relation_candidates(extractor, documents, entity_threshold, batch_size, progress))
+        rows, counts = relation_candidates(extractor, documents, entity_threshold, batch_size, progress)
+        result["relation"] = cuts(rows, counts, score=-1 if relations_on == "joint" else 1)
+        result["relations_on"] = relations_on
     return result
 
 
@@ -219,6 +237,8 @@ def format_precision_cuts(chosen: dict) -> str:
             else:
                 lines.append(f"  {label:>32}  θ = {cut['threshold']:.4f}  dev P {100 * cut['precision']:.2f} "
                              f"(bound {100 * cut['bound']:.2f})  R {100 * cut['recall']:.2f}  kept {cut['kept']}")
+    if chosen.get("relations_on") == "joint":
+        lines.append("  note: a relation's θ is on its joint probability (its own times its two entities')")
     lines += [f"  note: {why}" for why in chosen.get("skipped", [])]
     return "\n".join(lines)
 
@@ -229,7 +249,8 @@ def precision_thresholds_content(chosen: dict, per_type: bool = True) -> dict:
     out: dict = {"target_precision": chosen["target"]}
     for head in ("entity", "relation"):
         if head in chosen:
-            out[head] = {name: cut["threshold"] for name, cut in chosen[head].items() if per_type or name == "*"}
+            key = JOINT if head == "relation" and chosen.get("relations_on") == "joint" else head
+            out[key] = {name: cut["threshold"] for name, cut in chosen[head].items() if per_type or name == "*"}
     return out
 
 
@@ -248,22 +269,26 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
     """Calibration of both heads fitted on `documents` (dev), under the θ the extractor applies:
     (calibration.Calibration, the cross-validated quality of each method on dev). The entity
     candidates are every span (its best type, no θ); the relation candidates every pair of the
-    entities the entity θ keeps; "returned" are those the θ keeps, which choose the method."""
+    entities the entity θ keeps; "returned" are those the θ keeps (and a precision target's cut on
+    relations' joint probability), which choose the method."""
     from .calibration import Calibration, Candidates, choose_and_fit
 
     model = extractor.model
     entity_theta, relation_theta = applied_thresholds(model, extractor.thresholds)
+    relation_names = [t.name for t in model.types.relations]
+    joint_cut = dict(zip(relation_names, joint_cuts(relation_names, extractor.thresholds) or []))
     heads, report = {}, {}
     for head, found, thetas, names in (
             ("entity", entity_candidates(extractor, documents, batch_size, progress)[0], entity_theta,
              [t.name for t in model.types.entities]),
             ("relation", relation_candidates(extractor, documents, torch.tensor(entity_theta)
                                              if model.entity_head.thresholded else None, batch_size, progress)[0],
-             relation_theta, [t.name for t in model.types.relations])):
+             relation_theta, relation_names)):
         theta = dict(zip(names, thetas))
         module = model.entity_head if head == "entity" else model.relation_head
-        rows = [(name, score, right, d, probability, not module.thresholded or score >= theta[name])
-                for name, score, right, d, probability in found]
+        rows = [(name, score, right, d, probability, (not module.thresholded or score >= theta[name])
+                 and (not joint or joint[0] >= joint_cut.get(name, -math.inf)))
+                for name, score, right, d, probability, *joint in found]  # joint: relations' (relation_joint)
         candidates = Candidates.from_rows(rows)
         if candidates.correct.all() or not candidates.correct.any():
             missing = "no wrong" if len(rows) and candidates.correct.all() else "no right"

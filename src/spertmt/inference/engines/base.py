@@ -55,7 +55,7 @@ class Engine(Protocol):
 
 def predict_documents(engine: Engine, documents: list[Document], *, batch_size: int = Config.eval_batch_size,
                       batch_pieces: int | None = None, entity_threshold=None, relation_threshold=None,
-                      relations: bool = True, flat: bool = False,
+                      relation_joint_cut: list[float] | None = None, relations: bool = True, flat: bool = False,
                       given: list[list[tuple[int, int]]] | None = None, progress: bool = False,
                       desc: str = "predict", calibration: Calibration | None = None) -> list[Document]:
     """The inference loop of every engine (dev and test scoring, θ tuning, calibration, `predict`
@@ -65,8 +65,9 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
     most this many padded pieces a batch (data.encoding.longest_first).
 
     `flat`: no two entities overlap (SpERT's nested decoding by default, as scoring against SpERT's
-    evaluator wants); `given` as Engine.predict_batch; `calibration`: the model folder's, for
-    calibrated probabilities (scoring needs none)."""
+    evaluator wants); `given` as Engine.predict_batch; `relation_joint_cut`: relations decided on
+    their joint probability (decoding.joint_cuts); `calibration`: the model folder's, for calibrated
+    probabilities (scoring needs none)."""
     from tqdm.auto import tqdm
 
     encodings = engine.encode(documents)
@@ -77,8 +78,9 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
             batch = [documents[i] for i in chunk]
             arrays = engine.predict_batch(batch, [encodings[i] for i in chunk], entity_threshold, relation_threshold,
                                           relations, [given[i] for i in chunk] if given is not None else None)
-            for i, predicted in zip(chunk, decode_arrays(*arrays, batch, engine.types, flat=flat,
-                                                         calibration=calibration)):
+            decoded = decode_arrays(*arrays, batch, engine.types, flat=flat, calibration=calibration,
+                                    relation_joint_cut=relation_joint_cut, given=given is not None)
+            for i, predicted in zip(chunk, decoded):
                 out[i] = predicted
     return [out[i] for i in range(len(documents))]
 
