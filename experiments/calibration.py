@@ -9,7 +9,7 @@ on dev (spertmt.inference.thresholds.calibrate, under the θ of the folder's thr
 the test items that extraction returns scored with the model's own probabilities and with the
 calibrated ones (ECE over 10 equal-width bins, Brier score, reliability bins); then for each
 precision target θ chosen on dev (tune_for_precision: per type and per head, relations cut on their
-score and on their joint probability) and the test set scored once with each (NER and RE+ micro
+score and on their joint score) and the test set scored once with each (NER and RE+ micro
 precision and recall). Dev chooses everything; test is read once per setting. The
 folder is not written to. The record goes to results/calibration/<name>.json, its reliability
 diagrams to docs/calibration-<name>.png (`--plot RECORD` draws them again from a record).
@@ -83,7 +83,7 @@ def main() -> None:
     at_tuned = _precision_recall(evaluate(test, predicted, extractor.types, overlapping=config.overlapping))
     test_quality = calibration_quality(predicted, test, extractor.types, calibration)
 
-    targets = []  # each target with relations cut on their score and on their joint probability, per type and not
+    targets = []  # each target with relations cut on their score and on their joint score, per type and not
     for target in args.targets:
         for per_type in (True, False):
             for relations_on in ("score", "joint"):

@@ -741,7 +741,7 @@ def calibration() -> str:
 
 def precision_targets() -> str:
     """θ chosen on dev for a precision target, per type and per head, with relations cut on their score
-    and on their joint probability, and the precision and recall the test set then shows."""
+    and on their joint score, and the precision and recall the test set then shows."""
     rows = []
     for record in _calibration_records():
         tuned = record["test"]["at_tuned_threshold"]
@@ -764,7 +764,7 @@ def precision_targets() -> str:
     if not rows:
         rows.append(["no record yet", "", "", "", ""])
     return table(["record (results/calibration/)", "θ chosen on dev for", "test NER P / R",
-                  "test RE+ P / R, relations cut on their score", "... on their joint probability"], rows)
+                  "test RE+ P / R, relations cut on their score", "... on their joint score"], rows)
 
 
 TABLES = {

@@ -265,6 +265,12 @@ class Config:
                              f"built or trained); a trained model can change {', '.join(PREDICTION_KEYS)}")
         return dataclasses.replace(self, **settings).validate()
 
+    @property
+    def multitask_heads(self) -> bool:
+        """SpERT.MT's heads (identification + ranking: their scores are margins), not softmax or
+        sigmoid classifiers (`spert`, -MTL: their scores are probabilities)."""
+        return self.mode == "spertmt" and self.multi_task
+
     def resolved(self) -> Config:
         """A validated copy with the mode-dependent defaults filled in."""
         self.validate()

@@ -131,39 +131,42 @@ def test_decoding_with_calibration_moves_probabilities_only():
     assert sum(len(d.entities) + len(d.relations) for d in plain) > 0
 
 
-def test_a_joint_cut_keeps_the_relations_whose_probability_times_their_entities_reaches_it():
+def test_a_joint_cut_keeps_the_relations_whose_score_times_their_entities_reaches_it():
     types = spertmt.read_types(f"{FIXTURES}/tiny_types.json")
     documents = spertmt.read_documents(DATA, types)[:1]
     R, near = len(types.relations), [t.name for t in types.relations].index("Near")
     assert types.relations[near].symmetric and not types.relations[0].symmetric
     spans = np.array([[[0, 1], [1, 2], [2, 3]]])
-    entity_probabilities = np.array([[0.9, 0.5, 1.0]], dtype=np.float32)
+    entity_scores = np.array([[0.9, 0.5, 1.0]], dtype=np.float32)
     pairs = np.array([[[0, 1], [1, 2], [0, 2], [2, 0]]])
-    keep, scores = np.zeros((1, 4, R), bool), np.zeros((1, 4, R), np.float32)
-    probabilities = np.full((1, 4, R), 0.8, dtype=np.float32)
+    keep, scores = np.zeros((1, 4, R), bool), np.full((1, 4, R), 0.8, dtype=np.float32)
     keep[0, :3, 0] = True  # the first three pairs as the first type (not symmetric)
-    keep[0, 2:, near] = True  # Near both ways: the higher score (0 -> 2) is the one cut
-    scores[0, 2:, near], probabilities[0, 2:, near] = (2.0, 1.0), (0.5, 0.9)
-    arrays = [spans, np.ones((1, 3), bool), np.zeros((1, 3), int), np.zeros((1, 3), np.float32),
-              entity_probabilities, pairs, keep, scores, probabilities]
+    keep[0, 2:, near] = True  # Near both ways: merged into one, with the higher score (0.7), then cut
+    scores[0, 2:, near] = (0.6, 0.7)
+    arrays = [spans, np.ones((1, 3), bool), np.zeros((1, 3), int), entity_scores, np.ones((1, 3), np.float32),
+              pairs, keep, scores, np.ones((1, 4, R), np.float32)]
 
     def kept(**options):
-        return [(r.head, r.tail, r.type) for r in decode_arrays(*arrays, documents, types, **options)[0].relations]
+        return [(r.head, r.tail, r.type, round(r.score, 3))
+                for r in decode_arrays(*arrays, documents, types, **options)[0].relations]
 
     first = types.relations[0].name
-    # 0.8 * 0.9 * 0.5 = 0.36 and 0.8 * 0.5 * 1.0 = 0.4 stay below 0.5, 0.8 * 0.9 * 1.0 = 0.72 passes;
-    # Near's higher-scoring direction has 0.5 * 0.9 * 1.0 = 0.45: dropped, though the other has 0.81
-    assert kept(relation_joint_cut=[0.5] * R) == [(0, 2, first)]
-    assert len(kept(relation_joint_cut=[0.5] * R, given=True)) == 4  # given entities are certain: 0.8, 0.5
-    assert kept() == [(0, 1, first), (1, 2, first), (0, 2, first), (0, 2, "Near")]
+    # scores that are probabilities: 0.8 * 0.9 * 0.5 = 0.36 and 0.8 * 0.5 * 1.0 = 0.4 stay below 0.5,
+    # 0.8 * 0.9 * 1.0 = 0.72 and Near's 0.7 * 0.9 * 1.0 = 0.63 pass
+    assert kept(relation_joint_cut=[0.5] * R) == [(0, 2, first, 0.8), (0, 2, "Near", 0.7)]
+    assert len(kept(relation_joint_cut=[0.5] * R, given=True)) == 4  # given entities are certain
+    # margins (SpERT.MT's heads) through the logistic: 0.305 (dropped), 0.314, 0.359 and Near's 0.347
+    assert kept(relation_joint_cut=[0.31] * R, margins=True) == [(1, 2, first, 0.8), (0, 2, first, 0.8),
+                                                                  (0, 2, "Near", 0.7)]
+    assert len(kept()) == 4 and kept(relation_joint_cut=[math.inf] * R) == []
 
 
-def test_a_cut_on_the_joint_probability_keeps_in_extraction_what_it_kept_when_chosen(trained_copy):
-    """The joint probabilities a precision target is chosen on (thresholds.relation_candidates) are
-    the ones extraction compares with the stored cut: a cut at their median keeps the same relations."""
+def test_a_cut_on_the_joint_score_keeps_in_extraction_what_it_kept_when_chosen(trained_copy):
+    """The joint scores a precision target is chosen on (thresholds.relation_candidates) are the
+    ones extraction compares with the stored cut: a cut at their median keeps the same relations."""
     import torch
 
-    from spertmt.inference.thresholds import relation_candidates, tune_for_precision
+    from spertmt.inference.thresholds import relation_candidates, relation_joint, tune_for_precision
 
     extractor = spertmt.load(trained_copy, device="cpu")
     documents = spertmt.read_documents(DATA, extractor.types)
@@ -173,8 +176,8 @@ def test_a_cut_on_the_joint_probability_keeps_in_extraction_what_it_kept_when_ch
     want = sorted((row[3], row[0], row[-1]) for row in rows if row[-1] >= cut)
     extractor.thresholds = {"entity": {"*": theta}, "relation_joint": {"*": cut}}
     predicted = extractor.predict(documents)
-    got = sorted((d, r.type, r.probability * doc.entities[r.head].probability * doc.entities[r.tail].probability)
-                 for d, doc in enumerate(predicted) for r in doc.relations)
+    got = sorted((d, r.type, value) for d, doc in enumerate(predicted)
+                 for r, value in zip(doc.relations, relation_joint([doc], extractor.config.multitask_heads)))
     assert got == want and 0 < len(got) < len(rows)
     # The tiny model gets no relation right: no cut reaches a target, and the stored null keeps none.
     chosen = extractor.tune_thresholds(documents, target_precision=0.05, confidence=0.5, per_type=False)

@@ -17,7 +17,7 @@ from ..data.documents import Document, Entity, Relation, Types
 from ..evaluate import symmetric_order
 from .calibration import Calibration
 
-# thresholds.json's key for cuts on relations' joint probability (a precision target's; thresholds.py)
+# thresholds.json's key for cuts on relations' joint score (a precision target's; thresholds.py)
 JOINT = "relation_joint"
 
 
@@ -28,8 +28,8 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
     one per type; else the model config's (set per mode by Config.resolved). Returns (entity θ, relation
     θ), each a number or a list with one θ per type (None: the explicit or the config's θ). A tuned θ
     of null (a precision target no θ reaches on dev) is +inf: nothing of that type is extracted.
-    Where relations are decided on their joint probability (`joint_cuts`), every relation score
-    passes (-inf) and the joint cut decides."""
+    Where relations are decided on their joint score (`joint_cuts`), every relation score passes
+    (-inf) and the joint cut decides."""
     if threshold is not None:
         check_threshold(threshold)
     if threshold is not None or not tuned:
@@ -42,8 +42,8 @@ def thresholds_to_apply(config_threshold: float, entity_types: list[str], relati
 
 
 def joint_cuts(relation_types: list[str], tuned: dict | None, threshold: float | None = None) -> list[float] | None:
-    """The cut on each relation type's joint probability (the relation's times its two entities'),
-    where a precision target chose relations on it (thresholds.json's "relation_joint"); None where
+    """The cut on each relation type's joint score (joint_score: the relation's times its two
+    entities'), where a precision target chose relations on it (thresholds.json's "relation_joint"); None where
     relations are decided by their score alone (an explicit `threshold`, θ tuned for F1, no file)."""
     if threshold is not None or not tuned or JOINT not in tuned:
         return None
@@ -75,21 +75,23 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
                   entity_probabilities: np.ndarray, pairs: np.ndarray, relation_keep: np.ndarray,
                   relation_scores: np.ndarray, relation_probabilities: np.ndarray, documents: list[Document],
                   types: Types, flat: bool = False, calibration: Calibration | None = None,
-                  relation_joint_cut: list[float] | None = None, given: bool = False) -> list[Document]:
+                  relation_joint_cut: list[float] | None = None, given: bool = False,
+                  margins: bool = False) -> list[Document]:
     """One predicted Document per input document (same tokens and orig_id), from RawPredictions'
     fields as arrays: spans [B, S, 2]; entity keep, type, score, probability [B, S]; pairs [B, P, 2];
     relation keep, score, probability [B, P, R]. `flat`: no two entities overlap (the best-scoring
     span of overlapping ones is kept) and relations join kept entities only. `calibration` (the model
     folder's calibration.json) replaces the model's probabilities by calibrated ones.
-    `relation_joint_cut`: one per relation type, a relation is kept only where its joint
-    probability (joint_probabilities, the model's own) reaches its type's cut; `given`: the
-    entities were given (each then counts as certain)."""
-    own_relation = relation_probabilities  # what a joint cut is on: the model's own probabilities
-    own_entity = np.ones_like(entity_probabilities) if given else entity_probabilities
+    `relation_joint_cut`: one per relation type, a relation is kept only where its joint score
+    (joint_score) reaches its type's cut; `given`: the entities were given (each then counts as
+    certain); `margins`: the heads' scores are margins (Config.multitask_heads)."""
     cuts = None if relation_joint_cut is None else np.asarray(relation_joint_cut, dtype=np.float64)
-    if cuts is not None:  # a symmetric type's two directions are merged first (below), then cut
-        symmetric = np.array([t.symmetric for t in types.relations], dtype=bool)
-        relation_keep = relation_keep & ((joint_probabilities(own_relation, own_entity, pairs) >= cuts) | symmetric)
+    if cuts is not None:  # a first sieve, a hair below each cut (the exact test is joint_score's, below)
+        entity = np.ones(entity_scores.shape) if given else unit_scores(entity_scores, margins)
+        joint = (unit_scores(relation_scores, margins) * np.take_along_axis(entity, pairs[..., 0], 1)[..., None]
+                 * np.take_along_axis(entity, pairs[..., 1], 1)[..., None])
+        symmetric = np.array([t.symmetric for t in types.relations], dtype=bool)  # both directions merged first
+        relation_keep = relation_keep & ((joint >= cuts * (1 - 1e-9) - 1e-12) | symmetric)
     if calibration is not None:  # the kept items only: the rest is never read
         entity_names = np.array([t.name for t in types.entities], dtype=object)
         relation_names = np.array([t.name for t in types.relations], dtype=object)
@@ -108,8 +110,8 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
         etypes, eprobs = entity_types[b].tolist(), entity_probabilities[b].tolist()
         entities = [Entity(doc_spans[row][0], doc_spans[row][1], types.entities[etypes[row]].name, scores[row],
                            eprobs[row]) for row in rows]
-        own = [float(own_entity[b, row]) for row in rows]
-        relations: dict[tuple[int, int, str], tuple] = {}  # (score, probability, joint probability, type)
+        certain = [1.0 if given else unit_score(scores[row], margins) for row in rows]
+        relations: dict[tuple[int, int, str], tuple] = {}  # (score, probability, joint score, type)
         for p, r in np.argwhere(relation_keep[b]).tolist():
             head, tail = entity_of_row.get(int(pairs[b, p, 0])), entity_of_row.get(int(pairs[b, p, 1]))
             if head is None or tail is None:  # an entity that flat decoding dropped
@@ -117,9 +119,9 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
             rel_type = types.relations[r]
             head, tail = symmetric_order(head, tail, rel_type.symmetric, start_of=lambda k: entities[k].start)
             key = (head, tail, rel_type.name)
-            # the joint as thresholds.relation_joint multiplies a decoded relation's: the same cut, the same relations
-            joint = float(own_relation[b, p, r]) * own[head] * own[tail] if cuts is not None else 0.0
-            found = (float(relation_scores[b, p, r]), float(relation_probabilities[b, p, r]), joint, r)
+            score = float(relation_scores[b, p, r])
+            joint = joint_score(score, certain[head], certain[tail], margins) if cuts is not None else 0.0
+            found = (score, float(relation_probabilities[b, p, r]), joint, r)
             relations[key] = max(relations.get(key, found), found)  # both directions: the higher score
         out.append(Document(list(doc.tokens), entities,
                             [Relation(h, t, name, score, probability)
@@ -129,17 +131,29 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
     return out
 
 
-def joint_probabilities(relation_probabilities: np.ndarray, entity_probabilities: np.ndarray,
-                        pairs: np.ndarray) -> np.ndarray:
-    """[B, P, R]: each relation candidate's probability times its head's and then its tail's, in
-    float64 (as thresholds.relation_joint multiplies a decoded relation's, so that a cut chosen on
-    dev keeps the same relations here). A relation is right under RE+ only where both its entities
-    are, which the relation head's score does not see: ranked by this product, the relations most
-    often right come first (docs/using.md, "Precision targets")."""
-    entity = np.asarray(entity_probabilities, dtype=np.float64)
-    heads = np.take_along_axis(entity, pairs[..., 0], 1)[..., None]
-    tails = np.take_along_axis(entity, pairs[..., 1], 1)[..., None]
-    return np.asarray(relation_probabilities, dtype=np.float64) * heads * tails
+def unit_score(score: float, margins: bool) -> float:
+    """A head's score as a number in [0, 1] that orders as the score does: the score itself where it
+    is a probability, its logistic where it is a margin (SpERT.MT's heads)."""
+    if not margins:
+        return score
+    return 0.0 if score < -700 else 1.0 / (1.0 + math.exp(-score))
+
+
+def unit_scores(scores: np.ndarray, margins: bool) -> np.ndarray:
+    """unit_score over an array, in float64 (within an ulp of it: for a sieve, not a decision)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-np.maximum(scores, -700.0))) if margins else scores
+
+
+def joint_score(relation_score: float, head: float, tail: float, margins: bool) -> float:
+    """A relation's joint score: its unit_score times its head entity's and then its tail's (`head`,
+    `tail`: theirs, or 1.0 for a given entity). A relation is right under RE+ only
+    where both its entities are, which the relation head's score does not see: ranked by this
+    product, the relations most often right come first (docs/using.md, "Precision targets"). Scores,
+    not the calibrated probabilities: calibration is fitted under the θ a target chooses. One
+    function for choosing a cut (thresholds.relation_joint) and applying it (decode_arrays), so that
+    a cut keeps in extraction exactly what it kept on dev."""
+    return unit_score(relation_score, margins) * head * tail
 
 
 def _calibrated(calibration: Calibration, head: str, keep: np.ndarray, scores: np.ndarray, probabilities: np.ndarray,

@@ -25,7 +25,7 @@ from ..evaluate import relation_key, symmetric_types
 from ..files import write_text_atomic
 from ..layout import ModelFiles
 from .calibration import FOLDS
-from .decoding import JOINT, joint_cuts, thresholds_to_apply
+from .decoding import JOINT, joint_cuts, joint_score, thresholds_to_apply, unit_score
 from .engines.base import predict_documents
 
 if TYPE_CHECKING:  # a type only: extractor.py imports this module
@@ -132,14 +132,15 @@ def relation_candidates(extractor: Extractor, documents: list[Document], entity_
                                   relation_threshold=extractor.model.relation_head.lowest_threshold,
                                   batch_size=batch_size, progress=progress, desc="dev relations")
     rows, counts = _relation_rows(relations, documents, symmetric_types(extractor.types))
-    return [(*row, joint) for row, joint in zip(rows, relation_joint(relations))], counts
+    joint = relation_joint(relations, extractor.config.multitask_heads)
+    return [(*row, value) for row, value in zip(rows, joint)], counts
 
 
-def relation_joint(predicted: list[Document]) -> list[float]:
-    """Each predicted relation's probability times its head's and then its tail's (the model's own
-    probabilities), in _relation_rows' order: what decoding.joint_probabilities computes for a
-    candidate, so that a cut chosen here keeps the same relations there."""
-    return [r.probability * d.entities[r.head].probability * d.entities[r.tail].probability
+def relation_joint(predicted: list[Document], margins: bool) -> list[float]:
+    """Each predicted relation's joint score (decoding.joint_score, as extraction
+    computes it), in _relation_rows' order; `margins`: Config.multitask_heads."""
+    return [joint_score(r.score, unit_score(d.entities[r.head].score, margins),
+                              unit_score(d.entities[r.tail].score, margins), margins)
             for d in predicted for r in d.relations]
 
 
@@ -183,8 +184,8 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
     `confidence` (calibration.cut_for_precision: a Clopper-Pearson bound over the dev items, one
     per type, not corrected for the number of types); "*" is the head's one θ over all types, for
     a type dev does not have (and for every type when `per_type` is False). Relations are chosen over
-    the entities the entity θ keeps, and cut on their joint probability (`relations_on` "joint":
-    the relation's times its two entities', decoding.joint_probabilities; it keeps more at the same
+    the entities the entity θ keeps, and cut on their joint score (`relations_on` "joint":
+    the relation's times its two entities', decoding.joint_score; it keeps more at the same
     bound, as an RE+ relation is right only where its entities are) or on their score ("score").
     Returns {"entity": {name: cut}, "relation": {...}, "relations_on": ..., "skipped": [why]}; a
     cut's θ is None where no θ reaches the target (nothing of that type is then extracted)."""
@@ -238,7 +239,7 @@ def format_precision_cuts(chosen: dict) -> str:
                 lines.append(f"  {label:>32}  θ = {cut['threshold']:.4f}  dev P {100 * cut['precision']:.2f} "
                              f"(bound {100 * cut['bound']:.2f})  R {100 * cut['recall']:.2f}  kept {cut['kept']}")
     if chosen.get("relations_on") == "joint":
-        lines.append("  note: a relation's θ is on its joint probability (its own times its two entities')")
+        lines.append("  note: a relation's θ is on its joint score (its own times its two entities')")
     lines += [f"  note: {why}" for why in chosen.get("skipped", [])]
     return "\n".join(lines)
 
@@ -270,7 +271,7 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
     (calibration.Calibration, the cross-validated quality of each method on dev). The entity
     candidates are every span (its best type, no θ); the relation candidates every pair of the
     entities the entity θ keeps; "returned" are those the θ keeps (and a precision target's cut on
-    relations' joint probability), which choose the method."""
+    relations' joint score), which choose the method."""
     from .calibration import Calibration, Candidates, choose_and_fit
 
     model = extractor.model

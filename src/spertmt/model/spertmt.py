@@ -73,7 +73,6 @@ class SpERTMT(nn.Module):
         cfg = self.config
         d1, d2 = encoder.config.hidden_size, cfg.width_embedding_size
         num_e, num_r = len(types.entities), len(types.relations)
-        multitask = cfg.mode == "spertmt" and cfg.multi_task
         self.use_entity_logits = cfg.mode == "spertmt" and cfg.entity_logits
         entity_in = 2 * d1 + d2
         relation_in = 3 * d1 + 2 * d2 + (2 * num_e if self.use_entity_logits else 0)
@@ -81,7 +80,7 @@ class SpERTMT(nn.Module):
         self.width_embedding = nn.Embedding(MAX_WIDTH_EMBEDDINGS, d2)
         nn.init.normal_(self.width_embedding.weight, std=0.02)
         self.dropout = nn.Dropout(cfg.dropout)
-        if multitask:
+        if cfg.multitask_heads:
             self.entity_head, self.relation_head = MultiTaskHead(entity_in, num_e), MultiTaskHead(relation_in, num_r)
         else:
             self.entity_head = NoneClassHead(entity_in, num_e)

@@ -66,7 +66,7 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
 
     `flat`: no two entities overlap (SpERT's nested decoding by default, as scoring against SpERT's
     evaluator wants); `given` as Engine.predict_batch; `relation_joint_cut`: relations decided on
-    their joint probability (decoding.joint_cuts); `calibration`: the model folder's, for calibrated
+    their joint score (decoding.joint_cuts); `calibration`: the model folder's, for calibrated
     probabilities (scoring needs none)."""
     from tqdm.auto import tqdm
 
@@ -79,7 +79,8 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
             arrays = engine.predict_batch(batch, [encodings[i] for i in chunk], entity_threshold, relation_threshold,
                                           relations, [given[i] for i in chunk] if given is not None else None)
             decoded = decode_arrays(*arrays, batch, engine.types, flat=flat, calibration=calibration,
-                                    relation_joint_cut=relation_joint_cut, given=given is not None)
+                                    relation_joint_cut=relation_joint_cut, given=given is not None,
+                                    margins=engine.config.multitask_heads)
             for i, predicted in zip(chunk, decoded):
                 out[i] = predicted
     return [out[i] for i in range(len(documents))]
