@@ -753,18 +753,27 @@ def precision_targets() -> str:
             # `spert` decides entities by argmax over "none": a target moves its relations only
             return text + (" (argmax: no θ)" if target and setting == "ner" and record["mode"] == "spert" else "")
 
-        rows.append([f"`{record['name']}`", "θ for F1 (tuned on dev)", cell(tuned, "ner", False),
-                     cell(tuned, "re_strict", False), ""])
+        rows.append([f"`{record['name']}`", "θ for F1 (tuned on dev)", "-", cell(tuned, "ner", False),
+                     cell(tuned, "re_strict", False), "-"])
         found = {(row["target"], row["per_type"], row["relations_on"]): row for row in record["targets"]}
         for target, per_type in dict.fromkeys((row["target"], row["per_type"]) for row in record["targets"]):
             score, joint = (found[target, per_type, on] for on in ("score", "joint"))
             rows.append([f"`{record['name']}`", f"precision {target:.2f} at {joint['confidence']:.2f}, "
-                         + ("per type" if per_type else "per head"), cell(joint["test"], "ner", True),
-                         cell(score["test"], "re_strict", True), cell(joint["test"], "re_strict", True)])
+                         + ("per type" if per_type else "per head"),
+                         f"{_dev_kept(score, per_type)} / {_dev_kept(joint, per_type)}",
+                         cell(joint["test"], "ner", True), cell(score["test"], "re_strict", True),
+                         cell(joint["test"], "re_strict", True)])
     if not rows:
-        rows.append(["no record yet", "", "", "", ""])
-    return table(["record (results/calibration/)", "θ chosen on dev for", "test NER P / R",
+        rows.append(["no record yet", "", "", "", "", ""])
+    return table(["record (results/calibration/)", "θ chosen on dev for",
+                  "dev relations kept at the bound: cut on the score / on the joint score", "test NER P / R",
                   "test RE+ P / R, relations cut on their score", "... on their joint score"], rows)
+
+
+def _dev_kept(row: dict, per_type: bool) -> int:
+    """The dev relations a target's cuts keep: the types' own cuts, or the head's one."""
+    cuts = row["dev"].get("relation", {})
+    return sum(cut["kept"] or 0 for name, cut in cuts.items() if (name != "*") == per_type)
 
 
 TABLES = {

@@ -149,7 +149,7 @@ def joint_score(relation_score: float, head: float, tail: float, margins: bool) 
     """A relation's joint score: its unit_score times its head entity's and then its tail's (`head`,
     `tail`: theirs, or 1.0 for a given entity). A relation is right under RE+ only
     where both its entities are, which the relation head's score does not see: ranked by this
-    product, the relations most often right come first (docs/using.md, "Precision targets"). Scores,
+    product, the relations most often right come first (docs/using.md, "Probabilities"). Scores,
     not the calibrated probabilities: calibration is fitted under the θ a target chooses. One
     function for choosing a cut (thresholds.relation_joint) and applying it (decode_arrays), so that
     a cut keeps in extraction exactly what it kept on dev."""
