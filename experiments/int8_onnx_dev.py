@@ -16,7 +16,9 @@ scored, beside fp32's. Variants:
   quantised alone, on training sentences (`by_sensitivity`);
 - SmoothQuant (spertmt.inference.quantize): activation outliers moved into the weights per input
   channel (strength alpha), then dynamic per channel, at full int8 speed; alpha 0.8 on 64 training
-  sentences is what `spertmt export` writes;
+  sentences is what `spertmt export` writes; or alpha chosen per layer, the one whose int8 layer
+  (simulated) errs least on the training sentences (`layer_alphas`, as Intel Neural Compressor's
+  automatic alpha);
 - static (QDQ), per channel, with activation ranges calibrated on training sentences (MinMax, and
   the 99.999th percentile), every activation quantised or the linear layers' inputs only;
 - per token: each token's activations quantised with a range of their own (uint8) instead of one
@@ -175,6 +177,49 @@ def per_token(model, nodes: list[str]) -> None:
     graph.initializer.extend(kept)
 
 
+def layer_alphas(model, nodes: list[str], sentences: list[list[int]],
+                 grid: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)) -> dict[str, float]:
+    """For each linear layer, the SmoothQuant strength of `grid` whose int8 layer, simulated in numpy
+    as ONNX Runtime runs it, puts the least relative squared error in its output on `sentences`
+    (training sentences): the input divided by the smoothing scale and quantised per tensor per
+    sentence (uint8 with a zero point, as DynamicQuantizeLinear), the weight times the scale
+    quantised per output channel (int8, symmetric)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    weights = {w.name: w for w in model.graph.initializer}
+    by_name = {n.name: n for n in model.graph.node}
+    inputs = {name: [] for name in dict.fromkeys(by_name[node].input[0] for node in nodes)}
+    for found in quantize.linear_inputs(model, nodes, sentences):
+        for name, value in found.items():
+            inputs[name].append(value.astype(np.float64))
+    chosen = {}
+    for node in nodes:
+        xs = inputs[by_name[node].input[0]]
+        weight = numpy_helper.to_array(weights[by_name[node].input[1]]).astype(np.float64)  # [in, out]
+        reference = [x @ weight for x in xs]
+        norm = sum(float((y ** 2).sum()) for y in reference)
+        largest = np.max([np.abs(x).max(0) for x in xs], axis=0)
+
+        def error(alpha: float) -> float:
+            scale = np.maximum(largest ** alpha / np.maximum(np.abs(weight).max(1), 1e-8) ** (1 - alpha), 1e-5)
+            w = weight * scale[:, None]
+            step = np.maximum(np.abs(w).max(0), 1e-8) / 127
+            w = np.clip(np.round(w / step), -127, 127) * step
+            total = 0.0
+            for x, y in zip(xs, reference):
+                x = x / scale
+                low, high = min(x.min(), 0.0), max(x.max(), 0.0)
+                s = max((high - low) / 255, 1e-12)
+                zero = np.round(-low / s)
+                x = (np.clip(np.round(x / s) + zero, 0, 255) - zero) * s
+                total += float(((x @ w - y) ** 2).sum())
+            return total / norm
+
+        chosen[node] = min(grid, key=error)
+    return chosen
+
+
 def piece_ids(tokenizer_file: Path, documents, count: int = quantize.CALIBRATION_SENTENCES) -> list[list[int]]:
     """The first `count` documents as the encoder's piece ids (special tokens included)."""
     tokenizer = _tokenizer(tokenizer_file)
@@ -207,6 +252,17 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
 
     def smoothed(alpha, exclude=()):  # quantize.quantize_encoder, what `spertmt export` runs (at alpha 0.8)
         return lambda target: quantize.quantize_encoder(source, target, sentences, list(exclude), alpha)
+
+    def per_layer(target):  # the strength of each layer chosen on training sentences (layer_alphas)
+        import onnx
+
+        model = onnx.load(str(source))
+        alphas = layer_alphas(model, nodes, sentences)
+        print("alpha per layer:", [alphas[node] for node in nodes])
+        quantize.smooth(model, nodes, quantize.activation_maxima(model, nodes, sentences), alphas)
+        with tempfile.TemporaryDirectory(prefix="int8-smoothed-") as tmp:
+            onnx.save(model, f"{tmp}/smoothed.onnx")
+            quantize_dynamic(f"{tmp}/smoothed.onnx", str(target), weight_type=QuantType.QInt8, per_channel=True)
 
     def static(method, linear_only=False, **extra):
         only = {"op_types_to_quantize": ["MatMul"], "nodes_to_quantize": nodes} if linear_only else {}
@@ -241,6 +297,8 @@ def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
         **{f"dynamic, the {k} most sensitive linear layers in fp32 (of {len(nodes)}, ranked on training sentences)":
            lambda target, k=k: dynamic(most_sensitive(k))(target) for k in (3, 6, 9)},
         **{f"SmoothQuant alpha {alpha}, then dynamic, per channel": smoothed(alpha) for alpha in (0.5, 0.8, 0.9)},
+        "SmoothQuant, alpha per layer (the one of 0.3-0.95 whose int8 output, simulated, is closest to fp32's on "
+        "training sentences), then dynamic, per channel": per_layer,
         f"SmoothQuant alpha 0.8, then dynamic, FFN output layers in fp32 ({len(ffn_out)} of {len(nodes)})":
             smoothed(0.8, ffn_out),
         **{f"SmoothQuant alpha 0.8 and the {k} most sensitive linear layers in fp32 (of {len(nodes)})":

@@ -34,9 +34,9 @@ def linear_nodes(graph) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
 
 
-def activation_maxima(model, nodes: list[str], sentences: list[list[int]]) -> dict[str, np.ndarray]:
-    """Per input tensor of the linear layers `nodes`, each channel's largest magnitude over the
-    pieces of `sentences` (piece ids with the special tokens, each run alone: no padding)."""
+def linear_inputs(model, nodes: list[str], sentences: list[list[int]]):
+    """Per sentence of `sentences` (piece ids with the special tokens, each run alone: no padding),
+    {input tensor name: [pieces, channels]} of the linear layers `nodes`."""
     import onnx
     import onnxruntime as ort
     from onnx import helper
@@ -50,16 +50,25 @@ def activation_maxima(model, nodes: list[str], sentences: list[list[int]]) -> di
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    largest = {name: np.zeros(1, dtype=np.float32) for name in inputs}
     for ids in sentences:
         feed = {"input_ids": np.array([ids], dtype=np.int64), "attention_mask": np.ones((1, len(ids)), np.int64)}
-        for name, value in zip(inputs, session.run(inputs, feed)):
-            largest[name] = np.maximum(largest[name], np.abs(value.reshape(-1, value.shape[-1])).max(0))
+        yield {name: value.reshape(-1, value.shape[-1]) for name, value in zip(inputs, session.run(inputs, feed))}
+
+
+def activation_maxima(model, nodes: list[str], sentences: list[list[int]]) -> dict[str, np.ndarray]:
+    """Per input tensor of the linear layers `nodes`, each channel's largest magnitude over the
+    pieces of `sentences` (linear_inputs)."""
+    largest: dict[str, np.ndarray] = {}
+    for found in linear_inputs(model, nodes, sentences):
+        for name, value in found.items():
+            largest[name] = np.maximum(largest.get(name, np.zeros(1, dtype=np.float32)), np.abs(value).max(0))
     return largest
 
 
-def smooth(model, nodes: list[str], maxima: dict[str, np.ndarray], alpha: float = SMOOTHING_ALPHA) -> None:
-    """SmoothQuant on the linear layers `nodes` of `model` (an onnx.ModelProto, changed in place)."""
+def smooth(model, nodes: list[str], maxima: dict[str, np.ndarray], alpha: float | dict[str, float] = SMOOTHING_ALPHA
+           ) -> None:
+    """SmoothQuant on the linear layers `nodes` of `model` (an onnx.ModelProto, changed in place);
+    `alpha` one strength for every layer, or one per layer's name."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -68,7 +77,8 @@ def smooth(model, nodes: list[str], maxima: dict[str, np.ndarray], alpha: float 
     for k, name in enumerate(nodes):
         node = by_name[name]
         weight = numpy_helper.to_array(weights[node.input[1]])  # [in, out]
-        scale = maxima[node.input[0]] ** alpha / np.maximum(np.abs(weight).max(1), 1e-8) ** (1 - alpha)
+        strength = alpha[name] if isinstance(alpha, dict) else alpha
+        scale = maxima[node.input[0]] ** strength / np.maximum(np.abs(weight).max(1), 1e-8) ** (1 - strength)
         scale = np.maximum(scale, 1e-5).astype(np.float32)
         weights[node.input[1]].CopyFrom(numpy_helper.from_array(weight * scale[:, None], node.input[1]))
         inverse, smoothed = f"smooth_{k}_inverse", f"smooth_{k}_input"
