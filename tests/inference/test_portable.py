@@ -406,6 +406,27 @@ def test_every_damaged_file_of_an_exported_folder_is_named(exported, tmp_path, c
         assert "export" in err or "manifest" in name, err
 
 
+@pytest.mark.parametrize("content", ['{"relation_joint": {"*": "high"}}', '{"relation": {"*": NaN}}',
+                                     '{"entity": 0.5}', '[1]', '{"entiy": {"*": 1.0}}'])
+def test_a_damaged_thresholds_file_is_named_by_both_engines(exported, tmp_path, capsys, content):
+    import shutil
+
+    from spertmt.cli import main
+
+    source = tmp_path / "in.txt"
+    source.write_text("Mary lives in Paris.\n")
+    for runtime, model in (("torch", TRAINED), ("onnx", exported)):
+        folder = tmp_path / runtime
+        shutil.copytree(model, folder)
+        (folder / "thresholds.json").write_text(content)
+        with pytest.raises(ValueError, match=re.escape(str(folder / "thresholds.json")) + ".*tune θ again"):
+            spertmt.load(folder, runtime=runtime)
+        assert main(["predict", "--quiet", "--model", str(folder), "--runtime", runtime, "--input", str(source),
+                     "--output", str(tmp_path / "out.jsonl")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "thresholds.json" in err and "Traceback" not in err, err
+
+
 def test_a_graph_onnx_runtime_cannot_read_is_named_without_the_manifests_sizes(exported, tmp_path):
     """A folder exported before the manifest listed its files: a graph cut short still gets one
     named line (ONNX Runtime's own error, wrapped), and a manifest of another format says so."""

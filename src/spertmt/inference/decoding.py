@@ -8,6 +8,7 @@ a relation predicted twice after that (both directions) is kept once, with its h
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -19,6 +20,28 @@ from .calibration import Calibration
 
 # thresholds.json's key for cuts on relations' joint score (a precision target's; thresholds.py)
 JOINT = "relation_joint"
+
+
+def check_thresholds(content, where: str) -> dict:
+    """thresholds.json's content read from `where`, checked as thresholds_to_apply reads it: per
+    head ("entity", "relation", "relation_joint") a map from type names (and "*") to θ, a number or
+    null; a precision target's "target_precision" beside them. Anything else is one named error."""
+    fix = "tune θ again (spertmt tune-threshold) or delete the file"
+    if not isinstance(content, dict):
+        raise ValueError(f"{where}: not an object of θ per head; {fix}")
+    for head, values in content.items():
+        if head == "target_precision":
+            continue
+        if head not in ("entity", "relation", JOINT):
+            raise ValueError(f"{where}: unknown entry {head!r} (known: entity, relation, {JOINT}, target_precision); "
+                             f"{fix}")
+        if not isinstance(values, dict) or not all(
+                isinstance(name, str) and (theta is None or (isinstance(theta, (int, float))
+                                                            and not isinstance(theta, bool) and not math.isnan(theta)))
+                for name, theta in values.items()):
+            raise ValueError(f"{where}: {head!r} must map type names (and \"*\") to θ, a number or null, not "
+                             f"{json.dumps(values)[:80]}; {fix}")
+    return content
 
 
 def thresholds_to_apply(config_threshold: float, entity_types: list[str], relation_types: list[str],

@@ -21,6 +21,7 @@ from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
 from ..runtime import resolve_device, warn_if_slow
 from .calibration import Calibration, read_calibration, save_calibration
+from .decoding import check_thresholds
 from .engines.base import EngineExtractor
 from .engines.pytorch import TorchEngine
 from .runtimes import prepare_encoder, resolve_precision
@@ -141,7 +142,9 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     resolved = resolve_device(device)
     precision = resolve_precision(precision, runtime, resolved)
     folder = resolve_model_folder(folder, revision, cache_dir)
-    thresholds = read_folder_json(folder, ModelFiles.THRESHOLDS) if (folder / ModelFiles.THRESHOLDS).exists() else None
+    thresholds, stored = None, folder / ModelFiles.THRESHOLDS
+    if stored.exists():
+        thresholds = check_thresholds(read_folder_json(folder, ModelFiles.THRESHOLDS), str(stored))
     model = load_model(folder, resolved)
     prepare_encoder(model, folder, precision, runtime, resolved)
     return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime, folder,

@@ -20,6 +20,7 @@ from ..data.documents import Types
 from ..files import read_folder_json
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from .calibration import read_calibration
+from .decoding import check_thresholds
 from .engines.base import EngineExtractor
 from .engines.onnx import OnnxEngine
 
@@ -78,7 +79,8 @@ class PortableExtractor(EngineExtractor):
         config = Config.from_dict(_read_json(folder, ModelFiles.CONFIG), str(folder / ModelFiles.CONFIG)).resolved()
         types = Types.from_dict(_read_json(folder, ModelFiles.TYPES), str(folder / ModelFiles.TYPES))
         thresholds = folder / ModelFiles.THRESHOLDS
-        self.thresholds = _read_json(folder, ModelFiles.THRESHOLDS) if thresholds.exists() else {}
+        self.thresholds = (check_thresholds(_read_json(folder, ModelFiles.THRESHOLDS), str(thresholds))
+                           if thresholds.exists() else {})
         self.calibration = read_calibration(folder)
         try:
             tokenizer = Tokenizer.from_file(str(folder / manifest["tokenizer"]))
