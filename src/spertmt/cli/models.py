@@ -86,7 +86,8 @@ def tune_arguments(commands) -> None:
     tune.add_argument("--global-only", action="store_true", help="one θ per head, no per-type values")
     tune.add_argument("--target-precision", type=probability, metavar="P",
                       help="instead of the best F1: per type the lowest θ whose dev precision reaches P with "
-                           "--confidence (a Clopper-Pearson bound), e.g. 0.9")
+                           "--confidence (a Clopper-Pearson bound), e.g. 0.9; relations are cut on their joint "
+                           "score, their own times their entities' (docs/using.md)")
     tune.add_argument("--confidence", type=probability,
                       help="confidence of --target-precision's bound (default 0.95)")
     tune.set_defaults(func=_tune)
