@@ -165,7 +165,7 @@ def test_documents_longer_than_the_window_are_stitched_as_in_pytorch(exported, t
 @pytest.mark.parametrize("relations", [{"relation": {"*": -0.2}}, {"relation_joint": {"*": 0.0688}}],
                          ids=["theta", "joint-cut"])
 def test_tuned_thresholds_apply_as_in_pytorch(exported, tmp_path, relations):
-    """θ tuned for F1, and a precision target's cut on relations' joint probability (which keeps
+    """θ tuned for F1, and a precision target's cut on relations' joint score (which keeps
     about half of the fixture model's relations here)."""
     import shutil
 

@@ -126,8 +126,8 @@ def entity_candidates(extractor: Extractor, documents: list[Document], batch_siz
 def relation_candidates(extractor: Extractor, documents: list[Document], entity_threshold, batch_size: int,
                         progress: bool = False):
     """Every pair of the entities `entity_threshold` keeps, with each type the relation head can keep
-    at its lowest θ: (rows, gold counts) as _relation_rows, each row with the relation's joint
-    probability (relation_joint) added last."""
+    at its lowest θ: (rows, gold counts) as _relation_rows, each row with the relation's joint score
+    (relation_joint) added last."""
     relations = predict_documents(extractor.engine, documents, entity_threshold=entity_threshold,
                                   relation_threshold=extractor.model.relation_head.lowest_threshold,
                                   batch_size=batch_size, progress=progress, desc="dev relations")
@@ -140,7 +140,7 @@ def relation_joint(predicted: list[Document], margins: bool) -> list[float]:
     """Each predicted relation's joint score (decoding.joint_score, as extraction
     computes it), in _relation_rows' order; `margins`: Config.multitask_heads."""
     return [joint_score(r.score, unit_score(d.entities[r.head].score, margins),
-                              unit_score(d.entities[r.tail].score, margins), margins)
+                        unit_score(d.entities[r.tail].score, margins), margins)
             for d in predicted for r in d.relations]
 
 
@@ -185,8 +185,9 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
     per type, not corrected for the number of types); "*" is the head's one θ over all types, for
     a type dev does not have (and for every type when `per_type` is False). Relations are chosen over
     the entities the entity θ keeps, and cut on their joint score (`relations_on` "joint":
-    the relation's times its two entities', decoding.joint_score; it keeps more at the same
-    bound, as an RE+ relation is right only where its entities are) or on their score ("score").
+    the relation's times its two entities', decoding.joint_score; on the dev sets measured it kept
+    more at the same bound, as an RE+ relation is right only where its entities are) or on their
+    score ("score").
     Returns {"entity": {name: cut}, "relation": {...}, "relations_on": ..., "skipped": [why]}; a
     cut's θ is None where no θ reaches the target (nothing of that type is then extracted)."""
     from .calibration import cut_for_precision
