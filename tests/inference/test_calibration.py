@@ -274,7 +274,9 @@ def test_a_global_precision_target_stores_one_theta_per_head(trained_copy, capsy
     assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--data", DATA, "--device", "cpu",
                  "--target-precision", "0.5", "--confidence", "0.6", "--global-only"]) == 0
     stored = json.loads((trained_copy / "thresholds.json").read_text())
-    assert set(stored["entity"]) == {"*"} and set(stored.get("relation", {"*": 0})) == {"*"}
+    assert set(stored["entity"]) == {"*"} and set(stored.get("relation_joint", {"*": 0})) == {"*"}
+    printed = capsys.readouterr().out
+    assert "entity all types" in printed and "entity Peop" not in printed  # what is stored, no per-type lines
 
 
 def test_precision_target_and_confidence_are_checked(trained_copy, capsys):

@@ -69,7 +69,8 @@ def _tune(args: argparse.Namespace) -> int:
     chosen = extractor.tune_thresholds(documents, args.target_precision, args.confidence or 0.95,
                                        per_type=not args.global_only, batch_size=args.batch_size,
                                        progress=not args.quiet)
-    print(tuning.format_precision_cuts(chosen) if args.target_precision is not None else tuning.format_tuning(chosen))
+    print(tuning.format_precision_cuts(chosen, per_type=not args.global_only) if args.target_precision is not None
+          else tuning.format_tuning(chosen))
     if args.dry_run:
         print(json.dumps(extractor.thresholds, indent=2))
         return 0

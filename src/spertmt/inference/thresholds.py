@@ -226,13 +226,16 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
     return result
 
 
-def format_precision_cuts(chosen: dict) -> str:
-    """The θ chosen for a precision target, per head and type, with what dev says each keeps."""
+def format_precision_cuts(chosen: dict, per_type: bool = True) -> str:
+    """The θ chosen for a precision target, per head and type (the head's one only, where `per_type`
+    is False, as precision_thresholds_content stores it), with what dev says each keeps."""
     target = chosen["target"]
     lines = [f"θ for precision {target['precision']:.2f} with confidence {target['confidence']:.2f} "
              "(one-sided Clopper-Pearson bound on dev):"]
     for head in ("entity", "relation"):
         for name, cut in chosen.get(head, {}).items():
+            if not per_type and name != "*":
+                continue
             label = f"{head} {'all types' if name == '*' else name}"
             if cut["threshold"] is None:
                 lines.append(f"  {label:>32}  no θ reaches it: nothing of this type is extracted")
