@@ -89,7 +89,6 @@ def main() -> None:
         records.write(args.output, {"command": shlex.join(["python", "experiments/relation_calibration_input.py",
                                                           *sys.argv[1:]]),
                                     "commit": records.commit(), "date": time.strftime("%Y-%m-%d"), "rows": rows})
-        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
