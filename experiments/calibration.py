@@ -81,7 +81,7 @@ def main() -> None:
     calibration, dev_report = calibrate(extractor, dev, batch_size=args.batch_size, progress=True)
     predicted = extractor.predict(test, batch_size=args.batch_size, progress=True)
     at_tuned = _precision_recall(evaluate(test, predicted, extractor.types, overlapping=config.overlapping))
-    test_quality = calibration_quality(predicted, test, extractor.types, calibration)
+    test_quality = calibration_quality(predicted, test, extractor.types, calibration, config.multitask_heads)
 
     targets = []  # each target with relations cut on their score and on their joint score, per type and not
     for target in args.targets:

@@ -159,6 +159,14 @@ def test_a_joint_cut_keeps_the_relations_whose_score_times_their_entities_reache
     assert kept(relation_joint_cut=[0.31] * R, margins=True) == [(1, 2, first, 0.8), (0, 2, first, 0.8),
                                                                   (0, 2, "Near", 0.7)]
     assert len(kept()) == 4 and kept(relation_joint_cut=[math.inf] * R) == []
+    # a relation calibration on the joint score maps it (here that of the scores as probabilities)
+    platt = cal.Platt(2.0, -1.0, True)
+    calibration = cal.Calibration({"relation": cal.HeadCalibration({"*": platt}, "platt", False, cal.JOINT_SCORE)})
+    found = decode_arrays(*arrays, documents, types, calibration=calibration)[0].relations
+    want = {(0, 1): 0.8 * 0.9 * 0.5, (1, 2): 0.8 * 0.5 * 1.0, (0, 2): 0.8 * 0.9 * 1.0}
+    for r in found:
+        joint = 0.7 * 0.9 * 1.0 if r.type == "Near" else want[(r.head, r.tail)]
+        assert r.probability == pytest.approx(float(platt(np.array([joint]))[0]), abs=1e-6)
 
 
 def test_a_cut_on_the_joint_score_keeps_in_extraction_what_it_kept_when_chosen(trained_copy):
@@ -194,11 +202,21 @@ def test_the_file_round_trips_and_a_damaged_one_is_named(tmp_path):
         {"*": cal.Platt(1.5, 0.5, True), "Loc": cal.Isotonic((0.0, 1.0), (0.2, 0.8))}, "isotonic", True)})
     path = cal.save_calibration(tmp_path, calibration)
     again = cal.read_calibration(tmp_path)
-    assert again.to_dict() == calibration.to_dict()
+    assert again.to_dict() == calibration.to_dict() and again.to_dict()["format"] == 1  # maps on scores: format 1
     assert cal.read_calibration(tmp_path / "elsewhere") is None  # no file: the model's own probabilities
+    calibration.heads["relation"] = cal.HeadCalibration({"*": cal.Platt(2.0, -1.0, True)}, "platt", False,
+                                                        cal.JOINT_SCORE)
+    cal.save_calibration(tmp_path, calibration)
+    again = cal.read_calibration(tmp_path)  # a map on the joint score: format 2, which a release before cannot misread
+    assert again.to_dict() == calibration.to_dict() and again.to_dict()["format"] == 2
+    assert again.reads("relation") == cal.JOINT_SCORE and again.reads("entity") == "score"
+    with pytest.raises(ValueError, match="reads joint scores: pass them"):
+        again.probabilities("relation", np.array([1.0]), np.array(["Loc"]), np.array([0.5]))
     for damage, expected in (("{", "calibration.json is damaged"), (json.dumps({"format": 9}), "format 9"),
                              (json.dumps({"format": 1, "entity": {"maps": {"*": {"method": "spline"}}}}),
-                              "unknown calibration method 'spline'")):
+                              "unknown calibration method 'spline'"),
+                             (json.dumps({"format": 2, "relation": {"reads": "width", "maps": {"*": {}}}}),
+                              "its maps read 'width'")):
         path.write_text(damage)
         with pytest.raises(ValueError, match=expected) as raised:
             cal.read_calibration(tmp_path)

@@ -207,6 +207,33 @@ def test_calibration_applies_as_in_pytorch(exported, tmp_path):
     assert [e.probability for r in plain for e in r.entities] != [e.probability for r in got for e in r.entities]
 
 
+def test_a_relation_calibration_on_the_joint_score_applies_as_in_pytorch(exported, tmp_path):
+    """calibration.json whose relation maps read the joint score (decoding.joint_score): both engines
+    give every relation the map of its joint score."""
+    import shutil
+
+    from spertmt.inference import calibration as cal
+    from spertmt.inference.thresholds import relation_joint
+
+    calibration = cal.Calibration({"relation": cal.HeadCalibration({"*": cal.Platt(4.0, 10.0, True)}, "platt", False,
+                                                                   cal.JOINT_SCORE)})
+    folders = {}
+    for name, source in (("torch", TRAINED), ("onnx", exported)):
+        folders[name] = tmp_path / name
+        shutil.copytree(source, folders[name])
+        (folders[name] / "thresholds.json").write_text(json.dumps({"entity": {"*": -1.0}, "relation": {"*": -1.0}}))
+        cal.save_calibration(folders[name], calibration)
+    documents = spertmt.read_documents(FIXTURES + "/tiny_train.json")
+    torch_model = spertmt.load(folders["torch"], device="cpu")
+    want = torch_model.predict(documents)
+    got = spertmt.load(folders["onnx"], runtime="onnx").predict(documents)
+    probabilities = [r.probability for d in want for r in d.relations]
+    assert len(probabilities) > 10 and len(set(np.round(probabilities, 4))) > 5
+    np.testing.assert_allclose([r.probability for d in got for r in d.relations], probabilities, atol=1e-4)
+    joint = relation_joint(want, torch_model.config.multitask_heads)
+    np.testing.assert_allclose(probabilities, calibration.heads["relation"].maps["*"](np.array(joint)), atol=1e-6)
+
+
 def test_max_pool_equals_the_span_kernel():
     g = torch.Generator().manual_seed(0)
     hidden = torch.randn(3, 11, 5, generator=g)

@@ -23,7 +23,10 @@ import numpy as np
 from ..files import read_folder_json, write_text_atomic
 from ..layout import ModelFiles
 
-CALIBRATION_FORMAT = 1
+CALIBRATION_FORMAT = 2  # 2: a head may read the joint score (format 1: every map reads scores)
+READABLE_FORMATS = (1, 2)
+OWN = "model's own"  # the report's row of the model's own probabilities
+JOINT_SCORE = "joint score"  # what a relation head's maps may read instead of the score (decoding.joint_score)
 METHODS = ("platt", "isotonic")
 FOLDS = 5
 # A type gets a map of its own only with this many right and this many wrong candidates on dev.
@@ -236,10 +239,11 @@ class Candidates:
 
 
 class HeadCalibration:
-    """A head's maps: one for the head ("*") and one per type that has its own."""
+    """A head's maps: one for the head ("*") and one per type that has its own; `reads`: what they
+    map, the items' "score" or (relations) their JOINT_SCORE."""
 
-    def __init__(self, maps: dict[str, Map], method: str, per_type: bool):
-        self.maps, self.method, self.per_type = maps, method, per_type
+    def __init__(self, maps: dict[str, Map], method: str, per_type: bool, reads: str = "score"):
+        self.maps, self.method, self.per_type, self.reads = maps, method, per_type, reads
 
     def probabilities(self, scores: np.ndarray, type_names: np.ndarray) -> np.ndarray:
         out = self.maps["*"](scores)
@@ -263,15 +267,18 @@ class HeadCalibration:
         return cls(maps, method, per_type)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "per_type": self.per_type,
+        return {"method": self.method, "per_type": self.per_type, "reads": self.reads,
                 "maps": {name: found.to_dict() for name, found in self.maps.items()}}
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> HeadCalibration:
         if not isinstance(data, dict) or not isinstance(data.get("maps"), dict) or "*" not in data["maps"]:
             raise ValueError(f"{where}: a head's calibration needs its maps, with \"*\" among them")
+        reads = data.get("reads", "score")
+        if reads not in ("score", JOINT_SCORE):
+            raise ValueError(f"{where}: its maps read {reads!r}; this spertmt knows 'score' and {JOINT_SCORE!r}")
         maps = {name: map_from_dict(found, f"{where}, map {name!r}") for name, found in data["maps"].items()}
-        return cls(maps, str(data.get("method", "?")), bool(data.get("per_type", False)))
+        return cls(maps, str(data.get("method", "?")), bool(data.get("per_type", False)), reads)
 
 
 def choose_and_fit(candidates: Candidates, logit_input: bool, folds: int = FOLDS) -> tuple[HeadCalibration, dict]:
@@ -294,7 +301,7 @@ def choose_and_fit(candidates: Candidates, logit_input: bool, folds: int = FOLDS
     measured = {choice: quality(predicted[choice][returned], candidates.correct[returned]) for choice in choices}
     method, per_type = min(choices, key=lambda choice: measured[choice]["brier"])
     report = {f"{m}{' per type' if t else ''}": measured[(m, t)] for m, t in choices}
-    report["model's own"] = quality(candidates.raw[returned], candidates.correct[returned])
+    report[OWN] = quality(candidates.raw[returned], candidates.correct[returned])
     return HeadCalibration.fit(candidates, method, per_type, logit_input), report
 
 
@@ -304,25 +311,37 @@ class Calibration:
     def __init__(self, heads: dict[str, HeadCalibration], info: dict | None = None):
         self.heads, self.info = heads, info or {}
 
-    def probabilities(self, head: str, scores: np.ndarray, type_names: np.ndarray,
-                      raw: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities of `head`'s items (arrays of one shape), `raw` where it has no map."""
+    def reads(self, head: str) -> str | None:
+        """What `head`'s maps read ("score" or JOINT_SCORE), None where it has none."""
+        found = self.heads.get(head)
+        return None if found is None else found.reads
+
+    def probabilities(self, head: str, scores: np.ndarray, type_names: np.ndarray, raw: np.ndarray,
+                      joint: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities of `head`'s items (arrays of one shape), `raw` where it has no map;
+        `joint`: the items' joint scores, for a head whose maps read them."""
         found = self.heads.get(head)
         if found is None:
             return raw
-        return found.probabilities(np.asarray(scores, dtype=np.float64), type_names).astype(np.float32)
+        values = scores if found.reads == "score" else joint
+        if values is None:
+            raise ValueError(f"the {head} calibration reads {found.reads}s: pass them")
+        return found.probabilities(np.asarray(values, dtype=np.float64), type_names).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"format": CALIBRATION_FORMAT,
+        # format 1 where every map reads scores, so that a release before format 2 still reads the file
+        joint = any(found.reads != "score" for found in self.heads.values())
+        return {"format": CALIBRATION_FORMAT if joint else 1,
                 "event": {"entity": "its span and type are in the gold",
                           "relation": "its type and both entities (spans and types) are in the gold (RE+)"},
                 **{head: found.to_dict() for head, found in self.heads.items()}, **self.info}
 
     @classmethod
     def from_dict(cls, data, where: str) -> Calibration:
-        if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             found = data.get("format") if isinstance(data, dict) else None
-            raise ValueError(f"{where}: calibration format {found!r}, this spertmt reads format {CALIBRATION_FORMAT}")
+            raise ValueError(f"{where}: calibration format {found!r}, this spertmt reads formats "
+                             f"{', '.join(map(str, READABLE_FORMATS))}")
         heads = {head: HeadCalibration.from_dict(data[head], f"{where}, {head}")
                  for head in ("entity", "relation") if head in data}
         return cls(heads, {k: v for k, v in data.items() if k not in ("format", "event", "entity", "relation")})

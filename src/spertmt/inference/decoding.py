@@ -16,7 +16,7 @@ import numpy as np
 from ..config import check_threshold
 from ..data.documents import Document, Entity, Relation, Types
 from ..evaluate import symmetric_order
-from .calibration import Calibration
+from .calibration import JOINT_SCORE, Calibration
 
 # thresholds.json's key for cuts on relations' joint score (a precision target's; thresholds.py)
 JOINT = "relation_joint"
@@ -109,10 +109,12 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
     (joint_score) reaches its type's cut; `given`: the entities were given (each then counts as
     certain); `margins`: the heads' scores are margins (Config.multitask_heads)."""
     cuts = None if relation_joint_cut is None else np.asarray(relation_joint_cut, dtype=np.float64)
-    if cuts is not None:  # a first sieve, a hair below each cut (the exact test is joint_score's, below)
+    joint = None  # [B, P, R] joint scores, where a cut or the calibration reads them
+    if cuts is not None or (calibration is not None and calibration.reads("relation") == JOINT_SCORE):
         entity = np.ones(entity_scores.shape) if given else unit_scores(entity_scores, margins)
         joint = (unit_scores(relation_scores, margins) * np.take_along_axis(entity, pairs[..., 0], 1)[..., None]
                  * np.take_along_axis(entity, pairs[..., 1], 1)[..., None])
+    if cuts is not None:  # a first sieve, a hair below each cut (the exact test is joint_score's, below)
         symmetric = np.array([t.symmetric for t in types.relations], dtype=bool)  # both directions merged first
         relation_keep = relation_keep & ((joint >= cuts * (1 - 1e-9) - 1e-12) | symmetric)
     if calibration is not None:  # the kept items only: the rest is never read
@@ -122,7 +124,8 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
                                            lambda keep: entity_names[entity_types[keep]])
         relation_probabilities = _calibrated(calibration, "relation", relation_keep, relation_scores,
                                              relation_probabilities,
-                                             lambda keep: np.broadcast_to(relation_names, relation_keep.shape)[keep])
+                                             lambda keep: np.broadcast_to(relation_names, relation_keep.shape)[keep],
+                                             joint)
     out = []
     for b, doc in enumerate(documents):
         rows = np.flatnonzero(entity_keep[b]).tolist()
@@ -180,11 +183,13 @@ def joint_score(relation_score: float, head: float, tail: float, margins: bool) 
 
 
 def _calibrated(calibration: Calibration, head: str, keep: np.ndarray, scores: np.ndarray, probabilities: np.ndarray,
-                names_of) -> np.ndarray:
-    """`probabilities` with the kept items' replaced by their calibrated ones."""
+                names_of, joint: np.ndarray | None = None) -> np.ndarray:
+    """`probabilities` with the kept items' replaced by their calibrated ones (`joint`: the items'
+    joint scores, for a calibration that reads them)."""
     out = np.array(probabilities, dtype=np.float32, copy=True)
     if keep.any():
-        out[keep] = calibration.probabilities(head, scores[keep], names_of(keep), out[keep])
+        out[keep] = calibration.probabilities(head, scores[keep], names_of(keep), out[keep],
+                                              None if joint is None else joint[keep])
     return out
 
 

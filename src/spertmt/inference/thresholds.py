@@ -10,6 +10,7 @@ land in `<model>/thresholds.json`, which `spertmt.load` reads; an explicit thres
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -275,8 +276,10 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
     (calibration.Calibration, the cross-validated quality of each method on dev). The entity
     candidates are every span (its best type, no θ); the relation candidates every pair of the
     entities the entity θ keeps; "returned" are those the θ keeps (and a precision target's cut on
-    relations' joint score), which choose the method."""
-    from .calibration import Calibration, Candidates, choose_and_fit
+    relations' joint score), which choose the method. A relation's maps read its score, or its
+    joint score (decoding.joint_score) where that gives the lower cross-validated Brier score: the
+    probability is that the whole triple is right, and the score alone does not see its entities."""
+    from .calibration import JOINT_SCORE, OWN, Calibration, Candidates, choose_and_fit
 
     model = extractor.model
     entity_theta, relation_theta = applied_thresholds(model, extractor.thresholds)
@@ -299,25 +302,39 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
             missing = "no wrong" if len(rows) and candidates.correct.all() else "no right"
             report[head] = {"skipped": f"dev has {missing} {head} candidates to fit on"}
             continue
-        heads[head], report[head] = choose_and_fit(candidates, logit_input=module.scores_are_probabilities)
-        report[head] = {"chosen": heads[head].method + (" per type" if heads[head].per_type else ""),
+        heads[head], measured = choose_and_fit(candidates, logit_input=module.scores_are_probabilities)
+        if head == "relation":  # maps on the joint score, which sees the entities' confidence, where they do better
+            on_joint = dataclasses.replace(candidates, scores=np.array([row[-1] for row in found], dtype=np.float64))
+            joint_head, joint_measured = choose_and_fit(on_joint, logit_input=True)
+            if joint_measured[_choice(joint_head)]["brier"] < measured[_choice(heads[head])]["brier"]:
+                heads[head] = joint_head
+                heads[head].reads = JOINT_SCORE
+            measured.update({f"{name}, {JOINT_SCORE}": q for name, q in joint_measured.items() if name != OWN})
+        report[head] = {"chosen": _choice(heads[head]) + ("" if heads[head].reads == "score" else f", {JOINT_SCORE}"),
                         "candidates": len(rows), "returned": int(candidates.returned.sum()),
-                        "cross_validated": report[head]}
+                        "cross_validated": measured}
     return Calibration(heads, {"fitted_on": {"documents": len(documents)}}), report
 
 
-def calibration_quality(predicted: list[Document], gold: list[Document], types, calibration) -> dict:
+def _choice(head) -> str:
+    """A fitted head calibration's name in choose_and_fit's report ("isotonic per type")."""
+    return head.method + (" per type" if head.per_type else "")
+
+
+def calibration_quality(predicted: list[Document], gold: list[Document], types, calibration,
+                        margins: bool) -> dict:
     """ECE, Brier score and reliability bins of the predicted items (what extraction returned, with
     the model's raw probabilities) before and after `calibration`, per head; with the ECE that perfect
     calibration would show on those items (calibration.ece_if_calibrated), the floor of what can be
-    told apart on that many items."""
+    told apart on that many items. `margins`: Config.multitask_heads (for the joint scores)."""
     from .calibration import Candidates, ece_if_calibrated, quality, reliability_bins
 
     out = {}
+    joint = {"entity": None, "relation": np.array(relation_joint(predicted, margins), dtype=np.float64)}
     for head, (rows, _) in (("entity", _entity_rows(predicted, gold)),
                             ("relation", _relation_rows(predicted, gold, symmetric_types(types)))):
         candidates = Candidates.from_rows([(*row, True) for row in rows])  # every predicted item is returned
-        after = calibration.probabilities(head, candidates.scores, candidates.types, candidates.raw)
+        after = calibration.probabilities(head, candidates.scores, candidates.types, candidates.raw, joint[head])
         own, right = candidates.raw, candidates.correct
         out[head] = {"before": quality(own, right), "after": {**quality(after, right),
                                                                "ece_if_calibrated": ece_if_calibrated(after)},
@@ -334,11 +351,11 @@ def format_calibration(report: dict) -> str:
             continue
         lines.append(f"--- {head}: {found['chosen']} (chosen by the Brier score of the {found['returned']} items "
                      f"returned on dev, {FOLDS}-fold cross-validated; fitted on {found['candidates']} candidates) ---")
-        lines.append(f"{'':>20} {'ECE':>8} {'Brier':>8} {'mean p':>8} {'right':>8}")
+        lines.append(f"{'':>32} {'ECE':>8} {'Brier':>8} {'mean p':>8} {'right':>8}")
         for name, q in found["cross_validated"].items():
             mean = "-" if q["mean_probability"] is None else f"{q['mean_probability']:.3f}"
             right = "-" if q["right"] is None else f"{q['right']:.3f}"
-            lines.append(f"{name:>20} {q['ece']:8.3f} {q['brier']:8.3f} {mean:>8} {right:>8}")
+            lines.append(f"{name:>32} {q['ece']:8.3f} {q['brier']:8.3f} {mean:>8} {right:>8}")
         lines.append("")
     return "\n".join(lines)
 

@@ -65,7 +65,8 @@ def final_evaluation(trainer: Trainer) -> dict:
         from ..inference.thresholds import calibration_quality
 
         trainer.log.write(Event.TEST_CALIBRATION,
-                          **calibration_quality(predictions, test_docs, types, calibrations[BEST]))
+                          **calibration_quality(predictions, test_docs, types, calibrations[BEST],
+                                                best.config.multitask_heads))
     trainer.log.write(Event.TEST, metrics=metrics)
     if thresholds[BEST]:  # θ was tuned: the config's θ scored too, so both readings sit side by side
         _, fixed_metrics = predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)
