@@ -310,6 +310,7 @@ def calibrate(extractor: Extractor, documents: list[Document], batch_size: int =
                 heads[head] = joint_head
                 heads[head].reads = JOINT_SCORE
             measured.update({f"{name}, {JOINT_SCORE}": q for name, q in joint_measured.items() if name != OWN})
+            measured[OWN] = measured.pop(OWN)  # last, below the choices
         report[head] = {"chosen": _choice(heads[head]) + ("" if heads[head].reads == "score" else f", {JOINT_SCORE}"),
                         "candidates": len(rows), "returned": int(candidates.returned.sum()),
                         "cross_validated": measured}
