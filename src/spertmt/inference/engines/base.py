@@ -13,7 +13,7 @@ import numpy as np
 from ...config import Config
 from ...data.documents import Document, Types
 from ...data.encoding import Encoding, longest_first
-from ..calibration import Calibration
+from ..calibration import JOINT_SCORE, Calibration
 from ..decoding import decode_arrays, threshold_arguments
 from ..texts import MAX_SENTENCE_WORDS, Extraction, prepare_texts
 
@@ -72,6 +72,9 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
 
     encodings = engine.encode(documents)
     out: dict[int, Document] = {}
+    # how a score becomes a joint score's factor, read only where joint scores are computed
+    joint = relation_joint_cut is not None or (calibration is not None and calibration.reads("relation") == JOINT_SCORE)
+    margins = joint and engine.config.multitask_heads
     with engine.running():
         batches = longest_first(encodings, batch_size, batch_pieces)
         for chunk in tqdm(batches, desc=desc, disable=not progress, dynamic_ncols=True):
@@ -79,8 +82,7 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
             arrays = engine.predict_batch(batch, [encodings[i] for i in chunk], entity_threshold, relation_threshold,
                                           relations, [given[i] for i in chunk] if given is not None else None)
             decoded = decode_arrays(*arrays, batch, engine.types, flat=flat, calibration=calibration,
-                                    relation_joint_cut=relation_joint_cut, given=given is not None,
-                                    margins=engine.config.multitask_heads)
+                                    relation_joint_cut=relation_joint_cut, given=given is not None, margins=margins)
             for i, predicted in zip(chunk, decoded):
                 out[i] = predicted
     return [out[i] for i in range(len(documents))]
