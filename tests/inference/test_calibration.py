@@ -216,7 +216,10 @@ def test_the_file_round_trips_and_a_damaged_one_is_named(tmp_path):
                              (json.dumps({"format": 1, "entity": {"maps": {"*": {"method": "spline"}}}}),
                               "unknown calibration method 'spline'"),
                              (json.dumps({"format": 2, "relation": {"reads": "width", "maps": {"*": {}}}}),
-                              "its maps read 'width'")):
+                              "its maps read 'width'"),
+                             (json.dumps({"format": 2, "entity": {"reads": "joint score", "maps": {"*": {
+                                 "method": "platt", "a": 1, "b": 0, "input": "score"}}}}),
+                              "an entity's read its score")):
         path.write_text(damage)
         with pytest.raises(ValueError, match=expected) as raised:
             cal.read_calibration(tmp_path)

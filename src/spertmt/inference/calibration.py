@@ -344,6 +344,8 @@ class Calibration:
                              f"{', '.join(map(str, READABLE_FORMATS))}")
         heads = {head: HeadCalibration.from_dict(data[head], f"{where}, {head}")
                  for head in ("entity", "relation") if head in data}
+        if "entity" in heads and heads["entity"].reads != "score":
+            raise ValueError(f"{where}, entity: its maps read {heads['entity'].reads!r}; an entity's read its score")
         return cls(heads, {k: v for k, v in data.items() if k not in ("format", "event", "entity", "relation")})
 
 
