@@ -231,8 +231,8 @@ class Config:
     threshold_selection: str = "fixed"
     # θ for a precision asked for, instead of threshold_selection's F1: per head and type on dev (one
     # per head with threshold_selection "global"), the lowest θ where a one-sided Clopper-Pearson
-    # bound (at target_confidence) of the dev precision reaches it (spertmt tune-threshold
-    # --target-precision; docs/using.md, "Probabilities").
+    # bound (at target_confidence) of the dev precision reaches it, relations cut on their joint
+    # score (spertmt tune-threshold --target-precision; docs/using.md, "Probabilities").
     target_precision: float | None = None
     target_confidence: float = 0.95
     # The probabilities calibrated on the dev set at the end of training: calibration.json in best/
