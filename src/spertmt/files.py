@@ -22,9 +22,14 @@ from typing import IO
 STDIO = "-"  # as an input: standard input; as an output: standard output
 
 
+def is_stdio(path: str | Path) -> bool:
+    """Whether `path` names standard input or output (STDIO) rather than a file."""
+    return str(path) == STDIO
+
+
 def check_input(path: str | Path) -> None:
     """Refuses, before any work, an input file that is missing or a folder (STDIO, standard input, passes)."""
-    if str(path) == STDIO:
+    if is_stdio(path):
         return
     path = Path(path)
     if path.is_dir():

@@ -13,7 +13,7 @@ from .common import add_runtime_arguments, read_predictions
 
 def _predict(args: argparse.Namespace) -> int:
     from ..config import check_threshold
-    from ..files import STDIO
+    from ..files import is_stdio
     from ..inference.loading import load_extractor
     from ..inference.streaming import check_files, merge_parts, predict_file
 
@@ -28,7 +28,7 @@ def _predict(args: argparse.Namespace) -> int:
         job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
         world, rank, device = job.world, job.rank, str(job.device)
     extractor = load_extractor(args.model, device=device, precision=args.precision, runtime=args.runtime)
-    if args.input == STDIO and sys.stdin.isatty():  # nothing piped in: say what it waits for
+    if is_stdio(args.input) and sys.stdin.isatty():  # nothing piped in: say what it waits for
         print("reading texts from standard input, one per line; end with Ctrl-D", file=sys.stderr)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
@@ -42,7 +42,7 @@ def _predict(args: argparse.Namespace) -> int:
             count = merge_parts(args.output, world, args.output_format)
         job.barrier()
         job.close()
-    if rank == 0 and args.output == STDIO:
+    if rank == 0 and is_stdio(args.output):
         print(f"wrote {count} results to standard output", file=sys.stderr)
     elif rank == 0:
         print(f"wrote {count} results to {args.output}")

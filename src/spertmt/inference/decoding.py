@@ -110,7 +110,7 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
     certain); `margins`: the heads' scores are margins (Config.multitask_heads)."""
     cuts = None if relation_joint_cut is None else np.asarray(relation_joint_cut, dtype=np.float64)
     joint = None  # [B, P, R] joint scores, where a cut or the calibration reads them
-    if cuts is not None or (calibration is not None and calibration.reads("relation") == JOINT_SCORE):
+    if needs_joint_scores(relation_joint_cut, calibration):
         entity = np.ones(entity_scores.shape) if given else unit_scores(entity_scores, margins)
         joint = (unit_scores(relation_scores, margins) * np.take_along_axis(entity, pairs[..., 0], 1)[..., None]
                  * np.take_along_axis(entity, pairs[..., 1], 1)[..., None])
@@ -136,7 +136,8 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
         etypes, eprobs = entity_types[b].tolist(), entity_probabilities[b].tolist()
         entities = [Entity(doc_spans[row][0], doc_spans[row][1], types.entities[etypes[row]].name, scores[row],
                            eprobs[row]) for row in rows]
-        certain = [1.0 if given else unit_score(scores[row], margins) for row in rows]
+        # each entity's factor of a joint score, where a cut needs it
+        certain = [1.0 if given else unit_score(scores[row], margins) for row in rows] if cuts is not None else []
         relations: dict[tuple[int, int, str], tuple] = {}  # (score, probability, joint score, type)
         for p, r in np.argwhere(relation_keep[b]).tolist():
             head, tail = entity_of_row.get(int(pairs[b, p, 0])), entity_of_row.get(int(pairs[b, p, 1]))
@@ -155,6 +156,12 @@ def decode_arrays(spans: np.ndarray, entity_keep: np.ndarray, entity_types: np.n
                              if cuts is None or joint >= cuts[r]],
                             doc.orig_id))
     return out
+
+
+def needs_joint_scores(relation_joint_cut: list[float] | None, calibration: Calibration | None) -> bool:
+    """Whether decoding computes relations' joint scores: a precision target's cut, or a relation
+    calibration that reads them."""
+    return relation_joint_cut is not None or (calibration is not None and calibration.reads("relation") == JOINT_SCORE)
 
 
 def unit_score(score: float, margins: bool) -> float:

@@ -13,17 +13,13 @@ from pathlib import Path
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
-from ..files import STDIO, atomic_output, check_input, check_output
+from ..files import atomic_output, check_input, check_output, is_stdio
 from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
-
-
-def _is_stdio(path: Path) -> bool:
-    return str(path) == STDIO
 
 
 def _name(path: Path) -> str:
     """How messages name an input: its path, or standard input."""
-    return "standard input" if _is_stdio(path) else str(path)
+    return "standard input" if is_stdio(path) else str(path)
 
 
 def _read_inputs(path: Path, input_format: str):
@@ -32,12 +28,12 @@ def _read_inputs(path: Path, input_format: str):
     if input_format == "spert":
         from ..data.documents import read_documents
 
-        if _is_stdio(path):
+        if is_stdio(path):
             raise ValueError("SpERT JSON is read from a file, not from standard input: give its path as --input")
         for i, doc in enumerate(read_documents(path)):
             yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, i + 1
         return
-    source = contextlib.nullcontext(sys.stdin.buffer) if _is_stdio(path) else open(path, "rb")
+    source = contextlib.nullcontext(sys.stdin.buffer) if is_stdio(path) else open(path, "rb")
     with source as f:  # decoded line by line, so that an encoding error names its line
         for line_number, raw in enumerate(f, 1):
             try:
@@ -54,7 +50,7 @@ def _read_inputs(path: Path, input_format: str):
 def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
     """How many inputs process `rank` of `world` takes from a text or JSON lines file (a quick pass
     over its bytes, for the progress bar's total and time left); None for SpERT JSON and standard input."""
-    if input_format == "spert" or _is_stdio(path):
+    if input_format == "spert" or is_stdio(path):
         return None
     with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank ones of JSON lines
         count = sum(1 for line in f if input_format == "txt" or line.strip())
@@ -88,10 +84,10 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
     exists, the output is writable and not the input, each format is given or told by the extension.
     Returns (input format, output format)."""
     input_path, output_path = Path(input_path), Path(output_path)
-    if _is_stdio(output_path) and world > 1:
+    if is_stdio(output_path) and world > 1:
         raise ValueError("several processes cannot share standard output: give --output a file")
     check_input(input_path)
-    if not _is_stdio(output_path):
+    if not is_stdio(output_path):
         check_output(output_path, input_path)
     return (_format_of(input_path, input_format, INPUT_FORMATS),
             _format_of(output_path, output_format, OUTPUT_FORMATS))
@@ -100,7 +96,7 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
     if given:
         return given
-    if _is_stdio(path):  # no extension to tell: text lines in, JSON lines out
+    if is_stdio(path):  # no extension to tell: text lines in, JSON lines out
         return "txt" if "txt" in choices else "jsonl"
     suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert"}.get(path.suffix)
     if suffix not in choices:
@@ -133,7 +129,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
 
     input_path, output_path = Path(input_path), Path(output_path)
     in_format, out_format = check_files(input_path, output_path, input_format, output_format, world)
-    sharded, to_stdout = world > 1, _is_stdio(output_path)
+    sharded, to_stdout = world > 1, is_stdio(output_path)
     count = 0
     shown: list[Document] = []
     total = _count_inputs(input_path, in_format, rank, world) if progress else None

@@ -13,8 +13,8 @@ import numpy as np
 from ...config import Config
 from ...data.documents import Document, Types
 from ...data.encoding import Encoding, longest_first
-from ..calibration import JOINT_SCORE, Calibration
-from ..decoding import decode_arrays, threshold_arguments
+from ..calibration import Calibration
+from ..decoding import decode_arrays, needs_joint_scores, threshold_arguments
 from ..texts import MAX_SENTENCE_WORDS, Extraction, prepare_texts
 
 
@@ -73,8 +73,7 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
     encodings = engine.encode(documents)
     out: dict[int, Document] = {}
     # how a score becomes a joint score's factor, read only where joint scores are computed
-    joint = relation_joint_cut is not None or (calibration is not None and calibration.reads("relation") == JOINT_SCORE)
-    margins = joint and engine.config.multitask_heads
+    margins = needs_joint_scores(relation_joint_cut, calibration) and engine.config.multitask_heads
     with engine.running():
         batches = longest_first(encodings, batch_size, batch_pieces)
         for chunk in tqdm(batches, desc=desc, disable=not progress, dynamic_ncols=True):
