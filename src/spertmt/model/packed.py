@@ -1,0 +1,94 @@
+"""Encoding without padding, for inference on a CPU.
+
+A batch of texts of different lengths is padded to its longest; the encoder's position-wise layers
+(every linear layer, GELU and layer norm: most of extraction's time on a CPU) then compute the
+padding too. Here they run on the real pieces only, packed into one [pieces, d] matrix; only
+attention sees the padded batch (as the encoder itself computes it: the same mask, the same
+operations). The output equals the encoder's at every real piece (tests/test_packed.py holds
+them equal); padded positions are zero, and nothing reads them.
+
+Supported: BERT's layer layout with SDPA attention (BERT, RoBERTa, XLM-R, CamemBERT: MiniLM and
+the SpERT encoders) and MPNet (all-mpnet-base-v2). `encode` answers None for any other encoder
+(and for one being trained), which then runs as it is. Not used on a GPU: packing's boolean
+indexing waits for the device, and GPU kernels pay less for padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_BERT_LAYOUT = ("BertModel", "RobertaModel", "XLMRobertaModel", "CamembertModel")
+
+
+def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor | None:
+    """[B, T, d] hidden states of the real pieces (zeros at padding), or None where packing does
+    not apply (then call the encoder)."""
+    if encoder.training or input_ids.device.type != "cpu":
+        return None
+    kind = type(encoder).__name__
+    config = encoder.config
+    if kind in _BERT_LAYOUT and config._attn_implementation == "sdpa" and not config.is_decoder \
+            and getattr(config, "position_embedding_type", "absolute") == "absolute":
+        layers = _bert_layers
+    elif kind == "MPNetModel":
+        layers = _mpnet_layers
+    else:
+        return None
+    mask = attention_mask.bool()
+    real = mask.reshape(-1).nonzero().squeeze(1)  # the real pieces' rows of the flattened batch
+    hidden = encoder.embeddings(input_ids=input_ids)
+    packed = layers(encoder, hidden.reshape(-1, hidden.shape[-1])[real], mask, real)
+    return _unpack(packed, real, *mask.shape)
+
+
+def _unpack(rows: Tensor, real: Tensor, batch: int, length: int) -> Tensor:
+    """[pieces, d] -> [B, T, d] with zeros at padding."""
+    out = rows.new_zeros(batch * length, rows.shape[-1])
+    out[real] = rows
+    return out.view(batch, length, rows.shape[-1])
+
+
+def _heads(rows: Tensor, real: Tensor, mask: Tensor, heads: int) -> Tensor:
+    """[pieces, d] -> [B, heads, T, d / heads], as attention takes them."""
+    batch, length = mask.shape
+    return _unpack(rows, real, batch, length).view(batch, length, heads, -1).transpose(1, 2)
+
+
+def _rows(context: Tensor, real: Tensor) -> Tensor:
+    """[B, heads, T, d / heads] -> [pieces, d]."""
+    batch, _, length, _ = context.shape
+    return context.transpose(1, 2).reshape(batch * length, -1)[real]
+
+
+def _bert_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor) -> Tensor:
+    """BertLayer.forward (eval, SDPA) on packed rows; HF's SDPA attention takes this boolean mask."""
+    keys = mask[:, None, None, :]
+    heads = encoder.config.num_attention_heads
+    for layer in encoder.encoder.layer:
+        attention = layer.attention.self
+        q, k, v = (_heads(linear(x), real, mask, heads) for linear in (attention.query, attention.key, attention.value))
+        context = _rows(F.scaled_dot_product_attention(q, k, v, attn_mask=keys, scale=attention.scaling), real)
+        x = layer.attention.output(context, x)  # dense, + x, layer norm
+        x = layer.output(layer.intermediate(x), x)
+    return x
+
+
+def _mpnet_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor) -> Tensor:
+    """MPNetLayer.forward (eval) on packed rows, attention computed as MPNetSelfAttention does."""
+    batch, length = mask.shape
+    bias = encoder.encoder.compute_position_bias(x.new_empty(batch, length, 1))
+    additive = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min  # HF's extended mask
+    heads = encoder.config.num_attention_heads
+    for layer in encoder.encoder.layer:
+        attention = layer.attention.attn
+        q, k, v = (_heads(linear(x), real, mask, heads) for linear in (attention.q, attention.k, attention.v))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(attention.attention_head_size)
+        scores += bias
+        probabilities = F.softmax(scores + additive, dim=-1)
+        x = layer.attention.LayerNorm(attention.o(_rows(torch.matmul(probabilities, v), real)) + x)
+        x = layer.output(layer.intermediate(x), x)
+    return x
