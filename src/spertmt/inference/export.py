@@ -28,6 +28,7 @@ import torch
 from .._version import __version__
 from ..files import atomic_folder, give_default_permissions
 from ..layout import MANIFEST_FORMAT, ModelFiles
+from ..model import packed
 from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
@@ -111,14 +112,15 @@ def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> 
 
 
 class _LastHiddenState(torch.nn.Module):
-    """The encoder as one tensor in, one out: what the ONNX graph computes."""
+    """The encoder as one tensor in, one out: what the ONNX graph computes; packed (the position-wise
+    layers on the real pieces only, model.packed) where the architecture allows, as PyTorch runs it."""
 
     def __init__(self, encoder: torch.nn.Module):
         super().__init__()
         self.encoder = encoder
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return packed.hidden_states(self.encoder, input_ids, attention_mask)
 
 
 def export_encoder(encoder: torch.nn.Module, path: Path) -> None:

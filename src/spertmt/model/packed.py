@@ -10,7 +10,8 @@ them equal); padded positions are zero, and nothing reads them.
 Supported: BERT's layer layout with SDPA attention (BERT, RoBERTa, XLM-R, CamemBERT: MiniLM and
 the SpERT encoders) and MPNet (all-mpnet-base-v2). `encode` answers None for any other encoder
 (and for one being trained), which then runs as it is. Not used on a GPU: packing's boolean
-indexing waits for the device, and GPU kernels pay less for padding.
+indexing waits for the device, and GPU kernels pay less for padding. The ONNX encoder that
+`spertmt export` writes is this computation too (its graph packs with NonZero and Gather).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 _BERT_LAYOUT = ("BertModel", "RobertaModel", "XLMRobertaModel", "CamembertModel")
+
+
+def hidden_states(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    """The encoder's [B, T, d] last hidden states: packed where `encode` applies, else as it runs."""
+    hidden = encode(encoder, input_ids, attention_mask)
+    if hidden is None:
+        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return hidden
 
 
 def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor | None:
@@ -39,45 +48,50 @@ def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Ten
     else:
         return None
     mask = attention_mask.bool()
-    real = mask.reshape(-1).nonzero().squeeze(1)  # the real pieces' rows of the flattened batch
+    flat = mask.reshape(-1)
+    real = flat.nonzero().squeeze(1)  # the real pieces' places in the flattened batch
+    # each place's packed row, for unpacking by a gather (ONNX Runtime gathers faster than it
+    # scatters); a padded place reads row 0, which attention's mask then hides
+    slot = torch.where(flat, flat.long().cumsum(0) - 1, 0)
     hidden = encoder.embeddings(input_ids=input_ids)
-    packed = layers(encoder, hidden.reshape(-1, hidden.shape[-1])[real], mask, real)
-    return _unpack(packed, real, *mask.shape)
+    packed = layers(encoder, hidden.reshape(-1, hidden.shape[-1])[real].unsqueeze(0), mask, real, slot)
+    return _unpack(packed, slot, mask)
 
 
-def _unpack(rows: Tensor, real: Tensor, batch: int, length: int) -> Tensor:
-    """[pieces, d] -> [B, T, d] with zeros at padding."""
-    out = rows.new_zeros(batch * length, rows.shape[-1])
-    out[real] = rows
-    return out.view(batch, length, rows.shape[-1])
+# Packed rows are [1, pieces, d]: one sequence of every real piece, so that a linear layer stays one
+# matrix product (and ONNX's MatMul, which the int8 quantiser rewrites).
+
+def _unpack(rows: Tensor, slot: Tensor, mask: Tensor) -> Tensor:
+    """[1, pieces, d] -> [B, T, d] with zeros at padding."""
+    return rows[0][slot].view(*mask.shape, -1).masked_fill(~mask.unsqueeze(-1), 0)
 
 
-def _heads(rows: Tensor, real: Tensor, mask: Tensor, heads: int) -> Tensor:
-    """[pieces, d] -> [B, heads, T, d / heads], as attention takes them."""
-    batch, length = mask.shape
-    return _unpack(rows, real, batch, length).view(batch, length, heads, -1).transpose(1, 2)
+def _heads(rows: Tensor, slot: Tensor, mask: Tensor, heads: int) -> Tensor:
+    """[1, pieces, d] -> [B, heads, T, d / heads], as attention takes them (padded places hold a
+    copy of a real piece's row: the mask keeps attention from reading them, and _rows drops them)."""
+    return rows[0][slot].view(*mask.shape, heads, -1).transpose(1, 2)
 
 
 def _rows(context: Tensor, real: Tensor) -> Tensor:
-    """[B, heads, T, d / heads] -> [pieces, d]."""
+    """[B, heads, T, d / heads] -> [1, pieces, d]."""
     batch, _, length, _ = context.shape
-    return context.transpose(1, 2).reshape(batch * length, -1)[real]
+    return context.transpose(1, 2).reshape(batch * length, -1)[real].unsqueeze(0)
 
 
-def _bert_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor) -> Tensor:
+def _bert_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor, slot: Tensor) -> Tensor:
     """BertLayer.forward (eval, SDPA) on packed rows; HF's SDPA attention takes this boolean mask."""
     keys = mask[:, None, None, :]
     heads = encoder.config.num_attention_heads
     for layer in encoder.encoder.layer:
         attention = layer.attention.self
-        q, k, v = (_heads(linear(x), real, mask, heads) for linear in (attention.query, attention.key, attention.value))
+        q, k, v = (_heads(linear(x), slot, mask, heads) for linear in (attention.query, attention.key, attention.value))
         context = _rows(F.scaled_dot_product_attention(q, k, v, attn_mask=keys, scale=attention.scaling), real)
         x = layer.attention.output(context, x)  # dense, + x, layer norm
         x = layer.output(layer.intermediate(x), x)
     return x
 
 
-def _mpnet_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor) -> Tensor:
+def _mpnet_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor, slot: Tensor) -> Tensor:
     """MPNetLayer.forward (eval) on packed rows, attention computed as MPNetSelfAttention does."""
     batch, length = mask.shape
     bias = encoder.encoder.compute_position_bias(x.new_empty(batch, length, 1))
@@ -85,7 +99,7 @@ def _mpnet_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor) -> 
     heads = encoder.config.num_attention_heads
     for layer in encoder.encoder.layer:
         attention = layer.attention.attn
-        q, k, v = (_heads(linear(x), real, mask, heads) for linear in (attention.q, attention.k, attention.v))
+        q, k, v = (_heads(linear(x), slot, mask, heads) for linear in (attention.q, attention.k, attention.v))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(attention.attention_head_size)
         scores += bias
         probabilities = F.softmax(scores + additive, dim=-1)

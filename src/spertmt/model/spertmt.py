@@ -105,25 +105,18 @@ class SpERTMT(nn.Module):
         the encoder's position limit) are encoded in overlapping windows (`_encode_windows`)."""
         window = min(self.config.max_length, getattr(self.encoder.config, "max_position_embeddings", 512))
         if batch.input_ids.shape[1] <= window:
-            hidden = self._run_encoder(batch.input_ids, batch.attention_mask)
+            hidden = packed.hidden_states(self.encoder, batch.input_ids, batch.attention_mask)
         else:
             hidden = self._encode_windows(batch.input_ids, batch.attention_mask, window)
         # The span kernels take float32, float64 and bfloat16; fp16 autocast output pools in float32.
         return hidden.float() if hidden.dtype == torch.float16 else hidden
 
-    def _run_encoder(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """The encoder's [B, T, d1] output; packed (without the padding's work) where packed.encode applies."""
-        hidden = packed.encode(self.encoder, input_ids, attention_mask)
-        if hidden is None:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return hidden
-
     def _encode_windows(self, input_ids: Tensor, attention_mask: Tensor, window: int) -> Tensor:
         """Encodes long documents in overlapping windows and stitches them (data.encoding.window_plan)."""
         device = input_ids.device
         ids, mask, source = window_plan(input_ids.cpu().numpy(), attention_mask.sum(1).tolist(), window)
-        out = self._run_encoder(torch.from_numpy(ids).to(device),
-                                torch.from_numpy(mask).to(device=device, dtype=attention_mask.dtype))
+        out = packed.hidden_states(self.encoder, torch.from_numpy(ids).to(device),
+                                   torch.from_numpy(mask).to(device=device, dtype=attention_mask.dtype))
         flat = torch.cat([out.reshape(-1, out.shape[-1]), out.new_zeros(1, out.shape[-1])])  # last row: padding
         return flat[torch.from_numpy(source).to(device)]
 
