@@ -3,7 +3,9 @@
     python experiments/int8_onnx_dev.py --model runs/c04/onnx --output results/diagnostics/int8-onnx-dev.json
 
 `--model` is a folder written by `spertmt export --format onnx`. Each variant of the int8 encoder is
-made from its `encoder.onnx` with ONNX Runtime's quantiser and put in a copy of the folder (the graphs
+made with ONNX Runtime's quantiser from the padded graph of the folder's encoder (exported again
+here, as `spertmt export` does for its int8 encoder; `--packed`: from the folder's `encoder.onnx`,
+which export writes packed, spertmt.model.packed) and put in a copy of the folder (the graphs
 of the heads stay fp32); the dev set (the model config's, or --data) is extracted with it and
 scored, beside fp32's. Variants:
 
@@ -226,11 +228,19 @@ def piece_ids(tokenizer_file: Path, documents, count: int = quantize.CALIBRATION
     return [tokenizer.encode(d.tokens, is_pretokenized=True).ids[:512] for d in documents if d.tokens][:count]
 
 
-def make_variants(folder: Path, calibration_documents, pad_id: int) -> dict:
-    """name -> a function writing that int8 encoder from folder/encoder.onnx to a path."""
+def padded_graph(folder: Path, path: Path) -> Path:
+    """The exported folder's encoder written padded to `path`, the graph `spertmt export` quantises."""
+    from spertmt.inference.export import export_encoder
+    from spertmt.model.folder import load_model
+
+    export_encoder(load_model(folder, "cpu").encoder, path, packs=False)
+    return path
+
+
+def make_variants(folder: Path, source: Path, calibration_documents, pad_id: int) -> dict:
+    """name -> a function writing that int8 encoder from the fp32 graph `source` to a path."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    source = folder / "encoder.onnx"
     nodes = linear_nodes(source)
     layers = len(nodes) // LINEARS_PER_LAYER
     ffn_out = nodes[LINEARS_PER_LAYER - 1::LINEARS_PER_LAYER]
@@ -325,6 +335,8 @@ def main() -> None:
                         help="extractions of the dev set per variant; the time printed is their median")
     parser.add_argument("--only", nargs="+", metavar="WORD",
                         help="run only the variants whose name holds one of these words (e.g. dynamic SmoothQuant)")
+    parser.add_argument("--packed", action="store_true",
+                        help="quantise the folder's encoder.onnx (packed) instead of the padded graph export quantises")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
@@ -354,7 +366,8 @@ def main() -> None:
     print(f"{'variant':64} {'NER':>7} {'RE+':>7} {'s':>6}")
     print(f"{'fp32':64} {rows[0]['ner']:7.2f} {rows[0]['re_strict']:7.2f} {rows[0]['in_process_s']:6.1f}")
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
-        for name, write in make_variants(args.model, train, fp32.engine.manifest["pad_id"]).items():
+        source = args.model / "encoder.onnx" if args.packed else padded_graph(args.model, Path(tmp) / "padded.onnx")
+        for name, write in make_variants(args.model, source, train, fp32.engine.manifest["pad_id"]).items():
             if args.only and not any(word in name for word in args.only):
                 continue
             copy = Path(tmp) / "model"

@@ -112,25 +112,28 @@ def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> 
 
 
 class _LastHiddenState(torch.nn.Module):
-    """The encoder as one tensor in, one out: what the ONNX graph computes; packed (the position-wise
-    layers on the real pieces only, model.packed) where the architecture allows, as PyTorch runs it."""
+    """The encoder as one tensor in, one out: what the ONNX graph computes; `packs`: the position-wise
+    layers on the real pieces only (model.packed) where the architecture allows, as PyTorch runs it."""
 
-    def __init__(self, encoder: torch.nn.Module):
+    def __init__(self, encoder: torch.nn.Module, packs: bool):
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.packs = encoder, packs
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return packed.hidden_states(self.encoder, input_ids, attention_mask)
+        if self.packs:
+            return packed.hidden_states(self.encoder, input_ids, attention_mask)
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
-def export_encoder(encoder: torch.nn.Module, path: Path) -> None:
-    """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length."""
+def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> None:
+    """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length; packed
+    (`packs`) or padded, as transformers runs it."""
     _onnxruntime()
     try:
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError:
         raise ValueError(f"exporting to ONNX needs onnx and onnxscript: {ONNX_EXTRA}") from None
-    encoder = _LastHiddenState(encoder).eval()
+    encoder = _LastHiddenState(encoder, packs).eval()
     # Two rows of four pieces: no dimension of size 0 or 1, which the exporter would fix as constant.
     example = (torch.full((2, 4), 100, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))
     batch = torch.export.Dim("batch")
@@ -191,15 +194,18 @@ def training_sentences(model, tokenizer, count: int = CALIBRATION_SENTENCES) -> 
 
 def write_onnx_files(encoder: torch.nn.Module, folder: Path, sentences: list[list[int]] | None = None) -> dict:
     """Both ONNX files (ONNX_FILES) into `folder`, each renamed into place only when both are
-    complete; the int8 encoder smoothed on `sentences` where given (quantize.quantize_encoder).
-    Returns how the int8 encoder was made."""
+    complete: the fp32 encoder packed; the int8 one quantised from the padded graph (quantised
+    packed, it lost more RE+ F1 on two of three dev sets: docs/faster.md) and smoothed on
+    `sentences` where given (quantize.quantize_encoder). Returns how the int8 encoder was made."""
     temporary = {precision: folder / (name + ".tmp") for precision, name in ONNX_FILES.items()}
+    padded = folder / (ONNX_FILES["fp32"] + ".padded.tmp")
     try:
         export_encoder(encoder, temporary["fp32"])
-        made = quantize_encoder(temporary["fp32"], temporary["int8"], sentences)
+        export_encoder(encoder, padded, packs=False)
+        made = quantize_encoder(padded, temporary["int8"], sentences)
         for precision, path in temporary.items():
             path.replace(folder / ONNX_FILES[precision])
     finally:
-        for path in temporary.values():
+        for path in [*temporary.values(), padded]:
             path.unlink(missing_ok=True)
     return made
