@@ -7,11 +7,13 @@ predict`'s throughput on the same texts with the same runtime, and a burst past 
 For each concurrency C (default 1, 8, 32, 128), C clients each hold one keep-alive connection and
 send one sentence per request (CoNLL04 test sentences, in order, `--sentences` of them) until every
 sentence is answered; throughput is sentences over wall time, latency each request's from send to
-last byte (p50, p99); each level runs `--repeats` times on its server and the median of each
-figure is kept (every run's throughput is in the record). The baseline is `predict_file` on the
-same sentences as a .txt file in a process of its own (the median of `--repeats` processes), timed
-after the model has loaded and run the file once (each server, too, answers every sentence once
-before it is timed: PyTorch's CPU kernels are slow on the first batch of each new shape).
+last byte (p50, p99). The baseline is `predict_file` on the same sentences as a .txt file in a
+process of its own, timed after the model has loaded and run the file once. `--repeats` rounds each
+run the baseline and then every level on one server, so that each level's ratio to the baseline
+("x predict": the median of the rounds' ratios) is measured side by side, not minutes apart on a
+machine whose speed drifts; the median of each figure is kept, every run is in the record. The
+server, too, answers every sentence once before it is timed: PyTorch's CPU kernels are slow on the
+first batch of each new shape.
 The burst sends `--burst` times the queue's length of requests at once to a server with a short
 queue (`--burst-queue`): each must be answered (200 or 503) within the timeout, the server must be
 healthy afterwards, and its peak memory (VmHWM) is read from /proc. `--knobs` then measures the
@@ -131,14 +133,18 @@ async def burst(port: int, text: str, requests: int, timeout: float) -> dict:
             "wall_s": time.perf_counter() - started}
 
 
-async def measure(port: int, texts: list[str], concurrency: int, repeats: int) -> dict:
-    """run_level `repeats` times on one server: the median of each figure, and every run's throughput."""
-    runs = [await run_level(port, texts, concurrency) for _ in range(repeats)]
+def summary(runs: list[dict], baselines: list[float] | None = None) -> dict:
+    """Runs of one level: the median of each figure, and every run's throughput; with `baselines`
+    (predict's throughput in the same rounds), the median of the rounds' ratios to it."""
     median = {key: statistics.median(run[key] for run in runs)
               for key in ("wall_s", "sentences_per_s", "p50_ms", "p99_ms")}
-    return {"concurrency": concurrency, "sentences": len(texts), **median,
-            "non_200": sum(run["non_200"] for run in runs),
-            "runs_sentences_per_s": [run["sentences_per_s"] for run in runs]}
+    out = {"concurrency": runs[0]["concurrency"], "sentences": runs[0]["sentences"], **median,
+           "non_200": sum(run["non_200"] for run in runs),
+           "runs_sentences_per_s": [run["sentences_per_s"] for run in runs]}
+    if baselines is not None:
+        out["runs_x_predict"] = [run["sentences_per_s"] / base for run, base in zip(runs, baselines)]
+        out["x_predict"] = statistics.median(out["runs_x_predict"])
+    return out
 
 
 def http_stack() -> str:
@@ -192,21 +198,25 @@ def main(argv=None) -> int:
     parser.add_argument("--burst-queue", type=int, default=64, help="the queue of the burst's server, in texts")
     parser.add_argument("--knobs", action="store_true",
                         help="also measure --max-batch 8, 16, 32, 64 against --max-wait-ms 1, 5, 20 at concurrency 32")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the median is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each measurement; the median is kept")
     parser.add_argument("--output", help="the JSON record (default: bench/results/serve-load-RUNTIME.json)")
     args = parser.parse_args(argv)
     texts = sentences(args.sentences)
 
     output = args.output or HERE / "results" / f"serve-load-{args.runtime}.json"
-    baseline_runs = [predict_throughput(args.model, args.runtime, args.threads, texts) for _ in range(args.repeats)]
-    baseline = statistics.median(baseline_runs)
     process, port = start_server(args.model, args.runtime, args.threads)
+    baseline_runs, level_runs = [], {c: [] for c in args.concurrency}
     try:
         asyncio.run(run_level(port, texts, 32))  # warm-up
-        levels = [asyncio.run(measure(port, texts, c, args.repeats)) for c in args.concurrency]
+        for _ in range(args.repeats):  # rounds: predict, then every level, so each ratio is side by side
+            baseline_runs.append(predict_throughput(args.model, args.runtime, args.threads, texts))
+            for c in args.concurrency:
+                level_runs[c].append(asyncio.run(run_level(port, texts, c)))
     finally:
         process.terminate()
         process.wait()
+    baseline = statistics.median(baseline_runs)
+    levels = [summary(level_runs[c], baseline_runs) for c in args.concurrency]
     process, port = start_server(args.model, args.runtime, args.threads, "--max-queue", str(args.burst_queue))
     try:
         burst_result = asyncio.run(burst(port, texts[0], args.burst * args.burst_queue, 120.0))
@@ -224,8 +234,8 @@ def main(argv=None) -> int:
                                          "--max-wait-ms", str(max_wait))
             try:
                 asyncio.run(run_level(port, texts, 32))  # warm-up
-                knobs.append({"max_batch": max_batch, "max_wait_ms": max_wait,
-                              **asyncio.run(measure(port, texts, 32, args.repeats))})
+                runs = [asyncio.run(run_level(port, texts, 32)) for _ in range(args.repeats)]
+                knobs.append({"max_batch": max_batch, "max_wait_ms": max_wait, **summary(runs)})
             finally:
                 process.terminate()
                 process.wait()
@@ -234,7 +244,7 @@ def main(argv=None) -> int:
     print("| concurrency | sentences/s | x predict | p50 ms | p99 ms | not 200 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for level in levels:
-        print(f"| {level['concurrency']} | {level['sentences_per_s']:.1f} | {level['sentences_per_s'] / baseline:.2f}x"
+        print(f"| {level['concurrency']} | {level['sentences_per_s']:.1f} | {level['x_predict']:.2f}x"
               f" | {level['p50_ms']:.1f} | {level['p99_ms']:.1f} | {level['non_200']} |")
     print(f"\nburst of {burst_result['requests']} requests on a queue of {args.burst_queue}: "
           f"{burst_result['ok']} answered 200, {burst_result['busy_503']} 503, {burst_result['unanswered']} "

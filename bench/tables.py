@@ -335,8 +335,9 @@ def serve_load() -> str:
         baseline = record["predict_sentences_per_s"]
         rows.append([record["runtime"], "`spertmt predict` on the file", f"{baseline:.1f}", "1.00x", "", "", ""])
         for level in record["levels"]:
+            ratio = level.get("x_predict", level["sentences_per_s"] / baseline)  # older records: of the medians
             rows.append([record["runtime"], str(level["concurrency"]), f"{level['sentences_per_s']:.1f}",
-                         f"{level['sentences_per_s'] / baseline:.2f}x", f"{level['p50_ms']:.1f}",
+                         f"{ratio:.2f}x", f"{level['p50_ms']:.1f}",
                          f"{level['p99_ms']:.1f}", str(level["non_200"])])
         burst = record["burst"]
         rows.append([record["runtime"], f"burst of {burst['requests']}", "", "", "", "",
@@ -374,6 +375,20 @@ def extract_batching() -> str:
                   "32 a call / file"], rows)
 
 
+def packed_encoding() -> str:
+    """bench/packed_encoding.py: extraction with the encoder packed against padded, per runtime and
+    precision (packed-encoding-*.json)."""
+    rows = []
+    for path in sorted(RESULTS.glob("packed-encoding-*.json")):
+        record = json.loads(path.read_text())
+        same = f"{record['same_decisions']} of {record['sentences']}"
+        rows += [[f"{record['runtime']} {record['precision']}", row["workload"], str(row["texts_per_call"]),
+                  f"{row['padded_sentences_per_s']:.1f}", f"{row['packed_sentences_per_s']:.1f}",
+                  f"{row['packed_over_padded']:.2f}x", same] for row in record["rows"]]
+    return table(["engine", "workload", "texts a call", "padded, sentences/s", "packed, sentences/s",
+                  "packed / padded", "same decisions"], rows)
+
+
 TABLES = {
     "bench-ops": ops, "bench-ops-builds": ops_builds, "bench-optim": optim,
     "bench-end-to-end": throughput("throughput-cpu-fp32-bf16"), "bench-heads": heads,
@@ -383,4 +398,5 @@ TABLES = {
     "bench-long-line": long_line, "bench-profiles": profiles, "bench-train-threads": train_threads,
     "readme": readme, "faster": faster, "portable": portable, "bench-serve": serve_load,
     "bench-serve-knobs": serve_knobs, "bench-extract-batching": extract_batching,
+    "bench-packed-encoding": packed_encoding,
 }

@@ -2,9 +2,9 @@
 
 A batch of texts of different lengths is padded to its longest; the encoder's position-wise layers
 (every linear layer, GELU and layer norm: most of extraction's time on a CPU) then compute the
-padding too. Here they run on the real pieces only, packed into one [pieces, d] matrix; only
+padding too. Here they run on the real pieces only, packed into one sequence of them; only
 attention sees the padded batch (as the encoder itself computes it: the same mask, the same
-operations). The output equals the encoder's at every real piece (tests/test_packed.py holds
+operations). The output equals the encoder's at every real piece (tests/model/test_packed.py holds
 them equal); padded positions are zero, and nothing reads them.
 
 Supported: BERT's layer layout with SDPA attention (BERT, RoBERTa, XLM-R, CamemBERT: MiniLM and
@@ -85,7 +85,8 @@ def _bert_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor, slot
     for layer in encoder.encoder.layer:
         attention = layer.attention.self
         q, k, v = (_heads(linear(x), slot, mask, heads) for linear in (attention.query, attention.key, attention.value))
-        context = _rows(F.scaled_dot_product_attention(q, k, v, attn_mask=keys, scale=attention.scaling), real)
+        scale = getattr(attention, "scaling", None)  # None: SDPA's own 1/sqrt(d), BERT's (transformers < 5)
+        context = _rows(F.scaled_dot_product_attention(q, k, v, attn_mask=keys, scale=scale), real)
         x = layer.attention.output(context, x)  # dense, + x, layer norm
         x = layer.output(layer.intermediate(x), x)
     return x
