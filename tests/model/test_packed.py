@@ -49,11 +49,14 @@ def test_packed_equals_the_encoder_without_padding():
                                    encoder(input_ids=ids, attention_mask=mask).last_hidden_state, rtol=1e-5, atol=1e-5)
 
 
-def test_packed_is_not_used_in_training_or_for_other_encoders():
+def test_packed_is_not_used_in_training_int8_or_for_other_encoders():
     ids, mask = batch(0)
     assert packed.encode(tiny("bert").train(), ids, mask) is None  # dropout: the encoder's own forward
     assert packed.encode(tiny("bert", attn_implementation="eager"), ids, mask) is None
     assert packed.encode(tiny("distilbert", n_layers=1, n_heads=4, dim=32, hidden_dim=64), ids, mask) is None
+    from spertmt.inference.runtimes import quantize_int8
+
+    assert packed.encode(quantize_int8(tiny("bert")), ids, mask) is None  # int8 runs padded, as export's
 
 
 def test_the_model_encodes_packed_as_it_encodes_padded(tiny_config, monkeypatch):

@@ -9,9 +9,10 @@ them equal); padded positions are zero, and nothing reads them.
 
 Supported: BERT's layer layout with SDPA attention (BERT, RoBERTa, XLM-R, CamemBERT: MiniLM and
 the SpERT encoders) and MPNet (all-mpnet-base-v2). `encode` answers None for any other encoder
-(and for one being trained), which then runs as it is. Not used on a GPU: packing's boolean
-indexing waits for the device, and GPU kernels pay less for padding. The ONNX encoder that
-`spertmt export` writes is this computation too (its graph packs with NonZero and Gather).
+(and for one being trained, or with int8 linear layers: quantised packed, the int8 ONNX encoder
+lost more RE+ F1 on dev, docs/faster.md), which then runs as it is. Not used on a GPU: packing's
+boolean indexing waits for the device, and GPU kernels pay less for padding. The fp32 ONNX encoder
+that `spertmt export` writes is this computation too (its graph packs with NonZero and Gather).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Ten
     elif kind == "MPNetModel":
         layers = _mpnet_layers
     else:
+        return None
+    if not isinstance(encoder.encoder.layer[0].output.dense, nn.Linear):  # int8 (quantize_int8): padded
         return None
     mask = attention_mask.bool()
     flat = mask.reshape(-1)
