@@ -272,6 +272,14 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
     assert f"{weights} is a file, not a model folder: pass the folder, {weights.parent}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+@pytest.mark.parametrize("model, error, message", [(None, TypeError, "not NoneType"), (3, TypeError, "not int"),
+                                                   ("", ValueError, "empty name"), (" ", ValueError, "empty name")])
+def test_a_model_that_is_no_name_is_named_so(model, error, message, runtime):
+    with pytest.raises(error, match=message):
+        spertmt.load(model, runtime=runtime)
+
+
 def test_a_finished_run_drops_its_resume_state_unless_asked_to_keep_it(tiny_encoder, tmp_path, capsys):
     run, kept = tmp_path / "run", tmp_path / "kept"
     assert main(_args(tiny_encoder, run, 1)) == 0

@@ -5,6 +5,7 @@ folder: a repo id is downloaded once into the hub's cache by huggingface_hub (or
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -22,6 +23,11 @@ def looks_like_repo_id(name: str | Path) -> bool:
 def resolve_model_folder(name: str | Path, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
     """The local folder of a model: `name` itself when it exists (or is no repo id), else the hub
     repo `name` (owner/name) at `revision`, downloaded into (or, offline, read from) the hub's cache."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"the model must be a folder path or a hub repo id (a str or a Path), not "
+                        f"{type(name).__name__}")
+    if not str(name).strip():
+        raise ValueError("the model is an empty name: give a model folder path or a hub repo id")
     path = Path(name)
     if path.exists() or not looks_like_repo_id(name):
         if revision is not None and not path.exists():
