@@ -2,15 +2,16 @@
 pieces only) against padded, on each runtime: the figures that made packing the default.
 
     python bench/packed_encoding.py --model runs/c04/best --runtime torch
-    python bench/packed_encoding.py --model runs/c04/best --runtime onnx [--precision int8]
+    python bench/packed_encoding.py --model runs/c04/best --runtime onnx
 
 `--model` is a trained model folder. With `--runtime torch` it is loaded once and run both ways
 (packing switched off for the padded rows); with `--runtime onnx` it is exported twice into a
 temporary folder, once as `spertmt export` writes it (packed) and once with packing switched off
-(the padded graph earlier releases wrote), and each export runs without torch's help. Three
-workloads over the same sentences (CoNLL04 dev by default): `file`, every sentence in one `extract`
-call (as `spertmt predict` hands a chunk); `service`, 32 at a time in input order (as `spertmt
-serve` hands the model what 32 clients sent together); `small`, 8 at a time. Each runs `--repeats`
+(the padded graph earlier releases wrote), and each export runs without torch's help. fp32 only:
+int8 encoders run padded on both engines. Three workloads over the same sentences (CoNLL04 dev by
+default): `file`, every sentence in one `extract` call (as `spertmt predict` hands a chunk);
+`service`, 32 at a time in input order (as `spertmt serve` hands the model what 32 clients sent
+together); `small`, 8 at a time. Each runs `--repeats`
 times, interleaved, after a warm-up round; medians are kept and every run is in the record, with
 how many sentences got the same entities and relations both ways. Prints a table and writes JSON.
 Measure on a quiet machine.
@@ -65,12 +66,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a trained model folder (not an exported one)")
     parser.add_argument("--runtime", default="torch", choices=["torch", "onnx"])
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
     parser.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     parser.add_argument("--sentences", type=int, default=288)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--output", help="the JSON record (default: bench/results/packed-encoding-RUNTIME[-int8].json)")
+    parser.add_argument("--output", help="the JSON record (default: bench/results/packed-encoding-RUNTIME.json)")
     args = parser.parse_args(argv)
 
     from spertmt.inference.export import export_onnx
@@ -82,11 +82,11 @@ def main(argv=None) -> int:
             export_onnx(args.model, Path(folder) / "packed")
             with padded():
                 export_onnx(args.model, Path(folder) / "padded")
-            extractors = {way: load_extractor(Path(folder) / way, runtime="onnx", precision=args.precision,
-                                              threads=args.threads) for way in ("padded", "packed")}
+            extractors = {way: load_extractor(Path(folder) / way, runtime="onnx", threads=args.threads)
+                          for way in ("padded", "packed")}
             ways = {way: (extractor, contextlib.nullcontext) for way, extractor in extractors.items()}
         else:
-            extractor = load_extractor(args.model, runtime="torch", precision=args.precision, threads=args.threads)
+            extractor = load_extractor(args.model, runtime="torch", threads=args.threads)
             ways = {"padded": (extractor, padded), "packed": (extractor, contextlib.nullcontext)}
 
         def run(way: str, size: int | None) -> tuple[float, list]:
@@ -117,18 +117,17 @@ def main(argv=None) -> int:
             row[f"{way}_runs"] = runs[(workload, way)]
         row["packed_over_padded"] = row["packed_sentences_per_s"] / row["padded_sentences_per_s"]
         rows.append(row)
-    print(f"{args.runtime} {args.precision}: {len(texts)} CoNLL04 {args.split} sentences, {args.threads} threads, "
+    print(f"{args.runtime} fp32: {len(texts)} CoNLL04 {args.split} sentences, {args.threads} threads, "
           f"median of {args.repeats}; the same entities and relations both ways in {same} of {len(texts)}\n")
     print(tables.table(["workload", "texts per call", "padded sentences/s", "packed sentences/s", "packed / padded"],
                        [[r["workload"], str(r["texts_per_call"]), f"{r['padded_sentences_per_s']:.1f}",
                          f"{r['packed_sentences_per_s']:.1f}", f"{r['packed_over_padded']:.2f}"] for r in rows]))
     record = {"command": " ".join(["python", "bench/packed_encoding.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "runtime": args.runtime,
-              "precision": args.precision, "model": Path(args.model).name, "split": args.split,
+              "precision": "fp32", "model": Path(args.model).name, "split": args.split,
               "sentences": len(texts), "threads": args.threads, "cpus": os.cpu_count(), "repeats": args.repeats,
               "same_decisions": same, "rows": rows}
-    suffix = "" if args.precision == "fp32" else f"-{args.precision}"
-    records.write(args.output or HERE / "results" / f"packed-encoding-{args.runtime}{suffix}.json", record)
+    records.write(args.output or HERE / "results" / f"packed-encoding-{args.runtime}.json", record)
     return 0
 
 
