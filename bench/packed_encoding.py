@@ -31,16 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import records  # noqa: E402  (bench/records.py)
 import tables  # noqa: E402  (bench/tables.py)
+from extract_batching import SERVICE_BATCH, sentences  # noqa: E402  (the same sentences, the service's calls)
 
 HERE = Path(__file__).resolve().parent
-CALLS = {"file": None, "service": 32, "small": 8}  # texts per extract call (None: all at once)
-
-
-def sentences(split: str, count: int) -> list[str]:
-    from spertmt.config import Config
-    from spertmt.data.documents import read_documents
-
-    return [" ".join(d.tokens) for d in read_documents(Config().data_path(f"{split}_path"))][:count]
+CALLS = {"file": None, "service": SERVICE_BATCH, "small": 8}  # texts per extract call (None: all at once)
 
 
 @contextlib.contextmanager

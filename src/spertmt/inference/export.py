@@ -198,10 +198,12 @@ def write_onnx_files(encoder: torch.nn.Module, folder: Path, sentences: list[lis
     packed, it lost more RE+ F1 on two of three dev sets: docs/faster.md) and smoothed on
     `sentences` where given (quantize.quantize_encoder). Returns how the int8 encoder was made."""
     temporary = {precision: folder / (name + ".tmp") for precision, name in ONNX_FILES.items()}
-    padded = folder / (ONNX_FILES["fp32"] + ".padded.tmp")
+    # an encoder that is not packed has one graph: quantise it, not a second export of it
+    padded = folder / (ONNX_FILES["fp32"] + ".padded.tmp") if packed.packs(encoder) else temporary["fp32"]
     try:
         export_encoder(encoder, temporary["fp32"])
-        export_encoder(encoder, padded, packs=False)
+        if padded != temporary["fp32"]:
+            export_encoder(encoder, padded, packs=False)
         made = quantize_encoder(padded, temporary["int8"], sentences)
         for precision, path in temporary.items():
             path.replace(folder / ONNX_FILES[precision])

@@ -34,11 +34,9 @@ def hidden_states(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor)
     return hidden
 
 
-def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor | None:
-    """[B, T, d] hidden states of the real pieces (zeros at padding), or None where packing does
-    not apply (then call the encoder)."""
-    if encoder.training or input_ids.device.type != "cpu":
-        return None
+def _packed_layers(encoder: nn.Module):
+    """The function that runs `encoder`'s layers on packed rows, or None for an encoder that is not
+    packed (another architecture, or int8 linear layers)."""
     kind = type(encoder).__name__
     config = encoder.config
     if kind in _BERT_LAYOUT and config._attn_implementation == "sdpa" and not config.is_decoder \
@@ -49,6 +47,22 @@ def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Ten
     else:
         return None
     if not isinstance(encoder.encoder.layer[0].output.dense, nn.Linear):  # int8 (quantize_int8): padded
+        return None
+    return layers
+
+
+def packs(encoder: nn.Module) -> bool:
+    """Whether `encode` packs this encoder (in eval mode, on a CPU)."""
+    return _packed_layers(encoder) is not None
+
+
+def encode(encoder: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor | None:
+    """[B, T, d] hidden states of the real pieces (zeros at padding), or None where packing does
+    not apply (then call the encoder)."""
+    if encoder.training or input_ids.device.type != "cpu":
+        return None
+    layers = _packed_layers(encoder)
+    if layers is None:
         return None
     mask = attention_mask.bool()
     flat = mask.reshape(-1)
