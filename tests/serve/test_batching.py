@@ -88,3 +88,47 @@ def test_requests_with_given_entities_run_alone_and_a_failure_stays_in_its_batch
 
     results = asyncio.run(main())
     assert results[:2] == [[1], [2]] and isinstance(results[2], ValueError) and results[3] == ["ok"]
+
+
+def test_the_model_loads_on_the_thread_that_runs_its_batches():
+    # PyTorch keeps a team of CPU workers per calling thread: a model loaded on one thread and run
+    # on another has two teams, and every batch takes about 1.4x as long (serve.batching.model_thread).
+    import threading
+
+    from spertmt.serve import create_app
+
+    threads = {}
+
+    class Extractor:
+        def extract(self, texts, entities, **options):
+            threads.setdefault("batches", set()).add(threading.get_ident())
+            return []
+
+    def load():
+        threads["load"] = threading.get_ident()
+        return Extractor()
+
+    async def post(app, body: bytes) -> int:
+        sent, incoming = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            if incoming:
+                return incoming.pop(0)
+            await asyncio.Event().wait()  # the client stays
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http", "method": "POST", "path": "/v1/extract", "raw_path": b"/v1/extract",
+                   "headers": [(b"content-type", b"application/json")], "query_string": b"", "root_path": "",
+                   "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("test", 1)},
+                  receive, send)
+        return sent[0]["status"]
+
+    async def main():
+        app = create_app(load)
+        async with app.router.lifespan_context(app):
+            return [await post(app, b'{"texts": ["a"]}') for _ in range(3)]
+
+    assert asyncio.run(main()) == [200, 200, 200]
+    assert threads["batches"] == {threads["load"]} and threads["load"] != threading.get_ident()

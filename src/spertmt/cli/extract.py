@@ -84,17 +84,13 @@ def _serve(args: argparse.Namespace) -> int:
     import math
     import signal
 
-    # PyTorch's OpenMP threads spin between parallel regions by default, taking the cores the event
-    # loop needs to read requests and answer them; waiting passively (read when torch loads, so set
-    # here) serves more at concurrency 32 (docs/serving.md). ONNX Runtime's threads never spin here.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
     try:
         import uvicorn
     except ImportError:
         raise ValueError("spertmt serve needs Starlette and uvicorn: pip install 'spertmt[serve]'") from None
     from ..inference.loading import load_extractor
     from ..serve import ServeSettings, create_app
+    from ..serve.batching import model_thread
 
     if not (math.isfinite(args.max_body_mb) and math.isfinite(args.max_wait_ms)):
         raise ValueError("--max-body-mb and --max-wait-ms must be finite numbers")
@@ -108,9 +104,11 @@ def _serve(args: argparse.Namespace) -> int:
     # The address and the model first: a port in use or a folder that cannot be read is one named
     # line before anything listens, not a traceback from the server's start-up.
     listening = _listening_socket(args.host, args.port)
-    extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime,
-                               threads=args.threads)
-    app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime})
+    model = model_thread()  # the model loads on the thread that runs its batches (serve.batching.model_thread)
+    extractor = model.submit(load_extractor, args.model, device=args.device, precision=args.precision,
+                             runtime=args.runtime, threads=args.threads).result()
+    app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime},
+                     thread=model)
     print(f"spertmt serve: {args.model} on http://{args.host}:{listening.getsockname()[1]} (POST /v1/extract, "
           "GET /health, GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
     # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again

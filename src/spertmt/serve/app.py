@@ -21,10 +21,11 @@ import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import Batcher, Options, QueueFull
+from .batching import Batcher, Options, QueueFull, model_thread
 from .metrics import Metrics
 
 
@@ -112,8 +113,10 @@ async def _client_gone(request) -> None:
         pass
 
 
-def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None):
-    """The ASGI app; `load()` returns the extractor (spertmt.load's), called once at start-up."""
+def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None,
+               thread: ThreadPoolExecutor | None = None):
+    """The ASGI app; `load()` returns the extractor (spertmt.load's), called once at start-up on
+    `thread`, the model's thread (batching.model_thread), which then runs every batch."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import PlainTextResponse
@@ -122,6 +125,7 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
     from ..inference.texts import GivenEntityError
 
     settings = settings or ServeSettings()
+    model = thread or model_thread()
     metrics = Metrics()
     state: dict[str, Any] = {"batcher": None}
 
@@ -130,9 +134,9 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        state["extractor"] = await asyncio.to_thread(load)
+        state["extractor"] = await asyncio.get_running_loop().run_in_executor(model, load)
         batcher = Batcher(run_batch, metrics, max_batch=settings.max_batch, max_wait=settings.max_wait,
-                          max_queue=settings.max_queue)
+                          max_queue=settings.max_queue, thread=model)
         batcher.start()
         state["batcher"] = batcher
         yield

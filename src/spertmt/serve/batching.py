@@ -3,9 +3,8 @@
 One worker task takes the oldest waiting request, gathers the requests behind it that ask for the
 same options until it holds `max_batch` texts or `max_wait` seconds have passed since that request
 arrived, and runs the model on all their texts at once in the model's own thread (the event loop
-keeps answering health checks and queueing requests meanwhile). Every batch runs on that one thread:
-PyTorch's CPU kernels keep a pool of workers per calling thread, so batches handed to whichever
-thread of a shared pool is free would wake a different pool each time. Each text's result is the one it gets alone: the
+keeps answering health checks and queueing requests meanwhile). The model loads on that thread too
+and every batch runs there (`model_thread`). Each text's result is the one it gets alone: the
 extractor treats every text of a call on its own (up to the last bits of a score, from padding).
 
 The queue is bounded in texts (`max_queue`): a request that would overflow it is refused at once
@@ -25,6 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .metrics import Metrics
+
+
+def model_thread() -> ThreadPoolExecutor:
+    """The one thread that loads the model and runs all its batches. PyTorch's CPU kernels keep a
+    team of OpenMP workers per calling thread; once a second team exists (a load on another thread,
+    batches on whichever thread of a pool is free), more workers than cores make every team wait
+    passively between parallel regions, and a batch takes about 1.4x as long on 2 cores
+    (docs/serving.md)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="spertmt-model")
 
 
 class QueueFull(Exception):
@@ -50,10 +58,12 @@ class _Request:
 
 
 class Batcher:
-    """Queues requests and runs them in batches through `extract(texts, entities, options)`."""
+    """Queues requests and runs them in batches through `extract(texts, entities, options)` on
+    `thread` (the one the model loaded on; a new `model_thread()` if not given)."""
 
     def __init__(self, extract: Callable[[list, list | None, Options], list], metrics: Metrics, *,
-                 max_batch: int = 32, max_wait: float = 0.005, max_queue: int = 1024):
+                 max_batch: int = 32, max_wait: float = 0.005, max_queue: int = 1024,
+                 thread: ThreadPoolExecutor | None = None):
         if max_batch < 1 or max_queue < 1 or max_wait < 0:
             raise ValueError("max_batch and max_queue must be at least 1 and max_wait at least 0")
         self.extract, self.metrics = extract, metrics
@@ -62,7 +72,7 @@ class Batcher:
         self.queued_texts = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spertmt-model")
+        self._model_thread = thread or model_thread()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
