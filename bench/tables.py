@@ -389,6 +389,15 @@ def packed_encoding() -> str:
                   "packed / padded", "same decisions"], rows)
 
 
+def model_thread() -> str:
+    """bench/model_thread.py: a PyTorch model run on the thread it loaded on, on another, and with
+    OpenMP's workers waiting passively (model-thread.json)."""
+    record = load("model-thread")
+    first = record["rows"][0]["way"]
+    return table(["way", "sentences/s", f"x {first}"],
+                 [[row["way"], f"{row['sentences_per_s']:.1f}", f"{row['x_first']:.2f}x"] for row in record["rows"]])
+
+
 TABLES = {
     "bench-ops": ops, "bench-ops-builds": ops_builds, "bench-optim": optim,
     "bench-end-to-end": throughput("throughput-cpu-fp32-bf16"), "bench-heads": heads,
@@ -398,5 +407,5 @@ TABLES = {
     "bench-long-line": long_line, "bench-profiles": profiles, "bench-train-threads": train_threads,
     "readme": readme, "faster": faster, "portable": portable, "bench-serve": serve_load,
     "bench-serve-knobs": serve_knobs, "bench-extract-batching": extract_batching,
-    "bench-packed-encoding": packed_encoding,
+    "bench-packed-encoding": packed_encoding, "bench-model-thread": model_thread,
 }
