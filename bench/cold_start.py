@@ -24,6 +24,9 @@ from pathlib import Path
 
 from spertmt.config import Config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,10 +63,10 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['input']:34} {r['runtime']:22} {r['median_s']:9.2f}")
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         Path(args.json).write_text(json.dumps({
             "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "rounds": args.rounds,
-            "rows": rows, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "commit": commit,
+            "rows": rows, "machine": {"cpu": records.cpu_name(), "cpus": os.cpu_count(),
+                                      "python": platform.python_version(), "commit": records.commit(),
                                       "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                                       "date": time.strftime("%Y-%m-%d %H:%M")}}, indent=2))
     return 0

@@ -22,6 +22,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,14 +47,6 @@ def measure(model: str, text_file: Path, output: Path) -> dict[str, float]:
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return self_times(done.stderr)
-
-
-def cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
 def main(argv=None) -> int:
@@ -83,7 +78,7 @@ def main(argv=None) -> int:
                                 text=True).stdout.strip()
         record = {"command": "python " + " ".join([Path(__file__).relative_to(ROOT).as_posix()] + sys.argv[1:]),
                   "rounds": args.rounds, "total_s": round(total, 3), "rows": rows,
-                  "machine": {"cpu": cpu_name(), "cpus": len(os.sched_getaffinity(0)),
+                  "machine": {"cpu": records.cpu_name(), "cpus": len(os.sched_getaffinity(0)),
                               "python": platform.python_version(),
                               "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}}
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")

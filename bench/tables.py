@@ -250,7 +250,7 @@ def readme() -> str:
     def source(name, data):
         machine = data.get("machine") or data.get("environment") or {}
         when = str(machine.get("date", ""))[:10]
-        details = [when] + [f"{key} {machine[key]}" for key in ("device", "commit") if machine.get(key)]
+        details = [when] + [f"{key} {machine[key]}" for key in ("device", "cpu", "commit") if machine.get(key)]
         return f"`bench/results/{name}.json` ({', '.join(details)})"
 
     ops = load("ops-cpu")
