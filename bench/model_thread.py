@@ -1,6 +1,6 @@
 """A PyTorch model run on the thread it was loaded on, against run on another thread, and with
 OpenMP's workers waiting passively: why `spertmt serve` loads its model on the thread that runs
-its batches (spertmt.serve.batching.model_thread).
+its batches (spertmt.serve.batching.ModelThread).
 
     python bench/model_thread.py --model runs/c04/best
 

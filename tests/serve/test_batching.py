@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from spertmt.serve.batching import Batcher, Options, QueueFull
+from spertmt.serve.batching import Batcher, ModelThread, Options, QueueFull
 from spertmt.serve.metrics import Metrics
 
 
@@ -92,7 +92,7 @@ def test_requests_with_given_entities_run_alone_and_a_failure_stays_in_its_batch
 
 def test_the_model_loads_on_the_thread_that_runs_its_batches():
     # PyTorch keeps a team of CPU workers per calling thread: a model loaded on one thread and run
-    # on another has two teams, and every batch takes about 1.4x as long (serve.batching.model_thread).
+    # on another has two teams, and every batch takes about 1.4x as long (serve.batching.ModelThread).
     import threading
 
     from spertmt.serve import create_app
@@ -132,3 +132,30 @@ def test_the_model_loads_on_the_thread_that_runs_its_batches():
 
     assert asyncio.run(main()) == [200, 200, 200]
     assert threads["batches"] == {threads["load"]} and threads["load"] != threading.get_ident()
+
+
+def test_the_model_thread_runs_jobs_in_order_and_passes_errors_back():
+    import threading
+
+    model = ModelThread()
+    ran = []
+    first = model.submit(lambda: ran.append(threading.get_ident()) or "a")
+    failing = model.submit(lambda: 1 / 0)
+    last = model.submit(lambda x, y=0: ran.append(threading.get_ident()) or x + y, 1, y=2)
+    assert first.result(timeout=10) == "a" and last.result(timeout=10) == 3
+    with pytest.raises(ZeroDivisionError):
+        failing.result(timeout=10)
+    assert len(set(ran)) == 1 and ran[0] != threading.get_ident()
+    model.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        model.submit(print)
+
+
+def test_a_process_ends_while_its_model_thread_is_still_busy():
+    # Ctrl-C or SIGTERM while a model loads (or downloads) in `spertmt serve`: the process ends
+    # then, not once the load is done (a pool's thread would hold it for the whole sleep).
+    import subprocess
+    import sys
+
+    code = "import time; from spertmt.serve.batching import ModelThread; ModelThread().submit(time.sleep, 600)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -242,6 +242,8 @@ thread.join()
     (["--max-wait-ms", "nan"], "--max-body-mb and --max-wait-ms must be finite"),
     (["--max-batch", "0"], "--max-batch, --max-queue and --max-body-mb must be positive"),
     (["--host", "nohost.invalid"], "cannot listen on nohost.invalid"),
+    (["--threads", "-3"], "threads (the model's CPU threads) must be a whole number of at least 1, not -3"),
+    (["--threads", "0"], "threads (the model's CPU threads) must be a whole number of at least 1, not 0"),
 ])
 def test_careless_settings_are_one_named_line_before_anything_listens(exported, args, message, capsys):
     assert main(["serve", "--model", str(exported), "--runtime", "onnx", "--quiet", *args]) == 2

@@ -90,7 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError("spertmt serve needs Starlette and uvicorn: pip install 'spertmt[serve]'") from None
     from ..inference.loading import load_extractor
     from ..serve import ServeSettings, create_app
-    from ..serve.batching import model_thread
+    from ..serve.batching import ModelThread
 
     if not (math.isfinite(args.max_body_mb) and math.isfinite(args.max_wait_ms)):
         raise ValueError("--max-body-mb and --max-wait-ms must be finite numbers")
@@ -104,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
     # The address and the model first: a port in use or a folder that cannot be read is one named
     # line before anything listens, not a traceback from the server's start-up.
     listening = _listening_socket(args.host, args.port)
-    model = model_thread()  # the model loads on the thread that runs its batches (serve.batching.model_thread)
+    model = ModelThread()  # the model loads on the thread that runs its batches (serve.batching.ModelThread)
     extractor = model.submit(load_extractor, args.model, device=args.device, precision=args.precision,
                              runtime=args.runtime, threads=args.threads).result()
     app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime},

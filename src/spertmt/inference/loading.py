@@ -82,5 +82,7 @@ def load_extractor(model: str | Path, device: str = "auto", precision: str = "fp
                    revision: str | None = None, cache_dir: str | Path | None = None, threads: int | None = None):
     """The extractor of a model folder or a hub repo id (at `revision`, through the hub's cache
     `cache_dir`), run by the engine `runtime`; `threads`: the CPU threads it uses (default: its own)."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads (the model's CPU threads) must be a whole number of at least 1, not {threads!r}")
     chosen = engine(runtime)
     return chosen.load(resolve_model_folder(model, revision, cache_dir), device, precision, threads)

@@ -21,11 +21,10 @@ import json
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import Batcher, Options, QueueFull, model_thread
+from .batching import Batcher, ModelThread, Options, QueueFull
 from .metrics import Metrics
 
 
@@ -114,9 +113,9 @@ async def _client_gone(request) -> None:
 
 
 def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None,
-               thread: ThreadPoolExecutor | None = None):
+               thread: ModelThread | None = None):
     """The ASGI app; `load()` returns the extractor (spertmt.load's), called once at start-up on
-    `thread`, the model's thread (batching.model_thread), which then runs every batch."""
+    `thread`, the model's thread (batching.ModelThread), which then runs every batch."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import PlainTextResponse
@@ -125,7 +124,7 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
     from ..inference.texts import GivenEntityError
 
     settings = settings or ServeSettings()
-    model = thread or model_thread()
+    model = thread or ModelThread()
     metrics = Metrics()
     state: dict[str, Any] = {"batcher": None}
 

@@ -4,7 +4,7 @@ One worker task takes the oldest waiting request, gathers the requests behind it
 same options until it holds `max_batch` texts or `max_wait` seconds have passed since that request
 arrived, and runs the model on all their texts at once in the model's own thread (the event loop
 keeps answering health checks and queueing requests meanwhile). The model loads on that thread too
-and every batch runs there (`model_thread`). Each text's result is the one it gets alone: the
+and every batch runs there (`ModelThread`). Each text's result is the one it gets alone: the
 extractor treats every text of a call on its own (up to the last bits of a score, from padding).
 
 The queue is bounded in texts (`max_queue`): a request that would overflow it is refused at once
@@ -16,23 +16,54 @@ Imports no torch.
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from .metrics import Metrics
 
 
-def model_thread() -> ThreadPoolExecutor:
+class ModelThread(Executor):
     """The one thread that loads the model and runs all its batches. PyTorch's CPU kernels keep a
     team of OpenMP workers per calling thread; once a second team exists (a load on another thread,
     batches on whichever thread of a pool is free), more workers than cores make every team wait
     passively between parallel regions, and a batch takes about 1.4x as long on 2 cores
-    (docs/serving.md)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="spertmt-model")
+    (docs/serving.md). A daemon thread, unlike a pool's: Ctrl-C or SIGTERM while the model loads
+    (or downloads) ends the process then, not once the load is done."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="spertmt-model", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if self._closed:
+            raise RuntimeError("the model's thread has been shut down")
+        future: Future = Future()
+        self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if not self._closed:
+            self._closed = True
+            self._jobs.put(None)  # after the jobs already queued
+        if wait:
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args, kwargs = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as error:  # the submitter's to handle, as in a pool
+                    future.set_exception(error)
 
 
 class QueueFull(Exception):
@@ -59,11 +90,11 @@ class _Request:
 
 class Batcher:
     """Queues requests and runs them in batches through `extract(texts, entities, options)` on
-    `thread` (the one the model loaded on; a new `model_thread()` if not given)."""
+    `thread` (the one the model loaded on; a new one if not given)."""
 
     def __init__(self, extract: Callable[[list, list | None, Options], list], metrics: Metrics, *,
                  max_batch: int = 32, max_wait: float = 0.005, max_queue: int = 1024,
-                 thread: ThreadPoolExecutor | None = None):
+                 thread: ModelThread | None = None):
         if max_batch < 1 or max_queue < 1 or max_wait < 0:
             raise ValueError("max_batch and max_queue must be at least 1 and max_wait at least 0")
         self.extract, self.metrics = extract, metrics
@@ -72,7 +103,7 @@ class Batcher:
         self.queued_texts = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._model_thread = thread or model_thread()
+        self._model_thread = thread or ModelThread()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
