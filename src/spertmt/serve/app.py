@@ -150,6 +150,8 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
                 payload = json.loads(body)
             except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
                 raise HttpError(400, f"the body is not valid JSON: {error}", "body", kind="bad_json") from None
+            except RecursionError:  # arrays or objects nested thousands deep: a bad body, not a failure of ours
+                raise HttpError(400, "the body is not valid JSON: nested too deeply", "body", kind="bad_json") from None
             texts, given, options = parse_request(payload, settings.max_queue)
             task = asyncio.ensure_future(state["batcher"].submit(texts, given, options))
             gone = asyncio.ensure_future(_client_gone(request))
