@@ -129,6 +129,7 @@ def test_requests_arriving_together_are_batched_and_each_gets_its_own_results(se
 @pytest.mark.parametrize("body, status, field", [
     (b'{"texts": ["a"', 400, "body"),
     (b"[" * 100_000 + b"]" * 100_000, 400, "body"),  # nested deeper than the JSON reader goes (was a 500)
+    (b'{"texts": ["ok", "John \\ud800 x"]}', 422, "texts[1]"),  # a lone surrogate: was a 500 for its whole batch
     ({}, 422, "texts"),
     ({"texts": []}, 422, "texts"),
     ({"texts": "John"}, 422, "texts"),

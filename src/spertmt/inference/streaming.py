@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
 from ..files import atomic_output, check_input, check_output, is_stdio
-from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError
+from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError, lone_surrogate
 
 
 def _name(path: Path) -> str:
@@ -75,6 +75,10 @@ def _jsonl_input(path: Path, line_number: int, line: str):
     if given is not None and not isinstance(given, list):
         raise ValueError(f"{where}: 'entities' must be a list of objects")
     content = record["text"] if "text" in record else record["tokens"]
+    place = lone_surrogate(content)
+    if place is not None:
+        raise ValueError(f"{where}: {'text' if 'text' in record else 'tokens'} holds a lone surrogate at {place} "
+                         "(a bad \\ud8xx escape), which is not text: mend or drop it")
     return record.get("id", line_number), content, given
 
 

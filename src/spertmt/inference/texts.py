@@ -148,9 +148,21 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
     return PreparedTexts(documents, given, results, sentences)
 
 
+def lone_surrogate(text: str | Sequence[str]) -> str | None:
+    """Where a text (a string, or a list of words) holds a lone surrogate, half of a UTF-16 pair
+    (JSON's "\\ud800" and Python allow one; no tokenizer reads it): "character 5" or "word 2"; or None."""
+    for k, piece in enumerate([text] if isinstance(text, str) else text):
+        try:
+            piece.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return f"character {error.start}" if isinstance(text, str) else f"word {k}"
+    return None
+
+
 def _as_texts(texts) -> list:
     """`extract`'s texts as a list, each a string or a list of words (any iterable of strings: a list,
-    a tuple, a numpy array); a TypeError names what is neither."""
+    a tuple, a numpy array); a TypeError names what is neither, a ValueError a text that holds a
+    lone surrogate."""
     if isinstance(texts, str):
         return [texts]
     if not _iterable(texts):
@@ -160,6 +172,10 @@ def _as_texts(texts) -> list:
         words = item if isinstance(item, str) else list(item) if _iterable(item) else None
         if words is None or not (isinstance(words, str) or all(isinstance(w, str) for w in words)):
             raise TypeError(f"texts[{i}] is {item!r:.80}; each text must be a string or a list of words (strings)")
+        place = lone_surrogate(words)
+        if place is not None:
+            raise ValueError(f"texts[{i}] holds a lone surrogate at {place} (half of a UTF-16 pair, as a bad "
+                             "'\\ud800' escape makes one), which is not text: mend or drop it")
         found.append(words)
     return found
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..inference.texts import lone_surrogate
 from .batching import Batcher, ModelThread, Options, QueueFull
 from .metrics import Metrics
 
@@ -73,6 +74,9 @@ def parse_request(payload: Any, max_texts: int) -> tuple[list, list | None, Opti
     for i, text in enumerate(texts):
         if not (isinstance(text, str) or (isinstance(text, list) and all(isinstance(w, str) for w in text))):
             raise HttpError(422, f"texts[{i}] must be a string or a list of words (strings)", f"texts[{i}]")
+        place = lone_surrogate(text)
+        if place is not None:  # refused here, alone: in a batch it would fail every request beside it
+            raise HttpError(422, f"texts[{i}] holds a lone surrogate at {place} (a bad \\ud8xx escape)", f"texts[{i}]")
     threshold = payload.get("threshold")
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                   or not math.isfinite(threshold)):
