@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
 from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
 
 from spertmt import ops  # noqa: E402
@@ -166,14 +167,9 @@ def measure_memory(spec: dict) -> float:
 
 
 def environment(device: str) -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name() if device == "cuda" else cpu,
+        "device": torch.cuda.get_device_name() if device == "cuda" else records.cpu_name(),
         "threads": torch.get_num_threads(),
         "cpu_capability": cpu_capability(),
         "torch": torch.__version__,

@@ -78,19 +78,9 @@ def main(argv=None) -> int:
     record = {"command": " ".join(["python", "bench/train_precision.py", *(argv or sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%d"), "commit": records.commit(), "threads": args.threads,
               "documents": args.documents, "repeats": args.repeats, "torch": torch.__version__,
-              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": _cpu_name(), "rows": rows}
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": records.cpu_name(), "rows": rows}
     records.write(args.output, record)
     return 0
-
-
-def _cpu_name() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 if __name__ == "__main__":
