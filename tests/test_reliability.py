@@ -312,6 +312,7 @@ def test_training_into_a_folder_with_a_model_needs_resume_or_overwrite(tiny_enco
     ('{"tokens": "John met Mary"}', "line 2: 'tokens' must be a list of strings"),
     ('{"text": "John \\ud800 met Mary."}', "line 2: text holds a lone surrogate at character 5"),
     ('{"tokens": ["John", "\\udc00"]}', "line 2: tokens holds a lone surrogate at word 1"),
+    ("[" * 100_000 + "]" * 100_000, "line 2: not valid JSON: maximum recursion depth"),  # was a RecursionError
     ('{"text": "John met Mary.", "entities": [{"type": "Person", "start": 0, "end": 4}]}',
      "line 2: entities[0] has type 'Person', which the model does not know; its entity types: Loc, Org, Peop"),
     ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": 1, "end": 4}]}',

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents
+from spertmt.data.convert import read_dygie
 from spertmt.data.documents import DataError, Document, read_documents, read_types
 from spertmt.data.encoding import encode_words
 from spertmt.data.sampling import candidate_spans, make_sample
@@ -64,6 +65,13 @@ def test_broken_json_and_missing_file(tmp_path, types):
     path.write_text('[{"tokens": ["a"],]')
     with pytest.raises(DataError, match="bad.json: not valid JSON"):
         read_documents(path, types)
+    path.write_text("[" * 100_000 + "]" * 100_000)  # nested deeper than Python's reader goes: was a RecursionError
+    with pytest.raises(DataError, match="bad.json: not valid JSON: maximum recursion depth"):
+        read_documents(path, types)
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(DataError, match="nested.jsonl, line 1: not valid JSON: maximum recursion depth"):
+        read_dygie(nested)
     with pytest.raises(DataError, match=r"missing.json: no such file$"):
         read_documents(tmp_path / "missing.json", types)
     # Without the datasets folder at all (a fresh clone without ../shared/datasets): where to get them.

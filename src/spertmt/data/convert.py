@@ -102,7 +102,7 @@ def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
             where = f"{path}, line {line_number}"
             try:
                 raw = json.loads(line)
-            except json.JSONDecodeError as error:
+            except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
                 raise DataError(f"{where}: not valid JSON: {error}") from None
             sentences = raw.get("sentences")
             if not isinstance(sentences, list):

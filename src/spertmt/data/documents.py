@@ -142,7 +142,7 @@ def _load_json(path: str | Path) -> Any:
     try:
         with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM (some Windows editors write one) is skipped
             return json.load(f)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
         raise DataError(f"{path}: not valid JSON: {error}") from None
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text: {error}") from None

@@ -62,7 +62,7 @@ def _jsonl_input(path: Path, line_number: int, line: str):
     where = f"{_name(path)}, line {line_number}"
     try:
         record = json.loads(line)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
         raise ValueError(f"{where}: not valid JSON: {error}") from None
     if not isinstance(record, dict) or not ("text" in record or "tokens" in record):
         raise ValueError(f"{where}: expected an object with 'text' or 'tokens'")
