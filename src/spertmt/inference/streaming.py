@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document
 from ..files import atomic_output, check_input, check_output, is_stdio
-from .texts import MAX_SENTENCE_WORDS, Extraction, GivenEntityError, lone_surrogate
+from .texts import MAX_SENTENCE_WORDS, Extraction, TextError
 
 
 def _name(path: Path) -> str:
@@ -75,10 +75,6 @@ def _jsonl_input(path: Path, line_number: int, line: str):
     if given is not None and not isinstance(given, list):
         raise ValueError(f"{where}: 'entities' must be a list of objects")
     content = record["text"] if "text" in record else record["tokens"]
-    place = lone_surrogate(content)
-    if place is not None:
-        raise ValueError(f"{where}: {'text' if 'text' in record else 'tokens'} holds a lone surrogate at {place} "
-                         "(a bad \\ud8xx escape), which is not text: mend or drop it")
     return record.get("id", line_number), content, given
 
 
@@ -154,8 +150,10 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                 results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
                                             batch_size=batch_size, threshold=threshold, relations=relations,
                                             max_sentence_words=max_sentence_words, flat_ner=flat_ner)
-            except GivenEntityError as error:  # name the input's line, not its place in the chunk
-                message = str(error).replace(f"entities[{error.item}]", "entities")
+            except TextError as error:  # name the input's line, not its place in the chunk
+                own = "text" if isinstance(contents[error.item], str) else "tokens"
+                message = str(error).replace(f"entities[{error.item}]", "entities").replace(
+                    f"texts[{error.item}]", own)
                 raise ValueError(f"{_name(input_path)}, line {lines[error.item]}: {message}") from None
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:

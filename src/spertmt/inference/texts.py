@@ -161,7 +161,7 @@ def lone_surrogate(text: str | Sequence[str]) -> str | None:
 
 def _as_texts(texts) -> list:
     """`extract`'s texts as a list, each a string or a list of words (any iterable of strings: a list,
-    a tuple, a numpy array); a TypeError names what is neither, a ValueError a text that holds a
+    a tuple, a numpy array); a TypeError names what is neither, a TextError a text that holds a
     lone surrogate."""
     if isinstance(texts, str):
         return [texts]
@@ -174,8 +174,8 @@ def _as_texts(texts) -> list:
             raise TypeError(f"texts[{i}] is {item!r:.80}; each text must be a string or a list of words (strings)")
         place = lone_surrogate(words)
         if place is not None:
-            raise ValueError(f"texts[{i}] holds a lone surrogate at {place} (half of a UTF-16 pair, as a bad "
-                             "'\\ud800' escape makes one), which is not text: mend or drop it")
+            raise TextError(i, f"texts[{i}] holds a lone surrogate at {place} (half of a UTF-16 pair, as a bad "
+                               "'\\ud800' escape makes one), which is not text: mend or drop it")
         found.append(words)
     return found
 
@@ -189,12 +189,17 @@ def _pieces(words: list, size: int) -> list[list]:
     return [words[a:a + size] for a in range(0, max(len(words), 1), size)]
 
 
-class GivenEntityError(ValueError):
-    """A given entity that cannot be used; `item` is the index of its text in the call."""
+class TextError(ValueError):
+    """A text of the call that cannot be extracted; `item` is its index in the call (so that a file
+    reader can name the text's line instead)."""
 
     def __init__(self, item: int, message: str):
         super().__init__(message)
         self.item = item
+
+
+class GivenEntityError(TextError):
+    """A given entity that cannot be used; `item` is the index of its text in the call."""
 
 
 def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool, known: set[str]) -> None:
