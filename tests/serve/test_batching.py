@@ -151,6 +151,20 @@ def test_the_model_thread_runs_jobs_in_order_and_passes_errors_back():
         model.submit(print)
 
 
+def test_shutting_the_model_thread_down_can_cancel_the_jobs_not_yet_started():
+    import threading
+
+    model = ModelThread()
+    started, release = threading.Event(), threading.Event()
+    running = model.submit(lambda: started.set() or release.wait(10) and "done")
+    assert started.wait(10)
+    waiting = [model.submit(lambda: "ran") for _ in range(3)]
+    threading.Timer(0.2, release.set).start()
+    model.shutdown(wait=True, cancel_futures=True)
+    assert running.result(timeout=10) == "done"  # a started job finishes
+    assert all(job.cancelled() for job in waiting)
+
+
 def test_a_process_ends_while_its_model_thread_is_still_busy():
     # Ctrl-C or SIGTERM while a model loads (or downloads) in `spertmt serve`: the process ends
     # then, not once the load is done (a pool's thread would hold it for the whole sleep).

@@ -52,7 +52,12 @@ class ModelThread(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if not self._closed:
             self._closed = True
-            self._jobs.put(None)  # after the jobs already queued
+            while cancel_futures:  # the jobs not yet started, as Executor.shutdown promises
+                try:
+                    self._jobs.get_nowait()[0].cancel()
+                except queue.Empty:
+                    break
+            self._jobs.put(None)  # after the jobs still queued
         if wait:
             self._thread.join()
 
