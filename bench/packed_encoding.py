@@ -50,12 +50,6 @@ def padded():
         packed.encode = encode
 
 
-def decisions(results) -> list:
-    """Per text: its entities (word span, type) and relations (the two entities' places, type)."""
-    return [([(e.token_start, e.token_end, e.type) for e in r.entities],
-             sorted((rel.head, rel.tail, rel.type) for rel in r.relations)) for r in results]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a trained model folder (not an exported one)")
@@ -101,7 +95,8 @@ def main(argv=None) -> int:
                     if round_:
                         runs.setdefault((workload, way), []).append(rate)
                 if not round_ and workload == "file":
-                    same = sum(a == b for a, b in zip(decisions(found["padded"]), decisions(found["packed"])))
+                    as_padded, as_packed = records.decisions(found["padded"]), records.decisions(found["packed"])
+                    same = sum(a == b for a, b in zip(as_padded, as_packed))
 
     rows = []
     for workload, size in CALLS.items():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,10 +24,8 @@ from spertmt.evaluate import evaluate
 from spertmt.inference.export import export_onnx
 from spertmt.inference.portable import load_portable
 
-
-def _decisions(results) -> list:
-    return [([(e.token_start, e.token_end, e.type) for e in r.entities],
-             [(x.head, x.tail, x.type) for x in r.relations]) for r in results]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
 
 
 def _max_difference(a, b, agree: list[bool]) -> float:
@@ -65,7 +62,7 @@ def main(argv=None) -> int:
         for name, extractor in runtimes.items():
             got = extractor.extract(texts)
             metrics = evaluate(documents, extractor.predict(documents), reference.types)
-            agree = [a == b for a, b in zip(_decisions(got), _decisions(want))]
+            agree = [a == b for a, b in zip(records.decisions(got), records.decisions(want))]
             rows.append({"runtime": name, "texts": len(texts), "same_as_torch": sum(agree),
                          "max_score_difference": _max_difference(got, want, agree),
                          "entities": sum(len(r.entities) for r in got),
@@ -77,11 +74,10 @@ def main(argv=None) -> int:
         print(f"{r['runtime']:12} {r['same_as_torch']:4d}/{r['texts']:<4d} {diff:>10} {r['ner_f1']:7.2f} "
               f"{r['re_f1']:7.2f} {r['re_strict_f1']:7.2f}")
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         Path(args.json).write_text(json.dumps({
             "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "model": args.model,
             "data": args.data, "export_s": round(export_s, 1), "rows": rows,
-            "machine": {"python": platform.python_version(), "commit": commit,
+            "machine": {"python": platform.python_version(), "commit": records.commit(), "cpu": records.cpu_name(),
                         "date": time.strftime("%Y-%m-%d")}}, indent=2))
     return 0
 

@@ -29,6 +29,13 @@ def cpu_name() -> str:
                 platform.processor())
 
 
+def decisions(results) -> list:
+    """Per extraction result: its entities (word span, type) and relations (the two entities'
+    places, type), in the order given: what two ways of extracting must agree on."""
+    return [([(e.token_start, e.token_end, e.type) for e in r.entities],
+             [(x.head, x.tail, x.type) for x in r.relations]) for r in results]
+
+
 def write(path: str | Path, record: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,9 @@ so that bf16's effect on F1 is read from the same run as its speed.
 Settings (`--dtype`), how the encoder runs (spertmt.inference.runtimes): fp32, bf16 (the encoder's
 weights cast to bf16 once, under autocast), bf16-autocast (fp32 weights under autocast, which casts
 them again on every batch: what bf16 was before the cast), int8 (PyTorch's dynamic quantisation,
-per channel), onnx-fp32 and onnx-int8 (ONNX Runtime, the encoder exported once into a temporary
-folder at the start). The int8 and ONNX settings have
+per channel), onnx-fp32 and onnx-int8 (ONNX Runtime: the model exported once into a temporary
+folder at the start, as `spertmt export` writes it; on a CPU their `native` rows run the whole model
+without torch, as `--runtime onnx` does there). The int8 and ONNX settings have
 extraction rows only (`encoder` and `native`; their `encoder` row is that runtime's encoder
 alone). `--predict` adds rows timing `Extractor.predict` on the test documents at each extraction
 batch size (pre-tokenised documents: the path of `spertmt eval` and of the trainer's evaluation on
@@ -41,7 +42,6 @@ import argparse
 import contextlib
 import copy
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +52,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
 from spert_baseline import ranges_to_masks, spert_max_pool  # noqa: E402
 from tables import markdown_rows  # noqa: E402
 
@@ -61,9 +62,10 @@ from spertmt.config import Config  # noqa: E402
 from spertmt.data.batching import Collator, DocumentDataset, encode_documents  # noqa: E402
 from spertmt.data.documents import Document, Entity, Relation  # noqa: E402
 from spertmt.evaluate import evaluate  # noqa: E402
-from spertmt.inference.export import training_sentences, write_onnx_files  # noqa: E402
+from spertmt.inference.export import export_onnx  # noqa: E402
 from spertmt.inference.extractor import Extractor  # noqa: E402
-from spertmt.inference.runtimes import ONNX_FILES, prepare_encoder  # noqa: E402
+from spertmt.inference.portable import load_portable  # noqa: E402
+from spertmt.inference.runtimes import prepare_encoder  # noqa: E402
 from spertmt.layout import RunFolder  # noqa: E402
 from spertmt.model.encoder import load_encoder, load_tokenizer  # noqa: E402
 from spertmt.model.spertmt import SpERTMT  # noqa: E402
@@ -153,6 +155,8 @@ def with_setting(extractor, fp32_encoder, setting: str, onnx_dir: Path | None):
         prepare_encoder(model, onnx_dir, precision, runtime, extractor.device)
     swapped = Extractor(model, extractor.tokenizer, extractor.device, extractor.thresholds, precision, runtime)
     swapped.training_encoder = fp32_encoder  # training keeps fp32 weights (bf16: under autocast)
+    if runtime == "onnx" and extractor.device.type == "cpu":  # what `--runtime onnx` runs on a CPU
+        swapped.torch_free = load_portable(onnx_dir, precision)
     return swapped
 
 
@@ -190,7 +194,7 @@ def extract_once(extractor, test, config, batch, args):
                 extractor.model.encoder(input_ids=b.input_ids, attention_mask=b.attention_mask)
         return None
     with pooling(config), _autocast(args):
-        return extractor.extract(words, batch_size=batch)
+        return getattr(extractor, "torch_free", extractor).extract(words, batch_size=batch)
 
 
 def train_steps(extractor, train, config, batch, steps, args):
@@ -397,12 +401,8 @@ def interleaved(args, dtypes, extractor, fp32_encoder, types, test, train) -> li
 def eval_process_rows(args, settings: list[str], workdir: Path, test_path: Path, sentences: int) -> list[dict]:
     """`spertmt eval` on CoNLL04 test as a user runs it, one whole process per run, at every
     setting (medians of args.repeats runs, interleaved across settings against drift)."""
-    folder = Path(args.model)
-    if args.onnx_dir:  # the model folder with the encoder's ONNX files, exported once at the start
-        folder = workdir / "model"
-        shutil.copytree(args.model, folder)
-        for name in ONNX_FILES.values():
-            shutil.copy(args.onnx_dir / name, folder / name)
+    # the exported folder, exported once at the start, is a model folder for both engines
+    folder = Path(args.onnx_dir or args.model)
     batch = args.eval_batch
     times = {setting: [] for setting in settings}
     metrics = {}
@@ -477,9 +477,11 @@ def main(argv=None) -> int:
     fp32_encoder = extractor.model.encoder
     with tempfile.TemporaryDirectory() as workdir:
         if any(SETTINGS[d][0] == "onnx" for d in dtypes):
-            args.onnx_dir = Path(workdir)
-            # the int8 encoder as `spertmt export` writes it: smoothed on the model's training sentences
-            write_onnx_files(fp32_encoder, args.onnx_dir, training_sentences(extractor.model, extractor.tokenizer))
+            args.onnx_dir = Path(workdir) / "onnx"
+            source = args.model
+            if source is None:  # the untrained model (its θ included), as a folder to export
+                source = extractor.save_pretrained(Path(workdir) / "untrained")
+            export_onnx(source, args.onnx_dir)  # as `spertmt export` writes it, the int8 encoder smoothed
         rows += interleaved(args, dtypes, extractor, fp32_encoder, types, test, train)
         if args.eval_process and args.model:  # bf16-autocast is no setting of `spertmt eval`
             rows += eval_process_rows(args, [d for d in dtypes if d != "bf16-autocast"], Path(workdir),
@@ -488,7 +490,10 @@ def main(argv=None) -> int:
     output = Path(args.output or Path(__file__).resolve().parent / "results" /
                   f"throughput-{torch.device(args.device).type}-{'-'.join(args.dtype)}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"command": " ".join(sys.argv), "cpu": cpu_capability(), "rows": rows}, indent=1))
+    output.write_text(json.dumps({"command": " ".join(sys.argv), "cpu": cpu_capability(), "rows": rows,
+                                  "machine": {"cpu": records.cpu_name(), "commit": records.commit(),
+                                              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}},
+                                 indent=1))
     print(f"wrote {output}")
     return 0
 

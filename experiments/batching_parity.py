@@ -34,13 +34,9 @@ def main() -> None:
     before = extractor.extract(texts, batch_size=16, batch_pieces=NO_CAP)
     now = extractor.extract(texts)
 
-    def decisions(result):
-        return ([(e.start, e.end, e.type) for e in result.entities],
-                [(r.head, r.tail, r.type) for r in result.relations])
-
     same, largest = 0, 0.0
     for a, b in zip(before, now):
-        if decisions(a) == decisions(b):
+        if records.decisions([a]) == records.decisions([b]):
             same += 1
             pairs = list(zip(a.entities, b.entities)) + list(zip(a.relations, b.relations))
             largest = max([largest] + [abs(x.score - y.score) for x, y in pairs])
