@@ -776,7 +776,39 @@ def _dev_kept(row: dict, per_type: bool) -> int:
     return sum(cut["kept"] or 0 for name, cut in cuts.items() if (name != "*") == per_type)
 
 
+# experiments/int8_onnx_dev.py's records: three models of grid calibration-conll04's setting (seeds
+# 0, 1, 2) trained on the 2-core Intel Xeon, and the records of seed 0 as trained on the 2-core AMD
+# EPYC before (its other variants' record first).
+INT8_SEEDS = ("int8-onnx-dev-xeon-seed0", "int8-onnx-dev-xeon-seed1", "int8-onnx-dev-xeon-seed2")
+INT8_EPYC = ("int8-onnx-dev-per-token", "int8-onnx-dev")
+
+
+def int8_models() -> str:
+    """docs/faster.md: each int8 encoder's F1 minus fp32's on CoNLL04 dev, model by model."""
+    def rows_of(name: str) -> dict:
+        record = json.loads((RESULTS / "diagnostics" / f"{name}.json").read_text())
+        return {row["variant"]: row for row in record["rows"]}
+
+    seeds = [rows_of(name) for name in INT8_SEEDS]
+    epyc: dict = {}
+    for name in INT8_EPYC:
+        epyc = {**rows_of(name), **epyc}
+
+    def loss(row: dict | None) -> str:
+        return f"{row['ner_minus_fp32']:+.2f} / {row['re_strict_minus_fp32']:+.2f}" if row else "not run"
+
+    rows = [["fp32 (NER / RE+ F1)", *(f"{s['fp32']['ner']:.2f} / {s['fp32']['re_strict']:.2f}" for s in seeds),
+             f"{epyc['fp32']['ner']:.2f} / {epyc['fp32']['re_strict']:.2f}",
+             " / ".join(f"{s['fp32']['in_process_s']:.1f}" for s in seeds)]]
+    for variant in (v for v in seeds[0] if v != "fp32"):
+        rows.append([variant, *(loss(s.get(variant)) for s in seeds), loss(epyc.get(variant)),
+                     " / ".join(f"{s[variant]['in_process_s']:.1f}" for s in seeds)])
+    return table(["int8 encoder: NER / RE+ F1 minus fp32's", "seed 0", "seed 1", "seed 2",
+                  "seed 0 trained on the AMD EPYC", "in process, s (seeds 0 / 1 / 2, one run each)"], rows)
+
+
 TABLES = {
+    "int8-models": int8_models,
     "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
