@@ -174,6 +174,21 @@ def test_saved_weights_get_the_umask_mode_like_every_other_file(tmp_path):
         assert set(modes.values()) == {0o644}, modes
 
 
+def test_an_export_into_a_folder_of_its_own_model_folder_holds_no_copy_of_itself(tmp_path):
+    # `spertmt export M M/onnx`: copying M copied the export's own temporary into it, and the next
+    # export the previous one too, nested ever deeper
+    import spertmt
+    from spertmt.inference.extractor import load
+
+    model = tmp_path / "model"
+    load(f"{FIXTURES}/model-format1", device="cpu").save_pretrained(model)
+    for _ in range(2):
+        assert main(["export", "--format", "onnx", str(model), str(model / "onnx")]) == 0
+    folders = sorted(p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_dir())
+    assert folders == ["onnx", "onnx/tokenizer", "tokenizer"], folders
+    assert spertmt.load(model / "onnx", runtime="onnx").extract(["John Smith works for Acme Corp."])
+
+
 def test_eval_with_types_that_are_not_the_models_is_a_named_error(tmp_path, capsys):
     types = json.loads((Path(FIXTURES) / "tiny_types.json").read_text())
     types["entities"]["Adverse-Effect"] = types["entities"].pop(next(iter(types["entities"])))

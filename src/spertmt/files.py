@@ -12,6 +12,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -116,6 +117,13 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
                 tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def is_written_for(name: str, path: Path) -> bool:
+    """Whether `name`, beside `path`, is `path` itself or what writing it leaves beside it: a
+    temporary (`<name>.<pid>.<random>.tmp`, `_temporary`) or `atomic_folder`'s `<name>.old`."""
+    return name in (path.name, path.name + ".old") or re.fullmatch(
+        re.escape(path.name) + r"\.\d+\.[0-9a-f]+\.tmp", name) is not None
 
 
 def _temporary(path: Path) -> Path:

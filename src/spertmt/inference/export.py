@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .._version import __version__
-from ..files import atomic_folder, give_default_permissions
+from ..files import atomic_folder, give_default_permissions, is_written_for
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from ..model import packed
 from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
@@ -169,11 +169,25 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
         export_heads(model, pad_id, output, write_onnx_files(model.encoder, output, sentences))
     else:
         with atomic_folder(output, markers=ModelFiles.MARKERS) as tmp:
-            shutil.copytree(model_folder, tmp, dirs_exist_ok=True)
+            shutil.copytree(model_folder, tmp, dirs_exist_ok=True, ignore=_the_output(output))
             if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
                 give_default_permissions(tmp / ModelFiles.WEIGHTS)
             export_heads(model, pad_id, tmp, write_onnx_files(model.encoder, tmp, sentences))
     return output
+
+
+def _the_output(output: Path):
+    """copytree's `ignore` for a model folder that holds `output` (`export M M/onnx`): the output
+    and what writing it leaves beside it are not copied into it (each export would otherwise hold
+    the one before, nested, and a copy of its own temporary)."""
+    output = output.resolve()
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        if Path(folder).resolve() != output.parent:
+            return []
+        return [name for name in names if is_written_for(name, output)]
+
+    return ignore
 
 
 def training_sentences(model, tokenizer, count: int = CALIBRATION_SENTENCES) -> list[list[int]] | None:
