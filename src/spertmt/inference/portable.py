@@ -90,7 +90,12 @@ class PortableExtractor(EngineExtractor):
         tokenizer.no_truncation()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # The workers spin between the operators of a run (else each of the graphs' many small
+        # operators waits to wake them) and stop when it returns, leaving the cores to the numpy
+        # steps and the tokenizer that follow; spinning on after a run slows extraction most
+        # (bench/ort_spinning.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
 
         def session(name: str):
             try:
