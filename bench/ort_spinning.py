@@ -38,8 +38,8 @@ WAYS = {
 RUN = """
 import json, sys, time
 import onnxruntime as ort
-model, precision, threads, texts = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
-replace = json.loads(sys.argv[5])
+model, precision, threads, replace = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+texts = json.loads(sys.stdin.read())  # on standard input: 922 sentences are too long for one argument
 add = ort.SessionOptions.add_session_config_entry
 ort.SessionOptions.add_session_config_entry = lambda self, key, value: add(self, key, replace.get(key, value))
 from spertmt.inference.loading import load_extractor
@@ -52,8 +52,8 @@ print(len(texts) / (time.perf_counter() - started))
 
 
 def throughput(model: str, precision: str, threads: int, texts: list[str], replace: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", RUN, model, precision, str(threads), json.dumps(texts),
-                          json.dumps(replace)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", RUN, model, precision, str(threads), json.dumps(replace)],
+                         input=json.dumps(texts), capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
