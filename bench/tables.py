@@ -398,7 +398,17 @@ def model_thread() -> str:
                  [[row["way"], f"{row['sentences_per_s']:.1f}", f"{row['x_first']:.2f}x"] for row in record["rows"]])
 
 
+def ort_spinning() -> str:
+    """bench/ort_spinning.py: ONNX Runtime's workers spinning while a run lasts, never, and on after
+    a run, per precision of the runtime without torch (ort-spinning.json)."""
+    record = load("ort-spinning")
+    return table(["precision", "how the workers wait", "sentences/s", "x spinning while a run lasts"],
+                 [[row["precision"], row["way"], f"{row['sentences_per_s']:.1f}", f"{row['x_spertmt']:.2f}x"]
+                  for row in record["rows"]])
+
+
 TABLES = {
+    "bench-ort-spinning": ort_spinning,
     "bench-ops": ops, "bench-ops-builds": ops_builds, "bench-optim": optim,
     "bench-end-to-end": throughput("throughput-cpu-fp32-bf16"), "bench-heads": heads,
     "bench-runtimes": throughput("throughput-cpu-runtimes"), "bench-bf16-cast": throughput("throughput-cpu-bf16-cast"),
