@@ -781,6 +781,10 @@ def _dev_kept(row: dict, per_type: bool) -> int:
 # EPYC before (its other variants' record first).
 INT8_SEEDS = ("int8-onnx-dev-xeon-seed0", "int8-onnx-dev-xeon-seed1", "int8-onnx-dev-xeon-seed2")
 INT8_EPYC = ("int8-onnx-dev-per-token", "int8-onnx-dev")
+# the same, the int8 encoder quantised from the packed graph (--packed)
+INT8_PACKED_SEEDS = tuple(name.replace("xeon-", "xeon-packed-") for name in INT8_SEEDS)
+INT8_PACKED_EPYC = ("int8-onnx-dev-packed-conll04",)
+PACKED = " (quantised from the packed graph)"
 
 
 def int8_models() -> str:
@@ -789,10 +793,15 @@ def int8_models() -> str:
         record = json.loads((RESULTS / "diagnostics" / f"{name}.json").read_text())
         return {row["variant"]: row for row in record["rows"]}
 
-    seeds = [rows_of(name) for name in INT8_SEEDS]
+    def packed(name: str) -> dict:
+        return {variant + PACKED: row for variant, row in rows_of(name).items() if variant != "fp32"}
+
+    seeds = [{**rows_of(name), **packed(other)} for name, other in zip(INT8_SEEDS, INT8_PACKED_SEEDS)]
     epyc: dict = {}
     for name in INT8_EPYC:
         epyc = {**rows_of(name), **epyc}
+    for name in INT8_PACKED_EPYC:
+        epyc.update(packed(name))
 
     def loss(row: dict | None) -> str:
         return f"{row['ner_minus_fp32']:+.2f} / {row['re_strict_minus_fp32']:+.2f}" if row else "not run"
