@@ -364,12 +364,23 @@ def test_a_batch_size_below_one_is_named_not_taken_for_the_default(tmp_path, cap
     model = f"{FIXTURES}/model-format1"
     assert main(["predict", "--quiet", "--model", model, "--input", str(source),
                  "--output", str(tmp_path / "out.jsonl"), "--batch-size", size]) == 2
-    assert f"batch size (--batch-size) and batch_pieces must be at least 1, not {size}" in capsys.readouterr().err
+    assert f"the batch size (--batch-size) must be a whole number of at least 1, not {size}" in capsys.readouterr().err
     data = f"{FIXTURES}/tiny_train.json"
     assert main(["eval", "--quiet", "--model", model, "--data", data, "--batch-size", size]) == 2
-    assert f"must be at least 1, not {size}" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=f"must be at least 1, not {size}"):
+    assert f"must be a whole number of at least 1, not {size}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=f"batch_pieces must be a whole number of at least 1, not {size}"):
         spertmt.load(model, device="cpu").extract("Mary lives in Paris.", batch_pieces=int(size))
+
+
+@pytest.mark.parametrize("size", [True, 2.5, "8"])
+def test_a_batch_size_that_is_not_a_whole_number_is_named(size):
+    # True was taken as 1 and 2.5 as 3 without a word; "8" ended in a TypeError from a comparison
+    extractor = spertmt.load(f"{FIXTURES}/model-format1", device="cpu")
+    with pytest.raises(ValueError, match=f"the batch size \\(--batch-size\\) must be a whole number of at least 1, "
+                                         f"not {size!r}"):
+        extractor.extract("Mary lives in Paris.", batch_size=size)
+    with pytest.raises(ValueError, match="must be a whole number"):
+        extractor.predict([spertmt.Document(["Mary", "lives", "in", "Paris", "."])], batch_size=size)
 
 def test_empty_datasets_are_refused_by_commands_that_learn_or_tune(tiny_encoder, tmp_path, capsys):
     empty = tmp_path / "empty.json"

@@ -8,6 +8,7 @@ only of such words pools to zeros.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,9 +41,10 @@ def longest_first(encodings: list[Encoding], batch_size: int, max_pieces: int | 
     once padded to its longest (its first) document, so batches of long documents hold fewer: on a
     CPU the work grows with the padded pieces, not with the documents (bench/extract_batching.py).
     A document longer than `max_pieces` makes a batch of its own."""
-    if batch_size < 1 or (max_pieces is not None and max_pieces < 1):
-        raise ValueError(f"the batch size (--batch-size) and batch_pieces must be at least 1, not "
-                         f"{batch_size if batch_size < 1 else max_pieces}")
+    for name, value in (("the batch size (--batch-size)", batch_size), ("batch_pieces", max_pieces)):
+        # a bool or a float would be taken as a count (True as 1, 2.5 as 3) without a word
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
     order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].input_ids))
     if max_pieces is None:
         return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
