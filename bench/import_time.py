@@ -74,13 +74,11 @@ def main(argv=None) -> int:
         print(f"{row['package']:>16} {row['self_s']:>8}")
     print(f"{'all imports':>16} {total:>8.3f}  (median of {args.rounds} rounds)")
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
         record = {"command": "python " + " ".join([Path(__file__).relative_to(ROOT).as_posix()] + sys.argv[1:]),
                   "rounds": args.rounds, "total_s": round(total, 3), "rows": rows,
                   "machine": {"cpu": records.cpu_name(), "cpus": len(os.sched_getaffinity(0)),
                               "python": platform.python_version(),
-                              "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}}
+                              "commit": records.commit(), "date": time.strftime("%Y-%m-%d %H:%M")}}
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     return 0
 

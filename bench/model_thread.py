@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,9 +58,8 @@ print(len(texts) / (time.perf_counter() - started))
 def throughput(model: str, threads: int, load_on: str, env: dict, texts: list[str]) -> float:
     # OMP_WAIT_POLICY from the caller's environment would blur the ways: each sets its own
     base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", RUN, model, str(threads), load_on, json.dumps(texts),
-                          str(SERVICE_BATCH)], capture_output=True, text=True, check=True, env={**base, **env})
-    return float(out.stdout.strip().splitlines()[-1])
+    return records.child_rate(RUN, model, str(threads), load_on, json.dumps(texts), str(SERVICE_BATCH),
+                              env={**base, **env})
 
 
 def main(argv=None) -> int:

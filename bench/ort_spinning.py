@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,9 +51,7 @@ print(len(texts) / (time.perf_counter() - started))
 
 
 def throughput(model: str, precision: str, threads: int, texts: list[str], replace: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", RUN, model, precision, str(threads), json.dumps(replace)],
-                         input=json.dumps(texts), capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return records.child_rate(RUN, model, precision, str(threads), json.dumps(replace), input=json.dumps(texts))
 
 
 def main(argv=None) -> int:

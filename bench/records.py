@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,15 @@ def decisions(results) -> list:
     places, type), in the order given: what two ways of extracting must agree on."""
     return [([(e.token_start, e.token_end, e.type) for e in r.entities],
              [(x.head, x.tail, x.type) for x in r.relations]) for r in results]
+
+
+def child_rate(code: str, *args: str, input: str | None = None, env: dict | None = None) -> float:
+    """Runs `code` in a Python process of its own (`python -c code *args`, `input` on its standard
+    input) and returns the number its last line of output prints: each way a benchmark compares gets
+    a fresh process (thread pools, once made, stay for a process's life)."""
+    out = subprocess.run([sys.executable, "-c", code, *args], input=input, capture_output=True, text=True,
+                         check=True, env=env)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def write(path: str | Path, record: dict) -> None:
