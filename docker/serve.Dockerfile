@@ -11,7 +11,7 @@ FROM python:3.11-slim
 COPY dist/spertmt-*-abi3-*.whl /tmp/
 # --no-deps: spertmt's own dependencies include torch; the runtime without torch needs only these.
 RUN pip install --no-cache-dir --no-deps /tmp/spertmt-*.whl \
-    && pip install --no-cache-dir onnxruntime tokenizers numpy regex tqdm starlette uvicorn httptools uvloop \
+    && pip install --no-cache-dir "onnxruntime>=1.23" tokenizers numpy regex tqdm starlette uvicorn httptools uvloop \
     && rm /tmp/spertmt-*.whl \
     && useradd --create-home spertmt
 USER spertmt

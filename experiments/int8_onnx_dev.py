@@ -56,6 +56,8 @@ import records  # noqa: E402  (bench/records.py: the commit)
 
 from spertmt.inference import quantize  # noqa: E402
 
+# as quantize.quantize_encoder: the quantiser would turn opset 23's Attention into a QAttention ONNX Runtime refuses
+LINEAR_ONLY = {"op_types_to_quantize": ["MatMul"]}
 LINEARS_PER_LAYER = 6  # query, key, value, attention output, FFN in, FFN out: the order of the export's MatMuls
 
 
@@ -256,7 +258,7 @@ def make_variants(folder: Path, source: Path, calibration_documents, pad_id: int
 
     def dynamic(exclude):
         return lambda target: quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                                               per_channel=True, nodes_to_exclude=exclude)
+                                               per_channel=True, nodes_to_exclude=exclude, **LINEAR_ONLY)
 
     sentences = piece_ids(folder / "tokenizer" / "tokenizer.json", calibration_documents)
 
@@ -272,7 +274,8 @@ def make_variants(folder: Path, source: Path, calibration_documents, pad_id: int
         quantize.smooth(model, nodes, quantize.activation_maxima(model, nodes, sentences), alphas)
         with tempfile.TemporaryDirectory(prefix="int8-smoothed-") as tmp:
             onnx.save(model, f"{tmp}/smoothed.onnx")
-            quantize_dynamic(f"{tmp}/smoothed.onnx", str(target), weight_type=QuantType.QInt8, per_channel=True)
+            quantize_dynamic(f"{tmp}/smoothed.onnx", str(target), weight_type=QuantType.QInt8, per_channel=True,
+                             **LINEAR_ONLY)
 
     def static(method, linear_only=False, **extra):
         only = {"op_types_to_quantize": ["MatMul"], "nodes_to_quantize": nodes} if linear_only else {}

@@ -67,3 +67,21 @@ def test_without_its_training_set_the_export_quantises_without_smoothing_and_say
     assert json.loads((exported / "manifest.json").read_text())["int8"] == {"method": "dynamic", "per_channel": True}
     assert main(["predict", "--quiet", "--model", str(exported), "--runtime", "onnx", "--precision", "int8",
                  "--input", f"{FIXTURES}/tiny_train.json", "--output", str(tmp_path / "p.jsonl")]) == 0
+
+
+def test_attention_is_one_operator_per_layer_in_both_encoders_and_stays_fp32(tmp_path):
+    """The export writes opset 23's Attention (ONNX Runtime runs each in one kernel), and the
+    quantiser, which would take it for its own QAttention, quantises the linear layers only."""
+    import onnx
+
+    from spertmt.inference import quantize
+
+    exported = tmp_path / "onnx"
+    assert main(["export", "--format", "onnx", str(_model_with_data_root(tmp_path, FIXTURES)), str(exported)]) == 0
+    fp32, int8 = (onnx.load(str(exported / name)) for name in ("encoder.onnx", "encoder-int8.onnx"))
+    layers = len(quantize.linear_nodes(fp32.graph)) // 6
+    for graph in (fp32.graph, int8.graph):
+        attention = [n for n in graph.node if n.op_type == "Attention"]
+        assert len(attention) == layers and all(n.domain in ("", "ai.onnx") for n in attention)
+        assert not any(n.op_type in ("Softmax", "QAttention") for n in graph.node)
+    assert sum(n.op_type == "MatMulInteger" for n in int8.graph.node) == 6 * layers

@@ -98,6 +98,8 @@ def _rows(context: Tensor, real: Tensor) -> Tensor:
 def _bert_layers(encoder: nn.Module, x: Tensor, mask: Tensor, real: Tensor, slot: Tensor) -> Tensor:
     """BertLayer.forward (eval, SDPA) on packed rows; HF's SDPA attention takes this boolean mask."""
     keys = mask[:, None, None, :]
+    if torch.onnx.is_in_onnx_export():  # ONNX Runtime's Attention operator wants the query dimension spelled out
+        keys = keys.expand(-1, -1, mask.shape[1], -1)
     heads = encoder.config.num_attention_heads
     for layer in encoder.encoder.layer:
         attention = layer.attention.self
