@@ -21,6 +21,9 @@ from pathlib import Path
 
 import tomllib
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import records  # noqa: E402  (bench/records.py)
+
 import spertmt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +60,10 @@ def main(argv=None) -> int:
     for row in rows:
         print(row)
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         record = {"command": "python bench/install_size.py " + " ".join(argv or sys.argv[1:]), "rows": rows,
                   "spertmt_package_mib": round(package / 2**20, 1),
-                  "machine": {"python": platform.python_version(), "commit": commit, "date": time.strftime("%Y-%m-%d")}}
+                  "machine": {"python": platform.python_version(), "commit": records.commit(),
+                              "date": time.strftime("%Y-%m-%d")}}
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 
