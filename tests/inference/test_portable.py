@@ -256,6 +256,19 @@ def test_enumerated_pooling_equals_the_enumerating_kernel():
     np.testing.assert_array_equal(got[mask], want.pooled.numpy()[mask])
 
 
+@pytest.mark.parametrize("longest", [3, onnx_engine.GATHERED_PIECES + 4])  # gathered, and max_pool's pass
+def test_word_maxima_equal_max_pool(longest):
+    rng = np.random.default_rng(longest)
+    hidden = rng.standard_normal((4, 40, 6)).astype(np.float32)
+    lengths = rng.integers(0, longest + 1, (4, 9))  # words without pieces too
+    lengths[0, 0] = longest
+    word_ends = 1 + np.cumsum(lengths, 1)
+    word_starts = word_ends - lengths
+    word_starts[3, 5:] = word_ends[3, 5:] = 0  # a padded document
+    want = onnx_engine.max_pool(hidden, np.stack([word_starts, word_ends], -1), empty=-np.inf)
+    np.testing.assert_array_equal(onnx_engine.word_maxima(hidden, word_starts, word_ends), want)
+
+
 def test_candidate_spans_and_ordered_pairs_equal_the_models():
     np.testing.assert_array_equal(np.array(onnx_engine.candidate_spans(7, 3)),
                                   ops.reference.enumerate_spans(7, 3).numpy())
