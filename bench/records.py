@@ -11,12 +11,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# what a measurement runs: a change here that no commit holds makes a record's commit "-dirty"
+# (records and documents beside them do not)
+CODE = ["src", "csrc", "configs", "pyproject.toml", "setup.py", ":(glob)bench/*.py", ":(glob)experiments/**/*.py"]
+
+
 def commit() -> str | None:
-    """The checkout's commit (short), with "-dirty" where tracked files differ from it (the record then
-    came from code no commit holds), or None outside a git checkout."""
+    """The checkout's commit (short), with "-dirty" where the code differs from it (CODE: the record
+    then came from code no commit holds), or None outside a git checkout."""
     try:
-        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude=*"],
-                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=ROOT).stdout.strip()
+        changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *CODE], cwd=ROOT).returncode != 0
+        return head + "-dirty" if changed else head
     except (OSError, subprocess.CalledProcessError):
         return None
 
