@@ -482,6 +482,27 @@ def test_a_graph_onnx_runtime_cannot_read_is_named_without_the_manifests_sizes(e
         spertmt.load(folder, runtime="onnx")
 
 
+def test_an_onnx_runtime_older_than_the_export_needs_is_named(exported, tmp_path, capsys, monkeypatch):
+    """The encoders hold opset 23's Attention: ONNX Runtime 1.22 would fail inside the session with
+    its own message; the folder's manifest names the release it needs and the load says so."""
+    import onnxruntime
+
+    from spertmt.cli import main
+
+    assert json.loads((exported / "manifest.json").read_text())["onnxruntime"] == "1.23"
+    monkeypatch.setattr(onnxruntime, "__version__", "1.22.1")
+    with pytest.raises(ValueError, match=r"need onnxruntime 1\.23 or later .* this is 1\.22\.1: pip install -U"):
+        spertmt.load(exported, runtime="onnx")
+    source = tmp_path / "in.txt"
+    source.write_text("Mary lives in Paris.\n")
+    assert main(["predict", "--quiet", "--model", str(exported), "--runtime", "onnx", "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "onnxruntime>=1.23" in err and "Traceback" not in err, err
+    monkeypatch.setattr(onnxruntime, "__version__", "1.23.0.dev20250601")  # a nightly of the release is enough
+    spertmt.load(exported, runtime="onnx")
+
+
 def test_eval_on_an_exported_folder_scores_without_torch(exported, tmp_path):
     """`spertmt eval --runtime onnx` loads the torch-free engine (torch made unimportable in the
     process) and gives the metrics the PyTorch model gives; a setting the graphs fix is refused."""

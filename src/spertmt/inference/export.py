@@ -32,6 +32,12 @@ from ..model import packed
 from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
+# Opset 23 has Attention: the exporter writes each layer's scaled dot-product attention as one operator,
+# which ONNX Runtime (1.23 and later) runs in one kernel instead of some twenty small ones (reshapes,
+# transposes, masking, softmax; docs/faster.md, "One operator for attention").
+ENCODER_OPSET = 23
+ONNXRUNTIME_NEEDED = "1.23"  # the first release that runs opset 23's Attention; the manifest names it
+
 
 class _EntityGraph(torch.nn.Module):
     def __init__(self, model):
@@ -101,6 +107,7 @@ def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> 
         "relation_thresholded": model.relation_head.thresholded,
         "uses_entity_logits": bool(model.use_entity_logits),
         "int8": int8 or {"method": "unknown"},
+        "onnxruntime": ONNXRUNTIME_NEEDED,
     }
     # Every file the runtime reads, with its size, checked when the folder loads: a graph cut short
     # by a failed copy is named, not left to fail inside ONNX Runtime. (thresholds.json is not
@@ -109,12 +116,6 @@ def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> 
               manifest["tokenizer"], ModelFiles.CONFIG, ModelFiles.TYPES]
     manifest["files"] = {name: (folder / name).stat().st_size for name in needed}
     (folder / ModelFiles.MANIFEST).write_text(json.dumps(manifest, indent=2))
-
-
-# Opset 23 has Attention: the exporter writes each layer's scaled dot-product attention as one operator,
-# which ONNX Runtime (1.23 and later) runs in one kernel instead of some twenty small ones (reshapes,
-# transposes, masking, softmax; docs/faster.md, "One operator for attention").
-ENCODER_OPSET = 23
 
 
 class _LastHiddenState(torch.nn.Module):

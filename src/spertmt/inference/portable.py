@@ -11,6 +11,7 @@ same way.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -45,6 +46,26 @@ def _check_files(folder: Path, manifest: dict) -> None:
                              f"a failed copy or a full disk?); {_HINT}")
 
 
+def _check_onnxruntime(folder: Path, manifest: dict, installed: str) -> None:
+    """The ONNX Runtime release the export names as the first to run its graphs (folders exported
+    before it named one are read as they are)."""
+    needed = manifest.get("onnxruntime")
+    if needed and _release(installed) < _release(needed):
+        raise ValueError(f"{folder}: its graphs need onnxruntime {needed} or later (their attention is opset 23's "
+                         f"operator); this is {installed}: pip install -U 'onnxruntime>={needed}'")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """"1.23.2" and "1.23.0.dev20250101" -> (1, 23, ...): the leading whole numbers."""
+    numbers = []
+    for part in str(version).split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers)
+
+
 def is_portable(folder: str | Path) -> bool:
     """Whether `folder` holds the whole model as ONNX (written by `spertmt export --format onnx`)."""
     return (Path(folder) / MANIFEST).exists()
@@ -72,6 +93,7 @@ class PortableExtractor(EngineExtractor):
             raise ValueError(f"{folder}: {MANIFEST} has format {found} (spertmt {written_by}); this spertmt "
                              f"({__version__}) reads format {MANIFEST_FORMAT}: {_HINT} with this version")
         _check_files(folder, manifest)
+        _check_onnxruntime(folder, manifest, ort.__version__)
         encoders = manifest["graphs"]["encoder"]
         if precision not in encoders:
             raise ValueError(f"precision must be one of {', '.join(encoders)} with runtime onnx, not {precision!r}")
