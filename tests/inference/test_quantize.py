@@ -85,3 +85,18 @@ def test_attention_is_one_operator_per_layer_in_both_encoders_and_stays_fp32(tmp
         assert len(attention) == layers and all(n.domain in ("", "ai.onnx") for n in attention)
         assert not any(n.op_type in ("Softmax", "QAttention") for n in graph.node)
     assert sum(n.op_type == "MatMulInteger" for n in int8.graph.node) == 6 * layers
+
+
+@pytest.mark.parametrize("too_old", ["onnxruntime", "onnx"])
+def test_export_with_a_tool_too_old_for_opset_23_is_one_named_line(tmp_path, capsys, monkeypatch, too_old):
+    import onnx
+    import onnxruntime
+
+    if too_old == "onnxruntime":
+        monkeypatch.setattr(onnxruntime, "__version__", "1.22.1")
+    else:
+        monkeypatch.setattr(onnx.defs, "onnx_opset_version", lambda: 22)  # onnx 1.17
+    assert main(["export", "--format", "onnx", str(TRAINED), str(tmp_path / "onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"pip install -U '{too_old}>=" in err and "Traceback" not in err, err
+    assert not (tmp_path / "onnx").exists()

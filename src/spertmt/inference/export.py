@@ -29,6 +29,7 @@ from .._version import __version__
 from ..files import atomic_folder, give_default_permissions, is_written_for
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from ..model import packed
+from .portable import release_numbers
 from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
@@ -132,14 +133,29 @@ class _LastHiddenState(torch.nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
-def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> None:
-    """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length; packed
-    (`packs`) or padded, as transformers runs it."""
-    _onnxruntime()
+def check_export_tools() -> None:
+    """The packages export needs, at releases that write and run opset 23's Attention: else one
+    named line with what to install (an older ONNX Runtime fails inside the int8 encoder's smoothing,
+    an older onnx inside the exporter, each with its own message)."""
+    ort = _onnxruntime()
+    if release_numbers(ort.__version__) < release_numbers(ONNXRUNTIME_NEEDED):
+        raise ValueError(f"exporting to ONNX needs onnxruntime {ONNXRUNTIME_NEEDED} or later (opset "
+                         f"{ENCODER_OPSET}'s Attention); this is {ort.__version__}: "
+                         f"pip install -U 'onnxruntime>={ONNXRUNTIME_NEEDED}'")
     try:
+        import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError:
         raise ValueError(f"exporting to ONNX needs onnx and onnxscript: {ONNX_EXTRA}") from None
+    if onnx.defs.onnx_opset_version() < ENCODER_OPSET:
+        raise ValueError(f"exporting to ONNX needs onnx 1.18 or later (opset {ENCODER_OPSET}); this is "
+                         f"{onnx.__version__}: pip install -U 'onnx>=1.18'")
+
+
+def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> None:
+    """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length; packed
+    (`packs`) or padded, as transformers runs it."""
+    check_export_tools()
     encoder = _LastHiddenState(encoder, packs).eval()
     # Two rows of four pieces: no dimension of size 0 or 1, which the exporter would fix as constant.
     example = (torch.full((2, 4), 100, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))
@@ -163,6 +179,7 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
     from ..data.batching import Collator
     from ..model.folder import load_model, load_tokenizer_from
 
+    check_export_tools()
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
     tokenizer = load_tokenizer_from(model_folder)

@@ -50,13 +50,14 @@ def _check_onnxruntime(folder: Path, manifest: dict, installed: str) -> None:
     """The ONNX Runtime release the export names as the first to run its graphs (folders exported
     before it named one are read as they are)."""
     needed = manifest.get("onnxruntime")
-    if needed and _release(installed) < _release(needed):
+    if needed and release_numbers(installed) < release_numbers(needed):
         raise ValueError(f"{folder}: its graphs need onnxruntime {needed} or later (their attention is opset 23's "
                          f"operator); this is {installed}: pip install -U 'onnxruntime>={needed}'")
 
 
-def _release(version: str) -> tuple[int, ...]:
-    """"1.23.2" and "1.23.0.dev20250101" -> (1, 23, ...): the leading whole numbers."""
+def release_numbers(version: str) -> tuple[int, ...]:
+    """A package's release to compare: "1.23.2" and "1.23.0.dev20250101" -> (1, 23, ...), the
+    leading whole numbers."""
     numbers = []
     for part in str(version).split("."):
         digits = "".join(itertools.takewhile(str.isdigit, part))
