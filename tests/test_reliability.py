@@ -382,6 +382,19 @@ def test_a_batch_size_that_is_not_a_whole_number_is_named(size):
     with pytest.raises(ValueError, match="must be a whole number"):
         extractor.predict([spertmt.Document(["Mary", "lives", "in", "Paris", "."])], batch_size=size)
 
+
+@pytest.mark.parametrize("value", ["no", 0.0, None])
+def test_a_yes_or_no_argument_that_is_not_a_bool_is_named(value):
+    # relations="no" extracted relations (a non-empty string is true) and 0.0 skipped them without a word
+    extractor = spertmt.load(f"{FIXTURES}/model-format1", device="cpu")
+    with pytest.raises(TypeError, match=f"relations must be True or False, not {value!r}"):
+        extractor.extract("Mary lives in Paris.", relations=value)
+    if value is not None:  # None: the model config's flat_ner
+        with pytest.raises(TypeError, match=f"flat_ner must be True or False \\(or None\\), not {value!r}"):
+            extractor.extract("Mary lives in Paris.", flat_ner=value)
+    assert extractor.extract("Mary lives in Paris.", relations=False, flat_ner=None)
+
+
 def test_empty_datasets_are_refused_by_commands_that_learn_or_tune(tiny_encoder, tmp_path, capsys):
     empty = tmp_path / "empty.json"
     empty.write_text("[]")

@@ -53,6 +53,12 @@ class Engine(Protocol):
         """One batch's decisions (see the class)."""
 
 
+def check_switch(name: str, value, none_too: bool = False) -> None:
+    """A yes-or-no argument is a bool: "no" or 0.0 would read as yes or no without a word."""
+    if not (isinstance(value, (bool, np.bool_)) or (none_too and value is None)):
+        raise TypeError(f"{name} must be True or False{' (or None)' if none_too else ''}, not {value!r}")
+
+
 def predict_documents(engine: Engine, documents: list[Document], *, batch_size: int = Config.eval_batch_size,
                       batch_pieces: int | None = None, entity_threshold=None, relation_threshold=None,
                       relation_joint_cut: list[float] | None = None, relations: bool = True, flat: bool = False,
@@ -70,6 +76,7 @@ def predict_documents(engine: Engine, documents: list[Document], *, batch_size: 
     probabilities (scoring needs none)."""
     from tqdm.auto import tqdm
 
+    check_switch("relations", relations)
     encodings = engine.encode(documents)
     out: dict[int, Document] = {}
     # how a score becomes a joint score's factor, read only where joint scores are computed
@@ -146,6 +153,7 @@ class EngineExtractor:
                 ADE. Word lists are the documents you chose and stay whole (long ones are encoded
                 in stitched windows).
         """
+        check_switch("flat_ner", flat_ner, none_too=True)
         flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
         prepared = prepare_texts(texts, entities, self.types, max_sentence_words)
         default_size, default_pieces = self.engine.extract_batching
