@@ -187,8 +187,8 @@ GATHERED_PIECES = 8
 def word_maxima(hidden: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> np.ndarray:
     """[B, W, H]: each word's maximum over its pieces, -inf for a word without pieces. Most words are
     one or two pieces: the k-th piece of every word at once (its last piece where it has fewer: a
-    maximum does not mind repeats), k up to the longest word, is ten times faster than max_pool's
-    reduceat over CoNLL04's batches."""
+    maximum does not mind repeats), k up to the longest word, is many times faster than max_pool
+    over such batches."""
     longest = int((word_ends - word_starts).max(initial=0))
     if longest > GATHERED_PIECES:
         return max_pool(hidden, np.stack([word_starts, word_ends], -1), empty=-np.inf)
@@ -204,8 +204,8 @@ def word_maxima(hidden: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarr
 def max_pool(hidden: np.ndarray, ranges: np.ndarray, empty: float = 0.0) -> np.ndarray:
     """[B, N, H]: the maximum of hidden[b, start:end] over each range of [B, N, 2], `empty` for an
     empty range (zeros: ops.span_max_pool). One numpy maximum per range: numpy's maximum.reduceat
-    over the rows of the flattened pieces did all ranges in one call but was 4-7x slower for 100 to
-    2000 ranges (pairs' contexts)."""
+    over the rows of the flattened pieces does all ranges in one call but was several times slower
+    for the hundreds of pairs' contexts of a batch."""
     B, T, H = hidden.shape
     N = ranges.shape[1]
     flat = hidden.reshape(B * T, H)
