@@ -34,7 +34,9 @@ scored, beside fp32's. Variants:
 
 F1 is the choice's first measure, on dev only; the time printed beside it is one in-process
 extraction of the dev set, or the median of `--repeats` (not a benchmark: bench/ times whole
-processes on a quiet machine).
+processes on a quiet machine). Each variant's record row also holds the 95% interval of its F1
+minus fp32's, a paired bootstrap over the dev sentences (spertmt.experiment.intervals): how far one
+model's dev set can tell the two apart.
 """
 
 from __future__ import annotations
@@ -347,7 +349,8 @@ def main() -> None:
     import warnings
 
     import spertmt
-    from spertmt.evaluate import evaluate
+    from spertmt.evaluate import evaluate, sentence_counts
+    from spertmt.experiment.intervals import paired_bootstrap
 
     warnings.simplefilter("ignore")
     logging.getLogger().setLevel(logging.ERROR)
@@ -355,17 +358,29 @@ def main() -> None:
     dev = spertmt.read_documents(args.data or fp32.config.data_path("dev_path"), fp32.types)
     train = spertmt.read_documents(fp32.config.data_path("train_path"), fp32.types)[: args.calibration_sentences]
 
-    def score(extractor) -> dict:
+    def score(extractor) -> tuple[dict, dict]:
+        """(the row: F1 and time, each dev sentence's [tp, fp, fn] per measure)"""
         seconds = []
         for _ in range(args.repeats):
             start = time.perf_counter()
             predictions = extractor.predict(dev, batch_size=args.batch_size)
             seconds.append(time.perf_counter() - start)
         metrics = evaluate(dev, predictions, fp32.types, overlapping=fp32.config.overlapping)
-        return {"ner": metrics["ner"]["micro"]["f1"], "re_strict": metrics["re_strict"]["micro"]["f1"],
-                "in_process_s": round(statistics.median(seconds), 2)}
+        return ({"ner": metrics["ner"]["micro"]["f1"], "re_strict": metrics["re_strict"]["micro"]["f1"],
+                 "in_process_s": round(statistics.median(seconds), 2)},
+                sentence_counts(dev, predictions, fp32.types, overlapping=fp32.config.overlapping))
 
-    rows = [{"variant": "fp32", **score(fp32)}]
+    def intervals(counts: dict) -> dict:
+        """95% paired bootstrap intervals of a variant's F1 minus fp32's over the dev sentences (one
+        model: the sentences' sampling only), per measure."""
+        found = {}
+        for key in ("ner", "re_strict"):
+            interval = paired_bootstrap([counts[key]], [fp32_counts[key]])
+            found[f"{key}_minus_fp32_interval"] = [round(interval.low, 2), round(interval.high, 2)]
+        return found
+
+    row, fp32_counts = score(fp32)
+    rows = [{"variant": "fp32", **row}]
     print(f"{'variant':64} {'NER':>7} {'RE+':>7} {'s':>6}")
     print(f"{'fp32':64} {rows[0]['ner']:7.2f} {rows[0]['re_strict']:7.2f} {rows[0]['in_process_s']:6.1f}")
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
@@ -380,9 +395,9 @@ def main() -> None:
             manifest = json.loads((copy / "manifest.json").read_text())
             manifest["files"]["encoder-int8.onnx"] = (copy / "encoder-int8.onnx").stat().st_size
             (copy / "manifest.json").write_text(json.dumps(manifest))
-            found = score(spertmt.load(copy, runtime="onnx", precision="int8"))
+            found, counts = score(spertmt.load(copy, runtime="onnx", precision="int8"))
             found.update(variant=name, ner_minus_fp32=found["ner"] - rows[0]["ner"],
-                         re_strict_minus_fp32=found["re_strict"] - rows[0]["re_strict"],
+                         re_strict_minus_fp32=found["re_strict"] - rows[0]["re_strict"], **intervals(counts),
                          encoder_mb=round((copy / "encoder-int8.onnx").stat().st_size / 2**20, 1))
             rows.append(found)
             print(f"{name:64} {found['ner_minus_fp32']:+7.2f} {found['re_strict_minus_fp32']:+7.2f} "
