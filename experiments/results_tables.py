@@ -791,11 +791,14 @@ INT8_ATTENTION_SEEDS = tuple(name.replace("xeon-", "xeon-attention-") for name i
 ATTENTION = " (attention as one fp32 operator, opset 23)"
 
 
+def diagnostic_rows(name: str) -> dict:
+    """results/diagnostics/NAME.json's rows by their variant."""
+    return {row["variant"]: row for row in json.loads((RESULTS / "diagnostics" / f"{name}.json").read_text())["rows"]}
+
+
 def int8_models() -> str:
     """docs/faster.md: each int8 encoder's F1 minus fp32's on CoNLL04 dev, model by model."""
-    def rows_of(name: str) -> dict:
-        record = json.loads((RESULTS / "diagnostics" / f"{name}.json").read_text())
-        return {row["variant"]: row for row in record["rows"]}
+    rows_of = diagnostic_rows
 
     def packed(name: str) -> dict:
         return {variant + PACKED: row for variant, row in rows_of(name).items() if variant != "fp32"}
@@ -830,8 +833,31 @@ def int8_models() -> str:
                   "seed 0 trained on the AMD EPYC", "in process, s (seeds 0 / 1 / 2, one run each)"], rows)
 
 
+INT8_INTERVAL_SEEDS = tuple(name.replace("xeon-", "xeon-intervals-") for name in INT8_SEEDS)
+
+
+def int8_intervals() -> str:
+    """docs/faster.md: int8 minus fp32 on CoNLL04 dev for the three Xeon models, with the 95% paired
+    bootstrap interval over the dev sentences and the rule's word."""
+    from spertmt.experiment.intervals import verdict
+
+    records = [diagnostic_rows(name) for name in INT8_INTERVAL_SEEDS]
+    rows = []
+    for variant in (v for v in records[0] if v != "fp32"):
+        for key, measure in (("ner", "NER"), ("re_strict", "RE+")):
+            cells = []
+            for record in records:
+                row = record[variant]
+                low, high = row[f"{key}_minus_fp32_interval"]
+                cells.append(f"{row[f'{key}_minus_fp32']:+.2f} [{low:+.2f}, {high:+.2f}] {verdict(low, high)}")
+            rows.append([variant, measure, *cells])
+    return table(["int8 encoder (attention as one fp32 operator)", "F1", "seed 0: int8 - fp32 [95% interval]",
+                  "seed 1", "seed 2"], rows)
+
+
 TABLES = {
     "int8-models": int8_models,
+    "int8-intervals": int8_intervals,
     "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
