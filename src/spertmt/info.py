@@ -67,7 +67,14 @@ def _onnxruntime_support() -> str:
         import onnxruntime
     except ImportError:
         return "not installed (pip install 'spertmt[onnx]')"
-    return f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
+    from .inference.export import ONNXRUNTIME_NEEDED
+    from .inference.portable import release_numbers
+
+    found = f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
+    if release_numbers(onnxruntime.__version__) < release_numbers(ONNXRUNTIME_NEEDED):
+        found += (f"; too old for the folders this spertmt exports (opset 23): "
+                  f"pip install -U 'onnxruntime>={ONNXRUNTIME_NEEDED}'")
+    return found
 
 
 def format_info(info: dict) -> str:

@@ -503,6 +503,17 @@ def test_an_onnx_runtime_older_than_the_export_needs_is_named(exported, tmp_path
     spertmt.load(exported, runtime="onnx")
 
 
+def test_info_says_when_onnx_runtime_is_too_old_for_exports(monkeypatch):
+    import onnxruntime
+
+    from spertmt.info import collect
+
+    assert "too old" not in collect()["onnxruntime"]
+    monkeypatch.setattr(onnxruntime, "__version__", "1.22.1")
+    found = collect()["onnxruntime"]
+    assert found.startswith("1.22.1") and "too old" in found and "pip install -U 'onnxruntime>=1.23'" in found
+
+
 def test_eval_on_an_exported_folder_scores_without_torch(exported, tmp_path):
     """`spertmt eval --runtime onnx` loads the torch-free engine (torch made unimportable in the
     process) and gives the metrics the PyTorch model gives; a setting the graphs fix is refused."""
