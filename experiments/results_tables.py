@@ -820,13 +820,13 @@ def int8_models() -> str:
     def loss(row: dict | None) -> str:
         return f"{row['ner_minus_fp32']:+.2f} / {row['re_strict_minus_fp32']:+.2f}" if row else "not run"
 
-    def f1(row: dict | None) -> str:
+    def scores(row: dict | None) -> str:  # fp32's own F1
         return f"{row['ner']:.2f} / {row['re_strict']:.2f}" if row else "not run"
 
     rows = []
     for variant in seeds[0]:
-        shown = loss if "ner_minus_fp32" in seeds[0][variant] else f1
-        rows.append([variant.replace("fp32", "fp32 (NER / RE+ F1)", 1) if shown is f1 else variant,
+        shown = loss if "ner_minus_fp32" in seeds[0][variant] else scores
+        rows.append([variant.replace("fp32", "fp32 (NER / RE+ F1)", 1) if shown is scores else variant,
                      *(shown(s.get(variant)) for s in seeds), shown(epyc.get(variant)),
                      " / ".join(f"{s[variant]['in_process_s']:.1f}" for s in seeds)])
     return table(["int8 encoder: NER / RE+ F1 minus fp32's", "seed 0", "seed 1", "seed 2",
