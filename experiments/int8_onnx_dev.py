@@ -58,8 +58,7 @@ import records  # noqa: E402  (bench/records.py: the commit)
 
 from spertmt.inference import quantize  # noqa: E402
 
-# as quantize.quantize_encoder: the quantiser would turn opset 23's Attention into a QAttention ONNX Runtime refuses
-LINEAR_ONLY = {"op_types_to_quantize": ["MatMul"]}
+LINEAR_ONLY = {"op_types_to_quantize": quantize.QUANTIZED_OPS}  # as export quantises
 LINEARS_PER_LAYER = 6  # query, key, value, attention output, FFN in, FFN out: the order of the export's MatMuls
 
 
@@ -280,7 +279,7 @@ def make_variants(folder: Path, source: Path, calibration_documents, pad_id: int
                              **LINEAR_ONLY)
 
     def static(method, linear_only=False, **extra):
-        only = {"op_types_to_quantize": ["MatMul"], "nodes_to_quantize": nodes} if linear_only else {}
+        only = {**LINEAR_ONLY, "nodes_to_quantize": nodes} if linear_only else {}
         return lambda target: quantize_static(
             str(source), str(target), calibration_reader(folder / "tokenizer" / "tokenizer.json",
                                                          calibration_documents, pad_id),

@@ -798,22 +798,21 @@ def diagnostic_rows(name: str) -> dict:
 
 def int8_models() -> str:
     """docs/faster.md: each int8 encoder's F1 minus fp32's on CoNLL04 dev, model by model."""
-    rows_of = diagnostic_rows
 
     def packed(name: str) -> dict:
-        return {variant + PACKED: row for variant, row in rows_of(name).items() if variant != "fp32"}
+        return {variant + PACKED: row for variant, row in diagnostic_rows(name).items() if variant != "fp32"}
 
     def attention(name: str) -> dict:  # its record, then the variants of a second run on the same exports
-        rows = rows_of(name)
-        for variant, row in rows_of(name.replace("attention-", "attention-more-")).items():
+        rows = diagnostic_rows(name)
+        for variant, row in diagnostic_rows(name.replace("attention-", "attention-more-")).items():
             rows.setdefault(variant, row)
         return {variant + ATTENTION: row for variant, row in rows.items()}
 
-    seeds = [{**rows_of(name), **packed(other), **attention(third)}
+    seeds = [{**diagnostic_rows(name), **packed(other), **attention(third)}
              for name, other, third in zip(INT8_SEEDS, INT8_PACKED_SEEDS, INT8_ATTENTION_SEEDS)]
     epyc: dict = {}
     for name in INT8_EPYC:
-        epyc = {**rows_of(name), **epyc}
+        epyc = {**diagnostic_rows(name), **epyc}
     for name in INT8_PACKED_EPYC:
         epyc.update(packed(name))
 

@@ -259,14 +259,18 @@ def test_enumerated_pooling_equals_the_enumerating_kernel():
 @pytest.mark.parametrize("longest", [3, onnx_engine.GATHERED_PIECES + 4])  # gathered, and max_pool's pass
 def test_word_maxima_equal_max_pool(longest):
     rng = np.random.default_rng(longest)
-    hidden = rng.standard_normal((4, 40, 6)).astype(np.float32)
+    hidden = rng.standard_normal((4, 2 + 9 * longest, 6)).astype(np.float32)  # room for every word's pieces
     lengths = rng.integers(0, longest + 1, (4, 9))  # words without pieces too
     lengths[0, 0] = longest
     word_ends = 1 + np.cumsum(lengths, 1)
     word_starts = word_ends - lengths
     word_starts[3, 5:] = word_ends[3, 5:] = 0  # a padded document
-    want = onnx_engine.max_pool(hidden, np.stack([word_starts, word_ends], -1), empty=-np.inf)
+    # each word's maximum taken one by one (both ways of word_maxima, and max_pool, against it)
+    want = np.array([[hidden[b, s:e].max(0) if e > s else np.full(6, -np.inf, np.float32)
+                      for s, e in zip(word_starts[b], word_ends[b])] for b in range(4)])
     np.testing.assert_array_equal(onnx_engine.word_maxima(hidden, word_starts, word_ends), want)
+    np.testing.assert_array_equal(onnx_engine.max_pool(hidden, np.stack([word_starts, word_ends], -1),
+                                                       empty=-np.inf), want)
 
 
 def test_candidate_spans_and_ordered_pairs_equal_the_models():

@@ -34,7 +34,7 @@ from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
 # Opset 23 has Attention: the exporter writes each layer's scaled dot-product attention as one operator,
-# which ONNX Runtime (1.23 and later) runs in one kernel instead of some twenty small ones (reshapes,
+# which ONNX Runtime (1.23 and later) runs in one kernel instead of a chain of small ones (reshapes,
 # transposes, masking, softmax; docs/faster.md, "One operator for attention").
 ENCODER_OPSET = 23
 ONNXRUNTIME_NEEDED = "1.23"  # the first release that runs opset 23's Attention; the manifest names it

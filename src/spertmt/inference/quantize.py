@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+# what the quantiser quantises: the linear layers only (it would take opset 23's Attention for its own
+# contrib operator of that name and write a QAttention that ONNX Runtime refuses)
+QUANTIZED_OPS = ["MatMul"]
 SMOOTHING_ALPHA = 0.8  # chosen on CoNLL04 and SciERC dev among 0.5, 0.8, 0.9 (docs/faster.md)
 CALIBRATION_SENTENCES = 64  # training sentences whose activation maxima set the smoothing
 
@@ -107,10 +110,8 @@ def quantize_encoder(source: Path, target: Path, sentences: list[list[int]] | No
             onnx.save(model, str(quantized_from))
             made = {"method": "smoothquant", "alpha": alpha, "sentences": len(sentences), "per_channel": True}
         with quiet_tools():  # it advises a shape pre-processing step, which fails on the exporter's graphs
-            # the linear layers only: the quantiser would take opset 23's Attention for its own contrib
-            # operator of that name and write a QAttention that ONNX Runtime refuses
             quantize_dynamic(str(quantized_from), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=exclude, op_types_to_quantize=["MatMul"])
+                             nodes_to_exclude=exclude, op_types_to_quantize=QUANTIZED_OPS)
     return made
 
 

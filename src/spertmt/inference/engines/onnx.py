@@ -212,7 +212,8 @@ def max_pool(hidden: np.ndarray, ranges: np.ndarray, empty: float = 0.0) -> np.n
     offset = (np.arange(B) * T)[:, None]
     lo, hi = (ranges[..., 0] + offset).reshape(-1), (ranges[..., 1] + offset).reshape(-1)
     pooled = np.full((B * N, H), empty, dtype=hidden.dtype)
-    for row, start, end in zip(np.flatnonzero(lo < hi).tolist(), lo[lo < hi].tolist(), hi[lo < hi].tolist()):
+    rows = np.flatnonzero(lo < hi)  # the ranges that hold pieces
+    for row, start, end in zip(rows.tolist(), lo[rows].tolist(), hi[rows].tolist()):
         np.max(flat[start:end], axis=0, out=pooled[row])
     return pooled.reshape(B, N, H)
 
