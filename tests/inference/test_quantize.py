@@ -100,3 +100,114 @@ def test_export_with_a_tool_too_old_for_opset_23_is_one_named_line(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"pip install -U '{too_old}>=" in err and "Traceback" not in err, err
     assert not (tmp_path / "onnx").exists()
+
+
+def _ffn_outputs_left_fp32(graph, intermediate: int, hidden: int) -> int:
+    from spertmt.inference import quantize
+
+    return len(quantize.ffn_output_nodes(graph, intermediate, hidden))
+
+
+def test_the_feed_forward_output_layers_are_found_by_their_weights_shape(tmp_path):
+    import onnx
+
+    from spertmt.inference import quantize
+
+    exported = tmp_path / "onnx"
+    assert main(["export", "--no-int8-check", str(TRAINED), str(exported)]) == 0
+    graph = onnx.load(str(exported / "encoder.onnx")).graph
+    nodes = quantize.linear_nodes(graph)
+    config = json.loads((exported / "encoder_config.json").read_text())
+    found = quantize.ffn_output_nodes(graph, config["intermediate_size"], config["hidden_size"])
+    assert found == nodes[5::6]  # per layer: q, k, v, attention output, FFN in, FFN out
+    assert quantize.ffn_output_nodes(graph, config["hidden_size"], config["intermediate_size"]) == nodes[4::6]
+
+
+def test_export_checks_int8_on_dev_and_records_it(tmp_path, capsys):
+    exported = tmp_path / "onnx"
+    data = f"{FIXTURES}/tiny_train.json"
+    assert main(["export", "--data", data, str(TRAINED), str(exported)]) == 0
+    out = capsys.readouterr().out
+    check = json.loads((exported / "manifest.json").read_text())["int8"]["dev_check"]
+    documents = json.loads(Path(data).read_text())
+    assert check["documents"] == len(documents) and check["tolerance"] == 0.5
+    assert set(check["fp32"]) == set(check["loss"]) == {"ner", "re_strict"}
+    first = check["tried"][0]
+    assert first["fp32_layers"] == 0
+    assert first["loss"] == {k: round(check["fp32"][k] - first["f1"][k], 2) for k in check["fp32"]}
+    # a second encoder is tried exactly when the first loses more than the tolerance
+    assert (len(check["tried"]) == 2) == (max(first["loss"].values()) > 0.5)
+    assert check["within_tolerance"] == (max(check["loss"].values()) <= 0.5)
+    assert f"int8 against fp32 on {len(documents)} dev documents" in out
+
+
+def test_an_int8_encoder_losing_more_than_the_tolerance_is_written_again_with_fp32_feed_forward_outputs(tmp_path):
+    """A tolerance below any loss makes export try the second encoder; whichever loses less is
+    written, and the folder (its sizes in the manifest) stays whole."""
+    import onnx
+
+    import spertmt
+
+    exported = tmp_path / "onnx"
+    data = f"{FIXTURES}/tiny_train.json"
+    from spertmt.inference.export import export_onnx
+
+    export_onnx(TRAINED, exported, data=data, int8_tolerance=-100.0)
+    check = json.loads((exported / "manifest.json").read_text())["int8"]["dev_check"]
+    assert [t["fp32_layers"] for t in check["tried"]] == [0, 1]  # the fixture's encoder has one layer
+    chosen = min(check["tried"], key=lambda t: (max(t["loss"].values()), t["fp32_layers"]))
+    assert check["fp32_layers"] == chosen["fp32_layers"] and check["f1"] == chosen["f1"]
+    assert check["within_tolerance"] is False
+    config = json.loads((exported / "encoder_config.json").read_text())
+    int8 = onnx.load(str(exported / "encoder-int8.onnx")).graph
+    assert _ffn_outputs_left_fp32(int8, config["intermediate_size"], config["hidden_size"]) == chosen["fp32_layers"]
+    assert not list(exported.glob("*.tmp"))
+    with pytest.warns(UserWarning, match=r"its int8 encoder lost .* F1 points against fp32 on the model's dev set"):
+        extractor = spertmt.load(exported, runtime="onnx", precision="int8")
+    # what the manifest recorded is what the written encoder scores
+    from spertmt.inference.int8_check import f1_on
+
+    assert f1_on(extractor, spertmt.read_documents(data, extractor.types)) == check["f1"]
+
+
+def test_int8_within_the_tolerance_loads_without_a_warning_and_the_check_can_be_left_out(tmp_path):
+    import warnings
+
+    import spertmt
+    from spertmt.inference.export import export_onnx
+
+    exported = tmp_path / "onnx"
+    export_onnx(TRAINED, exported, data=f"{FIXTURES}/tiny_train.json", int8_tolerance=100.0)
+    assert json.loads((exported / "manifest.json").read_text())["int8"]["dev_check"]["within_tolerance"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spertmt.load(exported, runtime="onnx", precision="int8")
+    unchecked = tmp_path / "unchecked"
+    assert main(["export", "--no-int8-check", "--data", f"{FIXTURES}/tiny_train.json", str(TRAINED),
+                 str(unchecked)]) == 0
+    assert "dev_check" not in json.loads((unchecked / "manifest.json").read_text())["int8"]
+
+
+def test_the_dev_set_int8_is_checked_on(tmp_path):
+    from spertmt.config import Config
+    from spertmt.data.documents import DataError, read_documents, read_types
+    from spertmt.inference.int8_check import dev_documents
+
+    types = read_types(f"{FIXTURES}/tiny_types.json")
+    train = read_documents(f"{FIXTURES}/tiny_train.json", types)
+    held_out = dev_documents(Config(data_root=str(FIXTURES), train_path="tiny_train.json", dev_path="",
+                                    dev_split=0.5), types)
+    assert [d.tokens for d in held_out] == [d.tokens for d in train[1::2]]  # as training held it out
+    assert dev_documents(Config(data_root=str(tmp_path), dev_path="gone.json"), types) is None
+    assert dev_documents(Config(data_root=str(FIXTURES), dev_path=""), types) is None
+    with pytest.raises((DataError, OSError, ValueError), match="gone.json"):
+        dev_documents(Config(), types, data=tmp_path / "gone.json")
+
+
+@pytest.mark.parametrize("tolerance", ["-1", "abc", "100"])
+def test_an_int8_tolerance_that_is_not_a_number_of_points_is_refused(tmp_path, capsys, tolerance):
+    with pytest.raises(SystemExit) as stopped:
+        main(["export", "--int8-tolerance", tolerance, str(TRAINED), str(tmp_path / "onnx")])
+    assert stopped.value.code == 2
+    assert "--int8-tolerance" in capsys.readouterr().err
+    assert not (tmp_path / "onnx").exists()

@@ -5,19 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..inference.int8_check import INT8_TOLERANCE
 from .common import add_dev_set_arguments, local_folder, probability
 
 
 def _export(args: argparse.Namespace) -> int:
     from ..inference.export import export_onnx
+    from ..inference.int8_check import format_int8_check
     from ..inference.runtimes import ONNX_FILES
+    from ..layout import ModelFiles
     from ..repos import resolve_model_folder
 
-    output = export_onnx(resolve_model_folder(args.model), args.output)
+    output = export_onnx(resolve_model_folder(args.model), args.output, data=args.data,
+                         int8_tolerance=None if args.no_int8_check else args.int8_tolerance)
     print(f"wrote {output / ONNX_FILES['fp32']}, {ONNX_FILES['int8']} and the heads' graphs; run them with "
           f"--model {output} --runtime onnx --precision fp32 (or int8), or without torch in Python: "
           f"spertmt.load({str(output)!r}, runtime='onnx')")
+    check = json.loads((output / ModelFiles.MANIFEST).read_text())["int8"].get("dev_check")
+    if check:
+        print(format_int8_check(check))
     return 0
+
+
+def _points(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of F1 points (0 or more, below 100)")
+    return value
 
 
 def export_arguments(commands) -> None:
@@ -28,6 +42,12 @@ def export_arguments(commands) -> None:
     export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
                                        "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "
                                        "files are added to it)")
+    export.add_argument("--data", help="dev set (SpERT JSON) on which the int8 encoder's F1 is checked against "
+                                       "fp32's (default: the model's own dev set, where it can be read)")
+    export.add_argument("--int8-tolerance", type=_points, default=INT8_TOLERANCE, metavar="POINTS",
+                        help="F1 points (NER or RE+) int8 may lose on that dev set before the int8 encoder is "
+                             f"written again with its feed-forward output layers in fp32 (default {INT8_TOLERANCE})")
+    export.add_argument("--no-int8-check", action="store_true", help="write the int8 encoder without checking it")
     export.set_defaults(func=_export)
 
 

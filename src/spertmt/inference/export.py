@@ -29,8 +29,9 @@ from .._version import __version__
 from ..files import atomic_folder, give_default_permissions, is_written_for
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from ..model import packed
-from .portable import release_numbers
-from .quantize import CALIBRATION_SENTENCES, quantize_encoder, quiet_tools
+from .int8_check import INT8_TOLERANCE, dev_documents, f1_on, losses
+from .portable import load_portable, release_numbers
+from .quantize import CALIBRATION_SENTENCES, ffn_output_nodes, quantize_encoder, quiet_tools
 from .runtimes import ONNX_EXTRA, ONNX_FILES, _onnxruntime
 
 # Opset 23 has Attention: the exporter writes each layer's scaled dot-product attention as one operator,
@@ -110,9 +111,13 @@ def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> 
         "int8": int8 or {"method": "unknown"},
         "onnxruntime": ONNXRUNTIME_NEEDED,
     }
-    # Every file the runtime reads, with its size, checked when the folder loads: a graph cut short
-    # by a failed copy is named, not left to fail inside ONNX Runtime. (thresholds.json is not
-    # among them: tune-threshold may rewrite it.)
+    write_manifest(folder, manifest)
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """`manifest` into `folder` with the size of every file the runtime reads, as they are now: checked
+    when the folder loads, so that a graph cut short by a failed copy is named, not left to fail inside
+    ONNX Runtime (thresholds.json is not among them: tune-threshold may rewrite it)."""
     needed = [*manifest["graphs"]["encoder"].values(), manifest["graphs"]["entities"], manifest["graphs"]["relations"],
               manifest["tokenizer"], ModelFiles.CONFIG, ModelFiles.TYPES]
     manifest["files"] = {name: (folder / name).stat().st_size for name in needed}
@@ -169,13 +174,17 @@ def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> 
     program.save(str(path), external_data=False)
 
 
-def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
+def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path | None = None,
+                int8_tolerance: float | None = INT8_TOLERANCE) -> Path:
     """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
     `encoder-int8.onnx` and its heads as `entities.onnx` and `relations.onnx` with `manifest.json`
     (`export_heads`), loadable with `load(output, runtime="onnx")`, which then needs no torch
     (spertmt.inference.portable), and as before with PyTorch. `output` may be `model_folder` itself:
     the ONNX files are added to it. The int8 encoder is smoothed on the model's training sentences
-    where its training set can be read here (`training_sentences`), else quantised without."""
+    where its training set can be read here (`training_sentences`), else quantised without; then
+    checked on the dev set `data` (default: the model's own, int8_check.dev_documents) against
+    fp32, and written again with its feed-forward output layers in fp32 where it loses more than
+    `int8_tolerance` F1 points (`choose_int8`; None: no check)."""
     from ..data.batching import Collator
     from ..model.folder import load_model, load_tokenizer_from
 
@@ -189,15 +198,66 @@ def export_onnx(model_folder: str | Path, output: str | Path) -> Path:
         print(f"spertmt export: the training set of {model_folder} ({model.config.train_path}) cannot be read "
               "here, so the int8 encoder is quantised without smoothing (it loses more F1: docs/faster.md)",
               file=sys.stderr)
+    documents = None if int8_tolerance is None else dev_documents(model.config, model.types, data)
+    if int8_tolerance is not None and documents is None:
+        print(f"spertmt export: {model_folder} names no dev set that can be read here, so the int8 encoder's F1 is "
+              "not checked against fp32's (give one with --data)", file=sys.stderr)
+
+    def write(folder: Path) -> None:
+        export_heads(model, pad_id, folder, write_onnx_files(model.encoder, folder, sentences))
+        if documents:
+            choose_int8(model, folder, sentences, documents, int8_tolerance)
+
     if output.exists() and output.resolve() == model_folder.resolve():
-        export_heads(model, pad_id, output, write_onnx_files(model.encoder, output, sentences))
+        write(output)
     else:
         with atomic_folder(output, markers=ModelFiles.MARKERS) as tmp:
             shutil.copytree(model_folder, tmp, dirs_exist_ok=True, ignore=_the_output(output))
             if (tmp / ModelFiles.WEIGHTS).exists():  # a folder written before weights got the umask's mode
                 give_default_permissions(tmp / ModelFiles.WEIGHTS)
-            export_heads(model, pad_id, tmp, write_onnx_files(model.encoder, tmp, sentences))
+            write(tmp)
     return output
+
+
+def choose_int8(model, folder: Path, sentences: list[list[int]] | None, documents: list, tolerance: float) -> dict:
+    """Checks the int8 encoder of the exported `folder` against its fp32 one on `documents` (dev);
+    where it loses more than `tolerance` F1 points on NER or RE+, writes it again with the
+    feed-forward output layers in fp32 (one linear layer in six, the ones whose int8 moved the
+    encoder's output most on CoNLL04: docs/faster.md) and keeps the encoder that loses less.
+    Records the check in the manifest ("int8": "dev_check") and returns it."""
+    import onnx
+
+    fp32 = f1_on(load_portable(folder, "fp32"), documents)
+    f1 = f1_on(load_portable(folder, "int8"), documents)
+    tried = [{"fp32_layers": 0, "f1": f1, "loss": losses(fp32, f1)}]
+    manifest = json.loads((folder / ModelFiles.MANIFEST).read_text())
+    if max(tried[0]["loss"].values()) > tolerance:
+        int8, first = folder / ONNX_FILES["int8"], folder / (ONNX_FILES["int8"] + ".first.tmp")
+        padded = folder / (ONNX_FILES["fp32"] + ".padded.tmp")
+        try:
+            export_encoder(model.encoder, padded, packs=False)
+            config = model.encoder.config
+            nodes = ffn_output_nodes(onnx.load(str(padded), load_external_data=False).graph,
+                                     getattr(config, "intermediate_size", -1), config.hidden_size)
+            if nodes:
+                int8.replace(first)
+                quantize_encoder(padded, int8, sentences, nodes)
+                write_manifest(folder, manifest)
+                f1 = f1_on(load_portable(folder, "int8"), documents)
+                tried.append({"fp32_layers": len(nodes), "f1": f1, "loss": losses(fp32, f1)})
+                if max(tried[1]["loss"].values()) < max(tried[0]["loss"].values()):
+                    first.unlink()  # the new one loses less: it stays
+        finally:
+            if first.exists():  # no better, or writing it failed: the faster one stays
+                first.replace(int8)
+                write_manifest(folder, manifest)
+            padded.unlink(missing_ok=True)
+    chosen = min(tried, key=lambda t: (max(t["loss"].values()), t["fp32_layers"]))
+    check = {"documents": len(documents), "tolerance": tolerance, "fp32": fp32, **chosen,
+             "within_tolerance": max(chosen["loss"].values()) <= tolerance, "tried": tried}
+    manifest["int8"]["dev_check"] = check
+    write_manifest(folder, manifest)
+    return check
 
 
 def _the_output(output: Path):

@@ -24,6 +24,7 @@ from .calibration import read_calibration
 from .decoding import check_thresholds
 from .engines.base import EngineExtractor
 from .engines.onnx import OnnxEngine
+from .int8_check import warn_if_int8_lost
 
 MANIFEST = ModelFiles.MANIFEST
 _HINT = "export the model again (spertmt export --format onnx MODEL OUTPUT)"
@@ -128,5 +129,7 @@ class PortableExtractor(EngineExtractor):
                 raise ValueError(f"{folder}: {name} cannot be read by ONNX Runtime ({reason}); {_HINT}") from None
 
         self.encoder_file = encoders[precision]
+        if precision == "int8":
+            warn_if_int8_lost(folder, manifest)
         self.engine = OnnxEngine(session(self.encoder_file), session(manifest["graphs"]["entities"]),
                                  session(manifest["graphs"]["relations"]), tokenizer, manifest, config, types)

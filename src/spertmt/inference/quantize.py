@@ -37,6 +37,13 @@ def linear_nodes(graph) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
 
 
+def ffn_output_nodes(graph, intermediate: int, hidden: int) -> list[str]:
+    """The linear nodes of the feed-forward blocks' output layers: those whose weight maps the
+    intermediate width to the hidden one ([intermediate, hidden], one per transformer layer)."""
+    shapes = {i.name: list(i.dims) for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and shapes.get(n.input[1]) == [intermediate, hidden]]
+
+
 def linear_inputs(model, nodes: list[str], sentences: list[list[int]]):
     """Per sentence of `sentences` (piece ids with the special tokens, each run alone: no padding),
     {input tensor name: [pieces, channels]} of the linear layers `nodes`."""

@@ -28,6 +28,7 @@ import torch
 from ..config import EXTRACTION_PRECISIONS, RUNTIMES
 from ..layout import ModelFiles
 from ..runtime import cpu_bf16_units
+from .int8_check import warn_if_int8_lost
 
 ONNX_FILES = {"fp32": ModelFiles.ENCODER_ONNX, "int8": ModelFiles.ENCODER_ONNX_INT8}
 ONNX_EXTRA = "pip install 'spertmt[onnx]'"
@@ -127,6 +128,8 @@ def prepare_encoder(model, folder: Path | None, precision: str, runtime: str, de
             raise ValueError(f"{folder}: {path.name} is missing; export the encoder first: "
                              f"spertmt export --format onnx {folder} OUT_DIR (then pass OUT_DIR)")
         model.encoder = OnnxEncoder(path, model.encoder.config, device)
+        if precision == "int8":
+            warn_if_int8_lost(Path(folder))
     elif precision == "int8":
         model.encoder = quantize_int8(model.encoder)
     elif precision == "bf16":
