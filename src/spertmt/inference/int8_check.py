@@ -47,7 +47,7 @@ def f1_on(extractor, documents: list[Document]) -> dict[str, float]:
     `documents`, scored as `spertmt eval` scores (SpERT's decoding)."""
     predicted = extractor.predict(documents)
     metrics = evaluate(documents, predicted, extractor.types, overlapping=extractor.config.overlapping)
-    return {head: round(metrics[head]["micro"]["f1"], 2) for head in HEADS}
+    return {head: round(metrics[head]["micro"]["f1"], 4) for head in HEADS}
 
 
 def losses(fp32: dict[str, float], int8: dict[str, float]) -> dict[str, float]:
