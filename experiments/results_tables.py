@@ -854,9 +854,44 @@ def int8_intervals() -> str:
                   "seed 1", "seed 2"], rows)
 
 
+
+# experiments/int8_export_check.py's records (what `spertmt export` writes for the three Xeon models),
+# and bench/cold_start.py's records of the int8 encoder export writes for two of them
+INT8_EXPORT_SEEDS = ("int8-export-check-xeon-seed0", "int8-export-check-xeon-seed1", "int8-export-check-xeon-seed2")
+INT8_EXPORT_SPEED = {0: "cold-start-int8-check-seed0", 2: "cold-start-int8-ffn-fp32-seed2"}
+
+
+def int8_export() -> str:
+    """docs/faster.md: export's dev check of each model's int8 encoder, what it wrote, and the whole
+    process's time on the 922 CoNLL04 training sentences where measured."""
+
+    def loss(tried: dict) -> str:
+        return f"{0.0 - tried['loss']['ner']:+.2f} / {0.0 - tried['loss']['re_strict']:+.2f}"
+
+    def speed(seed: int) -> str:
+        if seed not in INT8_EXPORT_SPEED:
+            return "not measured"
+        record = json.loads((ROOT / "bench" / "results" / f"{INT8_EXPORT_SPEED[seed]}.json").read_text())
+        times = {row["runtime"]: row["median_s"] for row in record["rows"] if row["input"].startswith("922")}
+        int8, fp32 = times["onnx int8 (no torch)"], times["onnx fp32 (no torch)"]
+        return f"{int8:.2f} / {fp32:.2f} s = {int8 / fp32:.2f}x"
+
+    rows = []
+    for seed, name in enumerate(INT8_EXPORT_SEEDS):
+        check = json.loads((RESULTS / "diagnostics" / f"{name}.json").read_text())["int8"]["dev_check"]
+        tried = check["tried"]
+        rows.append([f"seed {seed}", f"{check['fp32']['ner']:.2f} / {check['fp32']['re_strict']:.2f}",
+                     loss(tried[0]), loss(tried[1]) if len(tried) > 1 else "not needed",
+                     "FFN outputs in fp32" if check["fp32_layers"] else "all int8", speed(seed)])
+    return table(["model", "fp32 NER / RE+ F1 (dev)", "int8, all linear layers: minus fp32",
+                  "int8, the 6 FFN output layers in fp32: minus fp32", "written", "whole process, int8 / fp32"],
+                 rows)
+
+
 TABLES = {
     "int8-models": int8_models,
     "int8-intervals": int8_intervals,
+    "int8-export": int8_export,
     "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
