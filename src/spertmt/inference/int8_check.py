@@ -5,8 +5,8 @@ RE+ F1 on dev with the same quantisation (docs/faster.md, "int8"). So `spertmt e
 each model's own: both encoders of the written folder extract the dev set without torch (the ONNX
 engine, as `--runtime onnx` runs them) and SpERT's evaluator scores them (micro F1, NER and RE+).
 Where int8 loses more than the tolerance on either, export writes the int8 encoder again with the
-feed-forward output layers in fp32, the layers whose int8 moved the output most, and keeps the
-one that loses less (export.choose_int8). The manifest records what was measured; loading an int8
+feed-forward output layers in fp32 (the variant that kept most of fp32's F1 over those three
+models) and keeps the one that loses less (export.choose_int8). The manifest records what was measured; loading an int8
 encoder that still loses more warns (int8_warning).
 """
 
