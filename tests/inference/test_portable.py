@@ -606,3 +606,26 @@ def test_an_engine_registered_by_a_package_runs_every_command_that_takes_a_runti
                              capture_output=True, text=True)
     assert unknown.returncode == 2
     assert "runtime must be one of torch, onnx, portable-again, not 'tensorrt'" in unknown.stderr
+
+
+def test_cpu_sessions_leave_out_the_fusion_that_slows_layer_norm(exported, monkeypatch):
+    """ONNX Runtime's SkipLayerNormalization kernel is several times slower on x86 than the Add and the
+    LayerNormalization it fuses (bench/ort_layer_norm.py): every session of both engines on the CPU
+    is made without that fusion."""
+    import onnxruntime as ort
+    import torch
+
+    from spertmt.inference.runtimes import OnnxEncoder
+
+    made = []
+    real = ort.InferenceSession
+
+    def recording(*args, **kwargs):
+        made.append(kwargs.get("disabled_optimizers") or [])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", recording)
+    spertmt.load(exported, runtime="onnx", precision="int8")
+    assert len(made) == 3  # the encoder and the heads' two graphs
+    OnnxEncoder(exported / "encoder.onnx", None, torch.device("cpu"))
+    assert len(made) == 4 and all("SkipLayerNormFusion" in disabled for disabled in made)

@@ -23,7 +23,7 @@ from ..layout import MANIFEST_FORMAT, ModelFiles
 from .calibration import read_calibration
 from .decoding import check_thresholds
 from .engines.base import EngineExtractor
-from .engines.onnx import OnnxEngine
+from .engines.onnx import CPU_DISABLED_OPTIMIZERS, OnnxEngine
 from .int8_check import warn_if_int8_lost
 
 MANIFEST = ModelFiles.MANIFEST
@@ -123,7 +123,8 @@ class PortableExtractor(EngineExtractor):
 
         def session(name: str):
             try:
-                return ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
+                return ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"],
+                                            disabled_optimizers=CPU_DISABLED_OPTIMIZERS)
             except Exception as error:  # InvalidProtobuf, Fail, NoSuchFile: ONNX Runtime's own types
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise ValueError(f"{folder}: {name} cannot be read by ONNX Runtime ({reason}); {_HINT}") from None

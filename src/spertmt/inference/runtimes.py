@@ -28,6 +28,7 @@ import torch
 from ..config import EXTRACTION_PRECISIONS, RUNTIMES
 from ..layout import ModelFiles
 from ..runtime import cpu_bf16_units
+from .engines.onnx import CPU_DISABLED_OPTIMIZERS
 from .int8_check import warn_if_int8_lost
 
 ONNX_FILES = {"fp32": ModelFiles.ENCODER_ONNX, "int8": ModelFiles.ENCODER_ONNX_INT8}
@@ -108,7 +109,8 @@ class OnnxEncoder(torch.nn.Module):
         else:
             raise ValueError(f"runtime onnx on {device} needs onnxruntime-gpu (this ONNX Runtime has "
                              f"{', '.join(ort.get_available_providers())})")
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = ort.InferenceSession(str(path), options, providers=providers,
+                                            disabled_optimizers=CPU_DISABLED_OPTIMIZERS if device.type == "cpu" else [])
         self.config, self.path, self.device = config, Path(path), device
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> SimpleNamespace:

@@ -14,6 +14,13 @@ from ...config import EXTRACT_BATCHING, Config
 from ...data.documents import Document, Types
 from ...data.encoding import Encoding, align_pieces, candidate_spans, window_plan
 
+# Graph rewrites ONNX Runtime's CPU sessions are told to leave out. Fusing each residual Add with the
+# LayerNormalization after it (SkipLayerNormalization) made both encoders slower: on this project's
+# x86 CPUs ONNX Runtime 1.32's fused kernel took about 6x the time of the Add and the plain
+# LayerNormalization (0.6 ms against 0.09 ms for 340 pieces of width 384, one thread), 12 times per
+# MiniLM run (bench/results/ort-layer-norm.json).
+CPU_DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
+
 
 class OnnxEngine:
     """base.Engine over ONNX Runtime sessions: `encoder`, `entity_graph`, `relation_graph`, the
