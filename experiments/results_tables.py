@@ -858,7 +858,7 @@ def int8_intervals() -> str:
 # experiments/int8_export_check.py's records (what `spertmt export` writes for the three Xeon models),
 # and bench/cold_start.py's records of the int8 encoder export writes for two of them
 INT8_EXPORT_SEEDS = ("int8-export-check-xeon-seed0", "int8-export-check-xeon-seed1", "int8-export-check-xeon-seed2")
-INT8_EXPORT_SPEED = {0: "cold-start-int8-check-seed0", 2: "cold-start-int8-ffn-fp32-seed2"}
+INT8_EXPORT_SPEED = {0: "cold-start", 2: "cold-start-int8-ffn-fp32-seed2"}
 
 
 def int8_export() -> str:
