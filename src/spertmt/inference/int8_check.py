@@ -1,13 +1,14 @@
 """How much F1 an exported folder's int8 encoder gives up against its fp32 one, on the model's dev set.
 
 int8's cost moves from model to model: three CoNLL04 models of one setting lost 0.39, 0.73 and 2.42
-RE+ F1 on dev with the same quantisation (docs/faster.md, "int8"). So `spertmt export` measures
-each model's own: both encoders of the written folder extract the dev set without torch (the ONNX
-engine, as `--runtime onnx` runs them) and SpERT's evaluator scores them (micro F1, NER and RE+).
-Where int8 loses more than the tolerance on either, export writes the int8 encoder again with the
-feed-forward output layers in fp32 (the variant that kept most of fp32's F1 over those three
-models) and keeps the one that loses less (export.choose_int8). The manifest records what was measured; loading an int8
-encoder that still loses more warns (int8_warning).
+RE+ F1 on dev with the same quantisation (docs/faster.md, "The int8 encoder of an exported model").
+So `spertmt export` measures each model's own: both encoders of the written folder extract the dev
+set without torch (the ONNX engine, as `--runtime onnx` runs them) and SpERT's evaluator scores
+them (micro F1, NER and RE+). Where int8 loses more than the tolerance on either, export writes the
+int8 encoder again with the feed-forward output layers in fp32 (the variant that kept most of
+fp32's F1 over those three models) and keeps the one that loses less (export.choose_int8). The
+manifest records what was measured; loading an int8 encoder that still loses more warns
+(int8_warning).
 """
 
 from __future__ import annotations
