@@ -46,5 +46,6 @@ def main() -> None:
                                     "date": time.strftime("%Y-%m-%d"),
                                     "export_s": round(time.perf_counter() - start, 1), "int8": int8})
 
+
 if __name__ == "__main__":
     main()
