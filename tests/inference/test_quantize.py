@@ -102,12 +102,6 @@ def test_export_with_a_tool_too_old_for_opset_23_is_one_named_line(tmp_path, cap
     assert not (tmp_path / "onnx").exists()
 
 
-def _ffn_outputs_left_fp32(graph, intermediate: int, hidden: int) -> int:
-    from spertmt.inference import quantize
-
-    return len(quantize.ffn_output_nodes(graph, intermediate, hidden))
-
-
 def test_the_feed_forward_output_layers_are_found_by_their_weights_shape(tmp_path):
     import onnx
 
@@ -147,11 +141,12 @@ def test_an_int8_encoder_losing_more_than_the_tolerance_is_written_again_with_fp
     import onnx
 
     import spertmt
+    from spertmt.inference import quantize
+    from spertmt.inference.export import export_onnx
+    from spertmt.inference.int8_check import f1_on
 
     exported = tmp_path / "onnx"
     data = f"{FIXTURES}/tiny_train.json"
-    from spertmt.inference.export import export_onnx
-
     export_onnx(TRAINED, exported, data=data, int8_tolerance=-100.0)
     check = json.loads((exported / "manifest.json").read_text())["int8"]["dev_check"]
     assert [t["fp32_layers"] for t in check["tried"]] == [0, 1]  # the fixture's encoder has one layer
@@ -160,13 +155,12 @@ def test_an_int8_encoder_losing_more_than_the_tolerance_is_written_again_with_fp
     assert check["within_tolerance"] is False
     config = json.loads((exported / "encoder_config.json").read_text())
     int8 = onnx.load(str(exported / "encoder-int8.onnx")).graph
-    assert _ffn_outputs_left_fp32(int8, config["intermediate_size"], config["hidden_size"]) == chosen["fp32_layers"]
+    left_fp32 = quantize.ffn_output_nodes(int8, config["intermediate_size"], config["hidden_size"])  # not MatMulInteger
+    assert len(left_fp32) == chosen["fp32_layers"]
     assert not list(exported.glob("*.tmp"))
     with pytest.warns(UserWarning, match=r"its int8 encoder lost .* F1 points against fp32 on the model's dev set"):
         extractor = spertmt.load(exported, runtime="onnx", precision="int8")
     # what the manifest recorded is what the written encoder scores
-    from spertmt.inference.int8_check import f1_on
-
     assert f1_on(extractor, spertmt.read_documents(data, extractor.types)) == check["f1"]
 
 
