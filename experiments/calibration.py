@@ -68,11 +68,10 @@ def main() -> None:
     if config.dev_path:
         dev = spertmt.read_documents(config.data_path("dev_path"), extractor.types)
     else:  # no dev set (ADE): the training documents the run held out as one (config.dev_split)
-        from spertmt.data.documents import hold_out
+        from spertmt.data.documents import training_split
 
         train = spertmt.read_documents(config.data_path("train_path"), extractor.types)
-        dev = hold_out(train[: config.max_train_documents] if config.max_train_documents else train,
-                       config.dev_split)[1]
+        dev = training_split(train, config.max_train_documents, config.dev_split)[1]
         if not dev:
             parser.error(f"{args.model} was trained without a dev set (no dev_path, no dev_split): nothing to fit on")
     test = spertmt.read_documents(config.data_path("test_path"), extractor.types)

@@ -34,14 +34,13 @@ import records  # noqa: E402  (bench/records.py: the commit)
 def dev_documents(extractor) -> list:
     """The dev set of the folder's run: its dev_path, or the training documents it held out (dev_split)."""
     import spertmt
-    from spertmt.data.documents import hold_out
+    from spertmt.data.documents import training_split
 
     config = extractor.config
     if config.dev_path:
         return spertmt.read_documents(config.data_path("dev_path"), extractor.types)
     train = spertmt.read_documents(config.data_path("train_path"), extractor.types)
-    return hold_out(train[: config.max_train_documents] if config.max_train_documents else train,
-                    config.dev_split)[1]
+    return training_split(train, config.max_train_documents, config.dev_split)[1]
 
 
 def compare(folder: str) -> dict:

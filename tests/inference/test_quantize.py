@@ -192,6 +192,9 @@ def test_the_dev_set_int8_is_checked_on(tmp_path):
     held_out = dev_documents(Config(data_root=str(FIXTURES), train_path="tiny_train.json", dev_path="",
                                     dev_split=0.5), types)
     assert [d.tokens for d in held_out] == [d.tokens for d in train[1::2]]  # as training held it out
+    capped = dev_documents(Config(data_root=str(FIXTURES), train_path="tiny_train.json", dev_path="",
+                                  dev_split=0.5, max_train_documents=3), types)
+    assert [d.tokens for d in capped] == [d.tokens for d in train[:3][1::2]]  # of the documents it read
     assert dev_documents(Config(data_root=str(tmp_path), dev_path="gone.json"), types) is None
     assert dev_documents(Config(data_root=str(FIXTURES), dev_path=""), types) is None
     with pytest.raises((DataError, OSError, ValueError), match="gone.json"):

@@ -227,6 +227,14 @@ def hold_out(documents: list[Document], share: float) -> tuple[list[Document], l
             [d for i, d in enumerate(documents) if i % every == every - 1])
 
 
+def training_split(documents: list[Document], max_documents: int, share: float) -> tuple[list[Document],
+                                                                                    list[Document]]:
+    """(what a run trains on, what it holds out as its dev set) of its training file's `documents`: the
+    first `max_documents` of them (0: all, Config.max_train_documents), then every k-th held out
+    (hold_out, `share`: Config.dev_split)."""
+    return hold_out(documents[:max_documents] if max_documents else documents, share)
+
+
 def has_overlapping_entities(documents: list[Document]) -> bool:
     """Whether two entities of one document overlap anywhere in `documents` (training data)."""
     for doc in documents:

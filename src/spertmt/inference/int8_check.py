@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from ..config import Config
-from ..data.documents import DataError, Document, Types, hold_out, read_documents
+from ..data.documents import DataError, Document, Types, read_documents, training_split
 from ..evaluate import evaluate
 from ..layout import ModelFiles
 
@@ -28,7 +28,7 @@ HEADS = ("ner", "re_strict")  # SpERT's evaluator's names of the measures compar
 
 def dev_documents(config: Config, types: Types, data: str | Path | None = None) -> list[Document] | None:
     """The documents to check int8 on: `data` where given, else the model's dev set (its `dev_path`, or
-    the share of its training set that `dev_split` held out); None where the config names none or it
+    the training documents its run held out, data.documents.training_split); None where the config names none or it
     cannot be read on this machine (a model from the hub, data moved). A `data` that cannot be read
     raises, as the user named it."""
     if data is not None:
@@ -37,7 +37,8 @@ def dev_documents(config: Config, types: Types, data: str | Path | None = None) 
         if config.dev_path:
             return read_documents(config.data_path("dev_path"), types) or None
         if config.dev_split:
-            return hold_out(read_documents(config.data_path("train_path"), types), config.dev_split)[1] or None
+            train = read_documents(config.data_path("train_path"), types)
+            return training_split(train, config.max_train_documents, config.dev_split)[1] or None
     except (DataError, OSError, ValueError):
         return None
     return None

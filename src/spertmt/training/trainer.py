@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import ops
 from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
-from ..data.documents import has_overlapping_entities, hold_out, read_documents, read_types, require_documents
+from ..data.documents import has_overlapping_entities, read_documents, read_types, require_documents, training_split
 from ..evaluate import mean_std
 from ..files import hold_folder
 from ..layout import RunFolder
@@ -105,8 +105,7 @@ class Trainer:
         self.types = types = read_types(cfg.data_path("types_path"))
         train_docs = require_documents(read_documents(cfg.data_path("train_path"), types),
                                        cfg.data_path("train_path"), "to train on")
-        train_docs = train_docs[: cfg.max_train_documents] if cfg.max_train_documents else train_docs
-        self.train_docs, held_out = hold_out(train_docs, cfg.dev_split)
+        self.train_docs, held_out = training_split(train_docs, cfg.max_train_documents, cfg.dev_split)
         self.dev_docs = (held_out or _eval_docs(cfg, "dev_path", types)) if job.main else []
         if job.main and cfg.dev_path:
             require_documents(self.dev_docs, cfg.data_path("dev_path"), "to select the best epoch on")
