@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import records  # noqa: E402  (bench/records.py: the commit)
 
 from spertmt.inference import quantize  # noqa: E402
+from spertmt.layout import ModelFiles  # noqa: E402
 
 LINEAR_ONLY = {"op_types_to_quantize": quantize.QUANTIZED_OPS}  # as export quantises
 LINEARS_PER_LAYER = 6  # query, key, value, attention output, FFN in, FFN out: the order of the export's MatMuls
@@ -242,11 +243,14 @@ def padded_graph(folder: Path, path: Path) -> Path:
 
 def make_variants(folder: Path, source: Path, calibration_documents, pad_id: int) -> dict:
     """name -> a function writing that int8 encoder from the fp32 graph `source` to a path."""
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     nodes = linear_nodes(source)
     layers = len(nodes) // LINEARS_PER_LAYER
-    ffn_out = nodes[LINEARS_PER_LAYER - 1::LINEARS_PER_LAYER]
+    encoder = json.loads((folder / ModelFiles.ENCODER_CONFIG).read_text())
+    ffn_out = quantize.ffn_output_nodes(onnx.load(str(source), load_external_data=False).graph,
+                                        encoder["intermediate_size"], encoder["hidden_size"])  # as export finds them
     ends = list(dict.fromkeys(nodes[:LINEARS_PER_LAYER] + nodes[-LINEARS_PER_LAYER:]))
     ffn_and_last = list(dict.fromkeys(ffn_out + nodes[-LINEARS_PER_LAYER:]))
     ranked: list[str] = []
