@@ -1,0 +1,52 @@
+"""Sentence splitting of raw text (spertmt.data.text.split_sentences)."""
+
+import pytest
+
+from spertmt.data.text import split_sentences
+
+
+def sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text, by_lines=False)]
+
+
+@pytest.mark.parametrize("text", [
+    "Navy Capt. Michael Cole and Sheriff 's Lt. Bill Gordon met Mr. Jones and Dr. Ann Lee.",
+    "President John F. Kennedy was shot on Nov. 22 , 1963 , in Dallas.",
+    "The U.S. Congress met at 2 a.m. EST in Washington D.C. on Friday.",
+    "Ann lives at No. 10 Downing Street, as Fig. 3 shows, after Smith et al. 2007 said so.",
+    "Drexel Burnham Lambert Inc. Chairman Fred Joseph resigned.",
+])
+def test_abbreviations_end_no_sentence(text):
+    assert sentences(text) == [text]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Ann left. Bob stayed.", ["Ann left. ", "Bob stayed."]),
+    ("He won in 2007. Then he lost.", ["He won in 2007. ", "Then he lost."]),
+    ("Ann left. 3 men came.", ["Ann left. ", "3 men came."]),
+    ('Is it? "No," said Bob. (It was.) Émile left!', ['Is it? ', '"No," said Bob. ', "(It was.) ", "Émile left!"]),
+    ("Wait... What?", ["Wait... ", "What?"]),
+    ("北京是中国的首都。李明在北京工作。", ["北京是中国的首都。", "李明在北京工作。"]),
+    ("東京にあります。「はい」と言った。", ["東京にあります。", "「はい」と言った。"]),
+])
+def test_sentence_ends(text, expected):
+    assert sentences(text) == expected
+
+
+def test_no_cut_before_a_lower_case_word_or_a_quote_that_a_lower_case_word_follows():
+    # '' tokenised as two quotes (CoNLL04): the sentence goes on after them
+    assert sentences("Was he fast ? ' ' said Daniel.") == ["Was he fast ? ' ' said Daniel."]
+    assert sentences("It costs $3.50 today. fine.") == ["It costs $3.50 today. fine."]
+
+
+def test_a_numbering_abbreviation_before_a_word_ends_the_sentence():
+    assert sentences("The answer was no. Then he left.") == ["The answer was no. ", "Then he left."]
+    assert sentences("See No. 5 here.") == ["See No. 5 here."]
+
+
+def test_lines_and_ranges_cover_the_text():
+    text = "Mr. Lee left. He came back.\n\n  \nDr. Ann Lee stayed"
+    ranges = split_sentences(text, by_lines=False)
+    assert [text[a:b] for a, b in ranges] == ["Mr. Lee left. ", "He came back.", "Dr. Ann Lee stayed"]
+    assert [text[a:b] for a, b in split_sentences(text, by_lines=True)] == ["Mr. Lee left. He came back.",
+                                                                            "Dr. Ann Lee stayed"]
