@@ -888,10 +888,32 @@ def int8_export() -> str:
                  rows)
 
 
+SENTENCE_SPLITS = (("CoNLL04 dev", "conll04-dev"), ("CoNLL04 test", "conll04-test"), ("SciERC dev", "scierc-dev"))
+
+
+def sentence_splits() -> str:
+    """docs/results.md: the cuts raw-text extraction's sentence splitter made inside one-sentence
+    documents before and after abbreviations stopped ending sentences, and the F1 of extracting
+    the documents as raw text and as word lists (experiments/sentence_splits.py)."""
+    rows = []
+    for name, stem in SENTENCE_SPLITS:
+        for when in ("before", "after"):
+            record = json.loads((RESULTS / "diagnostics" / f"sentence-splits-{stem}-{when}.json").read_text())
+            f1 = record.get("f1")
+            rows.append([name, f"{when} (commit {record['commit']})",
+                         f"{record['documents_cut']} of {record['documents']}",
+                         f"{record['relations_across_a_cut']} of {record['relations']}",
+                         *(f"{f1[k]['ner_f1']:.2f} / {f1[k]['re_strict_f1']:.2f}" if f1 else "-"
+                           for k in ("raw_text", "word_lists"))])
+    return table(["one-sentence documents", "splitter", "documents cut", "gold relations across a cut",
+                  "NER / RE+ F1, extracted as raw text", "the same, as word lists (never split)"], rows)
+
+
 TABLES = {
     "int8-models": int8_models,
     "int8-intervals": int8_intervals,
     "int8-export": int8_export,
+    "sentence-splits": sentence_splits,
     "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
