@@ -2,7 +2,7 @@
 
 import pytest
 
-from spertmt.data.text import split_sentences
+from spertmt.data.text import split_sentences, unicode_words
 
 
 def sentences(text: str) -> list[str]:
@@ -50,3 +50,15 @@ def test_lines_and_ranges_cover_the_text():
     assert [text[a:b] for a, b in ranges] == ["Mr. Lee left. ", "He came back.", "Dr. Ann Lee stayed"]
     assert [text[a:b] for a, b in split_sentences(text, by_lines=True)] == ["Mr. Lee left. He came back.",
                                                                             "Dr. Ann Lee stayed"]
+
+
+def test_an_abbreviation_keeps_its_full_stop_as_a_word():
+    text = "Mr. Lee of Acme Inc. met U.S. Sen. Garn at 2 a.m. on No. 5 Main St. Then he left. See no. Fine."
+    words = unicode_words(text, offset=10)
+    assert [w.text for w in words] == ["Mr.", "Lee", "of", "Acme", "Inc.", "met", "U.S.", "Sen.", "Garn", "at", "2",
+                                       "a.m.", "on", "No.", "5", "Main", "St.", "Then", "he", "left", ".", "See",
+                                       "no", ".", "Fine", "."]
+    assert all(text[w.start - 10:w.end - 10] == w.text for w in words)
+    # an ideograph is no initial: its full stop stays a word, and ends the sentence
+    assert [w.text for w in unicode_words("他去了北京. 他很好.")][4:6] == ["京", "."]
+    assert sentences("他去了北京. 他很好.") == ["他去了北京. ", "他很好."]

@@ -117,6 +117,14 @@ def test_given_entities_entities_only_and_word_lists(model_folder):
     assert words.text is None and words.entities[0].start is None and words.entities[0].text
 
 
+def test_a_given_entity_may_end_before_or_after_an_abbreviations_full_stop(model_folder):
+    extractor = load(model_folder, device="cpu")
+    text = "Mr. Lee works for Acme Corp. in Oslo."
+    for end in (27, 28):  # "Acme Corp" and "Acme Corp.": the word is "Corp."
+        result = extractor.extract(text, [[{"start": 18, "end": end, "type": "Org"}]])[0]
+        assert [(e.text, e.start, e.end) for e in result.entities] == [("Acme Corp.", 18, 28)]
+
+
 def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     extractor = load(model_folder, device="cpu")
     (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\nOslo.\n")

@@ -3,12 +3,15 @@
 Words: `unicode_words` (raw text for extraction) cuts at Unicode's default word boundaries
 (UAX #29, as the `regex` library implements them): "3,000" and "O'Neil's" stay whole, combining
 accents stay with their letter, each Chinese or Japanese ideograph is a word, an emoji sequence is
-one; BOMs and zero-width characters are dropped from the words, and a word's text is NFC-normalised,
-while its offsets point into the original text. `simple_words` (runs of letters and digits with
-inner hyphens, apostrophes and dots, or single punctuation marks) and `whitespace_words` are the
-brat converter's splitters. Sentences: predictable rules (no model): they end at line breaks,
-after . ! ? when a space and a capital letter or a digit follow (an opening quote or bracket
-between them allowed), and after the full stops of Chinese and Japanese (。！？), but not after a
+one; an abbreviation keeps its full stop ("U.S.", "Mr.", as in SpERT's datasets); BOMs and
+zero-width characters are dropped from the words, and a word's text is NFC-normalised, while its
+offsets point into the original text. `simple_words` (runs of letters and digits with inner
+hyphens, apostrophes and dots, or single punctuation marks) and `whitespace_words` are the brat
+converter's splitters.
+
+Sentences: predictable rules (no model). They end at line breaks, after . ! ? when a space and a
+capital letter, a digit or a letter of a script without case follow (an opening quote or bracket
+between them allowed), and after the full stops of Chinese and Japanese (。！？); but not after a
 full stop that ends an abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.",
 "a.m."), a title or a month ("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the
 like before a number. A cut inside a sentence loses every relation across it, while a missed cut
@@ -45,26 +48,6 @@ def simple_words(text: str, offset: int = 0) -> list[Word]:
     return [Word(m.group(), offset + m.start(), offset + m.end()) for m in _WORD.finditer(text)]
 
 
-_BOUNDARY = regex.compile(r"(?w)\b")  # (?w): Unicode's default word boundaries (UAX #29)
-_INVISIBLE = regex.compile(r"\p{Cf}")  # format characters: BOM, zero-width space and joiners, soft hyphen
-
-
-def unicode_words(text: str, offset: int = 0) -> list[Word]:
-    """The segments between Unicode word boundaries that hold more than spaces and invisible
-    characters; each word's text NFC-normalised without its format characters, offsets exact."""
-    cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
-    words = []
-    for start, end in zip(cuts, cuts[1:]):
-        visible = _INVISIBLE.sub("", text[start:end])
-        if visible.strip():
-            words.append(Word(unicodedata.normalize("NFC", visible), offset + start, offset + end))
-    return words
-
-
-WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words,
-                                                                "unicode": unicode_words}
-
-
 # Words whose full stop ends no sentence, compared in lower case: titles, months and other
 # abbreviations that a name, a number or a capitalised word follows in English text.
 ABBREVIATIONS = frozenset("""
@@ -76,8 +59,52 @@ ABBREVIATIONS = frozenset("""
 # ... and these only before a number ("No. 10", "Fig. 3").
 ABBREVIATIONS_BEFORE_NUMBERS = frozenset("no nos fig figs eq eqs vol vols ch sec art tab ref refs pp".split())
 
+_CASED_WORD = regex.compile(r"(?:[\p{Lu}\p{Ll}\p{Lt}]+\.)*[\p{Lu}\p{Ll}\p{Lt}]+")  # "Mr", "U.S", "F"
+
+
+def closes_abbreviation(word: str, following: str) -> bool:
+    """Whether a full stop right after `word` closes an abbreviation: an initial (one cased letter:
+    not a Chinese or Japanese ideograph), a dotted one ("U.S", "a.m"), one of ABBREVIATIONS, or
+    one of ABBREVIATIONS_BEFORE_NUMBERS where `following` (the first character after the stop and
+    its spaces) is a digit."""
+    if not _CASED_WORD.fullmatch(word):
+        return False
+    lower = word.lower()
+    return (len(word) == 1 or "." in word or lower in ABBREVIATIONS
+            or (lower in ABBREVIATIONS_BEFORE_NUMBERS and following[:1].isdigit()))
+
+
+_BOUNDARY = regex.compile(r"(?w)\b")  # (?w): Unicode's default word boundaries (UAX #29)
+_INVISIBLE = regex.compile(r"\p{Cf}")  # format characters: BOM, zero-width space and joiners, soft hyphen
+_NEXT_VISIBLE = regex.compile(r"\s*(\S?)")
+
+
+def unicode_words(text: str, offset: int = 0) -> list[Word]:
+    """The segments between Unicode word boundaries that hold more than spaces and invisible
+    characters; each word's text NFC-normalised without its format characters, offsets exact. An
+    abbreviation keeps its full stop ("U.S.", "Mr.", "Inc."), as SpERT's datasets (Penn Treebank
+    words) keep it."""
+    cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
+    words: list[Word] = []
+    for start, end in zip(cuts, cuts[1:]):
+        visible = _INVISIBLE.sub("", text[start:end])
+        if not visible.strip():
+            continue
+        if (visible == "." and words and words[-1].end == offset + start
+                and closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, end).group(1))):
+            words[-1] = Word(words[-1].text + ".", words[-1].start, offset + end)
+            continue
+        words.append(Word(unicodedata.normalize("NFC", visible), offset + start, offset + end))
+    return words
+
+
+WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words,
+                                                                "unicode": unicode_words}
+
+
 _SENTENCE_END = regex.compile(
-    r"(?P<stop>[.!?]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\d])"  # . ! ? then a space and a capital or digit
+    # . ! ? then a space and a capital, a digit or a letter of a script without case
+    r"(?P<stop>[.!?]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\p{Lt}\p{Lo}\d])"
     r"|[。！？]+[」』）”’\"']*\s*(?=\S)")  # Chinese and Japanese full stops need no space
 _LAST_WORD = regex.compile(r"(?:\p{L}+\.)*\p{L}+$")  # "Mr", "U.S", "F" before the stop
 
@@ -88,12 +115,7 @@ def _ends_sentence(line: str, end) -> bool:
     if end.group("stop") != "." or not line[end.end("stop")].isspace():
         return True  # ! ? ... a closing quote or bracket, or a Chinese or Japanese stop
     word = _LAST_WORD.search(line[max(0, end.start() - 40):end.start()])
-    if word is None:
-        return True  # a number or punctuation before the stop
-    word = word.group()
-    if len(word) == 1 or "." in word or word.lower() in ABBREVIATIONS:
-        return False
-    return not (word.lower() in ABBREVIATIONS_BEFORE_NUMBERS and line[end.end()].isdigit())
+    return word is None or not closes_abbreviation(word.group(), line[end.end()])
 
 
 def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:

@@ -221,7 +221,9 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
         for s, mine in zip(own, placed):
             if by_chars:
                 starts = {w.start: k for k, w in enumerate(s.words)}
-                ends = {w.end: k for k, w in enumerate(s.words)}
+                # an end before an abbreviation's full stop ("Acme Corp" of "Acme Corp.") takes the word
+                ends = {w.end - 1: k for k, w in enumerate(s.words) if len(w.text) > 1 and w.text.endswith(".")}
+                ends.update({w.end: k for k, w in enumerate(s.words)})
                 if e["start"] in starts and e["end"] in ends:
                     mine.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
                     break
