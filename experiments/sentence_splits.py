@@ -75,10 +75,12 @@ def as_gold_words(document: Document, result) -> Document:
     return Document(document.tokens, entities, [Relation(r.head, r.tail, r.type) for r in result.relations])
 
 
-def extraction_f1(model: str, documents: list[Document]) -> dict:
+def extraction_f1(model: str, documents: list[Document], hyphenated_words: str | None) -> dict:
     import spertmt
 
     extractor = spertmt.load(model)
+    if hyphenated_words:
+        extractor.set_prediction_settings(hyphenated_words=hyphenated_words)
     types = extractor.types
     rows = {}
     for name, inputs in (("raw_text", [" ".join(d.tokens) for d in documents]),
@@ -98,6 +100,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="SpERT JSON of one-sentence documents, under $SPERTMT_DATA")
     parser.add_argument("--model", help="a model folder: also extract the documents both ways and score them")
+    parser.add_argument("--hyphenated-words", choices=("joined", "apart"),
+                        help="raw text's hyphenated words (default: the model's setting)")
     parser.add_argument("--output", help="write the record here (JSON)")
     args = parser.parse_args(argv)
     path = Path(args.data) if Path(args.data).exists() else Path(Config(test_path=args.data).data_path("test_path"))
@@ -118,7 +122,8 @@ def main(argv=None) -> int:
               "relations": relations, "relations_across_a_cut": crossing, "examples": examples[:40]}
     if args.model:
         record["model"] = args.model
-        record["f1"] = extraction_f1(args.model, documents)
+        record["hyphenated_words"] = args.hyphenated_words
+        record["f1"] = extraction_f1(args.model, documents, args.hyphenated_words)
         for name, row in record["f1"].items():
             print(f"  {name:10} NER {row['ner_f1']:6.2f}  RE+ {row['re_strict_f1']:6.2f}")
     if args.output:

@@ -249,7 +249,8 @@ def test_extraction_with_flat_ner_has_no_overlapping_entities():
 
 def test_training_decides_raw_text_decoding_from_its_data(tiny_encoder, tmp_path):
     """flat_ner unset: a model trained on data without overlapping entities extracts flat; one
-    trained on data with some keeps SpERT's nested decoding. Scoring stays SpERT's either way."""
+    trained on data with some keeps SpERT's nested decoding. Scoring stays SpERT's either way.
+    hyphenated_words unset: raw text's words follow the training data's hyphenated words."""
     from spertmt.data.documents import has_overlapping_entities, read_documents, read_types
 
     types = read_types(Path(FIXTURES) / "tiny_types.json")
@@ -257,20 +258,23 @@ def test_training_decides_raw_text_decoding_from_its_data(tiny_encoder, tmp_path
     documents = json.loads((Path(FIXTURES) / "tiny_train.json").read_text())
     flat = [d for d in documents if not any(a["start"] < b["end"] and b["start"] < a["end"]
                                             for i, a in enumerate(d["entities"]) for b in d["entities"][i + 1:])]
+    flat[0]["tokens"][0] = "strife-torn"  # one hyphenated word, none apart: raw text keeps them whole
     (tmp_path / "flat.json").write_text(json.dumps(flat))
     assert len(flat) == len(documents) - 1 and not has_overlapping_entities(
         read_documents(tmp_path / "flat.json", types)
     )
     shutil.copy(Path(FIXTURES) / "tiny_types.json", tmp_path / "tiny_types.json")
     shutil.copy(Path(FIXTURES) / "tiny_train.json", tmp_path / "tiny_train.json")
-    for data, expected in (("flat.json", True), ("tiny_train.json", False)):
+    for data, expected, hyphenated in (("flat.json", True, "joined"), ("tiny_train.json", False, "apart")):
         output = tmp_path / f"run-{data}"
         assert main(["train", "--quiet", "--output", str(output), "--set", f"data_root={tmp_path}",
                      "--set", f"train_path={data}", "--set", "dev_path=tiny_train.json", "--set", "test_path=",
                      "--set", "types_path=tiny_types.json", "--set", f"encoder={tiny_encoder}",
                      "--set", "max_length=128", "--set", "epochs=1", "--set", "batch_size=2"]) == 0
         assert json.loads((output / "best" / "config.json").read_text())["flat_ner"] is expected
+        assert json.loads((output / "best" / "config.json").read_text())["hyphenated_words"] == hyphenated
         assert json.loads((output / "config.json").read_text())["flat_ner"] is None  # the run's settings
+        assert json.loads((output / "config.json").read_text())["hyphenated_words"] is None
 
 
 def test_heads_give_probabilities_in_0_1():

@@ -44,7 +44,7 @@ EXTRACT_BATCHING = {"cpu": (64, 384), "gpu": (16, None)}
 # What `spertmt eval --set` may change on a trained model: how it predicts and how it is scored.
 # Every other key describes how the model was built or trained, and is refused there.
 PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",
-                   "flat_ner", "eval_batch_size", "data_root", "test_path")
+                   "flat_ner", "hyphenated_words", "eval_batch_size", "data_root", "test_path")
 CHOICES = {  # the allowed values of the settings that name a choice
     "mode": MODES,
     "precision": TRAINING_PRECISIONS,
@@ -52,6 +52,7 @@ CHOICES = {  # the allowed values of the settings that name a choice
     "ranking_average": ("pooled", "separate"),
     "loss_balance": ("fixed", "uncertainty"),
     "threshold_selection": ("fixed", "global", "per_type"),
+    "hyphenated_words": ("joined", "apart"),
 }
 # Ranges of the numeric settings: (lowest, highest, whether the lowest itself is allowed, whether the
 # highest is).
@@ -247,6 +248,10 @@ class Config:
     # when training, to True where no two entities of the training data overlap (CoNLL04; not
     # SciERC, ADE). Scoring (eval, dev and test) keeps SpERT's decoding unless eval --set flat_ner=true.
     flat_ner: bool | None = None
+    # Raw-text extraction's words: "joined" keeps "strife-torn" one word (as CoNLL04's and SciERC's
+    # words do), "apart" makes it three (as ADE's do). None: set when training, to the training data's
+    # way (data.documents.joins_hyphenated_words); "apart" in a model folder written before this key.
+    hyphenated_words: str | None = None
 
     extra: dict = field(default_factory=dict)  # free-form notes stored with the run
 

@@ -203,3 +203,14 @@ def test_longest_first_caps_padded_pieces():
     assert all(len(b) == 1 or len(b) * lengths[b[0]] <= 80 for b in batches)
     assert all(lengths[b[0]] == max(lengths[i] for i in b) for b in batches)
     assert longest_first(encodings, 2, max_pieces=1000) == longest_first(encodings, 2)  # the count still caps
+
+
+def test_joins_hyphenated_words_follows_the_majority():
+    from spertmt.data.documents import Document, joins_hyphenated_words
+
+    joined = Document(["a", "strife-torn", "city", "and", "a", "1-900-WEATHER", "line"])
+    apart = Document(["methotrexate", "-", "induced", "hepatitis"])
+    assert joins_hyphenated_words([joined])
+    assert not joins_hyphenated_words([apart])
+    assert not joins_hyphenated_words([Document(["no", "hyphen", "-", "5"])])  # no hyphenated word either way
+    assert joins_hyphenated_words([joined, apart])  # 2 against 1

@@ -62,3 +62,12 @@ def test_an_abbreviation_keeps_its_full_stop_as_a_word():
     # an ideograph is no initial: its full stop stays a word, and ends the sentence
     assert [w.text for w in unicode_words("他去了北京. 他很好.")][4:6] == ["京", "."]
     assert sentences("他去了北京. 他很好.") == ["他去了北京. ", "他很好."]
+
+
+def test_hyphenated_words_stay_whole_only_when_asked():
+    text = "A strife-torn 1-900-WEATHER line, pre- and post-war, x - y, -5."
+    assert [w.text for w in unicode_words(text)][:4] == ["A", "strife", "-", "torn"]
+    words = unicode_words(text, offset=2, join_hyphens=True)
+    assert [w.text for w in words] == ["A", "strife-torn", "1-900-WEATHER", "line", ",", "pre", "-", "and", "post-war",
+                                       ",", "x", "-", "y", ",", "-", "5", "."]
+    assert all(text[w.start - 2:w.end - 2] == w.text for w in words)

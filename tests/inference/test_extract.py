@@ -125,6 +125,15 @@ def test_a_given_entity_may_end_before_or_after_an_abbreviations_full_stop(model
         assert [(e.text, e.start, e.end) for e in result.entities] == [("Acme Corp.", 18, 28)]
 
 
+def test_hyphenated_words_follow_the_models_setting(model_folder):
+    extractor = load(model_folder, device="cpu")
+    text = "John Smith of Paris met a strife-torn Acme Corp."
+    assert extractor.config.hyphenated_words is None  # a folder written before the key: apart
+    assert "strife-torn" not in extractor.extract(text)[0].tokens
+    extractor.set_prediction_settings(hyphenated_words="joined")
+    assert "strife-torn" in extractor.extract(text)[0].tokens
+
+
 def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     extractor = load(model_folder, device="cpu")
     (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\nOslo.\n")

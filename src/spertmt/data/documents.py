@@ -10,6 +10,7 @@ listed).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,21 @@ def has_overlapping_entities(documents: list[Document]) -> bool:
         if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
             return True
     return False
+
+
+_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+
+
+def joins_hyphenated_words(documents: list[Document]) -> bool:
+    """Whether `documents` (training data) keep hyphenated words whole ("strife-torn") more often
+    than they write them as words and hyphens ("strife - torn")."""
+    joined = apart = 0
+    for doc in documents:
+        tokens = doc.tokens
+        for i, token in enumerate(tokens):
+            if _HYPHENATED.fullmatch(token):
+                joined += 1
+            elif token == "-" and 0 < i < len(tokens) - 1 and tokens[i - 1][-1:].isalnum() \
+                    and tokens[i + 1][:1].isalnum():
+                apart += 1
+    return joined > apart

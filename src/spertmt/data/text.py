@@ -79,11 +79,14 @@ _INVISIBLE = regex.compile(r"\p{Cf}")  # format characters: BOM, zero-width spac
 _NEXT_VISIBLE = regex.compile(r"\s*(\S?)")
 
 
-def unicode_words(text: str, offset: int = 0) -> list[Word]:
+HYPHENS = ("-", "\u2010", "\u2011")  # hyphen-minus, hyphen, non-breaking hyphen
+
+
+def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> list[Word]:
     """The segments between Unicode word boundaries that hold more than spaces and invisible
     characters; each word's text NFC-normalised without its format characters, offsets exact. An
     abbreviation keeps its full stop ("U.S.", "Mr.", "Inc."), as SpERT's datasets (Penn Treebank
-    words) keep it."""
+    words) keep it; `join_hyphens` keeps a hyphenated word whole ("strife-torn", "1-900-WEATHER")."""
     cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
     words: list[Word] = []
     for start, end in zip(cuts, cuts[1:]):
@@ -94,7 +97,12 @@ def unicode_words(text: str, offset: int = 0) -> list[Word]:
                 and closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, end).group(1))):
             words[-1] = Word(words[-1].text + ".", words[-1].start, offset + end)
             continue
-        words.append(Word(unicodedata.normalize("NFC", visible), offset + start, offset + end))
+        word = Word(unicodedata.normalize("NFC", visible), offset + start, offset + end)
+        if (join_hyphens and len(words) > 1 and words[-1].text in HYPHENS and words[-2].end == words[-1].start
+                and words[-1].end == word.start and words[-2].text[-1].isalnum() and word.text[0].isalnum()):
+            hyphen = words.pop()
+            word = Word(words[-1].text + hyphen.text + word.text, words.pop().start, word.end)
+        words.append(word)
     return words
 
 

@@ -117,9 +117,10 @@ class PreparedTexts:
 
 
 def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None, types: Types,
-                  max_sentence_words: int) -> PreparedTexts:
+                  max_sentence_words: int, join_hyphens: bool = False) -> PreparedTexts:
     """Extractor.extract's work before the model (see its docstring): texts split into sentences
-    and words, long sentences cut, the user's entities placed."""
+    and words (hyphenated words whole where `join_hyphens`), long sentences cut, the user's entities
+    placed."""
     if max_sentence_words < 1:
         raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
     texts = _as_texts(texts)
@@ -130,7 +131,8 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
     for i, item in enumerate(texts):
         if isinstance(item, str):
             ranges = split_sentences(item, by_lines=False)
-            words = [piece for a, b in ranges for piece in _pieces(unicode_words(item[a:b], a), max_sentence_words)]
+            words = [piece for a, b in ranges
+                     for piece in _pieces(unicode_words(item[a:b], a, join_hyphens), max_sentence_words)]
             results.append(Extraction(item, [w.text for ws in words for w in ws]))
         else:
             words = [[Word(str(t), -1, -1) for t in item]]

@@ -19,7 +19,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import ops
 from ..config import Config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
-from ..data.documents import has_overlapping_entities, read_documents, read_types, require_documents, training_split
+from ..data.documents import (
+    has_overlapping_entities,
+    joins_hyphenated_words,
+    read_documents,
+    read_types,
+    require_documents,
+    training_split,
+)
 from ..evaluate import mean_std
 from ..files import hold_folder
 from ..layout import RunFolder
@@ -117,6 +124,9 @@ class Trainer:
         self.model = model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(self.device)
         if model.config.flat_ner is None:  # raw-text extraction's decoding, from the training data (config.py)
             model.set_prediction_settings(flat_ner=not has_overlapping_entities(self.train_docs))
+        if model.config.hyphenated_words is None:  # and its words
+            model.set_prediction_settings(hyphenated_words="joined" if joins_hyphenated_words(self.train_docs)
+                                          else "apart")
         self.trained = job.wrap(model)
         encodings = encode_documents(tokenizer, self.train_docs)
         self.dataset = DocumentDataset(self.train_docs, encodings, types, train=True,
