@@ -891,7 +891,8 @@ def int8_export() -> str:
 SENTENCE_SPLITS = (("CoNLL04 dev", "conll04-dev"), ("CoNLL04 test", "conll04-test"), ("SciERC dev", "scierc-dev"))
 SENTENCE_SPLIT_STEPS = (("before", "a full stop before a capital ends a sentence"),
                         ("sentences", "... unless it closes an abbreviation"),
-                        ("words", "... which also keeps its full stop as a word"))
+                        ("words", "... which also keeps its full stop as a word"),
+                        ("hyphens", "... and hyphenated words whole, as the training data's"))
 
 
 def sentence_splits() -> str:
