@@ -6,7 +6,8 @@
 The documents of CoNLL04, SciERC and ADE (SpERT JSON) are single sentences, so every cut that
 `extract`'s splitter (`spertmt.data.text.split_sentences`) makes inside one of them, its words
 joined by spaces, is wrong: a gold relation across such a cut cannot be extracted from raw text.
-Prints the documents cut (with the words around each cut) and the gold relations across a cut.
+Prints the documents cut (with the words around each cut) and the gold relations across a cut;
+`--wrap N` hard-wraps each text at N characters first, as text from a PDF or an e-mail comes.
 With --model, also the micro F1 (NER, RE+) of extracting the documents twice: as raw text (joined
 words, split into sentences and words as `extract` splits a string) and as word lists (the gold
 words, never split); an entity of the raw text counts where its characters are exactly a run of
@@ -22,6 +23,7 @@ import json
 import platform
 import subprocess
 import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +31,17 @@ from spertmt.config import Config
 from spertmt.data.documents import Document, Entity, Relation, read_documents
 from spertmt.data.text import split_sentences
 from spertmt.evaluate import evaluate
+
+
+def raw_text(document: Document, wrap: int | None) -> str:
+    """The document's words joined by spaces; with `wrap`, hard-wrapped at that many characters, as
+    text from a PDF or an e-mail is: a line break in place of a space, so offsets stay."""
+    text = " ".join(document.tokens)
+    if not wrap:
+        return text
+    wrapped = textwrap.fill(text, wrap, break_long_words=False, break_on_hyphens=False)
+    assert len(wrapped) == len(text)  # every line break took a space's place
+    return wrapped
 
 
 def word_offsets(tokens: list[str]) -> list[tuple[int, int]]:
@@ -40,10 +53,10 @@ def word_offsets(tokens: list[str]) -> list[tuple[int, int]]:
     return offsets
 
 
-def wrong_cuts(document: Document) -> tuple[list[str], int]:
+def wrong_cuts(document: Document, wrap: int | None) -> tuple[list[str], int]:
     """The cuts the splitter makes inside a one-sentence document (each shown with the words
     around it) and how many gold relations cross one."""
-    text = " ".join(document.tokens)
+    text = raw_text(document, wrap)
     ranges = split_sentences(text, by_lines=False)
     cuts = [end for _, end in ranges[:-1]]
     offsets = word_offsets(document.tokens)
@@ -56,7 +69,8 @@ def wrong_cuts(document: Document) -> tuple[list[str], int]:
         words = [e for k in (relation.head, relation.tail)
                  for e in (document.entities[k].start, document.entities[k].end - 1)]
         crossing += len({sentence_of(w) for w in words}) > 1
-    shown = [text[max(0, cut - 25):cut].lstrip() + " | " + text[cut:cut + 20].rstrip() for cut in cuts]
+    shown = [" ".join(text[max(0, cut - 25):cut].split()) + " | " + " ".join(text[cut:cut + 20].split())
+             for cut in cuts]
     return shown, crossing
 
 
@@ -75,7 +89,7 @@ def as_gold_words(document: Document, result) -> Document:
     return Document(document.tokens, entities, [Relation(r.head, r.tail, r.type) for r in result.relations])
 
 
-def extraction_f1(model: str, documents: list[Document], hyphenated_words: str | None) -> dict:
+def extraction_f1(model: str, documents: list[Document], hyphenated_words: str | None, wrap: int | None) -> dict:
     import spertmt
 
     extractor = spertmt.load(model)
@@ -83,7 +97,7 @@ def extraction_f1(model: str, documents: list[Document], hyphenated_words: str |
         extractor.set_prediction_settings(hyphenated_words=hyphenated_words)
     types = extractor.types
     rows = {}
-    for name, inputs in (("raw_text", [" ".join(d.tokens) for d in documents]),
+    for name, inputs in (("raw_text", [raw_text(d, wrap) for d in documents]),
                          ("word_lists", [d.tokens for d in documents])):
         results = extractor.extract(inputs)
         predicted = [as_gold_words(d, r) if name == "raw_text" else
@@ -102,13 +116,14 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="a model folder: also extract the documents both ways and score them")
     parser.add_argument("--hyphenated-words", choices=("joined", "apart"),
                         help="raw text's hyphenated words (default: the model's setting)")
+    parser.add_argument("--wrap", type=int, help="hard-wrap each raw text at this many characters")
     parser.add_argument("--output", help="write the record here (JSON)")
     args = parser.parse_args(argv)
     path = Path(args.data) if Path(args.data).exists() else Path(Config(test_path=args.data).data_path("test_path"))
     documents = read_documents(path)
     cut, crossing, examples = 0, 0, []
     for document in documents:
-        shown, crosses = wrong_cuts(document)
+        shown, crosses = wrong_cuts(document, args.wrap)
         cut += bool(shown)
         crossing += crosses
         examples.extend(shown)
@@ -118,12 +133,13 @@ def main(argv=None) -> int:
     for example in examples[:20]:
         print(f"  {example}")
     record = {"command": " ".join(["python", "experiments/sentence_splits.py", *(argv or sys.argv[1:])]),
-              "data": args.data, "documents": len(documents), "documents_cut": cut, "cuts": len(examples),
+              "data": args.data, "wrap": args.wrap, "documents": len(documents), "documents_cut": cut,
+              "cuts": len(examples),
               "relations": relations, "relations_across_a_cut": crossing, "examples": examples[:40]}
     if args.model:
         record["model"] = args.model
         record["hyphenated_words"] = args.hyphenated_words
-        record["f1"] = extraction_f1(args.model, documents, args.hyphenated_words)
+        record["f1"] = extraction_f1(args.model, documents, args.hyphenated_words, args.wrap)
         for name, row in record["f1"].items():
             print(f"  {name:10} NER {row['ner_f1']:6.2f}  RE+ {row['re_strict_f1']:6.2f}")
     if args.output:
