@@ -71,3 +71,12 @@ def test_hyphenated_words_stay_whole_only_when_asked():
     assert [w.text for w in words] == ["A", "strife-torn", "1-900-WEATHER", "line", ",", "pre", "-", "and", "post-war",
                                        ",", "x", "-", "y", ",", "-", "5", "."]
     assert all(text[w.start - 2:w.end - 2] == w.text for w in words)
+
+
+def test_a_line_break_inside_a_paragraph_is_a_space_and_a_blank_line_or_a_list_item_ends_a_sentence():
+    wrapped = "President John F.\nKennedy met Mr. Lee in\r\nBerlin. Then\nhe left.\n\n  \nA new paragraph"
+    assert sentences(wrapped) == ["President John F.\nKennedy met Mr. Lee in\r\nBerlin. ", "Then\nhe left.",
+                                  "A new paragraph"]
+    listed = "We bought:\n- apples from Acme\n- pears and\n  plums\n2. Oslo"
+    assert sentences(listed) == ["We bought:", "- apples from Acme", "- pears and\n  plums", "2. Oslo"]
+    assert split_sentences("\n \n", by_lines=False) == [] == split_sentences("\n \n", by_lines=True)

@@ -194,7 +194,8 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
     Args:
         words: "simple" (words and punctuation), "unicode" (Unicode word boundaries, as raw-text
             extraction splits: spertmt.data.text) or "whitespace".
-        sentences: "lines" (one sentence per line) or "punctuation" (lines, also split after . ! ?);
+        sentences: "lines" (one sentence per line) or "punctuation" (as raw-text extraction splits:
+            paragraphs, split after . ! ?; spertmt.data.text);
             default "lines" with the whitespace splitter, else "punctuation".
     """
     folder = Path(folder)

@@ -9,10 +9,11 @@ offsets point into the original text. `simple_words` (runs of letters and digits
 hyphens, apostrophes and dots, or single punctuation marks) and `whitespace_words` are the brat
 converter's splitters.
 
-Sentences: predictable rules (no model). They end at line breaks, after . ! ? when a space and a
-capital letter, a digit or a letter of a script without case follow (an opening quote or bracket
-between them allowed), and after the full stops of Chinese and Japanese (。！？); but not after a
-full stop that ends an abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.",
+Sentences: predictable rules (no model). They end at a blank line or a list's item ("- ", "2. "),
+after . ! ? when a space (a line break inside a paragraph is one) and a capital letter, a digit or
+a letter of a script without case follow (an opening quote or bracket between them allowed), and
+after the full stops of Chinese and Japanese (。！？); but not after a full stop that ends an
+abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.",
 "a.m."), a title or a month ("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the
 like before a number. A cut inside a sentence loses every relation across it, while a missed cut
 only leaves two sentences as one, so the rules lean to not cutting.
@@ -126,20 +127,42 @@ def _ends_sentence(line: str, end) -> bool:
     return word is None or not closes_abbreviation(word.group(), line[end.end()])
 
 
+_BULLET = re.compile(r"\s*(?:[-*•‣◦▪]|\d{1,3}[.)])\s")  # "- item", "• item", "2. item", "3) item"
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    """Character ranges of the runs of non-blank lines; a line that starts with a bullet or a
+    number of a list starts a run of its own."""
+    ranges: list[tuple[int, int]] = []
+    start = end = None
+    at = 0
+    for line in text.split("\n"):
+        first, at = at, at + len(line) + 1
+        if not line.strip() or (start is not None and _BULLET.match(line)):
+            if start is not None:
+                ranges.append((start, end))
+            start = None
+        if line.strip():
+            start = first if start is None else start
+            end = first + len(line.rstrip())
+    if start is not None:
+        ranges.append((start, end))
+    return ranges
+
+
 def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:
-    """Character ranges of sentences: one per non-empty line, or also split where a sentence ends
-    inside a line (the module's rules)."""
+    """Character ranges of sentences: one per non-empty line (`by_lines`), or else where the
+    module's rules end them within a paragraph: a line break inside a paragraph is a space (text
+    wrapped at a width, as from a PDF or an e-mail, keeps its sentences whole), a blank line or a
+    list's item ends one, and a list's number ("2.") is no sentence of its own."""
+    if by_lines:
+        return [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
     ranges = []
-    for line in re.finditer(r"[^\n]+", text):
-        if not line.group().strip():
-            continue
-        if by_lines:
-            ranges.append((line.start(), line.end()))
-            continue
-        start = line.start()
-        for end in _SENTENCE_END.finditer(line.group()):
-            if _ends_sentence(line.group(), end):
-                ranges.append((start, line.start() + end.end()))
-                start = line.start() + end.end()
-        ranges.append((start, line.end()))
+    for first, last in _paragraphs(text):
+        paragraph, start = text[first:last], first
+        for end in _SENTENCE_END.finditer(paragraph):
+            if _ends_sentence(paragraph, end) and not text[start:first + end.start()].strip().isdigit():  # "2. "
+                ranges.append((start, first + end.end()))
+                start = first + end.end()
+        ranges.append((start, last))
     return ranges
