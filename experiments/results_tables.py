@@ -888,21 +888,26 @@ def int8_export() -> str:
                  rows)
 
 
-SENTENCE_SPLITS = (("CoNLL04 dev", "conll04-dev"), ("CoNLL04 test", "conll04-test"), ("SciERC dev", "scierc-dev"))
 SENTENCE_SPLIT_STEPS = (("before", "a full stop before a capital ends a sentence"),
                         ("sentences", "... unless it closes an abbreviation"),
                         ("words", "... which also keeps its full stop as a word"),
                         ("hyphens", "... and hyphenated words whole, as the training data's"))
+WRAPPED_STEPS = (("wrapped-before", "a line break ends a sentence"),
+                 ("wrapped-after", "a line break inside a paragraph is a space"))
+SENTENCE_SPLITS = (("CoNLL04 dev", "conll04-dev", SENTENCE_SPLIT_STEPS),
+                   ("CoNLL04 test", "conll04-test", SENTENCE_SPLIT_STEPS),
+                   ("SciERC dev", "scierc-dev", SENTENCE_SPLIT_STEPS[::3]),
+                   ("CoNLL04 dev, wrapped at 80 characters", "conll04-dev", WRAPPED_STEPS),
+                   ("CoNLL04 test, wrapped at 80 characters", "conll04-test", WRAPPED_STEPS))
 
 
 def sentence_splits() -> str:
     """docs/results.md: the cuts raw-text extraction's sentence splitter made inside one-sentence
-    documents before and after abbreviations stopped ending sentences (and kept their full stop as
-    a word), and the F1 of extracting the documents as raw text and as word lists
-    (experiments/sentence_splits.py)."""
+    documents at each step of its rules, and the F1 of extracting the documents as raw text and as
+    word lists (experiments/sentence_splits.py)."""
     rows = []
-    for name, stem in SENTENCE_SPLITS:
-        for when, label in SENTENCE_SPLIT_STEPS:
+    for name, stem, steps in SENTENCE_SPLITS:
+        for when, label in steps:
             record = json.loads((RESULTS / "diagnostics" / f"sentence-splits-{stem}-{when}.json").read_text())
             f1 = record.get("f1")
             rows.append([name, f"{label} (commit {record['commit']})",
