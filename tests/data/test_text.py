@@ -25,7 +25,7 @@ def test_abbreviations_end_no_sentence(text):
     ("He won in 2007. Then he lost.", ["He won in 2007. ", "Then he lost."]),
     ("Ann left. 3 men came.", ["Ann left. ", "3 men came."]),
     ('Is it? "No," said Bob. (It was.) Émile left!', ['Is it? ', '"No," said Bob. ', "(It was.) ", "Émile left!"]),
-    ("Wait... What?", ["Wait... ", "What?"]),
+    ("Wait... What? Wait\u2026 Then", ["Wait... ", "What? ", "Wait\u2026 ", "Then"]),
     ("北京是中国的首都。李明在北京工作。", ["北京是中国的首都。", "李明在北京工作。"]),
     ("東京にあります。「はい」と言った。", ["東京にあります。", "「はい」と言った。"]),
 ])

@@ -10,7 +10,7 @@ hyphens, apostrophes and dots, or single punctuation marks) and `whitespace_word
 converter's splitters.
 
 Sentences: predictable rules (no model). They end at a blank line or a list's item ("- ", "2. "),
-after . ! ? when a space (a line break inside a paragraph is one) and a capital letter, a digit or
+after . ! ? … when a space (a line break inside a paragraph is one) and a capital letter, a digit or
 a letter of a script without case follow (an opening quote or bracket between them allowed), and
 after the full stops of Chinese and Japanese (。！？); but not after a full stop that ends an
 abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.",
@@ -113,7 +113,7 @@ WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whi
 
 _SENTENCE_END = regex.compile(
     # . ! ? then a space and a capital, a digit or a letter of a script without case
-    r"(?P<stop>[.!?]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\p{Lt}\p{Lo}\d])"
+    r"(?P<stop>[.!?…]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\p{Lt}\p{Lo}\d])"
     r"|[。！？]+[」』）”’\"']*\s*(?=\S)")  # Chinese and Japanese full stops need no space
 _LAST_WORD = regex.compile(r"(?:\p{L}+\.)*\p{L}+$")  # "Mr", "U.S", "F" before the stop
 
