@@ -13,10 +13,10 @@ Sentences: predictable rules (no model). They end at a blank line or a list's it
 after . ! ? … when a space (a line break inside a paragraph is one) and a capital letter, a digit or
 a letter of a script without case follow (an opening quote or bracket between them allowed), and
 after the full stops of Chinese and Japanese (。！？); but not after a full stop that ends an
-abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.",
-"a.m."), a title or a month ("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the
-like before a number. A cut inside a sentence loses every relation across it, while a missed cut
-only leaves two sentences as one, so the rules lean to not cutting.
+abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.", "a.m."), a title or a month
+("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the like before a number. A cut
+inside a sentence loses every relation across it, while a missed cut only leaves two sentences as
+one, so the rules lean to not cutting.
 """
 
 from __future__ import annotations
@@ -112,19 +112,19 @@ WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whi
 
 
 _SENTENCE_END = regex.compile(
-    # . ! ? then a space and a capital, a digit or a letter of a script without case
+    # . ! ? … then a space and a capital, a digit or a letter of a script without case
     r"(?P<stop>[.!?…]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\p{Lt}\p{Lo}\d])"
     r"|[。！？]+[」』）”’\"']*\s*(?=\S)")  # Chinese and Japanese full stops need no space
 _LAST_WORD = regex.compile(r"(?:\p{L}+\.)*\p{L}+$")  # "Mr", "U.S", "F" before the stop
 
 
-def _ends_sentence(line: str, end) -> bool:
-    """Whether the candidate `end` (a match of _SENTENCE_END in `line`) ends a sentence: not where
-    a lone full stop closes an abbreviation."""
-    if end.group("stop") != "." or not line[end.end("stop")].isspace():
+def _ends_sentence(paragraph: str, end) -> bool:
+    """Whether the candidate `end` (a match of _SENTENCE_END in `paragraph`) ends a sentence: not
+    where a lone full stop closes an abbreviation."""
+    if end.group("stop") != "." or not paragraph[end.end("stop")].isspace():
         return True  # ! ? ... a closing quote or bracket, or a Chinese or Japanese stop
-    word = _LAST_WORD.search(line[max(0, end.start() - 40):end.start()])
-    return word is None or not closes_abbreviation(word.group(), line[end.end()])
+    word = _LAST_WORD.search(paragraph[max(0, end.start() - 40):end.start()])
+    return word is None or not closes_abbreviation(word.group(), paragraph[end.end()])
 
 
 _BULLET = re.compile(r"\s*(?:[-*•‣◦▪]|\d{1,3}[.)])\s")  # "- item", "• item", "2. item", "3) item"
@@ -161,7 +161,8 @@ def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:
     for first, last in _paragraphs(text):
         paragraph, start = text[first:last], first
         for end in _SENTENCE_END.finditer(paragraph):
-            if _ends_sentence(paragraph, end) and not text[start:first + end.start()].strip().isdigit():  # "2. "
+            list_number = text[start:first + end.start()].strip().isdigit()  # "2. " alone is no sentence
+            if _ends_sentence(paragraph, end) and not list_number:
                 ranges.append((start, first + end.end()))
                 start = first + end.end()
         ranges.append((start, last))
