@@ -166,6 +166,27 @@ def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     assert not list(tmp_path.glob("x.jsonl*"))  # no output, no temporary left behind
 
 
+def test_predict_reads_a_text_files_paragraphs(model_folder, tmp_path):
+    from spertmt.inference.streaming import _count_inputs
+
+    extractor = load(model_folder, device="cpu")
+    wrapped = "\ufeffJohn Smith lives in\r\nParis. Mary works for\r\nAcme Corp.\r\n\r\n  \r\nOslo is in\nNorway.\n\n"
+    (tmp_path / "in.txt").write_bytes(wrapped.encode())
+    assert _count_inputs(tmp_path / "in.txt", "paragraphs") == 2
+    n = predict_file(extractor, tmp_path / "in.txt", tmp_path / "out.jsonl", input_format="paragraphs",
+                     progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert n == 2 and [line["id"] for line in lines] == [1, 6]  # each paragraph's first line
+    assert lines[0]["text"] == "John Smith lives in\r\nParis. Mary works for\r\nAcme Corp."
+    assert lines[1]["text"] == "Oslo is in\nNorway."
+    # the line breaks are spaces: the same decisions as the paragraph on one line
+    flat = extractor.extract("John Smith lives in  Paris. Mary works for  Acme Corp.")[0]
+    assert [(e["start"], e["end"], e["type"]) for e in lines[0]["entities"]] == \
+        [(e.start, e.end, e.type) for e in flat.entities]
+    assert [(r["head"], r["tail"], r["type"]) for r in lines[0]["relations"]] == \
+        [(r.head, r.tail, r.type) for r in flat.relations]
+
+
 def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
     import io
 

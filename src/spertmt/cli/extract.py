@@ -55,7 +55,9 @@ def predict_arguments(commands) -> None:
     predict.add_argument("--input", required=True,
                          help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
                               "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON); "
-                              "- reads standard input (text lines unless --input-format says otherwise)")
+                              "- reads standard input (text lines unless --input-format says otherwise); "
+                              "--input-format paragraphs reads a text file's paragraphs (blank lines between them) "
+                              "as texts, for text wrapped at a width")
     predict.add_argument("--output", required=True,
                          help=".jsonl (one result per input) or .json (SpERT JSON); - writes JSON lines to "
                               "standard output as they are extracted")

@@ -23,8 +23,8 @@ def _name(path: Path) -> str:
 
 
 def _read_inputs(path: Path, input_format: str):
-    """Yields (id, text or word list, given entities or None, line or document number), lazily for txt
-    and jsonl."""
+    """Yields (id, text or word list, given entities or None, line or document number), lazily for
+    txt, paragraphs and jsonl."""
     if input_format == "spert":
         from ..data.documents import read_documents
 
@@ -33,18 +33,42 @@ def _read_inputs(path: Path, input_format: str):
         for i, doc in enumerate(read_documents(path)):
             yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, i + 1
         return
+    if input_format == "paragraphs":
+        yield from _paragraphs(path)
+        return
+    for line_number, line in _lines(path):
+        if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
+            yield line_number, line.rstrip("\r\n"), None, line_number
+        elif line.strip():  # a blank line of JSON lines holds no object; each result keeps its id
+            yield (*_jsonl_input(path, line_number, line), line_number)
+
+
+def _lines(path: Path):
+    """(line number, line) of a UTF-8 file or standard input, decoded line by line so that an
+    encoding error names its line."""
     source = contextlib.nullcontext(sys.stdin.buffer) if is_stdio(path) else open(path, "rb")
-    with source as f:  # decoded line by line, so that an encoding error names its line
+    with source as f:
         for line_number, raw in enumerate(f, 1):
             try:
-                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # a BOM is no text
+                yield line_number, raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # a BOM is no text
             except UnicodeDecodeError as error:
                 raise ValueError(f"{_name(path)}, line {line_number}: not UTF-8 text ({error.reason} at character "
                                  f"{error.start + 1}); save the file as UTF-8") from None
-            if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
-                yield line_number, line.rstrip("\r\n"), None, line_number
-            elif line.strip():  # a blank line of JSON lines holds no object; each result keeps its id
-                yield (*_jsonl_input(path, line_number, line), line_number)
+
+
+def _paragraphs(path: Path):
+    """The paragraphs of a text file (runs of non-blank lines, their line breaks kept: `extract`
+    reads a line break inside a paragraph as a space), each with its first line's number as its id."""
+    first, lines = None, []
+    for line_number, line in _lines(path):
+        if line.strip():
+            first = line_number if first is None else first
+            lines.append(line)
+        elif lines:
+            yield first, "".join(lines).rstrip("\r\n"), None, first
+            first, lines = None, []
+    if lines:
+        yield first, "".join(lines).rstrip("\r\n"), None, first
 
 
 def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
@@ -52,8 +76,12 @@ def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) 
     over its bytes, for the progress bar's total and time left); None for SpERT JSON and standard input."""
     if input_format == "spert" or is_stdio(path):
         return None
-    with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank ones of JSON lines
-        count = sum(1 for line in f if input_format == "txt" or line.strip())
+    count, blank = 0, True
+    with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank lines of
+        for line in f:  # JSON lines, the first line of each paragraph
+            filled = bool(line.strip())
+            count += input_format == "txt" or (filled and (input_format == "jsonl" or blank))
+            blank = not filled
     return len(range(rank, count, world))
 
 
@@ -115,8 +143,10 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
     Input formats: txt (one text per line, an empty line an empty text with an empty result),
-    jsonl (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are
-    skipped, and a result's id is its line number where the object gives none), spert (SpERT JSON).
+    paragraphs (a text file's paragraphs, runs of non-blank lines, each a text whose id is its
+    first line's number: text wrapped at a width, as from a PDF, keeps its sentences whole), jsonl
+    (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are skipped,
+    and a result's id is its line number where the object gives none), spert (SpERT JSON).
     Output formats: jsonl (one Extraction per input, with its id) or spert (SpERT JSON documents
     with scores).
 
