@@ -12,7 +12,7 @@ def sentences(text: str) -> list[str]:
 @pytest.mark.parametrize("text", [
     "Navy Capt. Michael Cole and Sheriff 's Lt. Bill Gordon met Mr. Jones and Dr. Ann Lee.",
     "President John F. Kennedy was shot on Nov. 22 , 1963 , in Dallas.",
-    "The U.S. Congress met at 2 a.m. EST in Washington D.C. on Friday.",
+    "The U.S. Congress met at 2 a.m. EST in Washington D.C. on Friday with Ann Lee, Ph.D. Smith came too.",
     "Ann lives at No. 10 Downing Street, as Fig. 3 shows, after Smith et al. 2007 said so.",
     "Drexel Burnham Lambert Inc. Chairman Fred Joseph resigned.",
 ])
@@ -24,6 +24,7 @@ def test_abbreviations_end_no_sentence(text):
     ("Ann left. Bob stayed.", ["Ann left. ", "Bob stayed."]),
     ("He won in 2007. Then he lost.", ["He won in 2007. ", "Then he lost."]),
     ("Ann left. 3 men came.", ["Ann left. ", "3 men came."]),
+    ("See acme.com. Then call.", ["See acme.com. ", "Then call."]),
     ('Is it? "No," said Bob. (It was.) Émile left!', ['Is it? ', '"No," said Bob. ', "(It was.) ", "Émile left!"]),
     ("Wait... What? Wait\u2026 Then", ["Wait... ", "What? ", "Wait\u2026 ", "Then"]),
     ("北京是中国的首都。李明在北京工作。", ["北京是中国的首都。", "李明在北京工作。"]),

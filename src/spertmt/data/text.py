@@ -13,7 +13,7 @@ Sentences: predictable rules (no model). They end at a blank line or a list's it
 after . ! ? … when a space (a line break inside a paragraph is one) and a capital letter, a digit or
 a letter of a script without case follow (an opening quote or bracket between them allowed), and
 after the full stops of Chinese and Japanese (。！？); but not after a full stop that ends an
-abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.", "a.m."), a title or a month
+abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.", "a.m."; not "acme.com"), a title or a month
 ("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the like before a number. A cut
 inside a sentence loses every relation across it, while a missed cut only leaves two sentences as
 one, so the rules lean to not cutting.
@@ -65,13 +65,14 @@ _CASED_WORD = regex.compile(r"(?:[\p{Lu}\p{Ll}\p{Lt}]+\.)*[\p{Lu}\p{Ll}\p{Lt}]+"
 
 def closes_abbreviation(word: str, following: str) -> bool:
     """Whether a full stop right after `word` closes an abbreviation: an initial (one cased letter:
-    not a Chinese or Japanese ideograph), a dotted one ("U.S", "a.m"), one of ABBREVIATIONS, or
-    one of ABBREVIATIONS_BEFORE_NUMBERS where `following` (the first character after the stop and
-    its spaces) is a digit."""
+    not a Chinese or Japanese ideograph), a dotted one of short parts ("U.S", "a.m", "Ph.D"; not a
+    domain such as "acme.com"), one of ABBREVIATIONS, or one of ABBREVIATIONS_BEFORE_NUMBERS where
+    `following` (the first character after the stop and its spaces) is a digit."""
     if not _CASED_WORD.fullmatch(word):
         return False
     lower = word.lower()
-    return (len(word) == 1 or "." in word or lower in ABBREVIATIONS
+    dotted = "." in word and all(len(part) <= 2 for part in word.split("."))
+    return (len(word) == 1 or dotted or lower in ABBREVIATIONS
             or (lower in ABBREVIATIONS_BEFORE_NUMBERS and following[:1].isdigit()))
 
 
