@@ -13,10 +13,10 @@ Sentences: predictable rules (no model). They end at a blank line or a list's it
 after . ! ? … when a space (a line break inside a paragraph is one) and a capital letter, a digit or
 a letter of a script without case follow (an opening quote or bracket between them allowed), and
 after the full stops of Chinese and Japanese (。！？); but not after a full stop that ends an
-abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.", "a.m."; not "acme.com"), a title or a month
-("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the like before a number. A cut
-inside a sentence loses every relation across it, while a missed cut only leaves two sentences as
-one, so the rules lean to not cutting.
+abbreviation: an initial ("John F. Kennedy"), a dotted one ("U.S.", "a.m."; not "acme.com"), a title
+or a month ("Lt. Bill Gordon", "Dec. 13"; `ABBREVIATIONS`), or "No." and the like before a number. A
+cut inside a sentence loses every relation across it, while a missed cut only leaves two sentences
+as one, so the rules lean to not cutting.
 """
 
 from __future__ import annotations
