@@ -70,6 +70,18 @@ def test_brat_reader_reports_what_it_skips(tmp_path):
         read_brat(tmp_path)
 
 
+def test_brat_unicode_words_keep_an_abbreviations_full_stop_and_an_entity_may_end_before_it(tmp_path):
+    text = "Mr. Lee works for Acme Corp. in Oslo.\nHe left."
+    (tmp_path / "a.txt").write_text(text)
+    (tmp_path / "a.ann").write_text("T1\tPeop 4 7\tLee\nT2\tOrg 18 27\tAcme Corp\nT3\tLoc 32 36\tOslo\n"
+                                    "R1\tWork_For Arg1:T1 Arg2:T2\n")
+    docs, report = read_brat(tmp_path, words="unicode")
+    assert [d.tokens for d in docs] == [["Mr.", "Lee", "works", "for", "Acme", "Corp.", "in", "Oslo", "."],
+                                        ["He", "left", "."]]
+    assert [(e.start, e.end, e.type) for e in docs[0].entities] == [(1, 2, "Peop"), (4, 6, "Org"), (7, 8, "Loc")]
+    assert [(r.head, r.tail) for r in docs[0].relations] == [(0, 1)] and not report.counts
+
+
 def test_dygie_multi_sentence_document(tmp_path):
     record = {"doc_key": "doc1", "sentences": [["Ann", "lives", "in", "Oslo", "."], ["Bob", "too", "."]],
               "ner": [[[0, 0, "Peop"], [3, 3, "Loc"]], [[5, 5, "Peop"]]],

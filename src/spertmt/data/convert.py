@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..files import write_text_atomic
 from .documents import DataError, Document, Entity, Relation, Types, parse_document
-from .text import WORD_SPLITTERS, split_sentences
+from .text import WORD_SPLITTERS, split_sentences, word_ends
 
 
 @dataclass
@@ -225,7 +225,7 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
         for k, (s_start, s_end) in enumerate(ranges):
             sentence_words = splitter(text[s_start:s_end], s_start)
             starts = {w.start: n for n, w in enumerate(sentence_words)}
-            ends = {w.end: n for n, w in enumerate(sentence_words)}
+            ends = word_ends(sentence_words)
             doc = Document([w.text for w in sentence_words], [], [], f"{txt.stem}:{s_start}")
             for entity_id in by_sentence.get(k, []):
                 label, start, end = entities[entity_id]

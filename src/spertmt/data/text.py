@@ -108,6 +108,14 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     return words
 
 
+def word_ends(words: list[Word]) -> dict[int, int]:
+    """Each word's index by its end offset, and by the end before its full stop where a word is an
+    abbreviation with one ("Acme Corp" of "Acme Corp."): a span given in characters may end either way."""
+    ends = {w.end - 1: k for k, w in enumerate(words) if len(w.text) > 1 and w.text.endswith(".")}
+    ends.update({w.end: k for k, w in enumerate(words)})
+    return ends
+
+
 WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whitespace_words, "simple": simple_words,
                                                                 "unicode": unicode_words}
 

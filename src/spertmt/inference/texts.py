@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from ..config import Config
 from ..data.documents import Document, Types
-from ..data.text import Word, split_sentences, unicode_words
+from ..data.text import Word, split_sentences, unicode_words, word_ends
 
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
 
@@ -223,9 +223,7 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
         for s, mine in zip(own, placed):
             if by_chars:
                 starts = {w.start: k for k, w in enumerate(s.words)}
-                # an end before an abbreviation's full stop ("Acme Corp" of "Acme Corp.") takes the word
-                ends = {w.end - 1: k for k, w in enumerate(s.words) if len(w.text) > 1 and w.text.endswith(".")}
-                ends.update({w.end: k for k, w in enumerate(s.words)})
+                ends = word_ends(s.words)
                 if e["start"] in starts and e["end"] in ends:
                     mine.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
                     break
