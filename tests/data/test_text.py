@@ -14,6 +14,7 @@ def sentences(text: str) -> list[str]:
     "President John F. Kennedy was shot on Nov. 22 , 1963 , in Dallas.",
     "The U.S. Congress met at 2 a.m. EST in Washington D.C. on Friday with Ann Lee, Ph.D. Smith came too.",
     "Ann lives at No. 10 Downing Street, as Fig. 3 shows, after Smith et al. 2007 said so.",
+    "As Sect. 2 and Thm. 3 of App. 1 show, it holds (cf. Alg. 4).",
     "Drexel Burnham Lambert Inc. Chairman Fred Joseph resigned.",
 ])
 def test_abbreviations_end_no_sentence(text):

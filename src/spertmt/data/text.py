@@ -58,7 +58,9 @@ ABBREVIATIONS = frozenset("""
     al approx ca cf vs viz dept univ assn bros inc corp co ltd
 """.split())
 # ... and these only before a number ("No. 10", "Fig. 3").
-ABBREVIATIONS_BEFORE_NUMBERS = frozenset("no nos fig figs eq eqs vol vols ch sec art tab ref refs pp".split())
+ABBREVIATIONS_BEFORE_NUMBERS = frozenset("""
+    no nos fig figs eq eqs vol vols ch chap sec sect art tab ref refs pp app thm def prop alg ex
+""".split())
 
 _CASED_WORD = regex.compile(r"(?:[\p{Lu}\p{Ll}\p{Lt}]+\.)*[\p{Lu}\p{Ll}\p{Lt}]+")  # "Mr", "U.S", "F"
 
