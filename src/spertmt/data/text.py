@@ -172,7 +172,8 @@ def split_sentences(text: str, by_lines: bool) -> list[tuple[int, int]]:
     for first, last in _paragraphs(text):
         paragraph, start = text[first:last], first
         for end in _SENTENCE_END.finditer(paragraph):
-            list_number = text[start:first + end.start()].strip().isdigit()  # "2. " alone is no sentence
+            before = first + end.start() - start  # "2. " alone (a list's number) is no sentence
+            list_number = before <= 8 and text[start:first + end.start()].strip().isdigit()
             if _ends_sentence(paragraph, end) and not list_number:
                 ranges.append((start, first + end.end()))
                 start = first + end.end()
