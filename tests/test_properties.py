@@ -170,3 +170,27 @@ def test_alignment_any_unicode_words(tokenizer, words):
         assert previous <= s <= e <= len(enc.input_ids) - 1
         previous = e
     json.dumps(enc.input_ids)
+
+
+_PIECES = [*"Aa Bb.!?…。-\n\r\t\"'()2 ", "Mr", "U.S", "No", "\u200b", "e\u0301"]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=60).map("".join)
+
+
+@SETTINGS
+@given(text=_TEXT)
+def test_sentences_and_words_of_any_text(text):
+    """Sentences are ordered, do not overlap and hold every visible character once; words lie inside
+    their text with exact offsets, ordered, whether hyphenated words are joined or not."""
+    from spertmt.data.text import split_sentences, unicode_words
+
+    for by_lines in (False, True):
+        ranges = split_sentences(text, by_lines)
+        assert all(0 <= a < b <= len(text) for a, b in ranges)
+        assert all(b <= c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+        covered = {i for a, b in ranges for i in range(a, b)}
+        assert all(i in covered for i, ch in enumerate(text) if not ch.isspace() and ch != "\u200b"), ranges
+    for join in (False, True):
+        words = unicode_words(text, 3, join_hyphens=join)
+        assert all(3 <= w.start < w.end <= len(text) + 3 for w in words)
+        assert all(a.end <= b.start for a, b in zip(words, words[1:]))
+        assert all(w.text.strip() for w in words)
