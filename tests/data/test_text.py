@@ -61,6 +61,9 @@ def test_an_abbreviation_keeps_its_full_stop_as_a_word():
                                        "a.m.", "on", "No.", "5", "Main", "St.", "Then", "he", "left", ".", "See",
                                        "no", ".", "Fine", "."]
     assert all(text[w.start - 10:w.end - 10] == w.text for w in words)
+    # a state's abbreviation keeps its full stop, which may still end the sentence
+    assert [w.text for w in unicode_words("Ann lives in Nashville, Tenn. Bob too.")][4:7] == [",", "Tenn.", "Bob"]
+    assert sentences("Ann lives in Nashville, Tenn. Bob too.") == ["Ann lives in Nashville, Tenn. ", "Bob too."]
     # an ideograph is no initial: its full stop stays a word, and ends the sentence
     assert [w.text for w in unicode_words("他去了北京. 他很好.")][4:6] == ["京", "."]
     assert sentences("他去了北京. 他很好.") == ["他去了北京. ", "他很好."]

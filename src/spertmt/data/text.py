@@ -62,6 +62,13 @@ ABBREVIATIONS_BEFORE_NUMBERS = frozenset("""
     no nos fig figs eq eqs vol vols ch chap sec sect art tab ref refs pp app thm def prop alg ex
 """.split())
 
+# US states as news text abbreviates them ("Nashville, Tenn."): their full stop stays in the word,
+# as in the datasets' words, but may end a sentence, as it often does (so not in ABBREVIATIONS).
+STATE_ABBREVIATIONS = frozenset("""
+    Ala Ariz Ark Calif Colo Conn Del Fla Ga Ill Ind Kan Kans Ky La Md Mass Mich Minn Miss Mo Mont Neb Nev
+    Okla Ore Pa Tenn Tex Va Vt Wash Wis Wyo
+""".split())
+
 _CASED_WORD = regex.compile(r"(?:[\p{Lu}\p{Ll}\p{Lt}]+\.)*[\p{Lu}\p{Ll}\p{Lt}]+")  # "Mr", "U.S", "F"
 
 
@@ -89,8 +96,8 @@ HYPHENS = ("-", "\u2010", "\u2011")  # hyphen-minus, hyphen, non-breaking hyphen
 def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> list[Word]:
     """The segments between Unicode word boundaries that hold more than spaces and invisible
     characters; each word's text NFC-normalised without its format characters, offsets exact. An
-    abbreviation keeps its full stop ("U.S.", "Mr.", "Inc."), as SpERT's datasets (Penn Treebank
-    words) keep it; `join_hyphens` keeps a hyphenated word whole ("strife-torn", "1-900-WEATHER")."""
+    abbreviation keeps its full stop ("U.S.", "Mr.", "Inc.", "Tenn."), as SpERT's datasets (Penn
+    Treebank words) keep it; `join_hyphens` keeps a hyphenated word whole ("strife-torn", "1-900-WEATHER")."""
     cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
     words: list[Word] = []
     for start, end in zip(cuts, cuts[1:]):
@@ -98,7 +105,8 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
         if not visible.strip():
             continue
         if (visible == "." and words and words[-1].end == offset + start
-                and closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, end).group(1))):
+                and (words[-1].text in STATE_ABBREVIATIONS
+                     or closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, end).group(1)))):
             words[-1] = Word(words[-1].text + ".", words[-1].start, offset + end)
             continue
         word = Word(unicodedata.normalize("NFC", visible), offset + start, offset + end)
