@@ -891,12 +891,13 @@ def int8_export() -> str:
 SENTENCE_SPLIT_STEPS = (("before", "a full stop before a capital ends a sentence"),
                         ("sentences", "... unless it closes an abbreviation"),
                         ("words", "... which also keeps its full stop as a word"),
-                        ("hyphens", "... and hyphenated words whole, as the training data's"))
+                        ("hyphens", "... and hyphenated words whole, as the training data's"),
+                        ("states", "... and a US state's full stop in its word ('Tenn.')"))
 WRAPPED_STEPS = (("wrapped-before", "a line break ends a sentence"),
                  ("wrapped-after", "a line break inside a paragraph is a space"))
 SENTENCE_SPLITS = (("CoNLL04 dev", "conll04-dev", SENTENCE_SPLIT_STEPS),
                    ("CoNLL04 test", "conll04-test", SENTENCE_SPLIT_STEPS),
-                   ("SciERC dev", "scierc-dev", SENTENCE_SPLIT_STEPS[::3]),
+                   ("SciERC dev", "scierc-dev", SENTENCE_SPLIT_STEPS[0:4:3]),
                    ("CoNLL04 dev, wrapped at 80 characters", "conll04-dev", WRAPPED_STEPS),
                    ("CoNLL04 test, wrapped at 80 characters", "conll04-test", WRAPPED_STEPS))
 
