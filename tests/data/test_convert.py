@@ -1,4 +1,4 @@
-"""Converters (SpERT, DyGIE++, brat), validation and the scorer."""
+"""Converters (SpERT, DyGIE++, brat, doccano), validation and the scorer."""
 
 import json
 
@@ -6,7 +6,7 @@ import pytest
 
 from spertmt.cli import main
 from spertmt.config import Config
-from spertmt.data.convert import convert, read_brat, read_dygie, write_brat, write_dygie
+from spertmt.data.convert import convert, read_brat, read_doccano, read_dygie, write_brat, write_doccano, write_dygie
 from spertmt.data.documents import DataError, read_documents
 
 from ..conftest import FIXTURES
@@ -32,6 +32,9 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
     write_brat(docs, tmp_path / "brat")
     back, report = read_brat(tmp_path / "brat", words="whitespace")
     # brat text keeps no document ids; everything else comes back.
+    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
+    write_doccano(docs, tmp_path / "d.doccano.jsonl")
+    back, report = read_doccano(tmp_path / "d.doccano.jsonl", words="whitespace")
     assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
 
 
@@ -80,6 +83,39 @@ def test_brat_unicode_words_keep_an_abbreviations_full_stop_and_an_entity_may_en
                                         ["He", "left", "."]]
     assert [(e.start, e.end, e.type) for e in docs[0].entities] == [(1, 2, "Peop"), (4, 6, "Org"), (7, 8, "Loc")]
     assert [(r.head, r.tail) for r in docs[0].relations] == [(0, 1)] and not report.counts
+
+
+def test_doccano_records_of_both_exports_and_what_is_skipped(tmp_path):
+    lines = [
+        {"id": 7, "text": "Ann Lee lives in Oslo. Bob met Ann.",
+         "entities": [{"id": 1, "label": "Peop", "start_offset": 0, "end_offset": 7},
+                      {"id": 2, "label": "Loc", "start_offset": 17, "end_offset": 21},
+                      {"id": 3, "label": "Peop", "start_offset": 23, "end_offset": 26},
+                      {"id": 4, "label": "Peop", "start_offset": 1, "end_offset": 7}],  # off word boundaries
+         "relations": [{"id": 1, "from_id": 1, "to_id": 2, "type": "Live_In"},
+                       {"id": 2, "from_id": 3, "to_id": 1, "type": "Knows"}]},  # across sentences
+        {"text": "Mr. Lee works for Acme Corp.", "label": [[4, 7, "Peop"], [18, 27, "Org"]]},  # sequence labels
+    ]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
+    docs, report = read_doccano(tmp_path / "in.jsonl", words="unicode")
+    assert [d.tokens for d in docs] == [["Ann", "Lee", "lives", "in", "Oslo", "."], ["Bob", "met", "Ann", "."],
+                                        ["Mr.", "Lee", "works", "for", "Acme", "Corp."]]
+    assert [d.orig_id for d in docs] == ["7:0", "7:23", "2:0"]  # the record's id, else its line number
+    assert [(e.start, e.end, e.type) for e in docs[0].entities] == [(0, 2, "Peop"), (4, 5, "Loc")]
+    assert [(r.head, r.tail, r.type) for r in docs[0].relations] == [(0, 1, "Live_In")]
+    assert [(e.start, e.end, e.type) for e in docs[2].entities] == [(1, 2, "Peop"), (4, 6, "Org")]
+    assert report.counts == {"entity not on word boundaries (skipped)": 1, "relation across sentences (skipped)": 1}
+    assert main(["convert", "--from", "doccano", "--to", "spert", "--words", "unicode", str(tmp_path / "in.jsonl"),
+                 str(tmp_path / "out.json")]) == 0
+    assert len(read_documents(tmp_path / "out.json")) == 3
+    for bad, message in (('{"txt": 1}', "expected an object with a string 'text'"),
+                         ('{"text": "ab", "label": [[0, 5, "X"]]}',
+                          "entity label 0 has offsets 0-5 outside its text of 2 characters"),
+                         ('{"text": "ab", "entities": [{"id": 1}]}', "an entity needs 'id', 'label'"),
+                         ("{", "not valid JSON")):
+        (tmp_path / "bad.jsonl").write_text("\n" + bad + "\n")
+        with pytest.raises(DataError, match=f"bad.jsonl, line 2: {message}"):
+            read_doccano(tmp_path / "bad.jsonl")
 
 
 def test_dygie_multi_sentence_document(tmp_path):
@@ -193,4 +229,4 @@ def test_a_format_registered_by_an_installed_package_is_a_name_for_convert(tmp_p
     assert json.loads((tmp_path / "back.json").read_text())[0]["tokens"] == first
     unknown = subprocess.run(run + ["--from", "conll", "--to", "spert", "x", "y"], env=env, capture_output=True,
                              text=True)
-    assert unknown.returncode == 2 and "formats are spert, dygie, brat, lines; got 'conll'" in unknown.stderr
+    assert unknown.returncode == 2 and "formats are spert, dygie, brat, doccano, lines; got 'conll'" in unknown.stderr

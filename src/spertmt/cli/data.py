@@ -19,15 +19,16 @@ def convert_arguments(commands) -> None:
 
     # The formats are a registry that installed packages may add to (spertmt.data.convert): convert()
     # checks the names, so that building the parser loads no plugin.
-    conv = commands.add_parser("convert", help="convert between spert, dygie and brat formats (or a registered one)")
-    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help="spert, dygie, brat, ...")
-    conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help="spert, dygie, brat, ...")
-    conv.add_argument("input", help="a file (spert, dygie) or a folder of .txt/.ann (brat)")
-    conv.add_argument("output", help="a file (spert, dygie) or a folder (brat)")
+    conv = commands.add_parser("convert",
+                               help="convert between spert, dygie, brat and doccano formats (or a registered one)")
+    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help="spert, dygie, brat, doccano, ...")
+    conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help="spert, dygie, brat, doccano, ...")
+    conv.add_argument("input", help="a file (spert, dygie, doccano) or a folder of .txt/.ann (brat)")
+    conv.add_argument("output", help="a file (spert, dygie, doccano) or a folder (brat)")
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
     conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
-                      help="brat word splitter (unicode: Unicode word boundaries, as raw-text extraction)")
-    conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat sentence splitter")
+                      help="brat's and doccano's word splitter (unicode: as raw-text extraction splits)")
+    conv.add_argument("--sentences", choices=["lines", "punctuation"], help="brat's and doccano's sentence splitter")
     conv.set_defaults(func=_convert)
 
 

@@ -1,4 +1,4 @@
-"""Converters between SpERT JSON, DyGIE++ / PURE / PL-Marker JSON lines and brat standoff.
+"""Converters between SpERT JSON, DyGIE++ / PURE / PL-Marker JSON lines, brat standoff and doccano.
 
 Every reader returns `(documents, report)`: the report counts what was skipped and why (a
 discontinuous brat entity, an entity off word boundaries, a relation across sentences, ...),
@@ -10,6 +10,8 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
 - brat standoff (a folder of `.txt` + `.ann`): text split into sentences and words with character
   offsets kept. Written one sentence a line, words joined by single spaces, so the `whitespace`
   splitter reads it back exactly.
+- doccano JSON lines (a record's `text` with entities in characters, and relations): split as
+  brat's text is; written one record per document, words joined by single spaces.
 
 Each format is a `Format` in the registry `FORMATS`, by name; `register_format` adds one (a
 package can also name one in its `spertmt.formats` entry points), and `convert` and `spertmt
@@ -199,56 +201,76 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
             default "lines" with the whitespace splitter, else "punctuation".
     """
     folder = Path(folder)
-    if words not in WORD_SPLITTERS:
-        raise ValueError(f"words must be one of {sorted(WORD_SPLITTERS)}, not {words!r}")
-    by_lines = (sentences or ("lines" if words == "whitespace" else "punctuation")) == "lines"
-    splitter = WORD_SPLITTERS[words]
+    split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
     texts = sorted(folder.glob("*.txt"))
     if not texts:
         raise DataError(f"{folder}: no .txt files")
     for txt in texts:
-        text = txt.read_text(encoding="utf-8")
         ann = txt.with_suffix(".ann")
         entities, relations = _parse_ann(ann.read_text(encoding="utf-8") if ann.exists() else "", str(ann), report)
-        placed: dict[str, tuple[int, int]] = {}  # entity id -> (document number, entity index)
+        entities = dict(sorted(entities.items(), key=lambda kv: _id_number(kv[0])))
+        relations = sorted(relations, key=lambda r: _id_number(r[0]))
+        documents += split.documents(txt.read_text(encoding="utf-8"), entities, relations, txt.name, txt.stem, report)
+    return documents, report
+
+
+@dataclass(frozen=True)
+class _RawTextSplit:
+    """How annotated raw text (brat, doccano) becomes SpERT documents: `words` and `sentences` as
+    read_brat takes them."""
+
+    words: str
+    sentences: str | None
+
+    def __post_init__(self):
+        if self.words not in WORD_SPLITTERS:
+            raise ValueError(f"words must be one of {sorted(WORD_SPLITTERS)}, not {self.words!r}")
+
+    def documents(self, text: str, entities: dict[str, tuple[str, int, int]],
+                  relations: list[tuple[str, str, str, str]], where: str, name: str, report: Report) -> list[Document]:
+        """One document per sentence of `text` (orig_id `name:first character`), with the
+        `entities` ({id: (type, start, end)} in characters) and `relations` ([(id, type, head id,
+        tail id)]) that fall within one; the rest is reported, `where` naming the text."""
+        by_lines = (self.sentences or ("lines" if self.words == "whitespace" else "punctuation")) == "lines"
         ranges = split_sentences(text, by_lines)
         sentence_starts = [start for start, _ in ranges]
         by_sentence: dict[int, list[str]] = {}
-        for entity_id, (_, start, _) in sorted(entities.items(), key=lambda kv: _id_number(kv[0])):
+        for entity_id, (_, start, _) in entities.items():
             k = bisect.bisect_right(sentence_starts, start) - 1
             if k < 0 or start >= ranges[k][1]:
-                report.add("entity outside every sentence (skipped)", f"{txt.name} {entity_id}")
+                report.add("entity outside every sentence (skipped)", f"{where} {entity_id}")
                 continue
             by_sentence.setdefault(k, []).append(entity_id)
+        documents: list[Document] = []
+        placed: dict[str, tuple[int, int]] = {}  # entity id -> (document number, entity index)
         for k, (s_start, s_end) in enumerate(ranges):
-            sentence_words = splitter(text[s_start:s_end], s_start)
+            sentence_words = WORD_SPLITTERS[self.words](text[s_start:s_end], s_start)
             starts = {w.start: n for n, w in enumerate(sentence_words)}
             ends = word_ends(sentence_words)
-            doc = Document([w.text for w in sentence_words], [], [], f"{txt.stem}:{s_start}")
+            doc = Document([w.text for w in sentence_words], [], [], f"{name}:{s_start}")
             for entity_id in by_sentence.get(k, []):
                 label, start, end = entities[entity_id]
                 if end > s_end:
-                    report.add("entity across a sentence boundary (skipped)", f"{txt.name} {entity_id}")
+                    report.add("entity across a sentence boundary (skipped)", f"{where} {entity_id}")
                     continue
                 if start not in starts or end not in ends:
-                    report.add("entity not on word boundaries (skipped)",
-                               f"{txt.name} {entity_id} {text[start:end]!r}")
+                    report.add("entity not on word boundaries (skipped)", f"{where} {entity_id} {text[start:end]!r}")
                     continue
                 placed[entity_id] = (len(documents), len(doc.entities))
                 doc.entities.append(Entity(starts[start], ends[end] + 1, label))
             documents.append(doc)
-        for rel_id, label, arg1, arg2 in sorted(relations, key=lambda r: _id_number(r[0])):
+        for rel_id, label, arg1, arg2 in relations:
             if arg1 not in placed or arg2 not in placed:
-                report.add("relation to a skipped or missing entity (skipped)", f"{txt.name} {rel_id}")
+                report.add("relation to a skipped or missing entity (skipped)", f"{where} {rel_id}")
                 continue
             (d1, head), (d2, tail) = placed[arg1], placed[arg2]
             if d1 != d2:
-                report.add("relation across sentences (skipped)", f"{txt.name} {rel_id}")
+                report.add("relation across sentences (skipped)", f"{where} {rel_id}")
                 continue
             documents[d1].relations.append(Relation(head, tail, label))
-    return documents, report
+        return documents
 
 
 def _id_number(identifier: str) -> int:
@@ -281,6 +303,78 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
             position += len(line) + 1
         (folder / f"doc_{number:05d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (folder / f"doc_{number:05d}.ann").write_text("\n".join(ann) + ("\n" if ann else ""), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# doccano JSON lines
+
+
+def read_doccano(path: str | Path, words: str = "simple",
+                 sentences: str | None = None) -> tuple[list[Document], Report]:
+    """Reads doccano's JSON lines, one SpERT document per sentence of each record's "text": its
+    relation-extraction export (`"entities"`: objects with "id", "label", "start_offset" and
+    "end_offset", characters; `"relations"`: objects with "from_id", "to_id" and "type") or its
+    sequence-labelling export (`"label"`: [start, end, label] lists). `words` and `sentences` as
+    read_brat takes them; each document's orig_id is the record's "id" (else its line number) and
+    the sentence's first character."""
+    path = Path(path)
+    split = _RawTextSplit(words, sentences)
+    report = Report()
+    documents: list[Document] = []
+    with open(path, encoding="utf-8-sig") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name}, line {line_number}"
+            record_id, text, entities, relations = _doccano_record(line, where)
+            name = str(line_number if record_id is None else record_id)
+            documents += split.documents(text, entities, relations, where, name, report)
+    return documents, report
+
+
+def _doccano_record(line: str, where: str) -> tuple[object, str, dict, list]:
+    """(its "id" or None, text, {id: (label, start, end)}, [(id, type, head id, tail id)]) of one
+    doccano line, checked."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise DataError(f"{where}: not valid JSON: {error}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise DataError(f"{where}: expected an object with a string 'text'")
+    text = record["text"]
+    try:
+        if "entities" in record:
+            entities = {str(e["id"]): (str(e["label"]), e["start_offset"], e["end_offset"]) for e in record["entities"]}
+        else:
+            entities = {f"label {k}": (str(label), start, end) for k, (start, end, label) in
+                        enumerate(record.get("label", []))}
+        relations = [(str(r.get("id", k)), str(r["type"]), str(r["from_id"]), str(r["to_id"]))
+                     for k, r in enumerate(record.get("relations", []))]
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{where}: an entity needs 'id', 'label', 'start_offset' and 'end_offset' (or 'label' is "
+                        f"[start, end, label] lists), a relation 'from_id', 'to_id' and 'type' ({error!r})") from None
+    for entity_id, (_, start, end) in entities.items():
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            raise DataError(f"{where}: entity {entity_id} has offsets {start!r}-{end!r} outside its text of "
+                            f"{len(text)} characters")
+    return record.get("id"), text, entities, relations
+
+
+def write_doccano(documents: list[Document], path: str | Path) -> None:
+    """Writes doccano's relation-extraction JSON lines: one record per document, its words joined by
+    single spaces (read back with `words="whitespace"`)."""
+    lines = []
+    for k, doc in enumerate(documents):
+        starts, at = [], 0
+        for word in doc.tokens:
+            starts.append(at)
+            at += len(word) + 1
+        entities = [{"id": i, "label": e.type, "start_offset": starts[e.start],
+                     "end_offset": starts[e.end - 1] + len(doc.tokens[e.end - 1])} for i, e in enumerate(doc.entities)]
+        relations = [{"id": i, "from_id": r.head, "to_id": r.tail, "type": r.type} for i, r in enumerate(doc.relations)]
+        lines.append(json.dumps({"id": doc.orig_id if doc.orig_id is not None else k, "text": " ".join(doc.tokens),
+                                 "entities": entities, "relations": relations}, ensure_ascii=False))
+    write_text_atomic(Path(path), "".join(line + "\n" for line in lines))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,6 +430,8 @@ register_format("dygie", lambda path, options: read_dygie(path), write_dygie,
                 "DyGIE++ / PURE / PL-Marker JSON lines")
 register_format("brat", lambda path, options: read_brat(path, options.words, options.sentences), write_brat,
                 "brat standoff: a folder of .txt and .ann files")
+register_format("doccano", lambda path, options: read_doccano(path, options.words, options.sentences),
+                write_doccano, "doccano's JSON lines (text, entities by character, relations)")
 
 
 def convert(source: str, target: str, input_path: str | Path, output_path: str | Path, *,
