@@ -94,7 +94,7 @@ def test_doccano_records_of_both_exports_and_what_is_skipped(tmp_path):
                       {"id": 4, "label": "Peop", "start_offset": 1, "end_offset": 7}],  # off word boundaries
          "relations": [{"id": 1, "from_id": 1, "to_id": 2, "type": "Live_In"},
                        {"id": 2, "from_id": 3, "to_id": 1, "type": "Knows"}]},  # across sentences
-        {"text": "Mr. Lee works for Acme Corp.", "label": [[4, 7, "Peop"], [18, 27, "Org"]]},  # sequence labels
+        {"text": "Mr. Lee works for Acme Corp.", "labels": [[4, 7, "Peop"], [18, 27, "Org"]]},  # sequence labels
     ]
     (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
     docs, report = read_doccano(tmp_path / "in.jsonl", words="unicode")

@@ -314,7 +314,7 @@ def read_doccano(path: str | Path, words: str = "simple",
     """Reads doccano's JSON lines, one SpERT document per sentence of each record's "text": its
     relation-extraction export (`"entities"`: objects with "id", "label", "start_offset" and
     "end_offset", characters; `"relations"`: objects with "from_id", "to_id" and "type") or its
-    sequence-labelling export (`"label"`: [start, end, label] lists). `words` and `sentences` as
+    sequence-labelling export (`"label"` or `"labels"`: [start, end, label] lists). `words` and `sentences` as
     read_brat takes them; each document's orig_id is the record's "id" (else its line number) and
     the sentence's first character."""
     path = Path(path)
@@ -346,12 +346,12 @@ def _doccano_record(line: str, where: str) -> tuple[object, str, dict, list]:
         if "entities" in record:
             entities = {str(e["id"]): (str(e["label"]), e["start_offset"], e["end_offset"]) for e in record["entities"]}
         else:
-            entities = {f"label {k}": (str(label), start, end) for k, (start, end, label) in
-                        enumerate(record.get("label", []))}
+            labels = record.get("label", record.get("labels", []))  # older doccano: "label"; newer: "labels"
+            entities = {f"label {k}": (str(label), start, end) for k, (start, end, label) in enumerate(labels)}
         relations = [(str(r.get("id", k)), str(r["type"]), str(r["from_id"]), str(r["to_id"]))
                      for k, r in enumerate(record.get("relations", []))]
     except (KeyError, TypeError, ValueError) as error:
-        raise DataError(f"{where}: an entity needs 'id', 'label', 'start_offset' and 'end_offset' (or 'label' is "
+        raise DataError(f"{where}: an entity needs 'id', 'label', 'start_offset' and 'end_offset' (or 'labels' are "
                         f"[start, end, label] lists), a relation 'from_id', 'to_id' and 'type' ({error!r})") from None
     for entity_id, (_, start, end) in entities.items():
         if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
