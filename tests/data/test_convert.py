@@ -112,8 +112,8 @@ def test_doccano_records_of_both_exports_and_what_is_skipped(tmp_path):
                          ('{"text": "ab", "label": [[0, 5, "X"]]}',
                           "entity label 0 has offsets 0-5 outside its text of 2 characters"),
                          ('{"text": "ab", "entities": [{"id": 1}]}', "an entity needs 'id', 'label'"),
-                         ("{", "not valid JSON")):
-        (tmp_path / "bad.jsonl").write_text("\n" + bad + "\n")
+                         ("{", "not valid JSON"), ("\udcd2", "not UTF-8 text")):
+        (tmp_path / "bad.jsonl").write_bytes(("\n" + bad + "\n").encode("utf-8", "surrogateescape"))
         with pytest.raises(DataError, match=f"bad.jsonl, line 2: {message}"):
             read_doccano(tmp_path / "bad.jsonl")
 

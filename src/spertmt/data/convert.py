@@ -314,18 +314,22 @@ def read_doccano(path: str | Path, words: str = "simple",
     """Reads doccano's JSON lines, one SpERT document per sentence of each record's "text": its
     relation-extraction export (`"entities"`: objects with "id", "label", "start_offset" and
     "end_offset", characters; `"relations"`: objects with "from_id", "to_id" and "type") or its
-    sequence-labelling export (`"label"` or `"labels"`: [start, end, label] lists). `words` and `sentences` as
-    read_brat takes them; each document's orig_id is the record's "id" (else its line number) and
-    the sentence's first character."""
+    sequence-labelling export (`"label"` or `"labels"`: [start, end, label] lists). `words` and
+    `sentences` as read_brat takes them; each document's orig_id is the record's "id" (else its line
+    number) and the sentence's first character."""
     path = Path(path)
     split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
-    with open(path, encoding="utf-8-sig") as f:
-        for line_number, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for line_number, raw in enumerate(f, 1):
+            where = f"{path.name}, line {line_number}"
+            try:
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{where}: not UTF-8 text ({error.reason}); save the file as UTF-8") from None
             if not line.strip():
                 continue
-            where = f"{path.name}, line {line_number}"
             record_id, text, entities, relations = _doccano_record(line, where)
             name = str(line_number if record_id is None else record_id)
             documents += split.documents(text, entities, relations, where, name, report)
