@@ -118,6 +118,25 @@ def test_doccano_records_of_both_exports_and_what_is_skipped(tmp_path):
             read_doccano(tmp_path / "bad.jsonl")
 
 
+def test_a_brat_file_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"Ann \xd2 Lee")
+    with pytest.raises(DataError, match=r"a.txt: not UTF-8 text \(invalid continuation byte at byte 4\)"):
+        read_brat(tmp_path)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("[1, 2]", "needs 'sentences', a list of token lists"),
+    ('{"sentences": ["ab"]}', "sentence 0: a sentence is a list of words"),
+    ('{"sentences": [["a", "b"]], "ner": [[[0, "x", "L"]]]}', "'ner' holds \\[start, end, label\\]"),
+    ('{"sentences": [["a", "b"]], "ner": [[[0, 0, "L"]]], "relations": [[[0]]]}', "'relations' \\[start, end"),
+    ("\udcd2", "not UTF-8 text"),
+])
+def test_a_malformed_dygie_line_is_named(tmp_path, line, message):
+    (tmp_path / "d.jsonl").write_bytes(("\n" + line + "\n").encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match=f"d.jsonl, line 2.*{message}"):
+        read_dygie(tmp_path / "d.jsonl")
+
+
 def test_dygie_multi_sentence_document(tmp_path):
     record = {"doc_key": "doc1", "sentences": [["Ann", "lives", "in", "Oslo", "."], ["Bob", "too", "."]],
               "ner": [[[0, 0, "Peop"], [3, 3, "Loc"]], [[5, 5, "Peop"]]],

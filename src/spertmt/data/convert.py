@@ -94,49 +94,84 @@ def check_types(documents: list[Document], types: Types, source: str) -> None:
 # DyGIE++ / PURE / PL-Marker
 
 
+def _utf8_lines(path: str | Path):
+    """(line number, line) of a UTF-8 file, a BOM at its start skipped; a line that is not UTF-8
+    is a DataError naming the file and the line."""
+    with open(path, "rb") as f:
+        for line_number, raw in enumerate(f, 1):
+            try:
+                yield line_number, raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}, line {line_number}: not UTF-8 text ({error.reason}); save the file as "
+                                "UTF-8") from None
+
+
+def _utf8_text(path: Path) -> str:
+    """A UTF-8 file's text as it is (brat's offsets count a BOM too); a DataError names the file
+    that is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save the file as UTF-8") \
+            from None
+
+
 def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
     report = Report()
     documents = []
-    with open(path, encoding="utf-8-sig") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_number}"
-            try:
-                raw = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
-                raise DataError(f"{where}: not valid JSON: {error}") from None
-            sentences = raw.get("sentences")
-            if not isinstance(sentences, list):
-                raise DataError(f"{where}: needs 'sentences', a list of token lists")
-            ner = raw.get("ner", [[] for _ in sentences])
-            relations = raw.get("relations", [[] for _ in sentences])
-            if len(ner) != len(sentences) or len(relations) != len(sentences):
-                raise DataError(f"{where}: 'ner' and 'relations' need one list per sentence")
-            key = raw.get("doc_key", line_number - 1)
-            offset = 0
-            for i, tokens in enumerate(sentences):
-                sentence_where = f"{where}, sentence {i}"
-                entities: list[Entity] = []
-                index: dict[tuple[int, int], int] = {}
-                for item in ner[i]:
-                    start, end, label = item[0] - offset, item[1] - offset + 1, item[2]
-                    if not 0 <= start < end <= len(tokens):
-                        raise DataError(f"{sentence_where}: entity {item} lies outside the sentence")
-                    index.setdefault((start, end), len(entities))
-                    entities.append(Entity(start, end, label))
-                rels = []
-                for item in relations[i]:
-                    head = index.get((item[0] - offset, item[1] - offset + 1))
-                    tail = index.get((item[2] - offset, item[3] - offset + 1))
-                    if head is None or tail is None:
-                        report.add("relation whose argument is not an entity (skipped)", f"{sentence_where}: {item}")
-                        continue
-                    rels.append(Relation(head, tail, item[4]))
-                orig_id = key if len(sentences) == 1 else f"{key}#{i}"
-                documents.append(Document(list(tokens), entities, rels, orig_id))
-                offset += len(tokens)
+    for line_number, line in _utf8_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_number}"
+        try:
+            raw = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
+            raise DataError(f"{where}: not valid JSON: {error}") from None
+        sentences = raw.get("sentences") if isinstance(raw, dict) else None
+        if not isinstance(sentences, list):
+            raise DataError(f"{where}: needs 'sentences', a list of token lists")
+        ner = raw.get("ner", [[] for _ in sentences])
+        relations = raw.get("relations", [[] for _ in sentences])
+        if len(ner) != len(sentences) or len(relations) != len(sentences):
+            raise DataError(f"{where}: 'ner' and 'relations' need one list per sentence")
+        key = raw.get("doc_key", line_number - 1)
+        try:
+            documents += _dygie_documents(sentences, ner, relations, key, where, report)
+        except (TypeError, ValueError, IndexError) as error:  # a span or label of the wrong shape or type
+            raise DataError(f"{where}: 'ner' holds [start, end, label] and 'relations' [start, end, start, end, "
+                            f"label] lists of each sentence ({error})") from None
     return documents, report
+
+
+def _dygie_documents(sentences: list, ner: list, relations: list, key, where: str, report: Report) -> list[Document]:
+    """One SpERT document per sentence of a DyGIE++ record (document-level token offsets,
+    inclusive ends)."""
+    documents = []
+    offset = 0
+    for i, tokens in enumerate(sentences):
+        sentence_where = f"{where}, sentence {i}"
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise DataError(f"{sentence_where}: a sentence is a list of words (strings), not {tokens!r:.60}")
+        entities: list[Entity] = []
+        index: dict[tuple[int, int], int] = {}
+        for item in ner[i]:
+            start, end, label = item[0] - offset, item[1] - offset + 1, item[2]
+            if not 0 <= start < end <= len(tokens):
+                raise DataError(f"{sentence_where}: entity {item} lies outside the sentence")
+            index.setdefault((start, end), len(entities))
+            entities.append(Entity(start, end, label))
+        rels = []
+        for item in relations[i]:
+            head = index.get((item[0] - offset, item[1] - offset + 1))
+            tail = index.get((item[2] - offset, item[3] - offset + 1))
+            if head is None or tail is None:
+                report.add("relation whose argument is not an entity (skipped)", f"{sentence_where}: {item}")
+                continue
+            rels.append(Relation(head, tail, item[4]))
+        orig_id = key if len(sentences) == 1 else f"{key}#{i}"
+        documents.append(Document(list(tokens), entities, rels, orig_id))
+        offset += len(tokens)
+    return documents
 
 
 def write_dygie(documents: list[Document], path: str | Path) -> None:
@@ -209,10 +244,10 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
         raise DataError(f"{folder}: no .txt files")
     for txt in texts:
         ann = txt.with_suffix(".ann")
-        entities, relations = _parse_ann(ann.read_text(encoding="utf-8") if ann.exists() else "", str(ann), report)
+        entities, relations = _parse_ann(_utf8_text(ann) if ann.exists() else "", str(ann), report)
         entities = dict(sorted(entities.items(), key=lambda kv: _id_number(kv[0])))
         relations = sorted(relations, key=lambda r: _id_number(r[0]))
-        documents += split.documents(txt.read_text(encoding="utf-8"), entities, relations, txt.name, txt.stem, report)
+        documents += split.documents(_utf8_text(txt), entities, relations, txt.name, txt.stem, report)
     return documents, report
 
 
@@ -321,18 +356,13 @@ def read_doccano(path: str | Path, words: str = "simple",
     split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
-    with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, 1):
-            where = f"{path.name}, line {line_number}"
-            try:
-                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(f"{where}: not UTF-8 text ({error.reason}); save the file as UTF-8") from None
-            if not line.strip():
-                continue
-            record_id, text, entities, relations = _doccano_record(line, where)
-            name = str(line_number if record_id is None else record_id)
-            documents += split.documents(text, entities, relations, where, name, report)
+    for line_number, line in _utf8_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_number}"
+        record_id, text, entities, relations = _doccano_record(line, where)
+        name = str(line_number if record_id is None else record_id)
+        documents += split.documents(text, entities, relations, where, name, report)
     return documents, report
 
 
