@@ -54,7 +54,10 @@ def test_any_setting_is_checked_before_any_work(key, value, capsys):
 INPUTS = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8")),
                    st.sampled_from([b"", b"\xff\xfe", b"[", b"{}", b"[{}]", b'[{"tokens": 1}]',
                                     b'{"text": 3}\n', b'{"tokens": ["a", 2]}\n', b'\xef\xbb\xbf{"text": "a"}\n',
-                                    b'[{"tokens": ["a"], "entities": [{"type": "Peop", "start": 1, "end": 0}]}]']))
+                                    b'[{"tokens": ["a"], "entities": [{"type": "Peop", "start": 1, "end": 0}]}]',
+                                    b"[1, 2]\n", b'{"sentences": ["ab"]}\n',
+                                    b'{"text": "ab", "labels": [[0, 9, "X"]]}\n',
+                                    b'{"text": "ab", "entities": [{"id": 1}], "relations": [{"from_id": 1}]}\n']))
 
 
 @SETTINGS
@@ -70,13 +73,15 @@ def test_any_bytes_in_any_command_end_in_a_result_or_a_named_error(content, suff
             "validate": ["validate", str(data), "--types", f"{FIXTURES}/tiny_types.json"],
             "score": ["score", "--gold", str(data), "--pred", str(data), "--types", f"{FIXTURES}/tiny_types.json"],
             "convert": ["convert", "--from", "spert", "--to", "dygie", str(data), str(folder / "out.dygie.json")],
+            "convert dygie": ["convert", "--from", "dygie", "--to", "spert", str(data), str(folder / "out.json")],
+            "convert doccano": ["convert", "--from", "doccano", "--to", "spert", str(data), str(folder / "out.json")],
         }
         for command, argv in commands.items():
             before = _files(folder)
             code = main(argv)
             err = capsys.readouterr().err
             if code == 2:
-                _one_line_error(err, command)
+                _one_line_error(err, argv[0])
                 assert _files(folder) == before, f"{command} left files behind"
             else:
                 assert code == 0 or (command == "validate" and code == 1), (command, code, err)  # 1: problems found
