@@ -172,6 +172,7 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     docs.append({"tokens": ["a", "b"], "entities": [{"type": "Peop", "start": 2, "end": 1}], "relations": []})
     docs.append({"tokens": ["a"], "entities": [{"type": "Person", "start": 0, "end": 1}], "relations": []})
     docs.append({"tokens": [], "entities": [], "relations": []})
+    docs.append({"tokens": ["a", "well-known", "pro", "-", "democracy", "group"], "entities": [], "relations": []})
     path = tmp_path / "data.json"
     path.write_text(json.dumps(docs))
     assert main(["validate", str(path), "--types", f"{FIXTURES}/tiny_types.json", "--max-span-width", "2"]) == 1
@@ -179,6 +180,8 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     assert "document 5: entity 0 has end 1 <= start 2" in out and "document 6: entity 0 has unknown type" in out
     assert "1 empty document(s)" in out and "3 error(s)" in out
     assert "1 entities are wider than max_span_width = 2" in out  # "The University of Oslo"
+    assert "hyphenated words, whole          1" in out and "hyphenated words, apart          1" in out
+    assert "reads raw text's hyphenated words apart" in out  # 1 against 1: not more often whole
     assert main(["validate", f"{FIXTURES}/tiny_train.json", "--types", f"{FIXTURES}/tiny_types.json", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts"]["nested entity pairs"] == 1 and report["counts"]["multi-label relation pairs"] == 1

@@ -248,16 +248,23 @@ def has_overlapping_entities(documents: list[Document]) -> bool:
 _HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 
 
-def joins_hyphenated_words(documents: list[Document]) -> bool:
-    """Whether `documents` (training data) keep hyphenated words whole ("strife-torn") more often
-    than they write them as words and hyphens ("strife - torn")."""
-    joined = apart = 0
+def hyphenated_words(documents: list[Document]) -> tuple[int, int]:
+    """How many hyphenated words `documents` keep whole ("strife-torn") and write as words and
+    hyphens ("strife - torn")."""
+    whole = apart = 0
     for doc in documents:
         tokens = doc.tokens
         for i, token in enumerate(tokens):
             if _HYPHENATED.fullmatch(token):
-                joined += 1
+                whole += 1
             elif token == "-" and 0 < i < len(tokens) - 1 and tokens[i - 1][-1:].isalnum() \
                     and tokens[i + 1][:1].isalnum():
                 apart += 1
-    return joined > apart
+    return whole, apart
+
+
+def joins_hyphenated_words(documents: list[Document]) -> bool:
+    """Whether `documents` (training data) keep hyphenated words whole more often than apart: a
+    model trained on them reads raw text's the same way (Config.hyphenated_words)."""
+    whole, apart = hyphenated_words(documents)
+    return whole > apart

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..config import Config
-from .documents import DataError, Types, _load_json, parse_document
+from .documents import DataError, Types, _load_json, hyphenated_words, parse_document
 
 
 def validate(path: str | Path, types: Types | None = None, max_span_width: int = Config.max_span_width,
@@ -59,6 +59,9 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         stats["multi-label relation pairs"] += sum(1 for kinds in types_of_pair.values() if len(kinds) > 1)
         stats["duplicate relations"] += len(doc.relations) - len({(r.head, r.tail, r.type) for r in doc.relations})
         stats["self relations"] += sum(1 for r in doc.relations if r.head == r.tail)
+        whole, apart = hyphenated_words([doc])
+        stats["hyphenated words, whole"] += whole
+        stats["hyphenated words, apart"] += apart
         if tokenizer is not None and doc.tokens:
             pieces = len(tokenizer(doc.tokens, is_split_into_words=True, verbose=False)["input_ids"])
             if pieces > max_length:
@@ -91,6 +94,10 @@ def format_report(report: dict) -> str:
     if wide and wide["count"]:
         lines.append(f"  {wide['count']} entities are wider than max_span_width = {wide['max_span_width']} words: "
                      f"they can never be predicted (documents {wide['documents']})")
+    counts = report.get("counts", {})
+    if counts.get("hyphenated words, whole") or counts.get("hyphenated words, apart"):
+        way = "whole" if counts["hyphenated words, whole"] > counts["hyphenated words, apart"] else "apart"
+        lines.append(f"  a model trained on this reads raw text's hyphenated words {way} (hyphenated_words)")
     long_docs = report.get("documents_longer_than_window")
     if long_docs and long_docs["count"]:
         lines.append(f"  {long_docs['count']} documents are longer than the encoder's window of "
