@@ -248,7 +248,7 @@ def has_overlapping_entities(documents: list[Document]) -> bool:
 _HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 
 
-def hyphenated_words(documents: list[Document]) -> tuple[int, int]:
+def count_hyphenated_words(documents: list[Document]) -> tuple[int, int]:
     """How many hyphenated words `documents` keep whole ("strife-torn") and write as words and
     hyphens ("strife - torn")."""
     whole = apart = 0
@@ -266,5 +266,5 @@ def hyphenated_words(documents: list[Document]) -> tuple[int, int]:
 def joins_hyphenated_words(documents: list[Document]) -> bool:
     """Whether `documents` (training data) keep hyphenated words whole more often than apart: a
     model trained on them reads raw text's the same way (Config.hyphenated_words)."""
-    whole, apart = hyphenated_words(documents)
+    whole, apart = count_hyphenated_words(documents)
     return whole > apart

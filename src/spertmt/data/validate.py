@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..config import Config
-from .documents import DataError, Types, _load_json, hyphenated_words, parse_document
+from .documents import DataError, Types, _load_json, count_hyphenated_words, parse_document
 
 
 def validate(path: str | Path, types: Types | None = None, max_span_width: int = Config.max_span_width,
@@ -59,7 +59,7 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         stats["multi-label relation pairs"] += sum(1 for kinds in types_of_pair.values() if len(kinds) > 1)
         stats["duplicate relations"] += len(doc.relations) - len({(r.head, r.tail, r.type) for r in doc.relations})
         stats["self relations"] += sum(1 for r in doc.relations if r.head == r.tail)
-        whole, apart = hyphenated_words([doc])
+        whole, apart = count_hyphenated_words([doc])
         stats["hyphenated words, whole"] += whole
         stats["hyphenated words, apart"] += apart
         if tokenizer is not None and doc.tokens:
