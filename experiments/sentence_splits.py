@@ -29,7 +29,7 @@ from pathlib import Path
 
 from spertmt.config import Config
 from spertmt.data.documents import Document, Entity, Relation, read_documents
-from spertmt.data.text import split_sentences
+from spertmt.data.text import joined_word_starts, split_sentences
 from spertmt.evaluate import evaluate
 
 
@@ -46,11 +46,7 @@ def raw_text(document: Document, wrap: int | None) -> str:
 
 def word_offsets(tokens: list[str]) -> list[tuple[int, int]]:
     """Each word's characters in `" ".join(tokens)`."""
-    offsets, at = [], 0
-    for token in tokens:
-        offsets.append((at, at + len(token)))
-        at += len(token) + 1
-    return offsets
+    return [(start, start + len(token)) for start, token in zip(joined_word_starts(tokens), tokens)]
 
 
 def wrong_cuts(document: Document, wrap: int | None) -> tuple[list[str], int]:

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import write_text_atomic
-from .documents import DataError, Document, Entity, Relation, Types, parse_document
-from .text import WORD_SPLITTERS, split_sentences, word_ends
+from .documents import DataError, Document, Entity, Relation, Types, parse_document, utf8_lines
+from .text import WORD_SPLITTERS, joined_word_starts, split_sentences, word_ends
 
 
 @dataclass
@@ -95,15 +95,9 @@ def check_types(documents: list[Document], types: Types, source: str) -> None:
 
 
 def _utf8_lines(path: str | Path):
-    """(line number, line) of a UTF-8 file, a BOM at its start skipped; a line that is not UTF-8
-    is a DataError naming the file and the line."""
+    """(line number, line) of a UTF-8 file (documents.utf8_lines)."""
     with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, 1):
-            try:
-                yield line_number, raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(f"{path}, line {line_number}: not UTF-8 text ({error.reason}); save the file as "
-                                "UTF-8") from None
+        yield from utf8_lines(f, str(path))
 
 
 def _utf8_text(path: Path) -> str:
@@ -320,10 +314,7 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
     for number, first in enumerate(range(0, len(documents), sentences_per_file)):
         lines, ann, position, t, r = [], [], 0, 0, 0
         for doc in documents[first:first + sentences_per_file]:
-            starts, position_in_line = [], 0
-            for word in doc.tokens:
-                starts.append(position + position_in_line)
-                position_in_line += len(word) + 1
+            starts = [position + start for start in joined_word_starts(doc.tokens)]
             line = " ".join(doc.tokens)
             ids = []
             for e in doc.entities:
@@ -399,10 +390,7 @@ def write_doccano(documents: list[Document], path: str | Path) -> None:
     single spaces (read back with `words="whitespace"`)."""
     lines = []
     for k, doc in enumerate(documents):
-        starts, at = [], 0
-        for word in doc.tokens:
-            starts.append(at)
-            at += len(word) + 1
+        starts = joined_word_starts(doc.tokens)
         entities = [{"id": i, "label": e.type, "start_offset": starts[e.start],
                      "end_offset": starts[e.end - 1] + len(doc.tokens[e.end - 1])} for i, e in enumerate(doc.entities)]
         relations = [{"id": i, "from_id": r.head, "to_id": r.tail, "type": r.type} for i, r in enumerate(doc.relations)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,17 @@ def _load_json(path: str | Path) -> Any:
         raise DataError(f"{path}: not valid JSON: {error}") from None
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text: {error}") from None
+
+
+def utf8_lines(lines: Iterable[bytes], name: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 file's byte lines, a BOM at its start skipped (some Windows
+    editors write one); a line that is not UTF-8 is a DataError naming `name` and the line."""
+    for line_number, raw in enumerate(lines, 1):
+        try:
+            yield line_number, raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{name}, line {line_number}: not UTF-8 text ({error.reason} at character "
+                            f"{error.start + 1}); save the file as UTF-8") from None
 
 
 def _is_int(value: Any) -> bool:

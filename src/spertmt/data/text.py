@@ -118,6 +118,15 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     return words
 
 
+def joined_word_starts(words: list[str]) -> list[int]:
+    """Each word's first character in the words joined by single spaces (`" ".join(words)`)."""
+    starts, at = [], 0
+    for word in words:
+        starts.append(at)
+        at += len(word) + 1
+    return starts
+
+
 def word_ends(words: list[Word]) -> dict[int, int]:
     """Each word's index by its end offset, and by the end before its full stop where a word is an
     abbreviation with one ("Acme Corp" of "Acme Corp."): a span given in characters may end either way."""

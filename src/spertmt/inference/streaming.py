@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
-from ..data.documents import Document
+from ..data.documents import Document, utf8_lines
 from ..files import atomic_output, check_input, check_output, is_stdio
 from .texts import MAX_SENTENCE_WORDS, Extraction, TextError
 
@@ -48,12 +48,7 @@ def _lines(path: Path):
     encoding error names its line."""
     source = contextlib.nullcontext(sys.stdin.buffer) if is_stdio(path) else open(path, "rb")
     with source as f:
-        for line_number, raw in enumerate(f, 1):
-            try:
-                yield line_number, raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # a BOM is no text
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{_name(path)}, line {line_number}: not UTF-8 text ({error.reason} at character "
-                                 f"{error.start + 1}); save the file as UTF-8") from None
+        yield from utf8_lines(f, _name(path))
 
 
 def _paragraphs(path: Path):

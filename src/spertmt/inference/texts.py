@@ -211,6 +211,7 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
     for s, mine in zip(own, placed):
         s.given = mine
     keys = ("start", "end") if by_chars else ("token_start", "token_end")
+    bounds = [({w.start: k for k, w in enumerate(s.words)}, word_ends(s.words)) for s in own] if by_chars else []
     for j, e in enumerate(given):
         where = f"entities[{item}][{j}]"
         if not isinstance(e, dict) or not all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool)
@@ -220,10 +221,9 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
         if e["type"] not in known:
             raise GivenEntityError(item, f"{where} has type {e['type']!r}, which the model does not know; "
                                          f"its entity types: {', '.join(sorted(known))}")
-        for s, mine in zip(own, placed):
+        for n, (s, mine) in enumerate(zip(own, placed)):
             if by_chars:
-                starts = {w.start: k for k, w in enumerate(s.words)}
-                ends = word_ends(s.words)
+                starts, ends = bounds[n]  # each sentence's word offsets, made once for all the entities
                 if e["start"] in starts and e["end"] in ends:
                     mine.append((starts[e["start"]], ends[e["end"]] + 1, e["type"]))
                     break
