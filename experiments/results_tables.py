@@ -920,11 +920,35 @@ def sentence_splits() -> str:
                   "NER / RE+ F1, extracted as raw text", "the same, as word lists (never split)"], rows)
 
 
+
+def precision_cut_error() -> str:
+    """docs/results.md: how often a θ chosen for a precision target keeps items below the target, by
+    simulation (results/diagnostics/precision-cut-error.json, experiments/precision_cut_error.py)."""
+    record = json.loads((RESULTS / "diagnostics" / "precision-cut-error.json").read_text())
+    rules = list(record["rows"][0]["rules"])
+    rows = []
+    for confidence in dict.fromkeys(row["confidence"] for row in record["rows"]):
+        for shape in dict.fromkeys(row["shape"] for row in record["rows"]):
+            found = [row["rules"] for row in record["rows"]
+                     if row["shape"] == shape and row["confidence"] == confidence]
+            cells = []
+            for rule in rules:
+                errors = [f[rule]["error_rate"] for f in found]
+                keeps = [f[rule]["keeps_something"] for f in found]
+                cells += [f"{100 * min(errors):.1f}-{100 * max(errors):.1f}%", f"{100 * sum(keeps) / len(keeps):.0f}%"]
+            rows.append([f"{confidence:.2f}", shape, *cells])
+    header = ["confidence asked for", "chance of a right item, by rank"]
+    for rule in rules:
+        header += [f"{rule}: trials that err", f"{rule}: trials that keep something (mean)"]
+    return table(header, rows)
+
+
 TABLES = {
     "int8-models": int8_models,
     "int8-intervals": int8_intervals,
     "int8-export": int8_export,
     "sentence-splits": sentence_splits,
+    "precision-cut-error": precision_cut_error,
     "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
