@@ -235,6 +235,8 @@ class Config:
     # bound (at target_confidence) of the dev precision reaches it, relations cut on their joint
     # score (spertmt tune-threshold --target-precision; docs/using.md, "Probabilities").
     target_precision: float | None = None
+    # The bound's confidence for each cut tried, uncorrected for trying many: 0.99 kept the chance of
+    # a cut below the target under 4% in simulation, the worst case included (docs/results.md).
     target_confidence: float = 0.95
     # The probabilities calibrated on the dev set at the end of training: calibration.json in best/
     # and last/ (spertmt calibrate; docs/using.md, "Probabilities"). It moves no score and no F1.

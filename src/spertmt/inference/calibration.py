@@ -427,7 +427,8 @@ def cut_for_precision(scores: np.ndarray, correct: np.ndarray, num_gold: int, ta
                       confidence: float) -> dict:
     """The lowest θ (the most recall) whose kept items' precision reaches `target` with `confidence`
     (the one-sided Clopper-Pearson bound of the dev precision is at least `target`), with the dev
-    precision, bound and recall it keeps; θ None where no cut reaches it."""
+    precision, bound and recall it keeps; θ None where no cut reaches it. Each cut is tested on its own,
+    uncorrected for trying them all (experiments/precision_cut_error.py measures what that costs)."""
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     s, c = np.asarray(scores, dtype=np.float64)[order], np.asarray(correct, dtype=bool)[order]
     right = np.cumsum(c)

@@ -183,12 +183,12 @@ def tune_for_precision(extractor: Extractor, documents: list[Document], target: 
                        relations_on: str = "joint") -> dict:
     """θ per head and type chosen on `documents` (dev) so that precision reaches `target` with
     `confidence` (calibration.cut_for_precision: a Clopper-Pearson bound over the dev items, one
-    per type, not corrected for the number of types); "*" is the head's one θ over all types, for
-    a type dev does not have (and for every type when `per_type` is False). Relations are chosen over
-    the entities the entity θ keeps, and cut on their joint score (`relations_on` "joint":
-    the relation's times its two entities', decoding.joint_score; on the dev sets measured it kept
-    more at the same bound, as an RE+ relation is right only where its entities are) or on their
-    score ("score").
+    per type and cut, not corrected for the number of cuts or types); "*" is the head's one θ over
+    all types, for a type dev does not have (and for every type when `per_type` is False).
+    Relations are chosen over the entities the entity θ keeps, and cut on their joint score
+    (`relations_on` "joint": the relation's times its two entities', decoding.joint_score; on the
+    dev sets measured it kept more at the same bound, as an RE+ relation is right only where its
+    entities are) or on their score ("score").
     Returns {"entity": {name: cut}, "relation": {...}, "relations_on": ..., "skipped": [why]}; a
     cut's θ is None where no θ reaches the target (nothing of that type is then extracted)."""
     from .calibration import cut_for_precision
