@@ -16,8 +16,9 @@ from spertmt.evaluate import mean_std
 from spertmt.experiment import report
 from spertmt.experiment.grid import Grid
 from spertmt.experiment.locks import running_pid
-from spertmt.experiment.records import timing
+from spertmt.experiment.records import progress, timing
 from spertmt.experiment.runner import Experiment
+from spertmt.layout import RunFolder
 
 
 def _write_grid(tmp_path, tiny_config, plot=True):
@@ -204,6 +205,21 @@ def test_timing_from_the_log_leaves_out_the_pause_of_a_resume():
     old = [{"event": "start", "time": 0.0}, {"event": "dev", "time": 30.0}, {"event": "dev", "time": 62.0},
            {"event": "dev", "time": 93.0}]
     assert timing(old) == {"train_s": 93.0, "epoch_s_median": 31.0, "step_s_median": None}
+
+
+
+def test_an_unfinished_run_says_how_far_it_got(tmp_path):
+    folder = RunFolder(tmp_path / "seed3")
+    folder.path.mkdir()
+    assert progress(folder) == "no epoch saved yet"
+    folder.config.write_text(json.dumps({"epochs": 20, "select_metric": "re_strict.micro.f1"}))
+    dev = [{"event": "dev", "time": 60.0 * e - 5, "epoch": e, "re_strict.micro.f1": f1}
+           for e, f1 in ((1, 40.0), (2, 61.25), (3, 58.5))]
+    log = [{"event": "start", "time": 0.0}] + [line for e in dev for line in
+                                              (e, {"event": "epoch", "time": 60.0 * e["epoch"], "epoch": e["epoch"]})]
+    folder.log.write_text("\n".join(json.dumps(line) for line in log) + "\n")
+    assert progress(folder) == ("epoch 3 of 20 saved, dev re_strict.micro.f1 61.25 at epoch 2, "
+                                "about 17 min of training left")
 
 
 def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config, tmp_path):

@@ -135,6 +135,25 @@ def timing(log: list[dict]) -> dict:
             "step_s_median": round(statistics.median(step_s), 4) if step_s else None}
 
 
+def progress(output: RunFolder) -> str:
+    """How far an unfinished run got, from its folder: the epochs saved (a resume starts after the
+    last), its dev selection metric at the best epoch so far, and the training left at the median
+    epoch's pace."""
+    if not output.log.exists() or not output.config.exists():
+        return "no epoch saved yet"
+    log, config = output.read_log(), json.loads(output.config.read_text())
+    saved = max((e["epoch"] for e in log if e["event"] == Event.EPOCH), default=0)
+    parts = [f"epoch {saved} of {config['epochs']} saved"]
+    select, dev = config["select_metric"], [e for e in log if e["event"] == Event.DEV]
+    if dev:
+        best = max(dev, key=lambda e: e[select])
+        parts.append(f"dev {select} {best[select]:.2f} at epoch {best['epoch']}")
+    pace = timing(log)["epoch_s_median"]
+    if pace and saved < config["epochs"]:
+        parts.append(f"about {(config['epochs'] - saved) * pace / 60:.0f} min of training left")
+    return ", ".join(parts)
+
+
 def _torch_version() -> str:
     import torch
 

@@ -27,7 +27,7 @@ from ..files import write_text_atomic
 from ..layout import RunFolder
 from . import report
 from .grid import Grid, Run, runs_of, train_command
-from .records import add_test_counts, make_record
+from .records import add_test_counts, make_record, progress
 
 
 @dataclass
@@ -69,15 +69,19 @@ class Experiment:
     def pending(self) -> list[Run]:
         return [r for r in runs_of(self.grid) if not self.record_path(r).exists()]
 
-    def status(self) -> str:
+    def status(self, runner_alive: bool | None = None) -> str:
+        """A line per run: recorded, pending, or how far it got (records.progress); `runner_alive`:
+        whether a runner of this grid is alive (None: not known), which tells running from interrupted."""
         lines = [f"grid {self.grid.name}: {len(runs_of(self.grid)) - len(self.pending())} of "
                  f"{len(runs_of(self.grid))} runs recorded"]
         for run in runs_of(self.grid):
+            output = RunFolder(self.output(run))
             if self.record_path(run).exists():
                 record = json.loads(self.record_path(run).read_text())
                 state = f"done in {record.get('train_s', record['wall_s']) / 60:.1f} min"
-            elif RunFolder(self.output(run)).can_resume():
-                state = "running, or interrupted (resumes from its last epoch)"
+            elif output.can_resume() or output.log.exists():
+                state = progress(output) + {True: "; running", False: "; interrupted (the same command resumes it)",
+                                            None: "; running, or interrupted"}[runner_alive]
             else:
                 state = "pending"
             lines.append(f"  {run.key:40s} {state}")
