@@ -76,6 +76,9 @@ def test_hyphenated_words_stay_whole_only_when_asked():
     assert [w.text for w in words] == ["A", "strife-torn", "1-900-WEATHER", "line", ",", "pre", "-", "and", "post-war",
                                        ",", "x", "-", "y", ",", "-", "5", "."]
     assert all(text[w.start - 2:w.end - 2] == w.text for w in words)
+    # an abbreviation's full stop before the hyphen, as CoNLL04 writes "U.S.-led"; a sentence's is no word's
+    assert [w.text for w in unicode_words("the U.S.-led talks ended.-Then", join_hyphens=True)] == [
+        "the", "U.S.-led", "talks", "ended", ".", "-", "Then"]
 
 
 def test_a_line_break_inside_a_paragraph_is_a_space_and_a_blank_line_or_a_list_item_ends_a_sentence():

@@ -97,7 +97,8 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     """The segments between Unicode word boundaries that hold more than spaces and invisible
     characters; each word's text NFC-normalised without its format characters, offsets exact. An
     abbreviation keeps its full stop ("U.S.", "Mr.", "Inc.", "Tenn."), as SpERT's datasets (Penn
-    Treebank words) keep it; `join_hyphens` keeps a hyphenated word whole ("strife-torn", "1-900-WEATHER")."""
+    Treebank words) keep it; `join_hyphens` keeps a hyphenated word whole ("strife-torn",
+    "1-900-WEATHER", "U.S.-led")."""
     cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
     words: list[Word] = []
     for start, end in zip(cuts, cuts[1:]):
@@ -111,7 +112,8 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
             continue
         word = Word(unicodedata.normalize("NFC", visible), offset + start, offset + end)
         if (join_hyphens and len(words) > 1 and words[-1].text in HYPHENS and words[-2].end == words[-1].start
-                and words[-1].end == word.start and words[-2].text[-1].isalnum() and word.text[0].isalnum()):
+                and words[-1].end == word.start and word.text[0].isalnum()
+                and words[-2].text.rstrip(".")[-1:].isalnum()):  # "U.S.-led": an abbreviation's full stop too
             hyphen = words.pop()
             word = Word(words[-1].text + hyphen.text + word.text, words.pop().start, word.end)
         words.append(word)
