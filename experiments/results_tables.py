@@ -357,6 +357,28 @@ def base_size() -> str:
     return table(["encoder", "checkpoint", "setting", "seeds", "NER", "RE", "RE+"], rows)
 
 
+
+def base_size_seeds() -> str:
+    """Each seed of grid conll04-mpnet: the epoch dev chose for each mode and its test F1 there."""
+    by_seed = {cell: {r["seed"]: r for r in mpnet(cell)} for cell in ("spertmt-sums-head-lr", "spert-tuned")}
+    rows = []
+    for seed in sorted(set(by_seed["spertmt-sums-head-lr"]) | set(by_seed["spert-tuned"])):
+        pair = [by_seed[cell].get(seed) for cell in by_seed]
+        cells = []
+        for record in pair:
+            scores = metrics(record, BEST) if record else None
+            cells += [str(record["dev_best"]["epoch"]), " / ".join(f"{scores[s]['micro']['f1']:.2f}"
+                                                                  for s in ("ner", "re_strict")),
+                      record["machine"]["commit"]] if record else ["not yet run", "", ""]
+        both = all(pair)
+        gap = (metrics(pair[0], BEST)["re_strict"]["micro"]["f1"] - metrics(pair[1], BEST)["re_strict"]["micro"]["f1"]
+               if both else None)
+        rows.append([str(seed), *cells, f"{gap:+.2f}" if both else ""])
+    return table(["seed", "SpERT.MT: epoch chosen on dev", "SpERT.MT: test NER / RE+", "SpERT.MT: commit",
+                  "`spert`: epoch chosen on dev", "`spert`: test NER / RE+", "`spert`: commit",
+                  "RE+: SpERT.MT - `spert`"], rows)
+
+
 def seed_fold_list(records) -> str:
     return "-".join(str(f) for f in (records[0]["fold"], records[-1]["fold"]))
 
@@ -949,7 +971,8 @@ TABLES = {
     "int8-export": int8_export,
     "sentence-splits": sentence_splits,
     "precision-cut-error": precision_cut_error,
-    "grids": grids, "headline": headline, "base-size": base_size, "in-short": in_short, "modes": modes,
+    "grids": grids, "headline": headline, "base-size": base_size, "base-size-seeds": base_size_seeds,
+    "in-short": in_short, "modes": modes,
     "reference": reference, "claim": claim,
     "claim-margins": claim_margins, "balance": balance, "short": short, "short-buckets": short_buckets,
     "sums": sums, "sums-head-lr": sums_head_lr, "scierc-screen": scierc_screen, "scierc-test": scierc_test,

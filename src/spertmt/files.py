@@ -238,6 +238,20 @@ def hold_folder(folder: str | Path, purpose: str) -> IO[str]:
     return handle
 
 
+def folder_holder(folder: str | Path) -> int | None:
+    """The process that holds `folder` (`hold_folder`) where it is still alive; None where no process
+    ever did or its holder has ended. Reads the pid only: taking the lock to test it could make a run
+    that starts at that moment fail."""
+    try:
+        pid = int((Path(folder) / ".lock").read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)
+    except PermissionError:  # alive, another user's
+        return pid
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
 def read_folder_json(folder: Path, name: str, hint: str, error: type[Exception] = ValueError):
     """A JSON file of a model folder (PyTorch or exported); a missing or damaged one raises `error`
     naming the folder, the file and `hint` (what to do)."""

@@ -18,6 +18,7 @@ from spertmt.experiment.grid import Grid
 from spertmt.experiment.locks import running_pid
 from spertmt.experiment.records import progress, timing
 from spertmt.experiment.runner import Experiment
+from spertmt.files import folder_holder, hold_folder
 from spertmt.layout import RunFolder
 
 
@@ -220,6 +221,13 @@ def test_an_unfinished_run_says_how_far_it_got(tmp_path):
     folder.log.write_text("\n".join(json.dumps(line) for line in log) + "\n")
     assert progress(folder) == ("epoch 3 of 20 saved, dev re_strict.micro.f1 61.25 at epoch 2, "
                                 "about 17 min of training left")
+    # running while the process that holds the folder lives, interrupted after it ended
+    assert folder_holder(folder.path) is None
+    with hold_folder(folder.path, "training into"):
+        assert folder_holder(folder.path) == os.getpid()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (folder.path / ".lock").write_text(ended.stdout.strip())
+    assert folder_holder(folder.path) is None
 
 
 def test_without_a_dev_set_the_table_gives_the_last_checkpoint_once(tiny_config, tmp_path):

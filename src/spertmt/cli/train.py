@@ -57,8 +57,8 @@ def _experiment(args: argparse.Namespace) -> int:
             for key in experiment.add_missing_counts():
                 print(f"{key}: per-sentence test counts added to its record")
             experiment.aggregate()
+        print(experiment.status())
         pid = running_pid(experiment)
-        print(experiment.status(runner_alive=pid is not None))
         print(f"runner: process {pid}" if pid else "runner: none")
         return 0
     if args.background:
@@ -78,7 +78,7 @@ def _experiment(args: argparse.Namespace) -> int:
     finally:
         if not args.dry_run:
             release_lock(experiment)
-    print(experiment.status(runner_alive=False))
+    print(experiment.status())
     print(f"results: {experiment.results / (experiment.grid.name + '.md')}")
     return 1 if failed else 0
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..files import write_text_atomic
+from ..files import folder_holder, write_text_atomic
 from ..layout import RunFolder
 from . import report
 from .grid import Grid, Run, runs_of, train_command
@@ -69,9 +69,9 @@ class Experiment:
     def pending(self) -> list[Run]:
         return [r for r in runs_of(self.grid) if not self.record_path(r).exists()]
 
-    def status(self, runner_alive: bool | None = None) -> str:
-        """A line per run: recorded, pending, or how far it got (records.progress); `runner_alive`:
-        whether a runner of this grid is alive (None: not known), which tells running from interrupted."""
+    def status(self) -> str:
+        """A line per run: recorded, pending, or how far it got (records.progress) and whether its
+        training process is alive."""
         lines = [f"grid {self.grid.name}: {len(runs_of(self.grid)) - len(self.pending())} of "
                  f"{len(runs_of(self.grid))} runs recorded"]
         for run in runs_of(self.grid):
@@ -80,8 +80,9 @@ class Experiment:
                 record = json.loads(self.record_path(run).read_text())
                 state = f"done in {record.get('train_s', record['wall_s']) / 60:.1f} min"
             elif output.can_resume() or output.log.exists():
-                state = progress(output) + {True: "; running", False: "; interrupted (the same command resumes it)",
-                                            None: "; running, or interrupted"}[runner_alive]
+                holder = folder_holder(output.path)
+                state = progress(output) + (f"; running (process {holder})" if holder else
+                                            "; interrupted (the same command resumes it)")
             else:
                 state = "pending"
             lines.append(f"  {run.key:40s} {state}")
