@@ -413,17 +413,19 @@ def test_empty_datasets_are_refused_by_commands_that_learn_or_tune(tiny_encoder,
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_an_interrupted_predict_stops_in_one_line_and_leaves_no_debris(tmp_path, sig, code, word):
     source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
-    source.write_text("Mary lives in Paris and works for Acme Corp in Berlin.\n" * 20000)
+    source.write_text("Mary lives in Paris and works for Acme Corp in Berlin.\n" * 200000)  # ends long after
     output.write_text("an earlier result\n")
     process = subprocess.Popen([sys.executable, "-m", "spertmt", "predict", "--quiet", "--model",
                                 f"{FIXTURES}/model-format1", "--input", str(source), "--output", str(output),
                                 "--device", "cpu"], stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.time() + 120
-    while not list(tmp_path.glob("out.jsonl.*.tmp")) and time.time() < deadline and process.poll() is None:
+    def written() -> bool:  # the first results are in the temporary file: predict is at work
+        return any(part.stat().st_size for part in tmp_path.glob("out.jsonl.*.tmp"))
+
+    while not written() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, "predict ended before it could be interrupted"
-    time.sleep(0.3)
     process.send_signal(sig)
     _, err = process.communicate(timeout=120)
     assert process.returncode == code
