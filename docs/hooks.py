@@ -35,7 +35,8 @@ def config_table() -> str:
             low, high, low_in, high_in = config.RANGES[field.name]
             allowed = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
         note = notes.get(field.name, "").replace("|", "\\|")
-        rows.append(f"| `{field.name}` | `{field.type}` | `{default!r}` | {allowed} | {note} |")
+        kind = " or ".join(f"`{part.strip()}`" for part in field.type.split("|"))  # no pipe inside a cell
+        rows.append(f"| `{field.name}` | {kind} | `{default!r}` | {allowed} | {note} |")
     modes = ", ".join(f"`{mode}`: " + ", ".join(f"{k} {v!r}" for k, v in values.items())
                       for mode, values in config.MODE_DEFAULTS.items())
     return "\n".join(rows) + f"\n\nKeys left unset (`None`) take their mode's default ({modes}).\n"

@@ -130,14 +130,15 @@ class Config:
 
     # Data. Paths may be relative to `data_root` (default: $SPERTMT_DATA, else ../shared/datasets).
     data_root: str = ""
-    train_path: str = "conll04/conll04_train.json"
+    train_path: str = "conll04/conll04_train.json"  # the training documents (SpERT JSON)
+    # The dev set: it picks the best epoch, tunes θ where asked and fits the calibration; "": none.
     dev_path: str = "conll04/conll04_dev.json"
-    test_path: str = "conll04/conll04_test.json"
-    types_path: str = "conll04/conll04_types.json"
+    test_path: str = "conll04/conll04_test.json"  # scored once when training ends; "": none
+    types_path: str = "conll04/conll04_types.json"  # the entity and relation types (SpERT's types JSON)
     fold: int = 0  # substituted for "{fold}" in the paths (ADE's 10 folds)
     num_folds: int = 1  # how many folds --all-folds runs
     max_train_documents: int = 0  # 0: all; a positive number keeps the first N (quick runs)
-    max_eval_documents: int = 0
+    max_eval_documents: int = 0  # 0: all; a positive number scores the first N of dev and test
     # Without a dev set (dev_path empty, as ADE): this share of the training documents is held out as
     # the dev set (every k-th document, the same for every seed), which then chooses the epoch, tunes
     # θ and fits the calibration; the model trains on the rest. 0: none (the last epoch is kept).
@@ -146,6 +147,8 @@ class Config:
     # Encoder: a Hugging Face name or folder, or the offline default packaged with spertmt.
     encoder: str = OFFLINE_ENCODER
     lowercase: bool | None = None  # None: as the tokenizer does
+    # The encoder's window in sub-word pieces (at most its position limit); a longer document is
+    # encoded in overlapping windows.
     max_length: int = 512
 
     # Model (docs/method.md). mode "spertmt" or "spert"; the ablation switches apply to "spertmt".
@@ -156,17 +159,17 @@ class Config:
     # False: p(s) enters the relation head detached, so the relation loss does not move the entity
     # scores through it (docs/method.md is silent; True trains everything through every path).
     entity_logits_grad: bool = True
-    max_span_width: int = 10
-    width_embedding_size: int = 25
-    dropout: float = 0.1
-    delta: float = 0.25
-    margin_pos: float = 2.5
-    margin_neg: float = 0.5
-    gamma: float = 2.0
+    max_span_width: int = 10  # the longest candidate span, in words
+    width_embedding_size: int = 25  # the size of the span-width embedding joined to each span
+    dropout: float = 0.1  # on the classifiers' inputs
+    delta: float = 0.25  # δ of the IoU-scaled entity loss: negatives' weight (positives': 1 - δ)
+    margin_pos: float = 2.5  # m+ of the ranking loss: a gold class's score is pushed above it
+    margin_neg: float = 0.5  # m- of the ranking loss: the best wrong class's score is pushed below -m-
+    gamma: float = 2.0  # γ of the ranking loss: how steeply it rises past the margins
     # Identification and ranking weights inside each head; the paper gives no values. Only their
     # ratio matters much under clipping: β = 0.5 and 2 were within seed noise of 1 on CoNLL04 dev.
-    alpha: float = 1.0
-    beta: float = 1.0
+    alpha: float = 1.0  # α: the identification losses' weight
+    beta: float = 1.0  # β: the ranking losses' weight
     # L = L_entity + relation_weight * L_relation (docs/method.md: 1). Below 1, the entity head gets a
     # larger share of the encoder's early updates (docs/results.md, "Why SpERT.MT trails").
     relation_weight: float = 1.0
@@ -191,35 +194,35 @@ class Config:
     loss_balance: str = "fixed"
 
     # Sampling; None takes the mode's default (120 for spertmt, 100 for spert).
-    neg_entity_count: int | None = None
-    neg_relation_count: int | None = None
+    neg_entity_count: int | None = None  # negative spans drawn per document, at most
+    neg_relation_count: int | None = None  # pairs of gold entities without a relation per document, at most
 
     # Training.
     epochs: int = 20
-    batch_size: int = 2
-    eval_batch_size: int = 8
-    lr: float = 5e-5
+    batch_size: int = 2  # training documents a step
+    eval_batch_size: int = 8  # documents at once when scoring and extracting
+    lr: float = 5e-5  # AdamW's peak learning rate (after warm-up, then linear decay to 0)
     # Learning rate of everything but the encoder (classifiers, width embeddings, loss weights), as
     # PURE and PL-Marker train their heads faster than the encoder. None: lr (the paper).
     head_lr: float | None = None
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_grad_norm: float = 1.0
+    weight_decay: float = 0.01  # AdamW's
+    warmup: float = 0.1  # the share of the steps over which the learning rate rises linearly
+    max_grad_norm: float = 1.0  # gradients are clipped to this norm
     # SpERT's optimizer (transformers.AdamW with correct_bias=False, eps 1e-6); True: torch's AdamW.
     adam_bias_correction: bool = False
-    adam_eps: float = 1e-6
+    adam_eps: float = 1e-6  # AdamW's ε
     # Beyond the paper: an exponential moving average of the weights (spertmt.training.averaging)
     # with this decay is what dev evaluation sees and best/ and last/ keep; 0 turns it off (the
     # paper). 0.999 averages over about the last 1,000 steps (two CoNLL04 epochs at batch 2).
     ema_decay: float = 0.0
-    seed: int = 0
+    seed: int = 0  # weights' initialisation, sampling and shuffling
     shuffle: bool = True  # False: documents in file order (reproducible comparisons)
     length_buckets: bool = False  # batches of documents of similar length: less padding, faster steps
     precision: str = "fp32"  # "bf16" or "fp16" autocast (fp16 with a gradient scaler)
-    num_workers: int = 0
-    device: str = "auto"
+    num_workers: int = 0  # data-loading processes (0: in the training process)
+    device: str = "auto"  # "auto" (a GPU when torch sees one), "cpu", "cuda" or "cuda:N"
     select_metric: str = "re_strict.micro.f1"  # dev metric that picks the best checkpoint
-    eval_every_epoch: bool = True
+    eval_every_epoch: bool = True  # False: no dev scoring between epochs (the last epoch is kept)
     # Callbacks by their registered name (spertmt.training.callbacks.CALLBACKS) and arguments, e.g.
     # in TOML `[callbacks.early_stopping]` then `patience = 3`; run after the built-in ones.
     callbacks: dict = field(default_factory=dict)
@@ -241,7 +244,7 @@ class Config:
     # The probabilities calibrated on the dev set at the end of training: calibration.json in best/
     # and last/ (spertmt calibrate; docs/using.md, "Probabilities"). It moves no score and no F1.
     calibrate: bool = True
-    multi_label_relations: bool = False
+    multi_label_relations: bool = False  # True: a pair keeps every type that reaches θ, not only the best
     max_pairs: int = 1000  # relation candidates classified at once (bounds memory)
     overlapping: bool = True  # False: SpERT's no_overlapping in evaluation
     # Raw-text extraction (extract, predict): True, predicted entities never overlap (of overlapping
