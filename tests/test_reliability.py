@@ -418,8 +418,12 @@ def test_an_interrupted_predict_stops_in_one_line_and_leaves_no_debris(tmp_path,
     process = subprocess.Popen([sys.executable, "-m", "spertmt", "predict", "--quiet", "--model",
                                 f"{FIXTURES}/model-format1", "--input", str(source), "--output", str(output),
                                 "--device", "cpu"], stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               # Ctrl-C as a terminal sends it, even where these tests run with SIGINT
+                               # ignored (a shell's background job), which Python would inherit
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
+
     def written() -> bool:  # the first results are in the temporary file: predict is at work
         return any(part.stat().st_size for part in tmp_path.glob("out.jsonl.*.tmp"))
 
