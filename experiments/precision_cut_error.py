@@ -18,7 +18,9 @@ is below P. Two rules:
   most 1 - confidence, whatever the dependence between the tests.
 
 The flat curve sets every p_i 0.01 below P: every cut is wrong, so a rule errs whenever it keeps anything,
-the worst case for trying many cuts. Prints a table and writes the record.
+the worst case for trying many cuts. `--models` adds a trained model's curve (model_chance): its dev
+relations in joint-score order, each one's chance the isotonic fit of being right. Prints a table
+and writes the record.
 """
 
 from __future__ import annotations
@@ -77,9 +79,22 @@ def uncorrected(scores: np.ndarray, correct: np.ndarray, target: float, confiden
 RULES = {"uncorrected": uncorrected, f"fallback-{FALLBACK_CUTS}": fallback}
 
 
+def show(shape: str, n: int, target: float, confidence: float, found: dict) -> None:
+    cells = (f"{v['error_rate']:>12.3f} {v['keeps_something']:>11.3f} {v['median_kept_share']:>11.3f}"
+             for v in found.values())
+    print(f"{shape:<36} {n:>5} {target:>5.2f} {confidence:>5.2f}  " + "  ".join(cells))
+
+
 def simulate(shape: str, n: int, target: float, confidence: float, trials: int, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
     chance = np.clip(SHAPES[shape]((np.arange(n) + 0.5) / n, target), 0.0, 1.0)
+    return simulate_chance(chance, target, confidence, trials, seed)
+
+
+def simulate_chance(chance: np.ndarray, target: float, confidence: float, trials: int, seed: int) -> dict:
+    """Each rule's error rate, share of trials that keep something and median share kept, for items
+    in score order with these chances of being right."""
+    rng = np.random.default_rng(seed)
+    n = len(chance)
     scores = np.arange(n, 0, -1, dtype=np.float64)  # item i is the i-th by score
     out = {name: {"errs": 0, "keeps": 0, "kept": []} for name in RULES}
     for _ in range(trials):
@@ -95,12 +110,31 @@ def simulate(shape: str, n: int, target: float, confidence: float, trials: int, 
             for name, v in out.items()}
 
 
+def model_chance(folder: str) -> np.ndarray:
+    """A trained model's curve: its dev relations over the entities its θ keeps, in joint-score order
+    (what a target cuts on), each item's chance of being right under RE+ the isotonic regression of
+    right on the joint score (calibration.fit_isotonic)."""
+    import spertmt
+    from spertmt.inference.calibration import fit_isotonic
+    from spertmt.inference.thresholds import relation_candidates
+
+    extractor = spertmt.load(folder, device="cpu")
+    if not extractor.config.dev_path:
+        raise SystemExit(f"{folder}: its config names no dev set (dev_path)")
+    dev = spertmt.read_documents(extractor.config.data_path("dev_path"), extractor.types)
+    rows, _ = relation_candidates(extractor, dev, None, batch_size=8, progress=True)
+    joint, right = np.array([r[-1] for r in rows]), np.array([r[2] for r in rows])
+    return fit_isotonic(joint, right)(np.sort(joint)[::-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--targets", type=float, nargs="+", default=[0.8, 0.9, 0.95])
     parser.add_argument("--confidences", type=float, nargs="+", default=[0.95, 0.99])
     parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--models", nargs="*", default=[],
+                        help="model folders whose dev relations give a curve too (model_chance)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     started = time.time()
@@ -115,9 +149,17 @@ def main() -> None:
                     found = simulate(shape, n, target, confidence, args.trials, seed)
                     rows.append({"shape": shape, "n": n, "target": target, "confidence": confidence, "seed": seed,
                                  "rules": found})
-                    print(f"{shape:<36} {n:>5} {target:>5.2f} {confidence:>5.2f}  " + "  ".join(
-                        f"{v['error_rate']:>12.3f} {v['keeps_something']:>11.3f} {v['median_kept_share']:>11.3f}"
-                        for v in found.values()))
+                    show(shape, n, target, confidence, found)
+    for folder in args.models:  # after the curves above, so that their seeds stay as they were
+        chance = model_chance(folder)
+        shape = "dev relations of " + folder.removeprefix("runs/experiments/").removesuffix("/best")
+        for confidence in args.confidences:
+            for target in args.targets:
+                seed = len(rows)
+                found = simulate_chance(chance, target, confidence, args.trials, seed)
+                rows.append({"shape": shape, "n": len(chance), "target": target, "confidence": confidence,
+                             "seed": seed, "rules": found})
+                show(shape, len(chance), target, confidence, found)
     if args.output:
         records.write(args.output, {
             "command": shlex.join(["python", "experiments/precision_cut_error.py", *sys.argv[1:]]),
