@@ -1,7 +1,8 @@
 """How often a θ chosen for a precision target keeps items whose precision is below the target, by
 simulation (docs/results.md, "Calibration"; docs/using.md, "Probabilities").
 
-    python experiments/precision_cut_error.py --output results/diagnostics/precision-cut-error.json
+    python experiments/precision_cut_error.py --output results/diagnostics/precision-cut-error.json \
+        --models runs/experiments/calibration-conll04/spertmt-sums-head-lr/seed0/best
 
 `tune-threshold --target-precision P` takes the lowest θ whose kept dev items pass a one-sided
 Clopper-Pearson test of precision >= P at 1 - confidence (calibration.cut_for_precision). It tries
@@ -17,10 +18,10 @@ is below P. Two rules:
   the level of the cut before it where that one passed; any cut it passes is wrong with chance at
   most 1 - confidence, whatever the dependence between the tests.
 
-The flat curve sets every p_i 0.01 below P: every cut is wrong, so a rule errs whenever it keeps anything,
-the worst case for trying many cuts. `--models` adds a trained model's curve (model_chance): its dev
-relations in joint-score order, each one's chance the isotonic fit of being right. Prints a table
-and writes the record.
+The flat curve sets every p_i 0.01 below P: every cut is wrong, so a rule errs whenever it keeps
+anything, the worst case for trying many cuts. `--models` adds a trained model's curve
+(model_chance): its dev relations in joint-score order, each one's chance the isotonic fit of being
+right. Prints a table and writes the record.
 """
 
 from __future__ import annotations

@@ -357,7 +357,6 @@ def base_size() -> str:
     return table(["encoder", "checkpoint", "setting", "seeds", "NER", "RE", "RE+"], rows)
 
 
-
 def base_size_seeds() -> str:
     """Each seed of grid conll04-mpnet: the epoch dev chose for each mode and its test F1 there."""
     by_seed = {cell: {r["seed"]: r for r in mpnet(cell)} for cell in ("spertmt-sums-head-lr", "spert-tuned")}
@@ -940,7 +939,6 @@ def sentence_splits() -> str:
                            for k in ("raw_text", "word_lists"))])
     return table(["one-sentence documents", "raw text's rule", "documents cut", "gold relations across a cut",
                   "NER / RE+ F1, extracted as raw text", "the same, as word lists (never split)"], rows)
-
 
 
 def precision_cut_error() -> str:

@@ -244,10 +244,15 @@ def folder_holder(folder: str | Path) -> int | None:
     that starts at that moment fail."""
     try:
         pid = int((Path(folder) / ".lock").read_text(encoding="utf-8").strip())
-        os.kill(pid, 0)
+    except (OSError, ValueError):  # no lock file, or an empty one
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except PermissionError:  # alive, another user's
         return pid
-    except (OSError, ValueError):
+    except OSError:
         return None
     return pid
 
