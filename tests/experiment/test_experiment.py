@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -109,6 +110,17 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert new["resumed"] and new["test_best"] == old["test_best"]
     assert not (runs / "tiny" / "spert" / "seed1" / "resume").exists()  # spent folders removed
     assert (runs / "tiny" / "spert" / "seed1" / "best").exists()
+
+    # A run whose training ended (no resume/, both checkpoints) but whose record was never written
+    # (the runner stopped in between) is recorded from its folder, not trained again.
+    ended = records[0]
+    old = json.loads(ended.read_text())
+    ended.unlink()
+    shutil.rmtree(runs / "tiny" / "spert" / "seed0" / "resume")
+    assert main(["experiment", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "record spert/seed0: its training had ended" in out and "start" not in out and "resume" not in out
+    assert json.loads(ended.read_text())["test_best"] == old["test_best"]
 
     # --jobs 3: the three runs train at the same time and give the same numbers (CPU, one thread each).
     parallel = tmp_path / "parallel"

@@ -5,7 +5,7 @@ Every run is `spertmt train --config ... --set ... --output <runs>/<name>/<cell>
 in a child process, and its record (records.py: command, config, test metrics of the dev-selected
 and of the last checkpoint, wall time) is written to `results/<name>/runs/...json` when it ends. A
 run with a record is never run again; an interrupted run goes on from its last finished epoch
-(`--resume`). So the same command, in a later session, finishes a half-done grid. After every run
+(`--resume`), and one whose training ended before its record was written is recorded from its folder. So the same command, in a later session, finishes a half-done grid. After every run
 the cells' means and standard deviations are written to `results/<name>.json` and
 `results/<name>.md` (report.py). A background runner holds a lock (locks.py).
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from ..files import folder_holder, write_text_atomic
-from ..layout import RunFolder
+from ..layout import CHECKPOINTS, RunFolder
 from . import report
 from .grid import Grid, Run, runs_of, train_command
 from .records import add_test_counts, make_record, progress
@@ -88,10 +88,21 @@ class Experiment:
             lines.append(f"  {run.key:40s} {state}")
         return "\n".join(lines)
 
+    def ended_unrecorded(self, run: Run) -> bool:
+        """Whether `run`'s training ended but its record was never written (the runner stopped in
+        between): training removes resume/ only after its last epoch and its test scores."""
+        output = RunFolder(self.output(run))
+        return not output.can_resume() and set(output.trained()) == set(CHECKPOINTS)
+
     def run_all(self, dry_run: bool = False) -> int:
         """Runs every pending run, `jobs` at a time; returns the number of runs that failed."""
         failed = 0
         pending = self.pending()
+        for run in [r for r in pending if self.ended_unrecorded(r)]:  # recorded, never trained again
+            print(f"[{time.strftime('%H:%M:%S')}] record {run.key}: its training had ended", flush=True)
+            pending.remove(run)
+            if not dry_run:
+                self._record(run, train_command(self.grid, run, self.output(run)), time.time(), resumed=True)
         while pending or self.children:
             while pending and len(self.children) < self.jobs:
                 self._start(pending.pop(0), dry_run)
