@@ -5,9 +5,10 @@ Every run is `spertmt train --config ... --set ... --output <runs>/<name>/<cell>
 in a child process, and its record (records.py: command, config, test metrics of the dev-selected
 and of the last checkpoint, wall time) is written to `results/<name>/runs/...json` when it ends. A
 run with a record is never run again; an interrupted run goes on from its last finished epoch
-(`--resume`), and one whose training ended before its record was written is recorded from its folder. So the same command, in a later session, finishes a half-done grid. After every run
-the cells' means and standard deviations are written to `results/<name>.json` and
-`results/<name>.md` (report.py). A background runner holds a lock (locks.py).
+(`--resume`), and one whose training ended before its record was written is recorded from its
+folder. So the same command, in a later session, finishes a half-done grid. After every run the
+cells' means and standard deviations are written to `results/<name>.json` and `results/<name>.md`
+(report.py). A background runner holds a lock (locks.py).
 """
 
 from __future__ import annotations
