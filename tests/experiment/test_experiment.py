@@ -117,6 +117,8 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     old = json.loads(ended.read_text())
     ended.unlink()
     shutil.rmtree(runs / "tiny" / "spert" / "seed0" / "resume")
+    assert main(["experiment", *argv, "--status"]) == 0
+    assert "ended, not recorded (the same command records it)" in capsys.readouterr().out
     assert main(["experiment", *argv]) == 0
     out = capsys.readouterr().out
     assert "record spert/seed0: its training had ended" in out and "start" not in out and "resume" not in out

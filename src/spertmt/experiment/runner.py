@@ -83,6 +83,8 @@ class Experiment:
             elif output.can_resume() or output.log.exists():
                 holder = folder_holder(output.path)
                 state = progress(output) + (f"; running (process {holder})" if holder else
+                                            "; ended, not recorded (the same command records it)"
+                                            if self.ended_unrecorded(run) else
                                             "; interrupted (the same command resumes it)")
             else:
                 state = "pending"
