@@ -82,10 +82,13 @@ class Experiment:
                 state = f"done in {record.get('train_s', record['wall_s']) / 60:.1f} min"
             elif output.can_resume() or output.log.exists():
                 holder = folder_holder(output.path)
-                state = progress(output) + (f"; running (process {holder})" if holder else
-                                            "; ended, not recorded (the same command records it)"
-                                            if self.ended_unrecorded(run) else
-                                            "; interrupted (the same command resumes it)")
+                if holder:
+                    how = f"running (process {holder})"
+                elif self.ended_unrecorded(run):
+                    how = "ended, not recorded (the same command records it)"
+                else:
+                    how = "interrupted (the same command resumes it)"
+                state = f"{progress(output)}; {how}"
             else:
                 state = "pending"
             lines.append(f"  {run.key:40s} {state}")
