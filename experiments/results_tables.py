@@ -363,16 +363,13 @@ def base_size_seeds() -> str:
     rows = []
     for seed in sorted(set(by_seed["spertmt-sums-head-lr"]) | set(by_seed["spert-tuned"])):
         pair = [by_seed[cell].get(seed) for cell in by_seed]
+        f1 = [{s: metrics(r, BEST)[s]["micro"]["f1"] for s in ("ner", "re_strict")} if r else None for r in pair]
         cells = []
-        for record in pair:
-            scores = metrics(record, BEST) if record else None
-            cells += [str(record["dev_best"]["epoch"]), " / ".join(f"{scores[s]['micro']['f1']:.2f}"
-                                                                  for s in ("ner", "re_strict")),
-                      record["machine"]["commit"]] if record else ["not yet run", "", ""]
-        both = all(pair)
-        gap = (metrics(pair[0], BEST)["re_strict"]["micro"]["f1"] - metrics(pair[1], BEST)["re_strict"]["micro"]["f1"]
-               if both else None)
-        rows.append([str(seed), *cells, f"{gap:+.2f}" if both else ""])
+        for record, scores in zip(pair, f1):
+            cells += ([str(record["dev_best"]["epoch"]), f"{scores['ner']:.2f} / {scores['re_strict']:.2f}",
+                       record["machine"]["commit"]] if record else ["not yet run", "", ""])
+        gap = f"{f1[0]['re_strict'] - f1[1]['re_strict']:+.2f}" if all(pair) else ""
+        rows.append([str(seed), *cells, gap])
     return table(["seed", "SpERT.MT: epoch chosen on dev", "SpERT.MT: test NER / RE+", "SpERT.MT: commit",
                   "`spert`: epoch chosen on dev", "`spert`: test NER / RE+", "`spert`: commit",
                   "RE+: SpERT.MT - `spert`"], rows)

@@ -257,13 +257,17 @@ class _RawTextSplit:
         if self.words not in WORD_SPLITTERS:
             raise ValueError(f"words must be one of {sorted(WORD_SPLITTERS)}, not {self.words!r}")
 
+    @property
+    def by_lines(self) -> bool:
+        """One sentence a line: asked for, or by default with the whitespace splitter."""
+        return (self.sentences or ("lines" if self.words == "whitespace" else "punctuation")) == "lines"
+
     def documents(self, text: str, entities: dict[str, tuple[str, int, int]],
                   relations: list[tuple[str, str, str, str]], where: str, name: str, report: Report) -> list[Document]:
         """One document per sentence of `text` (orig_id `name:first character`), with the
         `entities` ({id: (type, start, end)} in characters) and `relations` ([(id, type, head id,
         tail id)]) that fall within one; the rest is reported, `where` naming the text."""
-        by_lines = (self.sentences or ("lines" if self.words == "whitespace" else "punctuation")) == "lines"
-        ranges = split_sentences(text, by_lines)
+        ranges = split_sentences(text, self.by_lines)
         sentence_starts = [start for start, _ in ranges]
         by_sentence: dict[int, list[str]] = {}
         for entity_id, (_, start, _) in entities.items():

@@ -275,8 +275,13 @@ def count_hyphenated_words(documents: list[Document]) -> tuple[int, int]:
     return whole, apart
 
 
+def more_often_whole(whole: int, apart: int) -> bool:
+    """The rule for data whose hyphenated words were counted (count_hyphenated_words): whole more
+    often than apart (a tie reads apart)."""
+    return whole > apart
+
+
 def joins_hyphenated_words(documents: list[Document]) -> bool:
     """Whether `documents` (training data) keep hyphenated words whole more often than apart: a
     model trained on them reads raw text's the same way (Config.hyphenated_words)."""
-    whole, apart = count_hyphenated_words(documents)
-    return whole > apart
+    return more_often_whole(*count_hyphenated_words(documents))

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..config import Config
-from .documents import DataError, Types, _load_json, count_hyphenated_words, parse_document
+from .documents import DataError, Types, _load_json, count_hyphenated_words, more_often_whole, parse_document
 
 
 def validate(path: str | Path, types: Types | None = None, max_span_width: int = Config.max_span_width,
@@ -96,7 +96,8 @@ def format_report(report: dict) -> str:
                      f"they can never be predicted (documents {wide['documents']})")
     counts = report.get("counts", {})
     if counts.get("hyphenated words, whole") or counts.get("hyphenated words, apart"):
-        way = "whole" if counts["hyphenated words, whole"] > counts["hyphenated words, apart"] else "apart"
+        way = "whole" if more_often_whole(counts["hyphenated words, whole"], counts["hyphenated words, apart"]) \
+            else "apart"
         lines.append(f"  a model trained on this reads raw text's hyphenated words {way} (hyphenated_words)")
     long_docs = report.get("documents_longer_than_window")
     if long_docs and long_docs["count"]:
