@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from spertmt.experiment.records import cpu_name  # noqa: F401 (benchmarks' records name the CPU as grids' do)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,16 +27,6 @@ def commit() -> str | None:
         return head + "-dirty" if changed else head
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo), or what the platform says where there is none."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor())
 
 
 def decisions(results) -> list:

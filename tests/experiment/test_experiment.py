@@ -64,7 +64,7 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
     assert spert[1]["command"].endswith("--output runs/experiments/tiny/spert/seed1 --quiet")
     assert spert[1]["config"]["lr"] == 1e-3 and spert[1]["config"]["neg_entity_count"] == 20
     assert spert[1]["config"]["mode"] == "spert"
-    assert spert[1]["machine"]["omp_num_threads"] == "1"
+    assert spert[1]["machine"]["omp_num_threads"] == "1" and spert[1]["machine"]["cpu"]
     assert [p["epoch"] for p in spert[1]["dev_curve"]] == [1]
     assert spert[1]["train_s"] > 0 and spert[1]["epoch_s_median"] > 0
     # Per-sentence test counts whose sums give the micro scores; a record written without them

@@ -59,7 +59,7 @@ def make_record(run: Run, output: RunFolder, command: list[str], split: str, sta
         # wall_s: this runner's share (a resumed run's last stretch); train_s: all stretches, from the log
         "wall_s": round(time.time() - started, 1), "resumed": resumed, **timing(log),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpus": os.cpu_count(), "cpu_capability": _cpu_capability(),
+        "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(), "cpu_capability": _cpu_capability(),
                     "python": platform.python_version(), "torch": _torch_version(),
                     "commit": _git_commit(), "device": start.get("device"),
                     "gpu": _gpu_name() if str(start.get("device", "")).startswith("cuda") else None,
@@ -158,6 +158,17 @@ def _torch_version() -> str:
     import torch
 
     return torch.__version__
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what the platform says where there is none: two
+    machines with the same vector units may still differ in speed (an AMD EPYC and an Intel Xeon)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor())
 
 
 def _cpu_capability() -> str:
