@@ -757,6 +757,24 @@ def calibration() -> str:
                   "Brier own -> calibrated", "mean probability own / calibrated / share right"], rows)
 
 
+def base_size_calibration() -> str:
+    """Grid conll04-mpnet's test items per run, with the models' own probabilities and calibrated on
+    dev as training fits it (the records' test_calibration; runs older than it have none)."""
+    rows = []
+    for label, cell in (("SpERT.MT", "spertmt-sums-head-lr"), ("`spert`", "spert-tuned")):
+        for record in mpnet(cell):
+            for head, found in (record.get("test_calibration") or {}).items():
+                before, after = found["before"], found["after"]
+                floor = after.get("ece_if_calibrated")
+                rows.append([label, str(record["seed"]), head, str(before["items"]),
+                             f"{before['ece']:.3f} -> {after['ece']:.3f}",
+                             f"{floor['median']:.3f} / {floor['p95']:.3f}" if floor else "not recorded",
+                             f"{before['brier']:.3f} -> {after['brier']:.3f}", record["machine"]["commit"]])
+    return table(["mode", "seed", "head", "test items", "ECE own -> calibrated",
+                  "ECE of perfect calibration on these items: median / 95%", "Brier own -> calibrated",
+                  "commit"], rows)
+
+
 def precision_targets() -> str:
     """θ chosen on dev for a precision target, per type and per head, with relations cut on their score
     and on their joint score, and the precision and recall the test set then shows."""
@@ -976,6 +994,7 @@ TABLES = {
     "negatives": negatives, "scierc": scierc, "ade": ade, "gradient-balance": gradient_balance,
     "gradient-readings": gradient_readings, "held-out": held_out, "scierc-curves": scierc_curves,
     "flat-ner": flat_ner, "config-keys": config_keys, "calibration": calibration,
+    "base-size-calibration": base_size_calibration,
     "precision-targets": precision_targets,
 }
 
