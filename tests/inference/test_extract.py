@@ -315,16 +315,16 @@ def test_a_sentence_without_end_is_extracted_in_pieces(model_folder):
     """A text with no sentence punctuation is cut into pieces of max_sentence_words words: offsets
     stay exact and relations stay within a piece; a word list (the user's document) stays whole."""
     extractor = load(model_folder, device="cpu")
-    text = " ".join(["John Smith lives in Paris and works for Acme Corp in Berlin"] * 30)  # 360 words, no stop
-    result = extractor.extract(text, max_sentence_words=50, relations=True)[0]
-    assert len(result.tokens) == 360 and result.entities
-    assert max(e.sentence for e in result.entities) == 7  # 8 pieces of at most 50 words
+    text = " ".join(["John Smith lives in Paris and works for Acme Corp in Berlin"] * 10)  # 120 words, no stop
+    result = extractor.extract(text, max_sentence_words=20, relations=True)[0]
+    assert len(result.tokens) == 120 and result.entities
+    assert max(e.sentence for e in result.entities) == 5  # 6 pieces of at most 20 words
     for e in result.entities:
-        assert text[e.start:e.end] == e.text and e.token_start // 50 == e.sentence
-        assert e.token_end - 1 < (e.sentence + 1) * 50
+        assert text[e.start:e.end] == e.text and e.token_start // 20 == e.sentence
+        assert e.token_end - 1 < (e.sentence + 1) * 20
     assert all(result.entities[r.head].sentence == result.entities[r.tail].sentence for r in result.relations)
-    # word lists stay whole (no relations: a 360-word piece would pair every entity with every other)
-    words = extractor.extract([text.split()], max_sentence_words=50, relations=False)[0]
+    # word lists stay whole (no relations: a 120-word piece would pair every entity with every other)
+    words = extractor.extract([text.split()], max_sentence_words=20, relations=False)[0]
     assert {e.sentence for e in words.entities} == {0}
     with pytest.raises(ValueError, match="max_sentence_words must be at least 1"):
         extractor.extract(text, max_sentence_words=0)
