@@ -112,8 +112,8 @@ def main() -> None:
         "dev": dev_report,
         "test": {"at_tuned_threshold": at_tuned, **test_quality},
         "targets": targets,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": _torch(),
-                    "commit": records.commit()},
+        "machine": {"cpu": records.cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "torch": _torch(), "commit": records.commit()},
         "date": time.strftime("%Y-%m-%d"), "wall_s": round(time.time() - started, 1),
     }
     records.write(ROOT / "results" / "calibration" / f"{args.name}.json", record)
