@@ -352,6 +352,11 @@ def base_size() -> str:
             ready = all(found)
             rows.append(where + ["**SpERT.MT - `spert`** [95% interval]", ""]
                         + [lead(found[1], found[0], checkpoint, s) if ready else "pending" for s, _ in SETTINGS])
+    for checkpoint in (BEST, LAST):  # what the encoder alone gives each mode
+        for label, cell, minilm in sides:
+            base = mpnet(cell)
+            rows.append(["**base-size - MiniLM** [95% interval]", CHECKPOINT_NAMES[checkpoint], label, ""]
+                        + [lead(base, minilm, checkpoint, s) if base else "pending" for s, _ in SETTINGS])
     gain = " / ".join(f"+{g:.2f}" for g in PAPER_GAIN["conll04"])
     rows.append(["bert-base-cased (110M), the paper", "", "SpERT.MT - SpERT", "", *gain.split(" / "), ""])
     return table(["encoder", "checkpoint", "setting", "seeds", "NER", "RE", "RE+"], rows)
