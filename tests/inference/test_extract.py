@@ -1,6 +1,7 @@
 """Extraction for users: raw text and word lists in, offsets mapped back; given entities;
 entities only; files in and out (streamed); thresholds tuned on dev and used."""
 
+import fcntl
 import json
 import os
 
@@ -132,6 +133,66 @@ def test_hyphenated_words_follow_the_models_setting(model_folder):
     assert "strife-torn" not in extractor.extract(text)[0].tokens
     extractor.set_prediction_settings(hyphenated_words="joined")
     assert "strife-torn" in extractor.extract(text)[0].tokens
+
+
+def _decisions(result: dict):
+    return (result["id"], [(e["start"], e["end"], e["type"]) for e in result["entities"]],
+            [(r["head"], r["tail"], r["type"]) for r in result["relations"]])
+
+
+def test_a_stopped_resumable_predict_goes_on_where_it_stopped(model_folder, tmp_path, capsys):
+    """`resume`: a run stopped by Ctrl-C keeps its whole results in <output>.partial (a line that a
+    kill cut short is dropped), and `spertmt predict --resume` skips those inputs and ends with the
+    results of one uninterrupted run."""
+    extractor = load(model_folder, device="cpu")
+    source, output, partial = tmp_path / "in.txt", tmp_path / "out.jsonl", tmp_path / "out.jsonl.partial"
+    source.write_text("".join(f"Ann {i} met Bob in Oslo.\n" for i in range(10)))
+    predict_file(extractor, source, tmp_path / "whole.jsonl", progress=False, chunk_size=3)
+
+    class StoppedInTheThirdChunk:  # Ctrl-C while the third chunk is extracted
+        calls = 0
+
+        def extract(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return extractor.extract(*args, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(StoppedInTheThirdChunk(), source, output, progress=False, chunk_size=3, resume=True)
+    assert f"kept in {partial}" in capsys.readouterr().err and not output.exists()
+    assert [json.loads(line)["id"] for line in partial.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+    with open(partial, "a") as f:
+        f.write('{"id": 7, "te')  # a kill's cut line
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", str(source), "--output",
+                 str(output), "--device", "cpu", "--resume"]) == 0
+    assert "wrote 10 results" in capsys.readouterr().out and not partial.exists()
+    whole = [json.loads(line) for line in (tmp_path / "whole.jsonl").read_text().splitlines()]
+    resumed = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [_decisions(r) for r in resumed] == [_decisions(r) for r in whole]
+
+
+def test_resume_refuses_a_partial_output_that_does_not_continue_the_input(model_folder, tmp_path):
+    extractor = load(model_folder, device="cpu")
+    source, output, partial = tmp_path / "in.txt", tmp_path / "out.jsonl", tmp_path / "out.jsonl.partial"
+    source.write_text("Ann met Bob.\n" * 4)
+    partial.write_text("".join(json.dumps({"id": k, "text": ""}) + "\n" for k in (1, 2, 4)))
+    with pytest.raises(ValueError, match="does not continue .*in.txt: its last result has id 4, input 3 has 3"):
+        predict_file(extractor, source, output, progress=False, resume=True)
+    partial.write_text("".join(json.dumps({"id": k, "text": ""}) + "\n" for k in range(1, 7)))
+    with pytest.raises(ValueError, match="holds 6 results, .*in.txt only 4 inputs"):
+        predict_file(extractor, source, output, progress=False, resume=True)
+    partial.write_text("not a result\n")
+    with pytest.raises(ValueError, match="line 1: not a result of spertmt predict"):
+        predict_file(extractor, source, output, progress=False, resume=True)
+    with pytest.raises(ValueError, match="resume continues a JSON lines output file of one process"):
+        predict_file(extractor, source, tmp_path / "out.json", progress=False, resume=True)
+    partial.write_text("")
+    with open(partial) as held:  # a second writer of the same output waits its turn
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="out.jsonl.partial: another process is writing it"):
+            predict_file(extractor, source, output, progress=False, resume=True)
+    assert not output.exists()
 
 
 def test_predict_file_formats_and_streaming(model_folder, tmp_path):

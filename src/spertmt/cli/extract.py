@@ -33,7 +33,7 @@ def _predict(args: argparse.Namespace) -> int:
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
-                         flat_ner=args.flat_ner,
+                         flat_ner=args.flat_ner, resume=args.resume,
                          rank=rank, world=world, html=args.html if world == 1 else None,
                          **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
     if job is not None and world > 1:
@@ -73,6 +73,10 @@ def predict_arguments(commands) -> None:
                               "relations join kept entities only; --no-flat-ner: nested spans as SpERT (default: "
                               "the model's flat_ner, set when training from its data)")
     predict.add_argument("--html", help="also write the HTML view of the first 200 results to this file")
+    predict.add_argument("--resume", action="store_true",
+                         help="for a long run: write the results to OUTPUT.partial as they are extracted, keep them "
+                              "if stopped, and go on from there when the same command with --resume runs again; "
+                              "OUTPUT.partial becomes OUTPUT at the end (JSON lines, one process)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--max-sentence-words", type=int,
                          help="longer sentences of raw text (text without punctuation) are extracted in "

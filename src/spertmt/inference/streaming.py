@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
                  html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,
-                 flat_ner: bool | None = None) -> int:
+                 flat_ner: bool | None = None, resume: bool = False) -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of inputs.
 
@@ -149,19 +150,31 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
     input order. `html`: also write the HTML view (spertmt.inference.visualize) of the first `html_limit`
     results.
+
+    `resume` (JSON lines into a file, one process): results go to `<output>.partial` as each chunk is
+    extracted and stay there if the call is stopped; a later call with `resume` skips the inputs that
+    file holds (checking that the last one's id is the input's there) and goes on, and the file
+    becomes the output when the input is done. Returns the number of results the output holds.
     """
     from tqdm.auto import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
     in_format, out_format = check_files(input_path, output_path, input_format, output_format, world)
     sharded, to_stdout = world > 1, is_stdio(output_path)
-    count = 0
+    done, last_id, partial = 0, None, None
+    if resume:
+        if sharded or to_stdout or out_format != "jsonl" or html:
+            raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
+        partial, done, last_id = _open_partial(_partial(output_path))
+    count = done
     shown: list[Document] = []
     total = _count_inputs(input_path, in_format, rank, world) if progress else None
-    bar = tqdm(desc="extract", unit=" texts", total=total, disable=not progress)
+    bar = tqdm(desc="extract", unit=" texts", total=total, initial=done, disable=not progress)
     target = _part(output_path, rank) if sharded else output_path
-    # no half-written output file, even after Ctrl-C; standard output gets each chunk as it is done
-    sink = contextlib.nullcontext(sys.stdout) if to_stdout else atomic_output(target)
+    # no half-written output file, even after Ctrl-C; standard output gets each chunk as it is done,
+    # a resumable output each whole chunk
+    sink = (contextlib.nullcontext(sys.stdout) if to_stdout else _resumable_output(partial, target) if resume
+            else atomic_output(target))
     with contextlib.closing(bar), sink as out:
         if out_format == "spert" and not sharded:
             out.write("[")
@@ -194,14 +207,13 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                 else:
                     out.write(("," if count else "") + line)
                 count += 1
-            if to_stdout:
+            if to_stdout or resume:
                 out.flush()
             bar.update(len(chunk))
             chunk.clear()
 
-        for index, record in enumerate(_read_inputs(input_path, in_format)):
-            if index % world != rank:
-                continue
+        inputs = (record for index, record in enumerate(_read_inputs(input_path, in_format)) if index % world == rank)
+        for record in _after(inputs, done, last_id, _partial(output_path), input_path) if done else inputs:
             chunk.append(record)
             if len(chunk) >= chunk_size:
                 flush()
@@ -214,6 +226,77 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
 
         write_html(html, shown, types=extractor.types)
     return count
+
+
+def _after(inputs, done: int, last_id, partial: Path, input_path: Path):
+    """The inputs after the `done` that a partial output holds, once the last of those is found to
+    be the input whose result the partial output ends with."""
+    seen = 0
+    for record in inputs:
+        seen += 1
+        if seen < done:
+            continue
+        if seen == done:
+            if json.loads(json.dumps(record[0])) != last_id:  # as the id reads back from the file
+                raise ValueError(f"{partial} does not continue {_name(input_path)}: its last result has id "
+                                 f"{last_id!r}, input {done} has {record[0]!r}; remove it to start again")
+            continue
+        yield record
+    if seen < done:
+        raise ValueError(f"{partial} holds {done} results, {_name(input_path)} only {seen} inputs; remove it "
+                         "to start again")
+
+
+def _partial(output_path: Path) -> Path:
+    return output_path.with_name(f"{output_path.name}.partial")
+
+
+def _open_partial(path: Path):
+    """A partial output opened to append to, locked against a second writer (flock: a dead holder's
+    lock goes with it), with how many results it holds and the last one's id; a line that a kill cut
+    short is cut off."""
+    handle = open(path, "a+", encoding="utf-8", newline="")  # newline="": lines as written, byte for byte
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX (Windows): no lock
+            pass
+        except BlockingIOError:
+            raise ValueError(f"{path}: another process is writing it; wait for it to end") from None
+        count, end, last = 0, 0, None
+        handle.seek(0)
+        try:
+            for line in handle:
+                if not line.endswith("\n"):
+                    break
+                count, end, last = count + 1, end + len(line.encode("utf-8")), line
+            handle.truncate(end)
+            return handle, count, json.loads(last)["id"] if last else None
+        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+            raise ValueError(f"{path}, line {count}: not a result of spertmt predict; remove the file to start "
+                             "again") from None
+    except BaseException:
+        handle.close()
+        raise
+
+
+@contextlib.contextmanager
+def _resumable_output(partial, output_path: Path):
+    """Appends to a partial output (`_open_partial`); it becomes the output when the block ends
+    normally and stays, whole lines only, when it does not (saying so)."""
+    with partial:
+        try:
+            yield partial
+        except BaseException as stop:
+            if not isinstance(stop, Exception):  # Ctrl-C or SIGTERM: the run was stopped, not wrong
+                print(f"the results so far are kept in {partial.name}; the same command with --resume goes on "
+                      "from there", file=sys.stderr)
+            raise
+        partial.flush()
+        os.fsync(partial.fileno())
+        Path(partial.name).replace(output_path)  # while the lock is held
 
 
 def _part(output_path: Path, rank: int) -> Path:
