@@ -185,6 +185,14 @@ def test_resume_refuses_a_partial_output_that_does_not_continue_the_input(model_
     partial.write_text("not a result\n")
     with pytest.raises(ValueError, match="line 1: not a result of spertmt predict"):
         predict_file(extractor, source, output, progress=False, resume=True)
+    partial.write_bytes(b'{"id": 1}\n\xff\n')
+    with pytest.raises(ValueError, match="line 2: not a result of spertmt predict"):
+        predict_file(extractor, source, output, progress=False, resume=True)
+    partial.unlink()  # an input error before any result leaves no partial output behind
+    (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match="bad.jsonl, line 1: expected an object"):
+        predict_file(extractor, tmp_path / "bad.jsonl", output, progress=False, resume=True)
+    assert not partial.exists()
     with pytest.raises(ValueError, match="resume continues a JSON lines output file of one process"):
         predict_file(extractor, source, tmp_path / "out.json", progress=False, resume=True)
     partial.write_text("")

@@ -136,7 +136,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                  html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,
                  flat_ner: bool | None = None, resume: bool = False) -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
-    lines inputs stream: memory does not grow with the file). Returns the number of inputs.
+    lines inputs stream: memory does not grow with the file). Returns the number of results the
+    output holds.
 
     Input formats: txt (one text per line, an empty line an empty text with an empty result),
     paragraphs (a text file's paragraphs, runs of non-blank lines, each a text whose id is its
@@ -154,7 +155,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     `resume` (JSON lines into a file, one process): results go to `<output>.partial` as each chunk is
     extracted and stay there if the call is stopped; a later call with `resume` skips the inputs that
     file holds (checking that the last one's id is the input's there) and goes on, and the file
-    becomes the output when the input is done. Returns the number of results the output holds.
+    becomes the output when the input is done.
     """
     from tqdm.auto import tqdm
 
@@ -255,7 +256,7 @@ def _open_partial(path: Path):
     """A partial output opened to append to, locked against a second writer (flock: a dead holder's
     lock goes with it), with how many results it holds and the last one's id; a line that a kill cut
     short is cut off."""
-    handle = open(path, "a+", encoding="utf-8", newline="")  # newline="": lines as written, byte for byte
+    handle = open(path, "a", encoding="utf-8")
     try:
         try:
             import fcntl
@@ -266,15 +267,15 @@ def _open_partial(path: Path):
         except BlockingIOError:
             raise ValueError(f"{path}: another process is writing it; wait for it to end") from None
         count, end, last = 0, 0, None
-        handle.seek(0)
-        try:
-            for line in handle:
-                if not line.endswith("\n"):
+        with open(path, "rb") as lines:  # bytes: where a line that a kill cut short begins
+            for line in lines:
+                if not line.endswith(b"\n"):
                     break
-                count, end, last = count + 1, end + len(line.encode("utf-8")), line
-            handle.truncate(end)
+                count, end, last = count + 1, end + len(line), line
+        handle.truncate(end)
+        try:
             return handle, count, json.loads(last)["id"] if last else None
-        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError too
             raise ValueError(f"{path}, line {count}: not a result of spertmt predict; remove the file to start "
                              "again") from None
     except BaseException:
@@ -290,7 +291,10 @@ def _resumable_output(partial, output_path: Path):
         try:
             yield partial
         except BaseException as stop:
-            if not isinstance(stop, Exception):  # Ctrl-C or SIGTERM: the run was stopped, not wrong
+            partial.flush()
+            if os.path.getsize(partial.name) == 0:  # nothing to go on from
+                Path(partial.name).unlink()
+            elif not isinstance(stop, Exception):  # Ctrl-C or SIGTERM: the run was stopped, not wrong
                 print(f"the results so far are kept in {partial.name}; the same command with --resume goes on "
                       "from there", file=sys.stderr)
             raise
