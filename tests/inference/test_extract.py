@@ -215,12 +215,7 @@ def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     # (Scores may differ in the last bits: other batches, other padding, other matrix shapes.)
     predict_file(extractor, tmp_path / "in.txt", tmp_path / "small.jsonl", progress=False, chunk_size=2)
     small = [json.loads(line) for line in (tmp_path / "small.jsonl").read_text().splitlines()]
-
-    def decisions(result):
-        return ([(e["start"], e["end"], e["type"]) for e in result["entities"]],
-                [(r["head"], r["tail"], r["type"]) for r in result["relations"]])
-
-    assert [decisions(r) for r in small] == [decisions(r) for r in lines]
+    assert [_decisions(r) for r in small] == [_decisions(r) for r in lines]
     scores = [e["score"] for r in lines for e in r["entities"]]
     assert [e["score"] for r in small for e in r["entities"]] == pytest.approx(scores, abs=1e-5)
     records = [{"id": "a", "tokens": ["Ann", "met", "Bob", "."]}, {"id": "b", "text": "Bob met Ann."}]
