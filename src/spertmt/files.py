@@ -212,6 +212,20 @@ class FolderInUse(OSError):
     """Another live process holds the folder (`hold_folder`)."""
 
 
+def lock_file(handle: IO) -> bool:
+    """Takes an exclusive lock on an open file without waiting (flock: the kernel drops a dead
+    process's lock); False where another open file holds it. Not POSIX (Windows): no lock, True."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def hold_folder(folder: str | Path, purpose: str) -> IO[str]:
     """An exclusive lock on `folder` (its `.lock` file, with the holder's pid), held until the
     returned file is closed or the process ends, however it ends: the kernel drops a dead process's
@@ -219,18 +233,12 @@ def hold_folder(folder: str | Path, purpose: str) -> IO[str]:
     folder = Path(folder)
     check_writable(folder, folder)
     handle = open(folder / ".lock", "a+", encoding="utf-8")
-    try:
-        import fcntl
-    except ImportError:  # not POSIX (Windows): no lock, as before
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not lock_file(handle):
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
         raise FolderInUse(f"{folder}: process {holder} is {purpose} this folder; wait for it to end or "
-                          "choose another folder") from None
+                          "choose another folder")
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document, utf8_lines
-from ..files import atomic_output, check_input, check_output, is_stdio
+from ..files import atomic_output, check_input, check_output, is_stdio, lock_file
 from .texts import MAX_SENTENCE_WORDS, Extraction, TextError
 
 
@@ -253,19 +253,12 @@ def _partial(output_path: Path) -> Path:
 
 
 def _open_partial(path: Path):
-    """A partial output opened to append to, locked against a second writer (flock: a dead holder's
-    lock goes with it), with how many results it holds and the last one's id; a line that a kill cut
-    short is cut off."""
+    """A partial output opened to append to, locked against a second writer (files.lock_file), with
+    how many results it holds and the last one's id; a line that a kill cut short is cut off."""
     handle = open(path, "a", encoding="utf-8")
     try:
-        try:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX (Windows): no lock
-            pass
-        except BlockingIOError:
-            raise ValueError(f"{path}: another process is writing it; wait for it to end") from None
+        if not lock_file(handle):
+            raise ValueError(f"{path}: another process is writing it; wait for it to end")
         count, end, last = 0, 0, None
         with open(path, "rb") as lines:  # bytes: where a line that a kill cut short begins
             for line in lines:
