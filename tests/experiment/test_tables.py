@@ -76,3 +76,19 @@ def test_the_precision_cut_simulation_tells_a_correction_that_holds_from_the_rul
     found = simulation.simulate("flat, 0.01 below the target", n=300, target=0.8, confidence=0.95, trials=300, seed=0)
     assert found["fallback-20"]["error_rate"] <= 0.05
     assert found["uncorrected"]["error_rate"] > 0.08
+
+
+def test_pooled_calibration_of_one_run_gives_its_recorded_figures_and_of_two_their_union():
+    runs = [record["test_calibration"] for record in tables.mpnet("spertmt-sums-head-lr")
+            if record.get("test_calibration")]
+    assert len(runs) >= 2
+    for head in ("entity", "relation"):
+        one = tables.pooled_calibration([runs[0][head]])
+        for when in ("before", "after"):
+            assert one[when]["ece"] == pytest.approx(runs[0][head][when]["ece"], abs=1e-9)
+            assert one[when]["brier"] == pytest.approx(runs[0][head][when]["brier"], abs=1e-9)
+        both = tables.pooled_calibration([runs[0][head], runs[1][head]])
+        assert both["items"] == runs[0][head]["before"]["items"] + runs[1][head]["before"]["items"]
+        # the union's ECE is at most the item-weighted mean of the runs' (errors may cancel in a bin)
+        weighted = sum(r[head]["after"]["ece"] * r[head]["after"]["items"] for r in runs[:2]) / both["items"]
+        assert both["after"]["ece"] <= weighted + 1e-12
