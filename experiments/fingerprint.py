@@ -14,6 +14,10 @@ With `--model`, nothing is trained: the hash is over what the model predicts on 
 `predict` returns it (documents) and as `extract` returns it (the sentences as raw text), every
 span, type, score and probability at full precision: proof that a change of the inference code
 moved no prediction (run the script file of one commit against the library of each, PYTHONPATH).
+
+Floating-point sums on a CPU depend on how many threads share them: the hashes are of one `--threads`
+(default 1) on one machine, and each line says its thread count. (The predictions hash of one CoNLL04
+model was fe292614... on one thread and ba62318f... on two, with the same decisions.)
 """
 
 from __future__ import annotations
@@ -87,10 +91,12 @@ def main(argv=None) -> int:
     parser.add_argument("--runtime", default="torch", help="the engine that runs --model")
     parser.add_argument("--tiny", action="store_true", help="the test fixture and a tiny encoder (seconds)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=1, help="torch's CPU threads (the hashes depend on it)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.model:
         digest, count = predictions_hash(args.model, args.runtime)
-        print(f"predictions ({args.runtime}, {count} dev sentences): sha256 {digest}")
+        print(f"predictions ({args.runtime}, {count} dev sentences, threads {args.threads}): sha256 {digest}")
         return 0
     if not args.output:
         parser.error("--output (a run to train) or --model (a model to hash the predictions of)")
@@ -111,7 +117,7 @@ def main(argv=None) -> int:
     metrics = spertmt.train(config, output / "run", progress=False)
     for folder in (LAST, BEST):
         values, names = state_hash(output / "run" / folder)
-        print(f"{folder}: sha256 {values} (names {names})")
+        print(f"{folder}: sha256 {values} (names {names}; threads {args.threads})")
     print("metrics: " + json.dumps({s: round(metrics[s]["micro"]["f1"], 6) for s in ("ner", "re", "re_strict")}))
     return 0
 
