@@ -128,3 +128,12 @@ def test_the_component_carries_a_model_folders_calibrated_probabilities(tmp_path
     own = {(e.start, e.end): e.probability for e in load(MODEL, device="cpu").extract(TEXTS[0],
                                                                                       threshold=THRESHOLD)[0].entities}
     assert got != pytest.approx(own)
+
+
+def test_the_factory_annotations_are_types_that_spacy_before_3_8_can_validate():
+    """spaCy 3.5-3.7 check a factory's arguments with pydantic v1, which cannot resolve a postponed
+    (string) annotation: `nlp.add_pipe("spertmt")` failed there with a ConfigError on "nlp"."""
+    from spertmt.inference.spacy_pipe import make_spertmt
+
+    arguments = {name: kind for name, kind in make_spertmt.__annotations__.items() if name != "return"}
+    assert arguments and not [name for name, kind in arguments.items() if isinstance(kind, str)]

@@ -18,7 +18,8 @@ stored as plain values (`doc._.spertmt_relations`: token offsets, labels, type, 
 serialise (DocBin, `n_process`); `doc._.relations` turns them into spans.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: spaCy before 3.8 validates a factory's arguments with
+# pydantic v1 from the annotations, and a postponed one stays an unresolved ForwardRef there.
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -58,7 +59,7 @@ if not Doc.has_extension("relations"):  # GLiREL's name too: theirs stays when i
     "set_ents": True})
 def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, runtime: str,
                  threshold: float | None, relations: bool, extract_batch_size: int | None, max_sentence_words: int,
-                 spans_key: str, set_ents: bool) -> SpertmtComponent:
+                 spans_key: str, set_ents: bool) -> "SpertmtComponent":
     if not model:
         raise ValueError('the spertmt component needs a model: nlp.add_pipe("spertmt", config={"model": FOLDER or '
                          'REPO_ID})')
