@@ -5,6 +5,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -264,6 +265,29 @@ def test_the_package_version_is_the_project_version():
         import tomli as tomllib
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     assert spertmt.__version__ == project["version"]
+
+
+def test_the_lowest_versions_script_tries_the_project_floors():
+    """bench/lowest_versions.sh pins each floor it tries to a release of pyproject.toml's bound (4.45
+    -> 4.45.x): raising a floor without trying it fails here."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    bounds = {}
+    for requirement in requirements:
+        found = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?>=([0-9.]+)", requirement)
+        if found:
+            bounds[found[1].lower().replace("_", "-")] = found[2]
+    script = (root / "bench" / "lowest_versions.sh").read_text()
+    pins = dict(pin.split("==") for pin in re.search(r'^FLOORS="([^"]+)"', script, re.M)[1].split())
+    assert len(pins) >= 6
+    for name, version in pins.items():
+        bound = bounds[name.lower().replace("_", "-")]
+        assert version.split(".")[:len(bound.split("."))] == bound.split("."), f"{name}=={version} is not >={bound}"
 
 
 @pytest.mark.parametrize("assignment, message", [

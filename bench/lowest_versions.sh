@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The lowest releases pyproject.toml admits, tried together (docs/reliability.md): a throwaway venv
+# (/tmp/lowest-versions, kept for reuse) gets torch's CPU wheel, the wheel with its test extras and
+# each floor below, then runs this checkout's tests against the installed wheel (build it from the
+# same checkout). torch's own floor (2.10, a CUDA wheel of gigabytes) is bench/torch_compat.sh's;
+# spaCy's (3.5) wants numpy 1, which onnx 1.18's ml_dtypes does not, and Ray's (2.9) pandas and
+# pyarrow of its day, so those two are tried on their own (docs/reliability.md). tests/test_cli.py
+# holds FLOORS to pyproject.toml's ">=" bounds.
+#
+#   python -m build --wheel --no-isolation --outdir dist .
+#   bash bench/lowest_versions.sh dist/spertmt-0.1.0-cp310-abi3-linux_x86_64.whl
+set -euo pipefail
+wheel=$(realpath "$1")
+cd "$(dirname "$0")/.."
+FLOORS="transformers==4.45.2 huggingface_hub==0.25.2 onnx==1.18.0 onnxruntime==1.23.0 starlette==0.37.2 uvicorn==0.29.0"
+# Not floors of ours: fastapi 0.110 is the release that takes starlette 0.37 (ray[serve] needs one;
+# without it pip falls back to a fastapi of 2019), and the Ray Serve that pip then picks (2.55) fails
+# inside Ray on protobuf 7.
+HELPERS="fastapi==0.110.3 protobuf<7"
+venv=/tmp/lowest-versions
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q torch==2.13.0
+# shellcheck disable=SC2086  # the lists are words
+"$venv/bin/pip" install -q "$wheel[test]" $FLOORS $HELPERS
+"$venv/bin/pip" list 2>/dev/null | grep -iE "^(torch|transformers|huggingface.hub|onnx|onnxruntime|starlette|uvicorn) "
+HF_HUB_OFFLINE=1 PYTHONSAFEPATH=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider | tail -n 1
