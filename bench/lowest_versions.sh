@@ -3,9 +3,9 @@
 # (/tmp/lowest-versions, kept for reuse) gets torch's CPU wheel, the wheel with its test extras and
 # each floor below, then runs this checkout's tests against the installed wheel (build it from the
 # same checkout). torch's own floor (2.10, a CUDA wheel of gigabytes) is bench/torch_compat.sh's;
-# spaCy's (3.5) wants numpy 1, which onnx 1.18's ml_dtypes does not, and Ray's (2.9) pandas and
-# pyarrow of its day, so those two are tried on their own (docs/reliability.md). tests/test_cli.py
-# holds FLOORS to pyproject.toml's ">=" bounds.
+# spaCy's (3.5) and Ray's (2.9) want packages of their day (numpy 1 and pydantic 1; pandas 2.1 and
+# pyarrow 16) that the rest of the test extras do not take, so those two are tried on their own
+# (docs/reliability.md). tests/test_cli.py holds FLOORS to pyproject.toml's ">=" bounds.
 #
 #   python -m build --wheel --no-isolation --outdir dist .
 #   bash bench/lowest_versions.sh dist/spertmt-0.1.0-cp310-abi3-linux_x86_64.whl

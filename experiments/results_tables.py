@@ -767,7 +767,7 @@ def pooled_calibration(found: list[dict]) -> dict:
     reliability bins and Brier score; the bins share their edges, so the ECE of the union is exact):
     items, ECE and Brier score before and after calibration, and the ECE that perfect calibration
     would show on them with each item at its bin's mean probability (the records keep no item's own;
-    on one run of seeds 3-4 this came within 0.002 of the recorded figure from the items)."""
+    on each run of seeds 3-4 this came within 0.002 of the recorded figure from the items)."""
     from spertmt.inference.calibration import ece_if_calibrated
 
     items = sum(f["before"]["items"] for f in found)
