@@ -256,33 +256,32 @@ def test_no_module_imports_names_from_the_package_front_door():
                 raise AssertionError(f"{path.relative_to(package)} imports from spertmt's __init__")
 
 
-def test_the_package_version_is_the_project_version():
-    import spertmt
-
+def _project() -> dict:
+    """pyproject.toml's [project] table."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python < 3.11
         import tomli as tomllib
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
-    assert spertmt.__version__ == project["version"]
+    return tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+
+
+def test_the_package_version_is_the_project_version():
+    import spertmt
+
+    assert spertmt.__version__ == _project()["version"]
 
 
 def test_the_lowest_versions_script_tries_the_project_floors():
     """bench/lowest_versions.sh pins each floor it tries to a release of pyproject.toml's bound (4.45
     -> 4.45.x): raising a floor without trying it fails here."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib
-    root = Path(__file__).resolve().parents[1]
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    project = _project()
     requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
     bounds = {}
     for requirement in requirements:
         found = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?>=([0-9.]+)", requirement)
         if found:
             bounds[found[1].lower().replace("_", "-")] = found[2]
-    script = (root / "bench" / "lowest_versions.sh").read_text()
+    script = (Path(__file__).resolve().parents[1] / "bench" / "lowest_versions.sh").read_text()
     pins = dict(pin.split("==") for pin in re.search(r'^FLOORS="([^"]+)"', script, re.M)[1].split())
     assert len(pins) >= 6
     for name, version in pins.items():
