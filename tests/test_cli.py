@@ -196,6 +196,7 @@ def test_training_calibrates_on_dev_or_chooses_theta_for_a_precision(tiny_config
     items' ECE before and after in the log; target_precision: θ from the precision bound instead
     of F1, stored with the target; calibrate = false writes no calibration."""
     import spertmt
+    from spertmt.data.documents import read_documents
     from spertmt.layout import RunFolder
 
     config = dataclasses.replace(tiny_config, epochs=2, lr=1e-3, target_precision=0.05, target_confidence=0.5)
@@ -210,6 +211,11 @@ def test_training_calibrates_on_dev_or_chooses_theta_for_a_precision(tiny_config
     assert stored["target_precision"] == {"precision": 0.05, "confidence": 0.5} and "*" in stored["entity"]
     tested = [e for e in log if e["event"] == "test_calibration"]
     assert set(tested[0]["entity"]) == {"before", "after", "bins_before", "bins_after"}
+    # predictions.json is what best/ predicts once loaded, calibrated probabilities included
+    best = spertmt.load(run.best)
+    test = read_documents(config.data_path("test_path"), best.types)
+    assert [d.to_json() for d in best.predict(test, batch_size=config.eval_batch_size)] == \
+        json.loads(run.predictions.read_text())
     spertmt.train(dataclasses.replace(tiny_config, calibrate=False), tmp_path / "plain", progress=False)
     assert not (tmp_path / "plain" / "best" / "calibration.json").exists()
     assert not [e for e in RunFolder(tmp_path / "plain").read_log() if e["event"].endswith("calibration")]

@@ -60,13 +60,16 @@ def final_evaluation(trainer: Trainer) -> dict:
     predictions, metrics = predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress,
                                              thresholds[BEST])
     write_metrics(run.metrics, metrics)
-    write_documents(run.predictions, predictions)
     if calibrations[BEST] is not None:  # the test items' probabilities before and after calibration
         from ..inference.thresholds import calibration_quality
 
         trainer.log.write(Event.TEST_CALIBRATION,
                           **calibration_quality(predictions, test_docs, types, calibrations[BEST],
                                                 best.config.multitask_heads))
+        # the predictions written are what best/ predicts once loaded: calibrated (the same decisions)
+        predictions, _ = predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress, thresholds[BEST],
+                                           calibrations[BEST])
+    write_documents(run.predictions, predictions)
     trainer.log.write(Event.TEST, metrics=metrics)
     if thresholds[BEST]:  # θ was tuned: the config's θ scored too, so both readings sit side by side
         _, fixed_metrics = predict_and_score(best, tokenizer, test_docs, types, cfg, device, progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..config import Config
 from ..evaluate import evaluate
+from ..inference.calibration import Calibration
 from ..inference.decoding import threshold_arguments
 from ..inference.engines.base import predict_documents
 from ..inference.engines.pytorch import TorchEngine
@@ -19,10 +20,12 @@ def metric(metrics: dict, dotted: str) -> float:
 
 
 def predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
-                      thresholds: dict | None = None):
-    """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ)."""
+                      thresholds: dict | None = None, calibration: Calibration | None = None):
+    """Predictions and metrics; `thresholds` as thresholds.json ({} or None: the config's θ);
+    `calibration` (calibration.json's) calibrates the probabilities, which no metric reads."""
     predictions = predict_documents(TorchEngine(model, tokenizer, device), documents, batch_size=cfg.eval_batch_size,
-                                    progress=progress, **threshold_arguments(model.config, model.types, thresholds))
+                                    progress=progress, calibration=calibration,
+                                    **threshold_arguments(model.config, model.types, thresholds))
     return predictions, evaluate(documents, predictions, types, overlapping=cfg.overlapping)
 
 

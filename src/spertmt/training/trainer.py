@@ -256,8 +256,9 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
     Writes to `output_dir` (a run folder, spertmt.layout.RunFolder): `best/` and `last/` checkpoints
     (load with `spertmt.load`), `log.jsonl`, `config.json`, and for the test set `metrics.json` and
-    `predictions.json`. Returns the test metrics of the best dev checkpoint (`metrics.json`; the last
-    epoch's are in `metrics_last.json`; with θ tuned on dev, those at the config's θ in
+    `predictions.json` (best/'s, as it predicts once loaded: calibrated probabilities). Returns the
+    test metrics of the best dev checkpoint (`metrics.json`; the last epoch's are in
+    `metrics_last.json`; with θ tuned on dev, those at the config's θ in
     `metrics_fixed_threshold.json`), or the last dev metrics when there is no test set.
 
     `callbacks` (spertmt.training.Callback) run after the built-in ones at each point, e.g.
