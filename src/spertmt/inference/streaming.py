@@ -214,7 +214,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
             chunk.clear()
 
         inputs = (record for index, record in enumerate(_read_inputs(input_path, in_format)) if index % world == rank)
-        for record in _after(inputs, done, last_id, _partial(output_path), input_path) if done else inputs:
+        for record in _after(inputs, done, last_id, Path(partial.name), input_path) if done else inputs:
             chunk.append(record)
             if len(chunk) >= chunk_size:
                 flush()
