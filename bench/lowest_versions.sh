@@ -12,15 +12,18 @@
 set -euo pipefail
 wheel=$(realpath "$1")
 cd "$(dirname "$0")/.."
-FLOORS="transformers==4.45.2 huggingface_hub==0.25.2 onnx==1.18.0 onnxruntime==1.23.0 starlette==0.37.2 uvicorn==0.29.0"
+FLOORS="transformers==4.45.2 huggingface_hub==0.25.2 onnx==1.18.0 onnxruntime==1.23.0 starlette==0.37.2 uvicorn==0.29.0
+        numpy==1.24.4 safetensors==0.4.1 regex==2021.8.3"
 # Not floors of ours: fastapi 0.110 is the release that takes starlette 0.37 (ray[serve] needs one;
 # without it pip falls back to a fastapi of 2019), and the Ray Serve that pip then picks (2.55) fails
-# inside Ray on protobuf 7.
-HELPERS="fastapi==0.110.3 protobuf<7"
+# inside Ray on protobuf 7; pyarrow 26 (Ray Data's) needs numpy 2 without telling pip; tqdm 4.42.1 is
+# the oldest huggingface_hub 0.25 takes (ours, 4.27, is tried without torch: docs/reliability.md).
+HELPERS="fastapi==0.110.3 protobuf<7 pyarrow<26 tqdm==4.42.1"
 venv=/tmp/lowest-versions
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q torch==2.13.0
+"$venv/bin/pip" uninstall -q -y spertmt 2>/dev/null || true  # a wheel of the same version would be kept
 # shellcheck disable=SC2086  # the lists are words
 "$venv/bin/pip" install -q "$wheel[test]" $FLOORS $HELPERS
-"$venv/bin/pip" list 2>/dev/null | grep -iE "^(torch|transformers|huggingface.hub|onnx|onnxruntime|starlette|uvicorn) "
+"$venv/bin/pip" list 2>/dev/null | grep -iE "^(torch|transformers|huggingface.hub|onnx|onnxruntime|starlette|uvicorn|numpy|safetensors|regex|tqdm) "
 HF_HUB_OFFLINE=1 PYTHONSAFEPATH=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider | tail -n 1

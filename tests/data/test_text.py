@@ -81,6 +81,17 @@ def test_hyphenated_words_stay_whole_only_when_asked():
         "the", "U.S.-led", "talks", "ended", ".", "-", "Then"]
 
 
+def test_format_characters_at_a_words_edges_are_outside_its_offsets_whatever_the_regex_release():
+    """A BOM, a zero-width space or joiner beside a word is not in its offsets, and is nothing between
+    an abbreviation and its full stop or a hyphen and its parts: regex releases before 2026-11-24 put
+    no word boundary after a leading BOM, so "\ufeffAcme" was one segment, offsets 0-5."""
+    text = "\ufeffAcme paid\u200b Sen.\u200b 5 dollars to U.S\u200b. strife\u2060-torn\u200d"
+    words = unicode_words(text, offset=3, join_hyphens=True)
+    assert [(w.text, text[w.start - 3:w.end - 3]) for w in words] == [
+        ("Acme", "Acme"), ("paid", "paid"), ("Sen.", "Sen."), ("5", "5"), ("dollars", "dollars"), ("to", "to"),
+        ("U.S.", "U.S\u200b."), ("strife-torn", "strife\u2060-torn")]
+
+
 def test_a_line_break_inside_a_paragraph_is_a_space_and_a_blank_line_or_a_list_item_ends_a_sentence():
     wrapped = "President John F.\nKennedy met Mr. Lee in\r\nBerlin. Then\nhe left.\n\n  \nA new paragraph"
     assert sentences(wrapped) == ["President John F.\nKennedy met Mr. Lee in\r\nBerlin. ", "Then\nhe left.",

@@ -87,7 +87,8 @@ def closes_abbreviation(word: str, following: str) -> bool:
 
 _BOUNDARY = regex.compile(r"(?w)\b")  # (?w): Unicode's default word boundaries (UAX #29)
 _INVISIBLE = regex.compile(r"\p{Cf}")  # format characters: BOM, zero-width space and joiners, soft hyphen
-_NEXT_VISIBLE = regex.compile(r"\s*(\S?)")
+_NEXT_VISIBLE = regex.compile(r"[\s\p{Cf}]*(\S?)")
+_EDGES = regex.compile(r"\p{Cf}*(.*?)\p{Cf}*", regex.S)
 
 
 HYPHENS = ("-", "\u2010", "\u2011")  # hyphen-minus, hyphen, non-breaking hyphen
@@ -95,24 +96,32 @@ HYPHENS = ("-", "\u2010", "\u2011")  # hyphen-minus, hyphen, non-breaking hyphen
 
 def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> list[Word]:
     """The segments between Unicode word boundaries that hold more than spaces and invisible
-    characters; each word's text NFC-normalised without its format characters, offsets exact. An
-    abbreviation keeps its full stop ("U.S.", "Mr.", "Inc.", "Tenn."), as SpERT's datasets (Penn
-    Treebank words) keep it; `join_hyphens` keeps a hyphenated word whole ("strife-torn",
-    "1-900-WEATHER", "U.S.-led")."""
+    characters; each word's text NFC-normalised without its format characters, offsets exact and
+    without the format characters at its edges. An abbreviation keeps its full stop ("U.S.", "Mr.",
+    "Inc.", "Tenn."), as SpERT's datasets (Penn Treebank words) keep it; `join_hyphens` keeps a
+    hyphenated word whole ("strife-torn", "1-900-WEATHER", "U.S.-led")."""
     cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
+
+    def touch(left: Word, right_start: int) -> bool:  # nothing visible between the two
+        return not _INVISIBLE.sub("", text[left.end - offset:right_start - offset])
+
     words: list[Word] = []
-    for start, end in zip(cuts, cuts[1:]):
-        visible = _INVISIBLE.sub("", text[start:end])
+    for cut, next_cut in zip(cuts, cuts[1:]):
+        visible = _INVISIBLE.sub("", text[cut:next_cut])
         if not visible.strip():
             continue
-        if (visible == "." and words and words[-1].end == offset + start
+        # the format characters at a segment's edges (where regex puts a boundary beside a BOM or a
+        # zero-width space changed with its release of 2026-11-24) are left out of the offsets
+        edges = _EDGES.fullmatch(text, cut, next_cut)
+        start, end = offset + edges.start(1), offset + edges.end(1)
+        if (visible == "." and words and touch(words[-1], start)
                 and (words[-1].text in STATE_ABBREVIATIONS
-                     or closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, end).group(1)))):
-            words[-1] = Word(words[-1].text + ".", words[-1].start, offset + end)
+                     or closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, next_cut).group(1)))):
+            words[-1] = Word(words[-1].text + ".", words[-1].start, end)
             continue
-        word = Word(unicodedata.normalize("NFC", visible), offset + start, offset + end)
-        if (join_hyphens and len(words) > 1 and words[-1].text in HYPHENS and words[-2].end == words[-1].start
-                and words[-1].end == word.start and word.text[0].isalnum()
+        word = Word(unicodedata.normalize("NFC", visible), start, end)
+        if (join_hyphens and len(words) > 1 and words[-1].text in HYPHENS and touch(words[-2], words[-1].start)
+                and touch(words[-1], word.start) and word.text[0].isalnum()
                 and words[-2].text.rstrip(".")[-1:].isalnum()):  # "U.S.-led": an abbreviation's full stop too
             hyphen = words.pop()
             word = Word(words[-1].text + hyphen.text + word.text, words.pop().start, word.end)
