@@ -264,10 +264,8 @@ def test_no_module_imports_names_from_the_package_front_door():
 
 def _project() -> dict:
     """pyproject.toml's [project] table."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib
+    from spertmt.config import tomllib  # tomli before Python 3.11
+
     return tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
 
 

@@ -387,7 +387,7 @@ def test_an_install_without_torch_extracts(exported, tmp_path):
     import shutil
     from pathlib import Path
 
-    import tomllib
+    from spertmt.config import tomllib  # tomli before Python 3.11
 
     root = Path(__file__).resolve().parents[2]
     requirements = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["portable"]
