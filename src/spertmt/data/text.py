@@ -103,7 +103,7 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
 
     def touch(left: Word, right_start: int) -> bool:  # nothing visible between the two
-        return not _INVISIBLE.sub("", text[left.end - offset:right_start - offset])
+        return left.end == right_start or not _INVISIBLE.sub("", text[left.end - offset:right_start - offset])
 
     words: list[Word] = []
     for cut, next_cut in zip(cuts, cuts[1:]):
@@ -112,8 +112,10 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
             continue
         # the format characters at a segment's edges (where regex puts a boundary beside a BOM or a
         # zero-width space changed with its release of 2026-11-24) are left out of the offsets
-        edges = _EDGES.fullmatch(text, cut, next_cut)
-        start, end = offset + edges.start(1), offset + edges.end(1)
+        if len(visible) < next_cut - cut:
+            edges = _EDGES.fullmatch(text, cut, next_cut)
+            cut, next_cut = edges.span(1)
+        start, end = offset + cut, offset + next_cut
         if (visible == "." and words and touch(words[-1], start)
                 and (words[-1].text in STATE_ABBREVIATIONS
                      or closes_abbreviation(words[-1].text, _NEXT_VISIBLE.match(text, next_cut).group(1)))):
