@@ -16,9 +16,9 @@ for version in "$@"; do
   # pyenv's shims answer only for the version pyenv has chosen: take its interpreter where it has one
   python=$(ls "$(pyenv root 2>/dev/null)"/versions/"$version"*/bin/python"$version" 2>/dev/null | tail -n 1 || true)
   [ -x "$venv/bin/python" ] || "${python:-python$version}" -m venv "$venv"
-  "$venv/bin/pip" install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/pip" install -q torch==2.13.0 2>&1 | { grep -v "^WARNING: Location" || true; }
   "$venv/bin/pip" uninstall -q -y spertmt 2>/dev/null || true  # a wheel of the same version would be kept
-  "$venv/bin/pip" install -q "$wheel[test]" 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/pip" install -q "$wheel[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }
   loaded=$(cd /tmp && "$venv/bin/python" -c "import sys, torch, spertmt.ops as o
 print(sys.version.split()[0], torch.__version__, o.native_load_source() or o.native_load_error())")
   result=$(HF_HUB_OFFLINE=1 PYTHONSAFEPATH=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider -k "not cmake" 2>&1 |

@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 for version in "$@"; do
   venv=/tmp/torch-compat-$version
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "torch==$version" pytest hypothesis expecttest numpy 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/pip" install -q "torch==$version" pytest hypothesis expecttest numpy 2>&1 | { grep -v "^WARNING: Location" || true; }
   "$venv/bin/pip" install -q --force-reinstall --no-deps "$wheel" && "$venv/bin/pip" install -q "$wheel" 2>&1 |
-    grep -v "^WARNING: Location" || true
+    { grep -v "^WARNING: Location" || true; }
   loaded=$(cd /tmp && "$venv/bin/python" -c "import torch, spertmt.ops as o; print(torch.__version__, o.native_load_source() or o.native_load_error())")
   result=$(PYTHONSAFEPATH=1 "$venv/bin/python" -m pytest tests/ops tests/training/test_optim.py -q -p no:cacheprovider \
            -k "not cmake" 2>&1 | tail -n 1)
