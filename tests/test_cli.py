@@ -145,20 +145,45 @@ def test_download_from_a_local_server(tmp_path):
         server.shutdown()
 
 
-def test_brat_folder_convert_validate_train(tiny_config, tmp_path):
-    """The own-data path of docs/data.md: a brat folder in, a trained model out."""
-    brat = tmp_path / "brat"
-    assert main(["convert", "--from", "spert", "--to", "brat", f"{FIXTURES}/tiny_train.json", str(brat)]) == 0
-    data = tmp_path / "data" / "mine.json"  # into a folder that does not exist yet, as docs/data.md does
-    assert main(["convert", "--from", "brat", "--to", "spert", str(brat), str(data)]) == 0
-    types = tmp_path / "data" / "mine_types.json"
-    assert types.exists()
-    assert main(["validate", str(data), "--types", str(types)]) == 0
-    run = tmp_path / "run"
-    assert main(["train", "--quiet", "--output", str(run), "--set", f"encoder={tiny_config.encoder}",
-                 "--set", f"train_path={data}", "--set", f"dev_path={data}", "--set", "test_path=",
-                 "--set", f"types_path={types}", "--set", "epochs=1", "--set", "max_length=128"]) == 0
-    assert (run / "best" / "model.safetensors").exists()
+def test_brat_folder_convert_validate_train(tiny_config, tmp_path, monkeypatch):
+    """The own-data path of docs/data.md: a brat folder in, a trained model out, its paths relative to
+    the working directory (no file of theirs under the data root)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", "--from", "spert", "--to", "brat", f"{FIXTURES}/tiny_train.json", "brat"]) == 0
+    # into a folder that does not exist yet, as docs/data.md does
+    assert main(["convert", "--from", "brat", "--to", "spert", "brat", "data/train.json"]) == 0
+    assert Path("data/train_types.json").exists()
+    assert main(["validate", "data/train.json", "--types", "data/train_types.json"]) == 0
+    assert main(["train", "--quiet", "--output", "runs/mine", "--set", f"encoder={tiny_config.encoder}",
+                 "--set", "train_path=data/train.json", "--set", "dev_path=data/train.json", "--set", "test_path=",
+                 "--set", "types_path=data/train_types.json", "--set", "epochs=1", "--set", "max_length=128"]) == 0
+    assert (tmp_path / "runs" / "mine" / "best" / "model.safetensors").exists()
+
+
+def test_relative_data_paths_prefer_the_data_root_then_the_working_directory(tmp_path, monkeypatch):
+    root, here = tmp_path / "root", tmp_path / "here"
+    (root / "d").mkdir(parents=True)
+    (here / "d").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    (here / "d" / "train.json").write_text("[]")
+    config = Config(data_root=str(root), train_path="d/train.json", dev_path="d/absent.json")
+    assert config.data_path("train_path") == Path("d/train.json")  # only in the working directory
+    assert config.data_path("dev_path") == root / "d" / "absent.json"  # nowhere: the error names the root's
+    (root / "d" / "train.json").write_text("[]")
+    assert config.data_path("train_path") == root / "d" / "train.json"  # in both: the data root's, as before
+
+
+def test_own_training_data_with_conll04_default_paths_is_refused(tiny_config, tmp_path, capsys):
+    """Own train_path with test_path (or dev_path, types_path) left at the default would score CoNLL04's
+    test set, or fail on its types with a message about a file the user never named."""
+    own = ["train", "--quiet", "--output", str(tmp_path / "run"), "--set", f"encoder={tiny_config.encoder}",
+           "--set", f"train_path={FIXTURES}/tiny_train.json", "--set", f"dev_path={FIXTURES}/tiny_train.json"]
+    assert main([*own, "--set", f"types_path={FIXTURES}/tiny_types.json"]) == 2
+    assert ("train_path is '" + f"{FIXTURES}/tiny_train.json' but test_path still names CoNLL04's files (the "
+            "defaults): set test_path to your data's (an empty string: none)") in capsys.readouterr().err
+    assert main(own) == 2
+    assert "test_path, types_path still name CoNLL04's files" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("selection", ["global", "per_type"])

@@ -270,6 +270,12 @@ def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, caps
     assert main(["predict", "--quiet", "--model", str(weights), "--input", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "p.json")]) == 2
     assert f"{weights} is a file, not a model folder: pass the folder, {weights.parent}" in capsys.readouterr().err
+    text = tmp_path / "notes.txt"  # a file beside no model: no folder to point to
+    text.write_text("John works in Paris.")
+    assert main(["predict", "--quiet", "--model", str(text), "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2
+    assert f"{text} is a file, not a model folder: pass a model folder (best/ or last/ of a run)" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])

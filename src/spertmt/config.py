@@ -128,7 +128,8 @@ class Config:
     """Everything a run needs. Defaults are SpERT.MT's (docs/method.md); `mode = "spert"` switches the
     baseline's own defaults in where they differ (see `resolved`)."""
 
-    # Data. Paths may be relative to `data_root` (default: $SPERTMT_DATA, else ../shared/datasets).
+    # Data. A relative path is read under `data_root` (default: $SPERTMT_DATA, else ../shared/datasets)
+    # where it is there, else from the working directory.
     data_root: str = ""
     train_path: str = "conll04/conll04_train.json"  # the training documents (SpERT JSON)
     # The dev set: it picks the best epoch, tunes θ where asked and fits the calibration; "": none.
@@ -300,11 +301,28 @@ class Config:
         )
 
     def data_path(self, key: str) -> Path:
+        """The file a data key names: a relative path under the data root where a file is there, else
+        in the working directory where one is there (a user's own data beside the command), else
+        under the data root (which the error for a missing file then names)."""
         value = getattr(self, key).replace("{fold}", str(self.fold))
         path = Path(value)
         if not value or path.is_absolute():
             return path
-        return Path(self.data_root or os.environ.get("SPERTMT_DATA") or default_data_root()) / path
+        under_root = Path(self.data_root or os.environ.get("SPERTMT_DATA") or default_data_root()) / path
+        return path if not under_root.exists() and path.exists() else under_root
+
+    def check_own_data(self) -> None:
+        """Refuses a training set of the user's with dev, test or types paths left at CoNLL04's
+        defaults: another dataset's files would be read beside it (scored, or refused on the types)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.train_path == defaults["train_path"]:
+            return
+        left = [key for key in ("dev_path", "test_path", "types_path") if getattr(self, key) == defaults[key]]
+        if left:
+            raise ValueError(f"train_path is {self.train_path!r} but {', '.join(left)} still "
+                             f"{'names' if len(left) == 1 else 'name'} CoNLL04's "
+                             f"files (the defaults): set {' and '.join(left)} to your data's"
+                             + (" (an empty string: none)" if set(left) - {"types_path"} else ""))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

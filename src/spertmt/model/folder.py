@@ -60,7 +60,9 @@ def read_folder_json(folder: Path, name: str):
 
 def _check_folder(folder: Path) -> dict:
     if folder.is_file():  # a file of the folder (model.safetensors, encoder.onnx) given for the folder
-        raise FileNotFoundError(f"{folder} is a file, not a model folder: pass the folder, {folder.parent}")
+        hint = (f"pass the folder, {folder.parent}" if (folder.parent / ModelFiles.VERSION).exists()
+                else "pass a model folder (best/ or last/ of a run)")
+        raise FileNotFoundError(f"{folder} is a file, not a model folder: {hint}")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such model folder")
     if not (folder / ModelFiles.VERSION).exists():

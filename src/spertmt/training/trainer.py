@@ -109,6 +109,7 @@ class Trainer:
         self.main = job.main
         warn_if_slow(self.device, cfg.precision)
         # The data is read and checked before anything is written: a bad file leaves no run folder.
+        cfg.check_own_data()
         self.types = types = read_types(cfg.data_path("types_path"))
         train_docs = require_documents(read_documents(cfg.data_path("train_path"), types),
                                        cfg.data_path("train_path"), "to train on")
