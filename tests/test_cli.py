@@ -113,6 +113,17 @@ def test_help(capsys):
     assert "--set" in capsys.readouterr().out
 
 
+def test_every_argument_of_every_command_says_what_it_does():
+    import argparse
+
+    from spertmt.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = [f"{name} {action.option_strings[0] if action.option_strings else action.dest}"
+              for name, parser in commands.choices.items() for action in parser._actions if not action.help]
+    assert silent == []
+
+
 def test_download_from_a_local_server(tmp_path):
     """The download code path, against a server on loopback that serves the CoNLL04 files."""
     served = tmp_path / "served"

@@ -188,6 +188,31 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     assert report["entities_per_type"] == {"Peop": 3, "Loc": 5, "Org": 2} and report["errors"] == []
 
 
+def test_validate_checks_against_a_models_window_and_width_or_the_ones_given(tiny_encoder, tmp_path, capsys):
+    import torch
+
+    from spertmt.data.documents import read_types
+    from spertmt.model.encoder import load_encoder, load_tokenizer
+    from spertmt.model.folder import save_checkpoint
+    from spertmt.model.spertmt import SpERTMT
+
+    config = Config(encoder=tiny_encoder, max_length=128, max_span_width=3)
+    torch.manual_seed(0)
+    model = SpERTMT(config, read_types(f"{FIXTURES}/tiny_types.json"), load_encoder(tiny_encoder))
+    save_checkpoint(model, load_tokenizer(tiny_encoder), tmp_path / "model")
+    data = f"{FIXTURES}/tiny_train.json"
+
+    def report(*options):
+        main(["validate", data, "--model", str(tmp_path / "model"), "--json", *options])
+        found = json.loads(capsys.readouterr().out)
+        return found["documents_longer_than_window"], found["entities_wider_than_max_span_width"]
+
+    window, wide = report()  # the model's: 128 pieces, 3 words
+    assert (window["max_length"], window["count"], wide["max_span_width"]) == (128, 0, 3)
+    window, wide = report("--max-length", "8", "--max-span-width", "1")  # given: they win (--max-length did nothing)
+    assert (window["max_length"], wide["max_span_width"]) == (8, 1) and window["count"] > 0 and wide["count"] > 0
+
+
 def test_score_matches_evaluate_and_names_mismatches(tmp_path, capsys):
     pred = json.loads(open(f"{FIXTURES}/tiny_train.json").read())
     pred[1]["entities"][1]["type"] = "Loc"  # one wrong type

@@ -25,6 +25,15 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                              "(on the CPU the whole model, without torch); or an engine a package registers")
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="auto (default: a GPU where torch sees one, else the CPU), cpu, cuda or cuda:N")
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (defaults: SpERT.MT on CoNLL04, offline encoder)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -86,6 +95,7 @@ def add_dev_set_arguments(parser: argparse.ArgumentParser, writes: str, prints: 
     parser.add_argument("--model", required=True, help=f"model folder; {writes} is written into it")
     parser.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
     parser.add_argument("--dry-run", action="store_true", help=f"print {prints}, write nothing")
-    parser.add_argument("--batch-size", type=int, default=Config.eval_batch_size)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=Config.eval_batch_size,
+                        help="documents per batch (default %(default)s)")
+    add_device_argument(parser)
+    add_quiet_argument(parser)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_quiet_argument
+
 
 def _convert(args: argparse.Namespace) -> int:
     from ..data.convert import convert
@@ -42,8 +44,9 @@ def _download(args: argparse.Namespace) -> int:
 
 def download_arguments(commands) -> None:
     fetch = commands.add_parser("download", help="fetch the public SpERT copies of CoNLL04, SciERC and ADE")
-    fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"])
+    fetch.add_argument("datasets", nargs="*", default=["conll04", "scierc", "ade"],
+                       help="which of conll04, scierc and ade (default: all three)")
     fetch.add_argument("--dest", default="datasets", help="folder (point data_root or SPERTMT_DATA at it)")
     fetch.add_argument("--base-url", help="mirror of the SpERT dataset folder")
-    fetch.add_argument("--quiet", action="store_true")
+    add_quiet_argument(fetch)
     fetch.set_defaults(func=_download)

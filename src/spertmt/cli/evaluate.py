@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config
-from .common import add_runtime_arguments, check_same_types, read_predictions
+from .common import add_device_argument, add_quiet_argument, add_runtime_arguments, check_same_types, read_predictions
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -60,9 +60,9 @@ def eval_arguments(commands) -> None:
     evaluate.add_argument("--output", help="folder for metrics.json and predictions.json")
     evaluate.add_argument("--batch-size", type=int, help="documents per batch (default: the model's eval_batch_size)")
     evaluate.add_argument("--threshold", type=float, help="prediction threshold (default: the model's)")
-    evaluate.add_argument("--device", default="auto")
+    add_device_argument(evaluate)
     add_runtime_arguments(evaluate)
-    evaluate.add_argument("--quiet", action="store_true")
+    add_quiet_argument(evaluate)
     evaluate.set_defaults(func=_eval)
 
 
@@ -89,8 +89,10 @@ def _score(args: argparse.Namespace) -> int:
 
 def score_arguments(commands) -> None:
     score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
-    score.add_argument("--gold", required=True)
-    score.add_argument("--pred", required=True)
+    score.add_argument("--gold", required=True, help="the gold documents, SpERT JSON")
+    score.add_argument("--pred", required=True,
+                       help="the predictions: SpERT JSON, or the JSON lines of spertmt predict (same documents, "
+                            "same order)")
     score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
     score.add_argument(
         "--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)"
@@ -104,7 +106,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ..data.validate import format_report, report_json, validate
 
     types = read_types(args.types) if args.types else None
-    tokenizer, max_length, max_width = None, args.max_length, args.max_span_width
+    tokenizer, max_length, max_width = None, Config.max_length, Config.max_span_width
     if args.model:
         from ..layout import ModelFiles
         from ..model.folder import load_tokenizer_from
@@ -114,6 +116,10 @@ def _validate(args: argparse.Namespace) -> int:
         config = Config.load(model / ModelFiles.CONFIG)
         tokenizer, max_length, max_width = load_tokenizer_from(model), config.max_length, config.max_span_width
         types = types or read_types(model / ModelFiles.TYPES)
+    if args.max_length is not None:  # given: it wins over the model's
+        max_length = args.max_length
+    if args.max_span_width is not None:
+        max_width = args.max_span_width
     report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
     print(report_json(report) if args.json else format_report(report))
     return 1 if report["errors"] else 0
@@ -124,7 +130,11 @@ def validate_arguments(commands) -> None:
     check.add_argument("data", help="SpERT JSON file")
     check.add_argument("--types", help="types file")
     check.add_argument("--model", help="model folder: its types, window and max span width")
-    check.add_argument("--max-span-width", type=int, default=Config.max_span_width)
-    check.add_argument("--max-length", type=int, default=Config.max_length)
-    check.add_argument("--json", action="store_true")
+    check.add_argument("--max-span-width", type=int,
+                       help="count the entities wider than this many words, which a model cannot predict "
+                            f"(default: the model's with --model, else {Config.max_span_width})")
+    check.add_argument("--max-length", type=int,
+                       help="with --model: count the documents longer than this many of its tokenizer's pieces, "
+                            "which are read in overlapping windows (default: the model's window)")
+    check.add_argument("--json", action="store_true", help="print the statistics and errors as JSON")
     check.set_defaults(func=_validate)

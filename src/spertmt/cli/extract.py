@@ -8,7 +8,7 @@ import sys
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..serve.app import ServeSettings as ServeDefaults
-from .common import add_runtime_arguments, read_predictions
+from .common import add_device_argument, add_quiet_argument, add_runtime_arguments, read_predictions
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def predict_arguments(commands) -> None:
     predict = commands.add_parser("predict", help="extract entities and relations from a file of texts")
-    predict.add_argument("--model", required=True)
+    predict.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
     predict.add_argument("--input", required=True,
                          help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
                               "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON); "
@@ -61,8 +61,8 @@ def predict_arguments(commands) -> None:
     predict.add_argument("--output", required=True,
                          help=".jsonl (one result per input) or .json (SpERT JSON); - writes JSON lines to "
                               "standard output as they are extracted")
-    predict.add_argument("--input-format", choices=INPUT_FORMATS)
-    predict.add_argument("--output-format", choices=OUTPUT_FORMATS)
+    predict.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the file's extension")
+    predict.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--batch-size", type=int,
                          help="texts per batch at most (default: 64 on a CPU, where a batch also holds at most "
                               "384 padded pieces; 16 on a GPU)")
@@ -77,12 +77,12 @@ def predict_arguments(commands) -> None:
                          help="for a long run: write the results to OUTPUT.partial as they are extracted, keep them "
                               "if stopped, and go on from there when the same command with --resume runs again; "
                               "OUTPUT.partial becomes OUTPUT at the end (JSON lines, one process)")
-    predict.add_argument("--device", default="auto")
+    add_device_argument(predict)
     predict.add_argument("--max-sentence-words", type=int,
                          help="longer sentences of raw text (text without punctuation) are extracted in "
                               "pieces of this many words; no relation crosses two pieces (default: 128)")
     add_runtime_arguments(predict)
-    predict.add_argument("--quiet", action="store_true")
+    add_quiet_argument(predict)
     predict.set_defaults(func=_predict)
 
 
@@ -144,11 +144,11 @@ def _listening_socket(host: str, port: int):
 def serve_arguments(commands) -> None:
     serve = commands.add_parser("serve", help="an HTTP extraction service (dynamic batching, metrics, back-pressure)")
     serve.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
-    serve.add_argument("--device", default="auto")
+    add_device_argument(serve)
     serve.add_argument("--threads", type=int, help="CPU threads of the model (default: one per core)")
     add_runtime_arguments(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default %(default)s)")
     defaults = ServeDefaults()
     serve.add_argument("--max-batch", type=int, default=defaults.max_batch,
                        help="texts per model call, from requests that arrive together (default %(default)s)")

@@ -37,7 +37,7 @@ def _points(text: str) -> float:
 def export_arguments(commands) -> None:
     export = commands.add_parser("export", help="write the whole model as ONNX (the encoder in fp32 and int8, "
                                                 "the heads' graphs) for ONNX Runtime, with or without torch")
-    export.add_argument("--format", default="onnx", choices=["onnx"])
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="the only one: ONNX (default)")
     export.add_argument("model", help="model folder (e.g. runs/demo/best)")
     export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
                                        "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import Config
-from .common import add_config_arguments, load_config
+from .common import add_config_arguments, add_quiet_argument, load_config
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def train_arguments(commands) -> None:
                             "it is removed then (about 260 MB with the offline encoder)")
     train.add_argument("--all-folds", action="store_true",
                        help="run folds 0 .. num_folds-1 (ADE) and average their metrics")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_argument(train)
     train.set_defaults(func=_train)
 
 
