@@ -255,6 +255,19 @@ def test_calibrate_command_writes_what_extraction_then_reports(trained_copy, cap
     assert (saved / "calibration.json").read_text() == (trained_copy / "calibration.json").read_text()
 
 
+def test_fitting_on_the_models_own_test_set_warns(trained_copy, tmp_path, capsys):
+    config = json.loads((trained_copy / "config.json").read_text())
+    config.update(data_root=str(FIXTURES), test_path="tiny_train.json")
+    (trained_copy / "config.json").write_text(json.dumps(config))
+    for command in ("tune-threshold", "calibrate"):
+        assert main([command, "--quiet", "--model", str(trained_copy), "--data", DATA, "--dry-run"]) == 0
+        assert f"warning: {DATA} is the test set this model was scored on" in capsys.readouterr().err
+    other = tmp_path / "dev.json"  # the same documents in another file: nothing to tell
+    shutil.copy(DATA, other)
+    assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--data", str(other), "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_target_precision_writes_per_type_theta_and_leaves_out_what_cannot_reach_it(trained_copy, capsys):
     assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--data", DATA, "--device", "cpu",
                  "--target-precision", "0.5", "--confidence", "0.6"]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..config import EXTRACTION_PRECISIONS, Config
@@ -88,6 +89,19 @@ def read_predictions(path: str, types=None):
                     [Relation(r["head"], r["tail"], r["type"], r.get("score")) for r in row["relations"]],
                     row.get("id")))
     return documents
+
+
+def read_dev_set(path: str, extractor, purpose: str):
+    """The documents tune-threshold and calibrate fit on, with a warning where they are the model's own
+    test set: θ or a calibration fitted there makes that set's figures optimistic."""
+    from ..data.documents import read_documents, require_documents
+
+    config = extractor.config
+    test = config.data_path("test_path") if config.test_path else None
+    if test is not None and test.exists() and Path(path).resolve() == test.resolve():
+        print(f"warning: {path} is the test set this model was scored on (its config's test_path): fitting on "
+              "it makes the test figures optimistic; fit on a dev set", file=sys.stderr)
+    return require_documents(read_documents(path, extractor.types), path, purpose)
 
 
 def add_dev_set_arguments(parser: argparse.ArgumentParser, writes: str, prints: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..inference.int8_check import INT8_TOLERANCE
-from .common import add_dev_set_arguments, local_folder, probability
+from .common import add_dev_set_arguments, local_folder, probability, read_dev_set
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -76,7 +76,6 @@ def push_arguments(commands) -> None:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from ..data.documents import read_documents, require_documents
     from ..inference import thresholds as tuning
     from ..inference.loading import load_extractor
 
@@ -84,7 +83,7 @@ def _tune(args: argparse.Namespace) -> int:
         raise ValueError("--confidence is the confidence of --target-precision's bound: give a target too")
     extractor = load_extractor(args.model, device=args.device)
     local_folder(extractor, args.model, "tune-threshold", "thresholds.json", args.dry_run)
-    documents = require_documents(read_documents(args.data, extractor.types), args.data, "to tune θ on")
+    documents = read_dev_set(args.data, extractor, "to tune θ on")
     calibrated = extractor.calibration is not None
     chosen = extractor.tune_thresholds(documents, args.target_precision, args.confidence or 0.95,
                                        per_type=not args.global_only, batch_size=args.batch_size,
@@ -116,14 +115,13 @@ def tune_arguments(commands) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from ..data.documents import read_documents, require_documents
     from ..inference.calibration import save_calibration
     from ..inference.loading import load_extractor
     from ..inference.thresholds import format_calibration
 
     extractor = load_extractor(args.model, device=args.device)
     local_folder(extractor, args.model, "calibrate", "calibration.json", args.dry_run)
-    documents = require_documents(read_documents(args.data, extractor.types), args.data, "to calibrate on")
+    documents = read_dev_set(args.data, extractor, "to calibrate on")
     print(format_calibration(extractor.calibrate(documents, batch_size=args.batch_size, progress=not args.quiet)))
     if extractor.calibration is None:
         return 0
