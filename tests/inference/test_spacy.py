@@ -108,15 +108,16 @@ def test_a_doc_the_component_did_not_see_has_no_relations(nlp):
 
 
 def test_the_component_carries_a_model_folders_calibrated_probabilities(tmp_path):
-    """A folder with calibration.json: the spans' "probabilities" attribute holds the calibrated
-    probabilities, as spertmt's own extraction reports them."""
+    """A folder with calibration.json: the spans' "probabilities" attribute and the relations'
+    `probability` hold the calibrated probabilities, as spertmt's own extraction reports them."""
     import shutil
 
     from spertmt.inference.calibration import Calibration, HeadCalibration, Platt, save_calibration
 
     folder = tmp_path / "model"
     shutil.copytree(MODEL, folder)
-    save_calibration(folder, Calibration({"entity": HeadCalibration({"*": Platt(3.0, 1.0, False)}, "platt", False)}))
+    save_calibration(folder, Calibration({"entity": HeadCalibration({"*": Platt(3.0, 1.0, False)}, "platt", False),
+                                          "relation": HeadCalibration({"*": Platt(2.0, 0.5, False)}, "platt", False)}))
     calibrated = spacy.blank("en")
     calibrated.add_pipe("spertmt", config={"model": str(folder), "threshold": THRESHOLD, "device": "cpu"})
     doc = calibrated(TEXTS[0])
@@ -128,6 +129,19 @@ def test_the_component_carries_a_model_folders_calibrated_probabilities(tmp_path
     own = {(e.start, e.end): e.probability for e in load(MODEL, device="cpu").extract(TEXTS[0],
                                                                                       threshold=THRESHOLD)[0].entities}
     assert got != pytest.approx(own)
+    result = load(folder, device="cpu").extract(TEXTS[0], threshold=THRESHOLD)[0]
+    want = {(result.entities[r.head].start, result.entities[r.tail].start, r.type): r.probability
+            for r in result.relations}
+    got = {(r.head.start_char, r.tail.start_char, r.type): r.probability for r in doc._.relations}
+    assert got and got == pytest.approx(want)
+
+
+def test_relations_stored_before_they_carried_a_probability_still_read():
+    doc = spacy.blank("en")("John works for Acme.")
+    doc._.spertmt_relations = [(0, 1, "Peop", 3, 4, "Org", "Work_For", 1.5)]  # 8 values, as docs stored them
+    (relation,) = doc._.relations
+    assert (relation.head.text, relation.tail.text, relation.type, relation.score, relation.probability) == (
+        "John", "Acme", "Work_For", 1.5, None)
 
 
 def test_the_factory_annotations_are_types_that_spacy_before_3_8_can_validate():

@@ -6,7 +6,7 @@
     doc = nlp("John Smith works for Acme Corp in Berlin.")
     doc.ents                       # the entities, non-overlapping (the highest-scoring kept)
     doc.spans["spertmt"]           # every entity, nested ones too; .attrs["scores"], ["probabilities"]
-    doc._.relations                # [SpacyRelation(head=Span, tail=Span, type, score), ...]
+    doc._.relations                # [SpacyRelation(head=Span, tail=Span, type, score, probability), ...]
 
 Words are spaCy's tokens (whitespace tokens left out), so offsets are those of the doc. Relations are
 found within a sentence: the doc's own sentences when a component set them (a parser, a sentencizer),
@@ -14,7 +14,7 @@ else spertmt's rules on the doc's text (spertmt.data.text), and a sentence longe
 `max_sentence_words` is extracted in pieces, as `Extractor.extract` does. `nlp.pipe(texts,
 batch_size=...)` extracts each batch of docs together, in spertmt's batches of at most
 `extract_batch_size` sentences (default: the engine's, as `Extractor.extract`). The relations are
-stored as plain values (`doc._.spertmt_relations`: token offsets, labels, type, score), so docs
+stored as plain values (`doc._.spertmt_relations`: token offsets, labels, type, score, probability), so docs
 serialise (DocBin, `n_process`); `doc._.relations` turns them into spans.
 """
 
@@ -40,11 +40,13 @@ class SpacyRelation(NamedTuple):
     tail: Span
     type: str
     score: float | None
+    probability: float | None = None  # calibrated where the model folder holds a calibration
 
 
 def _relations(doc: Doc) -> list[SpacyRelation]:
-    return [SpacyRelation(Span(doc, hs, he, label=hl), Span(doc, ts, te, label=tl), kind, score)
-            for hs, he, hl, ts, te, tl, kind, score in doc._.spertmt_relations or []]  # None: not run on it
+    # 8 values: a doc stored before relations carried their probability
+    return [SpacyRelation(Span(doc, hs, he, label=hl), Span(doc, ts, te, label=tl), *rest)
+            for hs, he, hl, ts, te, tl, *rest in doc._.spertmt_relations or []]  # None: not run on it
 
 
 if not Doc.has_extension("spertmt_relations"):
@@ -106,7 +108,7 @@ class SpertmtComponent:
             for r in result.relations:
                 head, tail = spans[first + r.head], spans[first + r.tail]
                 docs[d]._.spertmt_relations.append((head.start, head.end, head.label_, tail.start, tail.end,
-                                                    tail.label_, r.type, r.score))
+                                                    tail.label_, r.type, r.score, r.probability))
         for doc, (spans, scores, probabilities) in zip(docs, found):
             doc.spans[self.spans_key] = SpanGroup(doc, name=self.spans_key, spans=spans,
                                                   attrs={"scores": scores, "probabilities": probabilities})
