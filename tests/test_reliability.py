@@ -262,6 +262,10 @@ def test_a_damaged_model_folder_names_the_folder_and_the_file(tmp_path, capsys, 
 
 
 def test_a_run_folder_passed_as_a_model_says_which_folder_to_pass(tmp_path, capsys):
+    assert main(["predict", "--quiet", "--model", "bert-base-cased", "--input", f"{FIXTURES}/tiny_train.json",
+                 "--output", str(tmp_path / "p.json")]) == 2  # an encoder's name for a trained model
+    assert ("bert-base-cased: no such model folder (a model that spertmt trained: a run's best/ or last/, or a hub "
+            "repo id owner/name)") in capsys.readouterr().err
     shutil.copytree(f"{FIXTURES}/model-format1", tmp_path / "run" / "best")
     assert main(["predict", "--quiet", "--model", str(tmp_path / "run"), "--input", f"{FIXTURES}/tiny_train.json",
                  "--output", str(tmp_path / "p.json")]) == 2

@@ -64,7 +64,8 @@ def _check_folder(folder: Path) -> dict:
                 else "pass a model folder (best/ or last/ of a run)")
         raise FileNotFoundError(f"{folder} is a file, not a model folder: {hint}")
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such model folder")
+        raise FileNotFoundError(f"{folder}: no such model folder (a model that spertmt trained: a run's best/ "
+                                "or last/, or a hub repo id owner/name)")
     if not (folder / ModelFiles.VERSION).exists():
         runs = [name for name in CHECKPOINTS if (folder / name / ModelFiles.VERSION).exists()]
         hint = f"; it is a run folder: pass {folder / runs[0]}" if runs else ""
