@@ -327,6 +327,13 @@ def test_training_into_a_folder_with_a_model_needs_resume_or_overwrite(tiny_enco
      "line 2: entities[0] has type 'Person', which the model does not know; its entity types: Loc, Org, Peop"),
     ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": 1, "end": 4}]}',
      "line 2: entities[0] ({'type': 'Peop', 'start': 1, 'end': 4}) does not fall on word boundaries"),
+    ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": 9, "end": 40}]}',
+     "line 2: entities[0] ({'type': 'Peop', 'start': 9, 'end': 40}) reaches beyond the text's words, which lie "
+     "within characters 0 to 14"),
+    ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": 4, "end": 0}]}',
+     "line 2: entities[0] ({'type': 'Peop', 'start': 4, 'end': 0}) ends where or before it starts"),
+    ('{"tokens": ["John", "met", "Mary"], "entities": [{"type": "Peop", "token_start": 2, "token_end": 4}]}',
+     "line 2: entities[0] ({'type': 'Peop', 'token_start': 2, 'token_end': 4}) reaches beyond the text's 3 words"),
     ('{"text": "John met Mary.", "entities": [{"type": "Peop", "start": "0", "end": 4}]}',
      'line 2: entities[0] ({\'type\': \'Peop\', \'start\': \'0\', \'end\': 4}) needs "type" and whole-number'),
 ])

@@ -231,7 +231,23 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
                 mine.append((e["token_start"], e["token_end"], e["type"]))
                 break
         else:
-            raise GivenEntityError(item, f"{where} ({e}) does not fall on word boundaries within one sentence")
+            raise GivenEntityError(item, f"{where} ({e}) {_why_not_placed(e, own, by_chars)}")
+
+
+def _why_not_placed(e: dict, own: list[_Sentence], by_chars: bool) -> str:
+    """What is wrong with a given entity that no sentence of its text holds, for its error."""
+    start, end = (e["start"], e["end"]) if by_chars else (e["token_start"], e["token_end"])
+    if end <= start:
+        return "ends where or before it starts"
+    if by_chars:
+        last = max((s.words[-1].end for s in own if s.words), default=0)
+        if start < 0 or end > last:
+            return f"reaches beyond the text's words, which lie within characters 0 to {last}"
+    else:
+        words = sum(len(s.words) for s in own)
+        if start < 0 or end > words:
+            return f"reaches beyond the text's {words} words"
+    return "does not fall on word boundaries within one sentence"
 
 
 def _merge(result: Extraction, sentence: _Sentence, predicted: Document) -> None:
