@@ -2,12 +2,13 @@
 # The lowest releases pyproject.toml admits, tried together (docs/reliability.md): a throwaway venv
 # (/tmp/lowest-versions, kept for reuse) gets torch's CPU wheel, the wheel with its test extras and
 # each floor below, then runs this checkout's tests against the installed wheel (build it from the
-# same checkout). torch's own floor (2.10, a CUDA wheel of gigabytes) is bench/torch_compat.sh's;
-# spaCy's (3.5) and Ray's (2.9) want packages of their day (numpy 1 and pydantic 1; pandas 2.1 and
-# pyarrow 16) that the rest of the test extras do not take, so those two are tried on their own
-# (docs/reliability.md). tests/test_cli.py holds FLOORS to pyproject.toml's ">=" bounds. TORCH=2.10.0
-# puts torch's floor in too (a CUDA wheel of gigabytes, in its own venv; the CMake test, a source
-# build that wants the CUDA toolkit's libraries beside a CUDA torch, is then left out).
+# same checkout). spaCy's floor (3.5) and Ray's (2.9) want packages of their day (numpy 1 and
+# pydantic 1; pandas 2.1 and pyarrow 16) that the rest of the test extras do not take, so those two
+# are tried on their own (docs/reliability.md). tests/test_cli.py holds FLOORS to pyproject.toml's
+# ">=" bounds. torch is 2.13.0 unless TORCH names a release: TORCH=2.10.0 puts torch's own floor in
+# too (a CUDA wheel of gigabytes, in its own venv; the CMake test, a source build that wants the
+# CUDA toolkit's libraries beside a CUDA torch, is then left out). bench/torch_compat.sh tries
+# torch's releases alone.
 #
 #   python -m build --wheel --no-isolation --outdir dist .
 #   bash bench/lowest_versions.sh dist/spertmt-0.1.0-cp310-abi3-linux_x86_64.whl
