@@ -277,6 +277,39 @@ def test_training_decides_raw_text_decoding_from_its_data(tiny_encoder, tmp_path
         assert json.loads((output / "config.json").read_text())["hyphenated_words"] is None
 
 
+@pytest.mark.parametrize("mode", [["mode=spertmt"], ["mode=spertmt", "multi_task=false"], ["mode=spert"]],
+                         ids=lambda m: "-".join(m))
+def test_entity_only_data_trains_extracts_and_exports_in_every_mode(tiny_encoder, tmp_path, mode):
+    """A corpus and types file without relation types (an NER corpus) trains, picks its epoch on dev
+    NER F1 (a relation F1 is 0 at every epoch), extracts entities and no relation, and exports to
+    ONNX Runtime with the same entities. It failed with a traceback in training, then in export."""
+    import spertmt
+
+    documents = json.loads((Path(FIXTURES) / "tiny_train.json").read_text())
+    for document in documents:
+        document["relations"] = []
+    (tmp_path / "ner.json").write_text(json.dumps(documents))
+    types = json.loads((Path(FIXTURES) / "tiny_types.json").read_text())
+    types["relations"] = {}
+    (tmp_path / "ner_types.json").write_text(json.dumps(types))
+    run = tmp_path / "run"
+    assert main(["train", "--quiet", "--output", str(run), "--set", f"data_root={tmp_path}", "--set", "epochs=2",
+                 "--set", "train_path=ner.json", "--set", "dev_path=ner.json", "--set", "test_path=ner.json",
+                 "--set", "types_path=ner_types.json", "--set", f"encoder={tiny_encoder}", "--set", "max_length=128",
+                 "--set", "batch_size=2", *(f"--set={m}" for m in mode)]) == 0
+    assert json.loads((run / "best" / "config.json").read_text())["select_metric"] == "ner.micro.f1"
+    dev = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()
+           if json.loads(line)["event"] == "dev"]
+    assert [e["ner.micro.f1"] for e in dev] == [e["metrics"]["ner"]["micro"]["f1"] for e in dev]
+    texts = [" ".join(d["tokens"]) for d in documents]
+    torch_results = spertmt.load(run / "best", device="cpu").extract(texts, threshold=-100.0)
+    assert any(r.entities for r in torch_results) and not any(r.relations for r in torch_results)
+    assert main(["export", str(run / "best"), str(tmp_path / "onnx"), "--no-int8-check"]) == 0
+    onnx_results = spertmt.load(tmp_path / "onnx", runtime="onnx").extract(texts, threshold=-100.0)
+    entities = lambda results: [[(e.start, e.end, e.type) for e in r.entities] for r in results]  # noqa: E731
+    assert entities(onnx_results) == entities(torch_results) and not any(r.relations for r in onnx_results)
+
+
 def test_heads_give_probabilities_in_0_1():
     import torch
 

@@ -222,7 +222,9 @@ class Config:
     precision: str = "fp32"  # "bf16" or "fp16" autocast (fp16 with a gradient scaler)
     num_workers: int = 0  # data-loading processes (0: in the training process)
     device: str = "auto"  # "auto" (a GPU when torch sees one), "cpu", "cuda" or "cuda:N"
-    select_metric: str = "re_strict.micro.f1"  # dev metric that picks the best checkpoint
+    # The dev metric that picks the best checkpoint; where the types file has no relation type, a
+    # relation metric gives way to ner.micro.f1.
+    select_metric: str = "re_strict.micro.f1"
     eval_every_epoch: bool = True  # False: no dev scoring between epochs (the last epoch is kept)
     # Callbacks by their registered name (spertmt.training.callbacks.CALLBACKS) and arguments, e.g.
     # in TOML `[callbacks.early_stopping]` then `patience = 3`; run after the built-in ones.

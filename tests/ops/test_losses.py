@@ -150,6 +150,17 @@ def test_ranking_loss_wrapper_labels_and_reductions():
         ops.ranking_loss(scores, labels, reduction="avg")
 
 
+def test_ranking_loss_over_no_class_is_zero():
+    """No class at all (data without relation types): the negative term's max over no wrong class is
+    -inf, so each sample's loss is log(1 + 0) = 0, with a gradient of the scores' (empty) shape."""
+    scores = torch.zeros(2, 3, 0, dtype=torch.float64, requires_grad=True)
+    for labels in (torch.zeros(2, 3, 0, dtype=torch.bool), torch.full((2, 3), -1)):
+        torch.testing.assert_close(ops.ranking_loss(scores, labels, reduction="none"),
+                                   torch.zeros(2, 3, dtype=torch.float64))
+    ops.ranking_loss(scores, torch.full((2, 3), -1), mask=torch.ones(2, 3, dtype=torch.bool)).backward()
+    assert scores.grad.shape == (2, 3, 0)
+
+
 def test_ranking_gradient_reaches_gold_and_best_wrong_only():
     scores = torch.tensor([[0.5, 2.0, 2.0, -1.0]], dtype=torch.float64, requires_grad=True)
     gold = torch.tensor([[True, False, False, False]])

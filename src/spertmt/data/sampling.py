@@ -72,7 +72,7 @@ def _gold_relations(doc: Document, types: Types, position: list[int | None]):
 
 
 def _tensor(rows, width: int, dtype) -> torch.Tensor:
-    return torch.tensor(rows, dtype=dtype).reshape(-1, width)
+    return torch.tensor(rows, dtype=dtype).reshape(len(rows), width)  # width 0: no relation types
 
 SPERTMT_DEFAULTS = MODE_DEFAULTS["spertmt"]  # the training-only arguments' defaults are the config's
 

@@ -15,6 +15,7 @@ Weights are drawn from N(0, 0.02) and biases are 0 (BERT's initialisation, as Sp
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -23,8 +24,12 @@ from torch import Tensor, nn
 from .losses import SampleReduction, multilabel_bce, multitask_loss, none_class_cross_entropy
 
 
-def _init_linear(layer: nn.Linear) -> nn.Linear:
-    nn.init.normal_(layer.weight, std=0.02)
+def _init_linear(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
+    """A linear layer with weights from N(0, 0.02) and zero biases."""
+    with warnings.catch_warnings():  # no outputs (data without relation types): nothing to initialise
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
+        layer = nn.Linear(in_features, out_features, bias=bias)
+        nn.init.normal_(layer.weight, std=0.02)
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
     return layer
@@ -104,8 +109,8 @@ class MultiTaskHead(Head):
 
     def __init__(self, in_features: int, num_types: int):
         super().__init__()
-        self.identifier = _init_linear(nn.Linear(in_features, 1))
-        self.classifier = _init_linear(nn.Linear(in_features, num_types, bias=False))
+        self.identifier = _init_linear(in_features, 1)
+        self.classifier = _init_linear(in_features, num_types, bias=False)
 
     def forward(self, x: Tensor | list[Tensor]) -> tuple[Tensor | None, Tensor]:
         return linear(self.identifier, x).squeeze(-1), linear(self.classifier, x)
@@ -135,7 +140,7 @@ class NoneClassHead(Head):
 
     def __init__(self, in_features: int, num_types: int):
         super().__init__()
-        self.classifier = _init_linear(nn.Linear(in_features, num_types + 1))  # index 0: "none"
+        self.classifier = _init_linear(in_features, num_types + 1)  # index 0: "none"
 
     def forward(self, x: Tensor | list[Tensor]) -> tuple[Tensor | None, Tensor]:
         return None, linear(self.classifier, x)
@@ -165,7 +170,7 @@ class SigmoidHead(Head):
 
     def __init__(self, in_features: int, num_types: int):
         super().__init__()
-        self.classifier = _init_linear(nn.Linear(in_features, num_types))
+        self.classifier = _init_linear(in_features, num_types)
 
     def forward(self, x: Tensor | list[Tensor]) -> tuple[Tensor | None, Tensor]:
         return None, linear(self.classifier, x)
@@ -190,4 +195,6 @@ def passes(scores: Tensor, types: Tensor | None, threshold: float | Tensor) -> T
 
 
 def one_hot_best(scores: Tensor) -> Tensor:
+    if scores.shape[-1] == 0:  # no type (data without relation types): nothing to mark
+        return torch.zeros_like(scores, dtype=torch.bool)
     return torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, scores.argmax(-1, keepdim=True), True)

@@ -81,7 +81,10 @@ def none_class_cross_entropy(logits: Tensor, labels: Tensor, mask: Tensor, reduc
     A sample with several gold classes takes the first one (a softmax has one answer).
     """
     has_class = labels.any(-1)
-    target = torch.where(has_class, labels.to(torch.uint8).argmax(-1) + 1, 0)
+    if labels.shape[-1] == 0:  # no class (data without relation types): every sample is "none"
+        target = torch.zeros_like(has_class, dtype=torch.long)
+    else:
+        target = torch.where(has_class, labels.to(torch.uint8).argmax(-1) + 1, 0)
     per_sample = F.cross_entropy(logits.flatten(0, -2).float(), target.flatten(), reduction="none")
     return reduce(per_sample.view(target.shape), mask)
 
@@ -89,4 +92,5 @@ def none_class_cross_entropy(logits: Tensor, labels: Tensor, mask: Tensor, reduc
 def multilabel_bce(logits: Tensor, labels: Tensor, mask: Tensor, reduce: SampleReduction = MEAN) -> Tensor:
     """SpERT's relation loss: sigmoid BCE per type, averaged over types, then over samples."""
     per_type = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
-    return reduce(per_type.mean(-1), mask)
+    # No type (data without relation types): nothing to learn, where a mean over none is NaN.
+    return reduce(per_type.mean(-1) if per_type.shape[-1] else per_type.sum(-1), mask)

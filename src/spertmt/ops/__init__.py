@@ -235,6 +235,8 @@ def ranking_loss(scores: Tensor, labels: Tensor, m_pos: float = 2.5, m_neg: floa
         gold = labels.unsqueeze(-1) == torch.arange(C, device=labels.device)
     if gold.shape != scores.shape:
         raise ValueError(f"gold multi-hot has shape {list(gold.shape)}, expected {list(scores.shape)}")
+    if C == 0:  # no class (data without relation types): the max over no class is -inf, each term 0
+        return _reduce(scores.sum(-1) * 0, mask, reduction)
     flat_scores, flat_gold = scores.reshape(-1, C), gold.reshape(-1, C)
     if _native_for(scores, "ranking_loss"):
         per_sample = torch.ops.spertmt.ranking_loss(flat_scores, flat_gold, float(m_pos), float(m_neg),

@@ -111,6 +111,9 @@ class Trainer:
         # The data is read and checked before anything is written: a bad file leaves no run folder.
         cfg.check_own_data()
         self.types = types = read_types(cfg.data_path("types_path"))
+        if not types.relations and cfg.select_metric.startswith("re"):
+            # Entities only: a relation F1 is 0 at every epoch and would keep the first one.
+            cfg = self.config = dataclasses.replace(cfg, select_metric="ner.micro.f1")
         train_docs = require_documents(read_documents(cfg.data_path("train_path"), types),
                                        cfg.data_path("train_path"), "to train on")
         self.train_docs, held_out = training_split(train_docs, cfg.max_train_documents, cfg.dev_split)
