@@ -214,3 +214,12 @@ def test_joins_hyphenated_words_follows_the_majority():
     assert not joins_hyphenated_words([apart])
     assert not joins_hyphenated_words([Document(["no", "hyphen", "-", "5"])])  # no hyphenated word either way
     assert joins_hyphenated_words([joined, apart])  # 2 against 1
+
+
+def test_a_types_file_of_entities_only_may_leave_out_relations(tmp_path):
+    (tmp_path / "ner.json").write_text(json.dumps({"entities": {"Peop": {"short": "Peop", "verbose": "Person"}}}))
+    types = read_types(tmp_path / "ner.json")
+    assert [t.name for t in types.entities] == ["Peop"] and types.relations == []
+    (tmp_path / "none.json").write_text(json.dumps({"relations": {}}))
+    with pytest.raises(DataError, match="none.json: a types file needs the key 'entities'"):
+        read_types(tmp_path / "none.json")

@@ -53,14 +53,15 @@ class Types:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<types>") -> Types:
-        if not isinstance(data, dict) or "entities" not in data or "relations" not in data:
-            raise DataError(f"{source}: a types file needs the keys 'entities' and 'relations'")
+        if not isinstance(data, dict) or "entities" not in data:
+            raise DataError(f"{source}: a types file needs the key 'entities' (and 'relations', which an "
+                            "entities-only corpus may leave out)")
         try:
             entities = [EntityType(name, i, str(v.get("short", name)), str(v.get("verbose", name)))
                         for i, (name, v) in enumerate(data["entities"].items())]
             relations = [RelationType(name, i, str(v.get("short", name)), str(v.get("verbose", name)),
                                       bool(v.get("symmetric", False)))
-                         for i, (name, v) in enumerate(data["relations"].items())]
+                         for i, (name, v) in enumerate(data.get("relations", {}).items())]
         except AttributeError as error:
             raise DataError(f"{source}: each type must map a name to an object ({error})") from None
         if not entities:
