@@ -3,7 +3,7 @@
 import pytest
 
 from spertmt.data.documents import Document, Entity, Relation, Types
-from spertmt.evaluate import evaluate, format_metrics
+from spertmt.evaluate import evaluate, format_metrics, summary
 
 TYPES = Types.from_dict({
     "entities": {"Peop": {}, "Loc": {}, "Org": {}, "Drug": {}, "AE": {}},
@@ -88,6 +88,10 @@ def test_checks_and_table():
     assert "RE+ (strict, with NER)" in table and "micro" in table and "100.00" in table
     empty = evaluate([doc([])], [doc([])], TYPES)
     assert empty["ner"]["micro"]["f1"] == 0.0 and empty["ner"]["per_type"] == {}
+    # relations of a corpus of entities only: no table of zeros, and no "re F1 0.00" after each epoch
+    assert "--- RE+ (strict, with NER) ---\nnothing to score" in format_metrics(evaluate(gold, gold, TYPES))
+    assert summary(evaluate(gold, gold, TYPES)) == "ner F1 100.00"
+    assert summary(empty) == "nothing to score: no item in the gold or the predictions"
 
 
 def test_spertmt_evaluate_is_the_function_whatever_was_imported_before(tmp_path):

@@ -20,6 +20,7 @@ from pathlib import Path
 from .data.documents import Document, Types
 from .files import write_text_atomic
 
+NOTHING_TO_SCORE = "nothing to score: no item in the gold or the predictions"
 SETTINGS = (("ner", "NER"), ("re", "RE (boundaries, without NER)"), ("re_strict", "RE+ (strict, with NER)"))
 
 
@@ -112,12 +113,16 @@ def sentence_counts(gold: list[Document], pred: list[Document], types: Types, ov
 
 
 def format_metrics(metrics: dict) -> str:
-    """SpERT-style tables: per type, then micro and macro, for NER, RE and RE+."""
+    """SpERT-style tables: per type, then micro and macro, for NER, RE and RE+; a setting with no item
+    in the gold or the predictions (relations of a corpus of entities only) says so in one line."""
     lines = []
     for key, title in SETTINGS:
         if key not in metrics:
             continue
         m = metrics[key]
+        if key not in scored_settings(metrics):
+            lines += [f"--- {title} ---", NOTHING_TO_SCORE, ""]
+            continue
         lines += [f"--- {title} ---", f"{'type':>24} {'precision':>10} {'recall':>10} {'f1-score':>10} {'support':>8}"]
         for name, t in m["per_type"].items():
             lines.append(f"{name:>24} {t['precision']:10.2f} {t['recall']:10.2f} {t['f1']:10.2f} {t['support']:8d}")
@@ -130,8 +135,15 @@ def format_metrics(metrics: dict) -> str:
 
 
 def summary(metrics: dict) -> str:
-    """One line: micro F1 of NER, RE and RE+."""
-    return " | ".join(f"{key} F1 {metrics[key]['micro']['f1']:.2f}" for key, _ in SETTINGS if key in metrics)
+    """One line: micro F1 of NER, RE and RE+, leaving out a setting with nothing to score."""
+    return " | ".join(f"{key} F1 {metrics[key]['micro']['f1']:.2f}" for key in scored_settings(metrics)) \
+        or NOTHING_TO_SCORE
+
+
+def scored_settings(metrics: dict) -> list[str]:
+    """The settings of `metrics` (evaluate's) that had something to score: not the relations of a
+    corpus of entities only, whose F1 of 0 says nothing about the model."""
+    return [key for key, _ in SETTINGS if key in metrics and metrics[key].get("per_type") != {}]
 
 
 def mean_std(metrics: list[dict]) -> dict:

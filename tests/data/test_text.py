@@ -92,6 +92,17 @@ def test_format_characters_at_a_words_edges_are_outside_its_offsets_whatever_the
         ("U.S.", "U.S\u200b."), ("strife-torn", "strife\u2060-torn")]
 
 
+def test_a_control_character_parts_words_as_a_space_does_and_is_no_word():
+    """NUL, BEL or an escape left in a text (a careless export, a binary field) is no word: the model was
+    never shown one, and it would come back as an entity's neighbour in every output."""
+    text = "Acme\x00Corp hired\x07 Ann \x1b[0m in Oslo\x00."
+    words = unicode_words(text, offset=4)
+    assert [(w.text, text[w.start - 4:w.end - 4]) for w in words] == [
+        ("Acme", "Acme"), ("Corp", "Corp"), ("hired", "hired"), ("Ann", "Ann"), ("[", "["), ("0m", "0m"),
+        ("in", "in"), ("Oslo", "Oslo"), (".", ".")]
+    assert unicode_words("\x00\x01 \x7f") == []
+
+
 def test_a_line_break_inside_a_paragraph_is_a_space_and_a_blank_line_or_a_list_item_ends_a_sentence():
     wrapped = "President John F.\nKennedy met Mr. Lee in\r\nBerlin. Then\nhe left.\n\n  \nA new paragraph"
     assert sentences(wrapped) == ["President John F.\nKennedy met Mr. Lee in\r\nBerlin. ", "Then\nhe left.",

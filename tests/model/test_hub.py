@@ -5,6 +5,7 @@ manual check; here only its refusal while offline is tested."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def run_folder(tiny_encoder, tmp_path_factory):
     save_checkpoint(SpERTMT(config, types, load_encoder(tiny_encoder)), load_tokenizer(tiny_encoder), run / "best")
     (run / "best" / "thresholds.json").write_text(json.dumps({"entity": {"*": -100.0}, "relation": {"*": -100.0}}))
     scores = {"precision": 80.0, "recall": 70.0, "f1": 74.67}
-    (run / "metrics.json").write_text(json.dumps({key: {"micro": scores, "macro": scores, "per_type": {}}
+    (run / "metrics.json").write_text(json.dumps({key: {"micro": scores, "macro": scores, "per_type": {"T": scores}}
                                                   for key in ("ner", "re", "re_strict")}))
     return run
 
@@ -69,6 +70,20 @@ def test_model_card_metadata_parses_with_the_hub_card_api(run_folder, tmp_path):
     assert results == {"NER micro F1": 74.67, "RE (boundaries) micro F1": 74.67, "RE+ (strict) micro F1": 74.67}
     assert all(r.dataset_split == "test" and r.dataset_name == "conll04" for r in card.data.eval_results)
     assert 'spertmt.load("acme/tiny-re")' in card.text and "Entity types: Peop, Loc, Org" in card.text
+
+
+def test_the_card_of_a_model_of_entities_only_publishes_no_relation_f1(run_folder, tmp_path):
+    """Relations with nothing to score (no relation in the gold or the predictions) have an F1 of 0 that
+    says nothing about the model: the card's metadata and table leave them out."""
+    shutil.copytree(run_folder, tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    zeros = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    metrics.update({key: {"micro": zeros, "macro": zeros, "per_type": {}} for key in ("re", "re_strict")})
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps(metrics))
+    load(tmp_path / "run" / "best", device="cpu").save_pretrained(tmp_path / "m")
+    card = ModelCard.load(tmp_path / "m" / "README.md")
+    assert {r.metric_name: r.metric_value for r in card.data.eval_results} == {"NER micro F1": 74.67}
+    assert "| NER | 80.00 | 70.00 | 74.67 |" in card.text and "| RE" not in card.text
 
 
 def test_a_saved_copy_keeps_the_card_of_a_folder_without_run_metrics(run_folder, tmp_path):

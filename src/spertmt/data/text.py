@@ -4,10 +4,10 @@ Words: `unicode_words` (raw text for extraction) cuts at Unicode's default word 
 (UAX #29, as the `regex` library implements them): "3,000" and "O'Neil's" stay whole, combining
 accents stay with their letter, each Chinese or Japanese ideograph is a word, an emoji sequence is
 one; an abbreviation keeps its full stop ("U.S.", "Mr.", as in SpERT's datasets); BOMs and
-zero-width characters are dropped from the words, and a word's text is NFC-normalised, while its
-offsets point into the original text. `simple_words` (runs of letters and digits with inner
-hyphens, apostrophes and dots, or single punctuation marks) and `whitespace_words` are the brat
-converter's splitters.
+zero-width characters are dropped from the words, control characters (NUL, BEL) part words as a
+space does, and a word's text is NFC-normalised, while its offsets point into the original text.
+`simple_words` (runs of letters and digits with inner hyphens, apostrophes and dots, or single
+punctuation marks) and `whitespace_words` are the brat converter's splitters.
 
 Sentences: predictable rules (no model). They end at a blank line or a list's item ("- ", "2. "),
 after . ! ? … when a space (a line break inside a paragraph is one) and a capital letter, a digit or
@@ -89,17 +89,19 @@ _BOUNDARY = regex.compile(r"(?w)\b")  # (?w): Unicode's default word boundaries 
 _INVISIBLE = regex.compile(r"\p{Cf}")  # format characters: BOM, zero-width space and joiners, soft hyphen
 _NEXT_VISIBLE = regex.compile(r"[\s\p{Cf}]*(\S?)")
 _EDGES = regex.compile(r"\p{Cf}*(.*?)\p{Cf}*", regex.S)
+_SHOWN = regex.compile(r"[^\s\p{Cc}]")  # a character a reader sees: not a space, not a control character (NUL, BEL)
 
 
 HYPHENS = ("-", "\u2010", "\u2011")  # hyphen-minus, hyphen, non-breaking hyphen
 
 
 def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> list[Word]:
-    """The segments between Unicode word boundaries that hold more than spaces and invisible
-    characters; each word's text NFC-normalised without its format characters, offsets exact and
-    without the format characters at its edges. An abbreviation keeps its full stop ("U.S.", "Mr.",
-    "Inc.", "Tenn."), as SpERT's datasets (Penn Treebank words) keep it; `join_hyphens` keeps a
-    hyphenated word whole ("strife-torn", "1-900-WEATHER", "U.S.-led")."""
+    """The segments between Unicode word boundaries that hold more than spaces, control characters
+    and invisible characters (a control character parts words, as a space does); each word's text
+    NFC-normalised without its format characters, offsets exact and without the format characters
+    at its edges. An abbreviation keeps its full stop ("U.S.", "Mr.", "Inc.", "Tenn."), as SpERT's
+    datasets (Penn Treebank words) keep it; `join_hyphens` keeps a hyphenated word whole
+    ("strife-torn", "1-900-WEATHER", "U.S.-led")."""
     cuts = sorted({0, len(text), *(m.start() for m in _BOUNDARY.finditer(text))})
 
     def touch(left: Word, right_start: int) -> bool:  # nothing visible between the two
@@ -108,7 +110,7 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     words: list[Word] = []
     for cut, next_cut in zip(cuts, cuts[1:]):
         visible = _INVISIBLE.sub("", text[cut:next_cut])
-        if not visible.strip():
+        if not _SHOWN.search(visible):
             continue
         # the format characters at a segment's edges (where regex puts a boundary beside a BOM or a
         # zero-width space changed with its release of 2026-11-24) are left out of the offsets

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from .._version import __version__
+from ..evaluate import scored_settings
 from ..layout import ModelFiles, metrics_file_of
 from ..repos import looks_like_repo_id
 
@@ -67,8 +68,10 @@ def model_card(
     labels = {"ner": "NER", "re": "RE (boundaries)", "re_strict": "RE+ (strict)"}
     average = "macro" if config.num_folds > 1 else "micro"  # ADE's cross-validation reports macro
     results = []
+    metrics = metrics or {}
+    scored = scored_settings(metrics)  # an entities-only model publishes no relation F1
     for key, label in labels.items():
-        if metrics and key in metrics:
+        if key in scored:
             results.append(EvalResult(
                 task_type="token-classification", task_name=f"Joint entity and relation extraction: {label}",
                 dataset_type=dataset or "custom", dataset_name=dataset or "custom", dataset_split="test",
@@ -81,7 +84,7 @@ def model_card(
         eval_results=results or None)
     load_name = repo_id or "PATH/TO/THIS/FOLDER"
     table = "\n".join(f"| {labels[k]} | {metrics[k][average]['precision']:.2f} | {metrics[k][average]['recall']:.2f} "
-                      f"| {metrics[k][average]['f1']:.2f} |" for k in labels if metrics and k in metrics)
+                      f"| {metrics[k][average]['f1']:.2f} |" for k in labels if k in scored)
     scores = (f"Test set of {dataset or 'the training data'} ({average} average), {checkpoint}:\n\n"
               f"| task | P | R | F1 |\n| --- | --- | --- | --- |\n{table}\n") if table else \
         "No test metrics were found beside this model folder.\n"
