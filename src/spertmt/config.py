@@ -341,7 +341,9 @@ class Config:
         if unknown:
             key = unknown[0]
             where = f"{source}, line {lines[key]}" if lines and key in lines else source
-            raise ValueError(f"{where}: unknown key {key!r}{_did_you_mean(key, valid)}"
+            hint = (f"; a config has no sections but {list(TABLE_KEYS)}: write the settings at the top level"
+                    if isinstance(data[key], dict) else _did_you_mean(key, valid))
+            raise ValueError(f"{where}: unknown key {key!r}{hint}"
                              + (f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else "")
                              + f"; valid keys: {sorted(valid)}")
         for key, value in data.items():
@@ -353,6 +355,10 @@ class Config:
     def load(cls, path: str | Path) -> Config:
         """Reads a TOML (or JSON) config file; syntax and setting errors name the file and line."""
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path}: is a folder; give a config file (.toml, or .json)")
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such config file")
         text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
@@ -388,8 +394,28 @@ class Config:
         return dataclasses.replace(self, **updates)
 
 
+# The keys whose value is a table ([callbacks] in TOML): every other is a setting at the top level.
+TABLE_KEYS = ("callbacks", "extra")
+
+# What SpERT's arguments and Hugging Face's TrainingArguments call some of these settings: a config
+# carried over from them is told the name here (difflib alone offered 'ranking_average' for 'learning_rate').
+OTHER_NAMES = {
+    "learning_rate": "'lr'", "lr_warmup": "'warmup'", "warmup_ratio": "'warmup'",
+    "num_train_epochs": "'epochs'", "num_epochs": "'epochs'", "train_batch_size": "'batch_size'",
+    "per_device_train_batch_size": "'batch_size'", "per_device_eval_batch_size": "'eval_batch_size'",
+    "valid_path": "'dev_path'", "model_path": "'encoder'", "tokenizer_path": "'encoder'",
+    "model_name_or_path": "'encoder'", "max_span_size": "'max_span_width'", "size_embedding": "'width_embedding_size'",
+    "prop_drop": "'dropout'", "rel_filter_threshold": "'threshold' (θ)", "sampling_processes": "'num_workers'",
+    "no_overlapping": "'overlapping', with the opposite value", "cpu": "'device' (device = \"cpu\")",
+    "save_path": "train's --output", "log_path": "train's --output", "output_dir": "train's --output",
+}
+
+
 def _did_you_mean(key: str, valid: Iterable[str]) -> str:
-    """" (did you mean 'batch_size'?)" for the closest valid key, or nothing when none is close."""
+    """" (did you mean 'batch_size'?)" for the closest valid key, or nothing when none is close; a
+    name of SpERT's or Hugging Face's for a setting gets the setting's name here."""
+    if key in OTHER_NAMES:
+        return f" (here it is {OTHER_NAMES[key]})"
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
