@@ -17,7 +17,7 @@ import json
 import statistics
 from pathlib import Path
 
-from .data.documents import Document, Types
+from .data.documents import Document, Types, symmetric_order, symmetric_types
 from .files import write_text_atomic
 
 NOTHING_TO_SCORE = "nothing to score: no item in the gold or the predictions"
@@ -27,16 +27,6 @@ SETTINGS = (("ner", "NER"), ("re", "RE (boundaries, without NER)"), ("re_strict"
 def _overlap(a: tuple, b: tuple) -> bool:
     """SpERT's _check_overlap on (start, end, type) tuples: identical tuples do not overlap."""
     return not (a == b or a[1] <= b[0] or b[1] <= a[0])
-
-
-def symmetric_order(head, tail, symmetric: bool, start_of=lambda entity: entity[0]):
-    """SpERT's rule for a relation of a symmetric type: the entity that starts first is the head.
-    The one place where decoding, scoring, threshold tuning and the HTML view order them."""
-    return (tail, head) if symmetric and start_of(head) > start_of(tail) else (head, tail)
-
-
-def symmetric_types(types: Types | None) -> set[str]:
-    return {t.name for t in types.relations if t.symmetric} if types is not None else set()
 
 
 def relation_key(doc: Document, relation, symmetric: set[str]) -> tuple:

@@ -76,6 +76,17 @@ class Types:
         }
 
 
+def symmetric_types(types: Types | None) -> set[str]:
+    """The names of the relation types that are symmetric (a relation there has no direction)."""
+    return {t.name for t in types.relations if t.symmetric} if types is not None else set()
+
+
+def symmetric_order(head, tail, symmetric: bool, start_of=lambda entity: entity[0]):
+    """SpERT's rule for a relation of a symmetric type: the entity that starts first is the head.
+    The one place where decoding, scoring, threshold tuning and the HTML view order them."""
+    return (tail, head) if symmetric and start_of(head) > start_of(tail) else (head, tail)
+
+
 def read_types(path: str | Path) -> Types:
     """Reads a SpERT types file."""
     return Types.from_dict(_load_json(path), str(path))

@@ -14,8 +14,7 @@ import math
 import numpy as np
 
 from ..config import check_threshold
-from ..data.documents import Document, Entity, Relation, Types
-from ..evaluate import symmetric_order
+from ..data.documents import Document, Entity, Relation, Types, symmetric_order
 from .calibration import JOINT_SCORE, Calibration
 
 # thresholds.json's key for cuts on relations' joint score (a precision target's; thresholds.py)

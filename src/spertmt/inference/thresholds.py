@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..data.documents import Document
-from ..evaluate import relation_key, symmetric_types
+from ..data.documents import Document, symmetric_types
+from ..evaluate import relation_key
 from ..files import write_text_atomic
 from ..layout import ModelFiles
 from .calibration import FOLDS

@@ -12,8 +12,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..data.documents import Document, Types
-from ..evaluate import relation_key, symmetric_types
+from ..data.documents import Document, Types, symmetric_types
+from ..evaluate import relation_key
 
 PALETTE = ["#8dd3c7", "#ffd92f", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#bc80bd",
            "#ccebc5"]
