@@ -138,6 +138,29 @@ def test_every_argument_of_every_command_says_what_it_does():
     assert silent == []
 
 
+def test_paths_taken_in_place_may_be_given_as_flags(tmp_path, capsys):
+    """export, push, convert and validate take their paths in place; as predict and eval take theirs
+    by flag, a user's `--input X --output Y` (or a mix) must work too, and neither, or two different,
+    is one named line."""
+    source = f"{FIXTURES}/tiny_train.json"
+    assert main(["convert", "--from", "spert", "--to", "dygie", source, str(tmp_path / "in_place.json")]) == 0
+    assert main(["convert", "--from", "spert", "--to", "dygie", "--input", source,
+                 "--output", str(tmp_path / "by_flag.json")]) == 0
+    assert main(["convert", "--from", "spert", "--to", "dygie", source, "--output", str(tmp_path / "mixed.json")]) == 0
+    written = (tmp_path / "in_place.json").read_text()
+    assert written == (tmp_path / "by_flag.json").read_text() == (tmp_path / "mixed.json").read_text()
+    capsys.readouterr()
+    assert main(["validate", "--data", source, "--types", f"{FIXTURES}/tiny_types.json"]) == 0
+    assert "documents" in capsys.readouterr().out
+    assert main(["validate", source, "--data", source, "--types", f"{FIXTURES}/tiny_types.json"]) == 0  # the same twice
+    assert main(["validate"]) == 2
+    assert "validate: error: data is missing: give it in its place or as --data" in capsys.readouterr().err
+    assert main(["export", "runs/a", "--model", "runs/b", "--output", str(tmp_path / "x")]) == 2
+    assert "model is given twice: 'runs/a' in its place and 'runs/b' as --model" in capsys.readouterr().err
+    assert main(["push", "--model", "runs/a"]) == 2
+    assert "push: error: repo_id is missing: give it in its place or as --repo-id" in capsys.readouterr().err
+
+
 def test_download_from_a_local_server(tmp_path):
     """The download code path, against a server on loopback that serves the CoNLL04 files."""
     served = tmp_path / "served"

@@ -24,6 +24,7 @@ import contextlib
 import os
 import sys
 
+from .common import resolve_path_arguments
 from .data import convert_arguments, download_arguments
 from .evaluate import eval_arguments, score_arguments, validate_arguments
 from .extract import predict_arguments, serve_arguments, visualize_arguments
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        resolve_path_arguments(args)
         return args.func(args)
     except BrokenPipeError:  # the reader of standard output stopped early (`| head`): end quietly, as other tools do
         with contextlib.suppress(OSError):  # and let the interpreter's last flush of stdout find nowhere to fail

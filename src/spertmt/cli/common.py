@@ -26,6 +26,30 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                              "(on the CPU the whole model, without torch); or an engine a package registers")
 
 
+def add_path_arguments(parser: argparse.ArgumentParser, *paths: tuple[str, str]) -> None:
+    """Paths a command takes by position that may also be given by flag, as predict and eval take
+    theirs (`export M OUT` or `export --model M --output OUT`): each (name, help).
+    resolve_path_arguments reads them after parsing."""
+    for name, text in paths:
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(name, nargs="?", help=f"{text} (or {flag})")
+        parser.add_argument(flag, dest=f"{name}_by_flag", metavar=name.upper(), help=f"the same as {name}")
+    parser.set_defaults(paths_by_position_or_flag=[name for name, _ in paths])
+
+
+def resolve_path_arguments(args: argparse.Namespace) -> None:
+    """Each path of add_path_arguments, from its position or its flag; a ValueError where neither is
+    given, or both, different."""
+    for name in getattr(args, "paths_by_position_or_flag", []):
+        by_position, by_flag = getattr(args, name), getattr(args, f"{name}_by_flag")
+        flag = "--" + name.replace("_", "-")
+        if by_position is None and by_flag is None:
+            raise ValueError(f"{name} is missing: give it in its place or as {flag}")
+        if None not in (by_position, by_flag) and by_position != by_flag:
+            raise ValueError(f"{name} is given twice: {by_position!r} in its place and {by_flag!r} as {flag}")
+        setattr(args, name, by_flag if by_position is None else by_position)
+
+
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (default: a GPU where torch sees one, else the CPU), cpu, cuda or cuda:N")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_quiet_argument
+from .common import add_path_arguments, add_quiet_argument
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -25,8 +25,8 @@ def convert_arguments(commands) -> None:
                                help="convert between spert, dygie, brat and doccano formats (or a registered one)")
     conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help="spert, dygie, brat, doccano, ...")
     conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help="spert, dygie, brat, doccano, ...")
-    conv.add_argument("input", help="a file (spert, dygie, doccano) or a folder of .txt/.ann (brat)")
-    conv.add_argument("output", help="a file (spert, dygie, doccano) or a folder (brat)")
+    add_path_arguments(conv, ("input", "a file (spert, dygie, doccano) or a folder of .txt/.ann (brat)"),
+                       ("output", "a file (spert, dygie, doccano) or a folder (brat)"))
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
     conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
                       help="brat's and doccano's word splitter (unicode: as raw-text extraction splits)")

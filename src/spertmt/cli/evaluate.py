@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from ..config import Config
-from .common import add_device_argument, add_quiet_argument, add_runtime_arguments, check_same_types, read_predictions
+from .common import (
+    add_device_argument,
+    add_path_arguments,
+    add_quiet_argument,
+    add_runtime_arguments,
+    check_same_types,
+    read_predictions,
+)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -127,7 +134,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def validate_arguments(commands) -> None:
     check = commands.add_parser("validate", help="statistics and every error of a dataset, before training")
-    check.add_argument("data", help="SpERT JSON file")
+    add_path_arguments(check, ("data", "SpERT JSON file"))
     check.add_argument("--types", help="types file")
     check.add_argument("--model", help="model folder: its types, window and max span width")
     check.add_argument("--max-span-width", type=int,

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..inference.int8_check import INT8_TOLERANCE
-from .common import add_dev_set_arguments, local_folder, probability, read_dev_set
+from .common import add_dev_set_arguments, add_path_arguments, local_folder, probability, read_dev_set
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -38,10 +38,9 @@ def export_arguments(commands) -> None:
     export = commands.add_parser("export", help="write the whole model as ONNX (the encoder in fp32 and int8, "
                                                 "the heads' graphs) for ONNX Runtime, with or without torch")
     export.add_argument("--format", default="onnx", choices=["onnx"], help="the only one: ONNX (default)")
-    export.add_argument("model", help="model folder (e.g. runs/demo/best)")
-    export.add_argument("output", help="the new model folder: a copy of MODEL with encoder.onnx, "
-                                       "encoder-int8.onnx, entities.onnx and relations.onnx (MODEL itself: the "
-                                       "files are added to it)")
+    add_path_arguments(export, ("model", "model folder (e.g. runs/demo/best)"),
+                       ("output", "the new model folder: a copy of MODEL with encoder.onnx, encoder-int8.onnx, "
+                                  "entities.onnx and relations.onnx (MODEL itself: the files are added to it)"))
     export.add_argument("--data", help="dev set (SpERT JSON) on which the int8 encoder's F1 is checked against "
                                        "fp32's (default: the model's own dev set, where it can be read)")
     export.add_argument("--int8-tolerance", type=_points, default=INT8_TOLERANCE, metavar="POINTS",
@@ -64,8 +63,8 @@ def _push(args: argparse.Namespace) -> int:
 
 def push_arguments(commands) -> None:
     push = commands.add_parser("push", help="upload a model folder to the Hugging Face Hub, with a model card")
-    push.add_argument("model", help="model folder (e.g. runs/demo/best)")
-    push.add_argument("repo_id", help="the hub repo, owner/name (created if it does not exist)")
+    add_path_arguments(push, ("model", "model folder (e.g. runs/demo/best)"),
+                       ("repo_id", "the hub repo, owner/name (created if it does not exist)"))
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.add_argument("--token", help="hub token (default: the login of `hf auth login`, or HF_TOKEN)")
     push.add_argument("--revision", help="branch to push to (default: main)")
