@@ -102,13 +102,14 @@ def test_export_with_a_tool_too_old_for_opset_23_is_one_named_line(tmp_path, cap
     assert not (tmp_path / "onnx").exists()
 
 
-def test_the_feed_forward_output_layers_are_found_by_their_weights_shape(tmp_path):
+def test_the_feed_forward_output_layers_are_found_by_their_weights_shape(tmp_path, capsys):
     import onnx
 
     from spertmt.inference import quantize
 
     exported = tmp_path / "onnx"
-    assert main(["export", "--no-int8-check", str(TRAINED), str(exported)]) == 0
+    assert main(["export", "--no-int8-check", "--quiet", str(TRAINED), str(exported)]) == 0
+    assert capsys.readouterr().err == ""  # --quiet: no stage, no bar
     graph = onnx.load(str(exported / "encoder.onnx")).graph
     nodes = quantize.linear_nodes(graph)
     config = json.loads((exported / "encoder_config.json").read_text())
@@ -121,7 +122,10 @@ def test_export_checks_int8_on_dev_and_records_it(tmp_path, capsys):
     exported = tmp_path / "onnx"
     data = f"{FIXTURES}/tiny_train.json"
     assert main(["export", "--data", data, str(TRAINED), str(exported)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # a user waits through the export and the check: each stage is named, each pass of the check has a bar
+    assert "spertmt export: writing the encoder" in err and "checking the int8 encoder against fp32" in err
+    assert "predict: 100%" in err
     check = json.loads((exported / "manifest.json").read_text())["int8"]["dev_check"]
     documents = json.loads(Path(data).read_text())
     assert check["documents"] == len(documents) and check["tolerance"] == 0.5

@@ -6,7 +6,14 @@ import argparse
 import json
 
 from ..inference.int8_check import INT8_TOLERANCE
-from .common import add_dev_set_arguments, add_path_arguments, local_folder, probability, read_dev_set
+from .common import (
+    add_dev_set_arguments,
+    add_path_arguments,
+    add_quiet_argument,
+    local_folder,
+    probability,
+    read_dev_set,
+)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -17,7 +24,7 @@ def _export(args: argparse.Namespace) -> int:
     from ..repos import resolve_model_folder
 
     output = export_onnx(resolve_model_folder(args.model), args.output, data=args.data,
-                         int8_tolerance=None if args.no_int8_check else args.int8_tolerance)
+                         int8_tolerance=None if args.no_int8_check else args.int8_tolerance, progress=not args.quiet)
     print(f"wrote {output / ONNX_FILES['fp32']}, {ONNX_FILES['int8']} and the heads' graphs; run them with "
           f"--model {output} --runtime onnx --precision fp32 (or int8), or without torch in Python: "
           f"spertmt.load({str(output)!r}, runtime='onnx')")
@@ -47,6 +54,7 @@ def export_arguments(commands) -> None:
                         help="F1 points (NER or RE+) int8 may lose on that dev set before the int8 encoder is "
                              f"written again with its feed-forward output layers in fp32 (default {INT8_TOLERANCE})")
     export.add_argument("--no-int8-check", action="store_true", help="write the int8 encoder without checking it")
+    add_quiet_argument(export)
     export.set_defaults(func=_export)
 
 

@@ -175,7 +175,7 @@ def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> 
 
 
 def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path | None = None,
-                int8_tolerance: float | None = INT8_TOLERANCE) -> Path:
+                int8_tolerance: float | None = INT8_TOLERANCE, progress: bool = False) -> Path:
     """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
     `encoder-int8.onnx` and its heads as `entities.onnx` and `relations.onnx` with `manifest.json`
     (`export_heads`), loadable with `load(output, runtime="onnx")`, which then needs no torch
@@ -184,7 +184,8 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
     where its training set can be read here (`training_sentences`), else quantised without; then
     checked on the dev set `data` (default: the model's own, int8_check.dev_documents) against
     fp32, and written again with its feed-forward output layers in fp32 where it loses more than
-    `int8_tolerance` F1 points (`choose_int8`; None: no check)."""
+    `int8_tolerance` F1 points (`choose_int8`; None: no check); `progress`: a line for each stage
+    and a bar over each pass of the check."""
     from ..data.batching import Collator
     from ..model.folder import load_model, load_tokenizer_from
 
@@ -204,9 +205,13 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
               "not checked against fp32's (give one with --data)", file=sys.stderr)
 
     def write(folder: Path) -> None:
+        say = print if progress else (lambda *_, **__: None)
+        say("spertmt export: writing the encoder (fp32, and int8) and the heads as ONNX", file=sys.stderr)
         export_heads(model, pad_id, folder, write_onnx_files(model.encoder, folder, sentences))
         if documents:
-            choose_int8(model, folder, sentences, documents, int8_tolerance)
+            say(f"spertmt export: checking the int8 encoder against fp32 on {len(documents)} dev documents",
+                file=sys.stderr)
+            choose_int8(model, folder, sentences, documents, int8_tolerance, progress)
 
     if output.exists() and output.resolve() == model_folder.resolve():
         write(output)
@@ -219,7 +224,8 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
     return output
 
 
-def choose_int8(model, folder: Path, sentences: list[list[int]] | None, documents: list, tolerance: float) -> dict:
+def choose_int8(model, folder: Path, sentences: list[list[int]] | None, documents: list, tolerance: float,
+                progress: bool = False) -> dict:
     """Checks the int8 encoder of the exported `folder` against its fp32 one on `documents` (dev);
     where it loses more than `tolerance` F1 points on NER or RE+, writes it again with the
     feed-forward output layers in fp32 (one linear layer in six: of the int8 encoders measured, the
@@ -228,8 +234,8 @@ def choose_int8(model, folder: Path, sentences: list[list[int]] | None, document
     Records the check in the manifest ("int8": "dev_check") and returns it."""
     import onnx
 
-    fp32 = f1_on(load_portable(folder, "fp32"), documents)
-    f1 = f1_on(load_portable(folder, "int8"), documents)
+    fp32 = f1_on(load_portable(folder, "fp32"), documents, progress)
+    f1 = f1_on(load_portable(folder, "int8"), documents, progress)
     tried = [{"fp32_layers": 0, "f1": f1, "loss": losses(fp32, f1)}]
     manifest = json.loads((folder / ModelFiles.MANIFEST).read_text())
     if max(tried[0]["loss"].values()) > tolerance:
@@ -244,7 +250,7 @@ def choose_int8(model, folder: Path, sentences: list[list[int]] | None, document
                 int8.replace(first)
                 quantize_encoder(padded, int8, sentences, nodes)
                 write_manifest(folder, manifest)
-                f1 = f1_on(load_portable(folder, "int8"), documents)
+                f1 = f1_on(load_portable(folder, "int8"), documents, progress)
                 tried.append({"fp32_layers": len(nodes), "f1": f1, "loss": losses(fp32, f1)})
                 if max(tried[1]["loss"].values()) < max(tried[0]["loss"].values()):
                     first.unlink()  # the new one loses less: it stays

@@ -44,10 +44,10 @@ def dev_documents(config: Config, types: Types, data: str | Path | None = None) 
     return None
 
 
-def f1_on(extractor, documents: list[Document]) -> dict[str, float]:
+def f1_on(extractor, documents: list[Document], progress: bool = False) -> dict[str, float]:
     """Micro F1 of NER and RE+ of `extractor` (an exported folder's, portable.load_portable) on
-    `documents`, scored as `spertmt eval` scores (SpERT's decoding)."""
-    predicted = extractor.predict(documents)
+    `documents`, scored as `spertmt eval` scores (SpERT's decoding); `progress`: a bar."""
+    predicted = extractor.predict(documents, progress=progress)
     metrics = evaluate(documents, predicted, extractor.types, overlapping=extractor.config.overlapping)
     return {head: round(metrics[head]["micro"]["f1"], 4) for head in HEADS}
 
