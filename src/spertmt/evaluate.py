@@ -105,12 +105,12 @@ def sentence_counts(gold: list[Document], pred: list[Document], types: Types, ov
 def format_metrics(metrics: dict) -> str:
     """SpERT-style tables: per type, then micro and macro, for NER, RE and RE+; a setting with no item
     in the gold or the predictions (relations of a corpus of entities only) says so in one line."""
-    lines = []
+    lines, scored = [], scored_settings(metrics)
     for key, title in SETTINGS:
         if key not in metrics:
             continue
         m = metrics[key]
-        if key not in scored_settings(metrics):
+        if key not in scored:
             lines += [f"--- {title} ---", NOTHING_TO_SCORE, ""]
             continue
         lines += [f"--- {title} ---", f"{'type':>24} {'precision':>10} {'recall':>10} {'f1-score':>10} {'support':>8}"]
