@@ -355,15 +355,7 @@ class Config:
     def load(cls, path: str | Path) -> Config:
         """Reads a TOML (or JSON) config file; syntax and setting errors name the file and line."""
         path = Path(path)
-        if path.is_dir():
-            raise ValueError(f"{path}: is a folder; give a config file (.toml, or .json)")
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such config file")
-        text = path.read_text(encoding="utf-8")
-        try:
-            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
-            raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+        text, data = read_settings_file(path, "config file (.toml, or .json)")
         lines: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), 1):
             key = line.split("=", 1)[0].strip().strip('"') if "=" in line else ""
@@ -392,6 +384,21 @@ class Config:
             check_value(key, value, f"--set {shown}")
             updates[key] = value
         return dataclasses.replace(self, **updates)
+
+
+def read_settings_file(path: Path, kind: str) -> tuple[str, dict]:
+    """The text of a TOML file (JSON where its name ends in .json) and what it holds; a missing file, a
+    folder or a syntax error is one ValueError or FileNotFoundError that names the file (`kind`:
+    what the file is, for the message)."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a {kind}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such {kind.split(' (')[0]}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return text, json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
 
 
 # The keys whose value is a table ([callbacks] in TOML): every other is a setting at the top level.

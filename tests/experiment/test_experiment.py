@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -145,6 +146,14 @@ def test_grid_errors_are_caught_before_running(tiny_config, tmp_path):
     grid_file.write_text('name = "x"\nconfig = "c.toml"\n')
     with pytest.raises(ValueError, match="missing key 'cells'"):
         Grid.load(grid_file)
+    # the file itself: named, not Python's [Errno 2] or tomllib's message without the file
+    grid_file.write_text('name = \n')
+    with pytest.raises(ValueError, match=f"^{re.escape(str(grid_file))}: not valid TOML: "):
+        Grid.load(grid_file)
+    with pytest.raises(FileNotFoundError, match="missing.toml: no such grid file$"):
+        Grid.load(tmp_path / "missing.toml")
+    with pytest.raises(ValueError, match="is a folder; give a grid file"):
+        Grid.load(tmp_path)
 
 
 def test_a_stale_lock_is_ignored(tiny_config, tmp_path):

@@ -28,13 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib  # type: ignore[no-redef]
-
+from ..config import Config, read_settings_file
 
 SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
 SELECTIONS = (("test_best", "checkpoint selected on dev (RE+ F1)"), ("test_last", "last epoch's checkpoint"))
@@ -74,7 +68,7 @@ class Grid:
     @classmethod
     def load(cls, path: str | Path) -> Grid:
         path = Path(path)
-        data = tomllib.loads(path.read_text())
+        data = read_settings_file(path, "grid file (.toml)")[1]
         known = {"name", "description", "config", "seeds", "folds", "average", "set", "cells", "plot", "split"}
         unknown = sorted(set(data) - known)
         if unknown:
