@@ -9,9 +9,9 @@ It shows whether a number of the results page still comes out of today's code; i
 Trains into runs/rerun/<grid>/<cell>/seed<S> with `--threads` (1, as the grids' records were trained;
 resumed where a run there was cut short) unless `--run` names a folder that the same command trained
 (its config must be the record's). The grid file is
-experiments/<grid>.toml. Prints one line per field of the record and writes them as JSON: "same",
-or both values where they differ; fields that only one record has are named, not compared (a later
-commit's records hold more), as are config keys added since, at their defaults.
+experiments/<grid>.toml. Compares every value down to the leaves; prints and writes as JSON the
+fields that are the same, each value that differs (both), and what only one record holds (a later
+commit's records hold more: config keys added since, at their defaults, new measures).
 """
 
 from __future__ import annotations
@@ -31,22 +31,24 @@ from grid_fingerprint import LEFT_OUT  # noqa: E402  (timings, machine, command:
 LEFT_OUT = LEFT_OUT | {"wall_s", "resumed"}
 
 
-def compare(committed: dict, again: dict) -> dict:
-    """Field by field: "same", {"committed": ..., "again": ...}, or "only in the committed record"
-    / "only in the new record"; config keys the new code added come under "config keys added"."""
-    out: dict = {}
-    added = sorted(set(again.get("config", {})) - set(committed.get("config", {})))
-    if added:
-        out["config keys added"] = {key: again["config"][key] for key in added}
-        again = {**again, "config": {k: v for k, v in again["config"].items() if k not in added}}
-    for key in sorted(set(committed) | set(again)):
-        if key in LEFT_OUT:
-            continue
-        if key not in again or key not in committed:
-            out[key] = "only in the committed record" if key in committed else "only in the new record"
-        else:
-            out[key] = "same" if committed[key] == again[key] else {"committed": committed[key],
-                                                                      "again": again[key]}
+def compare(committed, again, path: str = "", out: dict | None = None) -> dict:
+    """Every value the two records hold, down to the leaves: {"differ": {path: {"committed": ...,
+    "again": ...}}, "only in the committed record": [path], "only in the new record": [path]}."""
+    out = out if out is not None else {"differ": {}, "only in the committed record": [], "only in the new record": []}
+    if isinstance(committed, dict) and isinstance(again, dict):
+        for key in sorted(set(committed) | set(again)):
+            inner = f"{path}.{key}" if path else key
+            if not path and key in LEFT_OUT:
+                continue
+            if key not in again or key not in committed:
+                out["only in the committed record" if key in committed else "only in the new record"].append(inner)
+            else:
+                compare(committed[key], again[key], inner, out)
+    elif isinstance(committed, list) and isinstance(again, list) and len(committed) == len(again):
+        for i, (a, b) in enumerate(zip(committed, again)):
+            compare(a, b, f"{path}[{i}]", out)
+    elif committed != again:
+        out["differ"][path] = {"committed": committed, "again": again}
     return out
 
 
@@ -82,18 +84,25 @@ def main(argv=None) -> int:
         raise SystemExit(f"{output}: its config is not the record's: not a run of its command")
     again = make_record(run, RunFolder(output), command, grid.split, started, resumed=False, jobs=1,
                         omp_num_threads=str(args.threads))
-    fields = compare(committed, again)
-    for key, state in fields.items():
-        print(f"{key:28s} {state if isinstance(state, str) else 'DIFFERS'}")
-    differ = sorted(k for k, v in fields.items() if isinstance(v, dict) and k != "config keys added")
+    found = compare(committed, again)
+    differ = sorted(found["differ"])
+    same = sorted(k for k in committed if k not in LEFT_OUT and k in again
+                  and not any(p == k or p.startswith((f"{k}.", f"{k}[")) for p in differ))
+    print(f"same: {', '.join(same)}")
+    for name in ("only in the committed record", "only in the new record"):
+        print(f"{name}: {', '.join(found[name]) or 'nothing'}")
+    for path in differ:
+        print(f"DIFFERS {path}: {found['differ'][path]['committed']!r} -> {found['differ'][path]['again']!r}")
     report = {"record": record_path.as_posix(), "command": committed["command"],
               "committed": {"machine": committed.get("machine"), "finished": committed.get("finished")},
               "again": {"machine": again["machine"], "finished": again["finished"], "train_s": again.get("train_s")},
-              "identical_apart_from_timings": not differ, "differ": differ, "fields": fields}
+              "identical_apart_from_timings": not differ and not found["only in the committed record"],
+              "same": same, **found}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'identical apart from timings, machine and paths' if not differ else f'differ: {differ}'}; "
-          f"wrote {args.output}")
+    verdict = "identical apart from timings, machine and paths" if report["identical_apart_from_timings"] else \
+        f"{len(differ)} values differ"
+    print(f"{verdict}; wrote {args.output}")
     return 1 if differ else 0
 
 
