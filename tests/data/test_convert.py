@@ -173,6 +173,7 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     docs.append({"tokens": ["a"], "entities": [{"type": "Person", "start": 0, "end": 1}], "relations": []})
     docs.append({"tokens": [], "entities": [], "relations": []})
     docs.append({"tokens": ["a", "well-known", "pro", "-", "democracy", "group"], "entities": [], "relations": []})
+    docs.append({"tokens": ["John", "", "Smith", " "], "entities": [], "relations": []})  # a converter's slip
     path = tmp_path / "data.json"
     path.write_text(json.dumps(docs))
     assert main(["validate", str(path), "--types", f"{FIXTURES}/tiny_types.json", "--max-span-width", "2"]) == 1
@@ -182,6 +183,7 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     assert "1 entities are wider than max_span_width = 2" in out  # "The University of Oslo"
     assert "hyphenated words, whole          1" in out and "hyphenated words, apart          1" in out
     assert "reads raw text's hyphenated words apart" in out  # 1 against 1: not more often whole
+    assert "blank words (empty or spaces)    2" in out
     assert main(["validate", f"{FIXTURES}/tiny_train.json", "--types", f"{FIXTURES}/tiny_types.json", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts"]["nested entity pairs"] == 1 and report["counts"]["multi-label relation pairs"] == 1

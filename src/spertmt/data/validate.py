@@ -3,7 +3,7 @@
 Reads every document (collecting every reader error rather than stopping at the first) and
 counts documents, words, entities and relations per type, nested and crossing entity pairs,
 multi-label and duplicate relations, spans wider than the max span width (never predictable),
-empty documents, and, given a tokenizer, documents longer than the encoder's window.
+empty documents, blank words (empty or spaces), and, given a tokenizer, documents longer than the encoder's window.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         stats["words"] += len(doc.tokens)
         if not doc.tokens:
             empty.append(i)
+        blank = sum(1 for word in doc.tokens if not word.strip())  # no piece to read: a converter's slip
+        if blank:
+            stats["blank words (empty or spaces)"] += blank
         if not doc.entities:
             stats["documents without entities"] += 1
         entity_types.update(e.type for e in doc.entities)
