@@ -8,7 +8,7 @@ It shows whether a number of the results page still comes out of today's code; i
 
 Trains into runs/rerun/<grid>/<cell>/seed<S> with `--threads` (1, as the grids' records were trained;
 resumed where a run there was cut short) unless `--run` names a folder that the same command trained
-(its config must be the record's). The grid file is
+(a config that is not the record's shows as config values that differ). The grid file is
 experiments/<grid>.toml. Compares every value down to the leaves; prints and writes as JSON the
 fields that are the same, each value that differs (both), and what only one record holds (a later
 commit's records hold more: config keys added since, at their defaults, new measures).
@@ -79,9 +79,6 @@ def main(argv=None) -> int:
         argv_train = ["spertmt", "train", "--resume", "--output", str(output), "--quiet"] if resume else command
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"}
         subprocess.run([sys.executable, "-m", "spertmt", *argv_train[1:]], check=True, cwd=ROOT, env=env)
-    config = json.loads(RunFolder(output).config.read_text())
-    if {key: config.get(key) for key in committed["config"]} != committed["config"]:  # keys added since aside
-        raise SystemExit(f"{output}: its config is not the record's: not a run of its command")
     again = make_record(run, RunFolder(output), command, grid.split, started, resumed=False, jobs=1,
                         omp_num_threads=str(args.threads))
     found = compare(committed, again)
