@@ -105,7 +105,11 @@ def test_config_errors_list_valid_keys(tmp_path, capsys):
     bad.write_text('[train]\nepochs = 3\n')
     assert main(["train", "--output", str(tmp_path), "--config", str(bad)]) == 2
     assert "unknown key 'train'; a config has no sections but ['callbacks', 'extra']" in capsys.readouterr().err
-    for given, says in ((tmp_path / "missing.toml", "no such config file"), (tmp_path, "is a folder")):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "latin1.toml").write_bytes("comment = 'caf\u00e9'\n".encode("latin-1"))
+    for given, says in ((tmp_path / "missing.toml", "no such config file"), (tmp_path, "is a folder"),
+                        (tmp_path / "list.json", "holds a list; a config file is an object of settings"),
+                        (tmp_path / "latin1.toml", "not UTF-8 text (byte 14: invalid continuation byte)")):
         assert main(["train", "--output", str(tmp_path / "run"), "--config", str(given)]) == 2
         assert f"error: {given}: {says}" in capsys.readouterr().err
 

@@ -394,11 +394,17 @@ def read_settings_file(path: Path, kind: str) -> tuple[str, dict]:
         raise ValueError(f"{path}: is a folder; give a {kind}")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such {kind.split(' (')[0]}")
-    text = path.read_text(encoding="utf-8")
     try:
-        return text, json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+    if not isinstance(data, dict):  # a JSON list or number; TOML is always a table
+        raise ValueError(f"{path}: holds a {type(data).__name__}; a {kind.split(' (')[0]} is an object of settings")
+    return text, data
 
 
 # The keys whose value is a table ([callbacks] in TOML): every other is a setting at the top level.

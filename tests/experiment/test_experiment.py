@@ -154,6 +154,14 @@ def test_grid_errors_are_caught_before_running(tiny_config, tmp_path):
         Grid.load(tmp_path / "missing.toml")
     with pytest.raises(ValueError, match="is a folder; give a grid file"):
         Grid.load(tmp_path)
+    # values of the wrong shape: named, not "cell 0 has no name" for a string, nor seed "1" run as a string
+    for line, says in (('cells = "abc"', "cells must be a list of tables"),
+                       ('seeds = "1"\n[[cells]]\nname = "a"', "seeds must be a list of whole numbers"),
+                       ('[[cells]]\nname = "a"\nfolds = [0.5]', "folds must be a list of whole numbers"),
+                       ('[[cells]]\nname = "a"\nset = "epochs=2"', "set must be a list of \"key=value\" strings")):
+        grid_file.write_text(f'name = "x"\nconfig = "c.toml"\n{line}\n')
+        with pytest.raises(ValueError, match=re.escape(says)):
+            Grid.load(grid_file)
 
 
 def test_a_stale_lock_is_ignored(tiny_config, tmp_path):

@@ -81,6 +81,15 @@ class Grid:
         split = data.get("split", "test")
         if split not in ("test", "dev"):
             raise ValueError(f"{path}: split must be test or dev, not {split!r}")
+        if not isinstance(data["cells"], list) or not all(isinstance(cell, dict) for cell in data["cells"]):
+            raise ValueError(f"{path}: cells must be a list of tables ([[cells]] with a name and a set each)")
+        tables = [data] + data["cells"]
+        for key in ("seeds", "folds"):
+            if any(key in t and not (isinstance(t[key], list) and all(_whole(v) for v in t[key])) for t in tables):
+                raise ValueError(f"{path}: {key} must be a list of whole numbers, e.g. {key} = [0, 1, 2]")
+        if any("set" in t and not (isinstance(t["set"], list) and all(isinstance(v, str) for v in t["set"]))
+               for t in tables):
+            raise ValueError(f'{path}: set must be a list of "key=value" strings, e.g. set = ["epochs=3"]')
         seeds, folds, common = data.get("seeds", [0]), data.get("folds", [0]), list(data.get("set", []))
         dev_only = ["test_path="] if split == "dev" else []  # last, so that no cell brings the test set back
         cells = []
@@ -114,6 +123,10 @@ class Run:
     def key(self) -> str:
         return f"{self.cell.name}/seed{self.seed}" + (f"-fold{self.fold}" if len(self.cell.folds) > 1 else "")
 
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def runs_of(grid: Grid) -> list[Run]:
