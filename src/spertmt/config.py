@@ -355,7 +355,7 @@ class Config:
     def load(cls, path: str | Path) -> Config:
         """Reads a TOML (or JSON) config file; syntax and setting errors name the file and line."""
         path = Path(path)
-        text, data = read_settings_file(path, "config file (.toml, or .json)")
+        text, data = read_settings_file(path, "config file", ".toml, or .json")
         lines: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), 1):
             key = line.split("=", 1)[0].strip().strip('"') if "=" in line else ""
@@ -386,14 +386,15 @@ class Config:
         return dataclasses.replace(self, **updates)
 
 
-def read_settings_file(path: Path, kind: str) -> tuple[str, dict]:
-    """The text of a TOML file (JSON where its name ends in .json) and what it holds; a missing file, a
-    folder or a syntax error is one ValueError or FileNotFoundError that names the file (`kind`:
-    what the file is, for the message)."""
+def read_settings_file(path: Path, kind: str, formats: str) -> tuple[str, dict]:
+    """The text of a TOML file (JSON where its name ends in .json) and the object it holds; a missing
+    file, a folder, bytes that are not UTF-8, a syntax error or a value that is no object is one
+    ValueError or FileNotFoundError naming the file (`kind`, e.g. "config file", and its `formats`
+    word the message)."""
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder; give a {kind}")
+        raise ValueError(f"{path}: is a folder; give a {kind} ({formats})")
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such {kind.split(' (')[0]}")
+        raise FileNotFoundError(f"{path}: no such {kind}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -403,7 +404,7 @@ def read_settings_file(path: Path, kind: str) -> tuple[str, dict]:
     except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
     if not isinstance(data, dict):  # a JSON list or number; TOML is always a table
-        raise ValueError(f"{path}: holds a {type(data).__name__}; a {kind.split(' (')[0]} is an object of settings")
+        raise ValueError(f"{path}: holds a {type(data).__name__}; a {kind} is an object of settings")
     return text, data
 
 

@@ -68,7 +68,7 @@ class Grid:
     @classmethod
     def load(cls, path: str | Path) -> Grid:
         path = Path(path)
-        data = read_settings_file(path, "grid file (.toml)")[1]
+        data = read_settings_file(path, "grid file", ".toml")[1]
         known = {"name", "description", "config", "seeds", "folds", "average", "set", "cells", "plot", "split"}
         unknown = sorted(set(data) - known)
         if unknown:
