@@ -409,7 +409,7 @@ def read_settings_file(path: Path, kind: str, formats: str) -> tuple[str, dict]:
 
 
 # The keys whose value is a table ([callbacks] in TOML): every other is a setting at the top level.
-TABLE_KEYS = ("callbacks", "extra")
+TABLE_KEYS = tuple(f.name for f in dataclasses.fields(Config) if str(f.type) == "dict")
 
 # What SpERT's arguments and Hugging Face's TrainingArguments call some of these settings: a config
 # carried over from them is told the name here (difflib alone offered 'ranking_average' for 'learning_rate').

@@ -31,9 +31,8 @@ def add_path_arguments(parser: argparse.ArgumentParser, *paths: tuple[str, str])
     theirs (`export M OUT` or `export --model M --output OUT`): each (name, help).
     resolve_path_arguments reads them after parsing."""
     for name, text in paths:
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(name, nargs="?", help=f"{text} (or {flag})")
-        parser.add_argument(flag, dest=f"{name}_by_flag", metavar=name.upper(), help=f"the same as {name}")
+        parser.add_argument(name, nargs="?", help=f"{text} (or {_flag(name)})")
+        parser.add_argument(_flag(name), dest=f"{name}_by_flag", metavar=name.upper(), help=f"the same as {name}")
     parser.set_defaults(paths_by_position_or_flag=[name for name, _ in paths])
 
 
@@ -42,12 +41,15 @@ def resolve_path_arguments(args: argparse.Namespace) -> None:
     given, or both, different."""
     for name in getattr(args, "paths_by_position_or_flag", []):
         by_position, by_flag = getattr(args, name), getattr(args, f"{name}_by_flag")
-        flag = "--" + name.replace("_", "-")
         if by_position is None and by_flag is None:
-            raise ValueError(f"{name} is missing: give it in its place or as {flag}")
+            raise ValueError(f"{name} is missing: give it in its place or as {_flag(name)}")
         if None not in (by_position, by_flag) and by_position != by_flag:
-            raise ValueError(f"{name} is given twice: {by_position!r} in its place and {by_flag!r} as {flag}")
+            raise ValueError(f"{name} is given twice: {by_position!r} in its place and {by_flag!r} as {_flag(name)}")
         setattr(args, name, by_flag if by_position is None else by_position)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

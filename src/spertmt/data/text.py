@@ -110,8 +110,8 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     words: list[Word] = []
     for cut, next_cut in zip(cuts, cuts[1:]):
         visible = _INVISIBLE.sub("", text[cut:next_cut])
-        if not _SHOWN.search(visible):
-            continue
+        if not visible.strip() or (not visible.isprintable() and not _SHOWN.search(visible)):
+            continue  # spaces, control characters (the regex only where a character is unprintable: fast)
         # the format characters at a segment's edges (where regex puts a boundary beside a BOM or a
         # zero-width space changed with its release of 2026-11-24) are left out of the offsets
         if len(visible) < next_cut - cut:
