@@ -167,6 +167,20 @@ def test_convert_writes_or_checks_types(tmp_path):
     assert [_without_id(d) for d in read_documents(tmp_path / "from_brat.json")] == [_without_id(d) for d in original]
 
 
+def test_text_not_annotated_yet_converts_to_spert_without_a_types_file(tmp_path, capsys):
+    """A brat folder with empty .ann files (or doccano lines without labels) converts: a types file
+    would list no entity type, so none is written and the report says so (it was an error naming
+    "<types>")."""
+    brat = tmp_path / "brat"
+    brat.mkdir()
+    (brat / "a.txt").write_text("John works in Paris.\n")
+    (brat / "a.ann").write_text("")
+    assert main(["convert", "--from", "brat", "--to", "spert", str(brat), str(tmp_path / "out" / "a.json")]) == 0
+    assert "no types file written (no document has an entity)" in capsys.readouterr().out
+    assert [d.tokens for d in read_documents(tmp_path / "out" / "a.json")] == [["John", "works", "in", "Paris", "."]]
+    assert not (tmp_path / "out" / "a_types.json").exists()
+
+
 def test_validate_reports_everything_at_once(tmp_path, capsys):
     docs = json.loads(open(f"{FIXTURES}/tiny_train.json").read())
     docs.append({"tokens": ["a", "b"], "entities": [{"type": "Peop", "start": 2, "end": 1}], "relations": []})

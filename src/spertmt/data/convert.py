@@ -464,7 +464,8 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
             types_path: str | Path | None = None, words: str = "simple", sentences: str | None = None) -> Report:
     """Converts between formats (`formats()`: spert, dygie, brat and any registered); to SpERT,
     also writes `<output>_types.json` unless `types_path` is given, in which case every type must
-    be in it."""
+    be in it (documents without any entity, text not annotated yet, get no types file: the report
+    says so)."""
     known = formats()
     if source not in known or target not in known:
         raise ValueError(f"formats are {', '.join(known)}; got {source!r} -> {target!r}")
@@ -479,6 +480,8 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
     if target == "spert":
         if types is not None:
             check_types(documents, types, str(input_path))
+        elif not any(d.entities for d in documents):  # text not annotated yet: a types file lists one type at least
+            report.add("no types file written (no document has an entity)", str(input_path))
         else:
             out = Path(output_path)
             out.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
