@@ -251,6 +251,34 @@ def test_predict_reads_a_text_files_paragraphs(model_folder, tmp_path):
         [(r.head, r.tail, r.type) for r in flat.relations]
 
 
+def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
+    """A spreadsheet's texts: the first line names the columns ('text', optionally 'id'; others are
+    ignored), a quoted field may hold a line break, blank lines are skipped; bad rows are named."""
+    from spertmt.inference.streaming import _count_inputs
+
+    extractor = load(model_folder, device="cpu")
+    table = '\ufeffid,text,source\r\na1,"John Smith lives in\nParis.",web\r\n\r\nb2,Mary works for Acme Corp.,mail\r\n'
+    (tmp_path / "in.csv").write_bytes(table.encode())
+    assert _count_inputs(tmp_path / "in.csv", "csv") == 2
+    assert predict_file(extractor, tmp_path / "in.csv", tmp_path / "out.jsonl", progress=False) == 2
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["a1", "b2"]
+    assert [line["text"] for line in lines] == ["John Smith lives in\nParis.", "Mary works for Acme Corp."]
+    expected = extractor.extract([line["text"] for line in lines])
+    assert [[(e["start"], e["end"], e["type"]) for e in line["entities"]] for line in lines] == \
+        [[(e.start, e.end, e.type) for e in result.entities] for result in expected]
+    (tmp_path / "in.tsv").write_text("text\nMary works for Acme Corp.\n")
+    predict_file(extractor, tmp_path / "in.tsv", tmp_path / "tsv.jsonl", progress=False)
+    assert [json.loads(line)["id"] for line in (tmp_path / "tsv.jsonl").read_text().splitlines()] == [2]
+    for content, message in [("txt\nBob\n", "bad.csv, line 1: the first line must name the columns, one of them "
+                                              "'text'"),
+                             ("text,id\nBob,1\nAnn,2,3\n", "bad.csv, line 3: 3 fields where the first line names 2")]:
+        (tmp_path / "bad.csv").write_text(content)
+        with pytest.raises(ValueError, match=message):
+            predict_file(extractor, tmp_path / "bad.csv", tmp_path / "x.jsonl", progress=False)
+    assert not list(tmp_path.glob("x.jsonl*"))
+
+
 def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
     import io
 

@@ -54,7 +54,8 @@ def predict_arguments(commands) -> None:
     predict.add_argument("--model", required=True, help="model folder, exported folder or hub repo id")
     predict.add_argument("--input", required=True,
                          help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
-                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped) or .json (SpERT JSON); "
+                              "{'tokens'}, optional 'id' and 'entities'; blank lines skipped), .csv or .tsv (a "
+                              "first line naming the columns: 'text', optionally 'id') or .json (SpERT JSON); "
                               "- reads standard input (text lines unless --input-format says otherwise); "
                               "--input-format paragraphs reads a text file's paragraphs (blank lines between them) "
                               "as texts, for text wrapped at a width")

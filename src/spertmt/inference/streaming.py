@@ -1,5 +1,5 @@
 """Files in, files out, whatever runs the model (spertmt.Extractor or the runtime without torch):
-`predict_file` streams a text, JSON-lines or SpERT JSON file through `extract` into JSON lines or
+`predict_file` streams a text, JSON-lines, CSV or SpERT JSON file through `extract` into JSON lines or
 SpERT JSON, written atomically; `merge_parts` joins the parts of several processes. `-` as the input
 reads standard input (text lines unless told), as the output writes standard output (JSON lines
 unless told, each chunk as soon as it is extracted). Imports no torch."""
@@ -7,6 +7,7 @@ unless told, each chunk as soon as it is extracted). Imports no torch."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ def _name(path: Path) -> str:
 
 def _read_inputs(path: Path, input_format: str):
     """Yields (id, text or word list, given entities or None, line or document number), lazily for
-    txt, paragraphs and jsonl."""
+    all but spert."""
     if input_format == "spert":
         from ..data.documents import read_documents
 
@@ -36,6 +37,9 @@ def _read_inputs(path: Path, input_format: str):
         return
     if input_format == "paragraphs":
         yield from _paragraphs(path)
+        return
+    if input_format in TABLE_DELIMITERS:
+        yield from _table_rows(path, TABLE_DELIMITERS[input_format])
         return
     for line_number, line in _lines(path):
         if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
@@ -67,11 +71,48 @@ def _paragraphs(path: Path):
         yield first, "".join(lines).rstrip("\r\n"), None, first
 
 
+TABLE_DELIMITERS = {"csv": ",", "tsv": "\t"}
+
+
+def _table_rows(path: Path, delimiter: str):
+    """The rows of a CSV or TSV file whose first line names its columns: one is "text", and an "id"
+    column, where there is one, gives each result its id (else the row's first line number). Blank
+    lines are skipped; a field may hold line breaks where it is quoted."""
+    name = _name(path)
+    reader = csv.reader((line for _, line in _lines(path)), delimiter=delimiter)
+    try:
+        header = [column.strip() for column in next(reader, [])]
+        if not header:  # an empty file: no inputs
+            return
+        if "text" not in header:
+            raise ValueError(f"{name}, line 1: the first line must name the columns, one of them 'text' (and "
+                             f"optionally 'id'); it has {header}")
+        text_at, id_at = header.index("text"), header.index("id") if "id" in header else None
+        while True:
+            first = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                return
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ValueError(f"{name}, line {first}: {len(row)} fields where the first line names "
+                                 f"{len(header)} ({', '.join(header)})")
+            yield (first if id_at is None else row[id_at]), row[text_at], None, first
+    except csv.Error as error:  # an unclosed quote, a field over csv.field_size_limit()
+        raise ValueError(f"{name}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'}: "
+                         f"{error}") from None
+
+
 def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
     """How many inputs process `rank` of `world` takes from a text or JSON lines file (a quick pass
     over its bytes, for the progress bar's total and time left); None for SpERT JSON and standard input."""
     if input_format == "spert" or is_stdio(path):
         return None
+    if input_format in TABLE_DELIMITERS:  # rows, not lines: a quoted field may hold line breaks
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            count = sum(1 for row in csv.reader(f, delimiter=TABLE_DELIMITERS[input_format]) if row) - 1
+        return len(range(rank, max(count, 0), world))
     count, blank = 0, True
     with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank lines of
         for line in f:  # JSON lines, the first line of each paragraph
@@ -122,7 +163,7 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
         return given
     if is_stdio(path):  # no extension to tell: text lines in, JSON lines out
         return "txt" if "txt" in choices else "jsonl"
-    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert"}.get(path.suffix)
+    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert", ".csv": "csv", ".tsv": "tsv"}.get(path.suffix)
     if suffix not in choices:
         raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
     return suffix
@@ -143,7 +184,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     paragraphs (a text file's paragraphs, runs of non-blank lines, each a text whose id is its
     first line's number: text wrapped at a width, as from a PDF, keeps its sentences whole), jsonl
     (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are skipped,
-    and a result's id is its line number where the object gives none), spert (SpERT JSON).
+    and a result's id is its line number where the object gives none), csv and tsv (`_table_rows`),
+    spert (SpERT JSON).
     Output formats: jsonl (one Extraction per input, with its id) or spert (SpERT JSON documents
     with scores).
 
