@@ -47,6 +47,10 @@ BROKEN = [
       "relations": [{"type": "Live_In", "head": 0, "tail": 1}]}, "relation 0 points at a missing entity"),
     ({"tokens": "a b"}, "'tokens' must be a list of strings"),
     ({"tokens": ["a"], "entities": [{"type": "Peop", "start": 0}]}, "entity 0 needs 'type', 'start' and 'end'"),
+    # raw texts where documents of words belong: told where texts go (was "must be a JSON object, not str")
+    ("John met Mary.", "a text, not a document: SpERT JSON holds documents of words ('tokens'); texts to extract"),
+    ({"text": "John met Mary.", "entities": []}, "a text, not a document"),
+    (3, "a document must be a JSON object, not int"),
 ]
 
 

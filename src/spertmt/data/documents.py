@@ -177,8 +177,16 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# What a file of raw texts in place of SpERT JSON is told (a list of strings, or of {"text": ...}).
+RAW_TEXT_HINT = ("SpERT JSON holds documents of words ('tokens'); texts to extract from go to predict as .txt "
+                 "lines, .jsonl lines of {\"text\": ...} or a .csv's 'text' column, and annotated text converts "
+                 "with `spertmt convert --from doccano`")
+
+
 def parse_document(raw: Any, types: Types | None, where: str) -> Document:
     """One document from its JSON object; `where` (file and index) starts every error message."""
+    if isinstance(raw, str) or (isinstance(raw, dict) and "text" in raw and "tokens" not in raw):
+        raise DataError(f"{where}: a text, not a document: {RAW_TEXT_HINT}")
     if not isinstance(raw, dict):
         raise DataError(f"{where}: a document must be a JSON object, not {type(raw).__name__}")
     tokens = raw.get("tokens")
