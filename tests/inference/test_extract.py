@@ -70,6 +70,11 @@ def test_what_is_not_a_text_is_named_and_any_iterable_of_texts_is_taken(model_fo
                            ([3], r"texts\[0\] is 3;"), ([["Mary", 1]], r"texts\[0\] is \['Mary', 1\];")):
         with pytest.raises(TypeError, match=message):  # before: 'NoneType' object is not iterable, or str(1)
             extractor.extract(texts)
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"text": [TEXT]})
+    with pytest.raises(TypeError, match=r"texts is a table \(DataFrame\); pass its column of texts"):
+        extractor.extract(frame)  # before: one text, the column's name "text"
+    assert [r.text for r in extractor.extract(frame["text"])] == [TEXT]
     # a lone surrogate (JSON's "\ud800" read as it is): before, the tokenizer's TypeError about its input types
     for texts, message in (([TEXT, "John \ud800 x"], r"texts\[1\] holds a lone surrogate at character 5"),
                            ([["Mary", "a\udc00"]], r"texts\[0\] holds a lone surrogate at word 1")):

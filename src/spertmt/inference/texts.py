@@ -167,6 +167,9 @@ def _as_texts(texts) -> list:
     lone surrogate."""
     if isinstance(texts, str):
         return [texts]
+    if hasattr(texts, "columns"):  # a DataFrame (pandas, polars) iterates over its column names or columns
+        raise TypeError(f"texts is a table ({type(texts).__name__}); pass its column of texts, e.g. "
+                        "extract(frame['text'])")
     if not _iterable(texts):
         raise TypeError(f"texts must be a string or a list of texts, not {type(texts).__name__}")
     found = []
