@@ -53,6 +53,7 @@ def main() -> None:
         parser.error("--model and --name are needed (or --plot RECORD)")
 
     import spertmt
+    from spertmt.data.documents import model_dev_set
     from spertmt.evaluate import evaluate
     from spertmt.inference.thresholds import (
         calibrate,
@@ -65,15 +66,7 @@ def main() -> None:
     extractor = spertmt.load(args.model, device="cpu")
     extractor.calibration = None  # the model's own probabilities: a folder's own calibration is not used
     config = extractor.config
-    if config.dev_path:
-        dev = spertmt.read_documents(config.data_path("dev_path"), extractor.types)
-    else:  # no dev set (ADE): the training documents the run held out as one (config.dev_split)
-        from spertmt.data.documents import training_split
-
-        train = spertmt.read_documents(config.data_path("train_path"), extractor.types)
-        dev = training_split(train, config.max_train_documents, config.dev_split)[1]
-        if not dev:
-            parser.error(f"{args.model} was trained without a dev set (no dev_path, no dev_split): nothing to fit on")
+    dev = model_dev_set(config, extractor.types)[0]  # ADE's: the training documents the run held out (dev_split)
     test = spertmt.read_documents(config.data_path("test_path"), extractor.types)
     tuned = dict(extractor.thresholds)
 

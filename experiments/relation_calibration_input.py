@@ -31,22 +31,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 import records  # noqa: E402  (bench/records.py: the commit)
 
 
-def dev_documents(extractor) -> list:
-    """The dev set of the folder's run: its dev_path, or the training documents it held out (dev_split)."""
-    import spertmt
-    from spertmt.data.documents import training_split
-
-    config = extractor.config
-    if config.dev_path:
-        return spertmt.read_documents(config.data_path("dev_path"), extractor.types)
-    train = spertmt.read_documents(config.data_path("train_path"), extractor.types)
-    return training_split(train, config.max_train_documents, config.dev_split)[1]
-
-
 def compare(folder: str) -> dict:
     import torch
 
     import spertmt
+    from spertmt.data.documents import model_dev_set
     from spertmt.inference.calibration import Candidates, choose_and_fit
     from spertmt.inference.thresholds import applied_thresholds, relation_candidates
 
@@ -54,7 +43,7 @@ def compare(folder: str) -> dict:
     extractor.calibration = None
     model = extractor.model
     entity_theta, relation_theta = applied_thresholds(model, extractor.thresholds)
-    rows, _ = relation_candidates(extractor, dev_documents(extractor),
+    rows, _ = relation_candidates(extractor, model_dev_set(extractor.config, extractor.types)[0],
                                   torch.tensor(entity_theta) if model.entity_head.thresholded else None, 8)
     theta = dict(zip([t.name for t in extractor.types.relations], relation_theta))
     found = {"model": folder, "candidates": len(rows)}

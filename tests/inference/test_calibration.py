@@ -268,6 +268,28 @@ def test_fitting_on_the_models_own_test_set_warns(trained_copy, tmp_path, capsys
     assert "warning" not in capsys.readouterr().err
 
 
+def test_without_data_the_models_own_dev_set_is_fitted_on(trained_copy, capsys):
+    """--data defaults to the dev set the model's config names (or the part of its training file its run
+    held out), as export's int8 check does; where none can be read, a message says to give --data."""
+    config = json.loads((trained_copy / "config.json").read_text())
+    config.update(data_root=str(FIXTURES), dev_path="tiny_train.json")
+    (trained_copy / "config.json").write_text(json.dumps(config))
+    for command in ("tune-threshold", "calibrate"):
+        assert main([command, "--quiet", "--model", str(trained_copy), "--data", DATA, "--dry-run"]) == 0
+        given = capsys.readouterr().out
+        assert main([command, "--quiet", "--model", str(trained_copy), "--dry-run"]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == given and "using the model's dev set to" in captured.err and DATA in captured.err
+    config.update(dev_path="", dev_split=0.5)  # the documents of its training file the run held out
+    (trained_copy / "config.json").write_text(json.dumps(config))
+    assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--dry-run"]) == 0
+    assert "documents of" in capsys.readouterr().err
+    config.update(dev_path="gone.json", dev_split=0.0)
+    (trained_copy / "config.json").write_text(json.dumps(config))
+    assert main(["calibrate", "--quiet", "--model", str(trained_copy), "--dry-run"]) == 2
+    assert "no --data given, and the model's own dev set cannot be read here: " in capsys.readouterr().err
+
+
 def test_target_precision_writes_per_type_theta_and_leaves_out_what_cannot_reach_it(trained_copy, capsys):
     assert main(["tune-threshold", "--quiet", "--model", str(trained_copy), "--data", DATA, "--device", "cpu",
                  "--target-precision", "0.5", "--confidence", "0.6"]) == 0

@@ -117,12 +117,21 @@ def read_predictions(path: str, types=None):
     return documents
 
 
-def read_dev_set(path: str, extractor, purpose: str):
-    """The documents tune-threshold and calibrate fit on, with a warning where they are the model's own
-    test set: θ or a calibration fitted there makes that set's figures optimistic."""
-    from ..data.documents import read_documents, require_documents
+def read_dev_set(path: str | None, extractor, purpose: str):
+    """The documents tune-threshold and calibrate fit on: `path`, with a warning where it is the
+    model's own test set (θ or a calibration fitted there makes that set's figures optimistic), or
+    where None the model's own dev set (data.documents.model_dev_set), named on standard error."""
+    from ..data.documents import DataError, model_dev_set, read_documents, require_documents
 
     config = extractor.config
+    if path is None:
+        try:
+            documents, where = model_dev_set(config, extractor.types)
+        except DataError as error:
+            raise DataError(f"no --data given, and the model's own dev set cannot be read here: {error}; "
+                            "give --data") from None
+        print(f"using the model's dev set {purpose}: {where}", file=sys.stderr)
+        return require_documents(documents, where, purpose)
     test = config.data_path("test_path") if config.test_path else None
     if test is not None and test.exists() and Path(path).resolve() == test.resolve():
         print(f"warning: {path} is the test set this model was scored on (its config's test_path): fitting on "
@@ -133,7 +142,8 @@ def read_dev_set(path: str, extractor, purpose: str):
 def add_dev_set_arguments(parser: argparse.ArgumentParser, writes: str, prints: str) -> None:
     """What the commands that fit something of a model folder on a dev set take (tune-threshold, calibrate)."""
     parser.add_argument("--model", required=True, help=f"model folder; {writes} is written into it")
-    parser.add_argument("--data", required=True, help="dev set, SpERT JSON (never the test set)")
+    parser.add_argument("--data", help="dev set, SpERT JSON (never the test set); default: the model's own (its "
+                                       "config's dev_path, or the training documents its run held out)")
     parser.add_argument("--dry-run", action="store_true", help=f"print {prints}, write nothing")
     parser.add_argument("--batch-size", type=int, default=Config.eval_batch_size,
                         help="documents per batch (default %(default)s)")

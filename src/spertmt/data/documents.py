@@ -268,6 +268,20 @@ def training_split(documents: list[Document], max_documents: int, share: float) 
     return hold_out(documents[:max_documents] if max_documents else documents, share)
 
 
+def model_dev_set(config, types: Types) -> tuple[list[Document], str]:
+    """A model's own dev set, from its config (spertmt.Config): the file `dev_path` names, or the
+    training documents its run held out (`dev_split`, training_split); with words saying which. A
+    DataError where the config names none or the file cannot be read here."""
+    if config.dev_path:
+        path = config.data_path("dev_path")
+        return read_documents(path, types), str(path)
+    if config.dev_split:
+        path = config.data_path("train_path")
+        held_out = training_split(read_documents(path, types), config.max_train_documents, config.dev_split)[1]
+        return held_out, f"the {len(held_out)} documents of {path} its run held out (dev_split {config.dev_split})"
+    raise DataError("the model's config names no dev set (no dev_path, no dev_split)")
+
+
 def has_overlapping_entities(documents: list[Document]) -> bool:
     """Whether two entities of one document overlap anywhere in `documents` (training data)."""
     for doc in documents:

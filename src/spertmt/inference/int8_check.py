@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from ..config import Config
-from ..data.documents import DataError, Document, Types, read_documents, training_split
+from ..data.documents import DataError, Document, Types, model_dev_set, read_documents
 from ..evaluate import evaluate
 from ..layout import ModelFiles
 
@@ -28,20 +28,15 @@ HEADS = ("ner", "re_strict")  # SpERT's evaluator's names of the measures compar
 
 def dev_documents(config: Config, types: Types, data: str | Path | None = None) -> list[Document] | None:
     """The documents to check int8 on: `data` where given, else the model's dev set (its `dev_path`, or
-    the training documents its run held out, data.documents.training_split); None where the config names none or it
+    the training documents its run held out: data.documents.model_dev_set); None where the config names none or it
     cannot be read on this machine (a model from the hub, data moved). A `data` that cannot be read
     raises, as the user named it."""
     if data is not None:
         return read_documents(data, types)
     try:
-        if config.dev_path:
-            return read_documents(config.data_path("dev_path"), types) or None
-        if config.dev_split:
-            train = read_documents(config.data_path("train_path"), types)
-            return training_split(train, config.max_train_documents, config.dev_split)[1] or None
+        return model_dev_set(config, types)[0] or None
     except (DataError, OSError, ValueError):
         return None
-    return None
 
 
 def f1_on(extractor, documents: list[Document], progress: bool = False) -> dict[str, float]:
