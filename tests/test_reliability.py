@@ -347,18 +347,19 @@ def test_bad_jsonl_inputs_name_the_file_and_line(tmp_path, capsys, line, message
 
 
 def test_a_missing_input_or_a_folder_as_input_is_named_before_the_model_loads(tmp_path, capsys):
-    for given, message in ((tmp_path / "missing.txt", "no such file"), (tmp_path, "is a folder; give a file")):
+    for given, message, options in ((tmp_path / "missing.txt", "no such file", []),
+                                    (tmp_path, "is a folder; give a file", ["--input-format", "txt"])):
         assert main(["predict", "--quiet", "--model", str(tmp_path / "no-model"), "--input", str(given),
-                     "--output", str(tmp_path / "out.jsonl")]) == 2  # the model is never read: it does not exist
+                     "--output", str(tmp_path / "out.jsonl"), *options]) == 2  # the model (missing) is never read
         assert f"{given}: {message}" in capsys.readouterr().err  # before: [Errno 2] / [Errno 21] after loading
     model = f"{FIXTURES}/model-format1"
     for command in (["score", "--gold", str(tmp_path), "--pred", f"{FIXTURES}/tiny_train.json"],
                     ["eval", "--model", model, "--data", str(tmp_path)]):
         assert main(command) == 2
         assert f"{tmp_path}: is a folder; give a SpERT JSON file" in capsys.readouterr().err  # before: [Errno 21]
-    (tmp_path / "texts.csv").write_text("Mary lives in Paris.\n")
+    (tmp_path / "texts.xlsx").write_text("Mary lives in Paris.\n")
     (tmp_path / "texts.txt").write_text("Mary lives in Paris.\n")
-    for given, output, named in (("texts.csv", "out.jsonl", "texts.csv"), ("texts.txt", "out.csv", "out.csv")):
+    for given, output, named in (("texts.xlsx", "out.jsonl", "texts.xlsx"), ("texts.txt", "out.csv", "out.csv")):
         assert main(["predict", "--quiet", "--model", str(tmp_path / "no-model"), "--input", str(tmp_path / given),
                      "--output", str(tmp_path / output)]) == 2  # named before the (missing) model is read
         assert f"{tmp_path / named}: cannot tell the format from the extension" in capsys.readouterr().err

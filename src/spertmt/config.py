@@ -35,8 +35,8 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
 TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")  # autocast while training (Config.precision)
 EXTRACTION_PRECISIONS = ("fp32", "bf16", "int8", "auto")  # how a loaded model runs (load, --precision)
 RUNTIMES = ("torch", "onnx")  # what runs a loaded model's encoder (load, --runtime)
-# predict's input (its file's suffix tells which, but for paragraphs)
-INPUT_FORMATS = ("txt", "paragraphs", "jsonl", "csv", "tsv", "spert")
+# predict's input (its file's suffix tells which, but for paragraphs; a folder is read as its .txt files)
+INPUT_FORMATS = ("txt", "paragraphs", "jsonl", "csv", "tsv", "spert", "folder")
 OUTPUT_FORMATS = ("jsonl", "spert")  # predict's output
 # Extraction batches (texts at most, padded pieces at most or None) unless the caller says. On a CPU
 # the work follows the padded pieces, so a batch of short sentences may hold more than one of long

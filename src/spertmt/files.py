@@ -34,7 +34,7 @@ def check_input(path: str | Path) -> None:
         return
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder; give a file of inputs (.txt, .jsonl or .json)")
+        raise ValueError(f"{path}: is a folder; give a file of inputs (.txt, .jsonl, .csv or .json)")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
 

@@ -284,6 +284,33 @@ def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     assert not list(tmp_path.glob("x.jsonl*"))
 
 
+def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_path):
+    from spertmt.inference.streaming import _count_inputs
+
+    extractor = load(model_folder, device="cpu")
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "b.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\n")
+    (corpus / "sub" / "a.txt").write_bytes("\ufeffOslo is in Norway.".encode())
+    (corpus / "empty.txt").write_text("")
+    (corpus / "notes.md").write_text("not a text to read")
+    assert _count_inputs(corpus, "folder") == 3
+    assert predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 3
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["b.txt", "empty.txt", "sub/a.txt"]  # in path order, subfolders too
+    texts = ["John Smith lives in Paris.\n\nMary works for Acme Corp.\n", "", "Oslo is in Norway."]
+    assert [line["text"] for line in lines] == texts
+    assert [[(e["start"], e["end"], e["type"]) for e in line["entities"]] for line in lines] == \
+        [[(e.start, e.end, e.type) for e in result.entities] for result in extractor.extract(texts)]
+    (corpus / "sub" / "bad.txt").write_bytes(b"Oslo \xff")
+    with pytest.raises(ValueError, match=r"sub/bad.txt, line 1: not UTF-8 text"):
+        predict_file(extractor, corpus, tmp_path / "x.jsonl", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty: a folder without .txt files"):
+        predict_file(extractor, tmp_path / "empty", tmp_path / "x.jsonl", progress=False)
+    assert not list(tmp_path.glob("x.jsonl*"))
+
+
 def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
     import io
 

@@ -1,5 +1,6 @@
 """Files in, files out, whatever runs the model (spertmt.Extractor or the runtime without torch):
-`predict_file` streams a text, JSON-lines, CSV or SpERT JSON file through `extract` into JSON lines or
+`predict_file` streams a text, JSON-lines, CSV or SpERT JSON file (or a folder of text files) through
+`extract` into JSON lines or
 SpERT JSON, written atomically; `merge_parts` joins the parts of several processes. `-` as the input
 reads standard input (text lines unless told), as the output writes standard output (JSON lines
 unless told, each chunk as soon as it is extracted). Imports no torch."""
@@ -25,27 +26,51 @@ def _name(path: Path) -> str:
 
 
 def _read_inputs(path: Path, input_format: str):
-    """Yields (id, text or word list, given entities or None, line or document number), lazily for
-    all but spert."""
+    """Yields (id, text or word list, given entities or None, where: the input's place for messages),
+    lazily for all but spert."""
+    name = _name(path)
     if input_format == "spert":
         from ..data.documents import read_documents
 
         if is_stdio(path):
             raise ValueError("SpERT JSON is read from a file, not from standard input: give its path as --input")
         for i, doc in enumerate(read_documents(path)):
-            yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, i + 1
+            yield (doc.orig_id if doc.orig_id is not None else i), doc.tokens, None, f"{name}, document {i}"
         return
-    if input_format == "paragraphs":
-        yield from _paragraphs(path)
+    if input_format == "folder":
+        yield from _folder_texts(path)
         return
-    if input_format in TABLE_DELIMITERS:
-        yield from _table_rows(path, TABLE_DELIMITERS[input_format])
-        return
+    numbered = (_paragraphs(path) if input_format == "paragraphs" else
+                _table_rows(path, TABLE_DELIMITERS[input_format]) if input_format in TABLE_DELIMITERS else
+                _text_or_jsonl_lines(path, input_format))
+    for identifier, content, given, line_number in numbered:
+        yield identifier, content, given, f"{name}, line {line_number}"
+
+
+def _text_or_jsonl_lines(path: Path, input_format: str):
+    """(id, text or word list, given entities or None, line number) of a text or JSON lines file."""
     for line_number, line in _lines(path):
         if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
             yield line_number, line.rstrip("\r\n"), None, line_number
         elif line.strip():  # a blank line of JSON lines holds no object; each result keeps its id
             yield (*_jsonl_input(path, line_number, line), line_number)
+
+
+def _folder_files(path: Path) -> list[Path]:
+    """A folder's .txt files, in its subfolders too, in the order of their paths."""
+    return sorted(path.rglob("*.txt"), key=lambda file: file.relative_to(path).parts)
+
+
+def _folder_texts(path: Path):
+    """Each .txt file of a folder as one text (a document: `extract` splits its sentences), its id its
+    path within the folder."""
+    files = _folder_files(path)
+    if not files:
+        raise ValueError(f"{path}: a folder without .txt files; predict reads each .txt file of a folder as a text")
+    for file in files:
+        with open(file, "rb") as f:
+            text = "".join(line for _, line in utf8_lines(f, str(file)))
+        yield file.relative_to(path).as_posix(), text, None, str(file)
 
 
 def _lines(path: Path):
@@ -109,6 +134,8 @@ def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) 
     over its bytes, for the progress bar's total and time left); None for SpERT JSON and standard input."""
     if input_format == "spert" or is_stdio(path):
         return None
+    if input_format == "folder":
+        return len(range(rank, len(_folder_files(path)), world))
     if input_format in TABLE_DELIMITERS:  # rows, not lines: a quoted field may hold line breaks
         with open(path, encoding="utf-8", errors="replace", newline="") as f:
             count = sum(1 for row in csv.reader(f, delimiter=TABLE_DELIMITERS[input_format]) if row) - 1
@@ -151,7 +178,8 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
     input_path, output_path = Path(input_path), Path(output_path)
     if is_stdio(output_path) and world > 1:
         raise ValueError("several processes cannot share standard output: give --output a file")
-    check_input(input_path)
+    if not input_path.is_dir() or input_format not in (None, "folder"):  # a folder is read as its text files
+        check_input(input_path)
     if not is_stdio(output_path):
         check_output(output_path, input_path)
     return (_format_of(input_path, input_format, INPUT_FORMATS),
@@ -163,6 +191,8 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
         return given
     if is_stdio(path):  # no extension to tell: text lines in, JSON lines out
         return "txt" if "txt" in choices else "jsonl"
+    if "folder" in choices and path.is_dir():
+        return "folder"
     suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert", ".csv": "csv", ".tsv": "tsv"}.get(path.suffix)
     if suffix not in choices:
         raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
@@ -185,7 +215,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     first line's number: text wrapped at a width, as from a PDF, keeps its sentences whole), jsonl
     (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are skipped,
     and a result's id is its line number where the object gives none), csv and tsv (`_table_rows`),
-    spert (SpERT JSON).
+    spert (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
     Output formats: jsonl (one Extraction per input, with its id) or spert (SpERT JSON documents
     with scores).
 
@@ -225,7 +255,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
 
         def flush():
             nonlocal count
-            ids, contents, given, lines = zip(*chunk)
+            ids, contents, given, places = zip(*chunk)
             has_given = any(g is not None for g in given)
             try:
                 results = extractor.extract(list(contents), [g or [] for g in given] if has_given else None,
@@ -235,7 +265,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                 own = "text" if isinstance(contents[error.item], str) else "tokens"
                 message = str(error).replace(f"entities[{error.item}]", "entities").replace(
                     f"texts[{error.item}]", own)
-                raise ValueError(f"{_name(input_path)}, line {lines[error.item]}: {message}") from None
+                raise ValueError(f"{places[error.item]}: {message}") from None
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:
                     shown.append(_as_document(result, identifier))
