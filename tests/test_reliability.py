@@ -495,3 +495,19 @@ def test_quiet_training_shows_no_progress_bar_not_even_the_libraries(tiny_encode
                             env={**os.environ, "PYTHONSAFEPATH": "1", "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr
     assert "Loading weights" not in result.stderr and "it/s" not in result.stderr, result.stderr
+
+
+def test_an_encoder_that_cannot_be_loaded_is_named_with_what_to_give(tmp_path, monkeypatch):
+    """A hub name not in the cache (offline), a folder that does not exist, a folder without a model:
+    before, transformers' messages without the encoder's name, for a folder one about tokenizer
+    backends and sentencepiece."""
+    from spertmt.model.encoder import load_encoder, load_tokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "empty").mkdir()
+    for name, message in (("owner/not-cached", r"encoder 'owner/not-cached' cannot be loaded \(HF_HUB_OFFLINE is set"),
+                          (str(tmp_path / "gone"), "gone': no such folder"),
+                          (str(tmp_path / "empty"), "empty': the folder holds no config.json")):
+        for load in (load_tokenizer, load_encoder):
+            with pytest.raises(OSError, match=message):
+                load(name)
