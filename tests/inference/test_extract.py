@@ -259,7 +259,7 @@ def test_predict_reads_a_text_files_paragraphs(model_folder, tmp_path):
 def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     """A spreadsheet's texts: the first line names the columns ('text', optionally 'id'; others are
     ignored), a quoted field may hold a line break, blank lines are skipped; bad rows are named."""
-    from spertmt.inference.streaming import _count_inputs
+    from spertmt.inference.streaming import _count_inputs, _table_rows
 
     extractor = load(model_folder, device="cpu")
     table = '\ufeffid,text,source\r\na1,"John Smith lives in\nParis.",web\r\n\r\nb2,Mary works for Acme Corp.,mail\r\n'
@@ -282,6 +282,10 @@ def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
         with pytest.raises(ValueError, match=message):
             predict_file(extractor, tmp_path / "bad.csv", tmp_path / "x.jsonl", progress=False)
     assert not list(tmp_path.glob("x.jsonl*"))
+    long = "Mary works for Acme Corp. " * 6000  # 156,000 characters in one cell: past csv's default limit
+    (tmp_path / "long.csv").write_text(f'text\n"{long}"\n')
+    assert _count_inputs(tmp_path / "long.csv", "csv") == 1
+    assert [row[1] for row in _table_rows(tmp_path / "long.csv", ",")] == [long]
 
 
 def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_path):

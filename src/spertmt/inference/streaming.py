@@ -99,12 +99,19 @@ def _paragraphs(path: Path):
 TABLE_DELIMITERS = {"csv": ",", "tsv": "\t"}
 
 
+def _table_reader(lines, delimiter: str):
+    """csv.reader over `lines`, with csv's limit of 131,072 characters a field raised (the process's
+    limit): a document in one cell may be longer."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    return csv.reader(lines, delimiter=delimiter)
+
+
 def _table_rows(path: Path, delimiter: str):
     """The rows of a CSV or TSV file whose first line names its columns: one is "text", and an "id"
     column, where there is one, gives each result its id (else the row's first line number). Blank
     lines are skipped; a field may hold line breaks where it is quoted."""
     name = _name(path)
-    reader = csv.reader((line for _, line in _lines(path)), delimiter=delimiter)
+    reader = _table_reader((line for _, line in _lines(path)), delimiter)
     try:
         header = [column.strip() for column in next(reader, [])]
         if not header:  # an empty file: no inputs
@@ -124,7 +131,7 @@ def _table_rows(path: Path, delimiter: str):
                 raise ValueError(f"{name}, line {first}: {len(row)} fields where the first line names "
                                  f"{len(header)} ({', '.join(header)})")
             yield (first if id_at is None else row[id_at]), row[text_at], None, first
-    except csv.Error as error:  # an unclosed quote, a field over csv.field_size_limit()
+    except csv.Error as error:  # e.g. a quote inside an unquoted field
         raise ValueError(f"{name}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'}: "
                          f"{error}") from None
 
@@ -138,7 +145,10 @@ def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) 
         return len(range(rank, len(_folder_files(path)), world))
     if input_format in TABLE_DELIMITERS:  # rows, not lines: a quoted field may hold line breaks
         with open(path, encoding="utf-8", errors="replace", newline="") as f:
-            count = sum(1 for row in csv.reader(f, delimiter=TABLE_DELIMITERS[input_format]) if row) - 1
+            try:
+                count = sum(1 for row in _table_reader(f, TABLE_DELIMITERS[input_format]) if row) - 1
+            except csv.Error:  # reading names it, with its line
+                return None
         return len(range(rank, max(count, 0), world))
     count, blank = 0, True
     with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank lines of
