@@ -1,9 +1,9 @@
 """Files in, files out, whatever runs the model (spertmt.Extractor or the runtime without torch):
-`predict_file` streams a text, JSON-lines, CSV or SpERT JSON file (or a folder of text files) through
-`extract` into JSON lines or
-SpERT JSON, written atomically; `merge_parts` joins the parts of several processes. `-` as the input
-reads standard input (text lines unless told), as the output writes standard output (JSON lines
-unless told, each chunk as soon as it is extracted). Imports no torch."""
+`predict_file` streams a text, JSON lines, CSV or SpERT JSON file (or a folder of text files)
+through `extract` into JSON lines or SpERT JSON, written atomically; `merge_parts` joins the parts
+of several processes. `-` as the input reads standard input (text lines unless told), as the output
+writes standard output (JSON lines unless told, each chunk as soon as it is extracted). Imports no
+torch."""
 
 from __future__ import annotations
 
@@ -137,8 +137,8 @@ def _table_rows(path: Path, delimiter: str):
 
 
 def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
-    """How many inputs process `rank` of `world` takes from a text or JSON lines file (a quick pass
-    over its bytes, for the progress bar's total and time left); None for SpERT JSON and standard input."""
+    """How many inputs process `rank` of `world` takes from a file or folder (a quick pass over it, for
+    the progress bar's total and time left); None for SpERT JSON and standard input."""
     if input_format == "spert" or is_stdio(path):
         return None
     if input_format == "folder":
