@@ -312,6 +312,8 @@ def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty: a folder without .txt files"):
         predict_file(extractor, tmp_path / "empty", tmp_path / "x.jsonl", progress=False)
+    with pytest.raises(ValueError, match=r"b.txt: not a folder \(--input-format folder reads"):
+        predict_file(extractor, corpus / "b.txt", tmp_path / "x.jsonl", input_format="folder", progress=False)
     assert not list(tmp_path.glob("x.jsonl*"))
 
 

@@ -188,6 +188,8 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
     input_path, output_path = Path(input_path), Path(output_path)
     if is_stdio(output_path) and world > 1:
         raise ValueError("several processes cannot share standard output: give --output a file")
+    if input_format == "folder" and not input_path.is_dir():
+        raise ValueError(f"{input_path}: not a folder (--input-format folder reads each .txt file of a folder)")
     if not input_path.is_dir() or input_format not in (None, "folder"):  # a folder is read as its text files
         check_input(input_path)
     if not is_stdio(output_path):
