@@ -28,6 +28,7 @@ _EXPORTS = {
     "Extractor": ".inference.extractor", "Extraction": ".inference.texts", "ExtractorLike": ".inference.texts",
     "Callback": ".training.callbacks", "EarlyStopping": ".training.callbacks",
     "ExtractedEntity": ".inference.texts", "ExtractedRelation": ".inference.texts",
+    "predict_file": ".inference.streaming",
     "ops": ".ops",
 }
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from .data.documents import Document, Entity, Relation, Types, read_documents, read_types, write_documents
     from .inference.batch_predictor import BatchPredictor
     from .inference.extractor import Extractor
+    from .inference.streaming import predict_file
     from .inference.texts import ExtractedEntity, ExtractedRelation, Extraction, ExtractorLike
     from .training.callbacks import Callback, EarlyStopping
 
@@ -91,4 +93,4 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
 
 __all__ = ["BatchPredictor", "Callback", "Config", "Document", "EarlyStopping", "Entity", "ExtractedEntity",
            "ExtractedRelation", "Extraction", "Extractor", "ExtractorLike", "Relation", "Types", "__version__",
-           "evaluate", "load", "ops", "read_documents", "read_types", "train", "write_documents"]
+           "evaluate", "load", "ops", "predict_file", "read_documents", "read_types", "train", "write_documents"]

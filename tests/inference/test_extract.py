@@ -299,7 +299,10 @@ def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_pa
     (corpus / "empty.txt").write_text("")
     (corpus / "notes.md").write_text("not a text to read")
     assert _count_inputs(corpus, "folder") == 3
-    assert predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 3
+    import spertmt
+
+    assert spertmt.predict_file is predict_file  # the public name
+    assert spertmt.predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 3
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["id"] for line in lines] == ["b.txt", "empty.txt", "sub/a.txt"]  # in path order, subfolders too
     texts = ["John Smith lives in Paris.\n\nMary works for Acme Corp.\n", "", "Oslo is in Norway."]
