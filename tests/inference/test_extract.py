@@ -320,6 +320,34 @@ def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_pa
     assert not list(tmp_path.glob("x.jsonl*"))
 
 
+def test_predict_writes_doccano_records_that_convert_reads_back(model_folder, tmp_path):
+    """Pre-annotation: doccano's relation-extraction JSON lines, raw texts at their own offsets and word
+    lists joined by spaces; `convert --from doccano` reads the entities and relations back."""
+    from spertmt.data.convert import read_doccano
+
+    extractor = load(model_folder, device="cpu")
+    records = [{"id": "a", "text": "John Smith lives in Paris. Mary works for Acme Corp."},
+               {"id": "b", "tokens": ["Mary", "lives", "in", "Oslo", "."]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "out.jsonl", output_format="doccano", progress=False,
+                 threshold=-1.0)  # a low θ: entities and relations to carry
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    results = extractor.extract([records[0]["text"], records[1]["tokens"]], threshold=-1.0)
+    assert [line["id"] for line in lines] == ["a", "b"] and lines[1]["text"] == "Mary lives in Oslo ."
+    assert lines == [result.to_doccano(r["id"]) for result, r in zip(results, records)]
+    for line, result in zip(lines, results):
+        assert [line["text"][e["start_offset"]:e["end_offset"]] for e in line["entities"]] == \
+            [e.text for e in result.entities]
+    assert any(line["relations"] for line in lines)
+    documents, report = read_doccano(tmp_path / "out.jsonl", words="unicode")
+    assert not report.counts
+    found = sorted((d.orig_id.split(":")[0], "".join(d.tokens[e.start:e.end]), e.type)
+                   for d in documents for e in d.entities)
+    assert found == sorted((r["id"], e.text.replace(" ", ""), e.type) for result, r in zip(results, records)
+                           for e in result.entities)
+    assert sum(len(d.relations) for d in documents) == sum(len(result.relations) for result in results)
+
+
 def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
     import io
 

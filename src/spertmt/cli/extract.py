@@ -62,7 +62,8 @@ def predict_arguments(commands) -> None:
                               "as texts, for text wrapped at a width")
     predict.add_argument("--output", required=True,
                          help=".jsonl (one result per input) or .json (SpERT JSON); - writes JSON lines to "
-                              "standard output as they are extracted")
+                              "standard output as they are extracted; --output-format doccano writes doccano's "
+                              "JSON lines, annotations to correct")
     predict.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--batch-size", type=int,

@@ -228,15 +228,15 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are skipped,
     and a result's id is its line number where the object gives none), csv and tsv (`_table_rows`),
     spert (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
-    Output formats: jsonl (one Extraction per input, with its id) or spert (SpERT JSON documents
-    with scores).
+    Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
+    record per input) or spert (SpERT JSON documents with scores).
 
     With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
     input order. `html`: also write the HTML view (spertmt.inference.visualize) of the first `html_limit`
     results.
 
-    `resume` (JSON lines into a file, one process): results go to `<output>.partial` as each chunk is
+    `resume` (JSON lines or doccano into a file, one process): results go to `<output>.partial` as each chunk is
     extracted and stay there if the call is stopped; a later call with `resume` skips the inputs that
     file holds (checking that the last one's id is the input's there) and goes on, and the file
     becomes the output when the input is done.
@@ -248,7 +248,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     sharded, to_stdout = world > 1, is_stdio(output_path)
     done, last_id, partial = 0, None, None
     if resume:
-        if sharded or to_stdout or out_format != "jsonl" or html:
+        if sharded or to_stdout or out_format == "spert" or html:
             raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
         partial, done, last_id = _open_partial(_partial(output_path))
     count = done
@@ -283,11 +283,11 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                     shown.append(_as_document(result, identifier))
                 if out_format == "jsonl":
                     line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
+                elif out_format == "doccano":
+                    line = json.dumps(result.to_doccano(identifier), ensure_ascii=False)
                 else:
                     line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
-                if sharded:  # one JSON value a line, joined by merge_parts
-                    out.write(line + "\n")
-                elif out_format == "jsonl":
+                if sharded or out_format != "spert":  # one JSON value a line (parts: joined by merge_parts)
                     out.write(line + "\n")
                 else:
                     out.write(("," if count else "") + line)

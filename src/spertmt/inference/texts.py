@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from ..config import Config
 from ..data.documents import Document, Types
-from ..data.text import Word, split_sentences, unicode_words, word_ends
+from ..data.text import Word, joined_word_starts, split_sentences, unicode_words, word_ends
 
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
 
@@ -53,6 +53,25 @@ class Extraction:
         return {"text": self.text, "tokens": list(self.tokens),
                 "entities": [dict(vars(e)) for e in self.entities],
                 "relations": [dict(vars(r)) for r in self.relations]}
+
+    def to_doccano(self, identifier=None) -> dict:
+        """The record in doccano's relation-extraction JSON lines, what doccano imports as annotations
+        to correct and `spertmt convert --from doccano` reads: the text (a word list's words joined
+        by single spaces), entities by character offsets, relations by entity ids; `identifier`, where
+        given, as its "id"."""
+        spans: list[tuple[int | None, int | None]]  # characters: a raw text's entities have them
+        if self.text is None:
+            starts = joined_word_starts(self.tokens)
+            text = " ".join(self.tokens)
+            spans = [(starts[e.token_start], starts[e.token_end - 1] + len(self.tokens[e.token_end - 1]))
+                     for e in self.entities]
+        else:
+            text, spans = self.text, [(e.start, e.end) for e in self.entities]
+        return {**({} if identifier is None else {"id": identifier}), "text": text,
+                "entities": [{"id": i, "label": e.type, "start_offset": start, "end_offset": end}
+                             for i, (e, (start, end)) in enumerate(zip(self.entities, spans))],
+                "relations": [{"id": i, "from_id": r.head, "to_id": r.tail, "type": r.type}
+                              for i, r in enumerate(self.relations)]}
 
 
 @runtime_checkable
