@@ -167,18 +167,20 @@ def recover_folder(folder: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(folder: str | Path, markers: tuple[str, ...] | None = None) -> Iterator[Path]:
+def atomic_folder(folder: str | Path, markers: tuple[str, ...] | None = None,
+                  kind: str = "a model folder") -> Iterator[Path]:
     """An empty folder to fill, unique to this process and call (`<folder>.<pid>.<random>.tmp`, so
     that two processes writing one folder never fill the same one); it replaces `folder` when the
     block ends normally (the old folder is moved aside to `<folder>.old` first, so one of the two is
     always whole, and `recover_folder` finishes a swap that a kill cut short). Temporaries of dead
     writers of `folder` are removed first. With `markers` (file names), an existing `folder` is
     replaced only when it is empty or holds one of them: a user's file, or a folder of other things
-    given as the output by mistake, is refused before anything is written, never deleted."""
+    given as the output by mistake, is refused before anything is written, never deleted (the message
+    says the folder is not `kind`)."""
     folder = Path(folder)
     old = folder.with_name(folder.name + ".old")
     if markers is not None:
-        check_replaceable(folder, markers)
+        check_replaceable(folder, markers, kind)
     check_writable(folder.parent, folder)
     recover_folder(folder)
     remove_stale_temporaries(folder)
@@ -199,12 +201,13 @@ def atomic_folder(folder: str | Path, markers: tuple[str, ...] | None = None) ->
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_replaceable(folder: Path, markers: tuple[str, ...]) -> None:
-    """Raises unless `folder` is absent, an empty folder, or a folder holding one of `markers`."""
+def check_replaceable(folder: Path, markers: tuple[str, ...], kind: str = "a model folder") -> None:
+    """Raises unless `folder` is absent, an empty folder, or a folder holding one of `markers` (what
+    makes it `kind`)."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder}: is a file, not a folder; give the name of a folder to write")
     if folder.is_dir() and any(folder.iterdir()) and not any((folder / name).exists() for name in markers):
-        raise FileExistsError(f"{folder}: holds other files and is not a model folder, so it is not replaced; "
+        raise FileExistsError(f"{folder}: holds other files and is not {kind}, so it is not replaced; "
                               "give a new folder (or remove this one first)")
 
 

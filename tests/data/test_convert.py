@@ -71,6 +71,15 @@ def test_brat_reader_reports_what_it_skips(tmp_path):
     (tmp_path / "a.ann").write_text("T1\tPeop four 11\tAnn\n")
     with pytest.raises(DataError, match=r"a.ann, line 1: malformed offsets"):
         read_brat(tmp_path)
+    # An entity across a line break, in fragments with only the break between them, is one span
+    # (brat writes one so, and so does predict --output-format brat); other gaps stay discontinuous.
+    (tmp_path / "a.txt").write_text("Ann Lee lives in New\nYork City.\n")
+    (tmp_path / "a.ann").write_text("T1\tPeop 0 7\tAnn Lee\nT2\tLoc 17 20;21 30\tNew York City\n"
+                                    "T3\tLoc 17 20;26 30\tNew City\n")
+    docs, report = read_brat(tmp_path)
+    assert [(" ".join(docs[0].tokens[e.start:e.end]), e.type) for e in docs[0].entities] == \
+        [("Ann Lee", "Peop"), ("New York City", "Loc")]
+    assert report.counts == {"discontinuous entity (skipped)": 1}
 
 
 def test_brat_unicode_words_keep_an_abbreviations_full_stop_and_an_entity_may_end_before_it(tmp_path):
@@ -165,6 +174,24 @@ def test_convert_writes_or_checks_types(tmp_path):
                  str(tmp_path / "from_brat.json"), "--types", f"{FIXTURES}/tiny_types.json"]) == 0
     original = read_documents(f"{FIXTURES}/tiny_train.json")
     assert [_without_id(d) for d in read_documents(tmp_path / "from_brat.json")] == [_without_id(d) for d in original]
+
+
+def test_brat_files_of_a_record_write_an_entity_across_a_line_break_in_fragments(tmp_path):
+    from spertmt.data.convert import brat_files
+
+    record = {"text": "John\r\nSmith lives in Oslo.", "entities": [
+        {"id": 0, "label": "Peop", "start_offset": 0, "end_offset": 11},
+        {"id": 1, "label": "Loc", "start_offset": 21, "end_offset": 25}],
+        "relations": [{"id": 0, "from_id": 0, "to_id": 1, "type": "Live_In"}]}
+    text, ann = brat_files(record)  # CR LF written as LF: the offsets move back by one after it
+    assert text == "John\nSmith lives in Oslo."
+    assert ann == "T1\tPeop 0 4;5 10\tJohn Smith\nT2\tLoc 20 24\tOslo\nR1\tLive_In Arg1:T1 Arg2:T2\n"
+    (tmp_path / "a.txt").write_text(text)
+    (tmp_path / "a.ann").write_text(ann)
+    docs, report = read_brat(tmp_path, sentences="punctuation")
+    assert not report.counts
+    assert [(" ".join(docs[0].tokens[e.start:e.end]), e.type) for e in docs[0].entities] == \
+        [("John Smith", "Peop"), ("Oslo", "Loc")] and len(docs[0].relations) == 1
 
 
 def test_text_not_annotated_yet_converts_to_spert_without_a_types_file(tmp_path, capsys):

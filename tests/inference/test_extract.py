@@ -348,6 +348,47 @@ def test_predict_writes_doccano_records_that_convert_reads_back(model_folder, tm
     assert sum(len(d.relations) for d in documents) == sum(len(result.relations) for result in results)
 
 
+def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp_path):
+    """Pre-annotation for brat: each input's text and .ann (named by its id: a folder's files keep
+    their paths), annotation.conf; convert --from brat reads the entities back. The folder is written
+    whole, again over one predict wrote, never into the input or over another folder."""
+    from spertmt.data.convert import read_brat
+
+    extractor = load(model_folder, device="cpu")
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    texts = {"b.txt": "John Smith lives in Paris.\r\nMary works for Acme Corp.\n", "sub/a.txt": "Oslo is in Norway."}
+    for name, text in texts.items():
+        (corpus / name).write_bytes(text.encode())
+    out = tmp_path / "brat"
+    for _ in range(2):  # the second time over the folder the first wrote
+        predict_file(extractor, corpus, out, output_format="brat", progress=False, threshold=-1.0)
+    assert (out / "sub" / "a.txt").read_bytes() == texts["sub/a.txt"].encode()
+    assert (out / "b.txt").read_bytes() == texts["b.txt"].replace("\r\n", "\n").encode()  # brat_files
+    assert "[entities]\nPeop\nLoc\nOrg\n[relations]\n" in (out / "annotation.conf").read_text()
+    result = extractor.extract(texts["b.txt"], threshold=-1.0)[0]
+    lines = (out / "b.ann").read_text().splitlines()
+    assert [line.split("\t")[2] for line in lines if line.startswith("T")] == \
+        [" ".join(e.text.split()) for e in result.entities]  # an entity across the line break: in fragments
+    assert sum(line.startswith("R") for line in lines) == len(result.relations) > 0
+    # read back (the top folder's b.txt): θ = -1 keeps spans across sentences, which convert skips, named
+    documents, report = read_brat(out, words="unicode")
+    back = [("".join(d.tokens[e.start:e.end]), e.type) for d in documents for e in d.entities]
+    assert back and set(back) <= {("".join(e.text.split()), e.type) for e in result.entities}
+    assert len(back) + report.counts["entity not on word boundaries (skipped)"] + \
+        report.counts["entity across a sentence boundary (skipped)"] == len(result.entities)
+    for output, message in ((corpus / "pre", "the input folder .*corpus or inside it"),
+                            (corpus, "the input folder"),
+                            (tmp_path / "corpus", "the input folder")):
+        with pytest.raises(ValueError, match=message):
+            predict_file(extractor, corpus, output, output_format="brat", progress=False)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    with pytest.raises(FileExistsError, match="holds other files and is not a folder of brat files that predict"):
+        predict_file(extractor, corpus, tmp_path / "mine", output_format="brat", progress=False)
+    assert (tmp_path / "mine" / "notes.txt").exists()
+
+
 def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
     import io
 

@@ -185,8 +185,10 @@ def write_dygie(documents: list[Document], path: str | Path) -> None:
 # brat standoff
 
 
-def _parse_ann(text: str, where: str, report: Report):
-    """-> ({id: (type, start, end)}, [(type, arg1, arg2)]) from an .ann file."""
+def _parse_ann(text: str, where: str, report: Report, source: str = ""):
+    """-> ({id: (type, start, end)}, [(type, arg1, arg2)]) from an .ann file; `source`: the text of its
+    .txt, where an entity in fragments with only a line break or spaces between them is one span
+    (brat writes an entity across a line break so)."""
     entities: dict[str, tuple[str, int, int]] = {}
     relations: list[tuple[str, str, str, str]] = []
     for line_number, line in enumerate(text.splitlines(), 1):
@@ -199,14 +201,16 @@ def _parse_ann(text: str, where: str, report: Report):
             if len(fields) < 2 or len(fields[1].split(" ", 1)) < 2:
                 raise DataError(f"{here}: malformed entity line {line!r}")
             label, offsets = fields[1].split(" ", 1)
-            if ";" in offsets:
-                report.add("discontinuous entity (skipped)", f"{here}: {fields[0]} {offsets}")
-                continue
             try:
-                start, end = (int(x) for x in offsets.split())
+                fragments = [tuple(int(x) for x in fragment.split()) for fragment in offsets.split(";")]
+                if any(len(fragment) != 2 for fragment in fragments):
+                    raise ValueError
             except ValueError:
                 raise DataError(f"{here}: malformed offsets {offsets!r}") from None
-            entities[fields[0]] = (label, start, end)
+            if not all(source[end:start].isspace() for (_, end), (start, _) in zip(fragments, fragments[1:])):
+                report.add("discontinuous entity (skipped)", f"{here}: {fields[0]} {offsets}")
+                continue
+            entities[fields[0]] = (label, fragments[0][0], fragments[-1][1])
         elif kind == "R":
             parts = fields[1].split() if len(fields) > 1 else []
             if len(parts) != 3 or not all(":" in p for p in parts[1:]):
@@ -238,10 +242,11 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
         raise DataError(f"{folder}: no .txt files")
     for txt in texts:
         ann = txt.with_suffix(".ann")
-        entities, relations = _parse_ann(_utf8_text(ann) if ann.exists() else "", str(ann), report)
+        text = _utf8_text(txt)
+        entities, relations = _parse_ann(_utf8_text(ann) if ann.exists() else "", str(ann), report, text)
         entities = dict(sorted(entities.items(), key=lambda kv: _id_number(kv[0])))
         relations = sorted(relations, key=lambda r: _id_number(r[0]))
-        documents += split.documents(_utf8_text(txt), entities, relations, txt.name, txt.stem, report)
+        documents += split.documents(text, entities, relations, txt.name, txt.stem, report)
     return documents, report
 
 
@@ -333,6 +338,36 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
             position += len(line) + 1
         (folder / f"doc_{number:05d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (folder / f"doc_{number:05d}.ann").write_text("\n".join(ann) + ("\n" if ann else ""), encoding="utf-8")
+
+
+def brat_files(record: dict) -> tuple[str, str]:
+    """The .txt and .ann files of one text, from a doccano-style record (Extraction.to_doccano:
+    "text", "entities" by character offsets with ids, "relations" by entity ids): the text with each
+    line break a line feed (so that readers that take CR LF for one character and readers that do not
+    count the same offsets), a T line per entity (one across a line break in fragments, as brat
+    writes them) and an R line per relation."""
+    text = record["text"]
+    shift = [0] * (len(text) + 1)  # how many carriage returns of CR LF pairs lie before each offset
+    for i in range(len(text)):
+        shift[i + 1] = shift[i] + (text[i] == "\r" and text[i + 1:i + 2] == "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines, names = [], {}
+    for k, e in enumerate(record["entities"], 1):
+        names[e["id"]] = f"T{k}"
+        start, end = e["start_offset"] - shift[e["start_offset"]], e["end_offset"] - shift[e["end_offset"]]
+        fragments = [(start + m.start(), start + m.end()) for m in re.finditer(r"[^\n]+", text[start:end])]
+        lines.append(f"T{k}\t{e['label']} {';'.join(f'{a} {b}' for a, b in fragments)}\t"
+                     f"{' '.join(text[a:b] for a, b in fragments)}")
+    for k, r in enumerate(record["relations"], 1):
+        lines.append(f"R{k}\t{r['type']} Arg1:{names[r['from_id']]} Arg2:{names[r['to_id']]}")
+    return text, "".join(line + "\n" for line in lines)
+
+
+def brat_annotation_conf(types: Types) -> str:
+    """brat's annotation.conf for a model's types (any entity type on either side of a relation)."""
+    entities = "".join(f"{t.name}\n" for t in types.entities)
+    relations = "".join(f"{t.name}\tArg1:<ENTITY>, Arg2:<ENTITY>\n" for t in types.relations)
+    return f"[entities]\n{entities}[relations]\n{relations}[events]\n[attributes]\n"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ import contextlib
 import csv
 import json
 import os
+import re
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document, utf8_lines
-from ..files import atomic_output, check_input, check_output, is_stdio, lock_file
+from ..files import atomic_folder, atomic_output, check_input, check_output, check_replaceable, is_stdio, lock_file
 from .texts import MAX_SENTENCE_WORDS, Extraction, TextError
 
 
@@ -192,10 +193,70 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
         raise ValueError(f"{input_path}: not a folder (--input-format folder reads each .txt file of a folder)")
     if not input_path.is_dir() or input_format not in (None, "folder"):  # a folder is read as its text files
         check_input(input_path)
-    if not is_stdio(output_path):
+    formats = (_format_of(input_path, input_format, INPUT_FORMATS),
+               _format_of(output_path, output_format, OUTPUT_FORMATS))
+    if formats[1] == "brat":
+        _check_brat_output(input_path, output_path, world)
+    elif not is_stdio(output_path):
         check_output(output_path, input_path)
-    return (_format_of(input_path, input_format, INPUT_FORMATS),
-            _format_of(output_path, output_format, OUTPUT_FORMATS))
+    return formats
+
+
+BRAT_MARKER = ".spertmt-brat"  # in a folder of brat files that predict wrote, which it may write again
+
+
+def _check_brat_output(input_path: Path, output_path: Path, world: int) -> None:
+    """brat's output is a folder of one process, outside the input, new or written by predict before."""
+    if is_stdio(output_path) or world > 1:
+        raise ValueError("brat output is a folder written by one process: give --output a folder")
+    if output_path.resolve().is_relative_to(input_path.resolve()):
+        raise ValueError(f"{output_path}: the input folder {input_path} or inside it; write the brat files to "
+                         "another folder")
+    check_replaceable(output_path, (BRAT_MARKER,), "a folder of brat files that predict wrote")
+
+
+def _write_brat(folder: Path, identifier, result: Extraction) -> None:
+    """One result as brat's two files in `folder`, named by its id (a folder input's `sub/a.txt`
+    gives sub/a.txt and sub/a.ann; characters that cannot name a file become _)."""
+    from ..data.convert import brat_files
+
+    parts = [re.sub(r"[^\w.-]", "_", part) for part in PurePosixPath(str(identifier).removesuffix(".txt")).parts
+             if part not in ("/", ".", "..")] or ["_"]
+    txt = folder.joinpath(*parts).with_name(parts[-1] + ".txt")
+    if txt.exists():
+        raise ValueError(f"two inputs name the brat file {txt.relative_to(folder)} (ids {identifier!r} and one "
+                         "before it): give each input an id of its own")
+    txt.parent.mkdir(parents=True, exist_ok=True)
+    text, standoff = brat_files(result.to_doccano())
+    with open(txt, "w", encoding="utf-8", newline="") as f:  # newline="": \n as brat_files wrote it, on Windows too
+        f.write(text)
+    txt.with_suffix(".ann").write_text(standoff, encoding="utf-8", newline="")
+
+
+@contextlib.contextmanager
+def _brat_folder(folder: Path, types):
+    """A folder of brat files (with annotation.conf for `types`), written whole or not at all."""
+    from ..data.convert import brat_annotation_conf
+
+    with atomic_folder(folder, (BRAT_MARKER,), "a folder of brat files that predict wrote") as tmp:
+        (tmp / BRAT_MARKER).write_text("written by spertmt predict: may be written again\n")
+        (tmp / "annotation.conf").write_text(brat_annotation_conf(types), encoding="utf-8")
+        yield tmp
+
+
+def _write_result(out, out_format: str, identifier, result: Extraction, first: bool, part: bool) -> None:
+    """One result into `out`: a JSON line (jsonl, doccano; every format into a process's part file),
+    an element of SpERT JSON's list, or brat's two files in the folder `out`."""
+    if out_format == "brat":
+        _write_brat(out, identifier, result)
+        return
+    if out_format == "jsonl":
+        line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
+    elif out_format == "doccano":
+        line = json.dumps(result.to_doccano(identifier), ensure_ascii=False)
+    else:
+        line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
+    out.write(line + "\n" if part or out_format != "spert" else ("" if first else ",") + line)
 
 
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
@@ -229,7 +290,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     and a result's id is its line number where the object gives none), csv and tsv (`_table_rows`),
     spert (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
-    record per input) or spert (SpERT JSON documents with scores).
+    record per input), spert (SpERT JSON documents with scores) or brat (a folder, `_write_brat`).
 
     With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
@@ -248,7 +309,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     sharded, to_stdout = world > 1, is_stdio(output_path)
     done, last_id, partial = 0, None, None
     if resume:
-        if sharded or to_stdout or out_format == "spert" or html:
+        if sharded or to_stdout or out_format in ("spert", "brat") or html:
             raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
         partial, done, last_id = _open_partial(_partial(output_path))
     count = done
@@ -259,7 +320,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     # no half-written output file, even after Ctrl-C; standard output gets each chunk as it is done,
     # a resumable output each whole chunk
     sink = (contextlib.nullcontext(sys.stdout) if to_stdout else _resumable_output(partial, target) if resume
-            else atomic_output(target))
+            else _brat_folder(target, extractor.types) if out_format == "brat" else atomic_output(target))
     with contextlib.closing(bar), sink as out:
         if out_format == "spert" and not sharded:
             out.write("[")
@@ -281,16 +342,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:
                     shown.append(_as_document(result, identifier))
-                if out_format == "jsonl":
-                    line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
-                elif out_format == "doccano":
-                    line = json.dumps(result.to_doccano(identifier), ensure_ascii=False)
-                else:
-                    line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
-                if sharded or out_format != "spert":  # one JSON value a line (parts: joined by merge_parts)
-                    out.write(line + "\n")
-                else:
-                    out.write(("," if count else "") + line)
+                _write_result(out, out_format, identifier, result, count == 0, sharded)
                 count += 1
             if to_stdout or resume:
                 out.flush()
