@@ -348,7 +348,8 @@ def test_bad_jsonl_inputs_name_the_file_and_line(tmp_path, capsys, line, message
 
 def test_a_missing_input_or_a_folder_as_input_is_named_before_the_model_loads(tmp_path, capsys):
     for given, message, options in ((tmp_path / "missing.txt", "no such file", []),
-                                    (tmp_path, "is a folder; give a file", ["--input-format", "txt"])):
+                                    (tmp_path, "a folder, which --input-format txt does not read",
+                                     ["--input-format", "txt"])):
         assert main(["predict", "--quiet", "--model", str(tmp_path / "no-model"), "--input", str(given),
                      "--output", str(tmp_path / "out.jsonl"), *options]) == 2  # the model (missing) is never read
         assert f"{given}: {message}" in capsys.readouterr().err  # before: [Errno 2] / [Errno 21] after loading

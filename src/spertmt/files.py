@@ -29,12 +29,10 @@ def is_stdio(path: str | Path) -> bool:
 
 
 def check_input(path: str | Path) -> None:
-    """Refuses, before any work, an input file that is missing or a folder (STDIO, standard input, passes)."""
+    """Refuses, before any work, an input that is missing (STDIO, standard input, passes)."""
     if is_stdio(path):
         return
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder; give a file of inputs (.txt, .jsonl, .csv or .json)")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
 

@@ -185,7 +185,7 @@ def write_dygie(documents: list[Document], path: str | Path) -> None:
 # brat standoff
 
 
-def _parse_ann(text: str, where: str, report: Report, source: str = ""):
+def _parse_ann(text: str, where: str, report: Report, source: str):
     """-> ({id: (type, start, end)}, [(type, arg1, arg2)]) from an .ann file; `source`: the text of its
     .txt, where an entity in fragments with only a line break or spaces between them is one span
     (brat writes an entity across a line break so)."""

@@ -189,17 +189,18 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
     input_path, output_path = Path(input_path), Path(output_path)
     if is_stdio(output_path) and world > 1:
         raise ValueError("several processes cannot share standard output: give --output a file")
+    check_input(input_path)
+    if input_path.is_dir() and input_format not in (None, "folder"):
+        raise ValueError(f"{input_path}: a folder, which --input-format {input_format} does not read (without it, "
+                         "each .txt file of a folder is a text)")
     if input_format == "folder" and not input_path.is_dir():
         raise ValueError(f"{input_path}: not a folder (--input-format folder reads each .txt file of a folder)")
-    if not input_path.is_dir() or input_format not in (None, "folder"):  # a folder is read as its text files
-        check_input(input_path)
-    formats = (_format_of(input_path, input_format, INPUT_FORMATS),
-               _format_of(output_path, output_format, OUTPUT_FORMATS))
-    if formats[1] == "brat":
+    in_format = _format_of(input_path, input_format, INPUT_FORMATS)
+    if output_format == "brat":  # a folder: given, never told by a name
         _check_brat_output(input_path, output_path, world)
     elif not is_stdio(output_path):
         check_output(output_path, input_path)
-    return formats
+    return in_format, _format_of(output_path, output_format, OUTPUT_FORMATS)
 
 
 BRAT_MARKER = ".spertmt-brat"  # in a folder of brat files that predict wrote, which it may write again
