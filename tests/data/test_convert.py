@@ -80,6 +80,15 @@ def test_brat_reader_reports_what_it_skips(tmp_path):
     assert [(" ".join(docs[0].tokens[e.start:e.end]), e.type) for e in docs[0].entities] == \
         [("Ann Lee", "Peop"), ("New York City", "Loc")]
     assert report.counts == {"discontinuous entity (skipped)": 1}
+    # a brat collection's subfolders are read too, each file named by its path
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("Bob met Ann.\n")
+    (tmp_path / "sub" / "b.ann").write_text("T1\tPeop 0 3\tBob\n")
+    docs, _ = read_brat(tmp_path)
+    assert [(d.orig_id.split(":")[0], [d.tokens[e.start] for e in d.entities]) for d in docs] == \
+        [("a", ["Ann", "New"]), ("sub/b", ["Bob"])]
+    with pytest.raises(DataError, match=r"is a folder; give a SpERT JSON file .*convert --from brat --to spert"):
+        read_documents(tmp_path)
 
 
 def test_brat_unicode_words_keep_an_abbreviations_full_stop_and_an_entity_may_end_before_it(tmp_path):

@@ -371,8 +371,13 @@ def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp
     assert [line.split("\t")[2] for line in lines if line.startswith("T")] == \
         [" ".join(e.text.split()) for e in result.entities]  # an entity across the line break: in fragments
     assert sum(line.startswith("R") for line in lines) == len(result.relations) > 0
-    # read back (the top folder's b.txt): θ = -1 keeps spans across sentences, which convert skips, named
-    documents, report = read_brat(out, words="unicode")
+    documents, _ = read_brat(out, words="unicode")
+    assert sorted({d.orig_id.split(":")[0] for d in documents}) == ["b", "sub/a"]  # subfolders too
+    # b.txt read back alone: θ = -1 keeps spans across sentences, which convert skips, named
+    (tmp_path / "b").mkdir()
+    for name in ("b.txt", "b.ann"):
+        (tmp_path / "b" / name).write_bytes((out / name).read_bytes())
+    documents, report = read_brat(tmp_path / "b", words="unicode")
     back = [("".join(d.tokens[e.start:e.end]), e.type) for d in documents for e in d.entities]
     assert back and set(back) <= {("".join(e.text.split()), e.type) for e in result.entities}
     assert len(back) + report.counts["entity not on word boundaries (skipped)"] + \

@@ -224,7 +224,8 @@ def _parse_ann(text: str, where: str, report: Report, source: str):
 
 
 def read_brat(folder: str | Path, words: str = "simple", sentences: str | None = None) -> tuple[list[Document], Report]:
-    """Reads every `.txt` with its `.ann` in `folder` (sorted by name), one SpERT document per sentence.
+    """Reads every `.txt` with its `.ann` in `folder` and its subfolders (a brat collection's layout;
+    sorted by path), one SpERT document per sentence, named by the file's path in the folder.
 
     Args:
         words: "simple" (words and punctuation), "unicode" (Unicode word boundaries, as raw-text
@@ -237,7 +238,7 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
     split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
-    texts = sorted(folder.glob("*.txt"))
+    texts = sorted(folder.rglob("*.txt"), key=lambda txt: txt.relative_to(folder).parts)
     if not texts:
         raise DataError(f"{folder}: no .txt files")
     for txt in texts:
@@ -246,7 +247,8 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
         entities, relations = _parse_ann(_utf8_text(ann) if ann.exists() else "", str(ann), report, text)
         entities = dict(sorted(entities.items(), key=lambda kv: _id_number(kv[0])))
         relations = sorted(relations, key=lambda r: _id_number(r[0]))
-        documents += split.documents(text, entities, relations, txt.name, txt.stem, report)
+        name = txt.relative_to(folder).as_posix()
+        documents += split.documents(text, entities, relations, name, name.removesuffix(".txt"), report)
     return documents, report
 
 

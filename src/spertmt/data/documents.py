@@ -152,7 +152,9 @@ def _load_json(path: str | Path) -> Any:
                 "ade --dest datasets`, or set SPERTMT_DATA or data_root to the folder that holds them)")
         raise DataError(f"{path}: no such file{hint}")
     if path.is_dir():
-        raise DataError(f"{path}: is a folder; give a SpERT JSON file (a list of documents)")
+        brat = " (a folder of brat files converts with `spertmt convert --from brat --to spert`)" \
+            if next(path.rglob("*.ann"), None) else ""
+        raise DataError(f"{path}: is a folder; give a SpERT JSON file (a list of documents){brat}")
     try:
         with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM (some Windows editors write one) is skipped
             return json.load(f)
