@@ -382,9 +382,8 @@ def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp
     assert back and set(back) <= {("".join(e.text.split()), e.type) for e in result.entities}
     assert len(back) + report.counts["entity not on word boundaries (skipped)"] + \
         report.counts["entity across a sentence boundary (skipped)"] == len(result.entities)
-    for output, message in ((corpus / "pre", "the input folder .*corpus or inside it"),
-                            (corpus, "the input folder"),
-                            (tmp_path / "corpus", "the input folder")):
+    for output, message in ((corpus / "pre", "the input .*corpus or inside it"),
+                            (corpus, "the input"), (tmp_path / "corpus", "the input")):
         with pytest.raises(ValueError, match=message):
             predict_file(extractor, corpus, output, output_format="brat", progress=False)
     (tmp_path / "mine").mkdir()

@@ -211,8 +211,8 @@ def _check_brat_output(input_path: Path, output_path: Path, world: int) -> None:
     if is_stdio(output_path) or world > 1:
         raise ValueError("brat output is a folder written by one process: give --output a folder")
     if output_path.resolve().is_relative_to(input_path.resolve()):
-        raise ValueError(f"{output_path}: the input folder {input_path} or inside it; write the brat files to "
-                         "another folder")
+        raise ValueError(f"{output_path}: the input {input_path} or inside it; write the brat files to another "
+                         "folder")
     check_replaceable(output_path, (BRAT_MARKER,), "a folder of brat files that predict wrote")
 
 
