@@ -277,7 +277,9 @@ def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     assert [json.loads(line)["id"] for line in (tmp_path / "tsv.jsonl").read_text().splitlines()] == [2]
     for content, message in [("txt\nBob\n", "bad.csv, line 1: the first line must name the columns, one of them "
                                               "'text'"),
-                             ("text,id\nBob,1\nAnn,2,3\n", "bad.csv, line 3: 3 fields where the first line names 2")]:
+                             ("text,id\nBob,1\nAnn,2,3\n", "bad.csv, line 3: 3 fields where the first line names 2"),
+                             ("id;text\n1;Bob\n", r"it has \['id;text'\] \(columns parted by ';'\? save the file "
+                                                  r"with ','\)")]:
         (tmp_path / "bad.csv").write_text(content)
         with pytest.raises(ValueError, match=message):
             predict_file(extractor, tmp_path / "bad.csv", tmp_path / "x.jsonl", progress=False)

@@ -118,8 +118,10 @@ def _table_rows(path: Path, delimiter: str):
         if not header:  # an empty file: no inputs
             return
         if "text" not in header:
+            other = next((d for d in ";|\t," if d != delimiter and len(header) == 1 and d in header[0]), None)
+            hint = f" (columns parted by {other!r}? save the file with {delimiter!r})" if other else ""
             raise ValueError(f"{name}, line 1: the first line must name the columns, one of them 'text' (and "
-                             f"optionally 'id'); it has {header}")
+                             f"optionally 'id'); it has {header}{hint}")
         text_at, id_at = header.index("text"), header.index("id") if "id" in header else None
         while True:
             first = reader.line_num + 1
