@@ -67,6 +67,8 @@ def main() -> None:
     extractor.calibration = None  # the model's own probabilities: a folder's own calibration is not used
     config = extractor.config
     dev = model_dev_set(config, extractor.types)[0]  # ADE's: the training documents the run held out (dev_split)
+    if not dev:
+        parser.error(f"{args.model}: its dev set holds no documents: nothing to fit on")
     test = spertmt.read_documents(config.data_path("test_path"), extractor.types)
     tuned = dict(extractor.thresholds)
 
