@@ -129,7 +129,8 @@ def test_predict_refuses_before_the_model_loads(tmp_path, capsys):
     (tmp_path / "folder").mkdir()
     assert main(["predict", "--quiet", "--model", missing_model, "--input", str(source),
                  "--output", str(tmp_path / "folder")]) == 2
-    assert "is a folder" in capsys.readouterr().err
+    assert "is a folder; give a file name to write the results to (or --output-format brat" in \
+        capsys.readouterr().err
     assert main(["predict", "--quiet", "--model", missing_model, "--input", str(source),
                  "--output", str(tmp_path / "out.jsonl"), "--threshold", "nan"]) == 2
     assert "threshold = nan is not a finite number" in capsys.readouterr().err

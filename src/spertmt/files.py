@@ -49,7 +49,8 @@ def check_output(output: str | Path, *inputs: str | Path) -> None:
         if same:
             raise ValueError(f"{output}: this is the input file ({source}); write the results to another file")
     if output.is_dir():
-        raise ValueError(f"{output}: is a folder; give a file name to write the results to")
+        raise ValueError(f"{output}: is a folder; give a file name to write the results to (or --output-format "
+                         "brat, which writes a folder)")
     check_writable(output.parent, output)
 
 
