@@ -348,15 +348,12 @@ def brat_files(record: dict) -> tuple[str, str]:
     line break a line feed (so that readers that take CR LF for one character and readers that do not
     count the same offsets), a T line per entity (one across a line break in fragments, as brat
     writes them) and an R line per relation."""
-    text = record["text"]
-    shift = [0] * (len(text) + 1)  # how many carriage returns of CR LF pairs lie before each offset
-    for i in range(len(text)):
-        shift[i + 1] = shift[i] + (text[i] == "\r" and text[i + 1:i + 2] == "\n")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    dropped = [m.start() for m in re.finditer("\r\n", record["text"])]  # each CR of a CR LF goes
+    text = record["text"].replace("\r\n", "\n").replace("\r", "\n")
     lines, names = [], {}
     for k, e in enumerate(record["entities"], 1):
         names[e["id"]] = f"T{k}"
-        start, end = e["start_offset"] - shift[e["start_offset"]], e["end_offset"] - shift[e["end_offset"]]
+        start, end = (offset - bisect.bisect_left(dropped, offset) for offset in (e["start_offset"], e["end_offset"]))
         fragments = [(start + m.start(), start + m.end()) for m in re.finditer(r"[^\n]+", text[start:end])]
         lines.append(f"T{k}\t{e['label']} {';'.join(f'{a} {b}' for a, b in fragments)}\t"
                      f"{' '.join(text[a:b] for a, b in fragments)}")

@@ -118,7 +118,7 @@ def _table_rows(path: Path, delimiter: str):
         if not header:  # an empty file: no inputs
             return
         if "text" not in header:
-            other = next((d for d in ";|\t," if d != delimiter and len(header) == 1 and d in header[0]), None)
+            other = next((d for d in ";|\t," if d != delimiter and d in header[0]), None) if len(header) == 1 else None
             hint = f" (columns parted by {other!r}? save the file with {delimiter!r})" if other else ""
             raise ValueError(f"{name}, line 1: the first line must name the columns, one of them 'text' (and "
                              f"optionally 'id'); it has {header}{hint}")
@@ -225,7 +225,7 @@ def _write_brat(folder: Path, identifier, result: Extraction) -> None:
 
     parts = [re.sub(r"[^\w.-]", "_", part) for part in PurePosixPath(str(identifier).removesuffix(".txt")).parts
              if part not in ("/", ".", "..")] or ["_"]
-    txt = folder.joinpath(*parts).with_name(parts[-1] + ".txt")
+    txt = folder.joinpath(*parts[:-1], parts[-1] + ".txt")
     if txt.exists():
         raise ValueError(f"two inputs name the brat file {txt.relative_to(folder)} (ids {identifier!r} and one "
                          "before it): give each input an id of its own")
