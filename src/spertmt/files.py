@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib
+import io
 import json
 import os
 import re
@@ -130,23 +132,94 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
+# A file whose name ends with one of these is read and written through that compression, and the
+# extension before it tells its format (texts.jsonl.gz: JSON lines). Modules imported when named.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+def compression(path: str | Path) -> str | None:
+    """The module (gzip, bz2, lzma) that reads and writes `path`, by its name; None for a plain file."""
+    return COMPRESSIONS.get(Path(path).suffix.lower())
+
+
+def uncompressed(path: str | Path) -> Path:
+    """`path` without its compression's extension (texts.jsonl.gz: texts.jsonl), for the extension
+    that tells its format and the names made from it."""
+    path = Path(path)
+    return path.with_suffix("") if compression(path) else path
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """A file opened to read its bytes, decompressed where its name says it is compressed; data that
+    does not decompress raises ValueError naming the file."""
+    module = compression(path)
+    if module is None:
+        return open(path, "rb")
+    return io.BufferedReader(_Decompressing(importlib.import_module(module).open(path, "rb"), Path(path), module))
+
+
+class _Decompressing(io.RawIOBase):
+    """A decompressing reader whose errors (not compressed, damaged, cut short) name the file."""
+
+    def __init__(self, stream, path: Path, module: str):
+        self.stream, self.path, self.module = stream, path, module
+        extra = {"gzip": ("zlib", "error"), "lzma": ("lzma", "LZMAError")}.get(module)
+        self.errors = (OSError, EOFError) + ((getattr(importlib.import_module(extra[0]), extra[1]),) if extra else ())
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.stream.read(len(buffer))
+        except self.errors as error:
+            raise ValueError(f"{self.path}: named {self.path.suffix} but does not decompress as {self.module} "
+                             f"({error}): not compressed, damaged or cut short") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[IO[str]]:
     """A text file opened at a temporary unique to this process beside `path`, renamed over
-    `path` when the block ends normally; temporaries of dead writers of `path` are removed first."""
+    `path` when the block ends normally; temporaries of dead writers of `path` are removed first.
+    Compressed where the name says so (`compression`)."""
     path = Path(path)
     check_writable(path.parent, path)
     remove_stale_temporaries(path)
     tmp = _temporary(path)
     try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        with open(tmp, "xb") as raw:
+            with _text_writer(raw, path) as f:
+                yield f
+            raw.flush()
+            os.fsync(raw.fileno())
         tmp.replace(path)  # a rename is atomic on one file system
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _text_writer(raw: IO[bytes], path: Path) -> Iterator[IO[str]]:
+    """UTF-8 text into `raw` through `path`'s compression, ended (a compression's trailer written)
+    when the block ends, `raw` left open for its owner to sync and close."""
+    module = compression(path)
+    if module == "gzip":  # the name in gzip's header is the output's, not the temporary's
+        binary = importlib.import_module(module).GzipFile(filename=path.name, mode="wb", fileobj=raw)
+    else:
+        binary = raw if module is None else importlib.import_module(module).open(raw, "wb")
+    text = io.TextIOWrapper(binary, encoding="utf-8")
+    try:
+        yield text
+    finally:
+        text.detach()  # flushes the text into `binary`, which stays open
+        if binary is not raw:
+            binary.close()  # closing a compressed stream given a file object leaves that file open
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -185,6 +185,39 @@ def test_convert_writes_or_checks_types(tmp_path):
     assert [_without_id(d) for d in read_documents(tmp_path / "from_brat.json")] == [_without_id(d) for d in original]
 
 
+def test_compressed_data_files_are_read_and_written_by_their_names(tmp_path):
+    """SpERT JSON and JSON lines named .gz, .bz2 or .xz are read (training, eval and convert read
+    through read_documents) and written compressed; the types file beside a converted
+    train.json.gz is train_types.json."""
+    import bz2
+    import gzip
+
+    original = read_documents(f"{FIXTURES}/tiny_train.json")
+    convert("spert", "spert", f"{FIXTURES}/tiny_train.json", tmp_path / "train.json.gz")
+    assert (tmp_path / "train_types.json").exists()
+    with gzip.open(tmp_path / "train.json.gz", "rt", encoding="utf-8") as f:
+        assert len(json.load(f)) == len(original)
+    assert [_without_id(d) for d in read_documents(tmp_path / "train.json.gz")] == [_without_id(d) for d in original]
+    convert("spert", "dygie", tmp_path / "train.json.gz", tmp_path / "d.jsonl.bz2")
+    with bz2.open(tmp_path / "d.jsonl.bz2", "rt", encoding="utf-8") as f:
+        assert len(f.readlines()) == len(original)
+    convert("dygie", "spert", tmp_path / "d.jsonl.bz2", tmp_path / "back.json")
+    assert [_without_id(d) for d in read_documents(tmp_path / "back.json")] == [_without_id(d) for d in original]
+    (tmp_path / "plain.json.gz").write_text("[]")
+    with pytest.raises(ValueError, match="plain.json.gz: named .gz but does not decompress as gzip"):
+        read_documents(tmp_path / "plain.json.gz")
+
+
+def test_score_names_a_json_lines_file_that_predict_did_not_write(tmp_path, capsys):
+    """`score --pred` reads predict's JSON lines (with words); doccano's records, which have none,
+    are named by file and line instead of a KeyError's traceback."""
+    (tmp_path / "doccano.jsonl").write_text(json.dumps({"text": "Ann met Bob.", "entities": [], "relations": []}))
+    assert main(["score", "--gold", f"{FIXTURES}/tiny_train.json", "--pred", str(tmp_path / "doccano.jsonl"),
+                 "--types", f"{FIXTURES}/tiny_types.json"]) == 2
+    assert "doccano.jsonl, line 1: not a result of spertmt predict with its words (KeyError: 'tokens')" in \
+        capsys.readouterr().err
+
+
 def test_brat_files_of_a_record_write_an_entity_across_a_line_break_in_fragments(tmp_path):
     from spertmt.data.convert import brat_files
 

@@ -414,6 +414,57 @@ def test_predict_reads_standard_input_and_writes_standard_output(model_folder, t
     assert "standard input, line 1: 'text' is 3; expected a string" in capsys.readouterr().err
 
 
+def test_predict_reads_and_writes_compressed_files_by_their_names(model_folder, tmp_path, capsys):
+    """A .gz, .bz2 or .xz input is read as the plain file (its format told by the extension before
+    the compression's), an output so named is written compressed (so are a resumed one and merged
+    parts), and what does not decompress is named."""
+    import bz2
+    import gzip
+    import lzma
+
+    from spertmt.inference.streaming import _count_inputs, merge_parts
+
+    extractor = load(model_folder, device="cpu")
+    texts = "".join(f"Ann {i} met Bob in Oslo.\n" for i in range(5))
+    (tmp_path / "in.txt").write_text(texts)
+    predict_file(extractor, tmp_path / "in.txt", tmp_path / "plain.jsonl", progress=False)
+    plain = [_decisions(json.loads(line)) for line in (tmp_path / "plain.jsonl").read_text().splitlines()]
+
+    def results(path, opener):
+        with opener(path, "rt", encoding="utf-8") as f:
+            return [_decisions(json.loads(line)) for line in f]
+
+    for module, ext in ((gzip, ".gz"), (bz2, ".bz2"), (lzma, ".xz")):
+        source, output = tmp_path / f"in.txt{ext}", tmp_path / f"out.jsonl{ext}"
+        source.write_bytes(module.compress(texts.encode()))
+        assert _count_inputs(source, "txt") == 5
+        assert predict_file(extractor, source, output, progress=False) == 5
+        assert results(output, module.open) == plain
+    with gzip.open(tmp_path / "in.csv.gz", "wt") as f:  # the format from the extension under .gz
+        f.write("id,text\n" + "".join(f"{i + 1},Ann {i} met Bob in Oslo.\n" for i in range(5)))
+    predict_file(extractor, tmp_path / "in.csv.gz", tmp_path / "out.json.bz2", progress=False)
+    with bz2.open(tmp_path / "out.json.bz2", "rt") as f:
+        assert [d["orig_id"] for d in json.load(f)] == ["1", "2", "3", "4", "5"]
+    # resumed: the partial output is plain JSON lines, compressed into the output at the end
+    partial = tmp_path / "resumed.jsonl.gz.partial"
+    partial.write_text((tmp_path / "plain.jsonl").read_text().splitlines(keepends=True)[0])
+    predict_file(extractor, tmp_path / "in.txt", tmp_path / "resumed.jsonl.gz", progress=False, resume=True)
+    assert results(tmp_path / "resumed.jsonl.gz", gzip.open) == plain and not partial.exists()
+    for rank in (0, 1):  # two processes' parts (plain), merged into a compressed output
+        predict_file(extractor, tmp_path / "in.txt", tmp_path / "merged.jsonl.xz", progress=False, rank=rank, world=2)
+    assert merge_parts(tmp_path / "merged.jsonl.xz", 2) == 5
+    assert results(tmp_path / "merged.jsonl.xz", lzma.open) == plain
+    (tmp_path / "not.txt.gz").write_text(texts)  # named .gz, not compressed
+    with pytest.raises(ValueError, match="not.txt.gz: named .gz but does not decompress as gzip"):
+        predict_file(extractor, tmp_path / "not.txt.gz", tmp_path / "x.jsonl", progress=False)
+    whole = gzip.compress("".join(os.urandom(20).hex() + "\n" for _ in range(5000)).encode())
+    (tmp_path / "cut.txt.gz").write_bytes(whole[: len(whole) // 2])  # a download that stopped half-way
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", str(tmp_path / "cut.txt.gz"),
+                 "--output", str(tmp_path / "x.jsonl")]) == 2
+    assert "cut.txt.gz: named .gz but does not decompress as gzip (Compressed file ended" in capsys.readouterr().err
+    assert not list(tmp_path.glob("x.jsonl*"))
+
+
 def test_predict_into_a_pipe_that_closes_early_ends_quietly(model_folder, tmp_path):
     """`spertmt predict ... --output - | head -1`: the reader goes away, the command ends with 141
     (128 + SIGPIPE, as a shell reports it) and no traceback."""

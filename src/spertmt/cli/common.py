@@ -100,20 +100,26 @@ def probability(text: str) -> float:
 
 def read_predictions(path: str, types=None):
     """SpERT JSON, or the JSON lines of `spertmt predict` (word offsets)."""
-    from ..data.documents import Document, Entity, Relation, read_documents
+    from ..data.documents import Document, Entity, Relation, read_documents, utf8_lines
+    from ..files import open_binary, uncompressed
 
-    if not path.endswith(".jsonl"):
+    if uncompressed(path).suffix != ".jsonl":
         return read_documents(path, types)
     documents = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
+    with open_binary(path) as f:
+        for line_number, line in utf8_lines(f, path):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
                 documents.append(Document(
                     row["tokens"], [Entity(e["token_start"], e["token_end"], e["type"], e.get("score"))
                                     for e in row["entities"]],
                     [Relation(r["head"], r["tail"], r["type"], r.get("score")) for r in row["relations"]],
                     row.get("id")))
+            except (ValueError, KeyError, TypeError) as error:  # a JSON lines file of something else
+                raise ValueError(f"{path}, line {line_number}: not a result of spertmt predict with its "
+                                 f"words ({type(error).__name__}: {error})") from None
     return documents
 
 

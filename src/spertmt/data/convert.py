@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import write_text_atomic
+from ..files import atomic_output, open_binary, uncompressed, write_text_atomic
 from .documents import DataError, Document, Entity, Relation, Types, parse_document, utf8_lines
 from .text import WORD_SPLITTERS, joined_word_starts, split_sentences, word_ends
 
@@ -96,7 +96,7 @@ def check_types(documents: list[Document], types: Types, source: str) -> None:
 
 def _utf8_lines(path: str | Path):
     """(line number, line) of a UTF-8 file (documents.utf8_lines)."""
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         yield from utf8_lines(f, str(path))
 
 
@@ -171,7 +171,7 @@ def _dygie_documents(sentences: list, ner: list, relations: list, key, where: st
 def write_dygie(documents: list[Document], path: str | Path) -> None:
     """One DyGIE document per SpERT document (sentence); doc_key = orig_id (or the index)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_output(path) as f:
         for i, doc in enumerate(documents):
             ner = [[e.start, e.end - 1, e.type] for e in doc.entities]
             rels = [[doc.entities[r.head].start, doc.entities[r.head].end - 1, doc.entities[r.tail].start,
@@ -517,7 +517,7 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
         elif not any(d.entities for d in documents):  # text not annotated yet: a types file lists one type at least
             report.add("no types file written (no document has an entity)", str(input_path))
         else:
-            out = Path(output_path)
+            out = uncompressed(output_path)  # train.json.gz's types: train_types.json
             out.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
             write_text_atomic(out.with_name(out.stem + "_types.json"), json.dumps(collect_types(documents).to_dict(),
                                                                                  indent=1))

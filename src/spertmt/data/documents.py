@@ -9,6 +9,7 @@ listed).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import write_text_atomic
+from ..files import open_binary, write_text_atomic
 
 
 class DataError(ValueError):
@@ -156,7 +157,8 @@ def _load_json(path: str | Path) -> Any:
             if next(path.rglob("*.ann"), None) else ""
         raise DataError(f"{path}: is a folder; give a SpERT JSON file (a list of documents){brat}")
     try:
-        with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM (some Windows editors write one) is skipped
+        # -sig: a BOM (some Windows editors write one) is skipped; a .gz, .bz2 or .xz name is decompressed
+        with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig") as f:
             return json.load(f)
     except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
         raise DataError(f"{path}: not valid JSON: {error}") from None

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path, PurePosixPath
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document, utf8_lines
-from ..files import atomic_folder, atomic_output, check_input, check_output, check_replaceable, is_stdio, lock_file
+from ..files import (
+    atomic_folder,
+    atomic_output,
+    check_input,
+    check_output,
+    check_replaceable,
+    compression,
+    is_stdio,
+    lock_file,
+    open_binary,
+    uncompressed,
+)
 from .texts import MAX_SENTENCE_WORDS, Extraction, TextError
 
 
@@ -77,7 +90,7 @@ def _folder_texts(path: Path):
 def _lines(path: Path):
     """(line number, line) of a UTF-8 file or standard input, decoded line by line so that an
     encoding error names its line."""
-    source = contextlib.nullcontext(sys.stdin.buffer) if is_stdio(path) else open(path, "rb")
+    source = contextlib.nullcontext(sys.stdin.buffer) if is_stdio(path) else open_binary(path)
     with source as f:
         yield from utf8_lines(f, _name(path))
 
@@ -147,14 +160,14 @@ def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) 
     if input_format == "folder":
         return len(range(rank, len(_folder_files(path)), world))
     if input_format in TABLE_DELIMITERS:  # rows, not lines: a quoted field may hold line breaks
-        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        with io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace", newline="") as f:
             try:
                 count = sum(1 for row in _table_reader(f, TABLE_DELIMITERS[input_format]) if row) - 1
             except csv.Error:  # reading names it, with its line
                 return None
         return len(range(rank, max(count, 0), world))
     count, blank = 0, True
-    with open(path, "rb") as f:  # as _read_inputs counts: every line of text, the non-blank lines of
+    with open_binary(path) as f:  # as _read_inputs counts: every line of text, the non-blank lines of
         for line in f:  # JSON lines, the first line of each paragraph
             filled = bool(line.strip())
             count += input_format == "txt" or (filled and (input_format == "jsonl" or blank))
@@ -269,7 +282,8 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
         return "txt" if "txt" in choices else "jsonl"
     if "folder" in choices and path.is_dir():
         return "folder"
-    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert", ".csv": "csv", ".tsv": "tsv"}.get(path.suffix)
+    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert", ".csv": "csv", ".tsv": "tsv"}.get(
+        uncompressed(path).suffix)
     if suffix not in choices:
         raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
     return suffix
@@ -294,6 +308,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     spert (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
     record per input), spert (SpERT JSON documents with scores) or brat (a folder, `_write_brat`).
+    A file named .gz, .bz2 or .xz is read or written through that compression, its format told by
+    the extension before it (texts.jsonl.gz: JSON lines; files.compression).
 
     With `world` > 1 (several processes, e.g. under torchrun), process `rank` takes inputs
     rank, rank + world, ... and writes `<output>.part<rank>`; `merge_parts` then joins them in
@@ -303,7 +319,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     `resume` (JSON lines or doccano into a file, one process): results go to `<output>.partial` as each chunk is
     extracted and stay there if the call is stopped; a later call with `resume` skips the inputs that
     file holds (checking that the last one's id is the input's there) and goes on, and the file
-    becomes the output when the input is done.
+    becomes the output when the input is done (compressed into it, where the output's name asks
+    for a compression: the partial file is plain JSON lines).
     """
     from tqdm.auto import tqdm
 
@@ -431,8 +448,13 @@ def _resumable_output(partial, output_path: Path):
                       "from there", file=sys.stderr)
             raise
         partial.flush()
-        os.fsync(partial.fileno())
-        Path(partial.name).replace(output_path)  # while the lock is held
+        if compression(output_path):  # the partial output is plain JSON lines, compressed into the output
+            with open(partial.name, encoding="utf-8") as plain, atomic_output(output_path) as out:
+                shutil.copyfileobj(plain, out)
+            Path(partial.name).unlink()
+        else:
+            os.fsync(partial.fileno())
+            Path(partial.name).replace(output_path)  # while the lock is held
 
 
 def _part(output_path: Path, rank: int) -> Path:
