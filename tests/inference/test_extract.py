@@ -208,6 +208,37 @@ def test_resume_refuses_a_partial_output_that_does_not_continue_the_input(model_
     assert not output.exists()
 
 
+def test_an_input_error_anywhere_in_a_file_ends_predict_before_any_extraction(model_folder, tmp_path):
+    """A bad input at the end of a long file (a writer killed mid-line, a lone surrogate, a row with
+    a field too many) is named before the first text is extracted: the work before it would be
+    thrown away with the output that is never written."""
+    extractor = load(model_folder, device="cpu")
+
+    class Counting:  # the extractor, counting its calls
+        calls = 0
+        types = extractor.types
+
+        def extract(self, *args, **kwargs):
+            self.calls += 1
+            return extractor.extract(*args, **kwargs)
+
+    good = "".join(json.dumps({"text": f"Ann {i} met Bob."}) + "\n" for i in range(30))
+    cases = {"cut.jsonl": (good + '{"text": "Ann me', "cut.jsonl, line 31: not valid JSON"),
+             "surrogate.jsonl": (good + '{"text": "Ann \\ud800 met Bob."}\n',
+                                 "surrogate.jsonl, line 31: text holds a lone surrogate at character 4"),
+             "rows.csv": ("text\n" + "Ann met Bob.\n" * 30 + "Ann,met\n",
+                          "rows.csv, line 32: 2 fields where the first line names 1"),
+             "latin1.txt": ("Ann met Bob.\n" * 30 + "caf\xe9\n", "latin1.txt, line 31: not UTF-8 text")}
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content.encode("latin-1" if name == "latin1.txt" else "utf-8"))
+        counting = Counting()
+        for resume in (False, True):
+            with pytest.raises(ValueError, match=message):
+                predict_file(counting, tmp_path / name, tmp_path / "out.jsonl", progress=False, chunk_size=8,
+                             resume=resume)
+        assert counting.calls == 0 and not list(tmp_path.glob("out.jsonl*"))
+
+
 def test_predict_file_formats_and_streaming(model_folder, tmp_path):
     extractor = load(model_folder, device="cpu")
     (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\nOslo.\n")
@@ -236,12 +267,12 @@ def test_predict_file_formats_and_streaming(model_folder, tmp_path):
 
 
 def test_predict_reads_a_text_files_paragraphs(model_folder, tmp_path):
-    from spertmt.inference.streaming import _count_inputs
+    from spertmt.inference.streaming import _scan_inputs
 
     extractor = load(model_folder, device="cpu")
     wrapped = "\ufeffJohn Smith lives in\r\nParis. Mary works for\r\nAcme Corp.\r\n\r\n  \r\nOslo is in\nNorway.\n\n"
     (tmp_path / "in.txt").write_bytes(wrapped.encode())
-    assert _count_inputs(tmp_path / "in.txt", "paragraphs") == 2
+    assert _scan_inputs(tmp_path / "in.txt", "paragraphs") == 2
     n = predict_file(extractor, tmp_path / "in.txt", tmp_path / "out.jsonl", input_format="paragraphs",
                      progress=False)
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -259,12 +290,12 @@ def test_predict_reads_a_text_files_paragraphs(model_folder, tmp_path):
 def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     """A spreadsheet's texts: the first line names the columns ('text', optionally 'id'; others are
     ignored), a quoted field may hold a line break, blank lines are skipped; bad rows are named."""
-    from spertmt.inference.streaming import _count_inputs, _table_rows
+    from spertmt.inference.streaming import _scan_inputs, _table_rows
 
     extractor = load(model_folder, device="cpu")
     table = '\ufeffid,text,source\r\na1,"John Smith lives in\nParis.",web\r\n\r\nb2,Mary works for Acme Corp.,mail\r\n'
     (tmp_path / "in.csv").write_bytes(table.encode())
-    assert _count_inputs(tmp_path / "in.csv", "csv") == 2
+    assert _scan_inputs(tmp_path / "in.csv", "csv") == 2
     assert predict_file(extractor, tmp_path / "in.csv", tmp_path / "out.jsonl", progress=False) == 2
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["id"] for line in lines] == ["a1", "b2"]
@@ -286,12 +317,12 @@ def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     assert not list(tmp_path.glob("x.jsonl*"))
     long = "Mary works for Acme Corp. " * 6000  # 156,000 characters in one cell: past csv's default limit
     (tmp_path / "long.csv").write_text(f'text\n"{long}"\n')
-    assert _count_inputs(tmp_path / "long.csv", "csv") == 1
+    assert _scan_inputs(tmp_path / "long.csv", "csv") == 1
     assert [row[1] for row in _table_rows(tmp_path / "long.csv", ",")] == [long]
 
 
 def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_path):
-    from spertmt.inference.streaming import _count_inputs
+    from spertmt.inference.streaming import _scan_inputs
 
     extractor = load(model_folder, device="cpu")
     corpus = tmp_path / "corpus"
@@ -300,7 +331,7 @@ def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_pa
     (corpus / "sub" / "a.txt").write_bytes("\ufeffOslo is in Norway.".encode())
     (corpus / "empty.txt").write_text("")
     (corpus / "notes.md").write_text("not a text to read")
-    assert _count_inputs(corpus, "folder") == 3
+    assert _scan_inputs(corpus, "folder") == 3
     import spertmt
 
     assert spertmt.predict_file is predict_file  # the public name
@@ -422,7 +453,7 @@ def test_predict_reads_and_writes_compressed_files_by_their_names(model_folder, 
     import gzip
     import lzma
 
-    from spertmt.inference.streaming import _count_inputs, merge_parts
+    from spertmt.inference.streaming import _scan_inputs, merge_parts
 
     extractor = load(model_folder, device="cpu")
     texts = "".join(f"Ann {i} met Bob in Oslo.\n" for i in range(5))
@@ -437,7 +468,7 @@ def test_predict_reads_and_writes_compressed_files_by_their_names(model_folder, 
     for module, ext in ((gzip, ".gz"), (bz2, ".bz2"), (lzma, ".xz")):
         source, output = tmp_path / f"in.txt{ext}", tmp_path / f"out.jsonl{ext}"
         source.write_bytes(module.compress(texts.encode()))
-        assert _count_inputs(source, "txt") == 5
+        assert _scan_inputs(source, "txt") == 5
         assert predict_file(extractor, source, output, progress=False) == 5
         assert results(output, module.open) == plain
     with gzip.open(tmp_path / "in.csv.gz", "wt") as f:  # the format from the extension under .gz
@@ -619,12 +650,12 @@ def test_predict_batches_long_documents_together_and_keeps_input_order(model_fol
 
 
 def test_the_progress_bar_knows_how_many_inputs_a_file_holds(tmp_path):
-    from spertmt.inference.streaming import _count_inputs, _read_inputs
+    from spertmt.inference.streaming import _read_inputs, _scan_inputs
 
     (tmp_path / "in.txt").write_text("a\n\nb\nc")  # an empty line, no newline at the end
     (tmp_path / "in.jsonl").write_text('{"text": "a"}\n\n{"text": "b"}\n')
     for name, form in (("in.txt", "txt"), ("in.jsonl", "jsonl")):
         inputs = list(_read_inputs(tmp_path / name, form))
-        assert _count_inputs(tmp_path / name, form) == len(inputs)
-        assert [_count_inputs(tmp_path / name, form, rank, 2) for rank in (0, 1)] == [
+        assert _scan_inputs(tmp_path / name, form) == len(inputs)
+        assert [_scan_inputs(tmp_path / name, form, rank, 2) for rank in (0, 1)] == [
             len(inputs[0::2]), len(inputs[1::2])]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from ..files import (
     open_binary,
     uncompressed,
 )
-from .texts import MAX_SENTENCE_WORDS, Extraction, TextError
+from .texts import MAX_SENTENCE_WORDS, Extraction, TextError, as_texts
 
 
 def _name(path: Path) -> str:
@@ -152,27 +151,32 @@ def _table_rows(path: Path, delimiter: str):
                          f"{error}") from None
 
 
-def _count_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1) -> int | None:
-    """How many inputs process `rank` of `world` takes from a file or folder (a quick pass over it, for
-    the progress bar's total and time left); None for SpERT JSON and standard input."""
+def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, progress: bool = False) -> int | None:
+    """Reads every input once before any is extracted, so that an error in one (not valid JSON, not
+    UTF-8, a row with a field too many, a lone surrogate) ends the command before work is done that
+    its output would not keep; returns how many inputs process `rank` of `world` takes (the progress
+    bar's total). None for standard input (read once) and SpERT JSON (read whole before any work)."""
+    from tqdm.auto import tqdm
+
     if input_format == "spert" or is_stdio(path):
         return None
-    if input_format == "folder":
-        return len(range(rank, len(_folder_files(path)), world))
-    if input_format in TABLE_DELIMITERS:  # rows, not lines: a quoted field may hold line breaks
-        with io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace", newline="") as f:
-            try:
-                count = sum(1 for row in _table_reader(f, TABLE_DELIMITERS[input_format]) if row) - 1
-            except csv.Error:  # reading names it, with its line
-                return None
-        return len(range(rank, max(count, 0), world))
-    count, blank = 0, True
-    with open_binary(path) as f:  # as _read_inputs counts: every line of text, the non-blank lines of
-        for line in f:  # JSON lines, the first line of each paragraph
-            filled = bool(line.strip())
-            count += input_format == "txt" or (filled and (input_format == "jsonl" or blank))
-            blank = not filled
-    return len(range(rank, count, world))
+    count = 0
+    inputs = tqdm(_read_inputs(path, input_format), desc="check inputs", unit=" inputs", disable=not progress,
+                  leave=False)
+    for index, (_, content, _, where) in enumerate(inputs):
+        try:
+            as_texts([content])
+        except TextError as error:
+            raise _input_error(error, [content], [where]) from None
+        count += index % world == rank
+    return count
+
+
+def _input_error(error: TextError, contents, places) -> ValueError:
+    """A TextError of `extract` named by its input's place (file and line), not its index in the call."""
+    own = "text" if isinstance(contents[error.item], str) else "tokens"
+    message = str(error).replace(f"entities[{error.item}]", "entities").replace(f"texts[{error.item}]", own)
+    return ValueError(f"{places[error.item]}: {message}")
 
 
 def _jsonl_input(path: Path, line_number: int, line: str):
@@ -306,6 +310,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are skipped,
     and a result's id is its line number where the object gives none), csv and tsv (`_table_rows`),
     spert (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
+    Every input of a file is read once before any is extracted (`_scan_inputs`): an input error
+    ends the call before work is done that the output would not keep.
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
     record per input), spert (SpERT JSON documents with scores) or brat (a folder, `_write_brat`).
     A file named .gz, .bz2 or .xz is read or written through that compression, its format told by
@@ -327,14 +333,14 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     input_path, output_path = Path(input_path), Path(output_path)
     in_format, out_format = check_files(input_path, output_path, input_format, output_format, world)
     sharded, to_stdout = world > 1, is_stdio(output_path)
+    if resume and (sharded or to_stdout or out_format in ("spert", "brat") or html):
+        raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
+    total = _scan_inputs(input_path, in_format, rank, world, progress)  # an input error before any work
     done, last_id, partial = 0, None, None
     if resume:
-        if sharded or to_stdout or out_format in ("spert", "brat") or html:
-            raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
         partial, done, last_id = _open_partial(_partial(output_path))
     count = done
     shown: list[Document] = []
-    total = _count_inputs(input_path, in_format, rank, world) if progress else None
     bar = tqdm(desc="extract", unit=" texts", total=total, initial=done, disable=not progress)
     target = _part(output_path, rank) if sharded else output_path
     # no half-written output file, even after Ctrl-C; standard output gets each chunk as it is done,
@@ -355,10 +361,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                                             batch_size=batch_size, threshold=threshold, relations=relations,
                                             max_sentence_words=max_sentence_words, flat_ner=flat_ner)
             except TextError as error:  # name the input's line, not its place in the chunk
-                own = "text" if isinstance(contents[error.item], str) else "tokens"
-                message = str(error).replace(f"entities[{error.item}]", "entities").replace(
-                    f"texts[{error.item}]", own)
-                raise ValueError(f"{places[error.item]}: {message}") from None
+                raise _input_error(error, contents, places) from None
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:
                     shown.append(_as_document(result, identifier))

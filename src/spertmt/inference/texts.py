@@ -142,7 +142,7 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
     placed."""
     if max_sentence_words < 1:
         raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
-    texts = _as_texts(texts)
+    texts = as_texts(texts)
     if entities is not None and len(entities) != len(texts):
         raise ValueError(f"entities has {len(entities)} lists for {len(texts)} texts")
     results: list[Extraction] = []
@@ -180,7 +180,7 @@ def lone_surrogate(text: str | Sequence[str]) -> str | None:
     return None
 
 
-def _as_texts(texts) -> list:
+def as_texts(texts) -> list:
     """`extract`'s texts as a list, each a string or a list of words (any iterable of strings: a list,
     a tuple, a numpy array); a TypeError names what is neither, a TextError a text that holds a
     lone surrogate."""
