@@ -59,11 +59,13 @@ def predict_arguments(commands) -> None:
                               "folder (each of its .txt files a text, with subfolders'); "
                               "- reads standard input (text lines unless --input-format says otherwise); "
                               "--input-format paragraphs reads a text file's paragraphs (blank lines between them) "
-                              "as texts, for text wrapped at a width")
+                              "as texts, for text wrapped at a width; a file named .gz, .bz2 or .xz is "
+                              "decompressed (texts.jsonl.gz: JSON lines)")
     predict.add_argument("--output", required=True,
                          help=".jsonl (one result per input) or .json (SpERT JSON); - writes JSON lines to "
                               "standard output as they are extracted; --output-format doccano writes doccano's "
-                              "JSON lines and --output-format brat a folder of brat files: annotations to correct")
+                              "JSON lines and --output-format brat a folder of brat files: annotations to correct; "
+                              "results.jsonl.gz (.bz2, .xz) is written compressed")
     predict.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--batch-size", type=int,
