@@ -4,7 +4,8 @@ is removed when the writing fails or is interrupted (Ctrl-C included). A file's 
 to the process (`<name>.<pid>.<random>.tmp`), a folder's too, so two runs writing one output never
 write into each other's: each renames a complete file or folder, and the last one to finish is what
 the output holds; a temporary that a killed process left (`kill -9` runs no cleanup) is removed by
-the next write to the same output."""
+the next write to the same output. A file named .gz, .bz2 or .xz is read and written through that
+compression (`compression`, `open_binary`, `atomic_output`)."""
 
 from __future__ import annotations
 
