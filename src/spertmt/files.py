@@ -156,16 +156,18 @@ def open_binary(path: str | Path) -> IO[bytes]:
     module = compression(path)
     if module is None:
         return open(path, "rb")
-    return io.BufferedReader(_Decompressing(importlib.import_module(module).open(path, "rb"), Path(path), module))
+    return io.BufferedReader(_Decompressing(importlib.import_module(module), Path(path)))
 
 
 class _Decompressing(io.RawIOBase):
     """A decompressing reader whose errors (not compressed, damaged, cut short) name the file."""
 
-    def __init__(self, stream, path: Path, module: str):
-        self.stream, self.path, self.module = stream, path, module
-        extra = {"gzip": ("zlib", "error"), "lzma": ("lzma", "LZMAError")}.get(module)
-        self.errors = (OSError, EOFError) + ((getattr(importlib.import_module(extra[0]), extra[1]),) if extra else ())
+    def __init__(self, codec, path: Path):
+        import zlib
+
+        self.stream, self.path, self.module = codec.open(path, "rb"), path, codec.__name__
+        # damaged data raises OSError or EOFError, or zlib's (gzip) or lzma's own error
+        self.errors = (OSError, EOFError, zlib.error, getattr(codec, "LZMAError", OSError))
 
     def readable(self) -> bool:
         return True

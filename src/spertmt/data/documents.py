@@ -177,7 +177,8 @@ def utf8_lines(lines: Iterable[bytes], name: str) -> Iterator[tuple[int, str]]:
                             f"{error.start + 1}); save the file as UTF-8") from None
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """A whole number, not a bool (JSON's and TOML's true is a Python int)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -204,7 +205,7 @@ def parse_document(raw: Any, types: Types | None, where: str) -> Document:
         if not isinstance(e, dict) or not {"type", "start", "end"} <= e.keys():
             raise DataError(f"{where}: entity {k} needs 'type', 'start' and 'end'")
         start, end, name = e["start"], e["end"], e["type"]
-        if not _is_int(start) or not _is_int(end):
+        if not is_int(start) or not is_int(end):
             raise DataError(f"{where}: entity {k} has non-integer bounds {start!r}, {end!r}")
         if not isinstance(name, str):
             raise DataError(f"{where}: entity {k} has a type that is not a string: {name!r}")
@@ -223,7 +224,7 @@ def parse_document(raw: Any, types: Types | None, where: str) -> Document:
         if not isinstance(r["type"], str):
             raise DataError(f"{where}: relation {k} has a type that is not a string: {r['type']!r}")
         for role in ("head", "tail"):
-            if not _is_int(r[role]) or not 0 <= r[role] < len(entities):
+            if not is_int(r[role]) or not 0 <= r[role] < len(entities):
                 raise DataError(f"{where}: relation {k} points at a missing entity ({role} = {r[role]!r}, "
                                 f"the document has {len(entities)} entities)")
         if types is not None and r["type"] not in types.relation_index:

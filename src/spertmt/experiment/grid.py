@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, read_settings_file
+from ..data.documents import is_int
 
 SETTINGS = (("ner", "NER"), ("re", "RE"), ("re_strict", "RE+"))
 SELECTIONS = (("test_best", "checkpoint selected on dev (RE+ F1)"), ("test_last", "last epoch's checkpoint"))
@@ -85,7 +86,7 @@ class Grid:
             raise ValueError(f"{path}: cells must be a list of tables ([[cells]] with a name and a set each)")
         tables = [data] + data["cells"]
         for key in ("seeds", "folds"):
-            if any(key in t and not (isinstance(t[key], list) and all(_whole(v) for v in t[key])) for t in tables):
+            if any(key in t and not (isinstance(t[key], list) and all(is_int(v) for v in t[key])) for t in tables):
                 raise ValueError(f"{path}: {key} must be a list of whole numbers, e.g. {key} = [0, 1, 2]")
         if any("set" in t and not (isinstance(t["set"], list) and all(isinstance(v, str) for v in t["set"]))
                for t in tables):
@@ -123,10 +124,6 @@ class Run:
     def key(self) -> str:
         return f"{self.cell.name}/seed{self.seed}" + (f"-fold{self.fold}" if len(self.cell.folds) > 1 else "")
 
-
-
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def runs_of(grid: Grid) -> list[Run]:

@@ -81,9 +81,7 @@ def _folder_texts(path: Path):
     if not files:
         raise ValueError(f"{path}: a folder without .txt files; predict reads each .txt file of a folder as a text")
     for file in files:
-        with open(file, "rb") as f:
-            text = "".join(line for _, line in utf8_lines(f, str(file)))
-        yield file.relative_to(path).as_posix(), text, None, str(file)
+        yield file.relative_to(path).as_posix(), "".join(line for _, line in _lines(file)), None, str(file)
 
 
 def _lines(path: Path):

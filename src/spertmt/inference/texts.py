@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..config import Config
-from ..data.documents import Document, Types
+from ..data.documents import Document, Types, is_int
 from ..data.text import Word, joined_word_starts, split_sentences, unicode_words, word_ends
 
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
@@ -236,8 +236,7 @@ def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_char
     bounds = [({w.start: k for k, w in enumerate(s.words)}, word_ends(s.words)) for s in own] if by_chars else []
     for j, e in enumerate(given):
         where = f"entities[{item}][{j}]"
-        if not isinstance(e, dict) or not all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool)
-                                              for k in keys) or "type" not in e:
+        if not isinstance(e, dict) or not all(is_int(e.get(k)) for k in keys) or "type" not in e:
             raise GivenEntityError(item, f"{where} ({e!r}) needs \"type\" and whole-number \"{keys[0]}\" and "
                                          f"\"{keys[1]}\"")
         if e["type"] not in known:
