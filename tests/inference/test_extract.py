@@ -210,13 +210,14 @@ def test_resume_refuses_a_partial_output_that_does_not_continue_the_input(model_
 
 def test_an_input_error_anywhere_in_a_file_ends_predict_before_any_extraction(model_folder, tmp_path):
     """A bad input at the end of a long file (a writer killed mid-line, a lone surrogate, a row with
-    a field too many) is named before the first text is extracted: the work before it would be
-    thrown away with the output that is never written."""
+    a field too many, a given entity of a type the model does not know or off its words) is named
+    before the first text is extracted: the work before it would be thrown away with the output that
+    is never written."""
     extractor = load(model_folder, device="cpu")
 
     class Counting:  # the extractor, counting its calls
         calls = 0
-        types = extractor.types
+        types, config = extractor.types, extractor.config
 
         def extract(self, *args, **kwargs):
             self.calls += 1
@@ -228,7 +229,12 @@ def test_an_input_error_anywhere_in_a_file_ends_predict_before_any_extraction(mo
                                  "surrogate.jsonl, line 31: text holds a lone surrogate at character 4"),
              "rows.csv": ("text\n" + "Ann met Bob.\n" * 30 + "Ann,met\n",
                           "rows.csv, line 32: 2 fields where the first line names 1"),
-             "latin1.txt": ("Ann met Bob.\n" * 30 + "caf\xe9\n", "latin1.txt, line 31: not UTF-8 text")}
+             "latin1.txt": ("Ann met Bob.\n" * 30 + "caf\xe9\n", "latin1.txt, line 31: not UTF-8 text"),
+             "given.jsonl": (good + json.dumps({"text": "Ann met Bob.", "entities": [
+                 {"type": "Peop", "start": 0, "end": 3}, {"type": "Pet", "start": 8, "end": 11}]}) + "\n",
+                             "given.jsonl, line 31: entities\\[1\\] has type 'Pet', which the model does not know"),
+             "off.jsonl": (good + json.dumps({"text": "Ann met Bob.", "entities": [
+                 {"type": "Peop", "start": 0, "end": 2}]}) + "\n", "off.jsonl, line 31: entities\\[0\\]")}
     for name, (content, message) in cases.items():
         (tmp_path / name).write_bytes(content.encode("latin-1" if name == "latin1.txt" else "utf-8"))
         counting = Counting()

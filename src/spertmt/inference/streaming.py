@@ -30,7 +30,7 @@ from ..files import (
     open_binary,
     uncompressed,
 )
-from .texts import MAX_SENTENCE_WORDS, Extraction, TextError, as_texts
+from .texts import MAX_SENTENCE_WORDS, Extraction, TextError, as_texts, prepare_texts
 
 
 def _name(path: Path) -> str:
@@ -149,11 +149,13 @@ def _table_rows(path: Path, delimiter: str):
                          f"{error}") from None
 
 
-def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, progress: bool = False) -> int | None:
+def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, progress: bool = False,
+                 extractor=None, max_sentence_words: int = MAX_SENTENCE_WORDS) -> int | None:
     """Reads every input once before any is extracted, so that an error in one (not valid JSON, not
-    UTF-8, a row with a field too many, a lone surrogate) ends the command before work is done that
-    its output would not keep; returns how many inputs process `rank` of `world` takes (the progress
-    bar's total). None for standard input (read once) and SpERT JSON (read whole before any work)."""
+    UTF-8, a row with a field too many, a lone surrogate; with `extractor`, given entities that its
+    model cannot place) ends the command before work is done that its output would not keep;
+    returns how many inputs process `rank` of `world` takes (the progress bar's total). None for
+    standard input (read once) and SpERT JSON (read whole before any work)."""
     from tqdm.auto import tqdm
 
     if input_format == "spert" or is_stdio(path):
@@ -161,9 +163,12 @@ def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, p
     count = 0
     inputs = tqdm(_read_inputs(path, input_format), desc="check inputs", unit=" inputs", disable=not progress,
                   leave=False)
-    for index, (_, content, _, where) in enumerate(inputs):
+    for index, (_, content, given, where) in enumerate(inputs):
         try:
-            as_texts([content])
+            if given is not None and extractor is not None:  # placed as extract places them: its words
+                prepare_texts([content], [given], extractor.types, extractor.config, max_sentence_words)
+            else:
+                as_texts([content])
         except TextError as error:
             raise _input_error(error, [content], [where]) from None
         count += index % world == rank
@@ -333,7 +338,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     sharded, to_stdout = world > 1, is_stdio(output_path)
     if resume and (sharded or to_stdout or out_format in ("spert", "brat") or html):
         raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
-    total = _scan_inputs(input_path, in_format, rank, world, progress)  # an input error before any work
+    total = _scan_inputs(input_path, in_format, rank, world, progress, extractor, max_sentence_words)
     done, last_id, partial = 0, None, None
     if resume:
         partial, done, last_id = _open_partial(_partial(output_path))

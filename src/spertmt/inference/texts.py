@@ -136,10 +136,11 @@ class PreparedTexts:
 
 
 def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities: Sequence | None, types: Types,
-                  max_sentence_words: int, join_hyphens: bool = False) -> PreparedTexts:
-    """Extractor.extract's work before the model (see its docstring): texts split into sentences
-    and words (hyphenated words whole where `join_hyphens`), long sentences cut, the user's entities
-    placed."""
+                  config: Config, max_sentence_words: int) -> PreparedTexts:
+    """Extractor.extract's work before the model (see its docstring) for a model of `types` and
+    `config`: texts split into sentences and words (hyphenated words whole where the config's
+    `hyphenated_words` is "joined"), long sentences cut, the user's entities placed."""
+    join_hyphens = config.hyphenated_words == "joined"
     if max_sentence_words < 1:
         raise ValueError(f"max_sentence_words must be at least 1, not {max_sentence_words}")
     texts = as_texts(texts)

@@ -155,8 +155,7 @@ class EngineExtractor:
         """
         check_switch("flat_ner", flat_ner, none_too=True)
         flat = (self.config.flat_ner if flat_ner is None else flat_ner) and entities is None
-        prepared = prepare_texts(texts, entities, self.types, max_sentence_words,
-                                 join_hyphens=self.config.hyphenated_words == "joined")
+        prepared = prepare_texts(texts, entities, self.types, self.config, max_sentence_words)
         default_size, default_pieces = self.engine.extract_batching
         predicted = predict_documents(self.engine, prepared.documents,
                                       batch_size=default_size if batch_size is None else batch_size,
