@@ -2,6 +2,7 @@
 entities only; files in and out (streamed); thresholds tuned on dev and used."""
 
 import fcntl
+import gzip
 import json
 import os
 
@@ -336,15 +337,19 @@ def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_pa
     (corpus / "b.txt").write_text("John Smith lives in Paris.\n\nMary works for Acme Corp.\n")
     (corpus / "sub" / "a.txt").write_bytes("\ufeffOslo is in Norway.".encode())
     (corpus / "empty.txt").write_text("")
-    (corpus / "notes.md").write_text("not a text to read")
-    assert _scan_inputs(corpus, "folder") == 3
+    (corpus / "c.txt.gz").write_bytes(gzip.compress(b"Ann met Bob in Rome."))  # read through its compression
+    for other in ("notes.md", "b.txt.bak", "c.txt.gz.part"):
+        (corpus / other).write_text("not a text to read")
+    (corpus / "folder.txt").mkdir()
+    assert _scan_inputs(corpus, "folder") == 4
     import spertmt
 
     assert spertmt.predict_file is predict_file  # the public name
-    assert spertmt.predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 3
+    assert spertmt.predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 4
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [line["id"] for line in lines] == ["b.txt", "empty.txt", "sub/a.txt"]  # in path order, subfolders too
-    texts = ["John Smith lives in Paris.\n\nMary works for Acme Corp.\n", "", "Oslo is in Norway."]
+    assert [line["id"] for line in lines] == ["b.txt", "c.txt.gz", "empty.txt", "sub/a.txt"]  # path order, subfolders
+    texts = ["John Smith lives in Paris.\n\nMary works for Acme Corp.\n", "Ann met Bob in Rome.", "",
+             "Oslo is in Norway."]
     assert [line["text"] for line in lines] == texts
     assert [[(e["start"], e["end"], e["type"]) for e in line["entities"]] for line in lines] == \
         [[(e.start, e.end, e.type) for e in result.entities] for result in extractor.extract(texts)]
@@ -432,6 +437,39 @@ def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp
     assert (tmp_path / "mine" / "notes.txt").exists()
 
 
+
+def test_two_inputs_naming_one_brat_file_end_predict_before_any_extraction(model_folder, tmp_path):
+    """The pass before extraction knows each input's brat file: ids that name one (a.txt and a, a
+    folder's a.txt and a.txt.gz) end the command at the second input, naming both, before the model
+    runs; the brat folder is not written."""
+    from spertmt.inference.streaming import brat_name
+
+    assert [str(brat_name(i)) for i in ("a", "a.txt", "sub/a.txt.gz", "../x y", 3, "/")] == \
+        ["a.txt", "a.txt", "sub/a.txt", "x_y.txt", "3.txt", "_.txt"]
+    extractor = load(model_folder, device="cpu")
+    extracted, extract = [], extractor.extract
+
+    def spy(*args, **kwargs):
+        extracted.append(args)
+        return extract(*args, **kwargs)
+
+    extractor.extract = spy
+    (tmp_path / "in.jsonl").write_text('{"id": "a.txt", "text": "Oslo."}\n{"id": "b", "text": "Rome."}\n'
+                                       '{"id": "a", "text": "Paris."}\n')
+    with pytest.raises(ValueError, match=r"in.jsonl, line 3: its id 'a' names the brat file a.txt, as the id of "
+                                         r".*in.jsonl, line 1 does: give each input an id of its own"):
+        predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "brat", output_format="brat", progress=False)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Oslo.")
+    (corpus / "a.txt.gz").write_bytes(gzip.compress(b"Rome."))
+    with pytest.raises(ValueError, match=r"a.txt.gz: its id 'a.txt.gz' names the brat file a.txt, as the id of "
+                                         r".*a.txt does"):
+        predict_file(extractor, corpus, tmp_path / "brat", output_format="brat", progress=False)
+    assert not extracted and not (tmp_path / "brat").exists()
+    predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "out.jsonl", progress=False)  # other outputs: no check
+    assert len(extracted) == 1
+
 def test_predict_reads_standard_input_and_writes_standard_output(model_folder, tmp_path, capsys, monkeypatch):
     import io
 
@@ -456,7 +494,6 @@ def test_predict_reads_and_writes_compressed_files_by_their_names(model_folder, 
     the compression's), an output so named is written compressed (so are a resumed one and merged
     parts), and what does not decompress is named."""
     import bz2
-    import gzip
     import lzma
 
     from spertmt.inference.streaming import _scan_inputs, merge_parts

@@ -56,7 +56,7 @@ def predict_arguments(commands) -> None:
                          help=".txt (a text per line; an empty line gets an empty result), .jsonl ({'text'} or "
                               "{'tokens'}, optional 'id' and 'entities'; blank lines skipped), .csv or .tsv (a "
                               "first line naming the columns: 'text', optionally 'id'), .json (SpERT JSON) or a "
-                              "folder (each of its .txt files a text, with subfolders'); "
+                              "folder (each of its .txt files a text, compressed too, with subfolders'); "
                               "- reads standard input (text lines unless --input-format says otherwise); "
                               "--input-format paragraphs reads a text file's paragraphs (blank lines between them) "
                               "as texts, for text wrapped at a width; a file named .gz, .bz2 or .xz is "

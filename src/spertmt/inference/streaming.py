@@ -70,8 +70,10 @@ def _text_or_jsonl_lines(path: Path, input_format: str):
 
 
 def _folder_files(path: Path) -> list[Path]:
-    """A folder's .txt files, in its subfolders too, in the order of their paths."""
-    return sorted(path.rglob("*.txt"), key=lambda file: file.relative_to(path).parts)
+    """A folder's .txt files (compressed too: a.txt.gz), in its subfolders too, in the order of their
+    paths."""
+    return sorted((file for file in path.rglob("*.txt*") if uncompressed(file).suffix == ".txt" and file.is_file()),
+                  key=lambda file: file.relative_to(path).parts)
 
 
 def _folder_texts(path: Path):
@@ -150,20 +152,20 @@ def _table_rows(path: Path, delimiter: str):
 
 
 def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, progress: bool = False,
-                 extractor=None, max_sentence_words: int = MAX_SENTENCE_WORDS) -> int | None:
+                 extractor=None, max_sentence_words: int = MAX_SENTENCE_WORDS, brat: bool = False) -> int | None:
     """Reads every input once before any is extracted, so that an error in one (not valid JSON, not
     UTF-8, a row with a field too many, a lone surrogate; with `extractor`, given entities that its
-    model cannot place) ends the command before work is done that its output would not keep;
-    returns how many inputs process `rank` of `world` takes (the progress bar's total). None for
-    standard input (read once) and SpERT JSON (read whole before any work)."""
+    model cannot place; with `brat`, an id naming the brat files of an input before it) ends the
+    command before work is done that its output would not keep; returns how many inputs process
+    `rank` of `world` takes (the progress bar's total). None for standard input (read once)."""
     from tqdm.auto import tqdm
 
-    if input_format == "spert" or is_stdio(path):
+    if is_stdio(path):
         return None
-    count = 0
+    count, brat_names = 0, {}
     inputs = tqdm(_read_inputs(path, input_format), desc="check inputs", unit=" inputs", disable=not progress,
                   leave=False)
-    for index, (_, content, given, where) in enumerate(inputs):
+    for index, (identifier, content, given, where) in enumerate(inputs):
         try:
             if given is not None and extractor is not None:  # placed as extract places them: its words
                 prepare_texts([content], [given], extractor.types, extractor.config, max_sentence_words)
@@ -171,6 +173,12 @@ def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, p
                 as_texts([content])
         except TextError as error:
             raise _input_error(error, [content], [where]) from None
+        if brat:
+            name = brat_name(identifier)
+            if name in brat_names:
+                raise ValueError(f"{where}: its id {identifier!r} names the brat file {name}, as the id of "
+                                 f"{brat_names[name]} does: give each input an id of its own")
+            brat_names[name] = where
         count += index % world == rank
     return count
 
@@ -238,15 +246,22 @@ def _check_brat_output(input_path: Path, output_path: Path, world: int) -> None:
     check_replaceable(output_path, (BRAT_MARKER,), "a folder of brat files that predict wrote")
 
 
+def brat_name(identifier) -> PurePosixPath:
+    """The path in a brat output folder of the .txt file that an input's id names: a folder input's
+    `sub/a.txt` (or `sub/a.txt.gz`) gives sub/a.txt, beside sub/a.ann; characters that cannot name a
+    file become _, and parts that would leave the folder are dropped."""
+    path = PurePosixPath(str(identifier))
+    parts = [re.sub(r"[^\w.-]", "_", part) for part in (path.with_suffix("") if compression(path) else path).parts
+             if part not in ("/", ".", "..")] or ["_"]
+    return PurePosixPath(*parts[:-1], parts[-1].removesuffix(".txt") + ".txt")
+
+
 def _write_brat(folder: Path, identifier, result: Extraction) -> None:
-    """One result as brat's two files in `folder`, named by its id (a folder input's `sub/a.txt`
-    gives sub/a.txt and sub/a.ann; characters that cannot name a file become _)."""
+    """One result as brat's two files in `folder`, named by its id (`brat_name`)."""
     from ..data.convert import brat_files
 
-    parts = [re.sub(r"[^\w.-]", "_", part) for part in PurePosixPath(str(identifier).removesuffix(".txt")).parts
-             if part not in ("/", ".", "..")] or ["_"]
-    txt = folder.joinpath(*parts[:-1], parts[-1] + ".txt")
-    if txt.exists():
+    txt = folder / brat_name(identifier)
+    if txt.exists():  # standard input is not read before: two of its ids may name one file
         raise ValueError(f"two inputs name the brat file {txt.relative_to(folder)} (ids {identifier!r} and one "
                          "before it): give each input an id of its own")
     txt.parent.mkdir(parents=True, exist_ok=True)
@@ -338,7 +353,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     sharded, to_stdout = world > 1, is_stdio(output_path)
     if resume and (sharded or to_stdout or out_format in ("spert", "brat") or html):
         raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
-    total = _scan_inputs(input_path, in_format, rank, world, progress, extractor, max_sentence_words)
+    total = _scan_inputs(input_path, in_format, rank, world, progress, extractor, max_sentence_words,
+                         brat=out_format == "brat")
     done, last_id, partial = 0, None, None
     if resume:
         partial, done, last_id = _open_partial(_partial(output_path))
