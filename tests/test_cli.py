@@ -145,7 +145,7 @@ def test_every_argument_of_every_command_says_what_it_does():
 def test_paths_taken_in_place_may_be_given_as_flags(tmp_path, capsys):
     """export, push, convert and validate take their paths in place; as predict and eval take theirs
     by flag, a user's `--input X --output Y` (or a mix) must work too, and neither, or two different,
-    is one named line."""
+    is one named line. Usage shows the paths in their place, not as optional."""
     source = f"{FIXTURES}/tiny_train.json"
     assert main(["convert", "--from", "spert", "--to", "dygie", source, str(tmp_path / "in_place.json")]) == 0
     assert main(["convert", "--from", "spert", "--to", "dygie", "--input", source,
@@ -158,11 +158,15 @@ def test_paths_taken_in_place_may_be_given_as_flags(tmp_path, capsys):
     assert "documents" in capsys.readouterr().out
     assert main(["validate", source, "--data", source, "--types", f"{FIXTURES}/tiny_types.json"]) == 0  # the same twice
     assert main(["validate"]) == 2
-    assert "validate: error: data is missing: give it in its place or as --data" in capsys.readouterr().err
+    assert "validate: error: DATA is missing: give it in its place or as --data" in capsys.readouterr().err
     assert main(["export", "runs/a", "--model", "runs/b", "--output", str(tmp_path / "x")]) == 2
-    assert "model is given twice: 'runs/a' in its place and 'runs/b' as --model" in capsys.readouterr().err
+    assert "MODEL is given twice: 'runs/a' in its place and 'runs/b' as --model" in capsys.readouterr().err
     assert main(["push", "--model", "runs/a"]) == 2
-    assert "push: error: repo_id is missing: give it in its place or as --repo-id" in capsys.readouterr().err
+    assert "push: error: REPO_ID is missing: give it in its place or as --repo-id" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    usage = " ".join(capsys.readouterr().out.split("\n\n")[0].split())
+    assert usage.endswith("[--quiet] MODEL OUTPUT") and "[MODEL]" not in usage
 
 
 def test_download_from_a_local_server(tmp_path):

@@ -31,9 +31,21 @@ def add_path_arguments(parser: argparse.ArgumentParser, *paths: tuple[str, str])
     theirs (`export M OUT` or `export --model M --output OUT`): each (name, help).
     resolve_path_arguments reads them after parsing."""
     for name, text in paths:
-        parser.add_argument(name, nargs="?", help=f"{text} (or {_flag(name)})")
-        parser.add_argument(_flag(name), dest=f"{name}_by_flag", metavar=name.upper(), help=f"the same as {name}")
+        parser.add_argument(name, nargs="?", metavar=name.upper(), help=f"{text} (or {_flag(name)})")
+        parser.add_argument(_flag(name), dest=f"{name}_by_flag", metavar=name.upper(),
+                            help=f"the same as {name.upper()}")
     parser.set_defaults(paths_by_position_or_flag=[name for name, _ in paths])
+    parser.formatter_class = _PathsInTheirPlace
+
+
+class _PathsInTheirPlace(argparse.HelpFormatter):
+    """Usage that shows each path of add_path_arguments as `MODEL`, not `[MODEL]`: one of its two
+    forms is required, and its place is the form usage shows."""
+
+    def _format_args(self, action, default_metavar):
+        if not action.option_strings and action.nargs == "?":  # only add_path_arguments' paths
+            return action.metavar
+        return super()._format_args(action, default_metavar)
 
 
 def resolve_path_arguments(args: argparse.Namespace) -> None:
@@ -42,9 +54,10 @@ def resolve_path_arguments(args: argparse.Namespace) -> None:
     for name in getattr(args, "paths_by_position_or_flag", []):
         by_position, by_flag = getattr(args, name), getattr(args, f"{name}_by_flag")
         if by_position is None and by_flag is None:
-            raise ValueError(f"{name} is missing: give it in its place or as {_flag(name)}")
+            raise ValueError(f"{name.upper()} is missing: give it in its place or as {_flag(name)}")
         if None not in (by_position, by_flag) and by_position != by_flag:
-            raise ValueError(f"{name} is given twice: {by_position!r} in its place and {by_flag!r} as {_flag(name)}")
+            raise ValueError(f"{name.upper()} is given twice: {by_position!r} in its place and {by_flag!r} as "
+                             f"{_flag(name)}")
         setattr(args, name, by_flag if by_position is None else by_position)
 
 
