@@ -1,5 +1,6 @@
 """Resume after a kill, determinism, non-finite losses, mixed precision."""
 
+import gzip
 import json
 import os
 import re
@@ -366,6 +367,17 @@ def test_a_missing_input_or_a_folder_as_input_is_named_before_the_model_loads(tm
         assert f"{tmp_path / named}: cannot tell the format from the extension" in capsys.readouterr().err
     assert main(["validate", str(tmp_path)]) == 1  # validate reports it among a file's errors
     assert f"{tmp_path}: is a folder; give a SpERT JSON file" in capsys.readouterr().out
+
+
+def test_extensions_in_capitals_tell_the_format(tmp_path, capsys):
+    """TEXTS.CSV and OUT.JSONL.GZ, as Windows and spreadsheets name files, read and write as their
+    lower-case names would; one result is counted as one."""
+    (tmp_path / "TEXTS.CSV").write_text("id,text\na,Mary lives in Paris.\n")
+    assert main(["predict", "--quiet", "--model", f"{FIXTURES}/model-format1", "--input", str(tmp_path / "TEXTS.CSV"),
+                 "--output", str(tmp_path / "OUT.JSONL.GZ")]) == 0
+    assert f"wrote 1 result to {tmp_path / 'OUT.JSONL.GZ'}" in capsys.readouterr().out
+    with gzip.open(tmp_path / "OUT.JSONL.GZ", "rt") as f:
+        assert json.loads(f.read())["id"] == "a"
 
 
 def test_non_utf8_input_names_the_file(tmp_path, capsys):

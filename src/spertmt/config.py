@@ -401,9 +401,9 @@ def read_settings_file(path: Path, kind: str, formats: str) -> tuple[str, dict]:
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+        raise ValueError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}") from None
     if not isinstance(data, dict):  # a JSON list or number; TOML is always a table
         raise ValueError(f"{path}: holds a {type(data).__name__}; a {kind} is an object of settings")
     return text, data

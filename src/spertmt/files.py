@@ -150,6 +150,12 @@ def uncompressed(path: str | Path) -> Path:
     return path.with_suffix("") if compression(path) else path
 
 
+def extension(path: str | Path) -> str:
+    """The extension that tells a file's format: before its compression's, in lower case, as a
+    Windows user's files may be named (TEXTS.JSONL.GZ: .jsonl)."""
+    return uncompressed(path).suffix.lower()
+
+
 def open_binary(path: str | Path) -> IO[bytes]:
     """A file opened to read its bytes, decompressed where its name says it is compressed; data that
     does not decompress raises ValueError naming the file."""

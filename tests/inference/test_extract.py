@@ -338,18 +338,19 @@ def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_pa
     (corpus / "sub" / "a.txt").write_bytes("\ufeffOslo is in Norway.".encode())
     (corpus / "empty.txt").write_text("")
     (corpus / "c.txt.gz").write_bytes(gzip.compress(b"Ann met Bob in Rome."))  # read through its compression
+    (corpus / "D.TXT").write_text("Mary met Ann.")  # as Windows names files
     for other in ("notes.md", "b.txt.bak", "c.txt.gz.part"):
         (corpus / other).write_text("not a text to read")
     (corpus / "folder.txt").mkdir()
-    assert _scan_inputs(corpus, "folder") == 4
+    assert _scan_inputs(corpus, "folder") == 5
     import spertmt
 
     assert spertmt.predict_file is predict_file  # the public name
-    assert spertmt.predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 4
+    assert spertmt.predict_file(extractor, corpus, tmp_path / "out.jsonl", progress=False) == 5
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [line["id"] for line in lines] == ["b.txt", "c.txt.gz", "empty.txt", "sub/a.txt"]  # path order, subfolders
-    texts = ["John Smith lives in Paris.\n\nMary works for Acme Corp.\n", "Ann met Bob in Rome.", "",
-             "Oslo is in Norway."]
+    assert [line["id"] for line in lines] == ["D.TXT", "b.txt", "c.txt.gz", "empty.txt", "sub/a.txt"]  # path order
+    texts = ["Mary met Ann.", "John Smith lives in Paris.\n\nMary works for Acme Corp.\n", "Ann met Bob in Rome.",
+             "", "Oslo is in Norway."]
     assert [line["text"] for line in lines] == texts
     assert [[(e["start"], e["end"], e["type"]) for e in line["entities"]] for line in lines] == \
         [[(e.start, e.end, e.type) for e in result.entities] for result in extractor.extract(texts)]
@@ -444,8 +445,8 @@ def test_two_inputs_naming_one_brat_file_end_predict_before_any_extraction(model
     runs; the brat folder is not written."""
     from spertmt.inference.streaming import brat_name
 
-    assert [str(brat_name(i)) for i in ("a", "a.txt", "sub/a.txt.gz", "../x y", 3, "/")] == \
-        ["a.txt", "a.txt", "sub/a.txt", "x_y.txt", "3.txt", "_.txt"]
+    assert [str(brat_name(i)) for i in ("a", "a.txt", "sub/a.txt.gz", "B.TXT", "../x y", 3, "/")] == \
+        ["a.txt", "a.txt", "sub/a.txt", "B.txt", "x_y.txt", "3.txt", "_.txt"]
     extractor = load(model_folder, device="cpu")
     extracted, extract = [], extractor.extract
 

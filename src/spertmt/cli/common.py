@@ -114,9 +114,9 @@ def probability(text: str) -> float:
 def read_predictions(path: str, types=None):
     """SpERT JSON, or the JSON lines of `spertmt predict` (word offsets)."""
     from ..data.documents import Document, Entity, Relation, read_documents, utf8_lines
-    from ..files import open_binary, uncompressed
+    from ..files import extension, open_binary
 
-    if uncompressed(path).suffix != ".jsonl":
+    if extension(path) != ".jsonl":
         return read_documents(path, types)
     documents = []
     with open_binary(path) as f:

@@ -42,10 +42,11 @@ def _predict(args: argparse.Namespace) -> int:
             count = merge_parts(args.output, world, args.output_format)
         job.barrier()
         job.close()
+    results = f"{count} result{'' if count == 1 else 's'}"
     if rank == 0 and is_stdio(args.output):
-        print(f"wrote {count} results to standard output", file=sys.stderr)
+        print(f"wrote {results} to standard output", file=sys.stderr)
     elif rank == 0:
-        print(f"wrote {count} results to {args.output}")
+        print(f"wrote {results} to {args.output}")
     return 0
 
 

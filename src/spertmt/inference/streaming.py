@@ -25,10 +25,10 @@ from ..files import (
     check_output,
     check_replaceable,
     compression,
+    extension,
     is_stdio,
     lock_file,
     open_binary,
-    uncompressed,
 )
 from .texts import MAX_SENTENCE_WORDS, Extraction, TextError, as_texts, prepare_texts
 
@@ -70,9 +70,9 @@ def _text_or_jsonl_lines(path: Path, input_format: str):
 
 
 def _folder_files(path: Path) -> list[Path]:
-    """A folder's .txt files (compressed too: a.txt.gz), in its subfolders too, in the order of their
-    paths."""
-    return sorted((file for file in path.rglob("*.txt*") if uncompressed(file).suffix == ".txt" and file.is_file()),
+    """A folder's .txt files (A.TXT and compressed ones, a.txt.gz, too), in its subfolders too, in the
+    order of their paths."""
+    return sorted((file for file in path.rglob("*") if extension(file) == ".txt" and file.is_file()),
                   key=lambda file: file.relative_to(path).parts)
 
 
@@ -253,7 +253,8 @@ def brat_name(identifier) -> PurePosixPath:
     path = PurePosixPath(str(identifier))
     parts = [re.sub(r"[^\w.-]", "_", part) for part in (path.with_suffix("") if compression(path) else path).parts
              if part not in ("/", ".", "..")] or ["_"]
-    return PurePosixPath(*parts[:-1], parts[-1].removesuffix(".txt") + ".txt")
+    last = parts[-1][:-4] if parts[-1].lower().endswith(".txt") else parts[-1]
+    return PurePosixPath(*parts[:-1], last + ".txt")
 
 
 def _write_brat(folder: Path, identifier, result: Extraction) -> None:
@@ -304,8 +305,7 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
         return "txt" if "txt" in choices else "jsonl"
     if "folder" in choices and path.is_dir():
         return "folder"
-    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert", ".csv": "csv", ".tsv": "tsv"}.get(
-        uncompressed(path).suffix)
+    suffix = {".txt": "txt", ".jsonl": "jsonl", ".json": "spert", ".csv": "csv", ".tsv": "tsv"}.get(extension(path))
     if suffix not in choices:
         raise ValueError(f"{path}: cannot tell the format from the extension; pass one of {choices}")
     return suffix
