@@ -198,6 +198,8 @@ def atomic_output(path: str | Path) -> Iterator[IO[str]]:
     `path` when the block ends normally; temporaries of dead writers of `path` are removed first.
     Compressed where the name says so (`compression`)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give the name of a file to write")
     check_writable(path.parent, path)
     remove_stale_temporaries(path)
     tmp = _temporary(path)

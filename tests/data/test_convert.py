@@ -1,13 +1,24 @@
-"""Converters (SpERT, DyGIE++, brat, doccano), validation and the scorer."""
+"""Converters (SpERT, DyGIE++, brat, doccano, CoNLL columns), validation and the scorer."""
 
 import json
+import re
 
 import pytest
 
 from spertmt.cli import main
 from spertmt.config import Config
-from spertmt.data.convert import convert, read_brat, read_doccano, read_dygie, write_brat, write_doccano, write_dygie
-from spertmt.data.documents import DataError, read_documents
+from spertmt.data.convert import (
+    convert,
+    read_brat,
+    read_conll,
+    read_doccano,
+    read_dygie,
+    write_brat,
+    write_conll,
+    write_doccano,
+    write_dygie,
+)
+from spertmt.data.documents import DataError, Document, read_documents
 
 from ..conftest import FIXTURES
 
@@ -36,6 +47,16 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
     write_doccano(docs, tmp_path / "d.doccano.jsonl")
     back, report = read_doccano(tmp_path / "d.doccano.jsonl", words="whitespace")
     assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
+    # CoNLL columns hold the words and the entities that are not over another's words, and say what they dropped
+    report = write_conll(docs, tmp_path / "d.conll")
+    back, _ = read_conll(tmp_path / "d.conll")
+    assert [d.tokens for d in back] == [d.tokens for d in docs]
+    kept = [[(e.start, e.end, e.type) for e in d.entities] for d in back]
+    assert all(set(k) <= {(e.start, e.end, e.type) for e in d.entities} for k, d in zip(kept, docs))
+    dropped = sum(len(d.entities) for d in docs) - sum(map(len, kept))
+    assert report.counts["entity over another's words (BIO gives a word one tag; not written)"] == dropped
+    assert report.counts["relation (CoNLL columns hold entities only; not written)"] == \
+        sum(len(d.relations) for d in docs)
 
 
 def test_brat_reader_reports_what_it_skips(tmp_path):
@@ -134,6 +155,52 @@ def test_doccano_records_of_both_exports_and_what_is_skipped(tmp_path):
         (tmp_path / "bad.jsonl").write_bytes(("\n" + bad + "\n").encode("utf-8", "surrogateescape"))
         with pytest.raises(DataError, match=f"bad.jsonl, line 2: {message}"):
             read_doccano(tmp_path / "bad.jsonl")
+
+
+
+def test_conll_columns_of_every_tagging_scheme_read_as_conlleval_reads_them(tmp_path, capsys):
+    """CoNLL-2003's four columns, BIO, IOB1 (an entity begins with I-), BIOES and BILOU, tabs that
+    keep a word's spaces; -DOCSTART- and blank lines part sentences; a malformed line is named."""
+    conll = ("-DOCSTART- -X- -X- O\n\n"
+             "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\ncall NN I-NP O\n\n"  # CoNLL-2003
+             "Peter I-PER\nBlackburn I-PER\nmet O\nI-PER\tI-PER\nB B-PER\n\n"  # IOB1: B- only between two
+             "New S-LOC\nYork B-LOC\nCity E-LOC\nand O\nJo U-PER\nAnn L-PER\n\r\n"  # BIOES / BILOU, an E- alone
+             "New York\tB-LOC\nis\tO\n")
+    (tmp_path / "in.conll").write_text(conll)
+    documents, report = read_conll(tmp_path / "in.conll")
+    entities = [[(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities] for d in documents]
+    assert entities == [[("EU", "ORG"), ("German", "MISC")],
+                        [("Peter Blackburn", "PER"), ("I-PER", "PER"), ("B", "PER")],
+                        [("New", "LOC"), ("York City", "LOC"), ("Jo", "PER"), ("Ann", "PER")],
+                        [("New York", "LOC")]]
+    assert [d.orig_id for d in documents] == [3, 8, 14, 21] and not report.counts  # each sentence's first line
+    assert main(["convert", "--from", "conll", "--to", "spert", str(tmp_path / "in.conll"),
+                 str(tmp_path / "out.json")]) == 0
+    assert json.loads((tmp_path / "out_types.json").read_text())["relations"] == {}  # an NER corpus
+    assert main(["validate", str(tmp_path / "out.json"), "--types", str(tmp_path / "out_types.json")]) == 0
+    for line, message in (("word\n", "expected a word and its tag in columns parted by a tab or spaces, got 'word'"),
+                          ('[{"tokens": ["a"]}]\n', "(this looks like JSON: SpERT JSON is --from spert)"),
+                          ("Paris LOC\n", "tag 'LOC' is neither O nor a prefix (B-, I-, E-, S-, L-, U-) and a type"),
+                          ("Paris B-\n", "tag 'B-' is neither O")):
+        (tmp_path / "bad.conll").write_text("Mary B-PER\n\n" + line)
+        with pytest.raises(DataError, match=rf"bad.conll, line 3: .*{re.escape(message)}"):
+            read_conll(tmp_path / "bad.conll")
+    with pytest.raises(DataError, match=re.escape("document 0: the word 'a\\tb' holds a tab")):
+        write_conll([Document(["a\tb"])], tmp_path / "x.conll")
+
+
+
+def test_convert_names_a_missing_input_a_folder_for_a_file_and_a_file_for_a_folder(tmp_path, capsys):
+    """Each was an OSError's [Errno 2] or [Errno 21], or brat's "no .txt files" for a missing folder."""
+    source = f"{FIXTURES}/tiny_train.json"
+    for source_format, given, target, output, message in (
+            ("dygie", tmp_path / "missing.jsonl", "spert", tmp_path / "out.json", "missing.jsonl: no such file"),
+            ("brat", tmp_path / "missing", "spert", tmp_path / "out.json", "missing: no such file"),
+            ("doccano", tmp_path, "spert", tmp_path / "out.json", "a folder; this format is read from a file"),
+            ("brat", source, "spert", tmp_path / "out.json", "tiny_train.json: not a folder; brat's collection"),
+            ("spert", source, "dygie", tmp_path, "is a folder; give the name of a file to write")):
+        assert main(["convert", "--from", source_format, "--to", target, str(given), str(output)]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_a_brat_file_that_is_not_utf8_is_named(tmp_path):
@@ -359,6 +426,7 @@ def test_a_format_registered_by_an_installed_package_is_a_name_for_convert(tmp_p
                           env=env, capture_output=True, text=True)
     assert back.returncode == 0, back.stderr
     assert json.loads((tmp_path / "back.json").read_text())[0]["tokens"] == first
-    unknown = subprocess.run(run + ["--from", "conll", "--to", "spert", "x", "y"], env=env, capture_output=True,
+    unknown = subprocess.run(run + ["--from", "tacred", "--to", "spert", "x", "y"], env=env, capture_output=True,
                              text=True)
-    assert unknown.returncode == 2 and "formats are spert, dygie, brat, doccano, lines; got 'conll'" in unknown.stderr
+    assert unknown.returncode == 2 and "formats are spert, dygie, brat, doccano, conll, lines; got 'tacred'" in \
+        unknown.stderr

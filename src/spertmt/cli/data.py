@@ -21,12 +21,13 @@ def convert_arguments(commands) -> None:
 
     # The formats are a registry that installed packages may add to (spertmt.data.convert): convert()
     # checks the names, so that building the parser loads no plugin.
-    conv = commands.add_parser("convert",
-                               help="convert between spert, dygie, brat and doccano formats (or a registered one)")
-    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help="spert, dygie, brat, doccano, ...")
-    conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help="spert, dygie, brat, doccano, ...")
-    add_path_arguments(conv, ("input", "a file (spert, dygie, doccano) or a folder of .txt/.ann (brat)"),
-                       ("output", "a file (spert, dygie, doccano) or a folder (brat)"))
+    conv = commands.add_parser("convert", help="convert between spert, dygie, brat, doccano and conll formats (or a "
+                                               "registered one)")
+    known = "spert, dygie, brat, doccano, conll, ..."
+    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help=known)
+    conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help=known)
+    add_path_arguments(conv, ("input", "a file (spert, dygie, doccano, conll) or a folder of .txt/.ann (brat)"),
+                       ("output", "a file (spert, dygie, doccano, conll) or a folder (brat)"))
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
     conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
                       help="brat's and doccano's word splitter (unicode: as raw-text extraction splits)")

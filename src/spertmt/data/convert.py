@@ -12,6 +12,9 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
   splitter reads it back exactly.
 - doccano JSON lines (a record's `text` with entities in characters, and relations): split as
   brat's text is; written one record per document, words joined by single spaces.
+- CoNLL columns (CoNLL-2003's NER files): a word a line, its BIO, IOB1 or BIOES tag in the last
+  column, a blank line between sentences; entities only. Written as word, tab, BIO tag; what the
+  columns cannot hold (relations, an entity over another's words) is in the write's report.
 
 Each format is a `Format` in the registry `FORMATS`, by name; `register_format` adds one (a
 package can also name one in its `spertmt.formats` entry points), and `convert` and `spertmt
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import atomic_output, open_binary, uncompressed, write_text_atomic
+from ..files import atomic_output, check_input, open_binary, uncompressed, write_text_atomic
 from .documents import DataError, Document, Entity, Relation, Types, parse_document, utf8_lines
 from .text import WORD_SPLITTERS, joined_word_starts, split_sentences, word_ends
 
@@ -45,6 +48,12 @@ class Report:
         self.examples.setdefault(what, [])
         if len(self.examples[what]) < 5:
             self.examples[what].append(example)
+
+    def extend(self, other: Report) -> None:
+        for what, n in other.counts.items():
+            self.counts[what] += n
+            self.examples.setdefault(what, [])
+            self.examples[what] += other.examples[what][:5 - len(self.examples[what])]
 
     def __str__(self) -> str:
         if not self.counts:
@@ -96,6 +105,8 @@ def check_types(documents: list[Document], types: Types, source: str) -> None:
 
 def _utf8_lines(path: str | Path):
     """(line number, line) of a UTF-8 file (documents.utf8_lines)."""
+    if Path(path).is_dir():
+        raise DataError(f"{path}: a folder; this format is read from a file (brat's is a folder)")
     with open_binary(path) as f:
         yield from utf8_lines(f, str(path))
 
@@ -235,6 +246,8 @@ def read_brat(folder: str | Path, words: str = "simple", sentences: str | None =
             default "lines" with the whitespace splitter, else "punctuation".
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder; brat's collection is a folder of .txt and .ann files")
     split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
@@ -438,6 +451,97 @@ def write_doccano(documents: list[Document], path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# CoNLL columns (CoNLL-2003 NER)
+
+CONLL_PREFIXES = {"B": "begin", "I": "inside", "E": "end", "L": "end", "S": "single", "U": "single"}
+
+
+def read_conll(path: str | Path) -> tuple[list[Document], Report]:
+    """Reads CoNLL column files: a word a line (the first column) and its tag (the last; columns
+    parted by a tab where the line has one, else by spaces), a blank line between sentences,
+    `-DOCSTART-` lines skipped. Tags are O or a prefix and a type: B-, I-, and E-/L- and S-/U- of
+    BIOES/BILOU. An I- (or E-) that does not continue an entity of its type begins one, as
+    conlleval reads IOB1 and BIO that an annotator broke. One document per sentence, its orig_id
+    the line number of its first word."""
+    documents: list[Document] = []
+    words: list[str] = []
+    tags: list[tuple[str, str, int]] = []  # (prefix, type, line number)
+
+    def end_sentence():
+        if words:
+            documents.append(Document(list(words), _bio_entities(tags), [], tags[0][2]))
+            words.clear()
+            tags.clear()
+
+    for line_number, line in _utf8_lines(path):
+        line = line.rstrip("\r\n")
+        columns = line.split("\t") if "\t" in line else line.split()
+        if not line.strip() or columns[0] == "-DOCSTART-":
+            end_sentence()
+            continue
+        where = f"{path}, line {line_number}"
+        json_hint = " (this looks like JSON: SpERT JSON is --from spert)" if line.lstrip()[:2] in ('[{', '{"') else ""
+        if len(columns) < 2:
+            raise DataError(f"{where}: expected a word and its tag in columns parted by a tab or spaces, got "
+                            f"{line[:60]!r}{json_hint}")
+        tag = columns[-1].strip()
+        prefix, _, type_name = tag.partition("-")
+        if tag != "O" and (prefix not in CONLL_PREFIXES or not type_name):
+            raise DataError(f"{where}: tag {tag!r} is neither O nor a prefix (B-, I-, E-, S-, L-, U-) and a "
+                            f"type{json_hint}")
+        words.append(columns[0])
+        tags.append(("O", "", line_number) if tag == "O" else (prefix, type_name, line_number))
+    end_sentence()
+    return documents, Report()
+
+
+def _bio_entities(tags: list[tuple[str, str, int]]) -> list[Entity]:
+    entities: list[Entity] = []
+    start, current = None, ""
+    for k, (prefix, type_name, _) in enumerate(tags):
+        role = CONLL_PREFIXES.get(prefix, "outside")
+        continues = start is not None and type_name == current and role in ("inside", "end")
+        if start is not None and not continues:
+            entities.append(Entity(start, k, current))
+            start = None
+        if role != "outside" and start is None:
+            start, current = k, type_name
+        if role in ("end", "single"):
+            entities.append(Entity(start, k + 1, current))
+            start = None
+    if start is not None:
+        entities.append(Entity(start, len(tags), current))
+    return entities
+
+
+def write_conll(documents: list[Document], path: str | Path) -> Report:
+    """Writes CoNLL columns: each word and its BIO tag parted by a tab, a blank line after each
+    document. BIO gives a word one tag: of entities over one another the first (the longer where two
+    begin together) is written and the others are in the report, as every relation is."""
+    report = Report()
+    lines = []
+    for k, doc in enumerate(documents):
+        name = f"document {doc.orig_id if doc.orig_id is not None else k}"
+        for word in doc.tokens:
+            if re.search(r"[\t\n\r]", word):
+                raise DataError(f"{name}: the word {word!r} holds a tab or a line break, which CoNLL columns "
+                                "cannot hold")
+        tags = ["O"] * len(doc.tokens)
+        for e in sorted(doc.entities, key=lambda e: (e.start, -e.end)):
+            if any(tag != "O" for tag in tags[e.start:e.end]):
+                report.add("entity over another's words (BIO gives a word one tag; not written)",
+                           f"{name}: {' '.join(doc.tokens[e.start:e.end])!r} {e.type}")
+                continue
+            tags[e.start:e.end] = [f"B-{e.type}"] + [f"I-{e.type}"] * (e.end - e.start - 1)
+        for r in doc.relations:
+            report.add("relation (CoNLL columns hold entities only; not written)", f"{name}: {r.type}")
+        lines += [f"{word}\t{tag}\n" for word, tag in zip(doc.tokens, tags)] + ["\n"]
+    with atomic_output(path) as f:
+        f.writelines(lines)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -452,11 +556,12 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class Format:
-    """A data format: `read(path, options) -> (documents, report)` and `write(documents, path)`."""
+    """A data format: `read(path, options) -> (documents, report)` and `write(documents, path)`,
+    which returns a Report of what the format could not hold (or None where it holds everything)."""
 
     name: str
     read: Callable[[Path, ReadOptions], tuple[list[Document], Report]]
-    write: Callable[[list[Document], Path], None]
+    write: Callable[[list[Document], Path], Report | None]
     description: str = ""
 
 
@@ -492,6 +597,8 @@ register_format("brat", lambda path, options: read_brat(path, options.words, opt
                 "brat standoff: a folder of .txt and .ann files")
 register_format("doccano", lambda path, options: read_doccano(path, options.words, options.sentences),
                 write_doccano, "doccano's JSON lines (text, entities by character, relations)")
+register_format("conll", lambda path, options: read_conll(path), write_conll,
+                "CoNLL-2003 columns: a word a line, its BIO, IOB1 or BIOES tag last (entities only)")
 
 
 def convert(source: str, target: str, input_path: str | Path, output_path: str | Path, *,
@@ -503,6 +610,7 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
     known = formats()
     if source not in known or target not in known:
         raise ValueError(f"formats are {', '.join(known)}; got {source!r} -> {target!r}")
+    check_input(input_path)
     types = None
     if types_path:
         from .documents import read_types
@@ -521,5 +629,7 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
             out.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
             write_text_atomic(out.with_name(out.stem + "_types.json"), json.dumps(collect_types(documents).to_dict(),
                                                                                  indent=1))
-    known[target].write(documents, Path(output_path))
+    written = known[target].write(documents, Path(output_path))
+    if written is not None:
+        report.extend(written)
     return report
