@@ -340,6 +340,22 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     assert report["entities_per_type"] == {"Peop": 3, "Loc": 5, "Org": 2} and report["errors"] == []
 
 
+def test_validate_counts_repeated_documents_and_those_a_training_file_holds(tmp_path, capsys):
+    """A dev or test set's documents with a training document's words (CoNLL04's test set has 18):
+    `--train` counts them; repeats within a file are counted always."""
+    train = json.loads(open(f"{FIXTURES}/tiny_train.json").read())
+    other = {"tokens": ["Oslo", "is", "cold", "."], "entities": [], "relations": []}
+    (tmp_path / "test.json").write_text(json.dumps([other, train[1], other, train[0]]))
+    assert main(["validate", str(tmp_path / "test.json"), "--train", f"{FIXTURES}/tiny_train.json",
+                 "--types", f"{FIXTURES}/tiny_types.json"]) == 0
+    out = capsys.readouterr().out
+    assert "repeated documents (same words)  1" in out
+    assert f"2 documents have the words of a document of {FIXTURES}/tiny_train.json: a model trained on it has seen " \
+           "them (documents [1, 3])" in out
+    assert main(["validate", str(tmp_path / "test.json"), "--train", str(tmp_path / "missing.json"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["errors"] == [f"{tmp_path / 'missing.json'}: no such file"]
+
+
 def test_validate_checks_against_a_models_window_and_width_or_the_ones_given(tiny_encoder, tmp_path, capsys):
     import torch
 

@@ -99,6 +99,24 @@ def test_the_trainer_reads_and_checks_the_data_before_writing(tiny_config, tmp_p
     assert not (tmp_path / "run").exists()
 
 
+
+def test_the_trainer_warns_when_dev_or_test_is_mostly_what_it_trains_on(tiny_config, tmp_path):
+    """The training file given as dev_path (or test_path) chooses the epoch on what the model trains
+    on: said at once. A held-out dev split, or a dev set that only shares a sentence, is not warned of."""
+    import warnings
+
+    with pytest.warns(UserWarning) as caught:
+        Trainer(tiny_config, tmp_path / "run", progress=False)  # the fixtures: one file for all three
+    messages = [str(w.message) for w in caught if "training document" in str(w.message)]
+    assert [m.split(":")[0] for m in messages] == ["5 of the 5 dev documents have the words of a training document",
+                                                  "5 of the 5 test documents have the words of a training document"]
+    assert "is dev_path the training file?" in messages[0]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*training document")
+        Trainer(dataclasses.replace(tiny_config, dev_path="", test_path="", dev_split=0.4), tmp_path / "held-out",
+                progress=False)
+
+
 def test_a_config_names_callbacks_by_their_registered_names(tiny_config, tmp_path):
     """`[callbacks.early_stopping]` in a TOML file: the registry builds it, after the built-in ones
     and in the table's order; an unknown name or argument stops the run before it writes."""

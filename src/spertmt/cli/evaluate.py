@@ -127,7 +127,8 @@ def _validate(args: argparse.Namespace) -> int:
         max_length = args.max_length
     if args.max_span_width is not None:
         max_width = args.max_span_width
-    report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length)
+    report = validate(args.data, types, max_span_width=max_width, tokenizer=tokenizer, max_length=max_length,
+                      train=args.train)
     print(report_json(report) if args.json else format_report(report))
     return 1 if report["errors"] else 0
 
@@ -143,5 +144,7 @@ def validate_arguments(commands) -> None:
     check.add_argument("--max-length", type=int,
                        help="with --model: count the documents longer than this many of its tokenizer's pieces, "
                             "which are read in overlapping windows (default: the model's window)")
+    check.add_argument("--train", help="a training file (SpERT JSON): count the documents of DATA (a dev or test "
+                                       "set) that have the words of one of its documents")
     check.add_argument("--json", action="store_true", help="print the statistics and errors as JSON")
     check.set_defaults(func=_validate)

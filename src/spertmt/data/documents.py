@@ -255,6 +255,22 @@ def require_documents(documents: list[Document], path: str | Path, purpose: str)
     return documents
 
 
+def words_seen(documents: list[Document], seen: list[Document] | None = None) -> list[int]:
+    """The indices of `documents` whose words are those of a document of `seen` (a dev or test
+    document that is also a training one), or, without `seen`, of an earlier document of their own."""
+    if seen is not None:
+        known = {tuple(d.tokens) for d in seen}
+        return [i for i, d in enumerate(documents) if tuple(d.tokens) in known]
+    earlier: set[tuple[str, ...]] = set()
+    repeats = []
+    for i, d in enumerate(documents):
+        words = tuple(d.tokens)
+        if words in earlier:
+            repeats.append(i)
+        earlier.add(words)
+    return repeats
+
+
 def hold_out(documents: list[Document], share: float) -> tuple[list[Document], list[Document]]:
     """(the rest, the held-out documents): every k-th document held out, k = round(1 / share), so that
     the held-out part spreads over the whole file and is the same for every seed."""

@@ -3,7 +3,9 @@
 Reads every document (collecting every reader error rather than stopping at the first) and
 counts documents, words, entities and relations per type, nested and crossing entity pairs,
 multi-label and duplicate relations, spans wider than the max span width (never predictable),
-empty documents, blank words (empty or spaces), and, given a tokenizer, documents longer than the encoder's window.
+empty documents, blank words (empty or spaces), repeated documents (the same words), given a
+tokenizer, documents longer than the encoder's window, and given a training file, documents that
+have the words of a training one (a dev or test set's sentences a model has seen).
 """
 
 from __future__ import annotations
@@ -13,13 +15,26 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..config import Config
-from .documents import DataError, Types, _load_json, count_hyphenated_words, more_often_whole, parse_document
+from .documents import (
+    DataError,
+    Document,
+    Types,
+    _load_json,
+    count_hyphenated_words,
+    more_often_whole,
+    parse_document,
+    read_documents,
+    words_seen,
+)
 
 
 def validate(path: str | Path, types: Types | None = None, max_span_width: int = Config.max_span_width,
-             tokenizer=None, max_length: int = Config.max_length) -> dict:
-    """A report dict; `report["errors"]` lists every problem found (empty when the data is valid)."""
+             tokenizer=None, max_length: int = Config.max_length, train: str | Path | None = None) -> dict:
+    """A report dict; `report["errors"]` lists every problem found (empty when the data is valid).
+    With `train` (a training file, for a dev or test set), the documents that have the words of a
+    training one are counted too."""
     errors: list[str] = []
+    documents: list[Document] = []
     try:
         raw = _load_json(path)
     except DataError as error:
@@ -37,6 +52,7 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         except DataError as error:
             errors.append(str(error))
             continue
+        documents.append(doc)
         stats["documents"] += 1
         stats["words"] += len(doc.tokens)
         if not doc.tokens:
@@ -71,8 +87,16 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
                 long_docs.append(i)
     stats["entities"] = sum(entity_types.values())
     stats["relations"] = sum(relation_types.values())
+    stats["repeated documents (same words)"] = len(words_seen(documents))
     if empty:
         errors.append(f"{path}: {len(empty)} empty document(s), e.g. {empty[:5]}")
+    in_training = None
+    if train is not None:
+        try:
+            seen = words_seen(documents, read_documents(train, types))
+            in_training = {"train": str(train), "count": len(seen), "documents": seen[:20]}
+        except DataError as error:
+            errors.append(str(error))
     return {
         "path": str(path),
         "counts": dict(stats),
@@ -82,6 +106,7 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
                                                "documents": sorted(set(too_wide))[:20]},
         "documents_longer_than_window": ({"max_length": max_length, "count": len(long_docs),
                                           "documents": long_docs[:20]} if tokenizer is not None else None),
+        "documents_in_training_data": in_training,
         "errors": errors,
     }
 
@@ -107,6 +132,11 @@ def format_report(report: dict) -> str:
         lines.append(f"  {long_docs['count']} documents are longer than the encoder's window of "
                      f"{long_docs['max_length']} pieces: they are encoded in overlapping windows "
                      f"(documents {long_docs['documents']})")
+    seen = report.get("documents_in_training_data")
+    if seen:
+        lines.append(f"  {seen['count']} documents have the words of a document of {seen['train']}"
+                     + (f": a model trained on it has seen them (documents {seen['documents']})" if seen["count"]
+                        else ""))
     errors = report.get("errors", [])
     lines.append(f"  {len(errors)} error(s)" + (":" if errors else ""))
     lines += [f"    {e}" for e in errors]

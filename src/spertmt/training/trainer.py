@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ..data.documents import (
     read_types,
     require_documents,
     training_split,
+    words_seen,
 )
 from ..evaluate import mean_std
 from ..files import hold_folder
@@ -121,6 +123,8 @@ class Trainer:
         if job.main and cfg.dev_path:
             require_documents(self.dev_docs, cfg.data_path("dev_path"), "to select the best epoch on")
         self.test_docs = _eval_docs(cfg, "test_path", types) if job.main else []
+        for name, documents in (("dev", self.dev_docs), ("test", self.test_docs)):
+            _warn_if_trained_on(name, documents, self.train_docs)
 
         self.log = JsonLog(self.run.log)
         seed_everything(cfg.seed)
@@ -280,6 +284,17 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, resume:
     """
     return Trainer(config, output_dir, callbacks, progress=progress, resume=resume, overwrite=overwrite,
                    keep_resume=keep_resume).fit()
+
+
+def _warn_if_trained_on(name: str, documents: list, train_docs: list) -> None:
+    """Half or more of a dev or test set among the training documents is a mistake of paths (the
+    training file given as dev_path), not the few repeated sentences of a corpus (CoNLL04's test set
+    has 18 of its 288 in its training file: `spertmt validate --train`)."""
+    shared = len(words_seen(documents, train_docs))
+    if documents and 2 * shared >= len(documents):
+        purpose = "the epoch is chosen on" if name == "dev" else "the test scores are of"
+        warnings.warn(f"{shared} of the {len(documents)} {name} documents have the words of a training document: "
+                      f"{purpose} what the model trains on; is {name}_path the training file?", stacklevel=3)
 
 
 def _eval_docs(cfg: Config, key: str, types):
