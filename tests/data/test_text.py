@@ -2,7 +2,7 @@
 
 import pytest
 
-from spertmt.data.text import split_sentences, unicode_words
+from spertmt.data.text import simple_words, split_sentences, unicode_words
 
 
 def sentences(text: str) -> list[str]:
@@ -110,3 +110,17 @@ def test_a_line_break_inside_a_paragraph_is_a_space_and_a_blank_line_or_a_list_i
     listed = "We bought:\n- apples from Acme\n- pears and\n  plums\n2. Oslo"
     assert sentences(listed) == ["We bought:", "- apples from Acme", "- pears and\n  plums", "2. Oslo"]
     assert split_sentences("\n \n", by_lines=False) == [] == split_sentences("\n \n", by_lines=True)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("हिन्दी भारत की भाषा है।", ["हिन्दी", "भारत", "की", "भाषा", "है", "।"]),  # vowel signs and virama: marks
+    ("ผมอาศัยอยู่", ["ผมอาศัยอยู่"]),  # Thai's marks; no spaces between its words: one run
+    ("Cafe\u0301 au lait, km² ½.", ["Cafe\u0301", "au", "lait", ",", "km²", "½", "."]),  # a decomposed accent
+    ("well-known O'Brien U.S. 3.5", ["well-known", "O'Brien", "U.S", ".", "3.5"]),
+])
+def test_the_simple_splitter_keeps_a_letters_combining_marks_on_its_word(text, words):
+    """A mark was a word of its own ("ह", "ि", "न", "्", ...): converted brat or doccano text in Hindi or
+    Thai lost its words."""
+    found = simple_words(text, offset=3)
+    assert [w.text for w in found] == words
+    assert all(text[w.start - 3:w.end - 3] == w.text for w in found)

@@ -445,8 +445,8 @@ def test_two_inputs_naming_one_brat_file_end_predict_before_any_extraction(model
     runs; the brat folder is not written."""
     from spertmt.inference.streaming import brat_name
 
-    assert [str(brat_name(i)) for i in ("a", "a.txt", "sub/a.txt.gz", "B.TXT", "../x y", 3, "/")] == \
-        ["a.txt", "a.txt", "sub/a.txt", "B.txt", "x_y.txt", "3.txt", "_.txt"]
+    assert [str(brat_name(i)) for i in ("a", "a.txt", "sub/a.txt.gz", "B.TXT", "../x y", 3, "/", "हिन्दी")] == \
+        ["a.txt", "a.txt", "sub/a.txt", "B.txt", "x_y.txt", "3.txt", "_.txt", "हिन्दी.txt"]
     extractor = load(model_folder, device="cpu")
     extracted, extract = [], extractor.extract
 

@@ -41,11 +41,14 @@ def whitespace_words(text: str, offset: int = 0) -> list[Word]:
     return [Word(m.group(), offset + m.start(), offset + m.end()) for m in re.finditer(r"\S+", text)]
 
 
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+# regex's \w holds combining marks, which re's leaves out: Hindi's vowel signs, Thai's, a decomposed
+# accent (e + U+0301); \p{N} keeps re's numbers (km², ½)
+_WORD = regex.compile(r"[\w\p{N}]+(?:[-'’.][\w\p{N}]+)*|[^\w\p{N}\s]")
 
 
 def simple_words(text: str, offset: int = 0) -> list[Word]:
-    """Runs of letters and digits (with inner hyphens, apostrophes and dots), and single punctuation marks."""
+    """Runs of letters (with their combining marks) and digits, with inner hyphens, apostrophes and
+    dots, and single punctuation marks."""
     return [Word(m.group(), offset + m.start(), offset + m.end()) for m in _WORD.finditer(text)]
 
 

@@ -11,10 +11,11 @@ import contextlib
 import csv
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path, PurePosixPath
+
+import regex  # its \w holds combining marks, which re's leaves out
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..data.documents import Document, utf8_lines
@@ -249,9 +250,9 @@ def _check_brat_output(input_path: Path, output_path: Path, world: int) -> None:
 def brat_name(identifier) -> PurePosixPath:
     """The path in a brat output folder of the .txt file that an input's id names: a folder input's
     `sub/a.txt` (or `sub/a.txt.gz`) gives sub/a.txt, beside sub/a.ann; characters that cannot name a
-    file become _, and parts that would leave the folder are dropped."""
+    file become _ (letters with their marks stay: हिन्दी), and parts that would leave the folder are dropped."""
     path = PurePosixPath(str(identifier))
-    parts = [re.sub(r"[^\w.-]", "_", part) for part in (path.with_suffix("") if compression(path) else path).parts
+    parts = [regex.sub(r"[^\w.-]", "_", part) for part in (path.with_suffix("") if compression(path) else path).parts
              if part not in ("/", ".", "..")] or ["_"]
     last = parts[-1][:-4] if parts[-1].lower().endswith(".txt") else parts[-1]
     return PurePosixPath(*parts[:-1], last + ".txt")
