@@ -124,3 +124,12 @@ def test_the_simple_splitter_keeps_a_letters_combining_marks_on_its_word(text, w
     found = simple_words(text, offset=3)
     assert [w.text for w in found] == words
     assert all(text[w.start - 3:w.end - 3] == w.text for w in found)
+
+
+@pytest.mark.parametrize("text, sentences", [
+    ("हिन्दी भारत की भाषा है। यह दूसरा वाक्य है।", ["हिन्दी भारत की भाषा है।", "यह दूसरा वाक्य है।"]),  # danda
+    ("مرحبا. كيف حالك؟ أنا بخير.", ["مرحبا.", "كيف حالك؟", "أنا بخير."]),  # Arabic's question mark
+    ("یہ پہلا جملہ ہے۔ یہ دوسرا ہے۔", ["یہ پہلا جملہ ہے۔", "یہ دوسرا ہے۔"]),  # Urdu's full stop
+])
+def test_the_sentence_stops_of_other_scripts_end_a_sentence(text, sentences):
+    assert [text[a:b].strip() for a, b in split_sentences(text, False)] == sentences

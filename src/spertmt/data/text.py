@@ -158,8 +158,10 @@ WORD_SPLITTERS: dict[str, Callable[[str, int], list[Word]]] = {"whitespace": whi
 
 
 _SENTENCE_END = regex.compile(
-    # . ! ? … then a space and a capital, a digit or a letter of a script without case
-    r"(?P<stop>[.!?…]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\p{Lt}\p{Lo}\d])"
+    # . ! ? … (and the stops of other scripts: Devanagari's dandas, Arabic's question mark, Urdu's,
+    # Armenian's and Ethiopic's full stops) then a space and a capital, a digit or a letter of a
+    # script without case
+    r"(?P<stop>[.!?…।॥؟۔։።]+)[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[\p{Lu}\p{Lt}\p{Lo}\d])"
     r"|[。！？]+[」』）”’\"']*\s*(?=\S)")  # Chinese and Japanese full stops need no space
 _LAST_WORD = regex.compile(r"(?:\p{L}+\.)*\p{L}+$")  # "Mr", "U.S", "F" before the stop
 
