@@ -388,6 +388,26 @@ def test_non_utf8_input_names_the_file(tmp_path, capsys):
     assert f"{source}, line 2: not UTF-8 text" in capsys.readouterr().err
 
 
+def test_utf16_files_are_named_utf16(tmp_path, capsys):
+    """Windows Notepad's "Unicode" and Excel's "Unicode Text" save UTF-16 with a byte order mark: said
+    so, for texts, SpERT JSON and brat's files alike, not "invalid start byte"."""
+    from spertmt.data.convert import read_brat
+
+    texts, data, brat = tmp_path / "in.tsv", tmp_path / "train.json", tmp_path / "brat"
+    texts.write_text("id\ttext\na\tMary lives in Paris.\n", encoding="utf-16")
+    data.write_text('[{"tokens": ["a"], "entities": [], "relations": []}]', encoding="utf-16")
+    brat.mkdir()
+    (brat / "a.txt").write_text("Mary lives in Paris.", encoding="utf-16")
+    assert main(["predict", "--quiet", "--model", f"{FIXTURES}/model-format1", "--input", str(texts),
+                 "--output", str(tmp_path / "out.jsonl")]) == 2
+    utf16 = "UTF-16 text, not UTF-8 (it begins with UTF-16's byte order mark)"
+    assert f"{texts}, line 1: {utf16}; save the file as UTF-8" in capsys.readouterr().err
+    assert main(["validate", str(data)]) == 1
+    assert f"{data}: {utf16}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=re.escape(f"a.txt: {utf16}")):
+        read_brat(brat)
+
+
 @pytest.mark.parametrize("size", ["0", "-1"])
 def test_a_batch_size_below_one_is_named_not_taken_for_the_default(tmp_path, capsys, size):
     source = tmp_path / "in.txt"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import atomic_output, check_input, open_binary, uncompressed, write_text_atomic
-from .documents import DataError, Document, Entity, Relation, Types, parse_document, utf8_lines
+from .documents import DataError, Document, Entity, Relation, Types, not_utf8, parse_document, utf8_lines
 from .text import WORD_SPLITTERS, joined_word_starts, split_sentences, word_ends
 
 
@@ -117,8 +117,8 @@ def _utf8_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save the file as UTF-8") \
-            from None
+        raise DataError(f"{path}: {not_utf8(error.object, f'{error.reason} at byte {error.start}')}; save the file "
+                        "as UTF-8") from None
 
 
 def read_dygie(path: str | Path) -> tuple[list[Document], Report]:

@@ -163,7 +163,16 @@ def _load_json(path: str | Path) -> Any:
     except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
         raise DataError(f"{path}: not valid JSON: {error}") from None
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text: {error}") from None
+        raise DataError(f"{path}: {not_utf8(error.object if error.start < 2 else b'', str(error))}") from None
+
+
+def not_utf8(first_bytes: bytes, detail: str) -> str:
+    """How a message says that a file is not UTF-8: "not UTF-8 text (`detail`)", or, where its first
+    bytes are UTF-16's byte order mark (Windows Notepad's "Unicode" and Excel's "Unicode Text" save
+    one), that it is UTF-16."""
+    if first_bytes[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "UTF-16 text, not UTF-8 (it begins with UTF-16's byte order mark)"
+    return f"not UTF-8 text ({detail})"
 
 
 def utf8_lines(lines: Iterable[bytes], name: str) -> Iterator[tuple[int, str]]:
@@ -173,8 +182,9 @@ def utf8_lines(lines: Iterable[bytes], name: str) -> Iterator[tuple[int, str]]:
         try:
             yield line_number, raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
         except UnicodeDecodeError as error:
-            raise DataError(f"{name}, line {line_number}: not UTF-8 text ({error.reason} at character "
-                            f"{error.start + 1}); save the file as UTF-8") from None
+            detail = f"{error.reason} at character {error.start + 1}"
+            raise DataError(f"{name}, line {line_number}: {not_utf8(raw if line_number == 1 else b'', detail)}; "
+                            "save the file as UTF-8") from None
 
 
 def is_int(value: Any) -> bool:
