@@ -13,10 +13,12 @@ from spertmt.data.convert import (
     read_conll,
     read_doccano,
     read_dygie,
+    read_labelstudio,
     write_brat,
     write_conll,
     write_doccano,
     write_dygie,
+    write_labelstudio,
 )
 from spertmt.data.documents import DataError, Document, read_documents
 
@@ -46,6 +48,9 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
     assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
     write_doccano(docs, tmp_path / "d.doccano.jsonl")
     back, report = read_doccano(tmp_path / "d.doccano.jsonl", words="whitespace")
+    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
+    write_labelstudio(docs, tmp_path / "tasks.json")
+    back, report = read_labelstudio(tmp_path / "tasks.json", words="whitespace")
     assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
     # CoNLL columns hold the words and the entities that are not over another's words, and say what they dropped
     report = write_conll(docs, tmp_path / "d.conll")
@@ -201,6 +206,56 @@ def test_convert_names_a_missing_input_a_folder_for_a_file_and_a_file_for_a_fold
             ("spert", source, "dygie", tmp_path, "is a folder; give the name of a file to write")):
         assert main(["convert", "--from", source_format, "--to", target, str(given), str(output)]) == 2
         assert message in capsys.readouterr().err
+
+
+
+def test_label_studio_exports_read_the_first_annotation_of_each_task_and_say_what_they_skip(tmp_path, capsys):
+    """Label Studio's JSON export: regions by characters, relations by region ids in either
+    direction, several labels a relation; tasks not yet labelled or cancelled, other result types,
+    a second annotation and unlabelled relations are counted, not read."""
+    text = "John Smith works for Acme. Mary lives in Oslo."
+
+    def region(rid, words, *labels):
+        start = text.index(words)
+        return {"id": rid, "from_name": "label", "to_name": "text", "type": "labels",
+                "value": {"start": start, "end": start + len(words), "text": words, "labels": list(labels)}}
+
+    result = [region("a", "John Smith", "Peop"), region("b", "Acme", "Org"), region("c", "Mary", "Peop"),
+              region("d", "Oslo", "Loc"),
+              {"from_id": "b", "to_id": "a", "type": "relation", "direction": "left", "labels": ["Work_For"]},
+              {"from_id": "c", "to_id": "d", "type": "relation", "direction": "right",
+               "labels": ["Live_In", "Located_In"]},
+              {"from_id": "a", "to_id": "c", "type": "relation", "direction": "right"},  # no label
+              {"from_id": "a", "to_id": "d", "type": "relation", "direction": "right", "labels": ["Live_In"]},  # across
+              {"id": "s", "from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["x"]}}]
+    tasks = [{"id": 7, "data": {"text": text}, "annotations": [{"result": result}, {"result": []}]},
+             {"id": 8, "data": {"text": "Not labelled yet."}, "annotations": [], "predictions": [{"result": []}]},
+             {"id": 9, "data": {"text": "Cancelled."}, "annotations": [{"was_cancelled": True, "result": []}]}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    documents, report = read_labelstudio(tmp_path / "export.json", words="unicode")
+    assert [(d.orig_id, d.tokens) for d in documents] == [("7:0", "John Smith works for Acme .".split()),
+                                                         ("7:27", "Mary lives in Oslo .".split())]
+    entities = [[(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities] for d in documents]
+    assert entities == [[("John Smith", "Peop"), ("Acme", "Org")], [("Mary", "Peop"), ("Oslo", "Loc")]]
+    relations = [[(d.entities[r.head].type, r.type, d.entities[r.tail].type) for r in d.relations] for d in documents]
+    assert relations == [[("Peop", "Work_For", "Org")], [("Peop", "Live_In", "Loc"), ("Peop", "Located_In", "Loc")]]
+    assert dict(report.counts) == {"task with several annotations (the first read)": 1,
+                                   "relation without a label (skipped)": 1,
+                                   "result of type 'choices' (neither a region nor a relation; skipped)": 1,
+                                   "relation across sentences (skipped)": 1,
+                                   "task without an annotation (skipped)": 2}
+    assert main(["convert", "--from", "labelstudio", "--to", "spert", str(tmp_path / "export.json"),
+                 str(tmp_path / "train.json"), "--words", "unicode"]) == 0
+    assert "task without an annotation (skipped): 2" in capsys.readouterr().out
+    far = {**region("a", "Oslo", "Loc"), "value": {"start": 0, "end": 99, "labels": ["Loc"]}}
+    for bad, message in (({"data": {"text": "a"}, "annotations": [{"result": [far]}]},
+                          "task 0: region a has offsets 0-99 outside its text of 1 characters"),
+                         ({"text": "a", "label": []}, "task 0: expected a task with 'data' and 'annotations'"),
+                         ({"data": {"body": 3}, "annotations": [{"result": []}]},
+                          "task 0: its data has no text under 'text'")):
+        (tmp_path / "bad.json").write_text(json.dumps([bad]))
+        with pytest.raises(DataError, match=re.escape(message)):
+            read_labelstudio(tmp_path / "bad.json")
 
 
 def test_a_brat_file_that_is_not_utf8_is_named(tmp_path):
@@ -444,5 +499,5 @@ def test_a_format_registered_by_an_installed_package_is_a_name_for_convert(tmp_p
     assert json.loads((tmp_path / "back.json").read_text())[0]["tokens"] == first
     unknown = subprocess.run(run + ["--from", "tacred", "--to", "spert", "x", "y"], env=env, capture_output=True,
                              text=True)
-    assert unknown.returncode == 2 and "formats are spert, dygie, brat, doccano, conll, lines; got 'tacred'" in \
-        unknown.stderr
+    assert unknown.returncode == 2
+    assert "formats are spert, dygie, brat, doccano, labelstudio, conll, lines; got 'tacred'" in unknown.stderr

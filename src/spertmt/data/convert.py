@@ -12,6 +12,10 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
   splitter reads it back exactly.
 - doccano JSON lines (a record's `text` with entities in characters, and relations): split as
   brat's text is; written one record per document, words joined by single spaces.
+- Label Studio's JSON export (tasks: `data` with the text, `annotations` whose `result` holds
+  `labels` regions by characters and `relation`s between them): split as brat's text is, the first
+  annotation of each task that was not cancelled; written as tasks for its relation-extraction
+  template (`label`, `text`), words joined by single spaces.
 - CoNLL columns (CoNLL-2003's NER files): a word a line, its BIO, IOB1 or BIOES tag in the last
   column, a blank line between sentences; entities only. Written as word, tab, BIO tag; what the
   columns cannot hold (relations, an entity over another's words) is in the write's report.
@@ -103,10 +107,14 @@ def check_types(documents: list[Document], types: Types, source: str) -> None:
 # DyGIE++ / PURE / PL-Marker
 
 
-def _utf8_lines(path: str | Path):
-    """(line number, line) of a UTF-8 file (documents.utf8_lines)."""
+def _not_a_folder(path: str | Path) -> None:
     if Path(path).is_dir():
         raise DataError(f"{path}: a folder; this format is read from a file (brat's is a folder)")
+
+
+def _utf8_lines(path: str | Path):
+    """(line number, line) of a UTF-8 file (documents.utf8_lines)."""
+    _not_a_folder(path)
     with open_binary(path) as f:
         yield from utf8_lines(f, str(path))
 
@@ -451,6 +459,119 @@ def write_doccano(documents: list[Document], path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Label Studio
+
+# the names of its relation-extraction template: <Labels name="label" toName="text">, <Text name="text">
+LABEL_STUDIO_NAMES = {"from_name": "label", "to_name": "text"}
+
+
+def read_labelstudio(path: str | Path, words: str = "simple",
+                     sentences: str | None = None) -> tuple[list[Document], Report]:
+    """Reads Label Studio's JSON export (a list of tasks, or one task), one SpERT document per
+    sentence of each task's text: the first annotation that was not cancelled, its `labels` regions
+    (characters) as entities and its `relation`s (direction right: from -> to; left: to -> from) as
+    relations, one per label. A task without an annotation is skipped (an export holds the tasks not
+    yet labelled too), as is what is neither (choices, text areas); the report counts each. `words`
+    and `sentences` as read_brat takes them; each document's orig_id is the task's data "id" (else
+    its "id", else its place) and the sentence's first character."""
+    from .documents import _load_json
+
+    _not_a_folder(path)
+    tasks = _load_json(path)
+    tasks = [tasks] if isinstance(tasks, dict) else tasks
+    if not isinstance(tasks, list):
+        raise DataError(f"{path}: expected Label Studio's JSON export, a list of tasks")
+    split = _RawTextSplit(words, sentences)
+    report = Report()
+    documents: list[Document] = []
+    for k, task in enumerate(tasks):
+        where = f"{path}, task {k}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise DataError(f"{where}: expected a task with 'data' and 'annotations' (Label Studio's JSON export; "
+                            "JSON-MIN holds no relations)")
+        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        if not annotations:
+            report.add("task without an annotation (skipped)", where)
+            continue
+        if len(annotations) > 1:
+            report.add("task with several annotations (the first read)", where)
+        text, entities, relations = _labelstudio_task(task["data"], annotations[0].get("result") or [], where, report)
+        name = str(task["data"].get("id", task.get("id", k)))
+        documents += split.documents(text, entities, relations, where, name, report)
+    return documents, report
+
+
+def _labelstudio_task(data: dict, results: list, where: str, report: Report):
+    """(text, {region id: (label, start, end)}, [(relation id, type, head id, tail id)]) of one
+    annotation's results, checked."""
+    regions = [r for r in results if isinstance(r, dict) and r.get("type") == "labels"]
+    key = regions[0].get("to_name", "text") if regions else "text"
+    text = data.get(key, data.get("text"))
+    if not isinstance(text, str):
+        raise DataError(f"{where}: its data has no text under {key!r} (the name its regions give)")
+    entities, relations = {}, []
+    for r in results:
+        kind = r.get("type") if isinstance(r, dict) else None
+        try:
+            if kind == "labels":
+                value = r["value"]
+                labels, start, end = value["labels"], value["start"], value["end"]
+                if len(labels) > 1:
+                    report.add("region with several labels (the first read)", f"{where} {r['id']}")
+                entities[str(r["id"])] = (str(labels[0]), start, end)
+            elif kind == "relation":
+                head, tail = (r["to_id"], r["from_id"]) if r.get("direction") == "left" else (r["from_id"], r["to_id"])
+                if r.get("direction") == "bi":
+                    report.add("relation in both directions (read from -> to)", where)
+                if not r.get("labels"):
+                    report.add("relation without a label (skipped)", where)
+                relations += [(f"relation {len(relations)}", str(label), str(head), str(tail))
+                              for label in r.get("labels") or []]
+            else:
+                report.add(f"result of type {kind!r} (neither a region nor a relation; skipped)", where)
+        except (KeyError, IndexError, TypeError) as error:
+            raise DataError(f"{where}: a region needs 'id' and a 'value' with 'start', 'end' and 'labels', a relation "
+                            f"'from_id' and 'to_id' ({error!r})") from None
+    for region_id, (_, start, end) in entities.items():
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            raise DataError(f"{where}: region {region_id} has offsets {start!r}-{end!r} outside its text of "
+                            f"{len(text)} characters")
+    return text, entities, relations
+
+
+def write_labelstudio(documents: list[Document], path: str | Path) -> None:
+    """Writes tasks that Label Studio imports as annotations, for its relation-extraction template:
+    each document a task (`data`: its words joined by single spaces, and its orig_id as "id"), its
+    entities `labels` regions and its relations `relation`s."""
+    tasks = []
+    for k, doc in enumerate(documents):
+        starts = joined_word_starts(doc.tokens)
+        text = " ".join(doc.tokens)
+        spans = [(starts[e.start], starts[e.end - 1] + len(doc.tokens[e.end - 1])) for e in doc.entities]
+        tasks.append({"data": {"text": text, "id": doc.orig_id if doc.orig_id is not None else k},
+                      "annotations": [{"result": labelstudio_results(
+                          text, [(e.type, start, end, None) for e, (start, end) in zip(doc.entities, spans)],
+                          [(r.head, r.tail, r.type, None) for r in doc.relations], f"{k}-")}]})
+    with atomic_output(path) as f:
+        json.dump(tasks, f, ensure_ascii=False)
+
+
+def labelstudio_results(text: str, entities: list[tuple[str, int, int, float | None]],
+                        relations: list[tuple[int, int, str, float | None]], prefix: str = "") -> list[dict]:
+    """Label Studio's `result` items: a `labels` region per entity ((type, start, end, score), in
+    characters) and a `relation` per relation ((head, tail, type, score), entity indices), region ids
+    `prefix` and the entity's index; a score, where given, on its item."""
+    def scored(item: dict, score: float | None) -> dict:
+        return item if score is None else {**item, "score": score}
+
+    return ([scored({"id": f"{prefix}{i}", **LABEL_STUDIO_NAMES, "type": "labels",
+                     "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}, score)
+             for i, (label, start, end, score) in enumerate(entities)]
+            + [scored({"from_id": f"{prefix}{head}", "to_id": f"{prefix}{tail}", "type": "relation",
+                       "direction": "right", "labels": [label]}, score) for head, tail, label, score in relations])
+
+
+# ---------------------------------------------------------------------------------------------
 # CoNLL columns (CoNLL-2003 NER)
 
 CONLL_PREFIXES = {"B": "begin", "I": "inside", "E": "end", "L": "end", "S": "single", "U": "single"}
@@ -597,6 +718,8 @@ register_format("brat", lambda path, options: read_brat(path, options.words, opt
                 "brat standoff: a folder of .txt and .ann files")
 register_format("doccano", lambda path, options: read_doccano(path, options.words, options.sentences),
                 write_doccano, "doccano's JSON lines (text, entities by character, relations)")
+register_format("labelstudio", lambda path, options: read_labelstudio(path, options.words, options.sentences),
+                write_labelstudio, "Label Studio's JSON export (tasks: text, labels regions, relations)")
 register_format("conll", lambda path, options: read_conll(path), write_conll,
                 "CoNLL-2003 columns: a word a line, its BIO, IOB1 or BIOES tag last (entities only)")
 
