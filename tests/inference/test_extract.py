@@ -393,6 +393,47 @@ def test_predict_writes_doccano_records_that_convert_reads_back(model_folder, tm
     assert sum(len(d.relations) for d in documents) == sum(len(result.relations) for result in results)
 
 
+
+def test_predict_writes_label_studio_tasks_whose_corrected_annotations_convert_reads_back(model_folder, tmp_path):
+    """Pre-annotation for Label Studio: a JSON list of tasks, each with one prediction whose regions
+    and relations carry their probabilities and whose score is the lowest; once a reviewer accepts
+    them (the prediction's result becomes the annotation's), `convert --from labelstudio` reads the
+    entities and relations back. Not yet reviewed, a task is skipped and counted."""
+    from spertmt.data.convert import read_labelstudio
+
+    extractor = load(model_folder, device="cpu")
+    records = [{"id": "a", "text": "John Smith lives in Paris. Mary works for Acme Corp."},
+               {"id": "b", "tokens": ["Mary", "lives", "in", "Oslo", "."]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "tasks.json", output_format="labelstudio",
+                        progress=False, threshold=-1.0) == 2
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    results = extractor.extract([records[0]["text"], records[1]["tokens"]], threshold=-1.0)
+    assert tasks == [result.to_labelstudio(r["id"]) for result, r in zip(results, records)]
+    assert [task["data"] for task in tasks] == [{"text": records[0]["text"], "id": "a"},
+                                               {"text": "Mary lives in Oslo .", "id": "b"}]
+    for task, result in zip(tasks, results):
+        (prediction,) = task["predictions"]
+        regions = [item for item in prediction["result"] if item["type"] == "labels"]
+        assert [task["data"]["text"][r["value"]["start"]:r["value"]["end"]] for r in regions] == \
+            [e.text for e in result.entities]
+        assert [r["score"] for r in regions] == [e.probability for e in result.entities]
+        assert prediction["score"] == min(item["score"] for item in prediction["result"])
+    assert sum(item["type"] == "relation" for task in tasks for item in task["predictions"][0]["result"]) == \
+        sum(len(result.relations) for result in results) > 0
+    assert read_labelstudio(tmp_path / "tasks.json")[1].counts["task without an annotation (skipped)"] == 2
+    for task in tasks:  # a reviewer accepts every prediction
+        task["annotations"] = [{"result": task.pop("predictions")[0]["result"]}]
+    (tmp_path / "reviewed.json").write_text(json.dumps(tasks))
+    documents, report = read_labelstudio(tmp_path / "reviewed.json", words="unicode")
+    found = sorted((d.orig_id.split(":")[0], "".join(d.tokens[e.start:e.end]), e.type)
+                   for d in documents for e in d.entities)
+    kept = [(e.text, e.type) for result in results for e in result.entities]
+    assert len(found) + report.counts["entity across a sentence boundary (skipped)"] == len(kept)
+    assert set(found) <= {(r["id"], e.text.replace(" ", ""), e.type) for result, r in zip(results, records)
+                          for e in result.entities}
+
+
 def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp_path):
     """Pre-annotation for brat: each input's text and .ann (named by its id: a folder's files keep
     their paths), annotation.conf; convert --from brat reads the entities back. The folder is written

@@ -551,23 +551,24 @@ def write_labelstudio(documents: list[Document], path: str | Path) -> None:
         tasks.append({"data": {"text": text, "id": doc.orig_id if doc.orig_id is not None else k},
                       "annotations": [{"result": labelstudio_results(
                           text, [(e.type, start, end, None) for e, (start, end) in zip(doc.entities, spans)],
-                          [(r.head, r.tail, r.type, None) for r in doc.relations], f"{k}-")}]})
+                          [(r.head, r.tail, r.type, None) for r in doc.relations])}]})
     with atomic_output(path) as f:
         json.dump(tasks, f, ensure_ascii=False)
 
 
 def labelstudio_results(text: str, entities: list[tuple[str, int, int, float | None]],
-                        relations: list[tuple[int, int, str, float | None]], prefix: str = "") -> list[dict]:
+                        relations: list[tuple[int, int, str, float | None]]) -> list[dict]:
     """Label Studio's `result` items: a `labels` region per entity ((type, start, end, score), in
     characters) and a `relation` per relation ((head, tail, type, score), entity indices), region ids
-    `prefix` and the entity's index; a score, where given, on its item."""
+    "e" and the entity's index (an id names a region within its annotation); a score, where given,
+    on its item."""
     def scored(item: dict, score: float | None) -> dict:
         return item if score is None else {**item, "score": score}
 
-    return ([scored({"id": f"{prefix}{i}", **LABEL_STUDIO_NAMES, "type": "labels",
+    return ([scored({"id": f"e{i}", **LABEL_STUDIO_NAMES, "type": "labels",
                      "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}, score)
              for i, (label, start, end, score) in enumerate(entities)]
-            + [scored({"from_id": f"{prefix}{head}", "to_id": f"{prefix}{tail}", "type": "relation",
+            + [scored({"from_id": f"e{head}", "to_id": f"e{tail}", "type": "relation",
                        "direction": "right", "labels": [label]}, score) for head, tail, label, score in relations])
 
 

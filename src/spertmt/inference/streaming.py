@@ -284,9 +284,12 @@ def _brat_folder(folder: Path, types):
         yield tmp
 
 
+JSON_LISTS = ("spert", "labelstudio")  # output formats that are one JSON list (a process's part: JSON lines)
+
+
 def _write_result(out, out_format: str, identifier, result: Extraction, first: bool, part: bool) -> None:
     """One result into `out`: a JSON line (jsonl, doccano; every format into a process's part file),
-    an element of SpERT JSON's list, or brat's two files in the folder `out`."""
+    an element of SpERT JSON's or Label Studio's list, or brat's two files in the folder `out`."""
     if out_format == "brat":
         _write_brat(out, identifier, result)
         return
@@ -294,9 +297,11 @@ def _write_result(out, out_format: str, identifier, result: Extraction, first: b
         line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
     elif out_format == "doccano":
         line = json.dumps(result.to_doccano(identifier), ensure_ascii=False)
+    elif out_format == "labelstudio":
+        line = json.dumps(result.to_labelstudio(identifier), ensure_ascii=False)
     else:
         line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
-    out.write(line + "\n" if part or out_format != "spert" else ("" if first else ",") + line)
+    out.write(line + "\n" if part or out_format not in JSON_LISTS else ("" if first else ",") + line)
 
 
 def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
@@ -332,7 +337,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     Every input of a file is read once before any is extracted (`_scan_inputs`): an input error
     ends the call before work is done that the output would not keep.
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
-    record per input), spert (SpERT JSON documents with scores) or brat (a folder, `_write_brat`).
+    record per input), labelstudio (a JSON list of Extraction.to_labelstudio's tasks), spert (SpERT
+    JSON documents with scores) or brat (a folder, `_write_brat`).
     A file named .gz, .bz2 or .xz is read or written through that compression, its format told by
     the extension before it (texts.jsonl.gz: JSON lines; files.compression).
 
@@ -352,7 +358,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     input_path, output_path = Path(input_path), Path(output_path)
     in_format, out_format = check_files(input_path, output_path, input_format, output_format, world)
     sharded, to_stdout = world > 1, is_stdio(output_path)
-    if resume and (sharded or to_stdout or out_format in ("spert", "brat") or html):
+    if resume and (sharded or to_stdout or out_format in (*JSON_LISTS, "brat") or html):
         raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
     total = _scan_inputs(input_path, in_format, rank, world, progress, extractor, max_sentence_words,
                          brat=out_format == "brat")
@@ -368,7 +374,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     sink = (contextlib.nullcontext(sys.stdout) if to_stdout else _resumable_output(partial, target) if resume
             else _brat_folder(target, extractor.types) if out_format == "brat" else atomic_output(target))
     with contextlib.closing(bar), sink as out:
-        if out_format == "spert" and not sharded:
+        if out_format in JSON_LISTS and not sharded:
             out.write("[")
         chunk: list = []
 
@@ -399,7 +405,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
                 flush()
         if chunk:
             flush()
-        if out_format == "spert" and not sharded:
+        if out_format in JSON_LISTS and not sharded:
             out.write("]")
     if html:
         from .visualize import write_html
@@ -491,17 +497,17 @@ def merge_parts(output_path: str | Path, world: int, output_format: str | None =
     parts = [open(_part(output_path, r), encoding="utf-8") for r in range(world)]
     count = 0
     with atomic_output(output_path) as out:
-        out.write("[" if out_format == "spert" else "")
+        out.write("[" if out_format in JSON_LISTS else "")
         while True:
             line = parts[count % world].readline()  # input i went to rank i % world
             if not line:
                 break
-            if out_format == "spert":
+            if out_format in JSON_LISTS:
                 out.write(("," if count else "") + line.rstrip("\n"))
             else:
                 out.write(line)
             count += 1
-        out.write("]" if out_format == "spert" else "")
+        out.write("]" if out_format in JSON_LISTS else "")
     for r, part in enumerate(parts):
         part.close()
         _part(output_path, r).unlink()

@@ -54,24 +54,43 @@ class Extraction:
                 "entities": [dict(vars(e)) for e in self.entities],
                 "relations": [dict(vars(r)) for r in self.relations]}
 
+    def _text_and_spans(self) -> tuple[str, list[tuple[int, int]]]:
+        """The text and each entity's characters in it: a raw text's own, a word list's words joined
+        by single spaces."""
+        if self.text is None:
+            starts = joined_word_starts(self.tokens)
+            return " ".join(self.tokens), [(starts[e.token_start], starts[e.token_end - 1]
+                                            + len(self.tokens[e.token_end - 1])) for e in self.entities]
+        return self.text, [(e.start, e.end) for e in self.entities]  # type: ignore[misc]  # raw text: set
+
     def to_doccano(self, identifier=None) -> dict:
         """The record in doccano's relation-extraction JSON lines, what doccano imports as annotations
         to correct and `spertmt convert --from doccano` reads: the text (a word list's words joined
         by single spaces), entities by character offsets, relations by entity ids; `identifier`, where
         given, as its "id"."""
-        spans: list[tuple[int | None, int | None]]  # characters: a raw text's entities have them
-        if self.text is None:
-            starts = joined_word_starts(self.tokens)
-            text = " ".join(self.tokens)
-            spans = [(starts[e.token_start], starts[e.token_end - 1] + len(self.tokens[e.token_end - 1]))
-                     for e in self.entities]
-        else:
-            text, spans = self.text, [(e.start, e.end) for e in self.entities]
+        text, spans = self._text_and_spans()
         return {**({} if identifier is None else {"id": identifier}), "text": text,
                 "entities": [{"id": i, "label": e.type, "start_offset": start, "end_offset": end}
                              for i, (e, (start, end)) in enumerate(zip(self.entities, spans))],
                 "relations": [{"id": i, "from_id": r.head, "to_id": r.tail, "type": r.type}
                               for i, r in enumerate(self.relations)]}
+
+    def to_labelstudio(self, identifier=None) -> dict:
+        """The task that Label Studio imports as pre-annotations to correct, for its relation-extraction
+        template (data.convert.write_labelstudio): the text (a word list's words joined by single
+        spaces; `identifier`, where given, as its data's "id") and one prediction whose regions and
+        relations carry their probabilities, and whose score is the lowest of them (sorting by it in
+        Label Studio brings first the tasks whose least sure item is least sure)."""
+        from ..data.convert import labelstudio_results
+
+        text, spans = self._text_and_spans()
+        result = labelstudio_results(text, [(e.type, start, end, e.probability)
+                                            for e, (start, end) in zip(self.entities, spans)],
+                                     [(r.head, r.tail, r.type, r.probability) for r in self.relations])
+        probabilities = [item["score"] for item in result if item.get("score") is not None]
+        prediction = {"result": result, **({"score": min(probabilities)} if probabilities else {})}
+        return {"data": {"text": text, **({} if identifier is None else {"id": identifier})},
+                "predictions": [prediction]}
 
 
 @runtime_checkable
