@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..files import atomic_output, check_input, open_binary, uncompressed, write_text_atomic
 from .documents import DataError, Document, Entity, Relation, Types, not_utf8, parse_document, utf8_lines
-from .text import WORD_SPLITTERS, joined_word_starts, split_sentences, word_ends
+from .text import WORD_SPLITTERS, joined_spans, split_sentences, word_ends
 
 
 @dataclass
@@ -346,14 +346,12 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
     for number, first in enumerate(range(0, len(documents), sentences_per_file)):
         lines, ann, position, t, r = [], [], 0, 0, 0
         for doc in documents[first:first + sentences_per_file]:
-            starts = [position + start for start in joined_word_starts(doc.tokens)]
-            line = " ".join(doc.tokens)
+            line, spans = joined_spans(doc.tokens, [e.span for e in doc.entities])
             ids = []
-            for e in doc.entities:
+            for e, (start, end) in zip(doc.entities, spans):
                 t += 1
                 ids.append(f"T{t}")
-                start, end = starts[e.start], starts[e.end - 1] + len(doc.tokens[e.end - 1])
-                ann.append(f"T{t}\t{e.type} {start} {end}\t{line[start - position:end - position]}")
+                ann.append(f"T{t}\t{e.type} {position + start} {position + end}\t{line[start:end]}")
             for rel in doc.relations:
                 r += 1
                 ann.append(f"R{r}\t{rel.type} Arg1:{ids[rel.head]} Arg2:{ids[rel.tail]}")
@@ -449,11 +447,11 @@ def write_doccano(documents: list[Document], path: str | Path) -> None:
     single spaces (read back with `words="whitespace"`)."""
     lines = []
     for k, doc in enumerate(documents):
-        starts = joined_word_starts(doc.tokens)
-        entities = [{"id": i, "label": e.type, "start_offset": starts[e.start],
-                     "end_offset": starts[e.end - 1] + len(doc.tokens[e.end - 1])} for i, e in enumerate(doc.entities)]
+        text, spans = joined_spans(doc.tokens, [e.span for e in doc.entities])
+        entities = [{"id": i, "label": e.type, "start_offset": start, "end_offset": end}
+                    for i, (e, (start, end)) in enumerate(zip(doc.entities, spans))]
         relations = [{"id": i, "from_id": r.head, "to_id": r.tail, "type": r.type} for i, r in enumerate(doc.relations)]
-        lines.append(json.dumps({"id": doc.orig_id if doc.orig_id is not None else k, "text": " ".join(doc.tokens),
+        lines.append(json.dumps({"id": doc.orig_id if doc.orig_id is not None else k, "text": text,
                                  "entities": entities, "relations": relations}, ensure_ascii=False))
     write_text_atomic(Path(path), "".join(line + "\n" for line in lines))
 
@@ -545,9 +543,7 @@ def write_labelstudio(documents: list[Document], path: str | Path) -> None:
     entities `labels` regions and its relations `relation`s."""
     tasks = []
     for k, doc in enumerate(documents):
-        starts = joined_word_starts(doc.tokens)
-        text = " ".join(doc.tokens)
-        spans = [(starts[e.start], starts[e.end - 1] + len(doc.tokens[e.end - 1])) for e in doc.entities]
+        text, spans = joined_spans(doc.tokens, [e.span for e in doc.entities])
         tasks.append({"data": {"text": text, "id": doc.orig_id if doc.orig_id is not None else k},
                       "annotations": [{"result": labelstudio_results(
                           text, [(e.type, start, end, None) for e, (start, end) in zip(doc.entities, spans)],

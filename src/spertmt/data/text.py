@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import regex
@@ -136,13 +136,14 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     return words
 
 
-def joined_word_starts(words: list[str]) -> list[int]:
-    """Each word's first character in the words joined by single spaces (`" ".join(words)`)."""
+def joined_spans(words: list[str], spans: Iterable[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The words joined by single spaces, and each span of words [start, end) as its characters
+    [start, end) in that text (how a converter writes a document's entities as text)."""
     starts, at = [], 0
     for word in words:
         starts.append(at)
         at += len(word) + 1
-    return starts
+    return " ".join(words), [(starts[start], starts[end - 1] + len(words[end - 1])) for start, end in spans]
 
 
 def word_ends(words: list[Word]) -> dict[int, int]:

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from ..config import Config
 from ..data.documents import Document, Types, is_int
-from ..data.text import Word, joined_word_starts, split_sentences, unicode_words, word_ends
+from ..data.text import Word, joined_spans, split_sentences, unicode_words, word_ends
 
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
 
@@ -58,9 +58,7 @@ class Extraction:
         """The text and each entity's characters in it: a raw text's own, a word list's words joined
         by single spaces."""
         if self.text is None:
-            starts = joined_word_starts(self.tokens)
-            return " ".join(self.tokens), [(starts[e.token_start], starts[e.token_end - 1]
-                                            + len(self.tokens[e.token_end - 1])) for e in self.entities]
+            return joined_spans(self.tokens, [(e.token_start, e.token_end) for e in self.entities])
         return self.text, [(e.start, e.end) for e in self.entities]  # type: ignore[misc]  # raw text: set
 
     def to_doccano(self, identifier=None) -> dict:
