@@ -435,11 +435,16 @@ def _doccano_record(line: str, where: str) -> tuple[object, str, dict, list]:
     except (KeyError, TypeError, ValueError) as error:
         raise DataError(f"{where}: an entity needs 'id', 'label', 'start_offset' and 'end_offset' (or 'labels' are "
                         f"[start, end, label] lists), a relation 'from_id', 'to_id' and 'type' ({error!r})") from None
+    _check_offsets(entities, text, where, "entity")
+    return record.get("id"), text, entities, relations
+
+
+def _check_offsets(entities: dict[str, tuple[str, int, int]], text: str, where: str, kind: str) -> None:
+    """Each entity's characters (`kind`: what the tool calls one) are whole numbers within `text`."""
     for entity_id, (_, start, end) in entities.items():
         if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
-            raise DataError(f"{where}: entity {entity_id} has offsets {start!r}-{end!r} outside its text of "
+            raise DataError(f"{where}: {kind} {entity_id} has offsets {start!r}-{end!r} outside its text of "
                             f"{len(text)} characters")
-    return record.get("id"), text, entities, relations
 
 
 def write_doccano(documents: list[Document], path: str | Path) -> None:
@@ -530,10 +535,7 @@ def _labelstudio_task(data: dict, results: list, where: str, report: Report):
         except (KeyError, IndexError, TypeError) as error:
             raise DataError(f"{where}: a region needs 'id' and a 'value' with 'start', 'end' and 'labels', a relation "
                             f"'from_id' and 'to_id' ({error!r})") from None
-    for region_id, (_, start, end) in entities.items():
-        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
-            raise DataError(f"{where}: region {region_id} has offsets {start!r}-{end!r} outside its text of "
-                            f"{len(text)} characters")
+    _check_offsets(entities, text, where, "region")
     return text, entities, relations
 
 
