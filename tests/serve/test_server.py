@@ -157,6 +157,63 @@ def test_an_unknown_path_or_method_is_answered_in_json_too(server):
     assert 'spertmt_errors_total{kind="not_found"}' in metrics and 'spertmt_requests_total{status="405"}' in metrics
 
 
+
+# a project's labeling config of its own names, without the type Org and the relation Near
+LABEL_CONFIG = """<View>
+  <Relations><Relation value="Live_In"/><Relation value="Work_For"/></Relations>
+  <Labels name="ner" toName="doc"><Label value="Peop"/><Label value="Loc"/></Labels>
+  <Text name="doc" value="$body"/>
+</View>"""
+
+
+@pytest.fixture(scope="module")
+def low_threshold_server(exported):
+    running = Server(exported, "--threshold", "-1")  # the fixture's model keeps little at its own θ
+    yield running
+    running.stop()
+
+
+def test_label_studio_connects_as_a_model_and_gets_each_tasks_extractions_as_a_prediction(low_threshold_server):
+    """Label Studio's ML backend protocol: /setup answers a model version; /predict one prediction per
+    task, named as the project's labeling config names its regions and text, with only the types the
+    config has (a relation also needs its two entities kept), each item's score its probability; θ
+    is the server's --threshold, as Label Studio gives none."""
+    server = low_threshold_server
+    status, content, _ = server.request("POST", "/setup", {"project": "1.1", "schema": LABEL_CONFIG})
+    assert status == 200 and json.loads(content)["model_version"].startswith("spertmt")
+    tasks = [{"id": 10 + i, "data": {"body": text}} for i, text in enumerate(TEXTS)]
+    status, content, _ = server.request("POST", "/predict", {"tasks": tasks, "label_config": LABEL_CONFIG,
+                                                              "project": "1.1", "params": {"context": None}})
+    assert status == 200, content
+    answer = json.loads(content)
+    assert len(answer["results"]) == len(TEXTS) and answer["model_version"].startswith("spertmt")
+    want = server.extract({"texts": TEXTS})[1]["results"]
+    assert want == server.extract({"texts": TEXTS, "threshold": -1})[1]["results"]  # --threshold, where none given
+    assert sum(len(r["entities"]) for r in want) > 0
+    for prediction, record in zip(answer["results"], want):
+        regions = [item for item in prediction["result"] if item["type"] == "labels"]
+        kept = [e for e in record["entities"] if e["type"] in ("Peop", "Loc")]
+        assert [(r["from_name"], r["to_name"]) for r in regions] == [("ner", "doc")] * len(kept)
+        assert [(r["value"]["start"], r["value"]["end"], r["value"]["labels"]) for r in regions] == \
+            [(e["start"], e["end"], [e["type"]]) for e in kept]
+        assert [r["score"] for r in regions] == pytest.approx([e["probability"] for e in kept])
+        index = {id(e): f"e{k}" for k, e in enumerate(kept)}
+        relations = [(item["from_id"], item["to_id"], item["labels"]) for item in prediction["result"]
+                     if item["type"] == "relation"]
+        heads = [(record["entities"][r["head"]], record["entities"][r["tail"]], r["type"]) for r in record["relations"]]
+        assert relations == [(index[id(h)], index[id(t)], [kind]) for h, t, kind in heads
+                             if id(h) in index and id(t) in index and kind in ("Live_In", "Work_For")]
+        assert prediction["model_version"] == answer["model_version"]
+    assert any(e["type"] == "Org" for r in want for e in r["entities"])  # so that the filter was tried
+    for body, field in (({"tasks": [{"data": {"text": "a"}}], "label_config": LABEL_CONFIG}, "tasks[0]"),
+                        ({"tasks": [], "label_config": "<View"}, "label_config"),
+                        ({"tasks": "a"}, "tasks")):
+        status, content, _ = server.request("POST", "/predict", body)
+        assert status == 422 and json.loads(content)["field"] == field
+    status, content, _ = server.request("POST", "/predict", {"tasks": []})
+    assert status == 200 and json.loads(content)["results"] == []
+
+
 def test_a_long_text_is_read_in_windows_not_cut(server):
     text = " ".join(["Mary lives in Paris ."] * 400)  # 2,000 words: far past the model's window
     status, body, _ = server.extract({"texts": [text], "threshold": -1})
@@ -246,6 +303,7 @@ thread.join()
     (["--host", "nohost.invalid"], "cannot listen on nohost.invalid"),
     (["--threads", "-3"], "threads (the model's CPU threads) must be a whole number of at least 1, not -3"),
     (["--threads", "0"], "threads (the model's CPU threads) must be a whole number of at least 1, not 0"),
+    (["--threshold", "nan"], "--threshold must be a finite number, not nan"),
 ])
 def test_careless_settings_are_one_named_line_before_anything_listens(exported, args, message, capsys):
     assert main(["serve", "--model", str(exported), "--runtime", "onnx", "--quiet", *args]) == 2

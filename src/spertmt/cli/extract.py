@@ -107,10 +107,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.max_body_mb) and math.isfinite(args.max_wait_ms)):
         raise ValueError("--max-body-mb and --max-wait-ms must be finite numbers")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise ValueError(f"--threshold must be a finite number, not {args.threshold}")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535 (0: any free port), not {args.port}")
     settings = ServeSettings(max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue,
-                             max_body=int(args.max_body_mb * 2**20))
+                             max_body=int(args.max_body_mb * 2**20), threshold=args.threshold)
     if min(settings.max_batch, settings.max_queue, settings.max_body) < 1 or settings.max_wait < 0:
         raise ValueError("--max-batch, --max-queue and --max-body-mb must be positive, --max-wait-ms at least 0")
 
@@ -123,7 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime},
                      thread=model)
     print(f"spertmt serve: {args.model} on http://{args.host}:{listening.getsockname()[1]} (POST /v1/extract, "
-          "GET /health, GET /metrics); SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
+          "GET /health, GET /metrics; Label Studio's POST /setup and /predict); SIGTERM or Ctrl-C stops it after the "
+          "requests in flight", flush=True)
     # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again
     # under the handler it found: ignoring it there makes a graceful stop exit 0.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -165,6 +168,9 @@ def serve_arguments(commands) -> None:
                        help="texts waiting at most; beyond, requests get 503 and Retry-After (default %(default)s)")
     serve.add_argument("--max-body-mb", type=float, default=defaults.max_body / 2**20,
                        help="largest request body in MiB; beyond, 413 (default %(default)s)")
+    serve.add_argument("--threshold", type=float,
+                       help="θ of both heads where a request gives none, as Label Studio's never does (default: the "
+                            "model's tuned θ, else its config's)")
     serve.add_argument("--quiet", action="store_true", help="log warnings only, not every request")
     serve.set_defaults(func=_serve)
 

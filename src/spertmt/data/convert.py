@@ -555,15 +555,16 @@ def write_labelstudio(documents: list[Document], path: str | Path) -> None:
 
 
 def labelstudio_results(text: str, entities: list[tuple[str, int, int, float | None]],
-                        relations: list[tuple[int, int, str, float | None]]) -> list[dict]:
+                        relations: list[tuple[int, int, str, float | None]],
+                        names: dict[str, str] = LABEL_STUDIO_NAMES) -> list[dict]:
     """Label Studio's `result` items: a `labels` region per entity ((type, start, end, score), in
     characters) and a `relation` per relation ((head, tail, type, score), entity indices), region ids
     "e" and the entity's index (an id names a region within its annotation); a score, where given,
-    on its item."""
+    on its item. `names`: the `from_name` and `to_name` of the project's labeling config."""
     def scored(item: dict, score: float | None) -> dict:
         return item if score is None else {**item, "score": score}
 
-    return ([scored({"id": f"e{i}", **LABEL_STUDIO_NAMES, "type": "labels",
+    return ([scored({"id": f"e{i}", **names, "type": "labels",
                      "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}, score)
              for i, (label, start, end, score) in enumerate(entities)]
             + [scored({"from_id": f"e{head}", "to_id": f"e{tail}", "type": "relation",

@@ -76,19 +76,33 @@ class Extraction:
     def to_labelstudio(self, identifier=None) -> dict:
         """The task that Label Studio imports as pre-annotations to correct, for its relation-extraction
         template (data.convert.write_labelstudio): the text (a word list's words joined by single
-        spaces; `identifier`, where given, as its data's "id") and one prediction whose regions and
-        relations carry their probabilities, and whose score is the lowest of them (sorting by it in
-        Label Studio brings first the tasks whose least sure item is least sure)."""
-        from ..data.convert import labelstudio_results
+        spaces; `identifier`, where given, as its data's "id") and one prediction
+        (`labelstudio_prediction`)."""
+        text, _ = self._text_and_spans()
+        return {"data": {"text": text, **({} if identifier is None else {"id": identifier})},
+                "predictions": [self.labelstudio_prediction()]}
+
+    def labelstudio_prediction(self, names: dict[str, str] | None = None, entity_types=None,
+                               relation_types=None) -> dict:
+        """A Label Studio prediction: its regions and relations, each with its probability as its score,
+        and as the prediction's score the lowest of them (sorting by it in Label Studio brings first the
+        tasks whose least sure item is least sure). `names`: the labeling config's from_name and to_name
+        (its relation-extraction template's by default); `entity_types`, `relation_types`: where given,
+        the labels the config has, the only ones kept (a relation also needs both its entities kept)."""
+        from ..data.convert import LABEL_STUDIO_NAMES, labelstudio_results
 
         text, spans = self._text_and_spans()
-        result = labelstudio_results(text, [(e.type, start, end, e.probability)
-                                            for e, (start, end) in zip(self.entities, spans)],
-                                     [(r.head, r.tail, r.type, r.probability) for r in self.relations])
+        kept: dict[int, int] = {}  # an entity's index -> its index among those kept
+        for i, e in enumerate(self.entities):
+            if entity_types is None or e.type in entity_types:
+                kept[i] = len(kept)
+        result = labelstudio_results(
+            text, [(e.type, *spans[i], e.probability) for i, e in enumerate(self.entities) if i in kept],
+            [(kept[r.head], kept[r.tail], r.type, r.probability) for r in self.relations
+             if r.head in kept and r.tail in kept and (relation_types is None or r.type in relation_types)],
+            names or LABEL_STUDIO_NAMES)
         probabilities = [item["score"] for item in result if item.get("score") is not None]
-        prediction = {"result": result, **({"score": min(probabilities)} if probabilities else {})}
-        return {"data": {"text": text, **({} if identifier is None else {"id": identifier})},
-                "predictions": [prediction]}
+        return {"result": result, **({"score": min(probabilities)} if probabilities else {})}
 
 
 @runtime_checkable

@@ -6,11 +6,13 @@
     -> 200 {"results": [{"id": 1, "text": ..., "tokens": [...], "entities": [...], "relations": [...]}, ...]}
 
 One result per text, in order, each the record `spertmt predict` writes for that text as a line of
-a .txt file (`id` is its 1-based place). Errors answer with `{"error": message, "field": name}`:
-400 for a body that is not JSON, 422 for a field of the wrong type or value (named), 413 for a
-body over `max_body` bytes or more texts than the queue holds, 404 and 405 for a path or method
-the service does not have, 503 with Retry-After while the queue is full. Imports no torch: with an
-exported model on the ONNX runtime the server runs without it.
+a .txt file (`id` is its 1-based place). `POST /setup` and `POST /predict` answer Label Studio's ML
+backend protocol (serve.labelstudio): a Label Studio project connects to the service as its model.
+Errors answer with `{"error": message, "field": name}`: 400 for a body that is not JSON, 422 for a
+field of the wrong type or value (named), 413 for a body over `max_body` bytes or more texts than the
+queue holds, 404 and 405 for a path or method the service does not have, 503 with Retry-After while
+the queue is full. Imports no torch: with an exported model on the ONNX runtime the server runs
+without it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..inference.texts import lone_surrogate
+from . import labelstudio
 from .batching import Batcher, ModelThread, Options, QueueFull
 from .metrics import Metrics
 
@@ -38,6 +41,7 @@ class ServeSettings:
     max_queue: int = 1024  # texts waiting at most; beyond, requests are answered 503 at once
     max_body: int = 8 << 20  # bytes of one request body; beyond, 413
     retry_after: int = 1  # seconds a 503 asks the client to wait
+    threshold: float | None = None  # θ of both heads where a request gives none (Label Studio's never does)
 
 
 class HttpError(Exception):
@@ -108,12 +112,63 @@ async def _read_body(request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def _nothing() -> list:  # the results of a request without texts (Label Studio may send no task)
+    return []
+
+
 async def _client_gone(request) -> None:
     """Returns when the client closes the connection: once the body is read, the server's next
     message is the disconnect. (Waiting for it, rather than asking every so often, keeps the event
     loop, and with it the GIL, free for the model's thread.)"""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+async def _answer(request, parse: Callable[[Any], tuple[list, list | None, Options, Callable]], batcher: Batcher,
+                  settings: ServeSettings, metrics: Metrics):
+    """Answers a request whose body `parse` reads into texts, given entities, options and the function
+    that makes the answer of their results, extracted by `batcher`; each error as its status."""
+    from ..inference.texts import GivenEntityError
+
+    started = time.monotonic()
+    status, content, headers = 200, None, None
+    try:
+        body = await _read_body(request, settings.max_body)
+        try:
+            payload = json.loads(body)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            raise HttpError(400, f"the body is not valid JSON: {error}", "body", kind="bad_json") from None
+        except RecursionError:  # arrays or objects nested thousands deep: a bad body, not a failure of ours
+            raise HttpError(400, "the body is not valid JSON: nested too deeply", "body", kind="bad_json") from None
+        texts, given, options, answer = parse(payload)
+        task = asyncio.ensure_future(batcher.submit(texts, given, options) if texts else _nothing())
+        gone = asyncio.ensure_future(_client_gone(request))
+        try:
+            await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not task.done():  # a client that hangs up gives its place in the queue back
+            task.cancel()
+            raise HttpError(499, "the client closed the connection", None, kind="client_gone")
+        try:
+            results = task.result()
+        except GivenEntityError as error:
+            raise HttpError(422, str(error), f"entities[{error.item}]") from None
+        content = answer(results)
+        metrics.texts.inc(amount=len(results))
+    except HttpError as error:
+        status, content = error.status, {"error": str(error), "field": error.field}
+        metrics.errors.inc(error.kind)
+    except QueueFull as error:
+        status, content = 503, {"error": f"busy: {error}; retry later", "field": None}
+        headers = {"Retry-After": str(settings.retry_after)}
+        metrics.errors.inc("queue_full")
+    except Exception as error:  # the model failed: say so, keep serving
+        status, content = 500, {"error": f"extraction failed: {type(error).__name__}: {error}", "field": None}
+        metrics.errors.inc("internal")
+    metrics.requests.inc(str(status))
+    metrics.latency.observe(time.monotonic() - started)
+    return _json(status, content, headers)
 
 
 def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None,
@@ -125,15 +180,14 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from ..inference.texts import GivenEntityError
-
     settings = settings or ServeSettings()
     model = thread or ModelThread()
     metrics = Metrics()
     state: dict[str, Any] = {"batcher": None}
 
     def run_batch(texts: list, entities: list | None, options: Options) -> list:
-        return state["extractor"].extract(texts, entities, threshold=options.threshold, relations=options.relations)
+        threshold = settings.threshold if options.threshold is None else options.threshold
+        return state["extractor"].extract(texts, entities, threshold=threshold, relations=options.relations)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -145,46 +199,33 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
         yield
         await batcher.stop()  # the server has stopped taking requests and answered those in flight
 
+    def records(results: list) -> dict:
+        return {"results": [{"id": i + 1, **r.to_dict()} for i, r in enumerate(results)]}
+
     async def extract(request):
-        started = time.monotonic()
-        status, content, headers = 200, None, None
+        return await _answer(request, lambda payload: (*parse_request(payload, settings.max_queue), records),
+                             state["batcher"], settings, metrics)
+
+    model_version = f"spertmt {(describe or {}).get('model', '')}".strip()
+
+    def parse_predict(payload):
         try:
-            body = await _read_body(request, settings.max_body)
-            try:
-                payload = json.loads(body)
-            except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
-                raise HttpError(400, f"the body is not valid JSON: {error}", "body", kind="bad_json") from None
-            except RecursionError:  # arrays or objects nested thousands deep: a bad body, not a failure of ours
-                raise HttpError(400, "the body is not valid JSON: nested too deeply", "body", kind="bad_json") from None
-            texts, given, options = parse_request(payload, settings.max_queue)
-            task = asyncio.ensure_future(state["batcher"].submit(texts, given, options))
-            gone = asyncio.ensure_future(_client_gone(request))
-            try:
-                await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                gone.cancel()
-            if not task.done():  # a client that hangs up gives its place in the queue back
-                task.cancel()
-                raise HttpError(499, "the client closed the connection", None, kind="client_gone")
-            try:
-                results = task.result()
-            except GivenEntityError as error:
-                raise HttpError(422, str(error), f"entities[{error.item}]") from None
-            content = {"results": [{"id": i + 1, **r.to_dict()} for i, r in enumerate(results)]}
-            metrics.texts.inc(amount=len(results))
-        except HttpError as error:
-            status, content = error.status, {"error": str(error), "field": error.field}
-            metrics.errors.inc(error.kind)
-        except QueueFull as error:
-            status, content = 503, {"error": f"busy: {error}; retry later", "field": None}
-            headers = {"Retry-After": str(settings.retry_after)}
-            metrics.errors.inc("queue_full")
-        except Exception as error:  # the model failed: say so, keep serving
-            status, content = 500, {"error": f"extraction failed: {type(error).__name__}: {error}", "field": None}
-            metrics.errors.inc("internal")
-        metrics.requests.inc(str(status))
-        metrics.latency.observe(time.monotonic() - started)
-        return _json(status, content, headers)
+            texts, config = labelstudio.parse_predict(payload)
+        except labelstudio.LabelStudioError as error:
+            raise HttpError(422, str(error), error.field) from None
+        if len(texts) > settings.max_queue:
+            raise HttpError(413, f"{len(texts)} tasks in one request; the queue holds {settings.max_queue}: split "
+                            "them", "tasks", kind="too_large")
+        return texts, None, Options(threshold=None, relations=True, given=False), \
+            lambda results: {"results": labelstudio.predictions(results, config, model_version),
+                             "model_version": model_version}
+
+    async def predict(request):  # Label Studio's ML backend: its tasks' predictions
+        return await _answer(request, parse_predict, state["batcher"], settings, metrics)
+
+    async def setup(request):  # Label Studio's ML backend: a project connects (its config is read per task)
+        metrics.requests.inc("200")
+        return _json(200, {"model_version": model_version})
 
     async def health(request):
         if state["batcher"] is None:
@@ -198,12 +239,14 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
         kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http")
         metrics.errors.inc(kind)
         metrics.requests.inc(str(error.status_code))
-        message = (f"no {request.url.path}; the service answers POST /v1/extract, GET /health and GET /metrics"
+        message = (f"no {request.url.path}; the service answers POST /v1/extract, GET /health and GET /metrics "
+                   "(and Label Studio's POST /setup and POST /predict)"
                    if error.status_code == 404 else f"{request.method} {request.url.path}: {error.detail}")
         return _json(error.status_code, {"error": message, "field": None}, getattr(error, "headers", None))
 
     routes = [Route("/v1/extract", extract, methods=["POST"]), Route("/health", health, methods=["GET"]),
-              Route("/metrics", metrics_page, methods=["GET"])]
+              Route("/metrics", metrics_page, methods=["GET"]), Route("/predict", predict, methods=["POST"]),
+              Route("/setup", setup, methods=["POST"])]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: no_route})
     app.state.metrics = metrics
     return app
