@@ -87,7 +87,7 @@ def check_backend(studio: LabelStudio, service: str, expected: dict) -> bool:
     return right
 
 
-def check_files(studio: LabelStudio, model: str, runtime: str, expected: dict) -> bool:
+def check_files(studio: LabelStudio, model: str, runtime: str, expected: dict, keep: str | None) -> bool:
     with tempfile.TemporaryDirectory() as folder:
         texts, tasks = Path(folder) / "in.txt", Path(folder) / "tasks.json"
         texts.write_text("\n".join(TEXTS) + "\n")
@@ -102,7 +102,9 @@ def check_files(studio: LabelStudio, model: str, runtime: str, expected: dict) -
             studio.call("POST", f"/api/tasks/{task['id']}/annotations", {"result": prediction["result"]})
         _, exported = studio.call("GET", f"/api/projects/{project}/export?exportType=JSON")
         export, back = Path(folder) / "export.json", Path(folder) / "back.json"
-        export.write_text(json.dumps(exported))
+        export.write_text(json.dumps(exported, indent=1, ensure_ascii=False))
+        if keep:
+            Path(keep).write_text(export.read_text())
         subprocess.run([sys.executable, "-m", "spertmt", "convert", "--from", "labelstudio", "--to", "spert",
                         str(export), str(back), "--words", "unicode"], check=True)
         documents = json.loads(back.read_text())
@@ -119,6 +121,7 @@ def main() -> int:
     parser.add_argument("--label-studio", default="http://127.0.0.1:8089")
     parser.add_argument("--token", default="abcdef1234567890abcdef")
     parser.add_argument("--service", default="http://127.0.0.1:9091", help="spertmt serve's URL")
+    parser.add_argument("--keep-export", help="also write Label Studio's export of the reviewed tasks here")
     args = parser.parse_args()
     import spertmt
 
@@ -127,7 +130,7 @@ def main() -> int:
                 for text, result in zip(TEXTS, extractor.extract(TEXTS))}
     studio = LabelStudio(args.label_studio, args.token)
     backend = check_backend(studio, args.service, expected)
-    files = check_files(studio, args.model, args.runtime, expected)
+    files = check_files(studio, args.model, args.runtime, expected, args.keep_export)
     print(f"ML backend: {'as extract' if backend else 'DIFFERS'}; files: {'as extract' if files else 'DIFFER'}")
     return 0 if backend and files else 1
 

@@ -261,16 +261,16 @@ def test_label_studio_exports_read_the_first_annotation_of_each_task_and_say_wha
 
 def test_an_export_of_label_studio_itself_reads_back_what_was_annotated():
     """tests/fixtures/labelstudio_export.json is Label Studio 1.23.2's JSON export (its own fields:
-    annotation ids, timestamps, the prediction each annotation came from, predictions as ids) of two
+    annotation ids, timestamps, the prediction each annotation came from, predictions as ids) of three
     tasks that `predict --output-format labelstudio` wrote and a reviewer accepted
-    (experiments/labelstudio_check.py)."""
+    (`experiments/labelstudio_check.py --keep-export`)."""
     documents, report = read_labelstudio(f"{FIXTURES}/labelstudio_export.json", words="unicode")
     assert not report.counts
     assert [(d.orig_id, [(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities],
              [(r.head, r.type, r.tail) for r in d.relations]) for d in documents] == [
         ("1:0", [("John Smith", "Peop"), ("Acme Corp", "Org"), ("Berlin", "Loc")],
          [(0, "Work_For", 1), (0, "Live_In", 2), (1, "OrgBased_In", 2)]),
-        ("2:0", [("Mary", "Peop"), ("Paris", "Loc")], [(0, "Live_In", 1)])]
+        ("2:0", [("Mary", "Peop"), ("Paris", "Loc")], [(0, "Live_In", 1)]), ("3:0", [], [])]
 
 
 def test_a_brat_file_that_is_not_utf8_is_named(tmp_path):
