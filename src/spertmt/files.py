@@ -20,7 +20,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO
 
 STDIO = "-"  # as an input: standard input; as an output: standard output
@@ -143,10 +143,10 @@ def compression(path: str | Path) -> str | None:
     return COMPRESSIONS.get(Path(path).suffix.lower())
 
 
-def uncompressed(path: str | Path) -> Path:
+def uncompressed(path: str | PurePath) -> PurePath:
     """`path` without its compression's extension (texts.jsonl.gz: texts.jsonl), for the extension
-    that tells its format and the names made from it."""
-    path = Path(path)
+    that tells its format and the names made from it; a PurePath keeps its kind (an id as a path)."""
+    path = path if isinstance(path, PurePath) else Path(path)
     return path.with_suffix("") if compression(path) else path
 
 

@@ -36,7 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import atomic_output, check_input, open_binary, uncompressed, write_text_atomic
-from .documents import DataError, Document, Entity, Relation, Types, not_utf8, parse_document, utf8_lines
+from .documents import (
+    DataError,
+    Document,
+    Entity,
+    Relation,
+    Types,
+    _load_json,
+    not_utf8,
+    parse_document,
+    utf8_lines,
+)
 from .text import WORD_SPLITTERS, joined_spans, split_sentences, word_ends
 
 
@@ -189,8 +199,7 @@ def _dygie_documents(sentences: list, ner: list, relations: list, key, where: st
 
 def write_dygie(documents: list[Document], path: str | Path) -> None:
     """One DyGIE document per SpERT document (sentence); doc_key = orig_id (or the index)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as f:
+    with atomic_output(path) as f:  # which makes the output's folder where it is missing
         for i, doc in enumerate(documents):
             ner = [[e.start, e.end - 1, e.type] for e in doc.entities]
             rels = [[doc.entities[r.head].start, doc.entities[r.head].end - 1, doc.entities[r.tail].start,
@@ -477,8 +486,6 @@ def read_labelstudio(path: str | Path, words: str = "simple",
     yet labelled too), as is what is neither (choices, text areas); the report counts each. `words`
     and `sentences` as read_brat takes them; each document's orig_id is the task's data "id" (else
     its "id", else its place) and the sentence's first character."""
-    from .documents import _load_json
-
     _not_a_folder(path)
     tasks = _load_json(path)
     tasks = [tasks] if isinstance(tasks, dict) else tasks
@@ -749,7 +756,6 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
             report.add("no types file written (no document has an entity)", str(input_path))
         else:
             out = uncompressed(output_path)  # train.json.gz's types: train_types.json
-            out.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
             write_text_atomic(out.with_name(out.stem + "_types.json"), json.dumps(collect_types(documents).to_dict(),
                                                                                  indent=1))
     written = known[target].write(documents, Path(output_path))

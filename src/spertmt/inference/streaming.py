@@ -30,6 +30,7 @@ from ..files import (
     is_stdio,
     lock_file,
     open_binary,
+    uncompressed,
 )
 from .texts import MAX_SENTENCE_WORDS, Extraction, TextError, as_texts, prepare_texts
 
@@ -251,8 +252,7 @@ def brat_name(identifier) -> PurePosixPath:
     """The path in a brat output folder of the .txt file that an input's id names: a folder input's
     `sub/a.txt` (or `sub/a.txt.gz`) gives sub/a.txt, beside sub/a.ann; characters that cannot name a
     file become _ (letters with their marks stay: हिन्दी), and parts that would leave the folder are dropped."""
-    path = PurePosixPath(str(identifier))
-    parts = [regex.sub(r"[^\w.-]", "_", part) for part in (path.with_suffix("") if compression(path) else path).parts
+    parts = [regex.sub(r"[^\w.-]", "_", part) for part in uncompressed(PurePosixPath(str(identifier))).parts
              if part not in ("/", ".", "..")] or ["_"]
     last = parts[-1][:-4] if parts[-1].lower().endswith(".txt") else parts[-1]
     return PurePosixPath(*parts[:-1], last + ".txt")
