@@ -79,3 +79,16 @@ def put_in_hub_cache(folder, cache, repo_id: str) -> None:
         link.symlink_to(os.path.relpath(blob, link.parent))
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(COMMIT)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The committed tiny trained model (tests/fixtures/model-format1) exported to ONNX, once for the
+    whole run (an export takes seconds): tests read it and copy it before changing anything."""
+    from spertmt.cli import main
+
+    from .fixtures.make_model_fixture import OUT as TRAINED
+
+    folder = tmp_path_factory.mktemp("exported") / "onnx"
+    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
+    return folder

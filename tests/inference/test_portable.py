@@ -24,14 +24,6 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    from spertmt.cli import main
-
-    folder = tmp_path_factory.mktemp("portable") / "onnx"
-    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
-    return folder
-
 
 def _structure(results):
     return [([(e.token_start, e.token_end, e.type) for e in r.entities],

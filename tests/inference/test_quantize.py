@@ -26,15 +26,24 @@ def _model_with_data_root(tmp_path, data_root):
     return folder
 
 
-def test_smoothing_keeps_the_encoders_function_and_export_records_it(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def smoothed(tmp_path_factory):
+    """The fixture model exported where its training set can be read (so its int8 encoder is
+    smoothed), once for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("smoothed")
+    exported = folder / "onnx"
+    assert main(["export", "--format", "onnx", str(_model_with_data_root(folder, FIXTURES)), str(exported)]) == 0
+    return exported
+
+
+def test_smoothing_keeps_the_encoders_function_and_export_records_it(smoothed):
     import onnx
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
     from spertmt.inference import quantize
 
-    exported = tmp_path / "onnx"
-    assert main(["export", "--format", "onnx", str(_model_with_data_root(tmp_path, FIXTURES)), str(exported)]) == 0
+    exported = smoothed
     manifest = json.loads((exported / "manifest.json").read_text())
     documents = [d for d in json.loads(Path(FIXTURES, "tiny_train.json").read_text()) if d["tokens"]]
     assert manifest["int8"] == {"method": "smoothquant", "alpha": quantize.SMOOTHING_ALPHA,
@@ -69,15 +78,14 @@ def test_without_its_training_set_the_export_quantises_without_smoothing_and_say
                  "--input", f"{FIXTURES}/tiny_train.json", "--output", str(tmp_path / "p.jsonl")]) == 0
 
 
-def test_attention_is_one_operator_per_layer_in_both_encoders_and_stays_fp32(tmp_path):
+def test_attention_is_one_operator_per_layer_in_both_encoders_and_stays_fp32(smoothed):
     """The export writes opset 23's Attention (ONNX Runtime runs each in one kernel), and the
     quantiser, which would take it for its own QAttention, quantises the linear layers only."""
     import onnx
 
     from spertmt.inference import quantize
 
-    exported = tmp_path / "onnx"
-    assert main(["export", "--format", "onnx", str(_model_with_data_root(tmp_path, FIXTURES)), str(exported)]) == 0
+    exported = smoothed
     fp32, int8 = (onnx.load(str(exported / name)) for name in ("encoder.onnx", "encoder-int8.onnx"))
     layers = len(quantize.linear_nodes(fp32.graph)) // 6
     for graph in (fp32.graph, int8.graph):

@@ -20,13 +20,6 @@ pytest.importorskip("onnxruntime", reason="the onnx extra: pip install 'spertmt[
 pytest.importorskip("onnxscript", reason="the onnx extra: pip install 'spertmt[onnx]'")
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The committed tiny trained model (tests/fixtures/model-format1), exported."""
-    folder = tmp_path_factory.mktemp("onnx") / "model"
-    assert main(["export", "--format", "onnx", str(TRAINED), str(folder)]) == 0
-    return folder
-
 
 def _pieces(tokenizer, texts):
     encoded = tokenizer(texts, padding=True, return_tensors="pt")
