@@ -1,4 +1,4 @@
-"""Converters (SpERT, DyGIE++, brat, doccano, CoNLL columns), validation and the scorer."""
+"""Converters (SpERT, DyGIE++, brat, doccano, Label Studio, Prodigy, CoNLL columns), validation and the scorer."""
 
 import json
 import re
@@ -14,11 +14,13 @@ from spertmt.data.convert import (
     read_doccano,
     read_dygie,
     read_labelstudio,
+    read_prodigy,
     write_brat,
     write_conll,
     write_doccano,
     write_dygie,
     write_labelstudio,
+    write_prodigy,
 )
 from spertmt.data.documents import DataError, Document, read_documents
 
@@ -51,6 +53,9 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
     assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
     write_labelstudio(docs, tmp_path / "tasks.json")
     back, report = read_labelstudio(tmp_path / "tasks.json", words="whitespace")
+    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
+    write_prodigy(docs, tmp_path / "tasks.jsonl")
+    back, report = read_prodigy(tmp_path / "tasks.jsonl", sentences="lines")
     assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
     # CoNLL columns hold the words and the entities that are not over another's words, and say what they dropped
     report = write_conll(docs, tmp_path / "d.conll")
@@ -271,6 +276,101 @@ def test_an_export_of_label_studio_itself_reads_back_what_was_annotated():
         ("1:0", [("John Smith", "Peop"), ("Acme Corp", "Org"), ("Berlin", "Loc")],
          [(0, "Work_For", 1), (0, "Live_In", 2), (1, "OrgBased_In", 2)]),
         ("2:0", [("Mary", "Peop"), ("Paris", "Loc")], [(0, "Live_In", 1)]), ("3:0", [], [])]
+
+
+def _prodigy_tokens(text, words):
+    tokens, at = [], 0
+    for k, word in enumerate(words):
+        at = text.index(word, at)
+        tokens.append({"text": word, "start": at, "end": at + len(word), "id": k, "ws": True})
+        at += len(word)
+    return tokens
+
+
+def test_prodigy_tasks_read_into_their_own_tokens_and_say_what_they_skip(tmp_path, capsys):
+    """Prodigy's JSON lines: words are the task's tokens (spaCy's whitespace tokens left out; the
+    splitter only where a task has none), spans by characters, relations from head_span to
+    child_span; rejected and ignored tasks, and relations between words that are no span, are counted."""
+    text = "Ann Lee works for Acme-Soft.\nBob met Ann in the U.S."
+    words = ["Ann", "Lee", "works", "for", "Acme-Soft", ".", "\n", "Bob", "met", "Ann", "in", "the", "U.S."]
+
+    def span(words_of, label, after=0):
+        start = text.index(words_of, after)
+        return {"start": start, "end": start + len(words_of), "label": label}
+
+    ann, acme, bob, us = span("Ann Lee", "Peop"), span("Acme-Soft", "Org"), span("Bob", "Peop"), span("U.S.", "Loc")
+    met = span("met", "none")  # a word, not a span: rel.manual lets one relate words
+    task = {"text": text, "tokens": _prodigy_tokens(text, words), "spans": [ann, acme, bob, us],
+            "relations": [{"head": 1, "child": 4, "head_span": ann, "child_span": acme, "label": "Work_For"},
+                          {"head": 7, "child": 12, "head_span": bob, "child_span": us, "label": "Live_In"},
+                          {"head": 7, "child": 8, "head_span": bob, "child_span": met, "label": "Live_In"},
+                          {"head": 1, "child": 7, "head_span": ann, "child_span": bob, "label": "Kill"}],
+            "answer": "accept", "meta": {"id": "doc-1"}}
+    untokenised = {"text": "Mary lives in Oslo.", "spans": [{"start": 14, "end": 18, "label": "Loc"}]}
+    lines = [task, {**task, "answer": "reject"}, {**task, "answer": "ignore"}, untokenised]
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    documents, report = read_prodigy(tmp_path / "tasks.jsonl")
+    assert [(d.orig_id, d.tokens) for d in documents] == [
+        ("doc-1:0", ["Ann", "Lee", "works", "for", "Acme-Soft", "."]),  # Acme-Soft one word: the task's
+        ("doc-1:29", ["Bob", "met", "Ann", "in", "the", "U.S."]), ("4:0", ["Mary", "lives", "in", "Oslo", "."])]
+    assert [[(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities] for d in documents] == [
+        [("Ann Lee", "Peop"), ("Acme-Soft", "Org")], [("Bob", "Peop"), ("U.S.", "Loc")], [("Oslo", "Loc")]]
+    assert [[(r.head, r.type, r.tail) for r in d.relations] for d in documents] == [
+        [(0, "Work_For", 1)], [(0, "Live_In", 1)], []]
+    assert dict(report.counts) == {"task answered 'reject' (skipped)": 1, "task answered 'ignore' (skipped)": 1,
+                                   "relation between words that are not a span (skipped)": 1,
+                                   "relation across sentences (skipped)": 1}
+    assert main(["convert", "--from", "prodigy", "--to", "spert", str(tmp_path / "tasks.jsonl"),
+                 str(tmp_path / "train.json")]) == 0
+    assert "task answered 'reject' (skipped): 1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "train_types.json").read_text())["relations"].keys() == {"Work_For", "Live_In"}
+    shifted = {**task, "tokens": [{**t, "start": t["start"] + 1, "end": t["end"] + 1} for t in task["tokens"]]}
+    for bad, message in ((shifted, "line 1: token 0 ('Ann') is not its text's characters 1-4"),
+                         ({"text": "a", "spans": [{"start": 0, "end": 9, "label": "X"}]},
+                          "line 1: span span 0 has offsets 0-9 outside its text of 1 characters"),
+                         ({"text": "a", "spans": [{"start": 0, "end": 1}]}, "a span 'start', 'end' and 'label'"),
+                         ({"tokens": []}, "line 1: expected a Prodigy task, an object with a string 'text'")):
+        (tmp_path / "bad.jsonl").write_text(json.dumps(bad) + "\n")
+        with pytest.raises(DataError, match=re.escape(message)):
+            read_prodigy(tmp_path / "bad.jsonl")
+
+
+def test_the_prodigy_annotations_of_spacys_relation_tutorial_read_whole_and_write_as_it_reads_them(tmp_path):
+    """tests/fixtures/prodigy_rel_component.jsonl: three tasks that Prodigy's rel.manual wrote, from
+    spaCy's relation-extraction tutorial (tests/fixtures/THIRD_PARTY.md); the third holds two
+    sentences with a line break between them. What write_prodigy writes is read as the tutorial's
+    parse_data.py reads Prodigy's tasks: a spaCy Doc of the tokens and their `ws`, spans by
+    `Doc.char_span`, a relation's `head` and `child` the last tokens of its spans."""
+    spacy = pytest.importorskip("spacy")
+    source = f"{FIXTURES}/prodigy_rel_component.jsonl"
+    tasks = [json.loads(line) for line in open(source, encoding="utf-8")]
+    documents, report = read_prodigy(source)
+    assert not report.counts
+    assert [d.orig_id for d in documents] == ["1:0", "2:0", "3:0", "3:133"]
+    assert sum(len(d.entities) for d in documents) == sum(len(t["spans"]) for t in tasks)
+    assert sum(len(d.relations) for d in documents) == sum(len(t["relations"]) for t in tasks)
+    def words(doc, entity):
+        return " ".join(doc.tokens[entity.start:entity.end])
+
+    assert [[(words(d, d.entities[r.head]), r.type, words(d, d.entities[r.tail])) for r in d.relations]
+            for d in documents] == [
+        [("Smad", "Pos-Reg", "Id1"), ("Smad", "Pos-Reg", "Id1"), ("Smad", "No-rel", "Id2"), ("Smad", "No-rel", "Id3")],
+        [("TGF - beta", "Pos-Reg", "Id2"), ("TGF - beta", "Pos-Reg", "Id3"), ("TGF - beta", "No-rel", "Id1")],
+        [("Sp1", "Pos-Reg", "lysosomal acid lipase")], []]  # spaCy's tokens: "TGF-beta" is three
+
+    write_prodigy(documents, tmp_path / "tasks.jsonl")
+    vocab = spacy.vocab.Vocab()
+    for doc, line in zip(documents, open(tmp_path / "tasks.jsonl", encoding="utf-8")):
+        task = json.loads(line)
+        assert task["answer"] == "accept" and task["meta"] == {"id": doc.orig_id}
+        parsed = spacy.tokens.Doc(vocab, words=[t["text"] for t in task["tokens"]],
+                                  spaces=[t["ws"] for t in task["tokens"]])
+        assert parsed.text == task["text"] and [t.text for t in parsed] == doc.tokens
+        spans = [parsed.char_span(s["start"], s["end"], label=s["label"]) for s in task["spans"]]
+        assert [(s.start, s.end, s.label_) for s in spans] == [(e.start, e.end, e.type) for e in doc.entities]
+        start_of = {s["token_end"]: s["token_start"] for s in task["spans"]}
+        assert [(start_of[r["head"]], start_of[r["child"]], r["label"]) for r in task["relations"]] == [
+            (doc.entities[r.head].start, doc.entities[r.tail].start, r.type) for r in doc.relations]
 
 
 def test_a_brat_file_that_is_not_utf8_is_named(tmp_path):
@@ -515,4 +615,4 @@ def test_a_format_registered_by_an_installed_package_is_a_name_for_convert(tmp_p
     unknown = subprocess.run(run + ["--from", "tacred", "--to", "spert", "x", "y"], env=env, capture_output=True,
                              text=True)
     assert unknown.returncode == 2
-    assert "formats are spert, dygie, brat, doccano, labelstudio, conll, lines; got 'tacred'" in unknown.stderr
+    assert "formats are spert, dygie, brat, doccano, labelstudio, prodigy, conll, lines; got 'tacred'" in unknown.stderr

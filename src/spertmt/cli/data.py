@@ -21,20 +21,20 @@ def convert_arguments(commands) -> None:
 
     # The formats are a registry that installed packages may add to (spertmt.data.convert): convert()
     # checks the names, so that building the parser loads no plugin.
-    conv = commands.add_parser("convert", help="convert between spert, dygie, brat, doccano, labelstudio and conll "
-                                               "formats (or a registered one)")
-    known = "spert, dygie, brat, doccano, labelstudio, conll, ..."
+    conv = commands.add_parser("convert", help="convert between spert, dygie, brat, doccano, labelstudio, prodigy "
+                                               "and conll formats (or a registered one)")
+    files = "spert, dygie, doccano, labelstudio, prodigy, conll"
+    known = "spert, dygie, brat, doccano, labelstudio, prodigy, conll, ..."
     conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help=known)
     conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help=known)
-    add_path_arguments(conv, ("input", "a file (spert, dygie, doccano, labelstudio, conll) or a folder of .txt/.ann "
-                                       "(brat)"),
-                       ("output", "a file (spert, dygie, doccano, labelstudio, conll) or a folder (brat)"))
+    add_path_arguments(conv, ("input", f"a file ({files}) or a folder of .txt/.ann (brat)"),
+                       ("output", f"a file ({files}) or a folder (brat)"))
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
     conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),
-                      help="brat's, doccano's and Label Studio's word splitter (unicode: as raw-text extraction "
-                           "splits)")
+                      help="brat's, doccano's and Label Studio's word splitter, and Prodigy's for tasks without "
+                           "tokens (unicode: as raw-text extraction splits)")
     conv.add_argument("--sentences", choices=["lines", "punctuation"],
-                      help="brat's, doccano's and Label Studio's sentence splitter")
+                      help="brat's, doccano's, Label Studio's and Prodigy's sentence splitter")
     conv.set_defaults(func=_convert)
 
 

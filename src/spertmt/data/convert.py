@@ -16,6 +16,10 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
   `labels` regions by characters and `relation`s between them): split as brat's text is, the first
   annotation of each task that was not cancelled; written as tasks for its relation-extraction
   template (`label`, `text`), words joined by single spaces.
+- Prodigy's JSON lines (tasks of its ner.manual, spans.manual and rel.manual recipes: `text`,
+  `tokens`, `spans` by characters, `relations` between spans): split as brat's text is, but into
+  the task's own tokens, the tasks not rejected or ignored; written as accepted rel.manual tasks,
+  words joined by single spaces.
 - CoNLL columns (CoNLL-2003's NER files): a word a line, its BIO, IOB1 or BIOES tag in the last
   column, a blank line between sentences; entities only. Written as word, tab, BIO tag; what the
   columns cannot hold (relations, an entity over another's words) is in the write's report.
@@ -47,7 +51,7 @@ from .documents import (
     parse_document,
     utf8_lines,
 )
-from .text import WORD_SPLITTERS, joined_spans, split_sentences, word_ends
+from .text import WORD_SPLITTERS, Word, joined_spans, split_sentences, word_ends
 
 
 @dataclass
@@ -300,11 +304,17 @@ class _RawTextSplit:
         return (self.sentences or ("lines" if self.words == "whitespace" else "punctuation")) == "lines"
 
     def documents(self, text: str, entities: dict[str, tuple[str, int, int]],
-                  relations: list[tuple[str, str, str, str]], where: str, name: str, report: Report) -> list[Document]:
+                  relations: list[tuple[str, str, str, str]], where: str, name: str, report: Report,
+                  words: list[Word] | None = None) -> list[Document]:
         """One document per sentence of `text` (orig_id `name:first character`), with the
         `entities` ({id: (type, start, end)} in characters) and `relations` ([(id, type, head id,
-        tail id)]) that fall within one; the rest is reported, `where` naming the text."""
+        tail id)]) that fall within one; the rest is reported, `where` naming the text. `words`: the
+        text's own words (an annotation tool's tokens), which the sentences then never cut, instead
+        of the splitter's."""
         ranges = split_sentences(text, self.by_lines)
+        sentence_words = None if words is None else _by_sentence(words, ranges)
+        if sentence_words is not None:
+            ranges = [(w[0].start, w[-1].end) for w in sentence_words]
         sentence_starts = [start for start, _ in ranges]
         by_sentence: dict[int, list[str]] = {}
         for entity_id, (_, start, _) in entities.items():
@@ -316,10 +326,11 @@ class _RawTextSplit:
         documents: list[Document] = []
         placed: dict[str, tuple[int, int]] = {}  # entity id -> (document number, entity index)
         for k, (s_start, s_end) in enumerate(ranges):
-            sentence_words = WORD_SPLITTERS[self.words](text[s_start:s_end], s_start)
-            starts = {w.start: n for n, w in enumerate(sentence_words)}
-            ends = word_ends(sentence_words)
-            doc = Document([w.text for w in sentence_words], [], [], f"{name}:{s_start}")
+            these = (WORD_SPLITTERS[self.words](text[s_start:s_end], s_start) if sentence_words is None
+                     else sentence_words[k])
+            starts = {w.start: n for n, w in enumerate(these)}
+            ends = word_ends(these)
+            doc = Document([w.text for w in these], [], [], f"{name}:{s_start}")
             for entity_id in by_sentence.get(k, []):
                 label, start, end = entities[entity_id]
                 if end > s_end:
@@ -341,6 +352,16 @@ class _RawTextSplit:
                 continue
             documents[d1].relations.append(Relation(head, tail, label))
         return documents
+
+
+def _by_sentence(words: list[Word], ranges: list[tuple[int, int]]) -> list[list[Word]]:
+    """`words` grouped by the sentence (of `ranges`) that each begins in: a sentence that would end
+    inside a word ends after it."""
+    starts = [start for start, _ in ranges]
+    groups: dict[int, list[Word]] = {}
+    for word in words:
+        groups.setdefault(max(bisect.bisect_right(starts, word.start) - 1, 0), []).append(word)
+    return [groups[k] for k in sorted(groups)]
 
 
 def _id_number(identifier: str) -> int:
@@ -579,6 +600,113 @@ def labelstudio_results(text: str, entities: list[tuple[str, int, int, float | N
 
 
 # ---------------------------------------------------------------------------------------------
+# Prodigy JSON lines
+
+PRODIGY_SKIPPED = ("reject", "ignore")  # the answers whose tasks hold no annotation to train on
+
+
+def read_prodigy(path: str | Path, words: str = "simple",
+                 sentences: str | None = None) -> tuple[list[Document], Report]:
+    """Reads Prodigy's JSON lines (its `db-out` export, or a file of tasks), the tasks of its
+    ner.manual, spans.manual and rel.manual recipes: each task's `text` split into sentences and into
+    words at its `tokens` (the splitter `words` where it has none), its `spans` (characters) as
+    entities and its `relations` (`head_span` -> `child_span`) as relations. Tasks answered reject or
+    ignore are skipped, as are relations between words that are not a span; the report counts both.
+    `sentences` as read_brat takes it; each document's orig_id is the task's meta "id" (else its line
+    number) and the sentence's first character."""
+    path = Path(path)
+    split = _RawTextSplit(words, sentences)
+    report = Report()
+    documents: list[Document] = []
+    for line_number, line in _utf8_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_number}"
+        try:
+            task = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as error:
+            raise DataError(f"{where}: not valid JSON: {error}") from None
+        if not isinstance(task, dict) or not isinstance(task.get("text"), str):
+            raise DataError(f"{where}: expected a Prodigy task, an object with a string 'text'")
+        if task.get("answer") in PRODIGY_SKIPPED:
+            report.add(f"task answered {task['answer']!r} (skipped)", where)
+            continue
+        text, tokens, entities, relations = _prodigy_task(task, where, report)
+        meta = task.get("meta")
+        name = str(meta["id"] if isinstance(meta, dict) and "id" in meta else line_number)
+        documents += split.documents(text, entities, relations, where, name, report, tokens)
+    return documents, report
+
+
+def _prodigy_task(task: dict, where: str, report: Report):
+    """(text, its words or None, {span id: (label, start, end)}, [(relation id, label, head id, tail
+    id)]) of one Prodigy task, checked."""
+    text = task["text"]
+    try:
+        tokens = None
+        if task.get("tokens"):
+            tokens = [Word(t["text"], t["start"], t["end"]) for t in task["tokens"]]
+            for k, token in enumerate(tokens):
+                if not (isinstance(token.start, int) and isinstance(token.end, int)
+                        and text[token.start:token.end] == token.text):
+                    raise DataError(f"{where}: token {k} ({token.text!r}) is not its text's characters "
+                                    f"{token.start!r}-{token.end!r}")
+            tokens = [token for token in tokens if token.text.strip()]  # spaCy's whitespace tokens
+        spans = {f"span {k}": (str(s["label"]), s["start"], s["end"]) for k, s in enumerate(task.get("spans") or [])}
+        by_characters = {(start, end): span_id for span_id, (_, start, end) in spans.items()}
+        relations = []
+        for k, r in enumerate(task.get("relations") or []):
+            head, tail = (by_characters.get((r[side]["start"], r[side]["end"])) for side in ("head_span", "child_span"))
+            if head is None or tail is None:
+                report.add("relation between words that are not a span (skipped)", f"{where} relation {k}")
+                continue
+            relations.append((f"relation {k}", str(r["label"]), head, tail))
+    except (KeyError, TypeError) as error:
+        raise DataError(f"{where}: a token needs 'text', 'start' and 'end', a span 'start', 'end' and 'label', a "
+                        f"relation 'head_span', 'child_span' (each with 'start' and 'end') and 'label' ({error!r})"
+                        ) from None
+    _check_offsets(spans, text, where, "span")
+    return text, tokens, spans, relations
+
+
+def write_prodigy(documents: list[Document], path: str | Path) -> None:
+    """Writes Prodigy's JSON lines, tasks its rel.manual recipe shows and `prodigy db-in` stores as
+    accepted annotations: each document's words joined by single spaces, as `tokens`, its entities
+    `spans` and its relations `relations`; its orig_id as the meta "id"."""
+    lines = []
+    for doc in documents:
+        text, spans = joined_spans(doc.tokens, [e.span for e in doc.entities])
+        _, words = joined_spans(doc.tokens, [(k, k + 1) for k in range(len(doc.tokens))])
+        entities = [(e.type, e.start, e.end, start, end, None) for e, (start, end) in zip(doc.entities, spans)]
+        task = prodigy_task(text, words, entities, [(r.head, r.tail, r.type, None) for r in doc.relations])
+        meta = {} if doc.orig_id is None else {"meta": {"id": doc.orig_id}}
+        lines.append(json.dumps({**task, "answer": "accept", **meta}, ensure_ascii=False))
+    write_text_atomic(Path(path), "".join(line + "\n" for line in lines))
+
+
+def prodigy_task(text: str, words: list[tuple[int, int]],
+                 entities: list[tuple[str, int, int, int, int, float | None]],
+                 relations: list[tuple[int, int, str, float | None]]) -> dict:
+    """A Prodigy task of rel.manual's shape: `text`, its `words` (characters) as `tokens`, a span
+    per entity ((type, first word, word after the last, start, end, score)) and a relation per
+    relation ((head, tail, type, score), entity indices; Prodigy's `head` and `child` are the last
+    words of the two spans); a score, where given, on its span or relation."""
+    def scored(item: dict, score: float | None) -> dict:
+        return item if score is None else {**item, "score": score}
+
+    spans = [{"start": start, "end": end, "token_start": first, "token_end": after - 1, "label": label}
+             for label, first, after, start, end, _ in entities]
+    return {"text": text,
+            "tokens": [{"text": text[start:end], "start": start, "end": end, "id": k,
+                        "ws": k + 1 < len(words) and words[k + 1][0] > end} for k, (start, end) in enumerate(words)],
+            "spans": [scored({**span, "text": text[span["start"]:span["end"]]}, entity[5])
+                      for span, entity in zip(spans, entities)],
+            "relations": [scored({"head": spans[head]["token_end"], "child": spans[tail]["token_end"],
+                                  "head_span": spans[head], "child_span": spans[tail], "label": label}, score)
+                          for head, tail, label, score in relations]}
+
+
+# ---------------------------------------------------------------------------------------------
 # CoNLL columns (CoNLL-2003 NER)
 
 CONLL_PREFIXES = {"B": "begin", "I": "inside", "E": "end", "L": "end", "S": "single", "U": "single"}
@@ -727,6 +855,8 @@ register_format("doccano", lambda path, options: read_doccano(path, options.word
                 write_doccano, "doccano's JSON lines (text, entities by character, relations)")
 register_format("labelstudio", lambda path, options: read_labelstudio(path, options.words, options.sentences),
                 write_labelstudio, "Label Studio's JSON export (tasks: text, labels regions, relations)")
+register_format("prodigy", lambda path, options: read_prodigy(path, options.words, options.sentences),
+                write_prodigy, "Prodigy's JSON lines (text, tokens, spans by character, relations)")
 register_format("conll", lambda path, options: read_conll(path), write_conll,
                 "CoNLL-2003 columns: a word a line, its BIO, IOB1 or BIOES tag last (entities only)")
 
