@@ -5,6 +5,7 @@ import fcntl
 import gzip
 import json
 import os
+import unicodedata
 
 import pytest
 import torch
@@ -432,6 +433,47 @@ def test_predict_writes_label_studio_tasks_whose_corrected_annotations_convert_r
     assert len(found) + report.counts["entity across a sentence boundary (skipped)"] == len(kept)
     assert set(found) <= {(r["id"], e.text.replace(" ", ""), e.type) for result, r in zip(results, records)
                           for e in result.entities}
+
+
+def test_predict_writes_prodigy_tasks_whose_tokens_are_the_words_extracted_from(model_folder, tmp_path):
+    """Pre-annotation for Prodigy: a task per input whose tokens are the words the model read, by
+    their characters in the text as it is (two spaces, a no-break space, an accent apart from its
+    letter), each entity a span and each relation a relation with its probability as its score;
+    `convert --from prodigy` reads the entities and relations back."""
+    from spertmt.data.convert import read_prodigy
+
+    extractor = load(model_folder, device="cpu")
+    records = [{"id": "a", "text": "John Smith lives in Paris.  Mary works for Acme\u00a0Corp. Cafe\u0301 owners met."},
+               {"id": "b", "tokens": ["Mary", "lives", "in", "Oslo", "."]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "tasks.jsonl", output_format="prodigy",
+                        progress=False, threshold=-1.0) == 2
+    tasks = [json.loads(line) for line in (tmp_path / "tasks.jsonl").read_text().splitlines()]
+    results = extractor.extract([records[0]["text"], records[1]["tokens"]], threshold=-1.0)
+    assert tasks == [result.to_prodigy(r["id"]) for result, r in zip(results, records)]
+    assert [(task["text"], task["meta"]) for task in tasks] == [(records[0]["text"], {"id": "a"}),
+                                                               ("Mary lives in Oslo .", {"id": "b"})]
+    for task, result in zip(tasks, results):
+        text, tokens, spans = task["text"], task["tokens"], task["spans"]
+        assert [t["text"] for t in tokens] == [text[t["start"]:t["end"]] for t in tokens]
+        assert [t["id"] for t in tokens] == list(range(len(result.tokens)))
+        assert [t["ws"] for t in tokens] == [text[t["end"]:t["end"] + 1].isspace() for t in tokens]
+        assert [(text[s["start"]:s["end"]], s["token_start"], s["token_end"] + 1, s["label"], s["score"])
+                for s in spans] == [(e.text, e.token_start, e.token_end, e.type, e.probability)
+                                    for e in result.entities]
+        assert [(r["head"], r["child"], r["head_span"], r["label"], r["score"]) for r in task["relations"]] == [
+            (spans[r.head]["token_end"], spans[r.tail]["token_end"], {k: v for k, v in spans[r.head].items()
+                                                                      if k not in ("text", "score")},
+             r.type, r.probability) for r in result.relations]
+    assert "Cafe\u0301" in [t["text"] for t in tasks[0]["tokens"]]
+    assert sum(len(task["relations"]) for task in tasks) > 0
+    documents, report = read_prodigy(tmp_path / "tasks.jsonl")  # words as the text has them: "Cafe\u0301"
+    assert not report.counts
+    assert sorted((d.orig_id.split(":")[0], unicodedata.normalize("NFC", " ".join(d.tokens[e.start:e.end])), e.type)
+                  for d in documents for e in d.entities) == sorted(
+        (r["id"], " ".join(result.tokens[e.token_start:e.token_end]), e.type)
+        for result, r in zip(results, records) for e in result.entities)
+    assert sum(len(d.relations) for d in documents) == sum(len(result.relations) for result in results)
 
 
 def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp_path):

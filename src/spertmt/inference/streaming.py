@@ -288,7 +288,7 @@ JSON_LISTS = ("spert", "labelstudio")  # output formats that are one JSON list (
 
 
 def _write_result(out, out_format: str, identifier, result: Extraction, first: bool, part: bool) -> None:
-    """One result into `out`: a JSON line (jsonl, doccano; every format into a process's part file),
+    """One result into `out`: a JSON line (jsonl, doccano, prodigy; every format into a process's part file),
     an element of SpERT JSON's or Label Studio's list, or brat's two files in the folder `out`."""
     if out_format == "brat":
         _write_brat(out, identifier, result)
@@ -299,6 +299,8 @@ def _write_result(out, out_format: str, identifier, result: Extraction, first: b
         line = json.dumps(result.to_doccano(identifier), ensure_ascii=False)
     elif out_format == "labelstudio":
         line = json.dumps(result.to_labelstudio(identifier), ensure_ascii=False)
+    elif out_format == "prodigy":
+        line = json.dumps(result.to_prodigy(identifier), ensure_ascii=False)
     else:
         line = json.dumps(_as_document(result, identifier).to_json(), ensure_ascii=False)
     out.write(line + "\n" if part or out_format not in JSON_LISTS else ("" if first else ",") + line)
@@ -337,7 +339,8 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     Every input of a file is read once before any is extracted (`_scan_inputs`): an input error
     ends the call before work is done that the output would not keep.
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
-    record per input), labelstudio (a JSON list of Extraction.to_labelstudio's tasks), spert (SpERT
+    record per input), labelstudio (a JSON list of Extraction.to_labelstudio's tasks), prodigy
+    (Extraction.to_prodigy's task per input), spert (SpERT
     JSON documents with scores) or brat (a folder, `_write_brat`).
     A file named .gz, .bz2 or .xz is read or written through that compression, its format told by
     the extension before it (texts.jsonl.gz: JSON lines; files.compression).

@@ -47,6 +47,11 @@ class Extraction:
     entities: list[ExtractedEntity] = field(default_factory=list)
     relations: list[ExtractedRelation] = field(default_factory=list)
 
+    def __post_init__(self):
+        # each word's characters in a raw text that extraction split (else None): not a field, so in
+        # neither to_dict's record nor asdict's (to_prodigy's tokens need them)
+        self.word_offsets: list[tuple[int, int]] | None = None
+
     def to_dict(self) -> dict:
         """The record as plain JSON types, what `dataclasses.asdict` gives, without its recursive
         deep copy (a server turns every answer into one on its event loop)."""
@@ -81,6 +86,23 @@ class Extraction:
         text, _ = self._text_and_spans()
         return {"data": {"text": text, **({} if identifier is None else {"id": identifier})},
                 "predictions": [self.labelstudio_prediction()]}
+
+    def to_prodigy(self, identifier=None) -> dict:
+        """The task that Prodigy shows with its relations interface to correct (`prodigy mark DATASET
+        FILE --view-id relations`; data.convert.prodigy_task): the text (a word list's words joined by
+        single spaces), its words as tokens, each entity a span and each relation a relation with its
+        probability as its score; `identifier`, where given, as its meta "id"."""
+        from ..data.convert import prodigy_task
+
+        if self.text is not None and self.word_offsets is not None:
+            text, spans, words = *self._text_and_spans(), self.word_offsets
+        else:  # a word list (or a result made by hand): its words joined by single spaces
+            text, spans = joined_spans(self.tokens, [(e.token_start, e.token_end) for e in self.entities])
+            words = joined_spans(self.tokens, [(k, k + 1) for k in range(len(self.tokens))])[1]
+        task = prodigy_task(text, words, [(e.type, e.token_start, e.token_end, *span, e.probability)
+                                          for e, span in zip(self.entities, spans)],
+                            [(r.head, r.tail, r.type, r.probability) for r in self.relations])
+        return task if identifier is None else {**task, "meta": {"id": identifier}}
 
     def labelstudio_prediction(self, names: dict[str, str] | None = None, entity_types=None,
                                relation_types=None) -> dict:
@@ -185,6 +207,7 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
             words = [piece for a, b in ranges
                      for piece in _pieces(unicode_words(item[a:b], a, join_hyphens), max_sentence_words)]
             results.append(Extraction(item, [w.text for ws in words for w in ws]))
+            results[-1].word_offsets = [(w.start, w.end) for ws in words for w in ws]
         else:
             words = [[Word(str(t), -1, -1) for t in item]]
             results.append(Extraction(None, [str(t) for t in item]))
