@@ -57,7 +57,9 @@ INPUTS = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: 
                                     b'[{"tokens": ["a"], "entities": [{"type": "Peop", "start": 1, "end": 0}]}]',
                                     b"[1, 2]\n", b'{"sentences": ["ab"]}\n',
                                     b'{"text": "ab", "labels": [[0, 9, "X"]]}\n',
-                                    b'{"text": "ab", "entities": [{"id": 1}], "relations": [{"from_id": 1}]}\n']))
+                                    b'{"text": "ab", "entities": [{"id": 1}], "relations": [{"from_id": 1}]}\n',
+                                    b'{"text": "ab", "tokens": [{"text": "x", "start": 0, "end": 9}]}\n',
+                                    b'{"text": "ab", "spans": [{"start": 0}], "relations": [{"head_span": 1}]}\n']))
 
 
 @SETTINGS
@@ -75,6 +77,8 @@ def test_any_bytes_in_any_command_end_in_a_result_or_a_named_error(content, suff
             "convert": ["convert", "--from", "spert", "--to", "dygie", str(data), str(folder / "out.dygie.json")],
             "convert dygie": ["convert", "--from", "dygie", "--to", "spert", str(data), str(folder / "out.json")],
             "convert doccano": ["convert", "--from", "doccano", "--to", "spert", str(data), str(folder / "out.json")],
+            "convert prodigy": ["convert", "--from", "prodigy", "--to", "spert", str(data), str(folder / "out.json")],
+            "split": ["split", str(data), str(folder / "sets")],
         }
         for command, argv in commands.items():
             before = _files(folder)

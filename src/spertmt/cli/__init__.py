@@ -25,7 +25,7 @@ import os
 import sys
 
 from .common import resolve_path_arguments
-from .data import convert_arguments, download_arguments
+from .data import convert_arguments, download_arguments, split_arguments
 from .evaluate import eval_arguments, score_arguments, validate_arguments
 from .extract import predict_arguments, serve_arguments, visualize_arguments
 from .info import info_arguments
@@ -34,8 +34,9 @@ from .train import experiment_arguments, train_arguments
 
 # In the order `spertmt --help` lists them.
 COMMANDS = (train_arguments, eval_arguments, predict_arguments, export_arguments, push_arguments,
-            tune_arguments, calibrate_arguments, score_arguments, convert_arguments, validate_arguments,
-            visualize_arguments, download_arguments, experiment_arguments, serve_arguments, info_arguments)
+            tune_arguments, calibrate_arguments, score_arguments, convert_arguments, split_arguments,
+            validate_arguments, visualize_arguments, download_arguments, experiment_arguments, serve_arguments,
+            info_arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,9 @@
-"""`spertmt convert` and `download`: datasets."""
+"""`spertmt convert`, `split` and `download`: datasets."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import add_path_arguments, add_quiet_argument
 
@@ -36,6 +37,41 @@ def convert_arguments(commands) -> None:
     conv.add_argument("--sentences", choices=["lines", "punctuation"],
                       help="brat's, doccano's, Label Studio's and Prodigy's sentence splitter")
     conv.set_defaults(func=_convert)
+
+
+def _split(args: argparse.Namespace) -> int:
+    from ..data.split import split_file
+    from ..files import uncompressed
+
+    split, files = split_file(args.input, args.output, args.dev, args.test, args.seed, args.by == "sentence")
+    unit = "documents" if args.by == "sentence" else "source texts"
+    for name, file in files.items():
+        documents = split.documents[name]
+        print(f"{file}: {len(documents)} documents from {split.sources[name]} {unit}, "
+              f"{sum(len(d.entities) for d in documents)} entities, {sum(len(d.relations) for d in documents)} "
+              "relations")
+    paths = " ".join(f"--set {name}_path={files[name]}" if name in files else f"--set {name}_path="
+                     for name in ("train", "dev", "test"))
+    source = uncompressed(Path(args.input))
+    types = source.with_name(source.stem + "_types.json")  # the types file convert writes beside its output
+    print(f"train on them: spertmt train {paths} --set types_path={types if types.exists() else 'TYPES'} "
+          "--output runs/mine")
+    return 0
+
+
+def split_arguments(commands) -> None:
+    split = commands.add_parser("split", help="split one SpERT JSON file into train, dev and test sets, each "
+                                              "source text's sentences in one set")
+    add_path_arguments(split, ("input", "a SpERT JSON file (convert an annotation tool's export first)"),
+                       ("output", "the folder to write train.json, dev.json and test.json into"))
+    split.add_argument("--dev", type=float, default=0.1, help="the dev set's share of the documents (default "
+                                                              "0.1; 0: no dev set)")
+    split.add_argument("--test", type=float, default=0.1, help="the test set's share (default 0.1; 0: no test set)")
+    split.add_argument("--seed", type=int, default=0, help="the shuffle's seed (default 0): the same split again")
+    split.add_argument("--by", choices=("source", "sentence"), default="source",
+                       help="deal out whole source texts (default: a document's orig_id without the ':N' or '#N' "
+                            "that convert adds for its sentence) or single sentences")
+    split.set_defaults(func=_split)
 
 
 def _download(args: argparse.Namespace) -> int:
