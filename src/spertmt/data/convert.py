@@ -51,7 +51,7 @@ from .documents import (
     parse_document,
     utf8_lines,
 )
-from .text import WORD_SPLITTERS, Word, joined_spans, split_sentences, word_ends
+from .text import WORD_SPLITTERS, Word, joined_spans, joined_words, split_sentences, word_ends
 
 
 @dataclass
@@ -675,31 +675,29 @@ def write_prodigy(documents: list[Document], path: str | Path) -> None:
     `spans` and its relations `relations`; its orig_id as the meta "id"."""
     lines = []
     for doc in documents:
-        text, spans = joined_spans(doc.tokens, [e.span for e in doc.entities])
-        _, words = joined_spans(doc.tokens, [(k, k + 1) for k in range(len(doc.tokens))])
-        entities = [(e.type, e.start, e.end, start, end, None) for e, (start, end) in zip(doc.entities, spans)]
-        task = prodigy_task(text, words, entities, [(r.head, r.tail, r.type, None) for r in doc.relations])
+        text, words = joined_words(doc.tokens)
+        task = prodigy_task(text, words, [(e.type, e.start, e.end, None) for e in doc.entities],
+                            [(r.head, r.tail, r.type, None) for r in doc.relations])
         meta = {} if doc.orig_id is None else {"meta": {"id": doc.orig_id}}
         lines.append(json.dumps({**task, "answer": "accept", **meta}, ensure_ascii=False))
     write_text_atomic(Path(path), "".join(line + "\n" for line in lines))
 
 
-def prodigy_task(text: str, words: list[tuple[int, int]],
-                 entities: list[tuple[str, int, int, int, int, float | None]],
+def prodigy_task(text: str, words: list[tuple[int, int]], entities: list[tuple[str, int, int, float | None]],
                  relations: list[tuple[int, int, str, float | None]]) -> dict:
     """A Prodigy task of rel.manual's shape: `text`, its `words` (characters) as `tokens`, a span
-    per entity ((type, first word, word after the last, start, end, score)) and a relation per
-    relation ((head, tail, type, score), entity indices; Prodigy's `head` and `child` are the last
-    words of the two spans); a score, where given, on its span or relation."""
+    per entity ((type, first word, word after the last, score)) and a relation per relation ((head,
+    tail, type, score), entity indices; Prodigy's `head` and `child` are the last words of the two
+    spans); a score, where given, on its span or relation."""
     def scored(item: dict, score: float | None) -> dict:
         return item if score is None else {**item, "score": score}
 
-    spans = [{"start": start, "end": end, "token_start": first, "token_end": after - 1, "label": label}
-             for label, first, after, start, end, _ in entities]
+    spans = [{"start": words[first][0], "end": words[after - 1][1], "token_start": first, "token_end": after - 1,
+              "label": label} for label, first, after, _ in entities]
     return {"text": text,
             "tokens": [{"text": text[start:end], "start": start, "end": end, "id": k,
                         "ws": k + 1 < len(words) and words[k + 1][0] > end} for k, (start, end) in enumerate(words)],
-            "spans": [scored({**span, "text": text[span["start"]:span["end"]]}, entity[5])
+            "spans": [scored({**span, "text": text[span["start"]:span["end"]]}, entity[3])
                       for span, entity in zip(spans, entities)],
             "relations": [scored({"head": spans[head]["token_end"], "child": spans[tail]["token_end"],
                                   "head_span": spans[head], "child_span": spans[tail], "label": label}, score)

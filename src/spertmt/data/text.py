@@ -139,11 +139,17 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
 def joined_spans(words: list[str], spans: Iterable[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
     """The words joined by single spaces, and each span of words [start, end) as its characters
     [start, end) in that text (how a converter writes a document's entities as text)."""
-    starts, at = [], 0
+    text, characters = joined_words(words)
+    return text, [(characters[start][0], characters[end - 1][1]) for start, end in spans]
+
+
+def joined_words(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The words joined by single spaces, and each word's characters [start, end) in that text."""
+    characters, at = [], 0
     for word in words:
-        starts.append(at)
+        characters.append((at, at + len(word)))
         at += len(word) + 1
-    return " ".join(words), [(starts[start], starts[end - 1] + len(words[end - 1])) for start, end in spans]
+    return " ".join(words), characters
 
 
 def word_ends(words: list[Word]) -> dict[int, int]:

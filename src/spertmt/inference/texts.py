@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from ..config import Config
 from ..data.documents import Document, Types, is_int
-from ..data.text import Word, joined_spans, split_sentences, unicode_words, word_ends
+from ..data.text import Word, joined_spans, joined_words, split_sentences, unicode_words, word_ends
 
 MAX_SENTENCE_WORDS = 128  # longer sentences are extracted in pieces (Extractor.extract)
 
@@ -94,13 +94,10 @@ class Extraction:
         probability as its score; `identifier`, where given, as its meta "id"."""
         from ..data.convert import prodigy_task
 
-        if self.text is not None and self.word_offsets is not None:
-            text, spans, words = *self._text_and_spans(), self.word_offsets
-        else:  # a word list (or a result made by hand): its words joined by single spaces
-            text, spans = joined_spans(self.tokens, [(e.token_start, e.token_end) for e in self.entities])
-            words = joined_spans(self.tokens, [(k, k + 1) for k in range(len(self.tokens))])[1]
-        task = prodigy_task(text, words, [(e.type, e.token_start, e.token_end, *span, e.probability)
-                                          for e, span in zip(self.entities, spans)],
+        # a word list (or a result made by hand): its words joined by single spaces
+        text, words = ((self.text, self.word_offsets) if self.text is not None and self.word_offsets is not None
+                       else joined_words(self.tokens))
+        task = prodigy_task(text, words, [(e.type, e.token_start, e.token_end, e.probability) for e in self.entities],
                             [(r.head, r.tail, r.type, r.probability) for r in self.relations])
         return task if identifier is None else {**task, "meta": {"id": identifier}}
 
