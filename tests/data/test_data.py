@@ -3,6 +3,7 @@ training samples and batches."""
 
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -49,7 +50,13 @@ BROKEN = [
     ({"tokens": ["a"], "entities": [{"type": "Peop", "start": 0}]}, "entity 0 needs 'type', 'start' and 'end'"),
     # raw texts where documents of words belong: told where texts go (was "must be a JSON object, not str")
     ("John met Mary.", "a text, not a document: SpERT JSON holds documents of words ('tokens'); texts to extract"),
-    ({"text": "John met Mary.", "entities": []}, "a text, not a document"),
+    ({"text": "John met Mary."}, "a text, not a document"),
+    # another tool's records: told which converter reads them
+    ({"text": "John met Mary.", "entities": []}, "not a SpERT document; it holds doccano records: `spertmt convert "
+                                                 "--from doccano --to spert FILE OUT.json` makes SpERT JSON of it"),
+    ({"data": {"text": "a"}, "annotations": []}, "it holds Label Studio tasks: `spertmt convert --from labelstudio"),
+    ({"text": "a", "tokens": [{"text": "a", "start": 0, "end": 1}], "spans": []}, "it holds Prodigy tasks"),
+    ({"doc_key": "x", "sentences": [["a"]], "ner": [[]]}, "it holds DyGIE++ documents: `spertmt convert --from dygie"),
     (3, "a document must be a JSON object, not int"),
 ]
 
@@ -68,6 +75,16 @@ def test_broken_json_and_missing_file(tmp_path, types):
     path = tmp_path / "bad.json"
     path.write_text('[{"tokens": ["a"],]')
     with pytest.raises(DataError, match="bad.json: not valid JSON"):
+        read_documents(path, types)
+    # JSON lines where one list belongs, and from their first record which converter reads them
+    path.write_text('{"text": "a", "tokens": [{"text": "a", "start": 0, "end": 1}]}\n{"text": "b"}\n')
+    with pytest.raises(DataError, match=re.escape("bad.json: not valid JSON: Extra data: line 2 column 1 (char 63) "
+                                                  "(JSON lines, a value a line, where SpERT JSON is one list; it holds "
+                                                  "Prodigy tasks: `spertmt convert --from prodigy --to spert")):
+        read_documents(path, types)
+    path.write_text('{"tokens": ["a"]}\n{"tokens": ["b"]}\n')
+    with pytest.raises(DataError, match=re.escape("(char 18) (JSON lines, a value a line, where SpERT JSON is one "
+                                                  "list)")):
         read_documents(path, types)
     path.write_text("[" * 100_000 + "]" * 100_000)  # nested deeper than Python's reader goes: was a RecursionError
     with pytest.raises(DataError, match="bad.json: not valid JSON: maximum recursion depth"):

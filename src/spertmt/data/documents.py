@@ -160,10 +160,54 @@ def _load_json(path: str | Path) -> Any:
         # -sig: a BOM (some Windows editors write one) is skipped; a .gz, .bz2 or .xz name is decompressed
         with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig") as f:
             return json.load(f)
-    except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON: {error}{_json_lines_hint(error)}") from None
+    except RecursionError as error:  # nested thousands deep
         raise DataError(f"{path}: not valid JSON: {error}") from None
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: {not_utf8(error.object if error.start < 2 else b'', str(error))}") from None
+
+
+def _json_lines_hint(error: json.JSONDecodeError) -> str:
+    """Where a file that should hold one JSON value holds more (JSON lines: an export of doccano,
+    Prodigy, DyGIE++), a hint that says so and, from the first, which converter reads it."""
+    if error.msg != "Extra data":
+        return ""
+    try:
+        first = json.JSONDecoder().raw_decode(error.doc.lstrip("\ufeff \t\r\n"))[0]
+    except (json.JSONDecodeError, RecursionError):
+        return ""
+    return f" (JSON lines, a value a line, where SpERT JSON is one list{convert_hint(first, '; ')})"
+
+
+# what convert reads, by a record's keys: how a file of another tool's format is told apart
+OTHER_FORMATS = {"labelstudio": "Label Studio tasks", "dygie": "DyGIE++ documents", "prodigy": "Prodigy tasks",
+                 "doccano": "doccano records"}
+
+
+def other_format(raw: Any) -> str | None:
+    """The name (convert's) of the annotation tool's format whose record `raw` looks like, or None:
+    a SpERT document holds 'tokens', a list of words."""
+    if not isinstance(raw, dict):
+        return None
+    tokens = raw.get("tokens")
+    if "data" in raw and ("annotations" in raw or "predictions" in raw):
+        return "labelstudio"
+    if tokens is None and isinstance(raw.get("sentences"), list):
+        return "dygie"
+    if "text" in raw and ("spans" in raw or (isinstance(tokens, list) and any(isinstance(t, dict) for t in tokens))):
+        return "prodigy"
+    if tokens is None and "text" in raw and any(key in raw for key in ("entities", "label", "labels")):
+        return "doccano"
+    return None
+
+
+def convert_hint(raw: Any, lead: str = " ") -> str:
+    """`lead` and what converts a record of another format (other_format) to SpERT JSON, or ""."""
+    name = other_format(raw)
+    if name is None:
+        return ""
+    return f"{lead}it holds {OTHER_FORMATS[name]}: `spertmt convert --from {name} --to spert FILE OUT.json`"
 
 
 def not_utf8(first_bytes: bytes, detail: str) -> str:
@@ -200,6 +244,8 @@ RAW_TEXT_HINT = ("SpERT JSON holds documents of words ('tokens'); texts to extra
 
 def parse_document(raw: Any, types: Types | None, where: str) -> Document:
     """One document from its JSON object; `where` (file and index) starts every error message."""
+    if other_format(raw):
+        raise DataError(f"{where}: not a SpERT document;{convert_hint(raw)} makes SpERT JSON of it")
     if isinstance(raw, str) or (isinstance(raw, dict) and "text" in raw and "tokens" not in raw):
         raise DataError(f"{where}: a text, not a document: {RAW_TEXT_HINT}")
     if not isinstance(raw, dict):
