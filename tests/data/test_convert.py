@@ -290,21 +290,27 @@ def _prodigy_tokens(text, words):
 def test_prodigy_tasks_read_into_their_own_tokens_and_say_what_they_skip(tmp_path, capsys):
     """Prodigy's JSON lines: words are the task's tokens (spaCy's whitespace tokens left out; the
     splitter only where a task has none), spans by characters, relations from head_span to
-    child_span; rejected and ignored tasks, and relations between words that are no span, are counted."""
+    child_span (or between the spans that end at head and child); rejected and ignored tasks, and
+    relations between words that are no span, are counted."""
     text = "Ann Lee works for Acme-Soft.\nBob met Ann in the U.S."
     words = ["Ann", "Lee", "works", "for", "Acme-Soft", ".", "\n", "Bob", "met", "Ann", "in", "the", "U.S."]
 
-    def span(words_of, label, after=0):
-        start = text.index(words_of, after)
-        return {"start": start, "end": start + len(words_of), "label": label}
+    tokens = _prodigy_tokens(text, words)
+
+    def span(words_of, label):
+        start = text.index(words_of)
+        inside = [t["id"] for t in tokens if start <= t["start"] < start + len(words_of)]
+        return {"start": start, "end": start + len(words_of), "token_start": inside[0], "token_end": inside[-1],
+                "label": label}
 
     ann, acme, bob, us = span("Ann Lee", "Peop"), span("Acme-Soft", "Org"), span("Bob", "Peop"), span("U.S.", "Loc")
     met = span("met", "none")  # a word, not a span: rel.manual lets one relate words
-    task = {"text": text, "tokens": _prodigy_tokens(text, words), "spans": [ann, acme, bob, us],
+    task = {"text": text, "tokens": tokens, "spans": [ann, acme, bob, us],
             "relations": [{"head": 1, "child": 4, "head_span": ann, "child_span": acme, "label": "Work_For"},
                           {"head": 7, "child": 12, "head_span": bob, "child_span": us, "label": "Live_In"},
                           {"head": 7, "child": 8, "head_span": bob, "child_span": met, "label": "Live_In"},
-                          {"head": 1, "child": 7, "head_span": ann, "child_span": bob, "label": "Kill"}],
+                          {"head": 1, "child": 7, "head_span": ann, "child_span": bob, "label": "Kill"},
+                          {"head": 7, "child": 12, "label": "Located_In"}],  # spans by their last tokens only
             "answer": "accept", "meta": {"id": "doc-1"}}
     untokenised = {"text": "Mary lives in Oslo.", "spans": [{"start": 14, "end": 18, "label": "Loc"}]}
     lines = [task, {**task, "answer": "reject"}, {**task, "answer": "ignore"}, untokenised]
@@ -316,14 +322,15 @@ def test_prodigy_tasks_read_into_their_own_tokens_and_say_what_they_skip(tmp_pat
     assert [[(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities] for d in documents] == [
         [("Ann Lee", "Peop"), ("Acme-Soft", "Org")], [("Bob", "Peop"), ("U.S.", "Loc")], [("Oslo", "Loc")]]
     assert [[(r.head, r.type, r.tail) for r in d.relations] for d in documents] == [
-        [(0, "Work_For", 1)], [(0, "Live_In", 1)], []]
+        [(0, "Work_For", 1)], [(0, "Live_In", 1), (0, "Located_In", 1)], []]
     assert dict(report.counts) == {"task answered 'reject' (skipped)": 1, "task answered 'ignore' (skipped)": 1,
                                    "relation between words that are not a span (skipped)": 1,
                                    "relation across sentences (skipped)": 1}
     assert main(["convert", "--from", "prodigy", "--to", "spert", str(tmp_path / "tasks.jsonl"),
                  str(tmp_path / "train.json")]) == 0
     assert "task answered 'reject' (skipped): 1" in capsys.readouterr().out
-    assert json.loads((tmp_path / "train_types.json").read_text())["relations"].keys() == {"Work_For", "Live_In"}
+    assert json.loads((tmp_path / "train_types.json").read_text())["relations"].keys() == {"Work_For", "Live_In",
+                                                                                          "Located_In"}
     shifted = {**task, "tokens": [{**t, "start": t["start"] + 1, "end": t["end"] + 1} for t in task["tokens"]]}
     for bad, message in ((shifted, "line 1: token 0 ('Ann') is not its text's characters 1-4"),
                          ({"text": "a", "spans": [{"start": 0, "end": 9, "label": "X"}]},

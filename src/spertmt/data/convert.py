@@ -610,7 +610,8 @@ def read_prodigy(path: str | Path, words: str = "simple",
     """Reads Prodigy's JSON lines (its `db-out` export, or a file of tasks), the tasks of its
     ner.manual, spans.manual and rel.manual recipes: each task's `text` split into sentences and into
     words at its `tokens` (the splitter `words` where it has none), its `spans` (characters) as
-    entities and its `relations` (`head_span` -> `child_span`) as relations. Tasks answered reject or
+    entities and its `relations` (`head_span` -> `child_span`; without those, the spans that end at
+    the `head` and `child` tokens) as relations. Tasks answered reject or
     ignore are skipped, as are relations between words that are not a span; the report counts both.
     `sentences` as read_brat takes it; each document's orig_id is the task's meta "id" (else its line
     number) and the sentence's first character."""
@@ -654,17 +655,25 @@ def _prodigy_task(task: dict, where: str, report: Report):
             tokens = [token for token in tokens if token.text.strip()]  # spaCy's whitespace tokens
         spans = {f"span {k}": (str(s["label"]), s["start"], s["end"]) for k, s in enumerate(task.get("spans") or [])}
         by_characters = {(start, end): span_id for span_id, (_, start, end) in spans.items()}
+        by_last_token = {s.get("token_end"): f"span {k}" for k, s in enumerate(task.get("spans") or [])}
+
+        def span_id(relation: dict, side: str, token: str) -> str | None:
+            """The span a relation names by its characters (`side`), or only by its last token (`token`)."""
+            if side in relation:
+                return by_characters.get((relation[side]["start"], relation[side]["end"]))
+            return by_last_token.get(relation[token])
+
         relations = []
         for k, r in enumerate(task.get("relations") or []):
-            head, tail = (by_characters.get((r[side]["start"], r[side]["end"])) for side in ("head_span", "child_span"))
+            head, tail = span_id(r, "head_span", "head"), span_id(r, "child_span", "child")
             if head is None or tail is None:
                 report.add("relation between words that are not a span (skipped)", f"{where} relation {k}")
                 continue
             relations.append((f"relation {k}", str(r["label"]), head, tail))
     except (KeyError, TypeError) as error:
         raise DataError(f"{where}: a token needs 'text', 'start' and 'end', a span 'start', 'end' and 'label', a "
-                        f"relation 'head_span', 'child_span' (each with 'start' and 'end') and 'label' ({error!r})"
-                        ) from None
+                        f"relation 'head_span' and 'child_span' (each with 'start' and 'end', or 'head' and 'child') "
+                        f"and 'label' ({error!r})") from None
     _check_offsets(spans, text, where, "span")
     return text, tokens, spans, relations
 
