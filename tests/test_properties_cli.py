@@ -59,7 +59,10 @@ INPUTS = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: 
                                     b'{"text": "ab", "labels": [[0, 9, "X"]]}\n',
                                     b'{"text": "ab", "entities": [{"id": 1}], "relations": [{"from_id": 1}]}\n',
                                     b'{"text": "ab", "tokens": [{"text": "x", "start": 0, "end": 9}]}\n',
-                                    b'{"text": "ab", "spans": [{"start": 0}], "relations": [{"head_span": 1}]}\n']))
+                                    b'{"text": "ab", "spans": [{"start": 0}], "relations": [{"head_span": 1}]}\n',
+                                    b"#FORMAT=WebAnno TSV 3.3\n#T_SP=x.NE|value\n\n\n#Text=a\n1-1\t0-1\ta\tX[2]\n",
+                                    b"#FORMAT=WebAnno TSV 3.3\n#T_SP=x.NE|value\n#T_RL=x.R|BT_x.NE\n\n\n#Text=a\n"
+                                    b"1-1\t0-1\ta\tX\t9-9[1_1]\n"]))
 
 
 @SETTINGS
@@ -78,6 +81,7 @@ def test_any_bytes_in_any_command_end_in_a_result_or_a_named_error(content, suff
             "convert dygie": ["convert", "--from", "dygie", "--to", "spert", str(data), str(folder / "out.json")],
             "convert doccano": ["convert", "--from", "doccano", "--to", "spert", str(data), str(folder / "out.json")],
             "convert prodigy": ["convert", "--from", "prodigy", "--to", "spert", str(data), str(folder / "out.json")],
+            "convert webanno": ["convert", "--from", "webanno", "--to", "spert", str(data), str(folder / "out.json")],
             "split": ["split", str(data), str(folder / "sets")],
         }
         for command, argv in commands.items():

@@ -622,4 +622,5 @@ def test_a_format_registered_by_an_installed_package_is_a_name_for_convert(tmp_p
     unknown = subprocess.run(run + ["--from", "tacred", "--to", "spert", "x", "y"], env=env, capture_output=True,
                              text=True)
     assert unknown.returncode == 2
-    assert "formats are spert, dygie, brat, doccano, labelstudio, prodigy, conll, lines; got 'tacred'" in unknown.stderr
+    assert ("formats are spert, dygie, brat, doccano, labelstudio, prodigy, webanno, conll, lines; got 'tacred'"
+            in unknown.stderr)

@@ -1,4 +1,5 @@
-"""Converters between SpERT JSON, DyGIE++ / PURE / PL-Marker JSON lines, brat standoff and doccano.
+"""Converters between SpERT JSON, DyGIE++ / PURE / PL-Marker JSON lines, brat standoff, doccano,
+Label Studio, Prodigy and CoNLL columns, and from INCEpTION's TSV.
 
 Every reader returns `(documents, report)`: the report counts what was skipped and why (a
 discontinuous brat entity, an entity off word boundaries, a relation across sentences, ...),
@@ -20,6 +21,7 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
   `tokens`, `spans` by characters, `relations` between spans): split as brat's text is, but into
   the task's own tokens, the tasks not rejected or ignored; written as accepted rel.manual tasks,
   words joined by single spaces.
+- INCEpTION's (WebAnno's) TSV 3 export, read only (spertmt.data.webanno): a sentence a document.
 - CoNLL columns (CoNLL-2003's NER files): a word a line, its BIO, IOB1 or BIOES tag in the last
   column, a blank line between sentences; entities only. Written as word, tab, BIO tag; what the
   columns cannot hold (relations, an entity over another's words) is in the write's report.
@@ -714,6 +716,28 @@ def prodigy_task(text: str, words: list[tuple[int, int]], entities: list[tuple[s
 
 
 # ---------------------------------------------------------------------------------------------
+# INCEpTION's WebAnno TSV 3
+
+
+def read_webanno(path: str | Path) -> tuple[list[Document], Report]:
+    """Reads INCEpTION's (and WebAnno's) TSV 3 export (spertmt.data.webanno): a file, or every
+    `.tsv` of a folder and its subfolders (sorted by path, each named by its path in the folder),
+    one document per sentence, its words the tokens."""
+    from . import webanno
+
+    path = Path(path)
+    files = sorted(path.rglob("*.tsv"), key=lambda f: f.relative_to(path).parts) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"{path}: no .tsv files")
+    report = Report()
+    documents = []
+    for file in files:
+        name = file.relative_to(path).as_posix() if path.is_dir() else file.name
+        documents += webanno.documents(_utf8_text(file), str(file), name, report)
+    return documents, report
+
+
+# ---------------------------------------------------------------------------------------------
 # CoNLL columns (CoNLL-2003 NER)
 
 CONLL_PREFIXES = {"B": "begin", "I": "inside", "E": "end", "L": "end", "S": "single", "U": "single"}
@@ -824,7 +848,7 @@ class Format:
 
     name: str
     read: Callable[[Path, ReadOptions], tuple[list[Document], Report]]
-    write: Callable[[list[Document], Path], Report | None]
+    write: Callable[[list[Document], Path], Report | None] | None  # None: read only
     description: str = ""
 
 
@@ -834,7 +858,7 @@ _PLUGINS_LOADED = False
 
 def register_format(name: str, read, write, description: str = "") -> Format:
     """Adds a format to the registry (a name already there is replaced: a user's own reader of
-    "brat", say); returns it."""
+    "brat", say; `write` None: read only); returns it."""
     FORMATS[name] = Format(name, read, write, description)
     return FORMATS[name]
 
@@ -864,6 +888,8 @@ register_format("labelstudio", lambda path, options: read_labelstudio(path, opti
                 write_labelstudio, "Label Studio's JSON export (tasks: text, labels regions, relations)")
 register_format("prodigy", lambda path, options: read_prodigy(path, options.words, options.sentences),
                 write_prodigy, "Prodigy's JSON lines (text, tokens, spans by character, relations)")
+register_format("webanno", lambda path, options: read_webanno(path), None,
+                "INCEpTION's WebAnno TSV 3 export (a span layer's spans, the relations joining them; read only)")
 register_format("conll", lambda path, options: read_conll(path), write_conll,
                 "CoNLL-2003 columns: a word a line, its BIO, IOB1 or BIOES tag last (entities only)")
 
@@ -877,6 +903,9 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
     known = formats()
     if source not in known or target not in known:
         raise ValueError(f"formats are {', '.join(known)}; got {source!r} -> {target!r}")
+    write = known[target].write
+    if write is None:
+        raise ValueError(f"{target} is read, not written: convert to another format")
     check_input(input_path)
     types = None
     if types_path:
@@ -895,7 +924,7 @@ def convert(source: str, target: str, input_path: str | Path, output_path: str |
             out = uncompressed(output_path)  # train.json.gz's types: train_types.json
             write_text_atomic(out.with_name(out.stem + "_types.json"), json.dumps(collect_types(documents).to_dict(),
                                                                                  indent=1))
-    written = known[target].write(documents, Path(output_path))
+    written = write(documents, Path(output_path))
     if written is not None:
         report.extend(written)
     return report

@@ -1,0 +1,207 @@
+"""INCEpTION's (and WebAnno's) TSV 3 export, read into SpERT documents (`convert --from webanno`).
+
+The format (INCEpTION's user guide, "WebAnno TSV 3.3 File format"): a header naming the layers
+(`#T_SP=` span layers, `#T_CH=` chains, `#T_RL=` relation layers, each with its features, a relation
+layer's last one `BT_` and the span layer it joins), then each sentence's `#Text=` and a row per
+token (`1-3`) or sub-token (`1-3.1`): its id, characters and text, then a column per feature of each
+layer in the header's order. A span over several rows, or stacked with another on a row, carries an
+id (`PER[3]`); stacked values are parted by `|`. A relation sits on the first row of its target span,
+its last column the first row of its source span (`1-1`, or `1-1[2_3]`: the source's and the target's
+ids where a row holds more than one span; 0 where one of them needs none).
+
+One span layer is read as the entities: the layer that the first relation layer joins, else the
+named-entity layer, else the first span layer without slot features; its `value` feature (else its
+first) is the type, a layer without features gives its own name. Relations come from the relation
+layers that join it. A span on sub-tokens, across sentences or without a value is skipped, as is a
+relation to one, and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .documents import DataError, Document, Entity, Relation
+
+if TYPE_CHECKING:
+    from .convert import Report
+
+_ESCAPED = re.compile(r"\\(->|[\\\[\]|_;*tnr])")
+_UNESCAPED = {"t": "\t", "n": "\n", "r": "\r"}
+_STACK_BAR = re.compile(r"(?<!\\)\|")  # a bar that parts stacked values (an escaped one is a value's)
+_VALUE_ID = re.compile(r"^(.*?)(?:\[(\d+)\])?$", re.S)
+_ADDRESS = re.compile(r"^(\d+-\d+(?:\.\d+)?)(?:\[(\d+)_(\d+)\])?$")
+
+
+def unescape(text: str) -> str:
+    return _ESCAPED.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(1)), text)
+
+
+@dataclass
+class _Layer:
+    kind: str  # "SP", "CH" or "RL"
+    name: str
+    features: list[str]
+    first_column: int = 0
+
+    @property
+    def columns(self) -> int:
+        return 2 if self.kind == "CH" else max(1, len(self.features))
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def has_slots(self) -> bool:
+        return any(f.startswith("ROLE_") for f in self.features)
+
+    def label_column(self) -> int | None:
+        """The column of the feature read as the type (`value`, else the first), None for a layer
+        without features (a slot's two columns, its role and its target, are none)."""
+        slot_targets = {k + 1 for k, f in enumerate(self.features) if f.startswith("ROLE_")}
+        features = [f for k, f in enumerate(self.features)
+                    if k not in slot_targets and not f.startswith(("BT_", "ROLE_"))]
+        if not features:
+            return None
+        return self.first_column + self.features.index("value" if "value" in features else features[0])
+
+
+@dataclass
+class _Span:
+    label: str | None
+    rows: list[str] = field(default_factory=list)
+
+
+def _header(lines: list[str], where: str) -> list[_Layer]:
+    if not lines or not lines[0].startswith("#FORMAT=WebAnno TSV 3"):
+        raise DataError(f"{where}: not WebAnno TSV 3 (its first line is not '#FORMAT=WebAnno TSV 3...', as INCEpTION "
+                        "exports it)")
+    layers, column = [], 3
+    for line in lines[1:]:
+        match = re.match(r"#T_(SP|CH|RL)=([^|]+)\|?(.*)$", line)
+        if not match:
+            break
+        layer = _Layer(match.group(1), match.group(2), match.group(3).split("|") if match.group(3) else [], column)
+        layers.append(layer)
+        column += layer.columns
+    return layers
+
+
+def _choose_layers(layers: list[_Layer], where: str) -> tuple[_Layer, list[_Layer]]:
+    spans = [layer for layer in layers if layer.kind == "SP"]
+    if not spans:
+        raise DataError(f"{where}: no span layer (#T_SP=) to read entities from")
+    joined = [layer.features[-1][3:] for layer in layers if layer.kind == "RL" and layer.features]
+    by_name = {layer.name: layer for layer in spans}
+    entity = (by_name.get(joined[0]) if joined and joined[0] in by_name else None) or next(
+        (layer for layer in spans if layer.name.endswith(".NamedEntity")), None) or next(
+        (layer for layer in spans if not layer.has_slots), spans[0])
+    relations = [layer for layer in layers if layer.kind == "RL" and layer.features
+                 and layer.features[-1] == f"BT_{entity.name}"]
+    return entity, relations
+
+
+def _sentences(lines: list[str]) -> list[list[list[str]]]:
+    """The rows (each a list of its columns) of each sentence of the body."""
+    sentences: list[list[list[str]]] = []
+    rows: list[list[str]] = []
+    for line in lines:
+        if line.startswith("#Text=") and rows:  # a sentence's text (a line of it) after the rows before it
+            sentences.append(rows)
+            rows = []
+        elif line and not line.startswith("#"):
+            rows.append(line.split("\t"))
+    return sentences + [rows] if rows else sentences
+
+
+def documents(text: str, where: str, name: str, report: Report) -> list[Document]:
+    """The documents (one per sentence, orig_id `name:sentence number`) of one TSV 3 file's `text`;
+    `where` names the file in messages and the report."""
+    lines = text.removeprefix("\ufeff").splitlines()
+    layers = _header(lines, where)
+    entity_layer, relation_layers = _choose_layers(layers, where)
+    for layer in layers:
+        if layer is not entity_layer and layer not in relation_layers:
+            report.add(f"layer {layer.name} (not read)", where)
+    label_column = entity_layer.label_column()
+    spans: dict[tuple, _Span] = {}
+    covering: dict[str, list[tuple]] = {}  # a row's id -> the spans on it
+    sentence_of: dict[str, int] = {}
+    word_of: dict[str, int] = {}
+    sentences: list[list[str]] = []
+    relation_rows: list[tuple[str, list[str], str]] = []
+    for number, rows in enumerate(_sentences(lines)):
+        words: list[str] = []
+        for columns in rows:
+            row = columns[0]
+            if len(columns) < entity_layer.first_column + entity_layer.columns:
+                raise DataError(f"{where}: row {row} has {len(columns)} columns; the header's layers need "
+                                f"{entity_layer.first_column + entity_layer.columns}")
+            sentence_of[row] = number
+            if "." not in row:  # a token, not a sub-token
+                word_of[row] = len(words)
+                words.append(unescape(columns[2]))
+            value = columns[entity_layer.first_column if label_column is None else label_column]
+            if value != "_":
+                for stack, item in enumerate(_STACK_BAR.split(value)):
+                    label, span_id = _VALUE_ID.match(item).groups()  # type: ignore[union-attr]
+                    key = ("id", span_id) if span_id else ("row", row, stack)
+                    if label_column is None:  # a layer without features: its name is the type
+                        label = entity_layer.short_name
+                    spans.setdefault(key, _Span(None if label == "*" else unescape(label))).rows.append(row)
+                    covering.setdefault(row, []).append(key)
+            for layer in relation_layers:
+                source_column = layer.first_column + layer.columns - 1
+                if len(columns) > source_column and columns[source_column] not in ("_", ""):
+                    relation_rows.append((row, columns, layer.name))
+        sentences.append(words)
+
+    documents = [Document(words, [], [], f"{name}:{k + 1}") for k, words in enumerate(sentences)]
+    placed: dict[tuple, tuple[int, int]] = {}  # span key -> (document, entity index)
+    for key, span in spans.items():
+        if span.label is None:
+            report.add("span without a value (skipped)", f"{where} row {span.rows[0]}")
+        elif any("." in row for row in span.rows):
+            report.add("span on sub-tokens (skipped)", f"{where} row {span.rows[0]}")
+        elif len({sentence_of[row] for row in span.rows}) > 1:
+            report.add("span across sentences (skipped)", f"{where} row {span.rows[0]}")
+        else:
+            doc = documents[sentence_of[span.rows[0]]]
+            first, last = word_of[span.rows[0]], word_of[span.rows[-1]]
+            placed[key] = (sentence_of[span.rows[0]], len(doc.entities))
+            doc.entities.append(Entity(first, last + 1, span.label))
+    for row, columns, layer_name in relation_rows:
+        _read_relations(row, columns, next(layer for layer in relation_layers if layer.name == layer_name),
+                        covering, placed, documents, f"{where} row {row}", report)
+    return documents
+
+
+def _read_relations(row: str, columns: list[str], layer: _Layer, covering: dict, placed: dict,
+                    documents: list[Document], where: str, report: Report) -> None:
+    """The relations of `layer` on one row (its target spans' first row)."""
+    label_column = layer.label_column()
+    sources = _STACK_BAR.split(columns[layer.first_column + layer.columns - 1])
+    labels = _STACK_BAR.split(columns[label_column]) if label_column is not None else [layer.short_name] * len(sources)
+    for label, source in zip(labels, sources):
+        address = _ADDRESS.match(source)
+        if address is None:
+            raise DataError(f"{where}: {source!r} is not a row's address (1-3, or 1-3[1_2])")
+        source_row, source_id, target_id = address.groups()
+
+        def span_at(at: str, span_id: str | None):
+            if span_id and span_id != "0":
+                return ("id", span_id)
+            on_row = covering.get(at, [])
+            return on_row[0] if len(on_row) == 1 else None
+
+        head, tail = span_at(source_row, source_id), span_at(row, target_id)
+        if label in ("*", "_"):
+            report.add("relation without a value (skipped)", where)
+        elif head not in placed or tail not in placed:
+            report.add("relation to a skipped or missing span (skipped)", where)
+        elif placed[head][0] != placed[tail][0]:
+            report.add("relation across sentences (skipped)", where)
+        else:
+            documents[placed[head][0]].relations.append(Relation(placed[head][1], placed[tail][1], unescape(label)))

@@ -1,0 +1,93 @@
+"""INCEpTION's WebAnno TSV 3 export read into SpERT documents (spertmt.data.webanno): spans over
+several rows and stacked ones by their ids, relations on their target's first row with the source's
+address, escapes; what cannot be a SpERT entity or relation is counted."""
+
+import re
+
+import pytest
+
+from spertmt.cli import main
+from spertmt.data.convert import read_webanno
+from spertmt.data.documents import DataError
+
+HEADER = ("#FORMAT=WebAnno TSV 3.3\n"
+          "#T_SP=de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity|identifier|value\n"
+          "#T_SP=de.tudarmstadt.ukp.dkpro.core.api.lexmorph.type.pos.POS|PosValue\n"
+          "#T_RL=webanno.custom.Relation|label|BT_de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity\n\n\n")
+# columns: id, characters, token; NamedEntity identifier and value; POS; the relation's label and source
+BODY = """#Text=John Smith works for Acme Corp .
+1-1\t0-4\tJohn\t*[1]\tPER[1]\tNNP\t_\t_\t
+1-2\t5-10\tSmith\t*[1]\tPER[1]\tNNP\t_\t_\t
+1-3\t11-16\tworks\t*\t*\tVBZ\t_\t_\t
+1-4\t17-20\tfor\t_\t_\tIN\t_\t_\t
+1-5\t21-25\tAcme\t*[2]\tORG[2]\tNNP\tWork_For\t1-1\t
+1-6\t26-30\tCorp\t*[2]\tORG[2]\tNNP\t_\t_\t
+1-7\t31-32\t.\t_\t_\t.\t_\t_\t
+
+#Text=Mary lives in
+#Text=Oslo .
+2-1\t33-37\tMary\t*\tPER\tNNP\tKnows\t1-1\t
+2-2\t38-43\tlives\t_\t_\tVBZ\t_\t_\t
+2-3\t44-46\tin\t_\t_\tIN\t_\t_\t
+2-4\t47-51\tOslo\t*[3]|*[4]\tLOC[3]|GPE[4]\tNNP\tLive_In|Located_In\t2-1[0_3]|2-1[0_4]\t
+2-5\t52-53\t.\t_\t_\t.\t_\t_\t
+
+#Text=a\\_b Acme-Soft
+3-1\t54-57\ta\\_b\t_\t_\tNN\t_\t_\t
+3-2\t58-67\tAcme-Soft\t_\t_\tNNP\t_\t_\t
+3-2.1\t58-62\tAcme\t*\tORG\t_\t_\t_\t
+"""
+
+
+def _read(tmp_path, text):
+    (tmp_path / "doc.tsv").write_text(text, encoding="utf-8")
+    return read_webanno(tmp_path / "doc.tsv")
+
+
+def test_spans_stacks_and_relations_become_entities_and_relations(tmp_path, capsys):
+    documents, report = _read(tmp_path, HEADER + BODY)
+    assert [(d.orig_id, d.tokens) for d in documents] == [
+        ("doc.tsv:1", ["John", "Smith", "works", "for", "Acme", "Corp", "."]),
+        ("doc.tsv:2", ["Mary", "lives", "in", "Oslo", "."]), ("doc.tsv:3", ["a_b", "Acme-Soft"])]
+    assert [[(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities] for d in documents] == [
+        [("John Smith", "PER"), ("Acme Corp", "ORG")], [("Mary", "PER"), ("Oslo", "LOC"), ("Oslo", "GPE")], []]
+    assert [[(r.head, r.type, r.tail) for r in d.relations] for d in documents] == [
+        [(0, "Work_For", 1)], [(0, "Live_In", 1), (0, "Located_In", 2)], []]
+    assert dict(report.counts) == {
+        "layer de.tudarmstadt.ukp.dkpro.core.api.lexmorph.type.pos.POS (not read)": 1,
+        "span without a value (skipped)": 1, "span on sub-tokens (skipped)": 1,
+        "relation across sentences (skipped)": 1}
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "a.tsv").write_text(HEADER + BODY, encoding="utf-8")
+    assert main(["convert", "--from", "webanno", "--to", "spert", str(tmp_path / "export"),
+                 str(tmp_path / "train.json")]) == 0
+    assert "span on sub-tokens (skipped): 1" in capsys.readouterr().out
+    assert (tmp_path / "train_types.json").exists()
+    assert main(["convert", "--from", "spert", "--to", "webanno", str(tmp_path / "train.json"),
+                 str(tmp_path / "out.tsv")]) == 2
+    assert "webanno is read, not written" in capsys.readouterr().err
+
+
+def test_an_ambiguous_relation_and_a_layer_without_features(tmp_path):
+    """A relation whose end is one of stacked spans but names no id cannot be placed: counted. A
+    span layer without features marks spans of its own name."""
+    header = ("#FORMAT=WebAnno TSV 3.3\n#T_SP=webanno.custom.Drug\n"
+              "#T_RL=webanno.custom.Interacts|BT_webanno.custom.Drug\n\n\n")
+    body = ("#Text=aspirin and warfarin\n1-1\t0-7\taspirin\t*\t_\t\n1-2\t8-11\tand\t_\t_\t\n"
+            "1-3\t12-20\twarfarin\t*[1]|*[2]\t1-1\t\n")  # the relation: its source's address only
+    documents, report = _read(tmp_path, header + body)
+    assert [(e.start, e.type) for e in documents[0].entities] == [(0, "Drug"), (2, "Drug"), (2, "Drug")]
+    assert documents[0].relations == []
+    assert dict(report.counts) == {"relation to a skipped or missing span (skipped)": 1}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1-1\t0-4\tJohn\n", "not WebAnno TSV 3"),
+    ("#FORMAT=WebAnno TSV 3.3\n#T_CH=x.Coref|referenceType|referenceRelation\n\n\n#Text=a\n1-1\t0-1\ta\t_\t_\n",
+     "no span layer (#T_SP=) to read entities from"),
+    (HEADER + "#Text=a\n1-1\t0-1\ta\n", "row 1-1 has 3 columns; the header's layers need 5"),
+    (HEADER + "#Text=a b\n1-1\t0-1\ta\t*\tX\t_\t_\t\n1-2\t2-3\tb\t_\t_\t_\tR\tone\t\n", "'one' is not a row's address"),
+])
+def test_what_is_not_webanno_tsv_is_named(tmp_path, text, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        _read(tmp_path, text)
