@@ -1,0 +1,106 @@
+"""`convert --from webanno` against INCEpTION's own reading of its TSV 3 reference suite.
+
+INCEpTION's source holds a suite of TSV 3 files, each with the CAS that INCEpTION reads from it
+(`inception-io-webanno-tsv/src/test/resources/tsv3-suite/<case>/reference.tsv` and `reference.xmi`).
+For every case with a relation layer, this reads the TSV with spertmt.data.webanno and compares its
+relations, by the characters of their two spans, with the XMI's (each `Governor` and `Dependent`).
+The suite's spans and relations mostly have no value, which the reader skips (SpERT needs a type):
+here such values are read as placeholders first, so that the structure (multi-token spans, stacked
+ones, the ids a relation names them by) is what is compared.
+
+    git clone --depth 1 https://github.com/inception-project/inception
+    python experiments/webanno_check.py inception/inception-io-webanno-tsv/src/test/resources/tsv3-suite
+
+It prints a line per case and how many agree; relations on sub-tokens differ by design (the reader
+skips spans on sub-tokens: a SpERT entity is whole words).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from spertmt.data import webanno
+from spertmt.data.convert import Report
+
+XMI_ID = "{http://www.omg.org/XMI}id"
+
+
+def with_placeholders(lines: list[str], entity: webanno._Layer, relations: list[webanno._Layer]) -> list[str]:
+    """The rows with each valueless span read as X and each valueless relation as R."""
+    label = entity.label_column() or entity.first_column
+    out = []
+    for line in lines:
+        columns = line.split("\t")
+        if line and not line.startswith("#") and len(columns) > label:
+            if columns[label] != "_":
+                columns[label] = "|".join(re.sub(r"^\*", "X", v) for v in webanno._STACK_BAR.split(columns[label]))
+            for layer in relations:
+                column = layer.label_column()
+                if column is not None and columns[column] != "_":
+                    columns[column] = "|".join("R" if v in ("*", "_") else v
+                                               for v in webanno._STACK_BAR.split(columns[column]))
+            line = "\t".join(columns)
+        out.append(line)
+    return out
+
+
+def ours(lines: list[str], name: str) -> tuple[list[tuple[int, int, int, int]], Report]:
+    """Each relation read as (head's first character, its end, tail's first character, its end)."""
+    report = Report()
+    documents = webanno.documents("\n".join(lines), name, name, report)
+    rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
+    characters: list[list[tuple[int, int]]] = []
+    for columns in rows:  # the tokens' characters, sentence by sentence
+        sentence = int(columns[0].split("-")[0]) - 1
+        while len(characters) <= sentence:
+            characters.append([])
+        if "." not in columns[0]:
+            start, end = columns[1].split("-")
+            characters[sentence].append((int(start), int(end)))
+    found = []
+    for k, document in enumerate(documents):
+        for r in document.relations:
+            head, tail = document.entities[r.head], document.entities[r.tail]
+            found.append((characters[k][head.start][0], characters[k][head.end - 1][1],
+                          characters[k][tail.start][0], characters[k][tail.end - 1][1]))
+    return sorted(found), report
+
+
+def theirs(xmi: Path) -> list[tuple[int, int, int, int]]:
+    root = ET.parse(xmi).getroot()
+    by_id = {element.get(XMI_ID): element for element in root}
+    found = []
+    for element in root:
+        if element.get("Governor") and element.get("Dependent"):
+            governor, dependent = by_id[element.get("Governor")], by_id[element.get("Dependent")]
+            found.append((int(governor.get("begin")), int(governor.get("end")),
+                          int(dependent.get("begin")), int(dependent.get("end"))))
+    return sorted(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("suite", type=Path, help="INCEpTION's tsv3-suite folder")
+    suite = parser.parse_args().suite
+    checked = agree = 0
+    for case in sorted(p for p in suite.iterdir() if (p / "reference.tsv").exists() and (p / "reference.xmi").exists()):
+        lines = (case / "reference.tsv").read_text(encoding="utf-8").splitlines()
+        layers = webanno._header(lines, case.name)
+        if not any(layer.kind == "SP" for layer in layers):
+            continue
+        entity, relations = webanno._choose_layers(layers, case.name)
+        if not relations:
+            continue
+        read, report = ours(with_placeholders(lines, entity, relations), case.name)
+        expected = theirs(case / "reference.xmi")
+        checked += 1
+        agree += read == expected
+        print("agree " if read == expected else "DIFFER", case.name, read, expected, dict(report.counts))
+    print(f"{agree} of {checked} cases with relations agree")
+
+
+if __name__ == "__main__":
+    main()
