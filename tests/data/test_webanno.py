@@ -81,12 +81,19 @@ def test_an_ambiguous_relation_and_a_layer_without_features(tmp_path):
     assert dict(report.counts) == {"relation to a skipped or missing span (skipped)": 1}
 
 
+def test_a_file_without_a_span_layer_gives_its_words(tmp_path):
+    documents, report = _read(tmp_path, "#FORMAT=WebAnno TSV 3.3\n#T_CH=x.Coref|referenceType|referenceRelation"
+                                        "\n\n\n#Text=a b\n1-1\t0-1\ta\t_\t_\n1-2\t2-3\tb\t_\t_\n")
+    assert [(d.tokens, d.entities) for d in documents] == [(["a", "b"], [])]
+    assert dict(report.counts) == {"file without a span layer (its words read, no entity)": 1,
+                                   "layer x.Coref (not read)": 1}
+
+
 @pytest.mark.parametrize("text, message", [
     ("1-1\t0-4\tJohn\n", "not WebAnno TSV 3"),
-    ("#FORMAT=WebAnno TSV 3.3\n#T_CH=x.Coref|referenceType|referenceRelation\n\n\n#Text=a\n1-1\t0-1\ta\t_\t_\n",
-     "no span layer (#T_SP=) to read entities from"),
-    (HEADER + "#Text=a\n1-1\t0-1\ta\n", "row 1-1 has 3 columns; the header's layers need 5"),
-    (HEADER + "#Text=a b\n1-1\t0-1\ta\t*\tX\t_\t_\t\n1-2\t2-3\tb\t_\t_\t_\tR\tone\t\n", "'one' is not a row's address"),
+    (HEADER + "#Text=a\n1-1\t0-1\ta\n", "row 1-1 has 3 columns; the header's layers need 8"),
+    (HEADER + "#Text=a b\n1-1\t0-1\ta\t*\tX\tNN\t_\t_\t\n1-2\t2-3\tb\t_\t_\tNN\tR\tone\t\n",
+     "'one' is not a row's address"),
 ])
 def test_what_is_not_webanno_tsv_is_named(tmp_path, text, message):
     with pytest.raises(DataError, match=re.escape(message)):

@@ -733,7 +733,7 @@ def read_webanno(path: str | Path) -> tuple[list[Document], Report]:
     documents = []
     for file in files:
         name = file.relative_to(path).as_posix() if path.is_dir() else file.name
-        documents += webanno.documents(_utf8_text(file), str(file), name, report)
+        documents += webanno.tsv_documents(_utf8_text(file), str(file), name, report)
     return documents, report
 
 

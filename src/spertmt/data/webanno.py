@@ -11,7 +11,8 @@ ids where a row holds more than one span; 0 where one of them needs none).
 
 One span layer is read as the entities: the layer that the first relation layer joins, else the
 named-entity layer, else the first span layer without slot features; its `value` feature (else its
-first) is the type, a layer without features gives its own name. Relations come from the relation
+first) is the type, a layer without features gives its own name (a file without a span layer gives
+its words). Relations come from the relation
 layers that join it. A span on sub-tokens, across sentences or without a value is skipped, as is a
 relation to one, and counted.
 """
@@ -89,10 +90,11 @@ def _header(lines: list[str], where: str) -> list[_Layer]:
     return layers
 
 
-def _choose_layers(layers: list[_Layer], where: str) -> tuple[_Layer, list[_Layer]]:
+def _choose_layers(layers: list[_Layer]) -> tuple[_Layer | None, list[_Layer]]:
+    """The span layer read as the entities (None where there is none) and the relation layers that join it."""
     spans = [layer for layer in layers if layer.kind == "SP"]
     if not spans:
-        raise DataError(f"{where}: no span layer (#T_SP=) to read entities from")
+        return None, []
     joined = [layer.features[-1][3:] for layer in layers if layer.kind == "RL" and layer.features]
     by_name = {layer.name: layer for layer in spans}
     entity = (by_name.get(joined[0]) if joined and joined[0] in by_name else None) or next(
@@ -116,46 +118,38 @@ def _sentences(lines: list[str]) -> list[list[list[str]]]:
     return sentences + [rows] if rows else sentences
 
 
-def documents(text: str, where: str, name: str, report: Report) -> list[Document]:
+def tsv_documents(text: str, where: str, name: str, report: Report) -> list[Document]:
     """The documents (one per sentence, orig_id `name:sentence number`) of one TSV 3 file's `text`;
     `where` names the file in messages and the report."""
     lines = text.removeprefix("\ufeff").splitlines()
     layers = _header(lines, where)
-    entity_layer, relation_layers = _choose_layers(layers, where)
+    entity_layer, relation_layers = _choose_layers(layers)
+    if entity_layer is None:
+        report.add("file without a span layer (its words read, no entity)", where)
     for layer in layers:
         if layer is not entity_layer and layer not in relation_layers:
             report.add(f"layer {layer.name} (not read)", where)
-    label_column = entity_layer.label_column()
+    needed = layers[-1].first_column + layers[-1].columns if layers else 3  # the columns a row holds
     spans: dict[tuple, _Span] = {}
     covering: dict[str, list[tuple]] = {}  # a row's id -> the spans on it
     sentence_of: dict[str, int] = {}
     word_of: dict[str, int] = {}
     sentences: list[list[str]] = []
-    relation_rows: list[tuple[str, list[str], str]] = []
+    relation_rows: list[tuple[str, list[str], _Layer]] = []
     for number, rows in enumerate(_sentences(lines)):
         words: list[str] = []
         for columns in rows:
             row = columns[0]
-            if len(columns) < entity_layer.first_column + entity_layer.columns:
-                raise DataError(f"{where}: row {row} has {len(columns)} columns; the header's layers need "
-                                f"{entity_layer.first_column + entity_layer.columns}")
+            if len(columns) < needed:
+                raise DataError(f"{where}: row {row} has {len(columns)} columns; the header's layers need {needed}")
             sentence_of[row] = number
             if "." not in row:  # a token, not a sub-token
                 word_of[row] = len(words)
                 words.append(unescape(columns[2]))
-            value = columns[entity_layer.first_column if label_column is None else label_column]
-            if value != "_":
-                for stack, item in enumerate(_STACK_BAR.split(value)):
-                    label, span_id = _VALUE_ID.match(item).groups()  # type: ignore[union-attr]
-                    key = ("id", span_id) if span_id else ("row", row, stack)
-                    if label_column is None:  # a layer without features: its name is the type
-                        label = entity_layer.short_name
-                    spans.setdefault(key, _Span(None if label == "*" else unescape(label))).rows.append(row)
-                    covering.setdefault(row, []).append(key)
-            for layer in relation_layers:
-                source_column = layer.first_column + layer.columns - 1
-                if len(columns) > source_column and columns[source_column] not in ("_", ""):
-                    relation_rows.append((row, columns, layer.name))
+            if entity_layer is not None:
+                _read_spans(row, columns, entity_layer, spans, covering)
+            relation_rows += [(row, columns, layer) for layer in relation_layers
+                              if columns[layer.first_column + layer.columns - 1] not in ("_", "")]
         sentences.append(words)
 
     documents = [Document(words, [], [], f"{name}:{k + 1}") for k, words in enumerate(sentences)]
@@ -172,10 +166,26 @@ def documents(text: str, where: str, name: str, report: Report) -> list[Document
             first, last = word_of[span.rows[0]], word_of[span.rows[-1]]
             placed[key] = (sentence_of[span.rows[0]], len(doc.entities))
             doc.entities.append(Entity(first, last + 1, span.label))
-    for row, columns, layer_name in relation_rows:
-        _read_relations(row, columns, next(layer for layer in relation_layers if layer.name == layer_name),
-                        covering, placed, documents, f"{where} row {row}", report)
+    for row, columns, layer in relation_rows:
+        _read_relations(row, columns, layer, covering, placed, documents, f"{where} row {row}", report)
     return documents
+
+
+def _read_spans(row: str, columns: list[str], layer: _Layer, spans: dict[tuple, _Span],
+                covering: dict[str, list[tuple]]) -> None:
+    """The spans of `layer` on one row, each added to `spans` by its id (or, without one, by the row
+    and its place in the stack) and to the row's `covering`."""
+    label_column = layer.label_column()
+    value = columns[layer.first_column if label_column is None else label_column]
+    if value == "_":
+        return
+    for stack, item in enumerate(_STACK_BAR.split(value)):
+        label, span_id = _VALUE_ID.match(item).groups()  # type: ignore[union-attr]  # it matches anything
+        key = ("id", span_id) if span_id else ("row", row, stack)
+        if label_column is None:  # a layer without features: its name is the type
+            label = layer.short_name
+        spans.setdefault(key, _Span(None if label == "*" else unescape(label))).rows.append(row)
+        covering.setdefault(row, []).append(key)
 
 
 def _read_relations(row: str, columns: list[str], layer: _Layer, covering: dict, placed: dict,
@@ -189,14 +199,7 @@ def _read_relations(row: str, columns: list[str], layer: _Layer, covering: dict,
         if address is None:
             raise DataError(f"{where}: {source!r} is not a row's address (1-3, or 1-3[1_2])")
         source_row, source_id, target_id = address.groups()
-
-        def span_at(at: str, span_id: str | None):
-            if span_id and span_id != "0":
-                return ("id", span_id)
-            on_row = covering.get(at, [])
-            return on_row[0] if len(on_row) == 1 else None
-
-        head, tail = span_at(source_row, source_id), span_at(row, target_id)
+        head, tail = _span_at(covering, source_row, source_id), _span_at(covering, row, target_id)
         if label in ("*", "_"):
             report.add("relation without a value (skipped)", where)
         elif head not in placed or tail not in placed:
@@ -205,3 +208,12 @@ def _read_relations(row: str, columns: list[str], layer: _Layer, covering: dict,
             report.add("relation across sentences (skipped)", where)
         else:
             documents[placed[head][0]].relations.append(Relation(placed[head][1], placed[tail][1], unescape(label)))
+
+
+def _span_at(covering: dict[str, list[tuple]], row: str, span_id: str | None) -> tuple | None:
+    """The span a relation names on `row`: by its id, or, where it gives none (or 0), the one span
+    on the row (None where there are several)."""
+    if span_id and span_id != "0":
+        return ("id", span_id)
+    on_row = covering.get(row, [])
+    return on_row[0] if len(on_row) == 1 else None
