@@ -11,8 +11,9 @@ ones, the ids a relation names them by) is what is compared.
     git clone --depth 1 https://github.com/inception-project/inception
     python experiments/webanno_check.py inception/inception-io-webanno-tsv/src/test/resources/tsv3-suite
 
-It prints a line per case and how many agree; relations on sub-tokens differ by design (the reader
-skips spans on sub-tokens: a SpERT entity is whole words).
+It prints how many of the suite's files read without an error, then a line per case with relations
+and how many agree; relations on sub-tokens differ by design (the reader skips spans on sub-tokens:
+a SpERT entity is whole words).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from spertmt.data import webanno
-from spertmt.data.convert import Report
+from spertmt.data.convert import Report, read_webanno
+from spertmt.data.documents import DataError
 
 XMI_ID = "{http://www.omg.org/XMI}id"
 
@@ -85,6 +87,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("suite", type=Path, help="INCEpTION's tsv3-suite folder")
     suite = parser.parse_args().suite
+    files = sorted(suite.glob("*/reference.tsv"))
+    failed = []
+    for file in files:  # every file of the suite, read as convert reads it
+        try:
+            read_webanno(file)
+        except DataError as error:
+            failed.append(str(error))
+    print(f"{len(files) - len(failed)} of {len(files)} files read without an error", *failed, sep="\n")
     checked = agree = 0
     for case in sorted(p for p in suite.iterdir() if (p / "reference.tsv").exists() and (p / "reference.xmi").exists()):
         lines = (case / "reference.tsv").read_text(encoding="utf-8").splitlines()
