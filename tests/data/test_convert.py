@@ -157,7 +157,7 @@ def test_doccano_records_of_both_exports_and_what_is_skipped(tmp_path):
     assert main(["convert", "--from", "doccano", "--to", "spert", "--words", "unicode", str(tmp_path / "in.jsonl"),
                  str(tmp_path / "out.json")]) == 0
     assert len(read_documents(tmp_path / "out.json")) == 3
-    for bad, message in (('{"txt": 1}', "expected an object with a string 'text'"),
+    for bad, message in (('{"txt": 1}', "expected a doccano record, an object with a string 'text'"),
                          ('{"text": "ab", "label": [[0, 5, "X"]]}',
                           "entity label 0 has offsets 0-5 outside its text of 2 characters"),
                          ('{"text": "ab", "entities": [{"id": 1}]}', "an entity needs 'id', 'label'"),

@@ -145,17 +145,22 @@ def _utf8_text(path: Path) -> str:
                         "as UTF-8") from None
 
 
-def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
-    report = Report()
-    documents = []
+def _json_lines(path: str | Path):
+    """(where, line number, value) of each non-blank line of a JSON lines file."""
     for line_number, line in _utf8_lines(path):
         if not line.strip():
             continue
         where = f"{path}, line {line_number}"
         try:
-            raw = json.loads(line)
+            yield where, line_number, json.loads(line)
         except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
             raise DataError(f"{where}: not valid JSON: {error}") from None
+
+
+def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
+    report = Report()
+    documents = []
+    for where, line_number, raw in _json_lines(path):
         sentences = raw.get("sentences") if isinstance(raw, dict) else None
         if not isinstance(sentences, list):
             raise DataError(f"{where}: needs 'sentences', a list of token lists")
@@ -424,6 +429,15 @@ def brat_annotation_conf(types: Types) -> str:
 # doccano JSON lines
 
 
+def _text_records(path: Path, what: str):
+    """(where, line number, record) of each record of a JSON lines file of objects with a string
+    "text" (doccano's records, Prodigy's tasks: `what`, in the error a line that is not one gets)."""
+    for where, line_number, record in _json_lines(path):
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise DataError(f"{where}: expected {what}, an object with a string 'text'")
+        yield where, line_number, record
+
+
 def read_doccano(path: str | Path, words: str = "simple",
                  sentences: str | None = None) -> tuple[list[Document], Report]:
     """Reads doccano's JSON lines, one SpERT document per sentence of each record's "text": its
@@ -436,25 +450,15 @@ def read_doccano(path: str | Path, words: str = "simple",
     split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
-    for line_number, line in _utf8_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_number}"
-        record_id, text, entities, relations = _doccano_record(line, where)
-        name = str(line_number if record_id is None else record_id)
+    for where, line_number, record in _text_records(path, "a doccano record"):
+        text, entities, relations = _doccano_record(record, where)
+        name = str(line_number if record.get("id") is None else record["id"])
         documents += split.documents(text, entities, relations, where, name, report)
     return documents, report
 
 
-def _doccano_record(line: str, where: str) -> tuple[object, str, dict, list]:
-    """(its "id" or None, text, {id: (label, start, end)}, [(id, type, head id, tail id)]) of one
-    doccano line, checked."""
-    try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise DataError(f"{where}: not valid JSON: {error}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise DataError(f"{where}: expected an object with a string 'text'")
+def _doccano_record(record: dict, where: str) -> tuple[str, dict, list]:
+    """(text, {id: (label, start, end)}, [(id, type, head id, tail id)]) of one doccano record, checked."""
     text = record["text"]
     try:
         if "entities" in record:
@@ -468,7 +472,7 @@ def _doccano_record(line: str, where: str) -> tuple[object, str, dict, list]:
         raise DataError(f"{where}: an entity needs 'id', 'label', 'start_offset' and 'end_offset' (or 'labels' are "
                         f"[start, end, label] lists), a relation 'from_id', 'to_id' and 'type' ({error!r})") from None
     _check_offsets(entities, text, where, "entity")
-    return record.get("id"), text, entities, relations
+    return text, entities, relations
 
 
 def _check_offsets(entities: dict[str, tuple[str, int, int]], text: str, where: str, kind: str) -> None:
@@ -621,16 +625,7 @@ def read_prodigy(path: str | Path, words: str = "simple",
     split = _RawTextSplit(words, sentences)
     report = Report()
     documents: list[Document] = []
-    for line_number, line in _utf8_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_number}"
-        try:
-            task = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as error:
-            raise DataError(f"{where}: not valid JSON: {error}") from None
-        if not isinstance(task, dict) or not isinstance(task.get("text"), str):
-            raise DataError(f"{where}: expected a Prodigy task, an object with a string 'text'")
+    for where, line_number, task in _text_records(path, "a Prodigy task"):
         if task.get("answer") in PRODIGY_SKIPPED:
             report.add(f"task answered {task['answer']!r} (skipped)", where)
             continue
