@@ -1,15 +1,16 @@
-"""`spertmt split` (spertmt.data.split): one corpus into training, dev and test sets, each source
-text's sentences in one set."""
+"""`spertmt split` (spertmt.data.split): one corpus into training, dev and test sets, or into folds,
+each source text's sentences in one set."""
 
 import json
 import re
+import shlex
 from collections import Counter
 
 import pytest
 
 from spertmt.cli import main
 from spertmt.data.documents import DataError, Document, Entity, read_documents, write_documents
-from spertmt.data.split import source_of, split_documents
+from spertmt.data.split import fold_documents, source_of, split_documents
 
 
 def _corpus(texts=20, sentences=3):
@@ -79,3 +80,38 @@ def test_the_command_writes_the_sets_and_says_how_to_train_on_them(tmp_path, cap
     assert len(read_documents(tmp_path / "sets" / "train.json")) == 42  # refused before anything was written
     assert main(["split", str(tmp_path / "missing.json"), str(tmp_path / "sets")]) == 2
     assert "missing.json: no such file" in capsys.readouterr().err
+
+
+def test_folds_hold_every_document_in_one_test_fold_and_each_text_in_one_fold():
+    documents = _corpus(texts=11)
+    folds = fold_documents(documents, 4, seed=0)
+    assert sorted(len(fold) for fold in folds) == [6, 9, 9, 9]  # balanced: whole texts of 3 sentences
+    assert Counter(d.orig_id for fold in folds for d in fold) == Counter(d.orig_id for d in documents)
+    sources = [{source_of(d, 0) for d in fold} for fold in folds]
+    assert all(not (sources[i] & sources[j]) for i in range(4) for j in range(i + 1, 4))
+    assert [[d.orig_id for d in fold] for fold in fold_documents(documents, 4, seed=0)] == \
+        [[d.orig_id for d in fold] for fold in folds]
+    with pytest.raises(DataError, match="its 11 source texts are too few for 12 folds"):
+        fold_documents(documents, 12)
+    with pytest.raises(ValueError, match="2 folds or more"):
+        fold_documents(documents, 1)
+
+
+def test_the_command_writes_folds_and_a_train_command_that_parses(tmp_path, capsys):
+    from spertmt.cli import build_parser
+
+    write_documents(tmp_path / "all.json", _corpus(texts=10))
+    assert main(["split", str(tmp_path / "all.json"), str(tmp_path / "folds"), "--folds", "5"]) == 0
+    out = capsys.readouterr().out
+    for k in range(5):
+        train = read_documents(tmp_path / "folds" / f"fold_{k}_train.json")
+        test = read_documents(tmp_path / "folds" / f"fold_{k}_test.json")
+        assert (len(train), len(test)) == (24, 6)
+        assert [d.orig_id for d in train] == [d.orig_id for d in _corpus(texts=10) if d.orig_id not in
+                                              {t.orig_id for t in test}]  # the file's order
+    command = out.splitlines()[-1].split(": ", 1)[1]
+    assert "--set num_folds=5" in command and "--all-folds" in command and "fold_{fold}_test.json" in command
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert args.all_folds and "dev_split=0.1" in args.set
+    assert main(["split", str(tmp_path / "all.json"), str(tmp_path / "folds"), "--folds", "5", "--test", "0.2"]) == 2
+    assert "leave out --dev and --test" in capsys.readouterr().err

@@ -41,33 +41,51 @@ def convert_arguments(commands) -> None:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from ..data.split import split_file
+    from ..data.split import fold_file, split_file
     from ..files import uncompressed
 
-    split, files = split_file(args.input, args.output, args.dev, args.test, args.seed, args.by == "sentence")
-    unit = "documents" if args.by == "sentence" else "source texts"
-    for name, file in files.items():
-        documents = split.documents[name]
-        print(f"{file}: {len(documents)} documents from {split.sources[name]} {unit}, "
-              f"{sum(len(d.entities) for d in documents)} entities, {sum(len(d.relations) for d in documents)} "
-              "relations")
-    paths = " ".join(f"--set {name}_path={files[name]}" if name in files else f"--set {name}_path="
-                     for name in ("train", "dev", "test"))
     source = uncompressed(Path(args.input))
     types = source.with_name(source.stem + "_types.json")  # the types file convert writes beside its output
-    print(f"train on them: spertmt train {paths} --set types_path={types if types.exists() else 'TYPES'} "
-          "--output runs/mine")
+    types_path = f"--set types_path={types if types.exists() else 'TYPES'}"
+    if args.folds:
+        if args.dev is not None or args.test is not None:
+            raise ValueError("--folds makes each fold the test set of one run and training holds its dev set out "
+                             "(dev_split): leave out --dev and --test")
+        folds = fold_file(args.input, args.output, args.folds, args.seed, args.by == "sentence")
+        for train, test, train_file, test_file in folds:
+            print(f"{train_file}: {len(train)} documents; {test_file}: {len(test)} documents, "
+                  f"{_counts(test)}")
+        pattern = Path(args.output) / "fold_{fold}"
+        print(f"train on them, fold by fold: spertmt train --set train_path={pattern}_train.json --set test_path="
+              f"{pattern}_test.json --set dev_path= --set dev_split=0.1 --set num_folds={args.folds} {types_path} "
+              "--all-folds --output runs/mine")
+        return 0
+    split, files = split_file(args.input, args.output, 0.1 if args.dev is None else args.dev,
+                              0.1 if args.test is None else args.test, args.seed, args.by == "sentence")
+    unit = "documents" if args.by == "sentence" else "source texts"
+    for name, file in files.items():
+        print(f"{file}: {len(split.documents[name])} documents from {split.sources[name]} {unit}, "
+              f"{_counts(split.documents[name])}")
+    paths = " ".join(f"--set {name}_path={files[name]}" if name in files else f"--set {name}_path="
+                     for name in ("train", "dev", "test"))
+    print(f"train on them: spertmt train {paths} {types_path} --output runs/mine")
     return 0
 
 
+def _counts(documents) -> str:
+    return (f"{sum(len(d.entities) for d in documents)} entities, {sum(len(d.relations) for d in documents)} "
+            "relations")
+
+
 def split_arguments(commands) -> None:
-    split = commands.add_parser("split", help="split one SpERT JSON file into train, dev and test sets, each "
-                                              "source text's sentences in one set")
+    split = commands.add_parser("split", help="split one SpERT JSON file into train, dev and test sets (or folds), "
+                                              "each source text's sentences in one set")
     add_path_arguments(split, ("input", "a SpERT JSON file (convert an annotation tool's export first)"),
-                       ("output", "the folder to write train.json, dev.json and test.json into"))
-    split.add_argument("--dev", type=float, default=0.1, help="the dev set's share of the documents (default "
-                                                              "0.1; 0: no dev set)")
-    split.add_argument("--test", type=float, default=0.1, help="the test set's share (default 0.1; 0: no test set)")
+                       ("output", "the folder to write train.json, dev.json and test.json (or the folds) into"))
+    split.add_argument("--dev", type=float, help="the dev set's share of the documents (default 0.1; 0: no dev set)")
+    split.add_argument("--test", type=float, help="the test set's share (default 0.1; 0: no test set)")
+    split.add_argument("--folds", type=int, help="K folds for cross-validation instead: fold_k_train.json and "
+                                                 "fold_k_test.json for each k, every document in one test fold")
     split.add_argument("--seed", type=int, default=0, help="the shuffle's seed (default 0): the same split again")
     split.add_argument("--by", choices=("source", "sentence"), default="source",
                        help="deal out whole source texts (default: a document's orig_id without the ':N' or '#N' "

@@ -1,5 +1,5 @@
-"""One annotated corpus into training, dev and test sets (`spertmt split`), the sentences of one
-source text always in one set.
+"""One annotated corpus into training, dev and test sets, or into folds for cross-validation
+(`spertmt split`), the sentences of one source text always in one set.
 
 An annotation tool exports a project as one file; SpERT documents are sentences. Dealt out one by
 one, the sentences of a text fall into every set, and a test set then holds the text's other
@@ -49,11 +49,7 @@ def split_documents(documents: list[Document], dev: float, test: float, seed: in
             raise ValueError(f"the {name} share must be at least 0 and below 1, not {share}")
     if dev + test >= 1:
         raise ValueError(f"the dev and test shares ({dev} + {test}) leave nothing to train on")
-    by_source: dict[str, list[int]] = {}
-    for k, document in enumerate(documents):
-        by_source.setdefault(str(k) if by_sentence else source_of(document, k), []).append(k)
-    sources = list(by_source.values())
-    random.Random(seed).shuffle(sources)
+    sources = _sources(documents, seed, by_sentence)
     chosen: dict[str, list[int]] = {name: [] for name in SETS}
     counts = dict.fromkeys(SETS, 0)
     wanted = {"test": test * len(documents), "dev": dev * len(documents)}
@@ -67,6 +63,34 @@ def split_documents(documents: list[Document], dev: float, test: float, seed: in
             raise DataError(f"{where}: its {len(sources)} {unit} are too few to give every set one "
                             f"(dev {dev}, test {test})")
     return Split({name: [documents[k] for k in sorted(chosen[name])] for name in SETS if chosen[name]}, counts)
+
+
+def _sources(documents: list[Document], seed: int, by_sentence: bool) -> list[list[int]]:
+    """The indices of each source text's documents (each document alone with `by_sentence`), the
+    sources shuffled with `seed`."""
+    by_source: dict[str, list[int]] = {}
+    for k, document in enumerate(documents):
+        by_source.setdefault(str(k) if by_sentence else source_of(document, k), []).append(k)
+    sources = list(by_source.values())
+    random.Random(seed).shuffle(sources)
+    return sources
+
+
+def fold_documents(documents: list[Document], folds: int, seed: int = 0, by_sentence: bool = False,
+                   where: str = "the corpus") -> list[list[Document]]:
+    """`folds` test sets for cross-validation: the source texts of `documents`, shuffled with `seed`,
+    each dealt to the fold that holds the fewest documents so far; each fold's documents in the
+    order of the file. Fewer source texts than folds is a DataError naming `where`."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs 2 folds or more, not {folds}")
+    sources = _sources(documents, seed, by_sentence)
+    if len(sources) < folds:
+        unit = "documents" if by_sentence else "source texts"
+        raise DataError(f"{where}: its {len(sources)} {unit} are too few for {folds} folds")
+    chosen: list[list[int]] = [[] for _ in range(folds)]
+    for indices in sources:
+        min(chosen, key=len).extend(indices)
+    return [[documents[k] for k in sorted(fold)] for fold in chosen]
 
 
 def split_file(path: str | Path, output: str | Path, dev: float = 0.1, test: float = 0.1, seed: int = 0,
@@ -88,3 +112,31 @@ def split_file(path: str | Path, output: str | Path, dev: float = 0.1, test: flo
     for name, file in files.items():
         write_documents(file, split.documents[name])
     return split, files
+
+
+def fold_file(path: str | Path, output: str | Path, folds: int, seed: int = 0,
+              by_sentence: bool = False) -> list[tuple[list[Document], list[Document], Path, Path]]:
+    """Cross-validation sets of the SpERT JSON file `path` (fold_documents): for each fold k,
+    `output`/fold_k_test.json (the fold) and fold_k_train.json (the others); returns each fold's
+    (train, test, train file, test file). A file to write that is `path` is refused before anything
+    is written."""
+    from ..files import check_input, check_output
+    from .documents import read_documents, write_documents
+
+    check_input(path)
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"{output}: a file; give the folder to write the folds into")
+    documents = read_documents(path)
+    written = []
+    for k, test in enumerate(fold_documents(documents, folds, seed, by_sentence, str(path))):
+        held_out = {id(d) for d in test}
+        train = [d for d in documents if id(d) not in held_out]  # in the order of the file
+        files = output / f"fold_{k}_train.json", output / f"fold_{k}_test.json"
+        for file in files:
+            check_output(file, path)
+        written.append((train, test, *files))
+    for train, test, train_file, test_file in written:
+        write_documents(train_file, train)
+        write_documents(test_file, test)
+    return written
