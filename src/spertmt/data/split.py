@@ -93,19 +93,28 @@ def fold_documents(documents: list[Document], folds: int, seed: int = 0, by_sent
     return [[documents[k] for k in sorted(fold)] for fold in chosen]
 
 
+def _read(path: str | Path, output: str | Path) -> tuple[list[Document], Path]:
+    """The documents of the SpERT JSON file `path`, once `output` is known not to be a file."""
+    from ..files import check_input
+    from .documents import read_documents
+
+    check_input(path)
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"{output}: a file; give the folder to write the sets into")
+    return read_documents(path), output
+
+
 def split_file(path: str | Path, output: str | Path, dev: float = 0.1, test: float = 0.1, seed: int = 0,
                by_sentence: bool = False) -> tuple[Split, dict[str, Path]]:
     """Splits the SpERT JSON file `path` (split_documents) into `output`/train.json, dev.json and
     test.json (the sets asked for); returns the split and the files written. A file to write that is
     `path` itself is refused before anything is written."""
-    from ..files import check_input, check_output
-    from .documents import read_documents, write_documents
+    from ..files import check_output
+    from .documents import write_documents
 
-    check_input(path)
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"{output}: a file; give the folder to write train.json, dev.json and test.json into")
-    split = split_documents(read_documents(path), dev, test, seed, by_sentence, str(path))
+    documents, output = _read(path, output)
+    split = split_documents(documents, dev, test, seed, by_sentence, str(path))
     files = {name: output / f"{name}.json" for name in split.documents}
     for file in files.values():
         check_output(file, path)
@@ -120,14 +129,10 @@ def fold_file(path: str | Path, output: str | Path, folds: int, seed: int = 0,
     `output`/fold_k_test.json (the fold) and fold_k_train.json (the others); returns each fold's
     (train, test, train file, test file). A file to write that is `path` is refused before anything
     is written."""
-    from ..files import check_input, check_output
-    from .documents import read_documents, write_documents
+    from ..files import check_output
+    from .documents import write_documents
 
-    check_input(path)
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"{output}: a file; give the folder to write the folds into")
-    documents = read_documents(path)
+    documents, output = _read(path, output)
     written = []
     for k, test in enumerate(fold_documents(documents, folds, seed, by_sentence, str(path))):
         held_out = {id(d) for d in test}
