@@ -47,8 +47,9 @@ def _split(args: argparse.Namespace) -> int:
     source = uncompressed(Path(args.input))
     types = source.with_name(source.stem + "_types.json")  # the types file convert writes beside its output
     types_path = f"--set types_path={types if types.exists() else 'TYPES'}"
-    if args.folds:
-        if args.dev is not None or args.test is not None:
+    shares = {name: share for name, share in (("dev", args.dev), ("test", args.test)) if share is not None}
+    if args.folds is not None:
+        if shares:
             raise ValueError("--folds makes each fold the test set of one run and training holds its dev set out "
                              "(dev_split): leave out --dev and --test")
         folds = fold_file(args.input, args.output, args.folds, args.seed, args.by == "sentence")
@@ -60,8 +61,7 @@ def _split(args: argparse.Namespace) -> int:
               f"{pattern}_test.json --set dev_path= --set dev_split=0.1 --set num_folds={args.folds} {types_path} "
               "--all-folds --output runs/mine")
         return 0
-    split, files = split_file(args.input, args.output, 0.1 if args.dev is None else args.dev,
-                              0.1 if args.test is None else args.test, args.seed, args.by == "sentence")
+    split, files = split_file(args.input, args.output, **shares, seed=args.seed, by_sentence=args.by == "sentence")
     unit = "documents" if args.by == "sentence" else "source texts"
     for name, file in files.items():
         print(f"{file}: {len(split.documents[name])} documents from {split.sources[name]} {unit}, "
