@@ -98,3 +98,19 @@ def test_a_file_without_a_span_layer_gives_its_words(tmp_path):
 def test_what_is_not_webanno_tsv_is_named(tmp_path, text, message):
     with pytest.raises(DataError, match=re.escape(message)):
         _read(tmp_path, text)
+
+
+def test_a_project_export_is_read_from_its_curated_files_or_says_that_annotators_repeat_a_document(tmp_path):
+    """INCEpTION's project export holds each annotator's file of a document and the curated one."""
+    export = tmp_path / "export"
+    for where in ("annotation/doc1/alice.tsv", "annotation/doc1/bob.tsv", "curation/doc1/CURATION_USER.tsv"):
+        (export / where).parent.mkdir(parents=True, exist_ok=True)
+        (export / where).write_text(HEADER + BODY, encoding="utf-8")
+    documents, report = read_webanno(export)
+    assert [d.orig_id for d in documents] == ["curation/doc1/CURATION_USER.tsv:1", "curation/doc1/CURATION_USER.tsv:2",
+                                             "curation/doc1/CURATION_USER.tsv:3"]
+    assert report.counts["file outside curation/ (not read: the curated files are)"] == 2
+    (export / "curation" / "doc1" / "CURATION_USER.tsv").unlink()
+    documents, report = read_webanno(export)
+    assert len(documents) == 6
+    assert report.counts["document with several annotators' files (each read: give one annotator's or curate)"] == 1

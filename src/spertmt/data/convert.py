@@ -717,14 +717,26 @@ def prodigy_task(text: str, words: list[tuple[int, int]], entities: list[tuple[s
 def read_webanno(path: str | Path) -> tuple[list[Document], Report]:
     """Reads INCEpTION's (and WebAnno's) TSV 3 export (spertmt.data.webanno): a file, or every
     `.tsv` of a folder and its subfolders (sorted by path, each named by its path in the folder),
-    one document per sentence, its words the tokens."""
+    one document per sentence, its words the tokens. A project's export holds each annotator's
+    file of a document (`annotation/DOC/USER.tsv`) and the curated one (`curation/DOC/...`): where
+    there are curated files only they are read; else a document's several annotators' files are
+    each read, and counted."""
     from . import webanno
 
     path = Path(path)
+    report = Report()
     files = sorted(path.rglob("*.tsv"), key=lambda f: f.relative_to(path).parts) if path.is_dir() else [path]
     if not files:
         raise DataError(f"{path}: no .tsv files")
-    report = Report()
+    curated = [f for f in files if "curation" in f.relative_to(path).parts[:-1]] if path.is_dir() else []
+    for file in files if curated else []:
+        if file not in curated:
+            report.add("file outside curation/ (not read: the curated files are)", str(file))
+    files = curated or files
+    for folder, count in Counter(f.parent for f in files if "annotation" in f.relative_to(path).parts[:-1]).items():
+        if count > 1:
+            report.add("document with several annotators' files (each read: give one annotator's or curate)",
+                       str(folder))
     documents = []
     for file in files:
         name = file.relative_to(path).as_posix() if path.is_dir() else file.name
