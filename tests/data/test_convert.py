@@ -44,19 +44,14 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
     write_dygie(docs, tmp_path / "d.jsonl")
     back, report = read_dygie(tmp_path / "d.jsonl")
     assert [d.to_json() for d in back] == [d.to_json() for d in docs] and not report.counts
-    write_brat(docs, tmp_path / "brat")
-    back, report = read_brat(tmp_path / "brat", words="whitespace")
-    # brat text keeps no document ids; everything else comes back.
-    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
-    write_doccano(docs, tmp_path / "d.doccano.jsonl")
-    back, report = read_doccano(tmp_path / "d.doccano.jsonl", words="whitespace")
-    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
-    write_labelstudio(docs, tmp_path / "tasks.json")
-    back, report = read_labelstudio(tmp_path / "tasks.json", words="whitespace")
-    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
-    write_prodigy(docs, tmp_path / "tasks.jsonl")
-    back, report = read_prodigy(tmp_path / "tasks.jsonl", sentences="lines")
-    assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts
+    # brat's, doccano's, Label Studio's and Prodigy's text keeps no document ids; everything else comes back.
+    for write, read, name, options in ((write_brat, read_brat, "brat", {"words": "whitespace"}),
+                                       (write_doccano, read_doccano, "d.doccano.jsonl", {"words": "whitespace"}),
+                                       (write_labelstudio, read_labelstudio, "tasks.json", {"words": "whitespace"}),
+                                       (write_prodigy, read_prodigy, "tasks.jsonl", {"sentences": "lines"})):
+        write(docs, tmp_path / name)
+        back, report = read(tmp_path / name, **options)
+        assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts, name
     # CoNLL columns hold the words and the entities that are not over another's words, and say what they dropped
     report = write_conll(docs, tmp_path / "d.conll")
     back, _ = read_conll(tmp_path / "d.conll")

@@ -395,6 +395,17 @@ def test_predict_writes_doccano_records_that_convert_reads_back(model_folder, tm
 
 
 
+def _predict_two_records(model_folder, tmp_path, text: str, output_format: str, output: str):
+    """`predict_file` (θ -1: entities and relations to carry) in `output_format` on two records, a
+    raw `text` with id "a" and a word list with id "b"; the records and what `extract` gives for them."""
+    extractor = load(model_folder, device="cpu")
+    records = [{"id": "a", "text": text}, {"id": "b", "tokens": ["Mary", "lives", "in", "Oslo", "."]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert predict_file(extractor, tmp_path / "in.jsonl", tmp_path / output, output_format=output_format,
+                        progress=False, threshold=-1.0) == 2
+    return records, extractor.extract([records[0]["text"], records[1]["tokens"]], threshold=-1.0)
+
+
 def test_predict_writes_label_studio_tasks_whose_corrected_annotations_convert_reads_back(model_folder, tmp_path):
     """Pre-annotation for Label Studio: a JSON list of tasks, each with one prediction whose regions
     and relations carry their probabilities and whose score is the lowest; once a reviewer accepts
@@ -402,14 +413,9 @@ def test_predict_writes_label_studio_tasks_whose_corrected_annotations_convert_r
     entities and relations back. Not yet reviewed, a task is skipped and counted."""
     from spertmt.data.convert import read_labelstudio
 
-    extractor = load(model_folder, device="cpu")
-    records = [{"id": "a", "text": "John Smith lives in Paris. Mary works for Acme Corp."},
-               {"id": "b", "tokens": ["Mary", "lives", "in", "Oslo", "."]}]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "tasks.json", output_format="labelstudio",
-                        progress=False, threshold=-1.0) == 2
+    records, results = _predict_two_records(model_folder, tmp_path, "John Smith lives in Paris. Mary works for "
+                                            "Acme Corp.", "labelstudio", "tasks.json")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
-    results = extractor.extract([records[0]["text"], records[1]["tokens"]], threshold=-1.0)
     assert tasks == [result.to_labelstudio(r["id"]) for result, r in zip(results, records)]
     assert [task["data"] for task in tasks] == [{"text": records[0]["text"], "id": "a"},
                                                {"text": "Mary lives in Oslo .", "id": "b"}]
@@ -442,14 +448,9 @@ def test_predict_writes_prodigy_tasks_whose_tokens_are_the_words_extracted_from(
     `convert --from prodigy` reads the entities and relations back."""
     from spertmt.data.convert import read_prodigy
 
-    extractor = load(model_folder, device="cpu")
-    records = [{"id": "a", "text": "John Smith lives in Paris.  Mary works for Acme\u00a0Corp. Cafe\u0301 owners met."},
-               {"id": "b", "tokens": ["Mary", "lives", "in", "Oslo", "."]}]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert predict_file(extractor, tmp_path / "in.jsonl", tmp_path / "tasks.jsonl", output_format="prodigy",
-                        progress=False, threshold=-1.0) == 2
+    records, results = _predict_two_records(model_folder, tmp_path, "John Smith lives in Paris.  Mary works for "
+                                            "Acme\u00a0Corp. Cafe\u0301 owners met.", "prodigy", "tasks.jsonl")
     tasks = [json.loads(line) for line in (tmp_path / "tasks.jsonl").read_text().splitlines()]
-    results = extractor.extract([records[0]["text"], records[1]["tokens"]], threshold=-1.0)
     assert tasks == [result.to_prodigy(r["id"]) for result, r in zip(results, records)]
     assert [(task["text"], task["meta"]) for task in tasks] == [(records[0]["text"], {"id": "a"}),
                                                                ("Mary lives in Oslo .", {"id": "b"})]
