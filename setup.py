@@ -35,6 +35,9 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+# Why a build holds no kernels, left in the package for the warning at import (spertmt/ops/_native.py):
+# pip hides a build's output, so without it the user would not learn the reason.
+NO_KERNELS = os.path.join("spertmt", "_no_kernels.txt")
 
 
 def _flag(name):
@@ -52,9 +55,22 @@ def _device_code():
     return module
 
 
+def _record_no_kernels(build_lib, why):
+    """Writes why the package holds no kernels into it (`why` None: it holds them; a stale note goes)."""
+    path = os.path.join(build_lib, NO_KERNELS)
+    if why is None:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(why + "\n")
+
+
 def _native_extensions():
+    """The kernels' extension and its build command, or none and why not."""
     if _flag("SPERTMT_SKIP_NATIVE"):
-        return [], {}
+        return [], {}, "SPERTMT_SKIP_NATIVE=1 was set when it was built"
     try:
         import torch
     except ImportError:  # an isolated build environment without torch: see the docstring
@@ -63,7 +79,11 @@ def _native_extensions():
               file=sys.stderr)
         if _flag("SPERTMT_REQUIRE_NATIVE"):
             raise
-        return [], {}
+        # pip caches the wheel it built from a source package: --no-cache-dir, or it installs that one again
+        return [], {}, ("torch was not importable when it was built (pip builds a source package in an isolated "
+                        "environment without torch); beside torch and a C++ compiler, `pip install "
+                        "--no-build-isolation --no-cache-dir --force-reinstall --no-deps spertmt` (or the "
+                        ".tar.gz you installed) builds them")
     from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
     debug = _flag("SPERTMT_DEBUG")
@@ -134,11 +154,12 @@ def _native_extensions():
             # A library left in build/ by an earlier build must not be packaged in its place.
             for stale in glob.glob(os.path.join(self.build_lib, "spertmt", "_C*.so")):
                 os.remove(stale)
+            _record_no_kernels(self.build_lib, why)
             warnings.warn(f"spertmt: {why}; installing the pure-PyTorch fallbacks only "
                           "(SPERTMT_JIT=1 builds the kernels at first import where a compiler is)",
                           stacklevel=2)
 
-    return [ext], {"build_ext": BuildOrFallback.with_options(no_python_abi_suffix=True)}
+    return [ext], {"build_ext": BuildOrFallback.with_options(no_python_abi_suffix=True)}, None
 
 
 class BuildPyWithSources(build_py):
@@ -152,9 +173,10 @@ class BuildPyWithSources(build_py):
         target = os.path.join(self.build_lib, "spertmt", "_csrc")
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(os.path.join(ROOT, "csrc"), target)
+        _record_no_kernels(self.build_lib, no_kernels_why)  # a failing kernel build adds its own later
 
 
-ext_modules, cmdclass = _native_extensions()
+ext_modules, cmdclass, no_kernels_why = _native_extensions()
 
 setup(
     # src/ layout: from the repository root, `import spertmt` finds the installed package, never

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -235,6 +236,36 @@ def test_a_source_checkout_imported_unbuilt_is_named_as_such(tmp_path):
     assert result["native"] is False and "this is the source checkout" in result["error"]
     assert "pip install --no-build-isolation -e ." in result["error"]
     assert "without a C++ compiler" not in result["error"]
+
+
+def test_a_package_built_without_torch_says_so_at_import(tmp_path):
+    """pip builds a source package in an isolated environment without torch (and hides the build's
+    output): the wheel it makes holds no kernels, and the warning at import names that and the
+    command that builds them, not a missing compiler."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "csrc", source / "csrc")
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("_C*.so", "__pycache__", "*.egg-info"))
+    no_torch = tmp_path / "no-torch" / "torch"  # what an isolated build environment imports as torch: nothing
+    no_torch.mkdir(parents=True)
+    (no_torch / "__init__.py").write_text("raise ImportError('no torch in this build environment')\n")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-cache-dir",
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(no_torch.parent)})
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    [wheel] = (tmp_path / "dist").glob("spertmt-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl")  # nothing compiled
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "installed")
+    out = run_chain_probe(tmp_path, PYTHONPATH=str(tmp_path / "installed"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["native"] is False and "torch was not importable when it was built" in result["error"]
+    assert "pip install --no-build-isolation --no-cache-dir --force-reinstall" in result["error"]
+    assert "without a C++ compiler" not in result["error"]
+    assert len(result["warnings"]) == 1 and "torch was not importable" in result["warnings"][0]
 
 
 def test_require_native_turns_the_fallback_into_an_error(tmp_path):

@@ -33,6 +33,8 @@ _library: str | None = None  # its file, where known (not for a just-in-time bui
 
 # The oldest torch whose stable ABI csrc/common.h targets.
 MIN_TORCH = (2, 10)
+# Where a build that holds no kernels says why (setup.py writes it; pip hides the build's own words).
+NO_KERNELS = "_no_kernels.txt"
 
 
 class FallbackWarning(UserWarning):
@@ -109,6 +111,8 @@ def _load() -> None:
                     reasons.append(f"this is the source checkout ({package}), imported without being built: "
                                    "`pip install --no-build-isolation -e .` builds it in place, or install the "
                                    "wheel and leave src/ off PYTHONPATH")
+                elif (package / NO_KERNELS).is_file():
+                    reasons.append(f"the package holds no kernels: {(package / NO_KERNELS).read_text().strip()}")
                 else:
                     reasons.append("the package has no compiled kernels (installed without a C++ compiler, or "
                                    "with SPERTMT_SKIP_NATIVE=1)")
