@@ -42,6 +42,43 @@ def test_the_onnx_encoder_computes_the_hidden_states_of_pytorch(exported):
         assert (got - want)[real].abs().max() <= 1e-4
 
 
+def test_a_modernbert_encoder_exports_to_a_graph_that_runs_at_any_batch(tmp_path):
+    """The exporter fuses ModernBERT's rotary embedding into a RotaryEmbedding node whose cos and sin
+    have a batch of 1, which ONNX Runtime refuses at any other batch: export keeps a graph that runs
+    (the fusions left out) and computes PyTorch's hidden states."""
+    import onnxruntime
+    from transformers import AutoConfig, AutoModel
+
+    from spertmt.inference.export import export_encoder
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("modernbert", vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
+                                  pad_token_id=0, local_attention=8, global_attn_every_n_layers=2)
+    encoder = AutoModel.from_config(config).eval()
+    export_encoder(encoder, tmp_path / "encoder.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    ids = torch.randint(1, 100, (4, 12), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 5:], mask[3, 9:] = 0, 0
+    got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    with torch.inference_mode():
+        want = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    assert (torch.from_numpy(got) - want)[real].abs().max() <= 1e-4
+
+
+def test_an_encoder_onnx_runtime_computes_otherwise_is_refused_by_name(tmp_path, monkeypatch):
+    from spertmt.inference import export
+
+    tries = []
+    monkeypatch.setattr(export, "_differs_from_pytorch", lambda *_: tries.append(1) or "they differ by 1")
+    with pytest.raises(ValueError, match=r"the encoder \(BertModel\) does not export to ONNX faithfully: they "
+                                         r"differ by 1; its model runs with the PyTorch runtime"):
+        export.export_encoder(spertmt.load(TRAINED, device="cpu").model.encoder, tmp_path / "encoder.onnx")
+    assert len(tries) == 2  # with the exporter's fusions, then without
+
+
 @pytest.mark.parametrize("loader", [spertmt.load, load_with_torch], ids=["without torch", "encoder only"])
 def test_onnx_extraction_predicts_what_pytorch_predicts(exported, loader):
     """Every candidate span's best type and every relation's type among the gold entities, with

@@ -159,7 +159,13 @@ def check_export_tools() -> None:
 
 def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> None:
     """Writes `encoder` as ONNX (one file, weights inside) with dynamic batch and length; packed
-    (`packs`) or padded, as transformers runs it."""
+    (`packs`) or padded, as transformers runs it. The graph is kept only where ONNX Runtime computes
+    with it what PyTorch computes (`_differs_from_pytorch`). Where the exporter's fusions made a node
+    that runs otherwise (ModernBERT's rotary embedding became a RotaryEmbedding node whose cos and sin
+    have a batch of 1, which ONNX Runtime refuses at any other batch), the encoder is exported again
+    with constant folding only, without the fusions."""
+    import onnxscript.optimizer
+
     check_export_tools()
     encoder = _LastHiddenState(encoder, packs).eval()
     # Two rows of four pieces: no dimension of size 0 or 1, which the exporter would fix as constant.
@@ -167,11 +173,45 @@ def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> 
     batch = torch.export.Dim("batch")
     length = torch.export.Dim("length", max=getattr(encoder.encoder.config, "max_position_embeddings", 512))
     shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
-    with torch.no_grad(), quiet_tools():
-        program = torch.onnx.export(encoder, example, input_names=["input_ids", "attention_mask"],
-                                    output_names=["last_hidden_state"], dynamic_shapes=shapes, dynamo=True,
-                                    opset_version=ENCODER_OPSET, verbose=False)
-    program.save(str(path), external_data=False)
+    for fused in (True, False):
+        with torch.no_grad(), quiet_tools():
+            program = torch.onnx.export(encoder, example, input_names=["input_ids", "attention_mask"],
+                                        output_names=["last_hidden_state"], dynamic_shapes=shapes, dynamo=True,
+                                        opset_version=ENCODER_OPSET, optimize=fused, verbose=False)
+            if not fused:  # what optimize=True does but its fusions (torch.onnx's optimize)
+                onnxscript.optimizer.optimize_ir(program.model)
+        program.save(str(path), external_data=False)
+        problem = _differs_from_pytorch(encoder, path)
+        if problem is None:
+            return
+    raise ValueError(f"the encoder ({type(encoder.encoder).__name__}) does not export to ONNX faithfully: {problem}; "
+                     "its model runs with the PyTorch runtime (--runtime torch)")
+
+
+def _differs_from_pytorch(encoder: _LastHiddenState, path: Path) -> str | None:
+    """None where ONNX Runtime, running the graph at `path`, gives `encoder`'s hidden states at every
+    real piece of a padded batch of a shape other than the export's example; else what differs."""
+    import numpy as np
+
+    ort = _onnxruntime()
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(0, getattr(encoder.encoder.config, "vocab_size", 1000), (3, 7), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 3:], attention_mask[2, 5:] = 0, 0
+    with torch.no_grad():
+        expected = encoder(input_ids, attention_mask).numpy()
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the failure is reported here, not logged by ONNX Runtime as well
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})[0]
+    except Exception as error:  # ONNX Runtime's errors share no base class but Exception
+        return f"ONNX Runtime cannot run its graph ({str(error).strip().splitlines()[0][:300]})"
+    real = attention_mask.numpy().astype(bool)
+    difference = float(np.abs(got[real] - expected[real]).max())
+    if difference > 1e-3 * max(1.0, float(np.abs(expected[real]).max())):
+        return f"ONNX Runtime's hidden states differ from PyTorch's by up to {difference:.3g}"
+    return None
 
 
 def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path | None = None,
