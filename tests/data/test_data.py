@@ -141,6 +141,39 @@ def test_roberta_style_tokenizer(tmp_path):
     assert (enc.word_starts, enc.word_ends) == ([1, 4], [4, 8])  # "ĠHi" = 3 bytes, "Ġyou" = 4
 
 
+def test_byte_level_words_get_the_space_running_text_gives_them(tmp_path):
+    """ModernBERT's tokenizer (byte-level BPE without a prefix space, transformers' generic class)
+    read each word alone as the start of a text ("P" "aris" where running text has "ĠParis"): the
+    tokenizer spertmt trains with puts the space before every word, and the folder it saves (read by
+    transformers, or by the tokenizers library as the runtime without torch reads it) keeps it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerFast
+
+    from spertmt.model.encoder import load_tokenizer
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3}
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[ch] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
+                                                           special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                            sep_token="[SEP]").save_pretrained(tmp_path / "encoder")
+    AutoConfig.for_model("modernbert", vocab_size=len(vocab)).save_pretrained(tmp_path / "encoder")
+
+    tok = load_tokenizer(str(tmp_path / "encoder"))
+    enc = encode_words(tok, ["Hi", "you"])
+    assert tok.convert_ids_to_tokens(enc.input_ids) == ["[CLS]", "Ġ", "H", "i", "Ġ", "y", "o", "u", "[SEP]"]
+    assert (enc.word_starts, enc.word_ends) == ([1, 4], [4, 8])
+    tok.save_pretrained(tmp_path / "saved")
+    assert AutoTokenizer.from_pretrained(tmp_path / "saved")(["Hi", "you"], is_split_into_words=True)[
+        "input_ids"] == enc.input_ids
+    assert Tokenizer.from_file(str(tmp_path / "saved" / "tokenizer.json")).encode(
+        ["Hi", "you"], is_pretokenized=True).ids == enc.input_ids
+
+
 def test_training_sample(docs, types, tokenizer):
     doc = docs[1]  # Mary works for Acme Corp in Berlin; (Mary, Berlin) holds two relation types
     sample = make_sample(1, doc, encode_words(tokenizer, doc.tokens), types, train=True, max_span_width=3,

@@ -64,10 +64,31 @@ def load_tokenizer(name: str, lowercase: bool | None = None):
     tokenizer = _from_pretrained(AutoTokenizer, name, **kwargs)
     if not tokenizer.is_fast:
         raise ValueError(f"{name}: spertmt needs a fast tokenizer (for word-to-piece alignment)")
-    if getattr(tokenizer, "add_prefix_space", None) is False and "roberta" in type(tokenizer).__name__.lower():
-        # RoBERTa-style BPE needs a prefix space to split pre-tokenised words as in running text.
-        tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(name), use_fast=True, add_prefix_space=True)
+    _space_before_each_word(tokenizer)
     return tokenizer
+
+
+def _space_before_each_word(tokenizer) -> None:
+    """Byte-level BPE (RoBERTa, ModernBERT, Longformer, DeBERTa v1, BART) reads a word after a space as
+    "Ġword" and one without as a word starting a text: "ĠParis" in running text, "P" "aris" alone.
+    spertmt hands the tokenizer words one by one, so a byte-level pre-tokenizer that adds no space
+    before them is made to (its add_prefix_space), as in running text. The tokenizer saved with a model
+    holds the change, so the model's folder and the runtime without torch read words the same way."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    backend = tokenizer.backend_tokenizer
+    state = json.loads(backend.to_str())
+    pre = state.get("pre_tokenizer") or {}
+    byte_level = [p for p in pre.get("pretokenizers", [pre]) if p and p.get("type") == "ByteLevel"]
+    if not any(p.get("add_prefix_space") is False for p in byte_level):
+        return
+    for p in byte_level:
+        p["add_prefix_space"] = True
+    backend.pre_tokenizer = Tokenizer.from_str(json.dumps(state)).pre_tokenizer
+    if hasattr(tokenizer, "add_prefix_space"):  # saved in tokenizer_config.json, which some classes apply on load
+        tokenizer.add_prefix_space = True
 
 
 def load_encoder(name: str):
