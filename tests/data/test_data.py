@@ -174,6 +174,35 @@ def test_byte_level_words_get_the_space_running_text_gives_them(tmp_path):
         ["Hi", "you"], is_pretokenized=True).ids == enc.input_ids
 
 
+def test_a_sentencepiece_tokenizer_without_tokenizer_json_loads_or_says_what_it_needs(tmp_path, monkeypatch):
+    """DeBERTa v3 ships its tokenizer as spm.model alone, which transformers converts with sentencepiece
+    and protobuf (the sentencepiece extra; the test extra holds them): its words align, each with
+    SentencePiece's space mark. Without sentencepiece it said only that tiktoken was missing."""
+    import shutil
+    import sys
+
+    from transformers import AutoConfig
+
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    shutil.copy(f"{FIXTURES}/tiny-spm.model", folder / "spm.model")  # tests/fixtures/make_spm_fixture.py
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer"}))
+    AutoConfig.for_model("deberta-v2", vocab_size=64).save_pretrained(folder)
+
+    tok = load_tokenizer(str(folder))
+    enc = encode_words(tok, ["John", "lives", "in", "Paris"])
+    pieces = tok.convert_ids_to_tokens(enc.input_ids)
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
+    words = ["".join(pieces[start:end]) for start, end in zip(enc.word_starts, enc.word_ends)]
+    assert words == ["\u2581John", "\u2581lives", "\u2581in", "\u2581Paris"]
+
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # not installed
+    with pytest.raises(ValueError, match=r"tokenizer cannot be loaded; one that is a SentencePiece model without "
+                                         r"tokenizer.json \(as DeBERTa v3's\) needs sentencepiece: pip install "
+                                         r"'spertmt\[sentencepiece\]'"):
+        load_tokenizer(str(folder))
+
+
 def test_training_sample(docs, types, tokenizer):
     doc = docs[1]  # Mary works for Acme Corp in Berlin; (Mary, Berlin) holds two relation types
     sample = make_sample(1, doc, encode_words(tokenizer, doc.tokens), types, train=True, max_span_width=3,

@@ -8,6 +8,7 @@ site-packages, found without network access.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from pathlib import Path
@@ -61,11 +62,33 @@ def load_tokenizer(name: str, lowercase: bool | None = None):
     kwargs = {"use_fast": True}
     if lowercase is not None:
         kwargs["do_lower_case"] = lowercase
-    tokenizer = _from_pretrained(AutoTokenizer, name, **kwargs)
+    try:
+        tokenizer = _from_pretrained(AutoTokenizer, name, **kwargs)
+    except (ValueError, ImportError) as error:
+        missing = _missing_sentencepiece_packages()
+        if not missing:
+            raise
+        # transformers converts a tokenizer shipped as a SentencePiece model alone (DeBERTa v3's spm.model)
+        # with both packages; without them it tries tiktoken and says only that tiktoken is missing
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"encoder {name!r}: its tokenizer cannot be loaded; one that is a SentencePiece model "
+                         f"without tokenizer.json (as DeBERTa v3's) needs {' and '.join(missing)}: pip install "
+                         f"'spertmt[sentencepiece]' (transformers said: {reason})") from None
     if not tokenizer.is_fast:
         raise ValueError(f"{name}: spertmt needs a fast tokenizer (for word-to-piece alignment)")
     _space_before_each_word(tokenizer)
     return tokenizer
+
+
+def _missing_sentencepiece_packages() -> list[str]:
+    """Of the packages that transformers converts a SentencePiece model with, those not installed."""
+    missing = []
+    for module, package in (("sentencepiece", "sentencepiece"), ("google.protobuf", "protobuf")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    return missing
 
 
 def _space_before_each_word(tokenizer) -> None:
