@@ -110,3 +110,22 @@ def test_training_step_and_prediction_on_a_long_document(setup):
     found = extractor.extract([words], relations=False)[0]
     assert max(e.token_end for e in found.entities) == len(words)  # spans up to the very end
 
+
+
+def test_roberta_family_windows_leave_out_the_positions_it_never_uses(setup):
+    """RoBERTa's family numbers positions from its padding id + 1: of RoBERTa-base's 514 position
+    embeddings (padding id 1) 512 hold pieces, of this encoder's 33 (padding id 0) 32. The window was
+    the 33 (the 33rd piece read past the table: IndexError at extraction of any longer sentence)."""
+    from transformers import AutoConfig, AutoModel
+
+    types, tokenizer, _, long_doc, _ = setup
+    torch.manual_seed(0)
+    encoder = AutoModel.from_config(AutoConfig.for_model(
+        "roberta", vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=WINDOW + 1 + tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id))
+    model = SpERTMT(Config(encoder="roberta", threshold=-100.0), types, encoder).eval()
+    with torch.no_grad():
+        hidden = model.encode(_batch(tokenizer, types, [long_doc]))
+    assert hidden.shape[1] > 3000 and torch.isfinite(hidden).all()
+    assert model.window == WINDOW  # max_length 512, at most the encoder's limit

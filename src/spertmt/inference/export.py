@@ -29,6 +29,7 @@ from .._version import __version__
 from ..files import atomic_folder, give_default_permissions, is_written_for
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from ..model import packed
+from ..model.encoder import position_limit
 from .int8_check import INT8_TOLERANCE, dev_documents, f1_on, losses
 from .portable import load_portable, release_numbers
 from .quantize import CALIBRATION_SENTENCES, ffn_output_nodes, quantize_encoder, quiet_tools
@@ -104,7 +105,7 @@ def export_heads(model, pad_id: int, folder: Path, int8: dict | None = None) -> 
         "tokenizer": f"{ModelFiles.TOKENIZER}/tokenizer.json",
         "pad_id": pad_id,
         # What the runtime decides outside the graphs, as the PyTorch model does (SpERTMT._decide).
-        "window": min(model.config.max_length, getattr(model.encoder.config, "max_position_embeddings", 512)),
+        "window": model.window,
         "entity_thresholded": model.entity_head.thresholded,
         "relation_thresholded": model.relation_head.thresholded,
         "uses_entity_logits": bool(model.use_entity_logits),
@@ -171,7 +172,7 @@ def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> 
     # Two rows of four pieces: no dimension of size 0 or 1, which the exporter would fix as constant.
     example = (torch.full((2, 4), 100, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))
     batch = torch.export.Dim("batch")
-    length = torch.export.Dim("length", max=getattr(encoder.encoder.config, "max_position_embeddings", 512))
+    length = torch.export.Dim("length", max=position_limit(encoder.encoder))
     shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
     for fused in (True, False):
         with torch.no_grad(), quiet_tools():
@@ -332,9 +333,8 @@ def training_sentences(model, tokenizer, count: int = CALIBRATION_SENTENCES) -> 
         documents = read_documents(model.config.data_path("train_path"), model.types)
     except (DataError, OSError, ValueError):
         return None
-    window = min(model.config.max_length, getattr(model.encoder.config, "max_position_embeddings", 512))
     chosen = [d.tokens for d in documents if d.tokens][:count]
-    return [list(e.input_ids[:window]) for e in encode_word_lists(tokenizer, chosen)] or None
+    return [list(e.input_ids[:model.window]) for e in encode_word_lists(tokenizer, chosen)] or None
 
 
 def write_onnx_files(encoder: torch.nn.Module, folder: Path, sentences: list[list[int]] | None = None) -> dict:

@@ -114,6 +114,16 @@ def _space_before_each_word(tokenizer) -> None:
         tokenizer.add_prefix_space = True
 
 
+def position_limit(encoder) -> int:
+    """How many pieces the transformers model `encoder` reads in one pass: its position embeddings,
+    less those that RoBERTa's family (RoBERTa, XLM-R, CamemBERT, MPNet) never gives a piece, as it
+    numbers positions from its padding id + 1: RoBERTa-base's 514 hold 512 pieces."""
+    limit = getattr(encoder.config, "max_position_embeddings", 512)
+    positions = getattr(getattr(encoder, "embeddings", None), "position_embeddings", None)
+    padding = getattr(positions, "padding_idx", None)
+    return limit - (padding + 1) if padding is not None else limit
+
+
 def load_encoder(name: str):
     from transformers import AutoModel
 

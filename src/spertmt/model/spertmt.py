@@ -27,6 +27,7 @@ from ..data.batching import Batch
 from ..data.documents import Types
 from ..data.encoding import window_plan
 from . import packed
+from .encoder import position_limit
 from .heads import LossOptions, MultiTaskHead, NoneClassHead, SigmoidHead
 from .losses import SampleReduction
 
@@ -71,6 +72,7 @@ class SpERTMT(nn.Module):
         self.config = config.resolved()
         self.types = types
         self.encoder = encoder
+        self.position_limit = position_limit(encoder)  # of the encoder built here (a runtime may replace it)
         cfg = self.config
         d1, d2 = encoder.config.hidden_size, cfg.width_embedding_size
         num_e, num_r = len(types.entities), len(types.relations)
@@ -97,17 +99,22 @@ class SpERTMT(nn.Module):
         decoding, ...); what it was built or trained with cannot change."""
         self.config = self.config.with_prediction_settings(**settings)
 
+    @property
+    def window(self) -> int:
+        """The most pieces the encoder reads at once: max_length, at most its position limit; a longer
+        document is encoded in overlapping windows."""
+        return min(self.config.max_length, self.position_limit)
+
     # ------------------------------------------------------------------------------------------
     # Representations
 
     def encode(self, batch: Batch) -> Tensor:
         """[B, T, d1] piece embeddings; documents longer than the window (`max_length`, at most
         the encoder's position limit) are encoded in overlapping windows (`_encode_windows`)."""
-        window = min(self.config.max_length, getattr(self.encoder.config, "max_position_embeddings", 512))
-        if batch.input_ids.shape[1] <= window:
+        if batch.input_ids.shape[1] <= self.window:
             hidden = packed.hidden_states(self.encoder, batch.input_ids, batch.attention_mask)
         else:
-            hidden = self._encode_windows(batch.input_ids, batch.attention_mask, window)
+            hidden = self._encode_windows(batch.input_ids, batch.attention_mask, self.window)
         # The span kernels take float32, float64 and bfloat16; fp16 autocast output pools in float32.
         return hidden.float() if hidden.dtype == torch.float16 else hidden
 
