@@ -203,6 +203,22 @@ def test_a_sentencepiece_tokenizer_without_tokenizer_json_loads_or_says_what_it_
         load_tokenizer(str(folder))
 
 
+def test_a_tokenizer_in_python_only_encodes_word_by_word_as_its_fast_form_does(docs, tokenizer):
+    """BertJapaneseTokenizer, BERTweet's and PhoBERT's exist in Python only (no word_ids()): words are
+    encoded one by one. With BERT's vocabulary the pieces and ranges are those of the fast tokenizer,
+    words without pieces and documents without words included."""
+    from transformers import BertJapaneseTokenizer
+
+    from spertmt.data.encoding import encode_word_lists
+    from spertmt.model.encoder import offline_encoder_path
+
+    slow = BertJapaneseTokenizer(str(offline_encoder_path() / "vocab.txt"), do_lower_case=True,
+                                 word_tokenizer_type="basic", subword_tokenizer_type="wordpiece")
+    assert not slow.is_fast
+    word_lists = [d.tokens for d in docs] + [["Hakawati", "Theatre", "", "\u200b", "U.S.", "."], [], ["\u200b"]]
+    assert encode_word_lists(slow, word_lists) == encode_word_lists(tokenizer, word_lists)
+
+
 def test_training_sample(docs, types, tokenizer):
     doc = docs[1]  # Mary works for Acme Corp in Berlin; (Mary, Berlin) holds two relation types
     sample = make_sample(1, doc, encode_words(tokenizer, doc.tokens), types, train=True, max_span_width=3,

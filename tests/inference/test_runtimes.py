@@ -173,3 +173,24 @@ def test_export_of_a_damaged_folder_writes_nothing(tmp_path, capsys):
     assert main(["export", "--format", "onnx", str(folder), str(tmp_path / "out")]) == 2
     assert "weights.pt cannot be loaded" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_a_model_whose_tokenizer_is_in_python_only_extracts_and_is_not_exported(tmp_path, capsys):
+    """The Japanese BERTs' tokenizer (BertJapaneseTokenizer) has no fast form: the model reads words one
+    by one and extracts what the same vocabulary's fast tokenizer gives; export, whose runtime reads a
+    tokenizer.json, refuses it by name and writes nothing."""
+    folder = tmp_path / "best"
+    shutil.copytree(TRAINED, folder)
+    vocab = json.loads((folder / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
+    shutil.rmtree(folder / "tokenizer")
+    (folder / "tokenizer").mkdir()
+    (folder / "tokenizer" / "vocab.txt").write_text("".join(f"{piece}\n" for piece in sorted(vocab, key=vocab.get)))
+    (folder / "tokenizer" / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "BertJapaneseTokenizer", "word_tokenizer_type": "basic",
+        "subword_tokenizer_type": "wordpiece", "do_lower_case": True}))
+    slow = spertmt.load(folder, device="cpu")
+    assert not slow.tokenizer.is_fast
+    assert expected_outputs(slow) == expected_outputs(spertmt.load(TRAINED, device="cpu"))
+    assert main(["export", "--format", "onnx", str(folder), str(tmp_path / "out")]) == 2
+    assert "its tokenizer (BertJapaneseTokenizer) exists in Python only" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]

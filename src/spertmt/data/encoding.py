@@ -2,8 +2,10 @@
 
 Alignment uses the fast tokenizer's `word_ids()`, not assumptions about BERT's tokens, so cased
 and uncased BERT, RoBERTa-style encoders (other special tokens and pad ids) and SciBERT/BioBERT
-all work. A word that yields no piece (a control character, say) gets an empty range: a span made
-only of such words pools to zeros.
+all work. A tokenizer that transformers has in Python only (the Japanese BERTs' BertJapaneseTokenizer,
+BERTweet's, PhoBERT's) encodes word by word, as SpERT's own code does for every tokenizer. A word that
+yields no piece (a control character, say) gets an empty range: a span made only of such words pools
+to zeros.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def longest_first(encodings: list[Encoding], batch_size: int, max_pieces: int | 
 
 
 def encode_words(tokenizer, words: list[str]) -> Encoding:
-    """Tokenizes pre-split words with a fast tokenizer and aligns words to pieces.
+    """Tokenizes pre-split words and aligns words to pieces.
 
     Nothing is cut: a document longer than the encoder's window is encoded in overlapping
     windows by the model (SpERTMT.encode).
@@ -70,7 +72,7 @@ def encode_word_lists(tokenizer, word_lists: list[list[str]]) -> list[Encoding]:
     """`encode_words` of many documents in one tokenizer call (a call per document cost as much
     as the span kernels at extraction)."""
     if not getattr(tokenizer, "is_fast", False):
-        raise TypeError(f"spertmt needs a fast tokenizer (word_ids); got {type(tokenizer).__name__}")
+        return [_encode_word_by_word(tokenizer, words) for words in word_lists]
     filled = [words for words in word_lists if words]
     aligned: list[Encoding] = []
     if filled:
@@ -83,6 +85,21 @@ def encode_word_lists(tokenizer, word_lists: list[list[str]]) -> list[Encoding]:
         empty = list(tokenizer([], is_split_into_words=True, add_special_tokens=True)["input_ids"])
     next_aligned = iter(aligned)
     return [next(next_aligned) if words else Encoding(list(empty), [], []) for words in word_lists]
+
+
+def _encode_word_by_word(tokenizer, words: list[str]) -> Encoding:
+    """`encode_words` with a tokenizer that has no `word_ids()`: each word's pieces on their own, then
+    the special tokens around them as the tokenizer places them."""
+    ids: list[int] = []
+    owners: list[int | None] = []
+    for w, word in enumerate(words):
+        pieces = tokenizer.encode(word, add_special_tokens=False)
+        ids += pieces
+        owners += [w] * len(pieces)
+    marked = tokenizer.build_inputs_with_special_tokens([-1])  # where the pieces go among the special tokens
+    before = marked.index(-1)
+    full = marked[:before] + ids + marked[before + 1:]
+    return align_pieces(full, [None] * before + owners + [None] * (len(marked) - before - 1), len(words))
 
 
 def align_pieces(ids: list[int], word_ids: list[int | None], num_words: int) -> Encoding:

@@ -26,6 +26,7 @@ from .documents import (
     read_documents,
     words_seen,
 )
+from .encoding import encode_words
 
 
 def validate(path: str | Path, types: Types | None = None, max_span_width: int = Config.max_span_width,
@@ -82,7 +83,7 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         stats["hyphenated words, whole"] += whole
         stats["hyphenated words, apart"] += apart
         if tokenizer is not None and doc.tokens:
-            pieces = len(tokenizer(doc.tokens, is_split_into_words=True, verbose=False)["input_ids"])
+            pieces = len(encode_words(tokenizer, doc.tokens).input_ids)
             if pieces > max_length:
                 long_docs.append(i)
     stats["entities"] = sum(entity_types.values())

@@ -234,6 +234,10 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
     model_folder, output = Path(model_folder), Path(output)
     model = load_model(model_folder, "cpu")  # checks the folder before anything is written
     tokenizer = load_tokenizer_from(model_folder)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{model_folder}: its tokenizer ({type(tokenizer).__name__}) exists in Python only, and the "
+                         "runtime without torch reads a tokenizer.json (the tokenizers library): this model runs "
+                         "with PyTorch (--runtime torch)")
     pad_id = Collator.for_tokenizer(tokenizer).pad_id
     sentences = training_sentences(model, tokenizer)
     if sentences is None:

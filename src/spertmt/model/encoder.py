@@ -74,9 +74,8 @@ def load_tokenizer(name: str, lowercase: bool | None = None):
         raise ValueError(f"encoder {name!r}: its tokenizer cannot be loaded; one that is a SentencePiece model "
                          f"without tokenizer.json (as DeBERTa v3's) needs {' and '.join(missing)}: pip install "
                          f"'spertmt[sentencepiece]' (transformers said: {reason})") from None
-    if not tokenizer.is_fast:
-        raise ValueError(f"{name}: spertmt needs a fast tokenizer (for word-to-piece alignment)")
-    _space_before_each_word(tokenizer)
+    if tokenizer.is_fast:  # a tokenizer in Python only reads words one by one (data.encoding)
+        _space_before_each_word(tokenizer)
     return tokenizer
 
 
