@@ -211,10 +211,15 @@ def run_chain_probe(tmp_path, **env):
                           text=True)
 
 
+def chain_result(tmp_path, **env) -> dict:
+    """What the chain probe printed, the probe having run to its end."""
+    out = run_chain_probe(tmp_path, **env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_a_library_that_does_not_load_is_one_warning_that_says_why(tmp_path):
-    out = run_chain_probe(tmp_path, SPERTMT_LIBRARY=str(tmp_path / "missing.so"))
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = chain_result(tmp_path, SPERTMT_LIBRARY=str(tmp_path / "missing.so"))
     assert result["native"] is False and result["source"] is None
     assert "missing.so did not load" in result["error"]
     assert len(result["warnings"]) == 1 and result["warnings"][0].startswith("FallbackWarning: ")
@@ -230,9 +235,7 @@ def test_a_source_checkout_imported_unbuilt_is_named_as_such(tmp_path):
     shutil.copytree(Path(spertmt.__file__).parent, checkout / "src" / "spertmt",
                     ignore=shutil.ignore_patterns("_C*.so", "_csrc", "__pycache__"))
     shutil.copytree(ROOT / "csrc", checkout / "csrc")
-    out = run_chain_probe(tmp_path, PYTHONPATH=str(checkout / "src"))
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = chain_result(tmp_path, PYTHONPATH=str(checkout / "src"))
     assert result["native"] is False and "this is the source checkout" in result["error"]
     assert "pip install --no-build-isolation -e ." in result["error"]
     assert "without a C++ compiler" not in result["error"]
@@ -259,9 +262,7 @@ def test_a_package_built_without_torch_says_so_at_import(tmp_path):
     assert wheel.name.endswith("-py3-none-any.whl")  # nothing compiled
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "installed")
-    out = run_chain_probe(tmp_path, PYTHONPATH=str(tmp_path / "installed"))
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = chain_result(tmp_path, PYTHONPATH=str(tmp_path / "installed"))
     assert result["native"] is False and "torch was not importable when it was built" in result["error"]
     assert "pip install --no-build-isolation --no-cache-dir --force-reinstall" in result["error"]
     assert "without a C++ compiler" not in result["error"]
@@ -294,9 +295,7 @@ def test_just_in_time_build_of_the_shipped_sources(tmp_path):
     if not (package / "_csrc").exists():  # an editable install: the checkout's sources
         shutil.copytree(ROOT / "csrc", package / "_csrc")
     env = {"PYTHONPATH": str(package.parent), "SPERTMT_JIT": "1", "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext")}
-    out = run_chain_probe(tmp_path, **env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = chain_result(tmp_path, **env)
     assert result["native"] is True, result["error"]
     assert result["source"].startswith("built just in time")
     jit = run_probe(**env)
