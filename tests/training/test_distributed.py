@@ -56,20 +56,16 @@ def test_sharded_extraction_matches_one_process(tiny_encoder, tmp_path):
                     load_tokenizer(tiny_encoder), model)
     texts = [f"Person {i} lives in City {i}. Ann works for Acme {i}." for i in range(7)]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
-    for output in ("out.jsonl", "out.json"):
-        args = ["-m", "spertmt", "predict", "--quiet", "--device", "cpu", "--model", str(model),
-                "--input", str(tmp_path / "in.txt"), "--batch-size", "2"]
-        _run([sys.executable, *args, "--output", str(tmp_path / ("one_" + output))], tmp_path)
+    args = ["-m", "spertmt", "predict", "--quiet", "--device", "cpu", "--model", str(model),
+            "--input", str(tmp_path / "in.txt"), "--batch-size", "2"]
+    _run([sys.executable, *args, "--output", str(tmp_path / "one.jsonl")], tmp_path)
+    one_rows = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    for output in ("two.jsonl", "two.json"):  # JSON lines, and SpERT JSON's one list joined from the parts
         _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
-              *args, "--output", str(tmp_path / ("two_" + output))], tmp_path)
-        one = (tmp_path / ("one_" + output)).read_text()
-        two = (tmp_path / ("two_" + output)).read_text()
-        if output.endswith(".jsonl"):
-            one_rows = [json.loads(line) for line in one.splitlines()]
-            two_rows = [json.loads(line) for line in two.splitlines()]
-        else:
-            one_rows, two_rows = json.loads(one), json.loads(two)
-        assert len(two_rows) == 7 and not list(tmp_path.glob("two_*.part*"))
+              *args, "--output", str(tmp_path / output)], tmp_path)
+        two = (tmp_path / output).read_text()
+        two_rows = [json.loads(line) for line in two.splitlines()] if output.endswith(".jsonl") else json.loads(two)
+        assert len(two_rows) == 7 and not list(tmp_path.glob("two*.part*"))
         # Same inputs in the same order, same decisions (scores may differ in the last bits).
         assert [_decisions(row) for row in two_rows] == [_decisions(row) for row in one_rows]
 
