@@ -72,7 +72,8 @@ def encode_word_lists(tokenizer, word_lists: list[list[str]]) -> list[Encoding]:
     """`encode_words` of many documents in one tokenizer call (a call per document cost as much
     as the span kernels at extraction)."""
     if not getattr(tokenizer, "is_fast", False):
-        return [_encode_word_by_word(tokenizer, words) for words in word_lists]
+        marked = tokenizer.build_inputs_with_special_tokens([-1])  # where the pieces go among the special tokens
+        return [_encode_word_by_word(tokenizer, words, marked) for words in word_lists]
     filled = [words for words in word_lists if words]
     aligned: list[Encoding] = []
     if filled:
@@ -87,16 +88,15 @@ def encode_word_lists(tokenizer, word_lists: list[list[str]]) -> list[Encoding]:
     return [next(next_aligned) if words else Encoding(list(empty), [], []) for words in word_lists]
 
 
-def _encode_word_by_word(tokenizer, words: list[str]) -> Encoding:
+def _encode_word_by_word(tokenizer, words: list[str], marked: list[int]) -> Encoding:
     """`encode_words` with a tokenizer that has no `word_ids()`: each word's pieces on their own, then
-    the special tokens around them as the tokenizer places them."""
+    the special tokens around them as the tokenizer places them around the -1 of `marked`."""
     ids: list[int] = []
     owners: list[int | None] = []
     for w, word in enumerate(words):
         pieces = tokenizer.encode(word, add_special_tokens=False)
         ids += pieces
         owners += [w] * len(pieces)
-    marked = tokenizer.build_inputs_with_special_tokens([-1])  # where the pieces go among the special tokens
     before = marked.index(-1)
     full = marked[:before] + ids + marked[before + 1:]
     return align_pieces(full, [None] * before + owners + [None] * (len(marked) - before - 1), len(words))

@@ -30,6 +30,7 @@ from ..files import atomic_folder, give_default_permissions, is_written_for
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from ..model import packed
 from ..model.encoder import position_limit
+from .engines.onnx import CPU_DISABLED_OPTIMIZERS
 from .int8_check import INT8_TOLERANCE, dev_documents, f1_on, losses
 from .portable import load_portable, release_numbers
 from .quantize import CALIBRATION_SENTENCES, ffn_output_nodes, quantize_encoder, quiet_tools
@@ -190,8 +191,9 @@ def export_encoder(encoder: torch.nn.Module, path: Path, packs: bool = True) -> 
 
 
 def _differs_from_pytorch(encoder: _LastHiddenState, path: Path) -> str | None:
-    """None where ONNX Runtime, running the graph at `path`, gives `encoder`'s hidden states at every
-    real piece of a padded batch of a shape other than the export's example; else what differs."""
+    """None where ONNX Runtime, running the graph at `path` as both runtimes do, gives `encoder`'s hidden
+    states at every real piece of a padded batch of a shape other than the export's example; else what
+    differs."""
     import numpy as np
 
     ort = _onnxruntime()
@@ -204,7 +206,8 @@ def _differs_from_pytorch(encoder: _LastHiddenState, path: Path) -> str | None:
     options = ort.SessionOptions()
     options.log_severity_level = 4  # the failure is reported here, not logged by ONNX Runtime as well
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=CPU_DISABLED_OPTIMIZERS)  # as extraction runs it
         got = session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})[0]
     except Exception as error:  # ONNX Runtime's errors share no base class but Exception
         return f"ONNX Runtime cannot run its graph ({str(error).strip().splitlines()[0][:300]})"
