@@ -65,22 +65,27 @@ def __dir__() -> list[str]:
 
 @overload
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: Literal["torch"] = "torch",
-         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor: ...
+         revision: str | None = None, cache_dir: str | Path | None = None, *,
+         trust_remote_code: bool = False) -> Extractor: ...
 @overload
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
-         revision: str | None = None, cache_dir: str | Path | None = None) -> ExtractorLike: ...
+         revision: str | None = None, cache_dir: str | Path | None = None, *,
+         trust_remote_code: bool = False) -> ExtractorLike: ...
 
 
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
-         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor | ExtractorLike:
+         revision: str | None = None, cache_dir: str | Path | None = None, *,
+         trust_remote_code: bool = False) -> Extractor | ExtractorLike:
     """Loads a trained model folder or a hub repo id ("org/name"): a spertmt.Extractor (see
     `spertmt.inference.extractor`). With runtime "onnx", a folder (or a repo) written by `spertmt
     export --format onnx` runs on the CPU without torch or transformers (a PortableExtractor,
     spertmt.inference.portable); both satisfy `spertmt.ExtractorLike` (the same `extract` and
-    `predict`). Precision "fp32" or "int8" with runtime "onnx"."""
+    `predict`). Precision "fp32" or "int8" with runtime "onnx". `trust_remote_code`: run the encoder's
+    own Python code, where the model has some (an encoder trained with `trust_remote_code = true`)."""
     from .inference.loading import load_extractor
 
-    return load_extractor(folder, device, precision, runtime, revision, cache_dir)
+    return load_extractor(folder, device, precision, runtime, revision, cache_dir,
+                          trust_remote_code=trust_remote_code)
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,

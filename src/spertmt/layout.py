@@ -17,6 +17,7 @@ class ModelFiles:
     WEIGHTS = "model.safetensors"  # format 3
     LEGACY_WEIGHTS = "weights.pt"  # formats 1 and 2: torch's pickle
     ENCODER_CONFIG = "encoder_config.json"
+    ENCODER_CODE = "encoder"  # a folder: an encoder's own Python code and config.json, when it has some
     TOKENIZER = "tokenizer"  # a folder
     TYPES = "types.json"
     CONFIG = "config.json"

@@ -24,6 +24,13 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="torch", metavar="ENGINE",
                         help="torch (default), or onnx: a model folder written by spertmt export, on ONNX Runtime "
                              "(on the CPU the whole model, without torch); or an engine a package registers")
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run the encoder's own Python code, where the model has some (its encoder/ folder): "
+                             "only for code you trust")
 
 
 def add_path_arguments(parser: argparse.ArgumentParser, *paths: tuple[str, str]) -> None:
@@ -167,4 +174,5 @@ def add_dev_set_arguments(parser: argparse.ArgumentParser, writes: str, prints: 
     parser.add_argument("--batch-size", type=int, default=Config.eval_batch_size,
                         help="documents per batch (default %(default)s)")
     add_device_argument(parser)
+    add_trust_argument(parser)
     add_quiet_argument(parser)

@@ -31,7 +31,8 @@ def _eval(args: argparse.Namespace) -> int:
               f"built or trained); eval can change {', '.join(PREDICTION_KEYS)}", file=sys.stderr)
         return 2
     # An exported folder on the ONNX runtime scores without torch (scoring is plain Python).
-    extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime)
+    extractor = load_extractor(args.model, device=args.device, precision=args.precision, runtime=args.runtime,
+                               trust_remote_code=args.trust_remote_code)
     config = extractor.config.override(overrides).resolved()
     extractor.set_prediction_settings(**{key: getattr(config, key) for key in keys})
     threshold = args.threshold if args.threshold is not None else (config.threshold if "threshold" in keys else None)

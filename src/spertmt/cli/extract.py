@@ -27,7 +27,8 @@ def _predict(args: argparse.Namespace) -> int:
 
         job = Distributed(args.device)  # under torchrun: each process extracts its share, rank 0 joins the parts
         world, rank, device = job.world, job.rank, str(job.device)
-    extractor = load_extractor(args.model, device=device, precision=args.precision, runtime=args.runtime)
+    extractor = load_extractor(args.model, device=device, precision=args.precision, runtime=args.runtime,
+                               trust_remote_code=args.trust_remote_code)
     if is_stdio(args.input) and sys.stdin.isatty():  # nothing piped in: say what it waits for
         print("reading texts from standard input, one per line; end with Ctrl-D", file=sys.stderr)
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
@@ -121,7 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
     listening = _listening_socket(args.host, args.port)
     model = ModelThread()  # the model loads on the thread that runs its batches (serve.batching.ModelThread)
     extractor = model.submit(load_extractor, args.model, device=args.device, precision=args.precision,
-                             runtime=args.runtime, threads=args.threads).result()
+                             runtime=args.runtime, threads=args.threads,
+                             trust_remote_code=args.trust_remote_code).result()
     app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime},
                      thread=model)
     print(f"spertmt serve: {args.model} on http://{args.host}:{listening.getsockname()[1]} (POST /v1/extract, "

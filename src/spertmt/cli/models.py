@@ -10,6 +10,7 @@ from .common import (
     add_dev_set_arguments,
     add_path_arguments,
     add_quiet_argument,
+    add_trust_argument,
     local_folder,
     probability,
     read_dev_set,
@@ -24,7 +25,8 @@ def _export(args: argparse.Namespace) -> int:
     from ..repos import resolve_model_folder
 
     output = export_onnx(resolve_model_folder(args.model), args.output, data=args.data,
-                         int8_tolerance=None if args.no_int8_check else args.int8_tolerance, progress=not args.quiet)
+                         int8_tolerance=None if args.no_int8_check else args.int8_tolerance, progress=not args.quiet,
+                         trust_remote_code=args.trust_remote_code)
     print(f"wrote {output / ONNX_FILES['fp32']}, {ONNX_FILES['int8']} and the heads' graphs; run them with "
           f"--model {output} --runtime onnx --precision fp32 (or int8), or without torch in Python: "
           f"spertmt.load({str(output)!r}, runtime='onnx')")
@@ -54,6 +56,7 @@ def export_arguments(commands) -> None:
                         help="F1 points (NER or RE+) int8 may lose on that dev set before the int8 encoder is "
                              f"written again with its feed-forward output layers in fp32 (default {INT8_TOLERANCE})")
     export.add_argument("--no-int8-check", action="store_true", help="write the int8 encoder without checking it")
+    add_trust_argument(export)
     add_quiet_argument(export)
     export.set_defaults(func=_export)
 
@@ -62,7 +65,7 @@ def _push(args: argparse.Namespace) -> int:
     from ..inference.loading import load_extractor
 
     card = {key: value for key, value in (("language", args.language), ("license", args.license)) if value}
-    extractor = load_extractor(args.model, device="cpu")
+    extractor = load_extractor(args.model, device="cpu", trust_remote_code=args.trust_remote_code)
     url = extractor.push_to_hub(args.repo_id, private=args.private or None, token=args.token,
                                 commit_message=args.message, revision=args.revision, **card)
     print(f"pushed {args.model} to {args.repo_id}: {url}\nload it with spertmt.load({args.repo_id!r})")
@@ -79,6 +82,7 @@ def push_arguments(commands) -> None:
     push.add_argument("--message", default="Upload spertmt model", help="commit message")
     push.add_argument("--language", help="the model card's language (default: en for the offline encoder)")
     push.add_argument("--license", help="the model card's license, e.g. mit or cc-by-4.0")
+    add_trust_argument(push)
     push.set_defaults(func=_push)
 
 
@@ -88,7 +92,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     if args.confidence is not None and args.target_precision is None:
         raise ValueError("--confidence is the confidence of --target-precision's bound: give a target too")
-    extractor = load_extractor(args.model, device=args.device)
+    extractor = load_extractor(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
     local_folder(extractor, args.model, "tune-threshold", "thresholds.json", args.dry_run)
     documents = read_dev_set(args.data, extractor, "to tune θ on")
     calibrated = extractor.calibration is not None
@@ -126,7 +130,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..inference.loading import load_extractor
     from ..inference.thresholds import format_calibration
 
-    extractor = load_extractor(args.model, device=args.device)
+    extractor = load_extractor(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
     local_folder(extractor, args.model, "calibrate", "calibration.json", args.dry_run)
     documents = read_dev_set(args.data, extractor, "to calibrate on")
     print(format_calibration(extractor.calibrate(documents, batch_size=args.batch_size, progress=not args.quiet)))

@@ -31,13 +31,15 @@ class BatchPredictor:
 
     def __init__(self, model: str, device: str = "auto", batch_size: int | None = None, precision: str = "fp32",
                  threshold: float | None = None, relations: bool = True, text_column: str = "text",
-                 threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS, runtime: str = "torch"):
+                 threads: int | None = None, max_sentence_words: int = MAX_SENTENCE_WORDS, runtime: str = "torch",
+                 trust_remote_code: bool = False):
         """`model`: a model folder or hub repo id; `batch_size`: sentences per forward pass at most
         (default: the engine's, Extractor.extract; Ray's own batch_size is rows per call); `threads`:
         CPU threads in this worker (default: the runtime's);
-        `runtime` "onnx" on a folder from `spertmt export --format onnx`: workers without torch."""
+        `runtime` "onnx" on a folder from `spertmt export --format onnx`: workers without torch;
+        `trust_remote_code`: run the encoder's own Python code, where the model has some."""
         self.model, self.device, self.batch_size, self.precision = model, device, batch_size, precision
-        self.runtime = runtime
+        self.runtime, self.trust_remote_code = runtime, trust_remote_code
         self.threshold, self.relations, self.text_column = threshold, relations, text_column
         self.threads, self.max_sentence_words = threads, max_sentence_words
         self._extractor = None
@@ -49,7 +51,8 @@ class BatchPredictor:
     def extractor(self):
         if self._extractor is None:
             self._extractor = load_extractor(self.model, device=self.device, precision=self.precision,
-                                         runtime=self.runtime, threads=self.threads)
+                                         runtime=self.runtime, threads=self.threads,
+                                         trust_remote_code=self.trust_remote_code)
         return self._extractor
 
     def __call__(self, batch):

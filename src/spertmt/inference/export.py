@@ -219,7 +219,8 @@ def _differs_from_pytorch(encoder: _LastHiddenState, path: Path) -> str | None:
 
 
 def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path | None = None,
-                int8_tolerance: float | None = INT8_TOLERANCE, progress: bool = False) -> Path:
+                int8_tolerance: float | None = INT8_TOLERANCE, progress: bool = False,
+                trust_remote_code: bool = False) -> Path:
     """Writes `output`: a copy of the model folder with its encoder as `encoder.onnx` and
     `encoder-int8.onnx` and its heads as `entities.onnx` and `relations.onnx` with `manifest.json`
     (`export_heads`), loadable with `load(output, runtime="onnx")`, which then needs no torch
@@ -229,14 +230,15 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
     checked on the dev set `data` (default: the model's own, int8_check.dev_documents) against
     fp32, and written again with its feed-forward output layers in fp32 where it loses more than
     `int8_tolerance` F1 points (`choose_int8`; None: no check); `progress`: a line for each stage
-    and a bar over each pass of the check."""
+    and a bar over each pass of the check. `trust_remote_code`: run the encoder's own code where the
+    folder has some (folder.load_model); the exported graphs run without it."""
     from ..data.batching import Collator
     from ..model.folder import load_model, load_tokenizer_from
 
     check_export_tools()
     model_folder, output = Path(model_folder), Path(output)
-    model = load_model(model_folder, "cpu")  # checks the folder before anything is written
-    tokenizer = load_tokenizer_from(model_folder)
+    model = load_model(model_folder, "cpu", trust_remote_code)  # checks the folder before anything is written
+    tokenizer = load_tokenizer_from(model_folder, trust_remote_code)
     if not tokenizer.is_fast:
         raise ValueError(f"{model_folder}: its tokenizer ({type(tokenizer).__name__}) exists in Python only, and the "
                          "runtime without torch reads a tokenizer.json (the tokenizers library): this model runs "

@@ -126,7 +126,8 @@ class Extractor(EngineExtractor):
 
 
 def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
-         revision: str | None = None, cache_dir: str | Path | None = None) -> Extractor:
+         revision: str | None = None, cache_dir: str | Path | None = None,
+         trust_remote_code: bool = False) -> Extractor:
     """Loads a model folder written by training (`<output>/best` or `<output>/last`) or
     `save_pretrained`, or a hub repo id ("org/name", at `revision`) through the hub's cache
     (`cache_dir`, default the hub's; offline with HF_HUB_OFFLINE=1 once it is there).
@@ -136,7 +137,8 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     hardware has bf16 units, recent x86 CPUs and GPUs); "int8" (int8 linear layers, CPU: faster,
     about 1 RE+ point lower); "auto" (bf16 on a GPU or a CPU with bf16 units, else fp32; `spertmt
     info` says which). runtime "onnx" runs the encoder with ONNX Runtime from a folder written by
-    `spertmt export --format onnx`. Save (`save_pretrained`) from a model loaded in fp32."""
+    `spertmt export --format onnx`. Save (`save_pretrained`) from a model loaded in fp32.
+    `trust_remote_code`: run the encoder's own Python code, where the folder has some (encoder/)."""
     from ..repos import resolve_model_folder
 
     resolved = resolve_device(device)
@@ -145,7 +147,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     thresholds, stored = None, folder / ModelFiles.THRESHOLDS
     if stored.exists():
         thresholds = check_thresholds(read_folder_json(folder, ModelFiles.THRESHOLDS), str(stored))
-    model = load_model(folder, resolved)
+    model = load_model(folder, resolved, trust_remote_code)
     prepare_encoder(model, folder, precision, runtime, resolved)
-    return Extractor(model, load_tokenizer_from(folder), resolved, thresholds, precision, runtime, folder,
-                     read_calibration(folder))
+    tokenizer = load_tokenizer_from(folder, trust_remote_code)
+    return Extractor(model, tokenizer, resolved, thresholds, precision, runtime, folder, read_calibration(folder))

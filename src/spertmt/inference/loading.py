@@ -57,20 +57,21 @@ def engine(name: str) -> Engine:
     return ENGINES[name]
 
 
-def _pytorch(folder: Path, device: str, precision: str, threads: int | None, encoder_runtime: str = "torch"):
+def _pytorch(folder: Path, device: str, precision: str, threads: int | None, trust_remote_code: bool = False,
+             encoder_runtime: str = "torch"):
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     from .extractor import load
 
-    return load(folder, device, precision, encoder_runtime)
+    return load(folder, device, precision, encoder_runtime, trust_remote_code=trust_remote_code)
 
 
-def _onnx(folder: Path, device: str, precision: str, threads: int | None):
-    if device in ("auto", "cpu") and is_portable(folder):
+def _onnx(folder: Path, device: str, precision: str, threads: int | None, trust_remote_code: bool = False):
+    if device in ("auto", "cpu") and is_portable(folder):  # the graphs: no Python code of the folder runs
         return load_portable(folder, "fp32" if precision == "auto" else precision, threads)
-    return _pytorch(folder, device, precision, threads, encoder_runtime="onnx")
+    return _pytorch(folder, device, precision, threads, trust_remote_code, encoder_runtime="onnx")
 
 
 register_engine("torch", _pytorch, "PyTorch; the encoder in fp32, bf16 or int8")
@@ -79,10 +80,14 @@ register_engine("onnx", _onnx, "ONNX Runtime: an exported folder without torch o
 
 
 def load_extractor(model: str | Path, device: str = "auto", precision: str = "fp32", runtime: str = "torch",
-                   revision: str | None = None, cache_dir: str | Path | None = None, threads: int | None = None):
+                   revision: str | None = None, cache_dir: str | Path | None = None, threads: int | None = None,
+                   trust_remote_code: bool = False):
     """The extractor of a model folder or a hub repo id (at `revision`, through the hub's cache
-    `cache_dir`), run by the engine `runtime`; `threads`: the CPU threads it uses (default: its own)."""
+    `cache_dir`), run by the engine `runtime`; `threads`: the CPU threads it uses (default: its own);
+    `trust_remote_code`: run the encoder's own Python code where the folder has some (an engine that
+    runs Python code of a folder takes it as a keyword; it is passed only when true)."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads (the model's CPU threads) must be a whole number of at least 1, not {threads!r}")
     chosen = engine(runtime)
-    return chosen.load(resolve_model_folder(model, revision, cache_dir), device, precision, threads)
+    consent = {"trust_remote_code": True} if trust_remote_code else {}
+    return chosen.load(resolve_model_folder(model, revision, cache_dir), device, precision, threads, **consent)

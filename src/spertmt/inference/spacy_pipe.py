@@ -58,16 +58,17 @@ if not Doc.has_extension("relations"):  # GLiREL's name too: theirs stays when i
 @Language.factory("spertmt", default_config={
     "model": None, "device": "auto", "precision": "fp32", "runtime": "torch", "threshold": None, "relations": True,
     "extract_batch_size": None, "max_sentence_words": MAX_SENTENCE_WORDS, "spans_key": "spertmt",
-    "set_ents": True})
+    "set_ents": True, "trust_remote_code": False})
 def make_spertmt(nlp: Language, name: str, model: str | None, device: str, precision: str, runtime: str,
                  threshold: float | None, relations: bool, extract_batch_size: int | None, max_sentence_words: int,
-                 spans_key: str, set_ents: bool) -> "SpertmtComponent":
+                 spans_key: str, set_ents: bool, trust_remote_code: bool) -> "SpertmtComponent":
     if not model:
         raise ValueError('the spertmt component needs a model: nlp.add_pipe("spertmt", config={"model": FOLDER or '
                          'REPO_ID})')
     return SpertmtComponent(model, device=device, precision=precision, threshold=threshold, relations=relations,
                             extract_batch_size=extract_batch_size, max_sentence_words=max_sentence_words,
-                            spans_key=spans_key, set_ents=set_ents, runtime=runtime)
+                            spans_key=spans_key, set_ents=set_ents, runtime=runtime,
+                            trust_remote_code=trust_remote_code)
 
 
 class SpertmtComponent:
@@ -76,8 +77,10 @@ class SpertmtComponent:
     def __init__(self, model, device: str = "auto", precision: str = "fp32", threshold: float | None = None,
                  relations: bool = True, extract_batch_size: int | None = None,
                  max_sentence_words: int = MAX_SENTENCE_WORDS,
-                 spans_key: str = "spertmt", set_ents: bool = True, runtime: str = "torch"):
-        self.extractor = (load_extractor(model, device=device, precision=precision, runtime=runtime)
+                 spans_key: str = "spertmt", set_ents: bool = True, runtime: str = "torch",
+                 trust_remote_code: bool = False):
+        self.extractor = (load_extractor(model, device=device, precision=precision, runtime=runtime,
+                                         trust_remote_code=trust_remote_code)
                           if isinstance(model, (str, Path)) else model)
         self.threshold, self.relations = threshold, relations
         self.extract_batch_size, self.max_sentence_words = extract_batch_size, max_sentence_words

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -34,9 +35,16 @@ def resolve_encoder(name: str) -> str:
     return str(offline_encoder_path()) if name == OFFLINE_ENCODER else name
 
 
-def _from_pretrained(auto_class, name: str, **kwargs):
+REMOTE_CODE_CONSENT = ("trust_remote_code = true in the config (--set trust_remote_code=true) to train it, "
+                       "trust_remote_code=True (--trust-remote-code) to load a model folder with it")
+
+
+def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **kwargs):
     """`auto_class.from_pretrained` of an encoder's name; where transformers cannot find it (no network,
-    a name mistyped, a folder without the files) an OSError that names the encoder and what to give."""
+    a name mistyped, a folder without the files) an OSError that names the encoder and what to give.
+    An encoder that ships its own Python code (auto_map in its config.json) loads only with
+    `trust_remote_code`; without it a ValueError names the setting (transformers would ask at a
+    terminal, then name its own argument)."""
     where = resolve_encoder(name)
     folder = Path(where).expanduser()
     if folder.is_absolute() or where.startswith((".", "~")) or folder.exists():  # a folder, not a hub name
@@ -45,8 +53,14 @@ def _from_pretrained(auto_class, name: str, **kwargs):
         if not (folder / "config.json").exists():  # else transformers' errors speak of tokenizer backends
             raise OSError(f"encoder {name!r}: the folder holds no config.json; an encoder folder is what "
                           "save_pretrained writes (config.json, the weights, the tokenizer's files)")
+        if not trust_remote_code and _names_own_code(folder / "config.json"):
+            raise _untrusted(name)
     try:
-        return auto_class.from_pretrained(where, **kwargs)
+        return auto_class.from_pretrained(where, trust_remote_code=trust_remote_code, **kwargs)
+    except ValueError as error:
+        if trust_remote_code or "trust_remote_code" not in str(error):
+            raise
+        raise _untrusted(name) from None
     except OSError as error:
         offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -56,14 +70,26 @@ def _from_pretrained(auto_class, name: str, **kwargs):
                       f"{OFFLINE_ENCODER!r}") from None
 
 
-def load_tokenizer(name: str, lowercase: bool | None = None):
+def _names_own_code(config_json: Path) -> bool:
+    try:
+        return has_own_code(json.loads(config_json.read_text(encoding="utf-8")))
+    except (ValueError, AttributeError):  # not JSON, not an object: transformers names the problem
+        return False
+
+
+def _untrusted(name: str) -> ValueError:
+    return ValueError(f"encoder {name!r} runs its own Python code (its config.json names its classes in auto_map); "
+                      f"spertmt runs that code only where you say you trust it: {REMOTE_CODE_CONSENT}")
+
+
+def load_tokenizer(name: str, lowercase: bool | None = None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     kwargs = {"use_fast": True}
     if lowercase is not None:
         kwargs["do_lower_case"] = lowercase
     try:
-        tokenizer = _from_pretrained(AutoTokenizer, name, **kwargs)
+        tokenizer = _from_pretrained(AutoTokenizer, name, trust_remote_code, **kwargs)
     except (ValueError, ImportError) as error:
         missing = _missing_sentencepiece_packages()
         if not missing:
@@ -96,8 +122,6 @@ def _space_before_each_word(tokenizer) -> None:
     spertmt hands the tokenizer words one by one, so a byte-level pre-tokenizer that adds no space
     before them is made to (its add_prefix_space), as in running text. The tokenizer saved with a model
     holds the change, so the model's folder and the runtime without torch read words the same way."""
-    import json
-
     from tokenizers import Tokenizer
 
     backend = tokenizer.backend_tokenizer
@@ -123,16 +147,41 @@ def position_limit(encoder) -> int:
     return limit - (padding + 1) if padding is not None else limit
 
 
-def load_encoder(name: str):
+def load_encoder(name: str, trust_remote_code: bool = False):
     from transformers import AutoModel
 
-    return _from_pretrained(AutoModel, name)
+    return _from_pretrained(AutoModel, name, trust_remote_code)
 
 
-def encoder_from_config(config_dict: dict):
-    """An encoder with the architecture of `config_dict` (weights come from a checkpoint)."""
+def has_own_code(encoder_config: dict) -> bool:
+    """Whether an encoder's config (a dict) names classes of its own code (auto_map) rather than
+    transformers' built-in ones."""
+    return bool(encoder_config.get("auto_map"))
+
+
+def save_own_code(encoder, folder: Path) -> None:
+    """An encoder with its own code, as `encoder_from_config` rebuilds it: the Python files that define
+    its model and config classes (with the files they import), and config.json naming them in auto_map
+    as files of this folder (a hub encoder's auto_map may name another repo's, "owner/repo--module.Class")."""
+    from transformers.dynamic_module_utils import custom_object_save
+
+    folder.mkdir()
+    config = encoder.config.to_dict()
+    config["auto_map"] = {}
+    for obj, auto_class in ((encoder.config, "AutoConfig"), (encoder, "AutoModel")):
+        custom_object_save(obj, folder)
+        config["auto_map"][auto_class] = f"{type(obj).__module__.rsplit('.', 1)[-1]}.{type(obj).__name__}"
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def encoder_from_config(config_dict: dict, own_code: Path | None = None):
+    """An encoder with the architecture of `config_dict` (weights come from a checkpoint); one with its
+    own code is built from the folder `save_own_code` wrote (its code runs: the caller has the consent)."""
     from transformers import AutoConfig, AutoModel
 
+    if own_code is not None:
+        return AutoModel.from_config(AutoConfig.from_pretrained(own_code, trust_remote_code=True),
+                                     trust_remote_code=True)
     config_dict = dict(config_dict)
     model_type = config_dict.pop("model_type")
     return AutoModel.from_config(AutoConfig.for_model(model_type, **config_dict))

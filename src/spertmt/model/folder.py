@@ -1,7 +1,8 @@
 """Model folders: everything needed to predict, with no download.
 
 A folder holds `model.safetensors` (the state dict; format 1 and 2 folders have `weights.pt`,
-torch's pickle), `encoder_config.json` (the encoder's architecture), `tokenizer/`, `types.json`,
+torch's pickle), `encoder_config.json` (the encoder's architecture; `encoder/` holds the encoder's
+own Python code where it has some, which loads only with trust_remote_code), `tokenizer/`, `types.json`,
 `config.json` (the full run configuration) and `version.json`, and may hold `thresholds.json`
 (θ tuned on dev) and `README.md` (a model card, spertmt.model.hub). It is written to a temporary
 folder first and then renamed, so an interrupted save never leaves half a checkpoint behind.
@@ -20,7 +21,7 @@ from ..config import Config
 from ..data.documents import Types
 from ..files import atomic_folder, give_default_permissions
 from ..layout import CHECKPOINTS, ModelFiles
-from .encoder import encoder_from_config
+from .encoder import encoder_from_config, has_own_code, save_own_code
 from .spertmt import SpERTMT
 
 # 3: weights in safetensors (no pickle: safe to load from the hub). 2: the heads are modules of
@@ -37,7 +38,10 @@ def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -
     with atomic_folder(folder, markers=ModelFiles.MARKERS) as tmp:
         save_file(model.state_dict(), tmp / ModelFiles.WEIGHTS, metadata={"format": "pt"})
         give_default_permissions(tmp / ModelFiles.WEIGHTS)
-        (tmp / ModelFiles.ENCODER_CONFIG).write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
+        encoder_config = model.encoder.config.to_dict()
+        (tmp / ModelFiles.ENCODER_CONFIG).write_text(json.dumps(encoder_config, indent=2))
+        if has_own_code(encoder_config):
+            save_own_code(model.encoder, tmp / ModelFiles.ENCODER_CODE)
         tokenizer.save_pretrained(tmp / ModelFiles.TOKENIZER)
         (tmp / ModelFiles.TYPES).write_text(json.dumps(model.types.to_dict(), indent=2))
         model.config.save(tmp / ModelFiles.CONFIG)
@@ -78,14 +82,16 @@ def _check_folder(folder: Path) -> dict:
     return version
 
 
-def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTMT:
+def load_model(folder: str | Path, device: str | torch.device = "cpu", trust_remote_code: bool = False) -> SpERTMT:
     """The model of a folder written by `save_checkpoint`, in eval mode on `device`. A missing or
-    damaged file raises a ModelFolderError that names the folder and the file."""
+    damaged file raises a ModelFolderError that names the folder and the file. An encoder with its own
+    code (encoder/) runs that code, so it loads only with `trust_remote_code`."""
     folder = Path(folder)
     version = _check_folder(folder)
     config = Config.from_dict(read_folder_json(folder, ModelFiles.CONFIG), str(folder / ModelFiles.CONFIG))
     types = Types.from_dict(read_folder_json(folder, ModelFiles.TYPES), str(folder / ModelFiles.TYPES))
-    encoder = encoder_from_config(read_folder_json(folder, ModelFiles.ENCODER_CONFIG))
+    encoder_config = read_folder_json(folder, ModelFiles.ENCODER_CONFIG)
+    encoder = encoder_from_config(encoder_config, _own_code(folder, encoder_config, trust_remote_code))
     model = SpERTMT(config, types, encoder)
     name = ModelFiles.WEIGHTS if version["format"] >= 3 else ModelFiles.LEGACY_WEIGHTS
     weights = folder / name
@@ -106,6 +112,23 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> SpERTM
     except Exception as error:  # other shapes, other parameters
         raise ModelFolderError(f"{folder}: {name} cannot be loaded ({_first_line(error)}); {_HINT}") from None
     return model.to(device).eval()
+
+
+def _own_code(folder: Path, encoder_config: dict, trusted: bool) -> Path | None:
+    """The folder of the encoder's own code, where it has some and the caller trusts it."""
+    if not has_own_code(encoder_config):
+        return None
+    code = folder / ModelFiles.ENCODER_CODE
+    if not (code / "config.json").exists():
+        raise ModelFolderError(f"{folder}: its encoder has code of its own (auto_map in {ModelFiles.ENCODER_CONFIG}) "
+                               f"but {ModelFiles.ENCODER_CODE}/ that holds it is missing; {_HINT}")
+    if not trusted:
+        files = ", ".join(sorted(p.name for p in code.glob("*.py")))
+        raise ModelFolderError(f"{folder}: its encoder runs its own Python code ({ModelFiles.ENCODER_CODE}/: {files}); "
+                               "spertmt runs it only where you say you trust it: trust_remote_code=True in Python, "
+                               "--trust-remote-code on the command line (an exported folder runs without it: "
+                               "--runtime onnx)")
+    return code
 
 
 def _first_line(error: Exception) -> str:
@@ -138,13 +161,13 @@ def _check_types_match(folder: Path, name: str, state: dict, model: SpERTMT) -> 
             f"these weights; {_HINT}")
 
 
-def load_tokenizer_from(folder: str | Path):
+def load_tokenizer_from(folder: str | Path, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     folder = Path(folder)
     if not (folder / ModelFiles.TOKENIZER).is_dir():
         raise ModelFolderError(f"{folder}: tokenizer/ is missing; {_HINT}")
     try:
-        return AutoTokenizer.from_pretrained(folder / "tokenizer", use_fast=True)
+        return AutoTokenizer.from_pretrained(folder / "tokenizer", use_fast=True, trust_remote_code=trust_remote_code)
     except Exception as error:
         raise ModelFolderError(f"{folder}: tokenizer/ cannot be loaded ({error}); {_HINT}") from None

@@ -35,7 +35,7 @@ def final_evaluation(trainer: Trainer) -> dict:
     model, tokenizer, types, progress = trainer.model, trainer.tokenizer, trainer.types, trainer.progress
     dev_docs, test_docs = trainer.dev_docs, trainer.test_docs
     dev_metrics = trainer.state.dev_metrics
-    best = load_model(run.best, device=device)
+    best = load_model(run.best, device=device, trust_remote_code=cfg.trust_remote_code)  # the code trained with
     thresholds: dict[str, dict] = {LAST: {}, BEST: {}}
     calibrations: dict[str, Calibration | None] = {LAST: None, BEST: None}
     for name, trained_model in ((LAST, model), (BEST, best)) if dev_docs else ():

@@ -128,8 +128,8 @@ class Trainer:
 
         self.log = JsonLog(self.run.log)
         seed_everything(cfg.seed)
-        self.tokenizer = tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase)
-        self.model = model = SpERTMT(cfg, types, load_encoder(cfg.encoder)).to(self.device)
+        self.tokenizer = tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase, cfg.trust_remote_code)
+        self.model = model = SpERTMT(cfg, types, load_encoder(cfg.encoder, cfg.trust_remote_code)).to(self.device)
         if model.config.flat_ner is None:  # raw-text extraction's decoding, from the training data (config.py)
             model.set_prediction_settings(flat_ner=not has_overlapping_entities(self.train_docs))
         if model.config.hyphenated_words is None:  # and its words

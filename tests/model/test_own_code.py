@@ -1,0 +1,125 @@
+"""Encoders that ship their own Python code (auto_map in config.json, as GTE multilingual's or
+jina's): trained, saved, loaded and exported only where the user says they trust that code."""
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+
+import spertmt
+from spertmt.cli import main
+from spertmt.model.folder import ModelFolderError
+
+CONFIGURATION = '''from transformers import BertConfig
+
+
+class OwnConfig(BertConfig):
+    model_type = "own-bert"
+'''
+MODELING = '''from transformers import BertModel
+
+from .configuration_own import OwnConfig
+
+
+class OwnModel(BertModel):
+    config_class = OwnConfig
+'''
+
+
+@pytest.fixture(scope="module")
+def own_encoder(tiny_encoder, tmp_path_factory):
+    """The tiny BERT as a hub repo with code of its own lays it out: its classes in two Python files
+    that config.json names."""
+    folder = tmp_path_factory.mktemp("own-code") / "encoder"
+    shutil.copytree(tiny_encoder, folder)
+    (folder / "configuration_own.py").write_text(CONFIGURATION)
+    (folder / "modeling_own.py").write_text(MODELING)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="own-bert", architectures=["OwnModel"],
+                  auto_map={"AutoConfig": "configuration_own.OwnConfig", "AutoModel": "modeling_own.OwnModel"})
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture
+def trained(own_encoder, tiny_config, tmp_path):
+    """A model trained on a copy of that encoder with the consent, the copy then removed: the model
+    folder must hold all it needs."""
+    source = tmp_path / "encoder"
+    shutil.copytree(own_encoder, source)
+    spertmt.train(replace(tiny_config, encoder=str(source), trust_remote_code=True), tmp_path / "run", progress=False)
+    shutil.rmtree(source)
+    return tmp_path / "run" / "best"
+
+
+def test_training_an_encoder_with_its_own_code_needs_the_consent(own_encoder, tiny_config, tmp_path):
+    config = replace(tiny_config, encoder=str(own_encoder))
+    with pytest.raises(ValueError, match=r"runs its own Python code .*trust_remote_code = true"):
+        spertmt.train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "last").exists()
+
+
+def test_the_model_folder_keeps_the_code_and_loads_it_only_with_the_consent(trained):
+    code = trained / "encoder"
+    assert sorted(p.name for p in code.iterdir()) == ["config.json", "configuration_own.py", "modeling_own.py"]
+    assert json.loads((code / "config.json").read_text())["auto_map"] == {
+        "AutoConfig": "configuration_own.OwnConfig", "AutoModel": "modeling_own.OwnModel"}
+    with pytest.raises(ModelFolderError, match=r"encoder/: configuration_own.py, modeling_own.py.*trust_remote_code"):
+        spertmt.load(trained, device="cpu")
+
+    extractor = spertmt.load(trained, device="cpu", trust_remote_code=True)
+    assert type(extractor.model.encoder).__name__ == "OwnModel"
+    # saved again, it is the same model: the code travels with every copy
+    again = spertmt.load(extractor.save_pretrained(trained.parent / "again"), device="cpu", trust_remote_code=True)
+    text = "John Smith works for Acme Corp in Berlin ."
+    assert again.extract(text) == extractor.extract(text)
+
+
+def test_the_commands_take_the_consent_and_an_export_runs_without_it(trained, tmp_path, capsys):
+    texts = tmp_path / "in.txt"
+    texts.write_text("John Smith works for Acme Corp in Berlin .\nMary lives in Paris .\n")
+    assert main(["predict", "--model", str(trained), "--input", str(texts), "--output", str(tmp_path / "a.jsonl"),
+                 "--quiet"]) == 2
+    assert "--trust-remote-code" in capsys.readouterr().err
+    low = ["--threshold", "0.2"]  # a model trained one epoch on the fixture: a low θ gives it decisions to compare
+    assert main(["predict", "--model", str(trained), "--input", str(texts), "--output", str(tmp_path / "a.jsonl"),
+                 "--quiet", "--trust-remote-code", *low]) == 0
+
+    pytest.importorskip("onnxscript", reason="the onnx extra: pip install 'spertmt[onnx]'")
+    exported = tmp_path / "onnx"
+    assert main(["export", str(trained), str(exported), "--no-int8-check", "--quiet"]) == 2
+    assert main(["export", str(trained), str(exported), "--no-int8-check", "--quiet", "--trust-remote-code"]) == 0
+    assert main(["predict", "--model", str(exported), "--runtime", "onnx", "--input", str(texts),
+                 "--output", str(tmp_path / "b.jsonl"), "--quiet", *low]) == 0
+    torch_lines, onnx_lines = ((tmp_path / name).read_text().splitlines() for name in ("a.jsonl", "b.jsonl"))
+    assert len(torch_lines) == len(onnx_lines) == 2
+    for ours, theirs in zip(map(json.loads, torch_lines), map(json.loads, onnx_lines)):
+        assert ours["entities"] and ours["relations"]
+        assert _decisions(ours) == _decisions(theirs)
+        assert _scores(ours) == pytest.approx(_scores(theirs), abs=1e-5)
+
+
+def _decisions(line: dict) -> dict:
+    """A predicted line without its scores and probabilities (the two engines' floats differ in the last bits)."""
+    return {key: [{k: v for k, v in item.items() if k not in ("score", "probability")} for item in value]
+            if key in ("entities", "relations") else value for key, value in line.items()}
+
+
+def _scores(line: dict) -> list[float]:
+    return [item[number] for key in ("entities", "relations") for item in line[key]
+            for number in ("score", "probability")]
+
+
+def test_spacy_and_ray_take_the_consent(trained):
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    with pytest.raises(ModelFolderError, match="trust_remote_code"):
+        nlp.add_pipe("spertmt", config={"model": str(trained), "device": "cpu"})
+    nlp.add_pipe("spertmt", config={"model": str(trained), "device": "cpu", "trust_remote_code": True})
+    assert type(nlp.get_pipe("spertmt").extractor.model.encoder).__name__ == "OwnModel"
+
+    with pytest.raises(ModelFolderError, match="trust_remote_code"):
+        _ = spertmt.BatchPredictor(str(trained), device="cpu").extractor
+    predictor = spertmt.BatchPredictor(str(trained), device="cpu", trust_remote_code=True)
+    assert type(predictor.extractor.model.encoder).__name__ == "OwnModel"
