@@ -130,3 +130,16 @@ def test_spacy_and_ray_take_the_consent(trained):
         _ = spertmt.BatchPredictor(str(trained), device="cpu").extractor
     predictor = spertmt.BatchPredictor(str(trained), device="cpu", trust_remote_code=True)
     assert type(predictor.extractor.model.encoder).__name__ == "OwnModel"
+
+
+def test_an_auto_map_beside_a_model_type_of_transformers_loads_transformers_class_without_code(
+        own_encoder, tiny_config, tmp_path):
+    """As transformers does: a config naming its own classes but a model type it knows (a repo whose
+    code became part of transformers) loads transformers' class, needs no consent, keeps no code."""
+    source = tmp_path / "encoder"
+    shutil.copytree(own_encoder, source)
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "model_type": "bert", "architectures": ["BertModel"]}))
+    spertmt.train(replace(tiny_config, encoder=str(source)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "best" / "encoder").exists()
+    assert type(spertmt.load(tmp_path / "run" / "best", device="cpu").model.encoder).__name__ == "BertModel"

@@ -25,7 +25,8 @@ from .portable import is_portable, load_portable
 
 @dataclass(frozen=True)
 class Engine:
-    """What runs a loaded model: `load(folder, device, precision, threads)` returns an extractor."""
+    """What runs a loaded model: `load(folder, device, precision, threads)` returns an extractor (one
+    that runs Python code of the folder also takes `trust_remote_code=True`, given only when true)."""
 
     name: str
     load: Callable[[Path, str, str, int | None], object]

@@ -53,7 +53,7 @@ def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **k
         if not (folder / "config.json").exists():  # else transformers' errors speak of tokenizer backends
             raise OSError(f"encoder {name!r}: the folder holds no config.json; an encoder folder is what "
                           "save_pretrained writes (config.json, the weights, the tokenizer's files)")
-        if not trust_remote_code and _names_own_code(folder / "config.json"):
+        if not trust_remote_code and _needs_own_code(folder / "config.json"):
             raise _untrusted(name)
     try:
         return auto_class.from_pretrained(where, trust_remote_code=trust_remote_code, **kwargs)
@@ -70,9 +70,15 @@ def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **k
                       f"{OFFLINE_ENCODER!r}") from None
 
 
-def _names_own_code(config_json: Path) -> bool:
+def _needs_own_code(config_json: Path) -> bool:
+    """Whether an encoder folder's model runs only with its own code: its config names classes in
+    auto_map and its model type is not one of transformers' (where it is, transformers loads its own
+    class without the folder's code, as it does for a hub name)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
     try:
-        return has_own_code(json.loads(config_json.read_text(encoding="utf-8")))
+        config = json.loads(config_json.read_text(encoding="utf-8"))
+        return bool(config.get("auto_map")) and config.get("model_type") not in CONFIG_MAPPING
     except (ValueError, AttributeError):  # not JSON, not an object: transformers names the problem
         return False
 
@@ -153,10 +159,10 @@ def load_encoder(name: str, trust_remote_code: bool = False):
     return _from_pretrained(AutoModel, name, trust_remote_code)
 
 
-def has_own_code(encoder_config: dict) -> bool:
-    """Whether an encoder's config (a dict) names classes of its own code (auto_map) rather than
-    transformers' built-in ones."""
-    return bool(encoder_config.get("auto_map"))
+def runs_own_code(encoder) -> bool:
+    """Whether a loaded encoder's class comes from its own code (transformers' dynamic modules) rather
+    than from transformers."""
+    return type(encoder).__module__.split(".")[0] != "transformers"
 
 
 def save_own_code(encoder, folder: Path) -> None:

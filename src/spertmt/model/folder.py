@@ -21,7 +21,7 @@ from ..config import Config
 from ..data.documents import Types
 from ..files import atomic_folder, give_default_permissions
 from ..layout import CHECKPOINTS, ModelFiles
-from .encoder import encoder_from_config, has_own_code, save_own_code
+from .encoder import encoder_from_config, runs_own_code, save_own_code
 from .spertmt import SpERTMT
 
 # 3: weights in safetensors (no pickle: safe to load from the hub). 2: the heads are modules of
@@ -38,9 +38,8 @@ def save_checkpoint(model: SpERTMT, tokenizer, folder: str | Path, extra=None) -
     with atomic_folder(folder, markers=ModelFiles.MARKERS) as tmp:
         save_file(model.state_dict(), tmp / ModelFiles.WEIGHTS, metadata={"format": "pt"})
         give_default_permissions(tmp / ModelFiles.WEIGHTS)
-        encoder_config = model.encoder.config.to_dict()
-        (tmp / ModelFiles.ENCODER_CONFIG).write_text(json.dumps(encoder_config, indent=2))
-        if has_own_code(encoder_config):
+        (tmp / ModelFiles.ENCODER_CONFIG).write_text(json.dumps(model.encoder.config.to_dict(), indent=2))
+        if runs_own_code(model.encoder):
             save_own_code(model.encoder, tmp / ModelFiles.ENCODER_CODE)
         tokenizer.save_pretrained(tmp / ModelFiles.TOKENIZER)
         (tmp / ModelFiles.TYPES).write_text(json.dumps(model.types.to_dict(), indent=2))
@@ -90,8 +89,8 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu", trust_rem
     version = _check_folder(folder)
     config = Config.from_dict(read_folder_json(folder, ModelFiles.CONFIG), str(folder / ModelFiles.CONFIG))
     types = Types.from_dict(read_folder_json(folder, ModelFiles.TYPES), str(folder / ModelFiles.TYPES))
-    encoder_config = read_folder_json(folder, ModelFiles.ENCODER_CONFIG)
-    encoder = encoder_from_config(encoder_config, _own_code(folder, encoder_config, trust_remote_code))
+    own_code = _own_code(folder, trust_remote_code)
+    encoder = encoder_from_config(read_folder_json(folder, ModelFiles.ENCODER_CONFIG), own_code)
     model = SpERTMT(config, types, encoder)
     name = ModelFiles.WEIGHTS if version["format"] >= 3 else ModelFiles.LEGACY_WEIGHTS
     weights = folder / name
@@ -114,14 +113,14 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu", trust_rem
     return model.to(device).eval()
 
 
-def _own_code(folder: Path, encoder_config: dict, trusted: bool) -> Path | None:
+def _own_code(folder: Path, trusted: bool) -> Path | None:
     """The folder of the encoder's own code, where it has some and the caller trusts it."""
-    if not has_own_code(encoder_config):
-        return None
     code = folder / ModelFiles.ENCODER_CODE
+    if not code.is_dir():
+        return None
     if not (code / "config.json").exists():
-        raise ModelFolderError(f"{folder}: its encoder has code of its own (auto_map in {ModelFiles.ENCODER_CONFIG}) "
-                               f"but {ModelFiles.ENCODER_CODE}/ that holds it is missing; {_HINT}")
+        raise ModelFolderError(f"{folder}: {ModelFiles.ENCODER_CODE}/, the encoder's own code, has no config.json; "
+                               f"{_HINT}")
     if not trusted:
         files = ", ".join(sorted(p.name for p in code.glob("*.py")))
         raise ModelFolderError(f"{folder}: its encoder runs its own Python code ({ModelFiles.ENCODER_CODE}/: {files}); "
