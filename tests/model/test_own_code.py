@@ -2,7 +2,10 @@
 jina's): trained, saved, loaded and exported only where the user says they trust that code."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -143,3 +146,36 @@ def test_an_auto_map_beside_a_model_type_of_transformers_loads_transformers_clas
     spertmt.train(replace(tiny_config, encoder=str(source)), tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "best" / "encoder").exists()
     assert type(spertmt.load(tmp_path / "run" / "best", device="cpu").model.encoder).__name__ == "BertModel"
+
+
+def test_a_hub_encoder_whose_code_lives_in_another_repo_trains_and_its_folder_needs_neither(own_encoder, tmp_path):
+    """GTE multilingual's layout: the encoder's repo names its classes in a second repo
+    ("owner/impl--modeling.Class"); both come from the hub's cache. The model folder holds that code,
+    so it loads with neither repo there."""
+    from ..conftest import FIXTURES
+
+    encoder, code = tmp_path / "repo" / "encoder", tmp_path / "repo" / "code"
+    shutil.copytree(own_encoder, encoder)
+    code.mkdir()
+    for name in ("configuration_own.py", "modeling_own.py"):
+        shutil.move(encoder / name, code / name)
+    config = json.loads((encoder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "acme/own-impl--configuration_own.OwnConfig",
+                          "AutoModel": "acme/own-impl--modeling_own.OwnModel"}
+    (encoder / "config.json").write_text(json.dumps(config))
+    put_in_hub_cache(encoder, tmp_path / "hf" / "hub", "acme/own-encoder")
+    put_in_hub_cache(code, tmp_path / "hf" / "hub", "acme/own-impl")
+    (tmp_path / "run.toml").write_text(
+        f'encoder = "acme/own-encoder"\ntrust_remote_code = true\ndata_root = "{FIXTURES}"\n'
+        'train_path = "tiny_train.json"\ndev_path = "tiny_train.json"\ntest_path = "tiny_train.json"\n'
+        'types_path = "tiny_types.json"\nepochs = 1\nbatch_size = 2\nmax_length = 128\n')
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "spertmt", "train", "--config", str(tmp_path / "run.toml"),
+                           "--output", str(tmp_path / "run"), "--quiet"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    best = tmp_path / "run" / "best"
+    assert json.loads((best / "encoder" / "config.json").read_text())["auto_map"] == {
+        "AutoConfig": "configuration_own.OwnConfig", "AutoModel": "modeling_own.OwnModel"}
+
+    shutil.rmtree(tmp_path / "hf")
+    assert type(spertmt.load(best, device="cpu", trust_remote_code=True).model.encoder).__name__ == "OwnModel"
