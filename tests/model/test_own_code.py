@@ -77,6 +77,8 @@ def test_the_model_folder_keeps_the_code_and_loads_it_only_with_the_consent(trai
     assert type(extractor.model.encoder).__name__ == "OwnModel"
     # saved again, and from there through the hub's cache, it is the same model: the code travels with it
     saved = extractor.save_pretrained(trained.parent / "again", repo_id="acme/own-code")
+    card = (saved / "README.md").read_text()
+    assert 'spertmt.load("acme/own-code", trust_remote_code=True)' in card and "--trust-remote-code" in card
     put_in_hub_cache(saved, trained.parent / "hub", "acme/own-code")
     text = "John Smith works for Acme Corp in Berlin ."
     expected = extractor.extract(text, threshold=0.2)  # one epoch on the fixture: a low θ gives decisions

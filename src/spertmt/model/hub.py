@@ -54,6 +54,7 @@ def model_card(
     license: str | None = None,
     datasets: list[str] | None = None,
     repo_id: str | None = None,
+    own_code: bool = False,
 ):
     """A `huggingface_hub.ModelCard` for a model: the hub's metadata block (library, task, language,
     datasets, test metrics as model-index) and a page saying what the model extracts and how to load it.
@@ -83,6 +84,10 @@ def model_card(
         tags=["spertmt", "relation-extraction", "named-entity-recognition", config.mode],
         eval_results=results or None)
     load_name = repo_id or "PATH/TO/THIS/FOLDER"
+    # an encoder with its own code (encoder/) loads only with the user's consent
+    consent, flag = (", trust_remote_code=True", " --trust-remote-code") if own_code else ("", "")
+    code_note = ("\nIts encoder runs its own Python code, which this repo holds in `encoder/`: read it before you "
+                 "load the model with\n`trust_remote_code=True`.\n" if own_code else "")
     table = "\n".join(f"| {labels[k]} | {metrics[k][average]['precision']:.2f} | {metrics[k][average]['recall']:.2f} "
                       f"| {metrics[k][average]['f1']:.2f} |" for k in labels if k in scored)
     scores = (f"Test set of {dataset or 'the training data'} ({average} average), {checkpoint}:\n\n"
@@ -102,16 +107,16 @@ encoder {_encoder_name(config.encoder)}{f', trained on {dataset}' if dataset els
 - Relation types: {', '.join(t.name for t in types.relations)}
 
 ## Use
-
+{code_note}
 ```python
 import spertmt
 
-extractor = spertmt.load("{load_name}")
+extractor = spertmt.load("{load_name}"{consent})
 result = extractor.extract("John Smith works for Acme Corp in Berlin.")[0]
 print([(e.text, e.type) for e in result.entities], [(r.head, r.type, r.tail) for r in result.relations])
 ```
 
-or `spertmt predict --model {load_name} --input texts.txt --output results.jsonl`.
+or `spertmt predict --model {load_name} --input texts.txt --output results.jsonl{flag}`.
 
 ## Results
 
@@ -149,7 +154,8 @@ def write_model_card(folder: Path, source: Path | None, config, types, **card) -
     if metrics is None and source is not None and (source / ModelFiles.CARD).exists():
         shutil.copyfile(source / ModelFiles.CARD, folder / ModelFiles.CARD)
         return
-    model_card(config, types, metrics, checkpoint, **card).save(folder / ModelFiles.CARD)
+    own_code = (folder / ModelFiles.ENCODER_CODE).is_dir()
+    model_card(config, types, metrics, checkpoint, own_code=own_code, **card).save(folder / ModelFiles.CARD)
 
 
 def check_can_push(repo_id: str) -> None:
