@@ -181,3 +181,18 @@ def test_a_hub_encoder_whose_code_lives_in_another_repo_trains_and_its_folder_ne
 
     shutil.rmtree(tmp_path / "hf")
     assert type(spertmt.load(best, device="cpu", trust_remote_code=True).model.encoder).__name__ == "OwnModel"
+
+
+def test_the_service_takes_the_consent(trained):
+    pytest.importorskip("starlette")
+    pytest.importorskip("httpx")
+    from starlette.testclient import TestClient
+
+    from spertmt.serve import build_app
+
+    with pytest.raises(ModelFolderError, match="trust_remote_code"), \
+            TestClient(build_app(str(trained), runtime="torch", device="cpu")):
+        pass
+    with TestClient(build_app(str(trained), runtime="torch", device="cpu", trust_remote_code=True)) as client:
+        answer = client.post("/v1/extract", json={"texts": ["John Smith works for Acme Corp in Berlin ."]})
+    assert answer.status_code == 200 and answer.json()["results"][0]["tokens"][0] == "John"

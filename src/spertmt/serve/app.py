@@ -253,11 +253,13 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
 
 
 def build_app(model: str, runtime: str = "onnx", device: str = "auto", precision: str = "fp32",
-              threads: int | None = None, settings: ServeSettings | None = None):
-    """`create_app` for `model`, loaded when the app starts (in `spertmt serve`, or on each Ray Serve replica)."""
+              threads: int | None = None, settings: ServeSettings | None = None, trust_remote_code: bool = False):
+    """`create_app` for `model`, loaded when the app starts (in `spertmt serve`, or on each Ray Serve replica);
+    `trust_remote_code`: run the encoder's own Python code, where a PyTorch model folder has some."""
     from ..inference.loading import load_extractor
 
     def load():
-        return load_extractor(model, device=device, precision=precision, runtime=runtime, threads=threads)
+        return load_extractor(model, device=device, precision=precision, runtime=runtime, threads=threads,
+                              trust_remote_code=trust_remote_code)
 
     return create_app(load, settings, describe={"model": str(model), "runtime": runtime})

@@ -19,13 +19,15 @@ from .app import ServeSettings, build_app
 
 
 def deployment(model: str, runtime: str = "onnx", device: str = "auto", precision: str = "fp32",
-               threads: int | None = None, settings: ServeSettings | None = None, **deployment_options):
+               threads: int | None = None, settings: ServeSettings | None = None, trust_remote_code: bool = False,
+               **deployment_options):
     """A bound Ray Serve application of the extraction service; `deployment_options` go to
-    `serve.deployment` (num_replicas, autoscaling_config, ray_actor_options, ...)."""
+    `serve.deployment` (num_replicas, autoscaling_config, ray_actor_options, ...); `trust_remote_code`
+    as `build_app` takes it."""
     from ray import serve
 
     def builder():  # evaluated on each replica
-        return build_app(model, runtime, device, precision, threads, settings)
+        return build_app(model, runtime, device, precision, threads, settings, trust_remote_code)
 
     @serve.deployment(name="spertmt", **deployment_options)
     @serve.ingress(builder)
