@@ -35,10 +35,6 @@ def resolve_encoder(name: str) -> str:
     return str(offline_encoder_path()) if name == OFFLINE_ENCODER else name
 
 
-REMOTE_CODE_CONSENT = ("trust_remote_code = true in the config (--set trust_remote_code=true) to train it, "
-                       "trust_remote_code=True (--trust-remote-code) to load a model folder with it")
-
-
 def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **kwargs):
     """`auto_class.from_pretrained` of an encoder's name; where transformers cannot find it (no network,
     a name mistyped, a folder without the files) an OSError that names the encoder and what to give.
@@ -85,7 +81,9 @@ def _needs_own_code(config_json: Path) -> bool:
 
 def _untrusted(name: str) -> ValueError:
     return ValueError(f"encoder {name!r} runs its own Python code (its config.json names its classes in auto_map); "
-                      f"spertmt runs that code only where you say you trust it: {REMOTE_CODE_CONSENT}")
+                      "spertmt runs that code only where you say you trust it: trust_remote_code = true in the "
+                      "config (--set trust_remote_code=true) to train it, trust_remote_code=True "
+                      "(--trust-remote-code) to load a model folder with it")
 
 
 def load_tokenizer(name: str, lowercase: bool | None = None, trust_remote_code: bool = False):
