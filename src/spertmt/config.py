@@ -37,8 +37,8 @@ EXTRACTION_PRECISIONS = ("fp32", "bf16", "int8", "auto")  # how a loaded model r
 RUNTIMES = ("torch", "onnx")  # what runs a loaded model's encoder (load, --runtime)
 # predict's input (its file's suffix tells which, but for paragraphs; a folder is read as its .txt files)
 INPUT_FORMATS = ("txt", "paragraphs", "jsonl", "csv", "tsv", "spert", "folder")
-# predict's output (doccano, labelstudio, prodigy and brat: given, not told by a name)
-OUTPUT_FORMATS = ("jsonl", "spert", "doccano", "labelstudio", "prodigy", "brat")
+# predict's output (doccano, labelstudio, prodigy, brat and webanno: given, not told by a name)
+OUTPUT_FORMATS = ("jsonl", "spert", "doccano", "labelstudio", "prodigy", "brat", "webanno")
 # Extraction batches (texts at most, padded pieces at most or None) unless the caller says. On a CPU
 # the work follows the padded pieces, so a batch of short sentences may hold more than one of long
 # ones: chosen with bench/extract_batching.py (CoNLL04 dev, both engines); a GPU's as before (unmeasured).

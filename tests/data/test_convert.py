@@ -1,4 +1,5 @@
-"""Converters (SpERT, DyGIE++, brat, doccano, Label Studio, Prodigy, CoNLL columns), validation and the scorer."""
+"""Converters (SpERT, DyGIE++, brat, doccano, Label Studio, Prodigy, WebAnno TSV, CoNLL columns), validation and
+the scorer."""
 
 import json
 import re
@@ -15,12 +16,14 @@ from spertmt.data.convert import (
     read_dygie,
     read_labelstudio,
     read_prodigy,
+    read_webanno,
     write_brat,
     write_conll,
     write_doccano,
     write_dygie,
     write_labelstudio,
     write_prodigy,
+    write_webanno,
 )
 from spertmt.data.documents import DataError, Document, read_documents
 
@@ -33,6 +36,12 @@ BENCHMARK_FILES = ["conll04/conll04_train.json", "conll04/conll04_dev.json", "co
 
 def _without_id(doc):
     return {k: v for k, v in doc.to_json().items() if k != "orig_id"}
+
+
+def _in_any_order(doc):
+    """A document's words, its entities as a sorted list and its relations by their entities' spans and types."""
+    entity = [(e.start, e.end, e.type) for e in doc.entities]
+    return doc.tokens, sorted(entity), sorted((entity[r.head], entity[r.tail], r.type) for r in doc.relations)
 
 
 @pytest.mark.parametrize("name", BENCHMARK_FILES)
@@ -52,6 +61,10 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
         write(docs, tmp_path / name)
         back, report = read(tmp_path / name, **options)
         assert [_without_id(d) for d in back] == [_without_id(d) for d in docs] and not report.counts, name
+    # WebAnno TSV keeps no document ids, nor the order of entities and relations: the same ones come back
+    write_webanno(docs, tmp_path / "d.tsv")
+    back, report = read_webanno(tmp_path / "d.tsv")
+    assert [_in_any_order(d) for d in back] == [_in_any_order(d) for d in docs] and not report.counts
     # CoNLL columns hold the words and the entities that are not over another's words, and say what they dropped
     report = write_conll(docs, tmp_path / "d.conll")
     back, _ = read_conll(tmp_path / "d.conll")

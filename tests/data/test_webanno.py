@@ -9,6 +9,7 @@ import pytest
 from spertmt.cli import main
 from spertmt.data.convert import read_webanno
 from spertmt.data.documents import DataError
+from spertmt.data.webanno import TsvLayers, tsv_file
 
 HEADER = ("#FORMAT=WebAnno TSV 3.3\n"
           "#T_SP=de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity|identifier|value\n"
@@ -64,8 +65,11 @@ def test_spans_stacks_and_relations_become_entities_and_relations(tmp_path, caps
     assert "span on sub-tokens (skipped): 1" in capsys.readouterr().out
     assert (tmp_path / "train_types.json").exists()
     assert main(["convert", "--from", "spert", "--to", "webanno", str(tmp_path / "train.json"),
-                 str(tmp_path / "out.tsv")]) == 2
-    assert "webanno is read, not written" in capsys.readouterr().err
+                 str(tmp_path / "out.tsv")]) == 0
+    back, report = read_webanno(tmp_path / "out.tsv")
+    assert [(d.tokens, [(e.start, e.end, e.type) for e in d.entities], d.relations) for d in back] == \
+        [(d.tokens, [(e.start, e.end, e.type) for e in d.entities], d.relations) for d in documents[:2]] + \
+        [(["a_b", "Acme-Soft"], [], [])] and not report.counts
 
 
 def test_an_ambiguous_relation_and_a_layer_without_features(tmp_path):
@@ -114,3 +118,58 @@ def test_a_project_export_is_read_from_its_curated_files_or_says_that_annotators
     documents, report = read_webanno(export)
     assert len(documents) == 6
     assert report.counts["document with several annotators' files (each read: give one annotator's or curate)"] == 1
+
+
+def test_written_as_inceptions_writer_writes_it(tmp_path):
+    """tsv_file writes what INCEpTION's own writer (Tsv3XSerializer) writes for the same annotations,
+    as in its TSV 3 reference suite: a span over several words, or beside another on a word, has an
+    id (numbered as INCEpTION numbers them); a relation sits on its tail's first word, with its head's
+    first word and, where either span has an id, both ids (0: none); values are escaped (Live_In),
+    a sentence's text is split at its line breaks, offsets are counted in UTF-16 units (an emoji is
+    two); the named-entity layer's identifier is left empty (*). What is written reads back."""
+    text = "Ann Lee saw Oslo\nand 🙂 Oslo .\n\nBob ran ."
+    words = [[(0, 3), (4, 7), (8, 11), (12, 16), (17, 20), (21, 22), (23, 27), (28, 29)],
+             [(31, 34), (35, 38), (39, 40)]]
+    entities = [(0, 2, "Peop"), (3, 4, "Loc"), (3, 4, "GPE"), (6, 7, "Loc"), (8, 9, "Peop")]
+    relations = [(0, 1, "Live_In"), (0, 2, "Live_In"), (0, 3, "Visits->")]
+    expected = (
+        "#FORMAT=WebAnno TSV 3.3\n"
+        "#T_SP=de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity|identifier|value\n"
+        "#T_RL=webanno.custom.Relation|label|BT_de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity\n\n\n"
+        "#Text=Ann Lee saw Oslo\n#Text=and 🙂 Oslo .\n"
+        "1-1\t0-3\tAnn\t*[1]\tPeop[1]\t_\t_\t\n"
+        "1-2\t4-7\tLee\t*[1]\tPeop[1]\t_\t_\t\n"
+        "1-3\t8-11\tsaw\t_\t_\t_\t_\t\n"
+        "1-4\t12-16\tOslo\t*[2]|*[3]\tLoc[2]|GPE[3]\tLive\\_In|Live\\_In\t1-1[1_2]|1-1[1_3]\t\n"
+        "1-5\t17-20\tand\t_\t_\t_\t_\t\n"
+        "1-6\t21-23\t🙂\t_\t_\t_\t_\t\n"
+        "1-7\t24-28\tOslo\t*\tLoc\tVisits\\->\t1-1[1_0]\t\n"
+        "1-8\t29-30\t.\t_\t_\t_\t_\t\n\n"
+        "#Text=Bob ran .\n"
+        "2-1\t32-35\tBob\t*\tPeop\t_\t_\t\n"
+        "2-2\t36-39\tran\t_\t_\t_\t_\t\n"
+        "2-3\t40-41\t.\t_\t_\t_\t_\t\n")
+    assert tsv_file(text, words, entities, relations) == expected
+    documents, report = _read(tmp_path, expected)
+    assert [[(e.start, e.end, e.type) for e in d.entities] for d in documents] == [
+        [(0, 2, "Peop"), (3, 4, "Loc"), (3, 4, "GPE"), (6, 7, "Loc")], [(0, 1, "Peop")]]
+    assert [(r.head, r.tail, r.type) for r in documents[0].relations] == \
+        [(0, 1, "Live_In"), (0, 2, "Live_In"), (0, 3, "Visits->")] and not report.counts
+    # without the relation layer (an NER model); other layer names (INCEpTION's suite uses custom ones)
+    assert "#T_RL" not in tsv_file(text, words, entities, [], with_relations=False)
+    custom = tsv_file("This is", [[(0, 4), (5, 7)]], [(0, 1, "A")], [],
+                      layers=TsvLayers("webanno.custom.Span", ("value",)), with_relations=False)
+    assert custom == "#FORMAT=WebAnno TSV 3.3\n#T_SP=webanno.custom.Span|value\n\n\n#Text=This is\n" \
+                     "1-1\t0-4\tThis\tA\t\n1-2\t5-7\tis\t_\t\n"
+
+
+def test_a_sentence_text_is_escaped_and_a_word_with_a_tab_is_refused(tmp_path):
+    """A sentence's text is escaped as INCEpTION escapes it (a tab, a backslash, a form feed; U+2028
+    stays), and read back line by line as Java reads lines; a word that holds a tab cannot be a TSV token."""
+    text = "a\tb c\\d e\x0cf g\u2028h"
+    written = tsv_file(text, [[(0, 1), (2, 3), (4, 7), (8, 9), (10, 11), (12, 13), (14, 15)]], [(1, 2, "X")], [])
+    assert "#Text=a\\tb c\\\\d e\\ff g\u2028h\n" in written
+    documents, report = _read(tmp_path, written)
+    assert documents[0].tokens == ["a", "b", "c\\d", "e", "f", "g", "h"] and documents[0].entities[0].type == "X"
+    with pytest.raises(DataError, match="a TSV 3 token is one or more characters without a tab or a line break"):
+        tsv_file("a\tb", [[(0, 3)]], [], [])

@@ -523,13 +523,51 @@ def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp
 
 
 
+def test_predict_writes_webanno_files_for_inception(model_folder, tmp_path):
+    """Pre-annotation for INCEpTION: a WebAnno TSV 3 file per input (named by its id), the sentences
+    and words extraction saw, offsets in the input text (UTF-16 units); convert --from webanno reads
+    back each sentence's entities and relations as extract gave them. The folder is written whole,
+    again over one predict wrote, never over another folder."""
+    from spertmt.data.convert import read_webanno
+
+    extractor = load(model_folder, device="cpu")
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    texts = {"b.txt": "John Smith lives in Paris 🙂.\r\nMary works for Acme Corp.\n", "sub/a.txt": "Oslo is in Norway."}
+    for name, text in texts.items():
+        (corpus / name).write_bytes(text.encode())
+    out = tmp_path / "inception"
+    for _ in range(2):  # the second time over the folder the first wrote
+        predict_file(extractor, corpus, out, output_format="webanno", progress=False, threshold=-1.0)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == \
+        [".spertmt-webanno", "b.tsv", "sub/a.tsv"]
+    result = extractor.extract(texts["b.txt"], threshold=-1.0)[0]
+    rows = [line.split("\t") for line in (out / "b.tsv").read_text(encoding="utf-8").split("\n")
+            if line and not line.startswith("#")]
+    utf16 = len(texts["b.txt"][:result.word_offsets[-1][0]].encode("utf-16-le")) // 2
+    assert [r[2] for r in rows] == result.tokens and rows[-1][1] == f"{utf16}-{utf16 + len(result.tokens[-1])}"
+    documents, report = read_webanno(out / "b.tsv")
+    first = result.sentence_sizes[0]
+    assert result.sentence_sizes == [7, 5] and [d.tokens for d in documents] == [result.tokens[:first],
+                                                                               result.tokens[first:]]
+    assert sorted((e.sentence, e.token_start - first * e.sentence, e.token_end - first * e.sentence, e.type)
+                  for e in result.entities) == \
+        sorted((k, e.start, e.end, e.type) for k, d in enumerate(documents) for e in d.entities)
+    assert sum(len(d.relations) for d in documents) == len(result.relations) > 0 and not report.counts
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    with pytest.raises(FileExistsError, match="holds other files and is not a folder of webanno files that predict"):
+        predict_file(extractor, corpus, tmp_path / "mine", output_format="webanno", progress=False)
+
+
 def test_two_inputs_naming_one_brat_file_end_predict_before_any_extraction(model_folder, tmp_path):
     """The pass before extraction knows each input's brat file: ids that name one (a.txt and a, a
     folder's a.txt and a.txt.gz) end the command at the second input, naming both, before the model
     runs; the brat folder is not written."""
-    from spertmt.inference.streaming import brat_name
+    from spertmt.inference.streaming import output_name
 
-    assert [str(brat_name(i)) for i in ("a", "a.txt", "sub/a.txt.gz", "B.TXT", "../x y", 3, "/", "हिन्दी")] == \
+    ids = ("a", "a.txt", "sub/a.txt.gz", "B.TXT", "../x y", 3, "/", "हिन्दी")
+    assert [str(output_name(i, ".txt")) for i in ids] == \
         ["a.txt", "a.txt", "sub/a.txt", "B.txt", "x_y.txt", "3.txt", "_.txt", "हिन्दी.txt"]
     extractor = load(model_folder, device="cpu")
     extracted, extract = [], extractor.extract

@@ -67,7 +67,8 @@ def predict_arguments(commands) -> None:
                          help=".jsonl (one result per input) or .json (SpERT JSON); - writes JSON lines to "
                               "standard output as they are extracted; --output-format doccano writes doccano's "
                               "JSON lines, labelstudio Label Studio's tasks with predictions, prodigy Prodigy's "
-                              "tasks and brat a folder of brat files: annotations to correct; "
+                              "tasks, brat a folder of brat files and webanno a folder of WebAnno TSV 3 files for "
+                              "INCEpTION: annotations to correct; "
                               "results.jsonl.gz (.bz2, .xz) is written compressed")
     predict.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from the file's extension")

@@ -21,7 +21,8 @@ so nothing is dropped silently. SpERT documents are sentences; relations are int
   `tokens`, `spans` by characters, `relations` between spans): split as brat's text is, but into
   the task's own tokens, the tasks not rejected or ignored; written as accepted rel.manual tasks,
   words joined by single spaces.
-- INCEpTION's (WebAnno's) TSV 3 export, read only (spertmt.data.webanno): a sentence a document.
+- INCEpTION's (WebAnno's) TSV 3 export (spertmt.data.webanno): a sentence a document; written as one
+  file, a document a sentence, words joined by single spaces.
 - CoNLL columns (CoNLL-2003's NER files): a word a line, its BIO, IOB1 or BIOES tag in the last
   column, a blank line between sentences; entities only. Written as word, tab, BIO tag; what the
   columns cannot hold (relations, an entity over another's words) is in the write's report.
@@ -744,6 +745,30 @@ def read_webanno(path: str | Path) -> tuple[list[Document], Report]:
     return documents, report
 
 
+def write_webanno(documents: list[Document], path: str | Path) -> Report:
+    """Writes one WebAnno TSV 3 file for INCEpTION (spertmt.data.webanno.tsv_file): each document a
+    sentence, its words joined by single spaces, the sentences by line breaks; the relation layer
+    where some document has a relation. A document without words (no TSV sentence) is counted."""
+    from . import webanno
+
+    report = Report()
+    text, sentences, entities, relations, at, word_count = [], [], [], [], 0, 0
+    for k, doc in enumerate(documents):
+        if not doc.tokens:
+            report.add("document without words (not written: a TSV 3 sentence has a word)", f"document {k}")
+            continue
+        line, words = joined_words(doc.tokens)
+        first_entity = len(entities)
+        sentences.append([(at + start, at + end) for start, end in words])
+        entities += [(word_count + e.start, word_count + e.end, e.type) for e in doc.entities]
+        relations += [(first_entity + r.head, first_entity + r.tail, r.type) for r in doc.relations]
+        text.append(line)
+        at, word_count = at + len(line) + 1, word_count + len(words)
+    write_text_atomic(Path(path), webanno.tsv_file("\n".join(text), sentences, entities, relations,
+                                                   with_relations=bool(relations)))
+    return report
+
+
 # ---------------------------------------------------------------------------------------------
 # CoNLL columns (CoNLL-2003 NER)
 
@@ -895,8 +920,8 @@ register_format("labelstudio", lambda path, options: read_labelstudio(path, opti
                 write_labelstudio, "Label Studio's JSON export (tasks: text, labels regions, relations)")
 register_format("prodigy", lambda path, options: read_prodigy(path, options.words, options.sentences),
                 write_prodigy, "Prodigy's JSON lines (text, tokens, spans by character, relations)")
-register_format("webanno", lambda path, options: read_webanno(path), None,
-                "INCEpTION's WebAnno TSV 3 export (a span layer's spans, the relations joining them; read only)")
+register_format("webanno", lambda path, options: read_webanno(path), write_webanno,
+                "INCEpTION's WebAnno TSV 3 (a span layer's spans, the relations joining them)")
 register_format("conll", lambda path, options: read_conll(path), write_conll,
                 "CoNLL-2003 columns: a word a line, its BIO, IOB1 or BIOES tag last (entities only)")
 

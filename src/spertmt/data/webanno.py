@@ -15,11 +15,17 @@ first) is the type, a layer without features gives its own name (a file without 
 its words). Relations come from the relation
 layers that join it. A span on sub-tokens, across sentences or without a value is skipped, as is a
 relation to one, and counted.
+
+`tsv_file` writes the format as INCEpTION's own writer does (`convert --to webanno`, `predict
+--output-format webanno`): entities on the named-entity layer (`NamedEntity`, its `value` the type)
+and relations on a relation layer `webanno.custom.Relation` joining it (its `label` the type), which
+an INCEpTION project must have to import the file (docs/data.md).
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -121,7 +127,8 @@ def _sentences(lines: list[str]) -> list[list[list[str]]]:
 def tsv_documents(text: str, where: str, name: str, report: Report) -> list[Document]:
     """The documents (one per sentence, orig_id `name:sentence number`) of one TSV 3 file's `text`;
     `where` names the file in messages and the report."""
-    lines = text.removeprefix("\ufeff").splitlines()
+    # lines as Java reads them: a sentence's text may hold a form feed or U+2028, which splitlines() would part
+    lines = re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))
     layers = _header(lines, where)
     entity_layer, relation_layers = _choose_layers(layers)
     if entity_layer is None:
@@ -217,3 +224,102 @@ def _span_at(covering: dict[str, list[tuple]], row: str, span_id: str | None) ->
         return ("id", span_id)
     on_row = covering.get(row, [])
     return on_row[0] if len(on_row) == 1 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+NAMED_ENTITY = "de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity"  # INCEpTION's built-in layer
+
+
+@dataclass(frozen=True)
+class TsvLayers:
+    """The layers a written file names: a span layer and its features (`value` holds the type, any
+    other is left empty) and a relation layer joining it, with the one feature that holds the type."""
+
+    span: str = NAMED_ENTITY
+    span_features: tuple[str, ...] = ("identifier", "value")
+    relation: str = "webanno.custom.Relation"
+    relation_feature: str = "label"
+
+
+# INCEpTION's Escaping: a feature's value, and a line of a sentence's text (control characters too)
+_VALUE_ESCAPES = {c: "\\" + c for c in "\\[]|_;*"} | {"->": "\\->", "\t": "\\t", "\n": "\\n"}
+_VALUE_SPECIAL = re.compile(r"->|[\\\[\]|_;*\t\n]")
+_TEXT_ESCAPES = {"\t": "\\t", "\f": "\\f", "\r": "\\r", "\b": "\\b", "\\": "\\\\"} | {
+    chr(i): "\\" + chr(i) for i in range(32) if not 7 < i < 14}
+_TEXT_SPECIAL = re.compile("[" + re.escape("".join(_TEXT_ESCAPES)) + "]")
+
+
+def escape_value(value: str) -> str:
+    return _VALUE_SPECIAL.sub(lambda m: _VALUE_ESCAPES[m.group(0)], value)
+
+
+def escape_text(line: str) -> str:
+    return _TEXT_SPECIAL.sub(lambda m: _TEXT_ESCAPES[m.group(0)], line)
+
+
+def tsv_file(text: str, sentences: list[list[tuple[int, int]]], entities: list[tuple[int, int, str]],
+             relations: list[tuple[int, int, str]], with_relations: bool = True,
+             layers: TsvLayers = TsvLayers()) -> str:
+    """One document as a TSV 3.3 file: `text`, its `sentences` (each a list of its words' characters
+    [start, end) in `text`), `entities` (first word, end word exclusive, type; words counted over the
+    whole document, within one sentence) and `relations` (head entity, tail entity, type); the
+    relation layer only `with_relations`. Offsets are counted in UTF-16 units, as INCEpTION (Java)
+    counts them. A span over several words, or beside another on a word, carries an id."""
+    rows = [f"{s + 1}-{k + 1}" for s, words in enumerate(sentences) for k in range(len(words))]
+    covering: list[list[int]] = [[] for _ in rows]  # each word's entities, in order
+    for i, (start, end, _) in sorted(enumerate(entities), key=lambda item: (item[1][:2], item[0])):
+        for word in range(start, end):
+            covering[word].append(i)
+    ids: dict[int, int] = {}
+    for on_word in covering:
+        for i in on_word:
+            if i not in ids and (entities[i][1] - entities[i][0] > 1 or len(on_word) > 1):
+                ids[i] = len(ids) + 1
+    targets: dict[int, list[tuple[int, int, str]]] = defaultdict(list)  # a tail's first word -> its relations
+    for head, tail, label in relations:
+        targets[entities[tail][0]].append((head, tail, label))
+
+    def span_columns(word: int) -> list[str]:
+        if not covering[word]:
+            return ["_"] * len(layers.span_features)
+        return ["|".join((escape_value(entities[i][2]) if feature == "value" else "*")
+                         + (f"[{ids[i]}]" if i in ids else "") for i in covering[word])
+                for feature in layers.span_features]
+
+    def relation_columns(word: int) -> list[str]:
+        if not targets[word]:
+            return ["_", "_"]
+        return ["|".join(escape_value(label) for _, _, label in targets[word]),
+                "|".join(rows[entities[head][0]] + (f"[{ids.get(head, 0)}_{ids.get(tail, 0)}]"
+                                                    if head in ids or tail in ids else "")
+                         for head, tail, _ in targets[word])]
+
+    utf16 = _utf16_offsets(text)
+    out = [f"#FORMAT=WebAnno TSV 3.3\n#T_SP={'|'.join((layers.span, *layers.span_features))}\n"]
+    if with_relations:
+        out.append(f"#T_RL={layers.relation}|{layers.relation_feature}|BT_{layers.span}\n")
+    out.append("\n")
+    word = 0
+    for words in sentences:
+        out.append("\n" + "".join(f"#Text={escape_text(line)}\n"
+                                   for line in text[words[0][0]:words[-1][1]].split("\n")))
+        for start, end in words:
+            if not 0 <= start < end <= len(text) or any(c in text[start:end] for c in "\t\n\r"):
+                raise DataError(f"word {text[start:end]!r} at characters {start}-{end}: a TSV 3 token is "
+                                "one or more characters without a tab or a line break")
+            columns = span_columns(word) + (relation_columns(word) if with_relations else [])
+            out.append("\t".join([rows[word], f"{utf16[start]}-{utf16[end]}", text[start:end], *columns]) + "\t\n")
+            word += 1
+    return "".join(out)
+
+
+def _utf16_offsets(text: str) -> list[int]:
+    """Each character offset of `text` (and its end) in UTF-16 code units: a character beyond the
+    Basic Multilingual Plane (an emoji) takes two."""
+    offsets, at = [], 0
+    for character in text:
+        offsets.append(at)
+        at += 2 if ord(character) > 0xFFFF else 1
+    return offsets + [at]

@@ -154,17 +154,18 @@ def _table_rows(path: Path, delimiter: str):
 
 
 def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, progress: bool = False,
-                 extractor=None, max_sentence_words: int = MAX_SENTENCE_WORDS, brat: bool = False) -> int | None:
+                 extractor=None, max_sentence_words: int = MAX_SENTENCE_WORDS,
+                 folder_format: str | None = None) -> int | None:
     """Reads every input once before any is extracted, so that an error in one (not valid JSON, not
     UTF-8, a row with a field too many, a lone surrogate; with `extractor`, given entities that its
-    model cannot place; with `brat`, an id naming the brat files of an input before it) ends the
-    command before work is done that its output would not keep; returns how many inputs process
-    `rank` of `world` takes (the progress bar's total). None for standard input (read once)."""
+    model cannot place; with a `folder_format` (brat, webanno), an id naming the file of an input
+    before it) ends the command before work is done that its output would not keep; returns how many
+    inputs process `rank` of `world` takes (the progress bar's total). None for standard input (read once)."""
     from tqdm.auto import tqdm
 
     if is_stdio(path):
         return None
-    count, brat_names = 0, {}
+    count, names = 0, {}
     inputs = tqdm(_read_inputs(path, input_format), desc="check inputs", unit=" inputs", disable=not progress,
                   leave=False)
     for index, (identifier, content, given, where) in enumerate(inputs):
@@ -175,12 +176,12 @@ def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, p
                 as_texts([content])
         except TextError as error:
             raise _input_error(error, [content], [where]) from None
-        if brat:
-            name = brat_name(identifier)
-            if name in brat_names:
-                raise ValueError(f"{where}: its id {identifier!r} names the brat file {name}, as the id of "
-                                 f"{brat_names[name]} does: give each input an id of its own")
-            brat_names[name] = where
+        if folder_format:
+            name = output_name(identifier, FOLDER_OUTPUTS[folder_format])
+            if name in names:
+                raise ValueError(f"{where}: its id {identifier!r} names the {folder_format} file {name}, as the id "
+                                 f"of {names[name]} does: give each input an id of its own")
+            names[name] = where
         count += index % world == rank
     return count
 
@@ -228,70 +229,82 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
     if input_format == "folder" and not input_path.is_dir():
         raise ValueError(f"{input_path}: not a folder (--input-format folder reads each .txt file of a folder)")
     in_format = _format_of(input_path, input_format, INPUT_FORMATS)
-    if output_format == "brat":  # a folder: given, never told by a name
-        _check_brat_output(input_path, output_path, world)
+    if output_format in FOLDER_OUTPUTS:  # a folder: given, never told by a name
+        _check_folder_output(input_path, output_path, world, output_format)
     elif not is_stdio(output_path):
         check_output(output_path, input_path)
     return in_format, _format_of(output_path, output_format, OUTPUT_FORMATS)
 
 
-BRAT_MARKER = ".spertmt-brat"  # in a folder of brat files that predict wrote, which it may write again
+FOLDER_OUTPUTS = {"brat": ".txt", "webanno": ".tsv"}  # output formats that are a folder of a file per input
 
 
-def _check_brat_output(input_path: Path, output_path: Path, world: int) -> None:
-    """brat's output is a folder of one process, outside the input, new or written by predict before."""
+def _marker(folder_format: str) -> str:
+    """The file in a folder of `folder_format` files that predict wrote, which it may write again."""
+    return f".spertmt-{folder_format}"
+
+
+def _check_folder_output(input_path: Path, output_path: Path, world: int, folder_format: str) -> None:
+    """A folder output is a folder of one process, outside the input, new or written by predict before."""
     if is_stdio(output_path) or world > 1:
-        raise ValueError("brat output is a folder written by one process: give --output a folder")
+        raise ValueError(f"{folder_format} output is a folder written by one process: give --output a folder")
     if output_path.resolve().is_relative_to(input_path.resolve()):
-        raise ValueError(f"{output_path}: the input {input_path} or inside it; write the brat files to another "
-                         "folder")
-    check_replaceable(output_path, (BRAT_MARKER,), "a folder of brat files that predict wrote")
+        raise ValueError(f"{output_path}: the input {input_path} or inside it; write the {folder_format} files to "
+                         "another folder")
+    check_replaceable(output_path, (_marker(folder_format),), f"a folder of {folder_format} files that predict wrote")
 
 
-def brat_name(identifier) -> PurePosixPath:
-    """The path in a brat output folder of the .txt file that an input's id names: a folder input's
-    `sub/a.txt` (or `sub/a.txt.gz`) gives sub/a.txt, beside sub/a.ann; characters that cannot name a
-    file become _ (letters with their marks stay: हिन्दी), and parts that would leave the folder are dropped."""
+def output_name(identifier, suffix: str) -> PurePosixPath:
+    """The path in a folder output of the file that an input's id names, with `suffix` (brat's .txt,
+    beside its .ann; webanno's .tsv): a folder input's `sub/a.txt` (or `sub/a.txt.gz`) gives sub/a
+    and the suffix; characters that cannot name a file become _ (letters with their marks stay:
+    हिन्दी), and parts that would leave the folder are dropped."""
     parts = [regex.sub(r"[^\w.-]", "_", part) for part in uncompressed(PurePosixPath(str(identifier))).parts
              if part not in ("/", ".", "..")] or ["_"]
     last = parts[-1][:-4] if parts[-1].lower().endswith(".txt") else parts[-1]
-    return PurePosixPath(*parts[:-1], last + ".txt")
+    return PurePosixPath(*parts[:-1], last + suffix)
 
 
-def _write_brat(folder: Path, identifier, result: Extraction) -> None:
-    """One result as brat's two files in `folder`, named by its id (`brat_name`)."""
+def _write_in_folder(folder: Path, folder_format: str, identifier, result: Extraction, types) -> None:
+    """One result as a file of `folder`, named by its id (`output_name`): brat's .txt and .ann, or a
+    WebAnno TSV 3 file (with the relation layer where the model has relation types)."""
     from ..data.convert import brat_files
 
-    txt = folder / brat_name(identifier)
-    if txt.exists():  # standard input is not read before: two of its ids may name one file
-        raise ValueError(f"two inputs name the brat file {txt.relative_to(folder)} (ids {identifier!r} and one "
-                         "before it): give each input an id of its own")
-    txt.parent.mkdir(parents=True, exist_ok=True)
-    text, standoff = brat_files(result.to_doccano())
-    with open(txt, "w", encoding="utf-8", newline="") as f:  # newline="": \n as brat_files wrote it, on Windows too
-        f.write(text)
-    txt.with_suffix(".ann").write_text(standoff, encoding="utf-8", newline="")
+    path = folder / output_name(identifier, FOLDER_OUTPUTS[folder_format])
+    if path.exists():  # standard input is not read before: two of its ids may name one file
+        raise ValueError(f"two inputs name the {folder_format} file {path.relative_to(folder)} (ids {identifier!r} "
+                         "and one before it): give each input an id of its own")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if folder_format == "webanno":
+        contents = {path: result.to_webanno(with_relations=bool(types.relations))}
+    else:
+        text, standoff = brat_files(result.to_doccano())
+        contents = {path: text, path.with_suffix(".ann"): standoff}
+    for file, content in contents.items():  # newline="": \n as written, on Windows too
+        file.write_text(content, encoding="utf-8", newline="")
 
 
 @contextlib.contextmanager
-def _brat_folder(folder: Path, types):
-    """A folder of brat files (with annotation.conf for `types`), written whole or not at all."""
+def _output_folder(folder: Path, folder_format: str, types):
+    """A folder of `folder_format` files (brat's with annotation.conf for `types`), written whole or not at all."""
     from ..data.convert import brat_annotation_conf
 
-    with atomic_folder(folder, (BRAT_MARKER,), "a folder of brat files that predict wrote") as tmp:
-        (tmp / BRAT_MARKER).write_text("written by spertmt predict: may be written again\n")
-        (tmp / "annotation.conf").write_text(brat_annotation_conf(types), encoding="utf-8")
+    marker = _marker(folder_format)
+    with atomic_folder(folder, (marker,), f"a folder of {folder_format} files that predict wrote") as tmp:
+        (tmp / marker).write_text("written by spertmt predict: may be written again\n")
+        if folder_format == "brat":
+            (tmp / "annotation.conf").write_text(brat_annotation_conf(types), encoding="utf-8")
         yield tmp
 
 
 JSON_LISTS = ("spert", "labelstudio")  # output formats that are one JSON list (a process's part: JSON lines)
 
 
-def _write_result(out, out_format: str, identifier, result: Extraction, first: bool, part: bool) -> None:
+def _write_result(out, out_format: str, identifier, result: Extraction, first: bool, part: bool, types) -> None:
     """One result into `out`: a JSON line (jsonl, doccano, prodigy; every format into a process's part file),
-    an element of SpERT JSON's or Label Studio's list, or brat's two files in the folder `out`."""
-    if out_format == "brat":
-        _write_brat(out, identifier, result)
+    an element of SpERT JSON's or Label Studio's list, or a file in the folder `out` (brat, webanno)."""
+    if out_format in FOLDER_OUTPUTS:
+        _write_in_folder(out, out_format, identifier, result, types)
         return
     if out_format == "jsonl":
         line = json.dumps({"id": identifier, **result.to_dict()}, ensure_ascii=False)
@@ -341,7 +354,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
     record per input), labelstudio (a JSON list of Extraction.to_labelstudio's tasks), prodigy
     (Extraction.to_prodigy's task per input), spert (SpERT
-    JSON documents with scores) or brat (a folder, `_write_brat`).
+    JSON documents with scores), brat or webanno (a folder, a file per input: `_write_in_folder`).
     A file named .gz, .bz2 or .xz is read or written through that compression, its format told by
     the extension before it (texts.jsonl.gz: JSON lines; files.compression).
 
@@ -361,10 +374,10 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     input_path, output_path = Path(input_path), Path(output_path)
     in_format, out_format = check_files(input_path, output_path, input_format, output_format, world)
     sharded, to_stdout = world > 1, is_stdio(output_path)
-    if resume and (sharded or to_stdout or out_format in (*JSON_LISTS, "brat") or html):
+    if resume and (sharded or to_stdout or out_format in (*JSON_LISTS, *FOLDER_OUTPUTS) or html):
         raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
     total = _scan_inputs(input_path, in_format, rank, world, progress, extractor, max_sentence_words,
-                         brat=out_format == "brat")
+                         folder_format=out_format if out_format in FOLDER_OUTPUTS else None)
     done, last_id, partial = 0, None, None
     if resume:
         partial, done, last_id = _open_partial(_partial(output_path))
@@ -374,8 +387,9 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     target = _part(output_path, rank) if sharded else output_path
     # no half-written output file, even after Ctrl-C; standard output gets each chunk as it is done,
     # a resumable output each whole chunk
+    types = extractor.types if out_format in FOLDER_OUTPUTS else None  # what a folder's files say of the model
     sink = (contextlib.nullcontext(sys.stdout) if to_stdout else _resumable_output(partial, target) if resume
-            else _brat_folder(target, extractor.types) if out_format == "brat" else atomic_output(target))
+            else _output_folder(target, out_format, types) if out_format in FOLDER_OUTPUTS else atomic_output(target))
     with contextlib.closing(bar), sink as out:
         if out_format in JSON_LISTS and not sharded:
             out.write("[")
@@ -394,7 +408,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
             for identifier, result in zip(ids, results):
                 if html and len(shown) < html_limit:
                     shown.append(_as_document(result, identifier))
-                _write_result(out, out_format, identifier, result, count == 0, sharded)
+                _write_result(out, out_format, identifier, result, count == 0, sharded, types)
                 count += 1
             if to_stdout or resume:
                 out.flush()

@@ -51,6 +51,7 @@ class Extraction:
         # each word's characters in a raw text that extraction split (else None): not a field, so in
         # neither to_dict's record nor asdict's (to_prodigy's tokens need them)
         self.word_offsets: list[tuple[int, int]] | None = None
+        self.sentence_sizes: list[int] | None = None  # the words of each sentence extraction saw (to_webanno's)
 
     def to_dict(self) -> dict:
         """The record as plain JSON types, what `dataclasses.asdict` gives, without its recursive
@@ -100,6 +101,24 @@ class Extraction:
         task = prodigy_task(text, words, [(e.type, e.token_start, e.token_end, e.probability) for e in self.entities],
                             [(r.head, r.tail, r.type, r.probability) for r in self.relations])
         return task if identifier is None else {**task, "meta": {"id": identifier}}
+
+    def to_webanno(self, with_relations: bool = True) -> str:
+        """The text as a WebAnno TSV 3 file that INCEpTION imports as annotations to correct
+        (data.webanno.tsv_file): the sentences and words extraction saw (a word list's words joined
+        by single spaces, one sentence), entities on INCEpTION's named-entity layer and, `with_relations`,
+        relations on a relation layer `webanno.custom.Relation` with a feature `label` (docs/using.md)."""
+        from ..data.webanno import tsv_file
+
+        text, words = ((self.text, self.word_offsets) if self.text is not None and self.word_offsets is not None
+                       else joined_words(self.tokens))
+        sizes = self.sentence_sizes if self.text is not None and self.sentence_sizes is not None else [len(words)]
+        sentences, at = [], 0
+        for size in sizes:
+            if size:  # a sentence without words (an empty text) is no TSV sentence
+                sentences.append(words[at:at + size])
+            at += size
+        return tsv_file(text, sentences, [(e.token_start, e.token_end, e.type) for e in self.entities],
+                        [(r.head, r.tail, r.type) for r in self.relations], with_relations)
 
     def labelstudio_prediction(self, names: dict[str, str] | None = None, entity_types=None,
                                relation_types=None) -> dict:
@@ -205,6 +224,7 @@ def prepare_texts(texts: str | Sequence[str] | Sequence[Sequence[str]], entities
                      for piece in _pieces(unicode_words(item[a:b], a, join_hyphens), max_sentence_words)]
             results.append(Extraction(item, [w.text for ws in words for w in ws]))
             results[-1].word_offsets = [(w.start, w.end) for ws in words for w in ws]
+            results[-1].sentence_sizes = [len(ws) for ws in words]
         else:
             words = [[Word(str(t), -1, -1) for t in item]]
             results.append(Extraction(None, [str(t) for t in item]))
