@@ -22,14 +22,13 @@ def convert_arguments(commands) -> None:
 
     # The formats are a registry that installed packages may add to (spertmt.data.convert): convert()
     # checks the names, so that building the parser loads no plugin.
-    conv = commands.add_parser("convert", help="convert between spert, dygie, brat, doccano, labelstudio, prodigy "
-                                               "and conll formats, and from INCEpTION's webanno (or a registered one)")
-    files = "spert, dygie, doccano, labelstudio, prodigy, conll"
-    known = "spert, dygie, brat, doccano, labelstudio, prodigy, conll, ..."
-    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help=known + " (and webanno)")
+    conv = commands.add_parser("convert", help="convert between spert, dygie, brat, doccano, labelstudio, prodigy, "
+                                               "INCEpTION's webanno and conll formats (or a registered one)")
+    files = "spert, dygie, doccano, labelstudio, prodigy, webanno, conll"
+    known = "spert, dygie, brat, doccano, labelstudio, prodigy, webanno, conll, ..."
+    conv.add_argument("--from", dest="source", required=True, metavar="FORMAT", help=known)
     conv.add_argument("--to", dest="target", required=True, metavar="FORMAT", help=known)
-    add_path_arguments(conv, ("input", f"a file ({files}, webanno) or a folder of .txt/.ann (brat) or of .tsv "
-                                       "(webanno)"),
+    add_path_arguments(conv, ("input", f"a file ({files}) or a folder of .txt/.ann (brat) or of .tsv (webanno)"),
                        ("output", f"a file ({files}) or a folder (brat)"))
     conv.add_argument("--types", help="check the types against this file (else <output>_types.json is written)")
     conv.add_argument("--words", default="simple", choices=tuple(WORD_SPLITTERS),

@@ -1,5 +1,5 @@
 """Converters between SpERT JSON, DyGIE++ / PURE / PL-Marker JSON lines, brat standoff, doccano,
-Label Studio, Prodigy and CoNLL columns, and from INCEpTION's TSV.
+Label Studio, Prodigy, INCEpTION's TSV and CoNLL columns.
 
 Every reader returns `(documents, report)`: the report counts what was skipped and why (a
 discontinuous brat entity, an entity off word boundaries, a relation across sentences, ...),
