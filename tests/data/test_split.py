@@ -75,6 +75,13 @@ def test_the_command_writes_the_sets_and_says_how_to_train_on_them(tmp_path, cap
                  "--types", str(tmp_path / "all_types.json")]) == 0
     assert "0 documents have the words of a document of" in capsys.readouterr().out
 
+    # a benchmark's file (conll04_dev.json): the one types file of its folder, whatever its name
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "all_types.json").rename(tmp_path / "bench" / "corpus_types.json")
+    (tmp_path / "all.json").rename(tmp_path / "bench" / "corpus_dev.json")
+    assert main(["split", str(tmp_path / "bench" / "corpus_dev.json"), str(tmp_path / "again")]) == 0
+    assert f"--set types_path={tmp_path / 'bench' / 'corpus_types.json'} --output" in capsys.readouterr().out
+
     assert main(["split", str(tmp_path / "sets" / "train.json"), str(tmp_path / "sets")]) == 2
     assert "train.json: this is the input file" in capsys.readouterr().err
     assert len(read_documents(tmp_path / "sets" / "train.json")) == 42  # refused before anything was written

@@ -39,13 +39,23 @@ def convert_arguments(commands) -> None:
     conv.set_defaults(func=_convert)
 
 
-def _split(args: argparse.Namespace) -> int:
-    from ..data.split import fold_file, split_file
+def _types_beside(data: Path) -> Path | None:
+    """The types file of a data file: the one convert writes beside its output (all.json's
+    all_types.json), else the only types file of its folder (conll04_dev.json's conll04_types.json)."""
     from ..files import uncompressed
 
-    source = uncompressed(Path(args.input))
-    types = source.with_name(source.stem + "_types.json")  # the types file convert writes beside its output
-    types_path = f"--set types_path={types if types.exists() else 'TYPES'}"
+    source = uncompressed(data)
+    own = source.with_name(source.stem + "_types.json")
+    if own.exists():
+        return own
+    others = sorted(source.parent.glob("*_types.json"))
+    return others[0] if len(others) == 1 else None
+
+
+def _split(args: argparse.Namespace) -> int:
+    from ..data.split import fold_file, split_file
+
+    types_path = f"--set types_path={_types_beside(Path(args.input)) or 'TYPES'}"
     shares = {name: share for name, share in (("dev", args.dev), ("test", args.test)) if share is not None}
     if args.folds is not None:
         if shares:
