@@ -44,12 +44,12 @@ def with_placeholders(lines: list[str], entity: webanno._Layer, relations: list[
         columns = line.split("\t")
         if line and not line.startswith("#") and len(columns) > label:
             if columns[label] != "_":
-                columns[label] = "|".join(re.sub(r"^\*", "X", v) for v in webanno._STACK_BAR.split(columns[label]))
+                columns[label] = "|".join(re.sub(r"^\*", "X", v) for v in webanno.stacked(columns[label]))
             for layer in relations:
                 column = layer.label_column()
                 if column is not None and columns[column] != "_":
                     columns[column] = "|".join("R" if v in ("*", "_") else v
-                                               for v in webanno._STACK_BAR.split(columns[column]))
+                                               for v in webanno.stacked(columns[column]))
             line = "\t".join(columns)
         out.append(line)
     return out

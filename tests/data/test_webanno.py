@@ -3,12 +3,16 @@ several rows and stacked ones by their ids, relations on their target's first ro
 address, escapes; what cannot be a SpERT entity or relation is counted."""
 
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spertmt.cli import main
-from spertmt.data.convert import read_webanno
-from spertmt.data.documents import DataError
+from spertmt.data.convert import read_webanno, write_webanno
+from spertmt.data.documents import DataError, Document, Entity, Relation
 from spertmt.data.webanno import TsvLayers, tsv_file
 
 HEADER = ("#FORMAT=WebAnno TSV 3.3\n"
@@ -49,7 +53,7 @@ def test_spans_stacks_and_relations_become_entities_and_relations(tmp_path, caps
     documents, report = _read(tmp_path, HEADER + BODY)
     assert [(d.orig_id, d.tokens) for d in documents] == [
         ("doc.tsv:1", ["John", "Smith", "works", "for", "Acme", "Corp", "."]),
-        ("doc.tsv:2", ["Mary", "lives", "in", "Oslo", "."]), ("doc.tsv:3", ["a_b", "Acme-Soft"])]
+        ("doc.tsv:2", ["Mary", "lives", "in", "Oslo", "."]), ("doc.tsv:3", ["a\\_b", "Acme-Soft"])]
     assert [[(" ".join(d.tokens[e.start:e.end]), e.type) for e in d.entities] for d in documents] == [
         [("John Smith", "PER"), ("Acme Corp", "ORG")], [("Mary", "PER"), ("Oslo", "LOC"), ("Oslo", "GPE")], []]
     assert [[(r.head, r.type, r.tail) for r in d.relations] for d in documents] == [
@@ -69,7 +73,7 @@ def test_spans_stacks_and_relations_become_entities_and_relations(tmp_path, caps
     back, report = read_webanno(tmp_path / "out.tsv")
     assert [(d.tokens, [(e.start, e.end, e.type) for e in d.entities], d.relations) for d in back] == \
         [(d.tokens, [(e.start, e.end, e.type) for e in d.entities], d.relations) for d in documents[:2]] + \
-        [(["a_b", "Acme-Soft"], [], [])] and not report.counts
+        [(["a\\_b", "Acme-Soft"], [], [])] and not report.counts
 
 
 def test_an_ambiguous_relation_and_a_layer_without_features(tmp_path):
@@ -173,3 +177,43 @@ def test_a_sentence_text_is_escaped_and_a_word_with_a_tab_is_refused(tmp_path):
     assert documents[0].tokens == ["a", "b", "c\\d", "e", "f", "g", "h"] and documents[0].entities[0].type == "X"
     with pytest.raises(DataError, match="a TSV 3 token is one or more characters without a tab or a line break"):
         tsv_file("a\tb", [[(0, 3)]], [], [])
+
+
+# any character but those that end a TSV row or part its columns (the writer refuses them in a word)
+_CHARACTERS = st.characters(blacklist_characters="\t\n\r", blacklist_categories=("Cs",))
+
+
+@st.composite
+def _documents(draw):
+    """SpERT documents of odd words and types: INCEpTION's escapes (\\ [ ] | _ ; * ->), emoji, stacked
+    and overlapping entities of several words, relations among them."""
+    documents = []
+    for _ in range(draw(st.integers(1, 3))):
+        tokens = draw(st.lists(st.text(_CHARACTERS, min_size=1, max_size=4), min_size=1, max_size=6))
+        type_names = st.sampled_from(["Peop", "Live_In", "a|b", "*", "_", "x->y", "[1]", "A\\", "q;r", "é🙂"])
+        spans = draw(st.lists(st.tuples(st.integers(0, len(tokens) - 1), st.integers(1, 3), type_names),
+                              max_size=5, unique_by=lambda s: s[:2] + (s[2],)))
+        entities = [Entity(start, min(start + width, len(tokens)), kind) for start, width, kind in spans]
+        entities = list({(e.start, e.end, e.type): e for e in entities}.values())
+        pairs = draw(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), type_names), max_size=4)) \
+            if len(entities) > 1 else []
+        relations = list({(h % len(entities), t % len(entities), kind): Relation(h % len(entities), t % len(entities),
+                                                                                 kind)
+                          for h, t, kind in pairs if h % len(entities) != t % len(entities)}.values())
+        documents.append(Document(tokens, entities, relations))
+    return documents
+
+
+def _in_any_order(doc):
+    entity = [(e.start, e.end, e.type) for e in doc.entities]
+    return doc.tokens, sorted(entity), sorted((entity[r.head], entity[r.tail], r.type) for r in doc.relations)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents=_documents())
+def test_what_is_written_reads_back(documents):
+    """Any words, types, stacks and relations written as TSV 3 read back the same (in file order)."""
+    with tempfile.TemporaryDirectory() as folder:
+        write_webanno(documents, Path(folder) / "a.tsv")
+        back, report = read_webanno(Path(folder) / "a.tsv")
+    assert [_in_any_order(d) for d in back] == [_in_any_order(d) for d in documents] and not report.counts

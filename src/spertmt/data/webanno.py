@@ -36,9 +36,16 @@ if TYPE_CHECKING:
 
 _ESCAPED = re.compile(r"\\(->|[\\\[\]|_;*tnr])")
 _UNESCAPED = {"t": "\t", "n": "\n", "r": "\r"}
-_STACK_BAR = re.compile(r"(?<!\\)\|")  # a bar that parts stacked values (an escaped one is a value's)
+_STACK_PART = re.compile(r"(?:\\.|[^|\\]|\\$)*")  # a stacked value: escapes (\| \\) kept whole, up to a bar
 _VALUE_ID = re.compile(r"^(.*?)(?:\[(\d+)\])?$", re.S)
 _ADDRESS = re.compile(r"^(\d+-\d+(?:\.\d+)?)(?:\[(\d+)_(\d+)\])?$")
+
+
+def stacked(column: str) -> list[str]:
+    """A column's stacked values, parted by the bars that are not a value's own (escaped: `a\\|b`
+    is one value, `a\\\\|b` two, the first ending with a backslash)."""
+    return [match.group(0) for match in _STACK_PART.finditer(column) if match.start() == 0 or
+            column[match.start() - 1] == "|"]
 
 
 def unescape(text: str) -> str:
@@ -152,7 +159,7 @@ def tsv_documents(text: str, where: str, name: str, report: Report) -> list[Docu
             sentence_of[row] = number
             if "." not in row:  # a token, not a sub-token
                 word_of[row] = len(words)
-                words.append(unescape(columns[2]))
+                words.append(columns[2])  # as INCEpTION writes it: the text's characters, not escaped
             if entity_layer is not None:
                 _read_spans(row, columns, entity_layer, spans, covering)
             relation_rows += [(row, columns, layer) for layer in relation_layers
@@ -186,7 +193,7 @@ def _read_spans(row: str, columns: list[str], layer: _Layer, spans: dict[tuple, 
     value = columns[layer.first_column if label_column is None else label_column]
     if value == "_":
         return
-    for stack, item in enumerate(_STACK_BAR.split(value)):
+    for stack, item in enumerate(stacked(value)):
         label, span_id = _VALUE_ID.match(item).groups()  # type: ignore[union-attr]  # it matches anything
         key = ("id", span_id) if span_id else ("row", row, stack)
         if label_column is None:  # a layer without features: its name is the type
@@ -199,8 +206,8 @@ def _read_relations(row: str, columns: list[str], layer: _Layer, covering: dict,
                     documents: list[Document], where: str, report: Report) -> None:
     """The relations of `layer` on one row (its target spans' first row)."""
     label_column = layer.label_column()
-    sources = _STACK_BAR.split(columns[layer.first_column + layer.columns - 1])
-    labels = _STACK_BAR.split(columns[label_column]) if label_column is not None else [layer.short_name] * len(sources)
+    sources = stacked(columns[layer.first_column + layer.columns - 1])
+    labels = stacked(columns[label_column]) if label_column is not None else [layer.short_name] * len(sources)
     for label, source in zip(labels, sources):
         address = _ADDRESS.match(source)
         if address is None:
