@@ -3,8 +3,12 @@ the scorer."""
 
 import json
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spertmt.cli import main
 from spertmt.config import Config
@@ -25,7 +29,7 @@ from spertmt.data.convert import (
     write_prodigy,
     write_webanno,
 )
-from spertmt.data.documents import DataError, Document, read_documents
+from spertmt.data.documents import DataError, Document, Entity, Relation, read_documents
 
 from ..conftest import FIXTURES
 
@@ -75,6 +79,59 @@ def test_round_trips_on_every_benchmark_document(name, tmp_path):
     assert report.counts["entity over another's words (BIO gives a word one tag; not written)"] == dropped
     assert report.counts["relation (CoNLL columns hold entities only; not written)"] == \
         sum(len(d.relations) for d in docs)
+
+
+# words without spaces or line breaks (doccano's, Label Studio's and brat's text joins them with spaces)
+_WORD_CHARACTERS = st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc"),
+                                 blacklist_characters="\u200b\ufeff\x85")
+
+
+@st.composite
+def _documents(draw):
+    """Documents of odd words (any script, emoji, marks, punctuation), nested and overlapping entities,
+    one span with two types, relations among them."""
+    documents = []
+    for _ in range(draw(st.integers(1, 3))):
+        tokens = draw(st.lists(st.text(_WORD_CHARACTERS, min_size=1, max_size=4), min_size=1, max_size=6))
+        types = st.sampled_from(["Peop", "Live_In", "Org-Based", "A1"])
+        spans = draw(st.lists(st.tuples(st.integers(0, len(tokens) - 1), st.integers(1, 3), types), max_size=4))
+        entities = [Entity(*key) for key in dict.fromkeys((a, min(a + w, len(tokens)), t) for a, w, t in spans)]
+        pairs = draw(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), types), max_size=3)) if entities else []
+        links = ((h % len(entities), t % len(entities), kind) for h, t, kind in pairs)
+        relations = [Relation(*key) for key in dict.fromkeys(link for link in links if link[0] != link[1])]
+        documents.append(Document(tokens, entities, relations))
+    return documents
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents=_documents())
+def test_random_documents_come_back_through_every_format(documents):
+    """Random words, stacked and nested entities and relations come back through each format that can
+    hold them, in any order; DyGIE names a relation's arguments by their spans, so a relation of a
+    span with two types comes back joined to the span's first type, and reading says so."""
+    def relation_of_a_typed_twice_span(doc):
+        spans = [e.span for e in doc.entities]
+        return any(spans.count(doc.entities[r.head].span) > 1 or spans.count(doc.entities[r.tail].span) > 1
+                   for r in doc.relations)
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for write, read, name, options in ((write_doccano, read_doccano, "d.jsonl", {"words": "whitespace"}),
+                                           (write_labelstudio, read_labelstudio, "t.json", {"words": "whitespace"}),
+                                           (write_prodigy, read_prodigy, "p.jsonl", {"sentences": "lines"}),
+                                           (write_brat, read_brat, "brat", {"words": "whitespace"}),
+                                           (write_webanno, read_webanno, "w.tsv", {})):
+            write(documents, folder / name)
+            back, report = read(folder / name, **options)
+            assert [_in_any_order(d) for d in back] == [_in_any_order(d) for d in documents], name
+            assert not report.counts, name
+        write_dygie(documents, folder / "g.jsonl")
+        back, report = read_dygie(folder / "g.jsonl")
+        ambiguous = [relation_of_a_typed_twice_span(d) for d in documents]
+        assert [_in_any_order(b) for b, a, d in zip(back, ambiguous, documents) if not a] == \
+            [_in_any_order(d) for a, d in zip(ambiguous, documents) if not a]
+        said = report.counts["relation of a span with several types (joined to the span's first)"]
+        assert bool(said) == any(ambiguous)
 
 
 def test_brat_reader_reports_what_it_skips(tmp_path):
@@ -211,13 +268,13 @@ def test_conll_columns_of_every_tagging_scheme_read_as_conlleval_reads_them(tmp_
 def test_convert_names_a_missing_input_a_folder_for_a_file_and_a_file_for_a_folder(tmp_path, capsys):
     """Each was an OSError's [Errno 2] or [Errno 21], or brat's "no .txt files" for a missing folder."""
     source = f"{FIXTURES}/tiny_train.json"
-    for source_format, given, target, output, message in (
+    for source_format, input_path, target, output, message in (
             ("dygie", tmp_path / "missing.jsonl", "spert", tmp_path / "out.json", "missing.jsonl: no such file"),
             ("brat", tmp_path / "missing", "spert", tmp_path / "out.json", "missing: no such file"),
             ("doccano", tmp_path, "spert", tmp_path / "out.json", "a folder; this format is read from a file"),
             ("brat", source, "spert", tmp_path / "out.json", "tiny_train.json: not a folder; brat's collection"),
             ("spert", source, "dygie", tmp_path, "is a folder; give the name of a file to write")):
-        assert main(["convert", "--from", source_format, "--to", target, str(given), str(output)]) == 2
+        assert main(["convert", "--from", source_format, "--to", target, str(input_path), str(output)]) == 2
         assert message in capsys.readouterr().err
 
 

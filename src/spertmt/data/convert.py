@@ -195,13 +195,17 @@ def _dygie_documents(sentences: list, ner: list, relations: list, key, where: st
                 raise DataError(f"{sentence_where}: entity {item} lies outside the sentence")
             index.setdefault((start, end), len(entities))
             entities.append(Entity(start, end, label))
+        typed = Counter(e.span for e in entities)
         rels = []
         for item in relations[i]:
-            head = index.get((item[0] - offset, item[1] - offset + 1))
-            tail = index.get((item[2] - offset, item[3] - offset + 1))
+            head_span, tail_span = (item[0] - offset, item[1] - offset + 1), (item[2] - offset, item[3] - offset + 1)
+            head, tail = index.get(head_span), index.get(tail_span)
             if head is None or tail is None:
                 report.add("relation whose argument is not an entity (skipped)", f"{sentence_where}: {item}")
                 continue
+            if typed[head_span] > 1 or typed[tail_span] > 1:  # DyGIE names a relation's arguments by span alone
+                report.add("relation of a span with several types (joined to the span's first)",
+                           f"{sentence_where}: {item}")
             rels.append(Relation(head, tail, item[4]))
         orig_id = key if len(sentences) == 1 else f"{key}#{i}"
         documents.append(Document(list(tokens), entities, rels, orig_id))
@@ -652,13 +656,19 @@ def _prodigy_task(task: dict, where: str, report: Report):
                                     f"{token.start!r}-{token.end!r}")
             tokens = [token for token in tokens if token.text.strip()]  # spaCy's whitespace tokens
         spans = {f"span {k}": (str(s["label"]), s["start"], s["end"]) for k, s in enumerate(task.get("spans") or [])}
-        by_characters = {(start, end): span_id for span_id, (_, start, end) in spans.items()}
+        by_characters: dict[tuple, str] = {}  # (start, end, label) and (start, end) -> the first such span
+        for span_key, (label, start, end) in spans.items():
+            by_characters.setdefault((start, end, label), span_key)
+            by_characters.setdefault((start, end), span_key)
         by_last_token = {s.get("token_end"): f"span {k}" for k, s in enumerate(task.get("spans") or [])}
 
         def span_id(relation: dict, side: str, token: str) -> str | None:
-            """The span a relation names by its characters (`side`), or only by its last token (`token`)."""
+            """The span a relation names by its characters and label (`side`; one span may have two
+            labels), or only by its last token (`token`)."""
             if side in relation:
-                return by_characters.get((relation[side]["start"], relation[side]["end"]))
+                named = relation[side]
+                return by_characters.get((named["start"], named["end"], str(named.get("label"))),
+                                         by_characters.get((named["start"], named["end"])))
             return by_last_token.get(relation[token])
 
         relations = []
