@@ -194,3 +194,54 @@ def test_sentences_and_words_of_any_text(text):
         assert all(3 <= w.start < w.end <= len(text) + 3 for w in words)
         assert all(a.end <= b.start for a, b in zip(words, words[1:]))
         assert all(w.text.strip() for w in words)
+
+
+_RAW = st.lists(st.sampled_from([*_PIECES, "🙂", "C:\\temp", "a|b", "Live_In", "[1]", "*", "\u2028", "\x0c"]),
+                max_size=40).map("".join)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    from spertmt import load
+
+    from .conftest import FIXTURES
+
+    return load(f"{FIXTURES}/model-format1", device="cpu")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_RAW, min_size=1, max_size=3))
+def test_extraction_of_any_text_and_its_files_agree(extractor, texts):
+    """Whatever the text, every entity's characters are its words' and its text; the sentences hold
+    every word once; and the files written for annotation tools (WebAnno TSV, doccano, Prodigy)
+    carry the same words (the text's characters; a word is their NFC form), entities and relations
+    (θ = -1: many of each)."""
+    import unicodedata
+
+    from spertmt.data.convert import Report
+    from spertmt.data.webanno import tsv_documents
+
+    for result in extractor.extract(texts, threshold=-1.0):
+        words = result.word_offsets
+        assert sum(result.sentence_sizes) == len(result.tokens) == len(words)
+        characters = [result.text[a:b] for a, b in words]
+        assert [unicodedata.normalize("NFC", w) for w in characters] == result.tokens
+        for e in result.entities:
+            assert (e.start, e.end) == (words[e.token_start][0], words[e.token_end - 1][1])
+            assert e.text == result.text[e.start:e.end]
+        documents = tsv_documents(result.to_webanno(), "r.tsv", "r.tsv", Report())
+        sizes = [n for n in result.sentence_sizes if n]
+        assert [len(d.tokens) for d in documents] == sizes
+        assert sum((d.tokens for d in documents), []) == characters
+        firsts = [sum(sizes[:k]) for k in range(len(sizes))]
+        back = sorted((firsts[k] + e.start, firsts[k] + e.end, e.type) for k, d in enumerate(documents)
+                      for e in d.entities)
+        assert back == sorted((e.token_start, e.token_end, e.type) for e in result.entities)
+        assert sum(len(d.relations) for d in documents) == len(result.relations)
+        doccano = result.to_doccano()
+        assert [doccano["text"][x["start_offset"]:x["end_offset"]] for x in doccano["entities"]] == \
+            [e.text for e in result.entities]
+        prodigy = result.to_prodigy()
+        assert [t["text"] for t in prodigy["tokens"]] == characters
+        assert len(prodigy["relations"]) == len(result.relations)
