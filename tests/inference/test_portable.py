@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import spertmt
 from spertmt import ops
@@ -61,6 +63,27 @@ def test_the_exported_model_predicts_what_pytorch_predicts(exported, threshold):
                 for d in docs]
 
     assert decisions(onnx_docs) == decisions(pytorch_docs)
+
+
+_PIECES = [*"Aa Bb.!?…。-\n\r\t\"'()2 ", "Mr", "U.S", "\u200b", "e\u0301", "🙂", "John", "Smith", "works for",
+           "Acme", "lives in", "Berlin"]
+
+
+@pytest.fixture(scope="module")
+def both_engines(exported):
+    return spertmt.load(TRAINED, device="cpu"), spertmt.load(exported, runtime="onnx")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join), min_size=1, max_size=4),
+       threshold=st.sampled_from([None, -1.0, 0.0]))
+def test_any_text_gets_the_same_decisions_from_both_engines(both_engines, texts, threshold):
+    """Random raw text (sentence ends, abbreviations, marks, emoji, line breaks): the same entities
+    and relations from the exported model as from PyTorch."""
+    torch_model, onnx_model = both_engines
+    assert _structure(onnx_model.extract(texts, threshold=threshold)) == \
+        _structure(torch_model.extract(texts, threshold=threshold))
 
 
 def test_both_engines_keep_the_boundary_contract(exported):
