@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -212,6 +213,70 @@ def test_label_studio_connects_as_a_model_and_gets_each_tasks_extractions_as_a_p
         assert status == 422 and json.loads(content)["field"] == field
     status, content, _ = server.request("POST", "/predict", {"tasks": []})
     assert status == 200 and json.loads(content)["results"] == []
+
+
+def _inception_request(text: str):
+    """A predict request as INCEpTION sends one: the document as CAS XMI with its sentences and tokens
+    (tokens split at spaces, as its default segmentation does; a character beyond the BMP, which XMI
+    counts as two), the type system with its named-entity layer and the features INCEpTION adds to a
+    layer a recommender predicts (`inception_internal_predicted`, `value_score`)."""
+    import re
+
+    from cassis import Cas, TypeSystem
+
+    from spertmt.serve.inception import SENTENCE, TOKEN
+
+    types = TypeSystem()
+    sentence, token = types.create_type(SENTENCE), types.create_type(TOKEN)
+    entity = types.create_type("de.tudarmstadt.ukp.dkpro.core.api.ner.type.NamedEntity")
+    for name, kind in (("value", "uima.cas.String"), ("identifier", "uima.cas.String"),
+                       ("inception_internal_predicted", "uima.cas.Boolean"), ("value_score", "uima.cas.Double")):
+        types.create_feature(entity, name, kind)
+    cas = Cas(typesystem=types)
+    cas.sofa_string = text
+    for line in re.finditer(r"[^\n]+", text):
+        cas.add(sentence(begin=line.start(), end=line.end()))
+        for word in re.finditer(r"\S+", line.group()):
+            cas.add(token(begin=line.start() + word.start(), end=line.start() + word.end()))
+    return {"metadata": {"layer": entity.name, "feature": "value", "projectId": 1, "anchoringMode": "tokens",
+                         "crossSentence": False},
+            "document": {"xmi": cas.to_xmi(), "documentId": 42, "userId": "ann"}, "typeSystem": types.to_xml()}
+
+
+def test_inception_takes_the_service_as_a_recommender_of_entities(low_threshold_server):
+    """INCEpTION's external recommender protocol: /inception/predict gives back the document with each
+    entity the model finds in INCEpTION's own sentences and tokens as a suggestion of the layer (its
+    type the feature, its probability the score, marked predicted), as /v1/extract finds them in the
+    same word lists; /inception/train is answered 204; a request off the protocol is named."""
+    from cassis import load_cas_from_xmi, load_typesystem
+
+    server = low_threshold_server
+    text = "John Smith works for Acme Corp in Berlin .\nMary 🙂 lives in Paris .\n\nOslo ."
+    request = _inception_request(text)
+    status, content, _ = server.request("POST", "/inception/predict", request)
+    assert status == 200, content
+    types = load_typesystem(request["typeSystem"])
+    cas = load_cas_from_xmi(json.loads(content)["document"], typesystem=types)
+    got = sorted((e.begin, e.end, e.value, round(e.value_score, 4), e.inception_internal_predicted)
+                 for e in cas.select(request["metadata"]["layer"]))
+    lines = [line for line in text.split("\n") if line]
+    records = server.extract({"texts": [line.split() for line in lines], "entities_only": True})[1]["results"]
+    starts = [text.index(line) for line in lines]
+    want = []
+    for start, line, record in zip(starts, lines, records):
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", line)]
+        want += [(start + spans[e["token_start"]][0], start + spans[e["token_end"] - 1][1], e["type"],
+                  round(e["probability"], 4), True) for e in record["entities"]]
+    assert got == sorted(want) and len(got) > 2
+    assert [t.get_covered_text() for t in cas.select("de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token")] \
+        == text.split()  # INCEpTION's document comes back whole
+    assert server.request("POST", "/inception/train", {"metadata": request["metadata"], "documents": []})[0] == 204
+    for body, field in (({**request, "metadata": {"layer": "x"}}, "metadata"),
+                        ({**request, "metadata": {**request["metadata"], "layer": "no.such.Layer"}}, "metadata"),
+                        ({**request, "document": {"xmi": "<not-xmi"}}, "document"),
+                        ({**request, "typeSystem": 3}, "typeSystem"), ([], "body")):
+        status, content, _ = server.request("POST", "/inception/predict", body)
+        assert status == 422 and json.loads(content)["field"] == field, content
 
 
 def test_a_long_text_is_read_in_windows_not_cut(server):

@@ -128,8 +128,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(lambda: extractor, settings, describe={"model": str(args.model), "runtime": args.runtime},
                      thread=model)
     print(f"spertmt serve: {args.model} on http://{args.host}:{listening.getsockname()[1]} (POST /v1/extract, "
-          "GET /health, GET /metrics; Label Studio's POST /setup and /predict); SIGTERM or Ctrl-C stops it after the "
-          "requests in flight", flush=True)
+          "GET /health, GET /metrics; Label Studio's POST /setup and /predict; INCEpTION's POST /inception/predict); "
+          "SIGTERM or Ctrl-C stops it after the requests in flight", flush=True)
     # uvicorn stops taking requests on SIGTERM, answers those in flight, then raises the signal again
     # under the handler it found: ignoring it there makes a graceful stop exit 0.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

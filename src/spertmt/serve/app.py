@@ -7,7 +7,9 @@
 
 One result per text, in order, each the record `spertmt predict` writes for that text as a line of
 a .txt file (`id` is its 1-based place). `POST /setup` and `POST /predict` answer Label Studio's ML
-backend protocol (serve.labelstudio): a Label Studio project connects to the service as its model.
+backend protocol (serve.labelstudio): a Label Studio project connects to the service as its model;
+`POST /inception/predict` and `POST /inception/train` INCEpTION's external recommender protocol
+(serve.inception): an INCEpTION project takes the service as a recommender of entities.
 Errors answer with `{"error": message, "field": name}`: 400 for a body that is not JSON, 422 for a
 field of the wrong type or value (named), 413 for a body over `max_body` bytes or more texts than the
 queue holds, 404 and 405 for a path or method the service does not have, 503 with Retry-After while
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..inference.texts import lone_surrogate
-from . import labelstudio
+from . import inception, labelstudio
 from .batching import Batcher, ModelThread, Options, QueueFull
 from .metrics import Metrics
 
@@ -171,6 +173,55 @@ async def _answer(request, parse: Callable[[Any], tuple[list, list | None, Optio
     return _json(status, content, headers)
 
 
+def _annotation_tool_routes(batcher: Callable[[], Batcher], settings: ServeSettings, metrics: Metrics,
+                            model_version: str) -> list:
+    """The routes of Label Studio's ML backend (POST /setup, /predict) and of INCEpTION's external
+    recommender (POST /inception/predict, /inception/train): their requests join the same batches."""
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    def parse_labelstudio(payload):
+        try:
+            texts, config = labelstudio.parse_predict(payload)
+        except labelstudio.LabelStudioError as error:
+            raise HttpError(422, str(error), error.field) from None
+        if len(texts) > settings.max_queue:
+            raise HttpError(413, f"{len(texts)} tasks in one request; the queue holds {settings.max_queue}: split "
+                            "them", "tasks", kind="too_large")
+        return texts, None, Options(threshold=None, relations=True, given=False), \
+            lambda results: {"results": labelstudio.predictions(results, config, model_version),
+                             "model_version": model_version}
+
+    async def predict(request):  # Label Studio's ML backend: its tasks' predictions
+        return await _answer(request, parse_labelstudio, batcher(), settings, metrics)
+
+    async def setup(request):  # Label Studio's ML backend: a project connects (its config is read per task)
+        metrics.requests.inc("200")
+        return _json(200, {"model_version": model_version})
+
+    def parse_inception(payload):
+        try:
+            texts, document = inception.parse_predict(payload)
+        except inception.InceptionError as error:
+            raise HttpError(422, str(error), error.field) from None
+        if len(texts) > settings.max_queue:
+            raise HttpError(413, f"{len(texts)} sentences in one document; the queue holds {settings.max_queue}",
+                            "document", kind="too_large")
+        return texts, None, Options(threshold=None, relations=False, given=False), \
+            lambda results: inception.suggestions(results, document)
+
+    async def inception_predict(request):  # INCEpTION's external recommender: a document's suggestions
+        return await _answer(request, parse_inception, batcher(), settings, metrics)
+
+    async def inception_train(request):  # the model learns from `spertmt train`: nothing to do
+        metrics.requests.inc("204")
+        return Response(status_code=204)
+
+    return [Route("/predict", predict, methods=["POST"]), Route("/setup", setup, methods=["POST"]),
+            Route("/inception/predict", inception_predict, methods=["POST"]),
+            Route("/inception/train", inception_train, methods=["POST"])]
+
+
 def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, describe: dict | None = None,
                thread: ModelThread | None = None):
     """The ASGI app; `load()` returns the extractor (spertmt.load's), called once at start-up on
@@ -207,26 +258,6 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
                              state["batcher"], settings, metrics)
 
     model_version = f"spertmt {(describe or {}).get('model', '')}".strip()
-
-    def parse_predict(payload):
-        try:
-            texts, config = labelstudio.parse_predict(payload)
-        except labelstudio.LabelStudioError as error:
-            raise HttpError(422, str(error), error.field) from None
-        if len(texts) > settings.max_queue:
-            raise HttpError(413, f"{len(texts)} tasks in one request; the queue holds {settings.max_queue}: split "
-                            "them", "tasks", kind="too_large")
-        return texts, None, Options(threshold=None, relations=True, given=False), \
-            lambda results: {"results": labelstudio.predictions(results, config, model_version),
-                             "model_version": model_version}
-
-    async def predict(request):  # Label Studio's ML backend: its tasks' predictions
-        return await _answer(request, parse_predict, state["batcher"], settings, metrics)
-
-    async def setup(request):  # Label Studio's ML backend: a project connects (its config is read per task)
-        metrics.requests.inc("200")
-        return _json(200, {"model_version": model_version})
-
     async def health(request):
         if state["batcher"] is None:
             return _json(503, {"status": "loading"})
@@ -240,13 +271,14 @@ def create_app(load: Callable[[], Any], settings: ServeSettings | None = None, d
         metrics.errors.inc(kind)
         metrics.requests.inc(str(error.status_code))
         message = (f"no {request.url.path}; the service answers POST /v1/extract, GET /health and GET /metrics "
-                   "(and Label Studio's POST /setup and POST /predict)"
+                   "(and Label Studio's POST /setup and POST /predict, INCEpTION's POST /inception/predict and "
+                   "POST /inception/train)"
                    if error.status_code == 404 else f"{request.method} {request.url.path}: {error.detail}")
         return _json(error.status_code, {"error": message, "field": None}, getattr(error, "headers", None))
 
     routes = [Route("/v1/extract", extract, methods=["POST"]), Route("/health", health, methods=["GET"]),
-              Route("/metrics", metrics_page, methods=["GET"]), Route("/predict", predict, methods=["POST"]),
-              Route("/setup", setup, methods=["POST"])]
+              Route("/metrics", metrics_page, methods=["GET"]),
+              *_annotation_tool_routes(lambda: state["batcher"], settings, metrics, model_version)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: no_route})
     app.state.metrics = metrics
     return app
