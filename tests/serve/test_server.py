@@ -270,6 +270,14 @@ def test_inception_takes_the_service_as_a_recommender_of_entities(low_threshold_
     assert got == sorted(want) and len(got) > 2
     assert [t.get_covered_text() for t in cas.select("de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token")] \
         == text.split()  # INCEpTION's document comes back whole
+    # INCEpTION asks for a part of the document: the sentences that meet its range (UTF-16 units: the
+    # emoji counts two), here the second one only
+    second = text.index("Mary")
+    part = {**request, "metadata": {**request["metadata"], "range": {"begin": second + 1, "end": second + 3}}}
+    status, content, _ = server.request("POST", "/inception/predict", part)
+    cas = load_cas_from_xmi(json.loads(content)["document"], typesystem=types)
+    assert sorted((e.begin, e.end, e.value) for e in cas.select(request["metadata"]["layer"])) == \
+        [(b, e, v) for b, e, v, _, _ in sorted(want) if second <= b < text.index("Oslo")]
     assert server.request("POST", "/inception/train", {"metadata": request["metadata"], "documents": []})[0] == 204
     for body, field in (({**request, "metadata": {"layer": "x"}}, "metadata"),
                         ({**request, "metadata": {**request["metadata"], "layer": "no.such.Layer"}}, "metadata"),
