@@ -32,6 +32,7 @@ from pathlib import Path
 from spertmt.data import webanno
 from spertmt.data.convert import Report, read_webanno
 from spertmt.data.documents import DataError
+from spertmt.data.text import utf16_offsets
 
 XMI_ID = "{http://www.omg.org/XMI}id"
 
@@ -174,10 +175,7 @@ def document_text(lines: list[str]) -> tuple[str, list[list[tuple[int, int]]]]:
                 pending = []
                 sentences.append([])
             sentences[-1].append((begin, end))
-    units = [0]  # each character's offset in UTF-16 units, and the end's
-    for character in text:
-        units.append(units[-1] + (2 if ord(character) > 0xFFFF else 1))
-    character_at = {unit: k for k, unit in enumerate(units)}
+    character_at = {unit: k for k, unit in enumerate(utf16_offsets(text))}
     return text[:-1], [[(character_at[b], character_at[e]) for b, e in words] for words in sentences]
 
 

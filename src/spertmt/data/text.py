@@ -136,6 +136,16 @@ def unicode_words(text: str, offset: int = 0, join_hyphens: bool = False) -> lis
     return words
 
 
+def utf16_offsets(text: str) -> list[int]:
+    """Each character offset of `text` (and its end) in UTF-16 code units, as Java and JavaScript count
+    them (INCEpTION's files and documents): a character beyond the Basic Multilingual Plane (an emoji) takes two."""
+    offsets, at = [], 0
+    for character in text:
+        offsets.append(at)
+        at += 2 if ord(character) > 0xFFFF else 1
+    return offsets + [at]
+
+
 def joined_spans(words: list[str], spans: Iterable[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
     """The words joined by single spaces, and each span of words [start, end) as its characters
     [start, end) in that text (how a converter writes a document's entities as text)."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .documents import DataError, Document, Entity, Relation
+from .text import utf16_offsets
 
 if TYPE_CHECKING:
     from .convert import Report
@@ -303,7 +304,7 @@ def tsv_file(text: str, sentences: list[list[tuple[int, int]]], entities: list[t
                                                     if head in ids or tail in ids else "")
                          for head, tail, _ in targets[word])]
 
-    utf16 = _utf16_offsets(text)
+    utf16 = utf16_offsets(text)
     out = [f"#FORMAT=WebAnno TSV 3.3\n#T_SP={'|'.join((layers.span, *layers.span_features))}\n"]
     if with_relations:
         out.append(f"#T_RL={layers.relation}|{layers.relation_feature}|BT_{layers.span}\n")
@@ -320,13 +321,3 @@ def tsv_file(text: str, sentences: list[list[tuple[int, int]]], entities: list[t
             out.append("\t".join([rows[word], f"{utf16[start]}-{utf16[end]}", text[start:end], *columns]) + "\t\n")
             word += 1
     return "".join(out)
-
-
-def _utf16_offsets(text: str) -> list[int]:
-    """Each character offset of `text` (and its end) in UTF-16 code units: a character beyond the
-    Basic Multilingual Plane (an emoji) takes two."""
-    offsets, at = [], 0
-    for character in text:
-        offsets.append(at)
-        at += 2 if ord(character) > 0xFFFF else 1
-    return offsets + [at]

@@ -12,8 +12,8 @@ The model reads INCEpTION's own sentences and tokens (each sentence's tokens are
 sentences that meet the metadata's `range`, the part INCEpTION asks for), and each entity it finds
 becomes an annotation of the layer over its tokens' characters: its type the feature's value, its
 probability the feature's score (`<feature>_score`, where the layer has it), marked as a prediction
-(`inception_internal_predicted`). INCEpTION's external recommenders suggest
-spans only: relations are not suggested (`predict --output-format webanno` carries both, to import).
+(`inception_internal_predicted`). INCEpTION's external recommenders suggest spans only: relations
+are not suggested (`predict --output-format webanno` carries both, to import).
 Reads and writes INCEpTION's documents (UIMA CAS XMI) with dkpro-cassis, INCEpTION's own Python
 library for them (`pip install dkpro-cassis`, the extra `spertmt[inception]`). Imports no torch.
 """
@@ -75,7 +75,7 @@ def parse_predict(payload: Any) -> tuple[list[list[str]], Document]:
     layer, feature = metadata["layer"], metadata["feature"]
     if not typesystem.contains_type(layer) or typesystem.get_type(layer).get_feature(feature) is None:
         raise InceptionError(f"the type system has no layer {layer!r} with a feature {feature!r}", "metadata")
-    wanted = _in_range(metadata.get("range"), cas.sofa_string)
+    wanted = _in_range(metadata.get("range"), cas.sofa_string or "")
     words, texts = [], []
     if typesystem.contains_type(SENTENCE) and typesystem.contains_type(TOKEN):
         for sentence in cas.select(SENTENCE):
@@ -89,11 +89,11 @@ def parse_predict(payload: Any) -> tuple[list[list[str]], Document]:
 def _in_range(given: Any, text: str):
     """Whether a sentence (its characters) meets the part of the document INCEpTION asks for (metadata's
     `range`, in UTF-16 units as Java counts them; without one, all of it)."""
+    from ..data.text import utf16_offsets
+
     if not (isinstance(given, dict) and all(isinstance(given.get(k), int) for k in ("begin", "end"))):
         return lambda begin, end: True
-    units = [0]  # each character's offset in UTF-16 units, and the end's
-    for character in text:
-        units.append(units[-1] + (2 if ord(character) > 0xFFFF else 1))
+    units = utf16_offsets(text)
     return lambda begin, end: units[begin] < given["end"] and units[end] > given["begin"]
 
 
