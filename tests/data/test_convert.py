@@ -134,6 +134,26 @@ def test_random_documents_come_back_through_every_format(documents):
         assert bool(said) == any(ambiguous)
 
 
+def test_a_type_with_spaces_is_written_to_brat_with_underscores_and_said(tmp_path):
+    """brat's types hold any character but a space (its .ann line parts the type from the offsets by
+    one): "Drug Name" was written as it is, and the .ann file could not be read back."""
+    from spertmt.data.convert import brat_annotation_conf, brat_files
+    from spertmt.data.documents import Types
+
+    entities = [Entity(0, 1, "Drug Name"), Entity(2, 4, "Adverse:Effect")]
+    documents = [Document(["Aspirin", "causes", "bad", "headache", "."], entities, [Relation(0, 1, "Causes \tHarm")])]
+    report = write_brat(documents, tmp_path / "brat")
+    assert dict(report.counts) == {"type with spaces (written with _: brat's types hold none)": 2}
+    back, report = read_brat(tmp_path / "brat", words="whitespace")
+    assert [[e.type for e in d.entities] for d in back] == [["Drug_Name", "Adverse:Effect"]]
+    assert back[0].relations[0].type == "Causes_Harm" and not report.counts
+    _, standoff = brat_files({"text": "Aspirin hurts", "entities": [{"id": 7, "label": "Drug Name", "start_offset": 0,
+                                                                    "end_offset": 7}], "relations": []})
+    assert standoff == "T1\tDrug_Name 0 7\tAspirin\n"
+    types = Types.from_dict({"entities": {"Drug Name": {}}, "relations": {"Causes Harm": {}}})
+    assert "[entities]\nDrug_Name\n[relations]\nCauses_Harm\tArg1:" in brat_annotation_conf(types)
+
+
 def test_brat_reader_reports_what_it_skips(tmp_path):
     text = "Ann Lee lives in New York City. She works for Acme-Soft.\nBob met Ann."
     assert text[46:55] == "Acme-Soft" and text[57:60] == "Bob"

@@ -381,10 +381,21 @@ def _id_number(identifier: str) -> int:
     return int(digits) if digits else 0
 
 
-def write_brat(documents: list[Document], folder: str | Path, sentences_per_file: int = 1000) -> None:
-    """Writes `doc_00000.txt/.ann`, ...: one sentence a line, words joined by single spaces."""
+def brat_type(name: str) -> str:
+    """A type's name as brat can hold it: brat's types hold any character but a space (the standoff
+    format parts a line's type from its offsets by one), so each run of spaces becomes _."""
+    return re.sub(r"\s+", "_", name)
+
+
+def write_brat(documents: list[Document], folder: str | Path, sentences_per_file: int = 1000) -> Report:
+    """Writes `doc_00000.txt/.ann`, ...: one sentence a line, words joined by single spaces; a type
+    with spaces is written with _ (`brat_type`) and counted."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    report = Report()
+    for name in sorted({x.type for doc in documents for x in (*doc.entities, *doc.relations)}):
+        if brat_type(name) != name:
+            report.add("type with spaces (written with _: brat's types hold none)", f"{name!r} as {brat_type(name)}")
     for number, first in enumerate(range(0, len(documents), sentences_per_file)):
         lines, ann, position, t, r = [], [], 0, 0, 0
         for doc in documents[first:first + sentences_per_file]:
@@ -393,14 +404,15 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
             for e, (start, end) in zip(doc.entities, spans):
                 t += 1
                 ids.append(f"T{t}")
-                ann.append(f"T{t}\t{e.type} {position + start} {position + end}\t{line[start:end]}")
+                ann.append(f"T{t}\t{brat_type(e.type)} {position + start} {position + end}\t{line[start:end]}")
             for rel in doc.relations:
                 r += 1
-                ann.append(f"R{r}\t{rel.type} Arg1:{ids[rel.head]} Arg2:{ids[rel.tail]}")
+                ann.append(f"R{r}\t{brat_type(rel.type)} Arg1:{ids[rel.head]} Arg2:{ids[rel.tail]}")
             lines.append(line)
             position += len(line) + 1
         (folder / f"doc_{number:05d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (folder / f"doc_{number:05d}.ann").write_text("\n".join(ann) + ("\n" if ann else ""), encoding="utf-8")
+    return report
 
 
 def brat_files(record: dict) -> tuple[str, str]:
@@ -408,7 +420,7 @@ def brat_files(record: dict) -> tuple[str, str]:
     "text", "entities" by character offsets with ids, "relations" by entity ids): the text with each
     line break a line feed (so that readers that take CR LF for one character and readers that do not
     count the same offsets), a T line per entity (one across a line break in fragments, as brat
-    writes them) and an R line per relation."""
+    writes them) and an R line per relation (a type with spaces written with _, `brat_type`)."""
     dropped = [m.start() for m in re.finditer("\r\n", record["text"])]  # each CR of a CR LF goes
     text = record["text"].replace("\r\n", "\n").replace("\r", "\n")
     lines, names = [], {}
@@ -416,17 +428,18 @@ def brat_files(record: dict) -> tuple[str, str]:
         names[e["id"]] = f"T{k}"
         start, end = (offset - bisect.bisect_left(dropped, offset) for offset in (e["start_offset"], e["end_offset"]))
         fragments = [(start + m.start(), start + m.end()) for m in re.finditer(r"[^\n]+", text[start:end])]
-        lines.append(f"T{k}\t{e['label']} {';'.join(f'{a} {b}' for a, b in fragments)}\t"
+        lines.append(f"T{k}\t{brat_type(e['label'])} {';'.join(f'{a} {b}' for a, b in fragments)}\t"
                      f"{' '.join(text[a:b] for a, b in fragments)}")
     for k, r in enumerate(record["relations"], 1):
-        lines.append(f"R{k}\t{r['type']} Arg1:{names[r['from_id']]} Arg2:{names[r['to_id']]}")
+        lines.append(f"R{k}\t{brat_type(r['type'])} Arg1:{names[r['from_id']]} Arg2:{names[r['to_id']]}")
     return text, "".join(line + "\n" for line in lines)
 
 
 def brat_annotation_conf(types: Types) -> str:
-    """brat's annotation.conf for a model's types (any entity type on either side of a relation)."""
-    entities = "".join(f"{t.name}\n" for t in types.entities)
-    relations = "".join(f"{t.name}\tArg1:<ENTITY>, Arg2:<ENTITY>\n" for t in types.relations)
+    """brat's annotation.conf for a model's types (any entity type on either side of a relation; a
+    type with spaces as `brat_type` writes it)."""
+    entities = "".join(f"{brat_type(t.name)}\n" for t in types.entities)
+    relations = "".join(f"{brat_type(t.name)}\tArg1:<ENTITY>, Arg2:<ENTITY>\n" for t in types.relations)
     return f"[entities]\n{entities}[relations]\n{relations}[events]\n[attributes]\n"
 
 
