@@ -196,3 +196,47 @@ def test_the_service_takes_the_consent(trained):
     with TestClient(build_app(str(trained), runtime="torch", device="cpu", trust_remote_code=True)) as client:
         answer = client.post("/v1/extract", json={"texts": ["John Smith works for Acme Corp in Berlin ."]})
     assert answer.status_code == 200 and answer.json()["results"][0]["tokens"][0] == "John"
+
+
+SCALED = '''
+
+FACTOR = {factor}  # module-level, as own code has such names: looked up when forward runs
+
+
+class OwnModel(OwnModel):
+    def forward(self, *args, **kwargs):
+        out = super().forward(*args, **kwargs)
+        out.last_hidden_state = FACTOR * out.last_hidden_state
+        return out
+'''
+
+BOTH = '''
+import sys, torch
+from spertmt.model.folder import load_model
+ids = torch.tensor([[101, 1000, 1001, 102]])
+def hidden(model):
+    with torch.no_grad():
+        return model.encoder(input_ids=ids).last_hidden_state
+first = load_model(sys.argv[1], trust_remote_code=True)
+alone = hidden(first)
+second = load_model(sys.argv[2], trust_remote_code=True)
+assert torch.equal(hidden(first), alone), "the first model's code changed when the second loaded"
+assert torch.allclose(hidden(second), 2 * alone), "the second model runs the first's code"
+'''
+
+
+def test_two_models_whose_encoders_code_differs_run_each_its_own_in_one_process(trained, tmp_path):
+    """Every model folder keeps its encoder's code in a folder named encoder/, and transformers names
+    the modules of a local folder's code by the folder's name: the second of two models whose code
+    differs (a newer revision of the encoder's repo, say) ran the first's code (transformers 5: its
+    config class, the same, was already tied to the first's model class), or replaced the first's
+    (transformers 4: one module, executed again, so the first's forward found the second's FACTOR).
+    Each model now runs its own code."""
+    for name, factor in (("first", 1), ("second", 2)):
+        shutil.copytree(trained, tmp_path / name)
+        with open(tmp_path / name / "encoder" / "modeling_own.py", "a") as modeling:
+            modeling.write(SCALED.format(factor=factor))
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", BOTH, str(tmp_path / "first"), str(tmp_path / "second")], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -8,10 +8,13 @@ site-packages, found without network access.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..config import OFFLINE_ENCODER
@@ -184,8 +187,16 @@ def encoder_from_config(config_dict: dict, own_code: Path | None = None):
     from transformers import AutoConfig, AutoModel
 
     if own_code is not None:
-        return AutoModel.from_config(AutoConfig.from_pretrained(own_code, trust_remote_code=True),
-                                     trust_remote_code=True)
+        # transformers names a local folder's code modules by the folder's name, and every model folder's
+        # is encoder/: loaded from there, a second model whose code differs ran the first's (or replaced
+        # it). A copy named by the code's own digest gives each code its own modules, the same code one.
+        code = sorted(own_code.glob("*.py"))
+        digest = hashlib.sha256(b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in code)).hexdigest()[:16]
+        with tempfile.TemporaryDirectory() as folder:
+            named = Path(folder) / f"spertmt_encoder_{digest}"
+            shutil.copytree(own_code, named)
+            return AutoModel.from_config(AutoConfig.from_pretrained(named, trust_remote_code=True),
+                                         trust_remote_code=True)
     config_dict = dict(config_dict)
     model_type = config_dict.pop("model_type")
     return AutoModel.from_config(AutoConfig.for_model(model_type, **config_dict))
