@@ -134,6 +134,58 @@ def test_random_documents_come_back_through_every_format(documents):
         assert bool(said) == any(ambiguous)
 
 
+# near-valid exports: each field present or not, of the right shape or of any other
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 12), st.text(max_size=4), st.just([]), st.just({}))
+
+
+def _fields(**fields):
+    return st.fixed_dictionaries({}, optional={name: st.one_of(kind, _ANY) for name, kind in fields.items()})
+
+
+def _listed(kind, size=3):
+    return st.lists(st.one_of(kind, _ANY), max_size=size)
+
+
+_SPAN = _fields(start=_ANY, end=_ANY, label=_ANY, token_start=_ANY, token_end=_ANY)
+_EXPORTS = {
+    "doccano": st.fixed_dictionaries({"text": st.text(max_size=12)}, optional={
+        "entities": _listed(_fields(id=_ANY, label=_ANY, start_offset=_ANY, end_offset=_ANY)),
+        "relations": _listed(_fields(id=_ANY, from_id=_ANY, to_id=_ANY, type=_ANY)),
+        "label": _listed(st.lists(_ANY, max_size=4)), "labels": _ANY}),
+    "prodigy": st.fixed_dictionaries({"text": st.text(max_size=12)}, optional={
+        "tokens": _listed(_fields(text=_ANY, start=_ANY, end=_ANY)), "spans": _listed(_SPAN),
+        "relations": _listed(_fields(head=_ANY, child=_ANY, label=_ANY, head_span=_SPAN, child_span=_SPAN)),
+        "answer": _ANY}),
+    "labelstudio": _fields(data=_fields(text=st.text(max_size=12)), annotations=_listed(_fields(
+        result=_listed(_fields(id=_ANY, type=st.sampled_from(["labels", "relation"]), from_id=_ANY, to_id=_ANY,
+                               labels=_listed(_ANY, 2), value=_fields(start=_ANY, end=_ANY, labels=_listed(_ANY, 2))),
+                       4), was_cancelled=_ANY), 2)),
+    "dygie": _fields(sentences=_listed(_listed(st.text(max_size=3)), 2),
+                     ner=_listed(_listed(st.lists(_ANY, max_size=4)), 2),
+                     relations=_listed(_listed(st.lists(_ANY, max_size=6)), 2)),
+}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(sorted(_EXPORTS)))
+def test_a_malformed_export_is_read_or_named_never_a_crash(data, name):
+    """Fields missing, of another shape (a number for a list, a string for an object) or of the
+    wrong type: a reader gives documents or a DataError naming the record, never another error
+    (doccano's relations as a string, DyGIE's as null and Label Studio's annotations as a number were
+    a TypeError or an AttributeError)."""
+    records = data.draw(st.lists(_EXPORTS[name], min_size=1, max_size=2))
+    readers = {"doccano": read_doccano, "prodigy": read_prodigy, "labelstudio": read_labelstudio, "dygie": read_dygie}
+    read = readers[name]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export"
+        lines = "".join(json.dumps(record) + "\n" for record in records)
+        path.write_text(json.dumps(records) if name == "labelstudio" else lines)
+        try:
+            read(path)
+        except DataError:
+            pass
+
+
 def test_a_type_with_spaces_is_written_to_brat_with_underscores_and_said(tmp_path):
     """brat's types hold any character but a space (its .ann line parts the type from the offsets by
     one): "Drug Name" was written as it is, and the .ann file could not be read back."""

@@ -167,7 +167,8 @@ def read_dygie(path: str | Path) -> tuple[list[Document], Report]:
             raise DataError(f"{where}: needs 'sentences', a list of token lists")
         ner = raw.get("ner", [[] for _ in sentences])
         relations = raw.get("relations", [[] for _ in sentences])
-        if len(ner) != len(sentences) or len(relations) != len(sentences):
+        if not isinstance(ner, list) or not isinstance(relations, list) or len(ner) != len(sentences) or \
+                len(relations) != len(sentences):
             raise DataError(f"{where}: 'ner' and 'relations' need one list per sentence")
         key = raw.get("doc_key", line_number - 1)
         try:
@@ -486,7 +487,7 @@ def _doccano_record(record: dict, where: str) -> tuple[str, dict, list]:
             entities = {f"label {k}": (str(label), start, end) for k, (start, end, label) in enumerate(labels)}
         relations = [(str(r.get("id", k)), str(r["type"]), str(r["from_id"]), str(r["to_id"]))
                      for k, r in enumerate(record.get("relations", []))]
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:  # a field of another shape
         raise DataError(f"{where}: an entity needs 'id', 'label', 'start_offset' and 'end_offset' (or 'labels' are "
                         f"[start, end, label] lists), a relation 'from_id', 'to_id' and 'type' ({error!r})") from None
     _check_offsets(entities, text, where, "entity")
@@ -544,13 +545,18 @@ def read_labelstudio(path: str | Path, words: str = "simple",
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise DataError(f"{where}: expected a task with 'data' and 'annotations' (Label Studio's JSON export; "
                             "JSON-MIN holds no relations)")
+        if not isinstance(task.get("annotations") or [], list):
+            raise DataError(f"{where}: its 'annotations' must be a list (Label Studio's JSON export)")
         annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
         if not annotations:
             report.add("task without an annotation (skipped)", where)
             continue
         if len(annotations) > 1:
             report.add("task with several annotations (the first read)", where)
-        text, entities, relations = _labelstudio_task(task["data"], annotations[0].get("result") or [], where, report)
+        results = annotations[0].get("result") or []
+        if not isinstance(results, list):
+            raise DataError(f"{where}: its annotation's 'result' must be a list of regions and relations")
+        text, entities, relations = _labelstudio_task(task["data"], results, where, report)
         name = str(task["data"].get("id", task.get("id", k)))
         documents += split.documents(text, entities, relations, where, name, report)
     return documents, report
