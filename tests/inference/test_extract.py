@@ -477,6 +477,18 @@ def test_predict_writes_prodigy_tasks_whose_tokens_are_the_words_extracted_from(
     assert sum(len(d.relations) for d in documents) == sum(len(result.relations) for result in results)
 
 
+def _written_twice(extractor, texts: dict, tmp_path, output_format: str):
+    """A folder of texts (a subfolder's too) and the folder output predict writes of it, twice: the
+    second time over the folder the first wrote."""
+    corpus, out = tmp_path / "corpus", tmp_path / output_format
+    for name, text in texts.items():
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_bytes(text.encode())
+    for _ in range(2):
+        predict_file(extractor, corpus, out, output_format=output_format, progress=False, threshold=-1.0)
+    return corpus, out
+
+
 def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp_path):
     """Pre-annotation for brat: each input's text and .ann (named by its id: a folder's files keep
     their paths), annotation.conf; convert --from brat reads the entities back. The folder is written
@@ -484,14 +496,8 @@ def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp
     from spertmt.data.convert import read_brat
 
     extractor = load(model_folder, device="cpu")
-    corpus = tmp_path / "corpus"
-    (corpus / "sub").mkdir(parents=True)
     texts = {"b.txt": "John Smith lives in Paris.\r\nMary works for Acme Corp.\n", "sub/a.txt": "Oslo is in Norway."}
-    for name, text in texts.items():
-        (corpus / name).write_bytes(text.encode())
-    out = tmp_path / "brat"
-    for _ in range(2):  # the second time over the folder the first wrote
-        predict_file(extractor, corpus, out, output_format="brat", progress=False, threshold=-1.0)
+    corpus, out = _written_twice(extractor, texts, tmp_path, "brat")
     assert (out / "sub" / "a.txt").read_bytes() == texts["sub/a.txt"].encode()
     assert (out / "b.txt").read_bytes() == texts["b.txt"].replace("\r\n", "\n").encode()  # brat_files
     assert "[entities]\nPeop\nLoc\nOrg\n[relations]\n" in (out / "annotation.conf").read_text()
@@ -531,14 +537,8 @@ def test_predict_writes_webanno_files_for_inception(model_folder, tmp_path):
     from spertmt.data.convert import read_webanno
 
     extractor = load(model_folder, device="cpu")
-    corpus = tmp_path / "corpus"
-    (corpus / "sub").mkdir(parents=True)
     texts = {"b.txt": "John Smith lives in Paris 🙂.\r\nMary works for Acme Corp.\n", "sub/a.txt": "Oslo is in Norway."}
-    for name, text in texts.items():
-        (corpus / name).write_bytes(text.encode())
-    out = tmp_path / "inception"
-    for _ in range(2):  # the second time over the folder the first wrote
-        predict_file(extractor, corpus, out, output_format="webanno", progress=False, threshold=-1.0)
+    corpus, out = _written_twice(extractor, texts, tmp_path, "webanno")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == \
         [".spertmt-webanno", "b.tsv", "sub/a.tsv"]
     result = extractor.extract(texts["b.txt"], threshold=-1.0)[0]
