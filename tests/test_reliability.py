@@ -416,6 +416,10 @@ def test_a_batch_size_below_one_is_named_not_taken_for_the_default(tmp_path, cap
     assert main(["predict", "--quiet", "--model", model, "--input", str(source),
                  "--output", str(tmp_path / "out.jsonl"), "--batch-size", size]) == 2
     assert f"the batch size (--batch-size) must be a whole number of at least 1, not {size}" in capsys.readouterr().err
+    # said before the model loads (and before the input is read): a folder that is no model is not reached
+    assert main(["predict", "--quiet", "--model", str(tmp_path), "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl"), "--batch-size", size]) == 2
+    assert "--batch-size" in capsys.readouterr().err
     data = f"{FIXTURES}/tiny_train.json"
     assert main(["eval", "--quiet", "--model", model, "--data", data, "--batch-size", size]) == 2
     assert f"must be a whole number of at least 1, not {size}" in capsys.readouterr().err

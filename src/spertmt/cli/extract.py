@@ -13,12 +13,14 @@ from .common import add_device_argument, add_quiet_argument, add_runtime_argumen
 
 def _predict(args: argparse.Namespace) -> int:
     from ..config import check_threshold
+    from ..data.encoding import BATCH_SIZE, check_count
     from ..files import is_stdio
     from ..inference.loading import load_extractor
     from ..inference.streaming import check_files, merge_parts, predict_file
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     check_files(args.input, args.output, args.input_format, args.output_format, world)  # before the model loads
+    check_count(BATCH_SIZE, args.batch_size)
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     job, rank, device = None, 0, args.device

@@ -35,6 +35,16 @@ def candidate_spans(num_words: int, max_width: int) -> list[tuple[int, int]]:
     return [(i, i + w) for w in range(1, max_width + 1) for i in range(num_words - w + 1)]
 
 
+BATCH_SIZE = "the batch size (--batch-size)"  # as messages name it
+
+
+def check_count(name: str, value) -> None:
+    """A count a user gives (a batch's texts or pieces; None: the default) is a whole number of at
+    least 1: a bool or a float would be taken as one (True as 1, 2.5 as 3) without a word."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+
+
 def longest_first(encodings: list[Encoding], batch_size: int, max_pieces: int | None = None) -> list[list[int]]:
     """The documents' indices in batches, longest (in pieces) first: less padding of pieces and of
     candidate spans. Both inference loops batch so (results go back in input order).
@@ -43,10 +53,8 @@ def longest_first(encodings: list[Encoding], batch_size: int, max_pieces: int | 
     once padded to its longest (its first) document, so batches of long documents hold fewer: on a
     CPU the work grows with the padded pieces, not with the documents (bench/extract_batching.py).
     A document longer than `max_pieces` makes a batch of its own."""
-    for name, value in (("the batch size (--batch-size)", batch_size), ("batch_pieces", max_pieces)):
-        # a bool or a float would be taken as a count (True as 1, 2.5 as 3) without a word
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
-            raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    check_count(BATCH_SIZE, batch_size)
+    check_count("batch_pieces", max_pieces)
     order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].input_ids))
     if max_pieces is None:
         return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
