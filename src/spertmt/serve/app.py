@@ -180,14 +180,20 @@ def _annotation_tool_routes(batcher: Callable[[], Batcher], settings: ServeSetti
     from starlette.responses import Response
     from starlette.routing import Route
 
-    def parse_labelstudio(payload):
+    def read(protocol_read, payload, what: str, field: str, hint: str = ""):
+        """A tool's request as its protocol reads it (texts, and what the answer needs): the protocol's
+        errors answered 422, more texts than the queue holds 413."""
         try:
-            texts, config = labelstudio.parse_predict(payload)
-        except labelstudio.LabelStudioError as error:
+            texts, context = protocol_read(payload)
+        except (labelstudio.LabelStudioError, inception.InceptionError) as error:
             raise HttpError(422, str(error), error.field) from None
         if len(texts) > settings.max_queue:
-            raise HttpError(413, f"{len(texts)} tasks in one request; the queue holds {settings.max_queue}: split "
-                            "them", "tasks", kind="too_large")
+            raise HttpError(413, f"{len(texts)} {what}; the queue holds {settings.max_queue}{hint}", field,
+                            kind="too_large")
+        return texts, context
+
+    def parse_labelstudio(payload):
+        texts, config = read(labelstudio.parse_predict, payload, "tasks in one request", "tasks", ": split them")
         return texts, None, Options(threshold=None, relations=True, given=False), \
             lambda results: {"results": labelstudio.predictions(results, config, model_version),
                              "model_version": model_version}
@@ -200,13 +206,7 @@ def _annotation_tool_routes(batcher: Callable[[], Batcher], settings: ServeSetti
         return _json(200, {"model_version": model_version})
 
     def parse_inception(payload):
-        try:
-            texts, document = inception.parse_predict(payload)
-        except inception.InceptionError as error:
-            raise HttpError(422, str(error), error.field) from None
-        if len(texts) > settings.max_queue:
-            raise HttpError(413, f"{len(texts)} sentences in one document; the queue holds {settings.max_queue}",
-                            "document", kind="too_large")
+        texts, document = read(inception.parse_predict, payload, "sentences in one document", "document")
         return texts, None, Options(threshold=None, relations=False, given=False), \
             lambda results: inception.suggestions(results, document)
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..data.text import utf16_offsets
+
 SENTENCE = "de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Sentence"
 TOKEN = "de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token"
 PREDICTED = "inception_internal_predicted"  # the feature INCEpTION reads a suggestion by
@@ -89,8 +91,6 @@ def parse_predict(payload: Any) -> tuple[list[list[str]], Document]:
 def _in_range(given: Any, text: str):
     """Whether a sentence (its characters) meets the part of the document INCEpTION asks for (metadata's
     `range`, in UTF-16 units as Java counts them; without one, all of it)."""
-    from ..data.text import utf16_offsets
-
     if not (isinstance(given, dict) and all(isinstance(given.get(k), int) for k in ("begin", "end"))):
         return lambda begin, end: True
     units = utf16_offsets(text)
