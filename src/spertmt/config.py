@@ -151,8 +151,9 @@ class Config:
     encoder: str = OFFLINE_ENCODER
     lowercase: bool | None = None  # None: as the tokenizer does
     # Run the encoder's own Python code: an encoder whose config.json names its classes in auto_map
-    # (e.g. Alibaba-NLP/gte-multilingual-base). Only for code you trust; the model folder keeps that
-    # code, and loading the folder asks again (trust_remote_code=True, --trust-remote-code).
+    # (e.g. Alibaba-NLP/gte-multilingual-base), or whose tokenizer_config.json names its tokenizer's.
+    # Only for code you trust; the model folder keeps that code, and loading the folder asks again
+    # (trust_remote_code=True, --trust-remote-code).
     trust_remote_code: bool = False
     # The encoder's window in sub-word pieces (at most its position limit); a longer document is
     # encoded in overlapping windows.

@@ -14,7 +14,7 @@ import spertmt
 from spertmt.cli import main
 from spertmt.model.folder import ModelFolderError
 
-from ..conftest import put_in_hub_cache
+from ..conftest import FIXTURES, put_in_hub_cache
 
 CONFIGURATION = '''from transformers import BertConfig
 
@@ -154,8 +154,6 @@ def test_a_hub_encoder_whose_code_lives_in_another_repo_trains_and_its_folder_ne
     """GTE multilingual's layout: the encoder's repo names its classes in a second repo
     ("owner/impl--modeling.Class"); both come from the hub's cache. The model folder holds that code,
     so it loads with neither repo there."""
-    from ..conftest import FIXTURES
-
     encoder, code = tmp_path / "repo" / "encoder", tmp_path / "repo" / "code"
     shutil.copytree(own_encoder, encoder)
     code.mkdir()
@@ -239,4 +237,83 @@ def test_two_models_whose_encoders_code_differs_run_each_its_own_in_one_process(
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", BOTH, str(tmp_path / "first"), str(tmp_path / "second")], env=env,
                           capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+TOKENIZATION = '''from transformers import BertTokenizerFast
+
+MARKER = "{marker}"  # module-level, looked up when the method runs
+
+
+class OwnTokenizerFast(BertTokenizerFast):
+    def marker(self):
+        return MARKER
+'''
+
+
+@pytest.fixture(scope="module")
+def own_tokenizer_model(tiny_encoder, tmp_path_factory):
+    """A model trained (with the consent) on the tiny BERT whose tokenizer has code of its own, as
+    save_pretrained lays out a tokenizer whose class comes from its repo; the encoder's copy removed."""
+    folder = tmp_path_factory.mktemp("own-tokenizer")
+    source = folder / "encoder"
+    shutil.copytree(tiny_encoder, source)
+    (source / "tokenization_own.py").write_text(TOKENIZATION.format(marker="first"))
+    config = json.loads((source / "tokenizer_config.json").read_text())
+    config.update(tokenizer_class="OwnTokenizerFast",
+                  auto_map={"AutoTokenizer": [None, "tokenization_own.OwnTokenizerFast"]})
+    (source / "tokenizer_config.json").write_text(json.dumps(config))
+    tiny = spertmt.Config(data_root=FIXTURES, train_path="tiny_train.json", dev_path="tiny_train.json",
+                          test_path="tiny_train.json", types_path="tiny_types.json", encoder=str(source), epochs=1,
+                          batch_size=2, max_length=128)
+    with pytest.raises(ValueError, match=r"runs its own Python code .*trust_remote_code = true"):
+        spertmt.train(tiny, folder / "refused", progress=False)
+    spertmt.train(replace(tiny, trust_remote_code=True), folder / "run", progress=False)
+    shutil.rmtree(source)
+    return folder / "run" / "best"
+
+
+def test_a_tokenizer_with_its_own_code_is_kept_and_loads_only_with_the_consent(own_tokenizer_model, tmp_path, capsys):
+    code = own_tokenizer_model / "tokenizer"
+    assert (code / "tokenization_own.py").exists() and not (own_tokenizer_model / "encoder").exists()
+    with pytest.raises(ModelFolderError, match=r"its tokenizer runs its own Python code \(tokenizer/: "
+                                               r"tokenization_own.py\).*trust_remote_code=True"):
+        spertmt.load(own_tokenizer_model, device="cpu")
+    extractor = spertmt.load(own_tokenizer_model, device="cpu", trust_remote_code=True)
+    assert extractor.tokenizer.marker() == "first"
+    saved = extractor.save_pretrained(tmp_path / "again")
+    assert (saved / "tokenizer" / "tokenization_own.py").exists()
+    assert "holds in `tokenizer/`: read it" in (saved / "README.md").read_text()
+
+    data = os.path.join(FIXTURES, "tiny_train.json")
+    assert main(["validate", data, "--model", str(own_tokenizer_model)]) == 2
+    assert "--trust-remote-code" in capsys.readouterr().err
+    assert main(["validate", data, "--model", str(own_tokenizer_model), "--trust-remote-code"]) == 0
+
+    pytest.importorskip("onnxscript", reason="the onnx extra: pip install 'spertmt[onnx]'")
+    capsys.readouterr()
+    assert main(["export", str(own_tokenizer_model), str(tmp_path / "onnx"), "--no-int8-check", "--quiet",
+                 "--trust-remote-code"]) == 0
+    assert "has Python code of its own (tokenizer/), which the runtime without torch does not run" in \
+        capsys.readouterr().err
+
+
+BOTH_TOKENIZERS = '''
+import sys
+from spertmt.model.folder import load_tokenizer_from
+first = load_tokenizer_from(sys.argv[1], trust_remote_code=True)
+second = load_tokenizer_from(sys.argv[2], trust_remote_code=True)
+assert (first.marker(), second.marker()) == ("first", "second"), (first.marker(), second.marker())
+'''
+
+
+def test_two_models_whose_tokenizers_code_differs_run_each_its_own_in_one_process(own_tokenizer_model, tmp_path):
+    """As for encoders (above): every model folder's tokenizer code is in tokenizer/, and transformers 4
+    named its modules by that folder's name, so the second model's code replaced the first's."""
+    shutil.copytree(own_tokenizer_model, tmp_path / "first")
+    shutil.copytree(own_tokenizer_model, tmp_path / "second")
+    (tmp_path / "second" / "tokenizer" / "tokenization_own.py").write_text(TOKENIZATION.format(marker="second"))
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", BOTH_TOKENIZERS, str(tmp_path / "first"), str(tmp_path / "second")],
+                          env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

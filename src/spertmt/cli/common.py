@@ -29,8 +29,8 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
-                        help="run the encoder's own Python code, where the model has some (its encoder/ folder): "
-                             "only for code you trust")
+                        help="run the encoder's or tokenizer's own Python code, where the model has some (Python files "
+                             "in its encoder/ or tokenizer/ folder): only for code you trust")
 
 
 def add_path_arguments(parser: argparse.ArgumentParser, *paths: tuple[str, str]) -> None:

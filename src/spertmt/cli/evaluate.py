@@ -12,6 +12,7 @@ from .common import (
     add_path_arguments,
     add_quiet_argument,
     add_runtime_arguments,
+    add_trust_argument,
     check_same_types,
     read_predictions,
 )
@@ -122,7 +123,8 @@ def _validate(args: argparse.Namespace) -> int:
 
         model = resolve_model_folder(args.model)
         config = Config.load(model / ModelFiles.CONFIG)
-        tokenizer, max_length, max_width = load_tokenizer_from(model), config.max_length, config.max_span_width
+        tokenizer = load_tokenizer_from(model, args.trust_remote_code)
+        max_length, max_width = config.max_length, config.max_span_width
         types = types or read_types(model / ModelFiles.TYPES)
     if args.max_length is not None:  # given: it wins over the model's
         max_length = args.max_length
@@ -148,4 +150,5 @@ def validate_arguments(commands) -> None:
     check.add_argument("--train", help="a training file (SpERT JSON): count the documents of DATA (a dev or test "
                                        "set) that have the words of one of its documents")
     check.add_argument("--json", action="store_true", help="print the statistics and errors as JSON")
+    add_trust_argument(check)
     check.set_defaults(func=_validate)

@@ -243,6 +243,10 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
         raise ValueError(f"{model_folder}: its tokenizer ({type(tokenizer).__name__}) exists in Python only, and the "
                          "runtime without torch reads a tokenizer.json (the tokenizers library): this model runs "
                          "with PyTorch (--runtime torch)")
+    if any((model_folder / ModelFiles.TOKENIZER).glob("*.py")):
+        print(f"spertmt export: the tokenizer of {model_folder} has Python code of its own (tokenizer/), which the "
+              "runtime without torch does not run: it reads tokenizer.json as the tokenizers library does",
+              file=sys.stderr)
     pad_id = Collator.for_tokenizer(tokenizer).pad_id
     sentences = training_sentences(model, tokenizer)
     if sentences is None:

@@ -41,7 +41,8 @@ def resolve_encoder(name: str) -> str:
 def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **kwargs):
     """`auto_class.from_pretrained` of an encoder's name; where transformers cannot find it (no network,
     a name mistyped, a folder without the files) an OSError that names the encoder and what to give.
-    An encoder that ships its own Python code (auto_map in its config.json) loads only with
+    An encoder that ships its own Python code (auto_map in its config.json, or for its tokenizer in
+    tokenizer_config.json) loads only with
     `trust_remote_code`; without it a ValueError names the setting (transformers would ask at a
     terminal, then name its own argument)."""
     where = resolve_encoder(name)
@@ -52,7 +53,9 @@ def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **k
         if not (folder / "config.json").exists():  # else transformers' errors speak of tokenizer backends
             raise OSError(f"encoder {name!r}: the folder holds no config.json; an encoder folder is what "
                           "save_pretrained writes (config.json, the weights, the tokenizer's files)")
-        if not trust_remote_code and _needs_own_code(folder / "config.json"):
+        own_code = _needs_own_code(folder / "config.json") or (
+            auto_class.__name__ == "AutoTokenizer" and _tokenizer_needs_own_code(folder / "tokenizer_config.json"))
+        if own_code and not trust_remote_code:
             raise _untrusted(name)
     try:
         return auto_class.from_pretrained(where, trust_remote_code=trust_remote_code, **kwargs)
@@ -82,8 +85,23 @@ def _needs_own_code(config_json: Path) -> bool:
         return False
 
 
+def _tokenizer_needs_own_code(tokenizer_config_json: Path) -> bool:
+    """Whether an encoder folder's tokenizer is a class of its own code: auto_map names one for
+    AutoTokenizer and its tokenizer_class is not one of transformers' (transformers 4 then asks for the
+    consent; transformers 5 loads a generic tokenizer without the code, which may split text otherwise)."""
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    try:
+        config = json.loads(tokenizer_config_json.read_text(encoding="utf-8"))
+        named = (config.get("auto_map") or {}).get("AutoTokenizer")
+        return bool(named) and tokenizer_class_from_name(str(config.get("tokenizer_class"))) is None
+    except (OSError, ValueError, AttributeError):  # none, not JSON, not an object: transformers decides
+        return False
+
+
 def _untrusted(name: str) -> ValueError:
-    return ValueError(f"encoder {name!r} runs its own Python code (its config.json names its classes in auto_map); "
+    return ValueError(f"encoder {name!r} runs its own Python code (its config.json or tokenizer_config.json names "
+                      "classes in auto_map); "
                       "spertmt runs that code only where you say you trust it: trust_remote_code = true in the "
                       "config (--set trust_remote_code=true) to train it, trust_remote_code=True "
                       "(--trust-remote-code) to load a model folder with it")
@@ -181,22 +199,27 @@ def save_own_code(encoder, folder: Path) -> None:
     (folder / "config.json").write_text(json.dumps(config, indent=2))
 
 
+def load_own_code(code: Path, prefix: str, load):
+    """`load(folder)` of a copy of `code`, a model folder's part with its own Python code (encoder/,
+    tokenizer/), named `prefix`_ and the code's digest. transformers names a local folder's code modules
+    by the folder's name, the same in every model folder: loaded from there, a second model whose code
+    differs ran the first's (or replaced it). The copy gives each code its own modules, the same code one."""
+    files = sorted(code.glob("*.py"))
+    digest = hashlib.sha256(b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in files)).hexdigest()[:16]
+    with tempfile.TemporaryDirectory() as folder:
+        named = Path(folder) / f"{prefix}_{digest}"
+        shutil.copytree(code, named)
+        return load(named)
+
+
 def encoder_from_config(config_dict: dict, own_code: Path | None = None):
     """An encoder with the architecture of `config_dict` (weights come from a checkpoint); one with its
     own code is built from the folder `save_own_code` wrote (its code runs: the caller has the consent)."""
     from transformers import AutoConfig, AutoModel
 
     if own_code is not None:
-        # transformers names a local folder's code modules by the folder's name, and every model folder's
-        # is encoder/: loaded from there, a second model whose code differs ran the first's (or replaced
-        # it). A copy named by the code's own digest gives each code its own modules, the same code one.
-        code = sorted(own_code.glob("*.py"))
-        digest = hashlib.sha256(b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in code)).hexdigest()[:16]
-        with tempfile.TemporaryDirectory() as folder:
-            named = Path(folder) / f"spertmt_encoder_{digest}"
-            shutil.copytree(own_code, named)
-            return AutoModel.from_config(AutoConfig.from_pretrained(named, trust_remote_code=True),
-                                         trust_remote_code=True)
+        return load_own_code(own_code, "spertmt_encoder", lambda named: AutoModel.from_config(
+            AutoConfig.from_pretrained(named, trust_remote_code=True), trust_remote_code=True))
     config_dict = dict(config_dict)
     model_type = config_dict.pop("model_type")
     return AutoModel.from_config(AutoConfig.for_model(model_type, **config_dict))

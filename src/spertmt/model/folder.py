@@ -21,7 +21,7 @@ from ..config import Config
 from ..data.documents import Types
 from ..files import atomic_folder, give_default_permissions
 from ..layout import CHECKPOINTS, ModelFiles
-from .encoder import encoder_from_config, runs_own_code, save_own_code
+from .encoder import encoder_from_config, load_own_code, runs_own_code, save_own_code
 from .spertmt import SpERTMT
 
 # 3: weights in safetensors (no pickle: safe to load from the hub). 2: the heads are modules of
@@ -121,9 +121,14 @@ def _own_code(folder: Path, trusted: bool) -> Path | None:
     if not (code / "config.json").exists():
         raise ModelFolderError(f"{folder}: {ModelFiles.ENCODER_CODE}/, the encoder's own code, has no config.json; "
                                f"{_HINT}")
+    return _trusted(folder, code, "encoder", trusted)
+
+
+def _trusted(folder: Path, code: Path, part: str, trusted: bool) -> Path:
+    """`code`, a part of the model folder with its own Python code, where the caller trusts it."""
     if not trusted:
         files = ", ".join(sorted(p.name for p in code.glob("*.py")))
-        raise ModelFolderError(f"{folder}: its encoder runs its own Python code ({ModelFiles.ENCODER_CODE}/: {files}); "
+        raise ModelFolderError(f"{folder}: its {part} runs its own Python code ({code.name}/: {files}); "
                                "spertmt runs it only where you say you trust it: trust_remote_code=True in Python, "
                                "--trust-remote-code on the command line (an exported folder runs without it: "
                                "--runtime onnx)")
@@ -161,12 +166,21 @@ def _check_types_match(folder: Path, name: str, state: dict, model: SpERTMT) -> 
 
 
 def load_tokenizer_from(folder: str | Path, trust_remote_code: bool = False):
+    """The tokenizer of a model folder (tokenizer/). One with its own code (Python files beside it, as
+    save_pretrained writes a tokenizer whose class comes from its repo) runs that code, so it loads
+    only with `trust_remote_code`."""
     from transformers import AutoTokenizer
 
     folder = Path(folder)
-    if not (folder / ModelFiles.TOKENIZER).is_dir():
+    path = folder / ModelFiles.TOKENIZER
+    if not path.is_dir():
         raise ModelFolderError(f"{folder}: tokenizer/ is missing; {_HINT}")
+    own_code = _trusted(folder, path, "tokenizer", trust_remote_code) if any(path.glob("*.py")) else None
+
+    def load(where: Path):
+        return AutoTokenizer.from_pretrained(where, use_fast=True, trust_remote_code=trust_remote_code)
+
     try:
-        return AutoTokenizer.from_pretrained(folder / "tokenizer", use_fast=True, trust_remote_code=trust_remote_code)
+        return load(path) if own_code is None else load_own_code(own_code, "spertmt_tokenizer", load)
     except Exception as error:
         raise ModelFolderError(f"{folder}: tokenizer/ cannot be loaded ({error}); {_HINT}") from None

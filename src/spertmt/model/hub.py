@@ -54,11 +54,12 @@ def model_card(
     license: str | None = None,
     datasets: list[str] | None = None,
     repo_id: str | None = None,
-    own_code: bool = False,
+    own_code: tuple[str, ...] = (),
 ):
     """A `huggingface_hub.ModelCard` for a model: the hub's metadata block (library, task, language,
     datasets, test metrics as model-index) and a page saying what the model extracts and how to load it.
-    `language` defaults to English for the offline default encoder (English MiniLM), else is left out."""
+    `language` defaults to English for the offline default encoder (English MiniLM), else is left out.
+    `own_code`: the model folder's parts that hold Python code of its own (encoder, tokenizer)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     if language is None and config.encoder.startswith("offline:"):
@@ -84,10 +85,11 @@ def model_card(
         tags=["spertmt", "relation-extraction", "named-entity-recognition", config.mode],
         eval_results=results or None)
     load_name = repo_id or "PATH/TO/THIS/FOLDER"
-    # an encoder with its own code (encoder/) loads only with the user's consent
+    # an encoder or tokenizer with its own code (the folders named in own_code) loads only with the user's consent
     consent, flag = (", trust_remote_code=True", " --trust-remote-code") if own_code else ("", "")
-    code_note = ("\nIts encoder runs its own Python code, which this repo holds in `encoder/`: read it before you "
-                 "load the model with\n`trust_remote_code=True`.\n" if own_code else "")
+    code_note = (f"\nThis model runs Python code of its own, which this repo holds in "
+                 f"{' and '.join(f'`{part}/`' for part in own_code)}: read it before you load the model with\n"
+                 "`trust_remote_code=True`.\n" if own_code else "")
     table = "\n".join(f"| {labels[k]} | {metrics[k][average]['precision']:.2f} | {metrics[k][average]['recall']:.2f} "
                       f"| {metrics[k][average]['f1']:.2f} |" for k in labels if k in scored)
     scores = (f"Test set of {dataset or 'the training data'} ({average} average), {checkpoint}:\n\n"
@@ -154,7 +156,8 @@ def write_model_card(folder: Path, source: Path | None, config, types, **card) -
     if metrics is None and source is not None and (source / ModelFiles.CARD).exists():
         shutil.copyfile(source / ModelFiles.CARD, folder / ModelFiles.CARD)
         return
-    own_code = (folder / ModelFiles.ENCODER_CODE).is_dir()
+    parts = (ModelFiles.ENCODER_CODE, ModelFiles.TOKENIZER)
+    own_code = tuple(part for part in parts if any((folder / part).glob("*.py")))
     model_card(config, types, metrics, checkpoint, own_code=own_code, **card).save(folder / ModelFiles.CARD)
 
 
