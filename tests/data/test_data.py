@@ -174,6 +174,29 @@ def test_byte_level_words_get_the_space_running_text_gives_them(tmp_path):
         ["Hi", "you"], is_pretokenized=True).ids == enc.input_ids
 
 
+@pytest.mark.parametrize("single, framed", [("$A [SEP] [CLS]", "0 special token(s) before the words and 2 after"),
+                                            ("$A", "0 special token(s) before the words and 0 after")])
+def test_a_tokenizer_that_frames_a_document_otherwise_than_cls_pieces_sep_is_named(tmp_path, single, framed):
+    """XLNet's tokenizer puts [SEP] [CLS] after the pieces, GPT-2's puts none: read as `[CLS] pieces
+    [SEP]`, the first piece was taken for the context and the windows cut a piece off (XLNet ended in a
+    numpy error). Training refuses such a tokenizer, and says how it frames a document."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    from spertmt.model.encoder import load_tokenizer
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "John": 4, "Smith": 5}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = processors.TemplateProcessing(single=single, special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                            sep_token="[SEP]").save_pretrained(tmp_path / "encoder")
+    (tmp_path / "encoder" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match=rf"its tokenizer frames two words as \[.*\], {re.escape(framed)}; spertmt "
+                                         r"reads one before \(\[CLS\]"):
+        load_tokenizer(str(tmp_path / "encoder"))
+
+
 def test_a_sentencepiece_tokenizer_without_tokenizer_json_loads_or_says_what_it_needs(tmp_path, monkeypatch):
     """DeBERTa v3 ships its tokenizer as spm.model alone, which transformers converts with sentencepiece
     and protobuf (the sentencepiece extra; the test extra holds them): its words align, each with

@@ -127,7 +127,25 @@ def load_tokenizer(name: str, lowercase: bool | None = None, trust_remote_code: 
                          f"'spertmt[sentencepiece]' (transformers said: {reason})") from None
     if tokenizer.is_fast:  # a tokenizer in Python only reads words one by one (data.encoding)
         _space_before_each_word(tokenizer)
+    _check_special_tokens(tokenizer, name)
     return tokenizer
+
+
+def _check_special_tokens(tokenizer, name: str) -> None:
+    """Refuses a tokenizer that does not frame a document as `[CLS] pieces [SEP]`, one special token on
+    each side (BERT's, RoBERTa's, DeBERTa's, ModernBERT's and their kin's do): the model reads the
+    context from the first (the paper's [CLS]) and encodes long documents in windows framed so. XLNet's
+    puts both after the pieces, T5's one after, GPT-2's none."""
+    from ..data.encoding import encode_words
+
+    encoding = encode_words(tokenizer, ["John", "Smith"])
+    before, after = encoding.word_starts[0], len(encoding.input_ids) - encoding.word_ends[-1]
+    if (before, after) != (1, 1):
+        tokens = tokenizer.convert_ids_to_tokens(encoding.input_ids)
+        raise ValueError(f"encoder {name!r}: its tokenizer frames two words as {tokens}, {before} special token(s) "
+                         f"before the words and {after} after; spertmt reads one before ([CLS], the context its "
+                         "classifiers take) and one after, as BERT's, RoBERTa's, DeBERTa's and ModernBERT's "
+                         "tokenizers put them")
 
 
 def _missing_sentencepiece_packages() -> list[str]:
