@@ -386,6 +386,9 @@ def test_the_lowest_versions_script_tries_the_project_floors():
     ("epochs=inf", "epochs = inf is a float; expected a whole number"),
     ("margin_pos=-inf", "margin_pos = -inf is not a finite number"),
     ("device=gpu", "device = 'gpu' is not a device"),
+    ("select_metric=acc", "select_metric = 'acc' names no dev metric; expected TASK.AVERAGE.FIGURE"),
+    ("select_metric=ner.micro.F1", "select_metric = 'ner.micro.F1' names no dev metric"),
+    ("encoder=", "encoder is empty; give a Hugging Face name"),
 ])
 def test_bad_settings_stop_before_any_work_and_say_what_is_expected(tmp_path, capsys, assignment, message):
     assert main(["train", "--quiet", "--set", assignment, "--output", str(tmp_path / "run")]) == 2

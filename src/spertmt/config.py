@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,10 @@ def check_threshold(value: Any, source: str = "threshold") -> None:
                          "relation must reach to be kept)")
 
 
+# The dev metrics' names (evaluate's dict, dotted): the one select_metric may name.
+_DEV_METRIC = re.compile(r"(ner|re|re_strict)\.(micro|macro|per_type\.[^.]+)\.(precision|recall|f1)")
+
+
 def check_value(key: str, value: Any, source: str = "config") -> None:
     """Raises a ValueError naming the key, the value and what is expected, where `value` does not
     fit the setting `key` (its type, its range, its allowed values)."""
@@ -113,6 +118,13 @@ def check_value(key: str, value: Any, source: str = "config") -> None:
         raise ValueError(f"{source}: {key} must be one of {CHOICES[key]}, not {value!r}")
     if key == "threshold":
         check_threshold(value, source)
+    if key == "encoder" and not cast(str, value).strip():
+        raise ValueError(f"{source}: encoder is empty; give a Hugging Face name, a local folder or the offline "
+                         f"default {OFFLINE_ENCODER!r}")
+    if key == "select_metric" and not _DEV_METRIC.fullmatch(cast(str, value)):
+        raise ValueError(f"{source}: select_metric = {value!r} names no dev metric; expected TASK.AVERAGE.FIGURE, "
+                         "TASK ner, re or re_strict, AVERAGE micro, macro or per_type.TYPE, FIGURE precision, recall "
+                         "or f1 (e.g. re_strict.micro.f1)")
     if key in RANGES:
         low, high, low_included, high_included = RANGES[key]
         number = float(cast(float, value))  # a number by now: the type check above passed
@@ -229,7 +241,8 @@ class Config:
     precision: str = "fp32"  # "bf16" or "fp16" autocast (fp16 with a gradient scaler)
     num_workers: int = 0  # data-loading processes (0: in the training process)
     device: str = "auto"  # "auto" (a GPU when torch sees one), "cpu", "cuda" or "cuda:N"
-    # The dev metric that picks the best checkpoint; where the types file has no relation type, a
+    # The dev metric that picks the best checkpoint, TASK.AVERAGE.FIGURE: ner, re or re_strict; micro,
+    # macro or per_type.TYPE; precision, recall or f1. Where the types file has no relation type, a
     # relation metric gives way to ner.micro.f1.
     select_metric: str = "re_strict.micro.f1"
     eval_every_epoch: bool = True  # False: no dev scoring between epochs (the last epoch is kept)

@@ -100,6 +100,17 @@ def test_the_trainer_reads_and_checks_the_data_before_writing(tiny_config, tmp_p
 
 
 
+def test_a_dev_metric_of_a_type_the_data_lacks_stops_before_training(tiny_config, tmp_path):
+    """A mistyped select_metric failed with a KeyError after the first epoch's training and dev pass."""
+    train(dataclasses.replace(tiny_config, select_metric="re_strict.per_type.Work_For.f1"), tmp_path / "ok",
+          progress=False)
+    with pytest.raises(ValueError, match=r"select_metric = 're_strict.per_type.Works_For.f1': the types file has no "
+                                         r"relation type 'Works_For'; it has .*Work_For"):
+        Trainer(dataclasses.replace(tiny_config, select_metric="re_strict.per_type.Works_For.f1"), tmp_path / "run",
+                progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_trainer_warns_when_dev_or_test_is_mostly_what_it_trains_on(tiny_config, tmp_path):
     """The training file given as dev_path (or test_path) chooses the epoch on what the model trains
     on: said at once. A held-out dev split, or a dev set that only shares a sentence, is not warned of."""

@@ -4,6 +4,7 @@ dev set's two halves for the held-out diagnostics (experiments/held_out_dev.py).
 from __future__ import annotations
 
 from ..config import Config
+from ..data.documents import Types
 from ..evaluate import evaluate
 from ..inference.calibration import Calibration
 from ..inference.decoding import threshold_arguments
@@ -17,6 +18,18 @@ def metric(metrics: dict, dotted: str) -> float:
     for part in dotted.split("."):
         value = value[part]
     return float(value)
+
+
+def check_metric_type(dotted: str, types: Types) -> None:
+    """Refuses, before training, a per-type dev metric ("re_strict.per_type.Work_For.f1", as
+    select_metric may name one) whose type the types file does not list."""
+    task, average, *rest = dotted.split(".")
+    if average == "per_type":
+        names = [t.name for t in (types.entities if task == "ner" else types.relations)]
+        if rest[0] not in names:
+            kind = "entity" if task == "ner" else "relation"
+            raise ValueError(f"select_metric = {dotted!r}: the types file has no {kind} type {rest[0]!r}; it has "
+                             f"{', '.join(names) or 'none'}")
 
 
 def predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,

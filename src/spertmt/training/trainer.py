@@ -50,6 +50,7 @@ from .callbacks import (
 from .final import FinalEvaluation
 from .optim import AdamWNoBiasCorrection
 from .resume import ResumeState, check_run_folder
+from .scoring import check_metric_type
 
 
 def make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -116,6 +117,7 @@ class Trainer:
         if not types.relations and cfg.select_metric.startswith("re"):
             # Entities only: a relation F1 is 0 at every epoch and would keep the first one.
             cfg = self.config = dataclasses.replace(cfg, select_metric="ner.micro.f1")
+        check_metric_type(cfg.select_metric, types)
         train_docs = require_documents(read_documents(cfg.data_path("train_path"), types),
                                        cfg.data_path("train_path"), "to train on")
         self.train_docs, held_out = training_split(train_docs, cfg.max_train_documents, cfg.dev_split)
