@@ -94,12 +94,14 @@ def test_config_errors_list_valid_keys(tmp_path, capsys):
     bad.write_text('lr = 1e-4\nbatch_sise = 4\n')
     assert main(["train", "--output", str(tmp_path), "--config", str(bad)]) == 2
     assert f"{bad}, line 2: unknown key 'batch_sise' (did you mean 'batch_size'?)" in capsys.readouterr().err
-    # a config carried over from SpERT or Hugging Face: their names, not the nearest spelling ('ranking_average')
+    # a config carried over from SpERT, PURE, PL-Marker or Hugging Face: their names, not the nearest spelling
     bad.write_text('learning_rate = 1e-4\n')
     assert main(["train", "--output", str(tmp_path), "--config", str(bad)]) == 2
     assert f"{bad}, line 1: unknown key 'learning_rate' (here it is 'lr')" in capsys.readouterr().err
     assert main(["train", "--output", str(tmp_path), "--set", "max_span_size=8"]) == 2
     assert "unknown key 'max_span_size' in --set (here it is 'max_span_width')" in capsys.readouterr().err
+    assert main(["train", "--output", str(tmp_path), "--set", "max_seq_length=256"]) == 2  # PL-Marker's and PURE's
+    assert "unknown key 'max_seq_length' in --set (here it is 'max_length')" in capsys.readouterr().err
     for other, ours in OTHER_NAMES.items():  # each names a key there is (or train's --output)
         assert ours == "train's --output" or ours.split("'")[1] in Config.__dataclass_fields__, other
     bad.write_text('[train]\nepochs = 3\n')

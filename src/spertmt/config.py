@@ -431,8 +431,9 @@ def read_settings_file(path: Path, kind: str, formats: str) -> tuple[str, dict]:
 # The keys whose value is a table ([callbacks] in TOML): every other is a setting at the top level.
 TABLE_KEYS = tuple(f.name for f in dataclasses.fields(Config) if str(f.type) == "dict")
 
-# What SpERT's arguments and Hugging Face's TrainingArguments call some of these settings: a config
-# carried over from them is told the name here (difflib alone offered 'ranking_average' for 'learning_rate').
+# What SpERT's, PURE's and PL-Marker's arguments and Hugging Face's TrainingArguments call some of these
+# settings: a config carried over from them is told the name here (difflib alone offered
+# 'ranking_average' for 'learning_rate').
 OTHER_NAMES = {
     "learning_rate": "'lr'", "lr_warmup": "'warmup'", "warmup_ratio": "'warmup'",
     "num_train_epochs": "'epochs'", "num_epochs": "'epochs'", "train_batch_size": "'batch_size'",
@@ -442,6 +443,10 @@ OTHER_NAMES = {
     "prop_drop": "'dropout'", "rel_filter_threshold": "'threshold' (θ)", "sampling_processes": "'num_workers'",
     "no_overlapping": "'overlapping', with the opposite value", "cpu": "'device' (device = \"cpu\")",
     "save_path": "train's --output", "log_path": "train's --output", "output_dir": "train's --output",
+    "train_file": "'train_path'", "dev_file": "'dev_path'", "test_file": "'test_path'",
+    "max_seq_length": "'max_length'", "do_lower_case": "'lowercase'", "warmup_proportion": "'warmup'",
+    "task_learning_rate": "'head_lr' (the heads' learning rate)", "fp16": "'precision' (precision = \"fp16\")",
+    "num_epoch": "'epochs'", "max_span_length": "'max_span_width'",
 }
 
 
