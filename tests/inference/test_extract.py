@@ -92,6 +92,21 @@ def test_what_is_not_a_text_is_named_and_any_iterable_of_texts_is_taken(model_fo
         == expected
 
 
+def test_predict_takes_spert_json_objects_and_names_what_is_not_a_list_of_documents(model_folder):
+    from spertmt.data.documents import DataError, Document
+
+    extractor = load(model_folder, device="cpu")
+    raw = [{"tokens": TEXT.split(), "entities": [{"type": "Peop", "start": 0, "end": 2}], "relations": []}]
+    documents = [Document(TEXT.split())]
+    assert [d.to_json() for d in extractor.predict(raw)] == [d.to_json() for d in extractor.predict(documents)]
+    for documents, error, message in ((TEXT, TypeError, r"not a str: extract\(\) takes raw text"),
+                                      (raw[0], TypeError, r"not a dict: give \[document\]"),
+                                      ([TEXT], TypeError, r"documents\[0\] is a str: predict\(\) takes documents"),
+                                      ([{"tokens": TEXT}], DataError, r"documents\[0\]: 'tokens' must be a list")):
+        with pytest.raises(error, match=message):  # before: AttributeError: ... has no attribute 'tokens'
+            extractor.predict(documents)
+
+
 def test_results_do_not_depend_on_how_texts_are_batched(model_folder):
     extractor = load(model_folder, device="cpu")
     texts = [TEXT, "Acme Corp hired John .", "Paris", "Mary Smith of Berlin met John Smith of Paris in Rome ."]
@@ -119,6 +134,9 @@ def test_given_entities_entities_only_and_word_lists(model_folder):
     with pytest.raises(ValueError, match=r"entities\[0\]\[0\] has type 'Person', which the model does not know; "
                                          r"its entity types: Loc, Org, Peop"):
         extractor.extract([TEXT], [[{"start": 0, "end": 10, "type": "Person"}]])
+    with pytest.raises(ValueError, match=r"entities\[0\] is an entity \(.*\); entities holds one list of entities per "
+                                         r"text"):  # before: entities[0][0] ('start') needs "type" ...
+        extractor.extract(TEXT, [{"start": 0, "end": 10, "type": "Peop"}])
     only = extractor.extract(TEXT, relations=False)[0]
     assert only.entities and not only.relations
     words = extractor.extract([["Mary", "lives", "in", "Oslo", "."]])[0]

@@ -159,7 +159,7 @@ class ExtractorLike(Protocol):
                 progress: bool = False, max_sentence_words: int = ...,
                 flat_ner: bool | None = None) -> list[Extraction]: ...
 
-    def predict(self, documents: list[Document], batch_size: int = ..., threshold: float | None = None,
+    def predict(self, documents: Sequence[Document | dict], batch_size: int = ..., threshold: float | None = None,
                 progress: bool = False, flat_ner: bool = False) -> list[Document]: ...
 
     def set_prediction_settings(self, **settings) -> None: ...
@@ -301,6 +301,9 @@ class GivenEntityError(TextError):
 def _place_given(item: int, given: Iterable[dict], own: list[_Sentence], by_chars: bool, known: set[str]) -> None:
     """Maps a text's own entities to word spans of its sentences (`own`); entities of an unknown type
     or off word boundaries are errors (GivenEntityError)."""
+    if isinstance(given, dict):  # one text's entities given without the list around each text's
+        raise GivenEntityError(item, f"entities[{item}] is an entity ({given!r}); entities holds one list of "
+                                     "entities per text: [[{...}, ...], ...]")
     placed: list[list[tuple[int, int, str]]] = [[] for _ in own]
     for s, mine in zip(own, placed):
         s.given = mine
