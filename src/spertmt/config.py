@@ -428,6 +428,19 @@ def read_settings_file(path: Path, kind: str, formats: str) -> tuple[str, dict]:
     return text, data
 
 
+def as_config(config: Config | dict | str | Path) -> Config:
+    """A Config from what `train` takes: a Config, a dict of settings (checked as a file's are) or the
+    path of a config file (TOML or JSON)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return Config.from_dict(config)
+    if isinstance(config, (str, Path)):
+        return Config.load(config)
+    raise TypeError(f"config must be a Config, a dict of settings or a config file's path, not "
+                    f"{type(config).__name__}")
+
+
 # The keys whose value is a table ([callbacks] in TOML): every other is a setting at the top level.
 TABLE_KEYS = tuple(f.name for f in dataclasses.fields(Config) if str(f.type) == "dict")
 

@@ -100,6 +100,21 @@ def test_the_trainer_reads_and_checks_the_data_before_writing(tiny_config, tmp_p
 
 
 
+def test_train_takes_a_config_a_dict_of_settings_or_a_config_files_path(tiny_config, tmp_path):
+    """A dict or a path was an AttributeError ('dict' object has no attribute 'resolved')."""
+    import json
+
+    settings = dataclasses.asdict(tiny_config)
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    metrics = [train(config, tmp_path / name, progress=False)
+               for config, name in ((tiny_config, "a"), (settings, "b"), (str(tmp_path / "config.json"), "c"))]
+    assert metrics[0] == metrics[1] == metrics[2]
+    with pytest.raises(ValueError, match=r"config: unknown key 'epoch' \(did you mean 'epochs'\?\)"):
+        train({**settings, "epoch": 2}, tmp_path / "d", progress=False)
+    with pytest.raises(TypeError, match="config must be a Config, a dict of settings or a config file's path, not int"):
+        train(3, tmp_path / "e", progress=False)
+
+
 def test_a_dev_metric_of_a_type_the_data_lacks_stops_before_training(tiny_config, tmp_path):
     """A mistyped select_metric failed with a KeyError after the first epoch's training and dev pass."""
     train(dataclasses.replace(tiny_config, select_metric="re_strict.per_type.Work_For.f1"), tmp_path / "ok",

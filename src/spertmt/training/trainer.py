@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import ops
-from ..config import Config
+from ..config import Config, as_config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import (
     has_overlapping_entities,
@@ -101,9 +101,9 @@ class Trainer:
     `scheduler`, `scaler`, `device`, `job`, `main` (whether this process writes), `log` (log.jsonl),
     `total_steps`, `progress` and `state` (a TrainerState)."""
 
-    def __init__(self, config: Config, output_dir: str | Path, callbacks: Sequence[Callback] = (),
+    def __init__(self, config: Config | dict | str | Path, output_dir: str | Path, callbacks: Sequence[Callback] = (),
                  progress: bool = True, resume: bool = False, overwrite: bool = False, keep_resume: bool = False):
-        cfg = self.config = config.resolved()
+        cfg = self.config = as_config(config).resolved()
         self.run = RunFolder(output_dir)
         self.progress, self.resuming, self.overwrite = progress, resume, overwrite
         check_run_folder(self.run, resume, overwrite)
@@ -260,9 +260,10 @@ class Trainer:
         return StepEnd(loss, out, stepped)
 
 
-def train(config: Config, output_dir: str | Path, progress: bool = True, resume: bool = False,
+def train(config: Config | dict | str | Path, output_dir: str | Path, progress: bool = True, resume: bool = False,
           overwrite: bool = False, keep_resume: bool = False, callbacks: Sequence[Callback] = ()) -> dict:
     """Trains on `train_path`, selects the best epoch on `dev_path`, evaluates it on `test_path`.
+    `config`: a Config, a dict of its settings, or a config file's path (TOML or JSON).
 
     Writes to `output_dir` (a run folder, spertmt.layout.RunFolder): `best/` and `last/` checkpoints
     (load with `spertmt.load`), `log.jsonl`, `config.json`, and for the test set `metrics.json` and
@@ -306,9 +307,10 @@ def _eval_docs(cfg: Config, key: str, types):
     return docs[: cfg.max_eval_documents] if cfg.max_eval_documents else docs
 
 
-def train_folds(config: Config, output_dir: str | Path, progress: bool = True) -> dict:
+def train_folds(config: Config | dict | str | Path, output_dir: str | Path, progress: bool = True) -> dict:
     """Runs every fold (0 .. num_folds - 1) into `<output>/fold_<i>` and writes the mean and
     standard deviation of each setting's micro and macro P/R/F1 to `<output>/metrics_folds.json`."""
+    config = as_config(config)
     run = RunFolder(output_dir)
     per_fold = [train(dataclasses.replace(config, fold=fold), run.fold(fold).path, progress)
                 for fold in range(config.num_folds)]
