@@ -77,6 +77,17 @@ def test_same_span_with_two_types_overlaps_without_overlapping():
     assert set(m["per_type"]) == {"Loc"}
 
 
+def test_spert_json_objects_and_a_types_object_score_as_documents_do():
+    """As json.load reads the files (an AttributeError before); an unknown type in them is named."""
+    gold = [doc([(0, 1, "Peop"), (3, 5, "Loc")], [(0, 1, "Live_In")])]
+    pred = [doc([(0, 1, "Peop"), (3, 5, "Org")], [(0, 1, "Live_In")])]
+    assert evaluate([d.to_json() for d in gold], [d.to_json() for d in pred], TYPES.to_dict()) == \
+        evaluate(gold, pred, TYPES)
+    unknown = {**pred[0].to_json(), "entities": [{"type": "Person", "start": 0, "end": 1}]}
+    with pytest.raises(ValueError, match=r"pred\[0\]: entity 0 has unknown type 'Person'"):
+        evaluate(gold, [unknown], TYPES)
+
+
 def test_checks_and_table():
     with pytest.raises(ValueError, match="gold documents but"):
         evaluate([doc([])], [], TYPES)

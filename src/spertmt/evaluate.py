@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 
-from .data.documents import Document, Types, symmetric_order, symmetric_types
+from .data.documents import Document, Types, as_documents, symmetric_order, symmetric_types
 from .files import write_text_atomic
 
 NOTHING_TO_SCORE = "nothing to score: no item in the gold or the predictions"
@@ -75,8 +76,12 @@ def score_sets(gold: list[set], pred: list[set]) -> dict:
     return {"micro": _prf(*total), "macro": macro, "per_type": per_type}
 
 
-def evaluate(gold: list[Document], pred: list[Document], types: Types, overlapping: bool = True) -> dict:
-    """`{"ner": {"micro", "macro", "per_type"}, "re": ..., "re_strict": ...}` in percent."""
+def evaluate(gold: Sequence[Document | dict], pred: Sequence[Document | dict], types: Types | dict,
+             overlapping: bool = True) -> dict:
+    """`{"ner": {"micro", "macro", "per_type"}, "re": ..., "re_strict": ...}` in percent. The documents
+    may be SpERT JSON objects and the types a types file's object, as `json.load` reads them."""
+    types = Types.from_dict(types) if isinstance(types, dict) else types
+    gold, pred = as_documents(gold, "gold", types), as_documents(pred, "pred", types)
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold documents but {len(pred)} predicted documents")
     for i, (g, p) in enumerate(zip(gold, pred)):

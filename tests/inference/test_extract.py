@@ -99,9 +99,9 @@ def test_predict_takes_spert_json_objects_and_names_what_is_not_a_list_of_docume
     raw = [{"tokens": TEXT.split(), "entities": [{"type": "Peop", "start": 0, "end": 2}], "relations": []}]
     documents = [Document(TEXT.split())]
     assert [d.to_json() for d in extractor.predict(raw)] == [d.to_json() for d in extractor.predict(documents)]
-    for documents, error, message in ((TEXT, TypeError, r"not a str: extract\(\) takes raw text"),
+    for documents, error, message in ((TEXT, TypeError, r"not a str: raw text goes to extract\(\)"),
                                       (raw[0], TypeError, r"not a dict: give \[document\]"),
-                                      ([TEXT], TypeError, r"documents\[0\] is a str: predict\(\) takes documents"),
+                                      ([TEXT], TypeError, r"documents\[0\] is a str, not a document of words"),
                                       ([{"tokens": TEXT}], DataError, r"documents\[0\]: 'tokens' must be a list")):
         with pytest.raises(error, match=message):  # before: AttributeError: ... has no attribute 'tokens'
             extractor.predict(documents)

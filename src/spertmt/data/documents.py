@@ -298,9 +298,26 @@ def read_documents(path: str | Path, types: Types | None = None) -> list[Documen
     return [parse_document(doc, types, f"{path}, document {i}") for i, doc in enumerate(raw)]
 
 
-def write_documents(path: str | Path, documents: list[Document]) -> None:
-    """Writes documents (e.g. predictions, with scores) as SpERT JSON."""
-    write_text_atomic(path, json.dumps([d.to_json() for d in documents], ensure_ascii=False))
+def as_documents(documents: Iterable[Document | dict], name: str = "documents",
+                 types: Types | None = None) -> list[Document]:
+    """Documents given in Python (to predict, evaluate, write) as Documents: SpERT JSON objects, as
+    `json.load` reads a file, parsed (checked against `types` where given; a named DataError where one
+    is not a document); raw text, or one document given for the list, named."""
+    if isinstance(documents, (str, dict, Document)):
+        raise TypeError(f"{name} must be a list of documents, not a {type(documents).__name__}"
+                        + (": raw text goes to extract()" if isinstance(documents, str) else ": give [document]"))
+    out = []
+    for i, document in enumerate(documents):
+        if isinstance(document, str):
+            raise TypeError(f"{name}[{i}] is a str, not a document of words (a SpERT JSON object or a Document): "
+                            "raw text goes to extract()")
+        out.append(document if isinstance(document, Document) else parse_document(document, types, f"{name}[{i}]"))
+    return out
+
+
+def write_documents(path: str | Path, documents: Iterable[Document | dict]) -> None:
+    """Writes documents (e.g. predictions, with scores; Documents or SpERT JSON objects) as SpERT JSON."""
+    write_text_atomic(path, json.dumps([d.to_json() for d in as_documents(documents)], ensure_ascii=False))
 
 
 def require_documents(documents: list[Document], path: str | Path, purpose: str) -> list[Document]:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ...config import Config
-from ...data.documents import Document, Types, parse_document
+from ...data.documents import Document, Types, as_documents
 from ...data.encoding import Encoding, longest_first
 from ..calibration import Calibration
 from ..decoding import decode_arrays, needs_joint_scores, threshold_arguments
@@ -51,21 +51,6 @@ class Engine(Protocol):
     def predict_batch(self, documents: list[Document], encodings: list[Encoding], entity_threshold: Any,
                       relation_threshold: Any, relations: bool, given: list | None) -> list[np.ndarray]:
         """One batch's decisions (see the class)."""
-
-
-def as_documents(documents: Sequence[Document | dict]) -> list[Document]:
-    """`predict`'s documents as Documents: SpERT JSON objects parsed (a named DataError where one is not
-    a document); raw text, or one document for the list, named."""
-    if isinstance(documents, (str, dict, Document)):
-        raise TypeError(f"documents must be a list of documents, not a {type(documents).__name__}"
-                        + (": extract() takes raw text" if isinstance(documents, str) else ": give [document]"))
-    out = []
-    for i, document in enumerate(documents):
-        if isinstance(document, str):
-            raise TypeError(f"documents[{i}] is a str: predict() takes documents of words (SpERT JSON objects or "
-                            "Documents), extract() raw text")
-        out.append(document if isinstance(document, Document) else parse_document(document, None, f"documents[{i}]"))
-    return out
 
 
 def check_switch(name: str, value, none_too: bool = False) -> None:
