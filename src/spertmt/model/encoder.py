@@ -42,9 +42,8 @@ def _from_pretrained(auto_class, name: str, trust_remote_code: bool = False, **k
     """`auto_class.from_pretrained` of an encoder's name; where transformers cannot find it (no network,
     a name mistyped, a folder without the files) an OSError that names the encoder and what to give.
     An encoder that ships its own Python code (auto_map in its config.json, or for its tokenizer in
-    tokenizer_config.json) loads only with
-    `trust_remote_code`; without it a ValueError names the setting (transformers would ask at a
-    terminal, then name its own argument)."""
+    tokenizer_config.json) loads only with `trust_remote_code`; without it a ValueError names the
+    setting (transformers would ask at a terminal, then name its own argument)."""
     where = resolve_encoder(name)
     folder = Path(where).expanduser()
     if folder.is_absolute() or where.startswith((".", "~")) or folder.exists():  # a folder, not a hub name
