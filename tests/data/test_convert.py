@@ -638,6 +638,10 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     docs.append({"tokens": [], "entities": [], "relations": []})
     docs.append({"tokens": ["a", "well-known", "pro", "-", "democracy", "group"], "entities": [], "relations": []})
     docs.append({"tokens": ["John", "", "Smith", " "], "entities": [], "relations": []})  # a converter's slip
+    docs.append({"tokens": ["Mary", "met", "Acme"],  # an entity twice, and a relation of each twin
+                 "entities": [{"type": "Peop", "start": 0, "end": 1}, {"type": "Org", "start": 2, "end": 3},
+                              {"type": "Peop", "start": 0, "end": 1}],
+                 "relations": [{"type": "Work_For", "head": 0, "tail": 1}, {"type": "Work_For", "head": 2, "tail": 1}]})
     path = tmp_path / "data.json"
     path.write_text(json.dumps(docs))
     assert main(["validate", str(path), "--types", f"{FIXTURES}/tiny_types.json", "--max-span-width", "2"]) == 1
@@ -648,6 +652,8 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     assert "hyphenated words, whole          1" in out and "hyphenated words, apart          1" in out
     assert "reads raw text's hyphenated words apart" in out  # 1 against 1: not more often whole
     assert "blank words (empty or spaces)    2" in out
+    assert "duplicate entities               1" in out and "duplicate relations              1" in out
+    assert "same span with two types" not in out  # the twins were counted so
     assert main(["validate", f"{FIXTURES}/tiny_train.json", "--types", f"{FIXTURES}/tiny_types.json", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts"]["nested entity pairs"] == 1 and report["counts"]["multi-label relation pairs"] == 1

@@ -2,7 +2,7 @@
 
 Reads every document (collecting every reader error rather than stopping at the first) and
 counts documents, words, entities and relations per type, nested and crossing entity pairs,
-multi-label and duplicate relations, spans wider than the max span width (never predictable),
+duplicate entities, multi-label and duplicate relations, spans wider than the max span width (never predictable),
 empty documents, blank words (empty or spaces), repeated documents (the same words), given a
 tokenizer, documents longer than the encoder's window, and given a training file, documents that
 have the words of a training one (a dev or test set's sentences a model has seen).
@@ -69,7 +69,7 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         for a, e1 in enumerate(doc.entities):
             for e2 in doc.entities[a + 1:]:
                 if e1.span == e2.span:
-                    stats["same span with two types"] += 1
+                    stats["duplicate entities" if e1.type == e2.type else "same span with two types"] += 1
                 elif e1.start < e2.end and e2.start < e1.end:
                     inside = (e1.start <= e2.start and e2.end <= e1.end) or (e2.start <= e1.start and e1.end <= e2.end)
                     stats["nested entity pairs" if inside else "crossing entity pairs"] += 1
@@ -77,7 +77,11 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         for r in doc.relations:
             types_of_pair[(r.head, r.tail)].add(r.type)
         stats["multi-label relation pairs"] += sum(1 for kinds in types_of_pair.values() if len(kinds) > 1)
-        stats["duplicate relations"] += len(doc.relations) - len({(r.head, r.tail, r.type) for r in doc.relations})
+        # by what the relations join (span and type), as the evaluator compares them: a duplicate entity's
+        # relation repeats its twin's
+        joined = {(doc.entities[r.head].span, doc.entities[r.head].type, doc.entities[r.tail].span,
+                   doc.entities[r.tail].type, r.type) for r in doc.relations}
+        stats["duplicate relations"] += len(doc.relations) - len(joined)
         stats["self relations"] += sum(1 for r in doc.relations if r.head == r.tail)
         whole, apart = count_hyphenated_words([doc])
         stats["hyphenated words, whole"] += whole
