@@ -382,17 +382,18 @@ class Config:
             lines.setdefault(key, number)
         return cls.from_dict(data, str(path), lines)
 
-    def override(self, assignments: list[str]) -> Config:
-        """Applies `key=value` strings; values are parsed as TOML (strings may stay unquoted)."""
+    def override(self, assignments: list[str], source: str = "--set") -> Config:
+        """Applies `key=value` strings; values are parsed as TOML (strings may stay unquoted). Errors
+        name `source`, where the strings come from."""
         updates: dict[str, Any] = {}
         types = {f.name: f.type for f in dataclasses.fields(self)}
         for assignment in assignments:
             if "=" not in assignment:
-                raise ValueError(f"override {assignment!r} is not key=value")
+                raise ValueError(f"{source}: {assignment!r} is not key=value")
             key, raw = (part.strip() for part in assignment.split("=", 1))
             if key not in types:
                 raise ValueError(
-                    f"unknown key {key!r} in --set{_did_you_mean(key, types)}; valid keys: {sorted(types)}"
+                    f"unknown key {key!r} in {source}{_did_you_mean(key, types)}; valid keys: {sorted(types)}"
                 )
             try:
                 value = tomllib.loads(f"v = {raw}")["v"]
@@ -401,7 +402,7 @@ class Config:
             if types[key] == "str" and not isinstance(value, str):
                 value = raw  # e.g. --set encoder=123abc
             shown = assignment if assignment.isprintable() else repr(assignment)  # one line, whatever it holds
-            check_value(key, value, f"--set {shown}")
+            check_value(key, value, f"{source} {shown}")
             updates[key] = value
         return dataclasses.replace(self, **updates)
 

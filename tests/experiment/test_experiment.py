@@ -141,7 +141,8 @@ def test_grid_runs_records_skips_resumes_and_aggregates(tiny_config, tmp_path, c
 def test_grid_errors_are_caught_before_running(tiny_config, tmp_path):
     grid_file = _write_grid(tmp_path, tiny_config, plot=False)
     grid_file.write_text(grid_file.read_text().replace("lr=1e-3", "learning_rate=1e-3"))
-    with pytest.raises(ValueError, match="unknown key 'learning_rate'"):
+    with pytest.raises(ValueError, match=r"unknown key 'learning_rate' in .*grid.toml, cell '\w+', set \(here it is "
+                                         r"'lr'\)"):  # before: "in --set", which the grid was not
         Grid.load(grid_file)
     grid_file.write_text('name = "x"\nconfig = "c.toml"\n')
     with pytest.raises(ValueError, match="missing key 'cells'"):
@@ -156,8 +157,11 @@ def test_grid_errors_are_caught_before_running(tiny_config, tmp_path):
         Grid.load(tmp_path)
     # values of the wrong shape: named, not "cell 0 has no name" for a string, nor seed "1" run as a string
     for line, says in (('cells = "abc"', "cells must be a list of tables"),
-                       ('seeds = "1"\n[[cells]]\nname = "a"', "seeds must be a list of whole numbers"),
-                       ('[[cells]]\nname = "a"\nfolds = [0.5]', "folds must be a list of whole numbers"),
+                       ('seeds = "1"\n[[cells]]\nname = "a"', "seeds must be a list of different whole numbers"),
+                       ('[[cells]]\nname = "a"\nfolds = [0.5]', "folds must be a list of different whole numbers"),
+                       ('seeds = []\n[[cells]]\nname = "a"', "seeds must be a list"),  # an IndexError before
+                       ('seeds = [1, 1]\n[[cells]]\nname = "a"', "seeds must be a list of different"),
+                       ('[[cells]]\nname = "../a"', "name '../a' names the folders of the runs and records"),
                        ('[[cells]]\nname = "a"\nset = "epochs=2"', "set must be a list of \"key=value\" strings")):
         grid_file.write_text(f'name = "x"\nconfig = "c.toml"\n{line}\n')
         with pytest.raises(ValueError, match=re.escape(says)):

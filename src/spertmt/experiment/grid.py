@@ -86,8 +86,13 @@ class Grid:
             raise ValueError(f"{path}: cells must be a list of tables ([[cells]] with a name and a set each)")
         tables = [data] + data["cells"]
         for key in ("seeds", "folds"):
-            if any(key in t and not (isinstance(t[key], list) and all(is_int(v) for v in t[key])) for t in tables):
-                raise ValueError(f"{path}: {key} must be a list of whole numbers, e.g. {key} = [0, 1, 2]")
+            if any(key in t and not (isinstance(t[key], list) and t[key] and all(is_int(v) for v in t[key])
+                                     and len(set(t[key])) == len(t[key])) for t in tables):
+                raise ValueError(f"{path}: {key} must be a list of different whole numbers, e.g. {key} = [0, 1, 2]")
+        for name in [data["name"]] + [cell["name"] for cell in data["cells"] if "name" in cell]:
+            if not isinstance(name, str) or not name.strip() or name in (".", "..") or any(c in name for c in "/\\"):
+                raise ValueError(f"{path}: name {name!r} names the folders of the runs and records: a word without / "
+                                 "or \\, e.g. name = \"sum+head-lr\"")
         if any("set" in t and not (isinstance(t["set"], list) and all(isinstance(v, str) for v in t["set"]))
                for t in tables):
             raise ValueError(f'{path}: set must be a list of "key=value" strings, e.g. set = ["epochs=3"]')
@@ -110,7 +115,8 @@ class Grid:
         return grid
 
     def cell_config(self, cell: Cell, seed: int, fold: int) -> Config:
-        return Config.load(self.config).override(cell.overrides + [f"seed={seed}", f"fold={fold}"]).resolved()
+        return Config.load(self.config).override(cell.overrides + [f"seed={seed}", f"fold={fold}"],
+                                                 f"{self.path}, cell {cell.name!r}, set").resolved()
 
 
 
