@@ -107,6 +107,34 @@ def test_predict_takes_spert_json_objects_and_names_what_is_not_a_list_of_docume
             extractor.predict(documents)
 
 
+_FORKED: dict = {}  # what a forked child finds: its parent's memory
+
+
+def _in_forked_child():
+    wide = torch.nn.functional.layer_norm(torch.ones(64, 512, 384), (384,))  # the encoder's first op, at size
+    entities = [(e.text, e.type) for e in _FORKED["extractor"].extract(TEXT)[0].entities]
+    return torch.get_num_threads(), tuple(wide.shape), entities
+
+
+def test_a_process_forked_after_the_model_ran_extracts(model_folder):
+    """spaCy's nlp.pipe(n_process=2) and a multiprocessing Pool fork the process: the OpenMP threads
+    torch ran the model on do not exist in the child, whose first parallel op (MiniLM's layer_norm)
+    waited for them forever. A child forked after a model loaded runs on one thread."""
+    import multiprocessing
+
+    extractor = _FORKED["extractor"] = load(model_folder, device="cpu")
+    expected = [(e.text, e.type) for e in extractor.extract(TEXT)[0].entities]
+    own = torch.get_num_threads()  # the suite's share of the cores: one, where the hang needs two
+    torch.set_num_threads(2)
+    try:
+        torch.nn.functional.layer_norm(torch.ones(64, 512, 384), (384,))  # this process's threads at work
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            threads, shape, entities = pool.apply_async(_in_forked_child).get(timeout=60)
+    finally:
+        torch.set_num_threads(own)
+    assert (threads, shape, entities) == (1, (64, 512, 384), expected)
+
+
 def test_results_do_not_depend_on_how_texts_are_batched(model_folder):
     extractor = load(model_folder, device="cpu")
     texts = [TEXT, "Acme Corp hired John .", "Paris", "Mary Smith of Berlin met John Smith of Paris in Rome ."]

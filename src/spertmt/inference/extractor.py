@@ -19,7 +19,7 @@ from ..config import Config
 from ..data.documents import Document
 from ..layout import ModelFiles
 from ..model.folder import load_model, load_tokenizer_from, read_folder_json
-from ..runtime import resolve_device, warn_if_slow
+from ..runtime import one_thread_in_forked_children, resolve_device, warn_if_slow
 from .calibration import Calibration, read_calibration, save_calibration
 from .decoding import check_thresholds
 from .engines.base import EngineExtractor
@@ -141,6 +141,7 @@ def load(folder: str | Path, device: str = "auto", precision: str = "fp32", runt
     `trust_remote_code`: run the encoder's own Python code, where the folder has some (encoder/)."""
     from ..repos import resolve_model_folder
 
+    one_thread_in_forked_children()
     resolved = resolve_device(device)
     precision = resolve_precision(precision, runtime, resolved)
     folder = resolve_model_folder(folder, revision, cache_dir)
