@@ -115,6 +115,22 @@ def test_train_takes_a_config_a_dict_of_settings_or_a_config_files_path(tiny_con
         train(3, tmp_path / "e", progress=False)
 
 
+def test_a_resumed_run_goes_on_with_the_settings_it_started_with(tiny_config, tmp_path, capsys):
+    """Resumed with other settings, a run mixed two runs in one (or failed on the saved state); where
+    the data lies and what runs it may change (a run may go on on another machine)."""
+    from spertmt.cli import main
+
+    train(tiny_config, tmp_path / "run", progress=False, keep_resume=True)
+    with pytest.raises(ValueError, match=r"a resumed run goes on with the settings it started with .*; these "
+                                         r"differ: lr = 0.5 \(the run's: .*\); a resumed run may change data_root"):
+        train(dataclasses.replace(tiny_config, lr=0.5), tmp_path / "run", resume=True, progress=False)
+    train(dataclasses.replace(tiny_config, eval_batch_size=1), tmp_path / "run", resume=True, progress=False)
+    (tmp_path / "other.toml").write_text("lr = 0.5\n")
+    assert main(["train", "--quiet", "--output", str(tmp_path / "run"), "--resume", "--config",
+                 str(tmp_path / "other.toml")]) == 2
+    assert "--resume goes on with the run's settings" in capsys.readouterr().err
+
+
 def test_a_dev_metric_of_a_type_the_data_lacks_stops_before_training(tiny_config, tmp_path):
     """A mistyped select_metric failed with a KeyError after the first epoch's training and dev pass."""
     train(dataclasses.replace(tiny_config, select_metric="re_strict.per_type.Work_For.f1"), tmp_path / "ok",

@@ -14,7 +14,9 @@ def _train(args: argparse.Namespace) -> int:
 
     run = RunFolder(args.output)
     if args.resume:
-
+        if args.config:
+            raise ValueError(f"--resume goes on with the run's settings ({run.config}); --config is not read "
+                             "(--set changes where the data is or what runs it: data_root, device, ...)")
         config = Config.load(run.config).override(args.set or [])
         train(config, args.output, progress=not args.quiet, resume=True, keep_resume=args.keep_resume)
         print(f"model folders: {run.best} and {run.last}")

@@ -5,6 +5,7 @@ is removed when the run has ended, unless kept (about 260 MB with MiniLM)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..config import Config
 from ..files import atomic_folder, check_writable, recover_folder
 from ..layout import ModelFiles, RunFolder
 from .callbacks import Callback, WeightAveraging
@@ -36,6 +38,24 @@ def check_run_folder(run: RunFolder, resume: bool, overwrite: bool) -> None:
         raise FileExistsError(f"{run.path} already holds a trained model ({'/, '.join(trained_before)}/): "
                               "pass --resume to go on with its run, --overwrite to replace it, or another --output")
     check_writable(run.path, run.path, create=False)  # nothing written yet: the data is checked first
+
+
+# What a resumed run may set otherwise than it started with: where the data is and what runs it (a run
+# may go on on another machine), not what it learns.
+RESUME_MAY_CHANGE = frozenset({"data_root", "train_path", "dev_path", "test_path", "types_path", "device",
+                               "num_workers", "eval_batch_size"})
+
+
+def check_resumed_config(run: RunFolder, config: Config) -> None:
+    """A run goes on with the settings it started with (its config.json, which `spertmt train --resume`
+    reads): another setting of what it learns would mix two runs in one, or fail on the saved state."""
+    started = Config.load(run.config).resolved()
+    changed = sorted(f.name for f in dataclasses.fields(Config) if f.name not in RESUME_MAY_CHANGE
+                     and getattr(config, f.name) != getattr(started, f.name))
+    if changed:
+        said = ", ".join(f"{key} = {getattr(config, key)!r} (the run's: {getattr(started, key)!r})" for key in changed)
+        raise ValueError(f"{run.path}: a resumed run goes on with the settings it started with ({run.config}); "
+                         f"these differ: {said}; a resumed run may change {', '.join(sorted(RESUME_MAY_CHANGE))}")
 
 
 class ResumeState(Callback):

@@ -49,7 +49,7 @@ from .callbacks import (
 )
 from .final import FinalEvaluation
 from .optim import AdamWNoBiasCorrection
-from .resume import ResumeState, check_run_folder
+from .resume import ResumeState, check_resumed_config, check_run_folder
 from .scoring import check_metric_type
 
 
@@ -188,6 +188,8 @@ class Trainer:
         try:
             if self.main:
                 check_run_folder(self.run, self.resuming, self.overwrite)
+                if self.resuming:
+                    check_resumed_config(self.run, self.config)
                 self.config.save(self.run.config)
             self._call("on_train_start")
             for epoch in range(self.state.first_epoch, self.config.epochs + 1):
