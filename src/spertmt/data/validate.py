@@ -2,10 +2,10 @@
 
 Reads every document (collecting every reader error rather than stopping at the first) and
 counts documents, words, entities and relations per type, nested and crossing entity pairs,
-duplicate entities, multi-label and duplicate relations, spans wider than the max span width (never predictable),
-empty documents, blank words (empty or spaces), repeated documents (the same words), given a
-tokenizer, documents longer than the encoder's window, and given a training file, documents that
-have the words of a training one (a dev or test set's sentences a model has seen).
+duplicate entities, multi-label and duplicate relations, spans wider than the max span width
+(never predictable), empty documents, blank words (empty or spaces), repeated documents (the same
+words), given a tokenizer, documents longer than the encoder's window, and given a training file,
+documents that have the words of a training one (a dev or test set's sentences a model has seen).
 """
 
 from __future__ import annotations
