@@ -20,7 +20,8 @@ def one_thread_in_forked_children() -> None:
     """From now on, a process forked from this one (spaCy's `nlp.pipe(n_process=...)`, a
     multiprocessing Pool) runs torch on one thread: the OpenMP threads torch ran the model on in this
     process do not exist in a forked child, whose first parallel op waited for them forever
-    (pytorch#17199, #41197). One thread each is what processes side by side want anyway."""
+    (pytorch#17199, #41197). One thread each is what processes side by side want anyway. Called where
+    a PyTorch model is loaded or trained."""
     global _FORK_HOOK
     if not _FORK_HOOK and hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
         os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))

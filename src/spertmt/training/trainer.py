@@ -35,7 +35,7 @@ from ..layout import RunFolder
 from ..model.encoder import load_encoder, load_tokenizer
 from ..model.losses import SampleReduction
 from ..model.spertmt import SpERTMT
-from ..runtime import Distributed, autocast, seed_everything, warn_if_slow
+from ..runtime import Distributed, autocast, one_thread_in_forked_children, seed_everything, warn_if_slow
 from .callbacks import (
     Callback,
     Checkpoints,
@@ -104,6 +104,7 @@ class Trainer:
     def __init__(self, config: Config | dict | str | Path, output_dir: str | Path, callbacks: Sequence[Callback] = (),
                  progress: bool = True, resume: bool = False, overwrite: bool = False, keep_resume: bool = False):
         cfg = self.config = as_config(config).resolved()
+        one_thread_in_forked_children()
         self.run = RunFolder(output_dir)
         self.progress, self.resuming, self.overwrite = progress, resume, overwrite
         check_run_folder(self.run, resume, overwrite)
