@@ -642,6 +642,9 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
                  "entities": [{"type": "Peop", "start": 0, "end": 1}, {"type": "Org", "start": 2, "end": 3},
                               {"type": "Peop", "start": 0, "end": 1}],
                  "relations": [{"type": "Work_For", "head": 0, "tail": 1}, {"type": "Work_For", "head": 2, "tail": 1}]})
+    docs.append({"tokens": ["Oslo", "near", "Bergen"],  # a symmetric relation written both ways
+                 "entities": [{"type": "Loc", "start": 0, "end": 1}, {"type": "Loc", "start": 2, "end": 3}],
+                 "relations": [{"type": "Near", "head": 0, "tail": 1}, {"type": "Near", "head": 1, "tail": 0}]})
     path = tmp_path / "data.json"
     path.write_text(json.dumps(docs))
     assert main(["validate", str(path), "--types", f"{FIXTURES}/tiny_types.json", "--max-span-width", "2"]) == 1
@@ -652,7 +655,7 @@ def test_validate_reports_everything_at_once(tmp_path, capsys):
     assert "hyphenated words, whole          1" in out and "hyphenated words, apart          1" in out
     assert "reads raw text's hyphenated words apart" in out  # 1 against 1: not more often whole
     assert "blank words (empty or spaces)    2" in out
-    assert "duplicate entities               1" in out and "duplicate relations              1" in out
+    assert "duplicate entities               1" in out and "duplicate relations              2" in out
     assert "same span with two types" not in out  # the twins were counted so
     assert main(["validate", f"{FIXTURES}/tiny_train.json", "--types", f"{FIXTURES}/tiny_types.json", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

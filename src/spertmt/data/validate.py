@@ -24,6 +24,8 @@ from .documents import (
     more_often_whole,
     parse_document,
     read_documents,
+    symmetric_order,
+    symmetric_types,
     words_seen,
 )
 from .encoding import encode_words
@@ -45,6 +47,7 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
     if not raw:
         errors.append(f"{path}: no documents (an empty list)")
     stats = Counter()
+    symmetric = symmetric_types(types)
     entity_types, relation_types = Counter(), Counter()
     too_wide, empty, long_docs = [], [], []
     for i, item in enumerate(raw):
@@ -78,9 +81,10 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
             types_of_pair[(r.head, r.tail)].add(r.type)
         stats["multi-label relation pairs"] += sum(1 for kinds in types_of_pair.values() if len(kinds) > 1)
         # by what the relations join (span and type), as the evaluator compares them: a duplicate entity's
-        # relation repeats its twin's
-        joined = {(doc.entities[r.head].span, doc.entities[r.head].type, doc.entities[r.tail].span,
-                   doc.entities[r.tail].type, r.type) for r in doc.relations}
+        # relation repeats its twin's, a symmetric one written both ways itself
+        joined = {(*symmetric_order((doc.entities[r.head].span, doc.entities[r.head].type),
+                                    (doc.entities[r.tail].span, doc.entities[r.tail].type),
+                                    r.type in symmetric, lambda entity: entity[0]), r.type) for r in doc.relations}
         stats["duplicate relations"] += len(doc.relations) - len(joined)
         stats["self relations"] += sum(1 for r in doc.relations if r.head == r.tail)
         whole, apart = count_hyphenated_words([doc])
