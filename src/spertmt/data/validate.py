@@ -83,8 +83,8 @@ def validate(path: str | Path, types: Types | None = None, max_span_width: int =
         # by what the relations join (span and type), as the evaluator compares them: a duplicate entity's
         # relation repeats its twin's, a symmetric one written both ways itself
         joined = {(*symmetric_order((doc.entities[r.head].span, doc.entities[r.head].type),
-                                    (doc.entities[r.tail].span, doc.entities[r.tail].type),
-                                    r.type in symmetric, lambda entity: entity[0]), r.type) for r in doc.relations}
+                                    (doc.entities[r.tail].span, doc.entities[r.tail].type), r.type in symmetric),
+                   r.type) for r in doc.relations}
         stats["duplicate relations"] += len(doc.relations) - len(joined)
         stats["self relations"] += sum(1 for r in doc.relations if r.head == r.tail)
         whole, apart = count_hyphenated_words([doc])
