@@ -218,6 +218,31 @@ def test_brat_folder_convert_validate_train(tiny_config, tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "mine" / "best" / "model.safetensors").exists()
 
 
+def test_data_without_a_types_file_trains_on_the_types_its_files_use(tiny_config, tmp_path, capsys):
+    """`types_path = ""`: the types of the train, dev and test files in order of first appearance (a
+    type only the test file uses included, so that scoring it is not refused); none symmetric."""
+    train = json.loads((Path(FIXTURES) / "tiny_train.json").read_text())
+    test = [{"tokens": ["Mars", "is", "red", "."], "entities": [{"type": "Planet", "start": 0, "end": 1}],
+             "relations": []}]
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    own = ["train", "--quiet", "--set", f"encoder={tiny_config.encoder}", "--set", "epochs=1",
+           "--set", "max_length=128", "--set", f"train_path={FIXTURES}/tiny_train.json", "--set", "dev_path=",
+           "--set", "types_path="]
+    assert main([*own, "--output", str(tmp_path / "run"), "--set", f"test_path={tmp_path / 'test.json'}"]) == 0
+    types = json.loads((tmp_path / "run" / "best" / "types.json").read_text())
+    seen = list(dict.fromkeys(e["type"] for d in train for e in d["entities"]))
+    assert list(types["entities"]) == [*seen, "Planet"]
+    assert list(types["relations"]) == list(dict.fromkeys(r["type"] for d in train for r in d["relations"]))
+    assert not any(t["symmetric"] for t in types["relations"].values())
+
+    (tmp_path / "empty.json").write_text(json.dumps([dict(d, entities=[], relations=[]) for d in train]))
+    assert main(["train", "--quiet", "--output", str(tmp_path / "none"), "--set", f"encoder={tiny_config.encoder}",
+                 "--set", f"train_path={tmp_path / 'empty.json'}", "--set", "dev_path=", "--set", "test_path=",
+                 "--set", "types_path="]) == 2
+    assert "types_path is empty, so the types are those the data uses, but" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
 def test_relative_data_paths_prefer_the_data_root_then_the_working_directory(tmp_path, monkeypatch):
     root, here = tmp_path / "root", tmp_path / "here"
     (root / "d").mkdir(parents=True)
@@ -238,7 +263,7 @@ def test_own_training_data_with_conll04_default_paths_is_refused(tiny_config, tm
            "--set", f"train_path={FIXTURES}/tiny_train.json", "--set", f"dev_path={FIXTURES}/tiny_train.json"]
     assert main([*own, "--set", f"types_path={FIXTURES}/tiny_types.json"]) == 2
     assert ("train_path is '" + f"{FIXTURES}/tiny_train.json' but test_path still names CoNLL04's files (the "
-            "defaults): set test_path to your data's (an empty string: none)") in capsys.readouterr().err
+            "defaults): set test_path to your data's (an empty test_path: none)") in capsys.readouterr().err
     assert main(own) == 2
     assert "test_path, types_path still name CoNLL04's files" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -149,7 +149,9 @@ class Config:
     # The dev set: it picks the best epoch, tunes θ where asked and fits the calibration; "": none.
     dev_path: str = "conll04/conll04_dev.json"
     test_path: str = "conll04/conll04_test.json"  # scored once when training ends; "": none
-    types_path: str = "conll04/conll04_types.json"  # the entity and relation types (SpERT's types JSON)
+    # The entity and relation types (SpERT's types JSON); "": the types the data files use, in order of
+    # first appearance, no relation type symmetric.
+    types_path: str = "conll04/conll04_types.json"
     fold: int = 0  # substituted for "{fold}" in the paths (ADE's 10 folds)
     num_folds: int = 1  # how many folds --all-folds runs
     max_train_documents: int = 0  # 0: all; a positive number keeps the first N (quick runs)
@@ -341,10 +343,11 @@ class Config:
             return
         left = [key for key in ("dev_path", "test_path", "types_path") if getattr(self, key) == defaults[key]]
         if left:
+            empty = [f"an empty {key}: {'the types your data files use' if key == 'types_path' else 'none'}"
+                     for key in left]
             raise ValueError(f"train_path is {self.train_path!r} but {', '.join(left)} still "
                              f"{'names' if len(left) == 1 else 'name'} CoNLL04's "
-                             f"files (the defaults): set {' and '.join(left)} to your data's"
-                             + (" (an empty string: none)" if set(left) - {"types_path"} else ""))
+                             f"files (the defaults): set {' and '.join(left)} to your data's ({'; '.join(empty)})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

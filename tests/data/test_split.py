@@ -81,6 +81,10 @@ def test_the_command_writes_the_sets_and_says_how_to_train_on_them(tmp_path, cap
     (tmp_path / "all.json").rename(tmp_path / "bench" / "corpus_dev.json")
     assert main(["split", str(tmp_path / "bench" / "corpus_dev.json"), str(tmp_path / "again")]) == 0
     assert f"--set types_path={tmp_path / 'bench' / 'corpus_types.json'} --output" in capsys.readouterr().out
+    # no types file beside it: the printed command trains on the types the data uses
+    (tmp_path / "bench" / "corpus_types.json").unlink()
+    assert main(["split", str(tmp_path / "bench" / "corpus_dev.json"), str(tmp_path / "again")]) == 0
+    assert "--set types_path= --output runs/mine" in capsys.readouterr().out
 
     assert main(["split", str(tmp_path / "sets" / "train.json"), str(tmp_path / "sets")]) == 2
     assert "train.json: this is the input file" in capsys.readouterr().err

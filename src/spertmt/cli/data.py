@@ -55,7 +55,7 @@ def _types_beside(data: Path) -> Path | None:
 def _split(args: argparse.Namespace) -> int:
     from ..data.split import fold_file, split_file
 
-    types_path = f"--set types_path={_types_beside(Path(args.input)) or 'TYPES'}"
+    types_path = f"--set types_path={_types_beside(Path(args.input)) or ''}"  # empty: the types the data uses
     shares = {name: share for name, share in (("dev", args.dev), ("test", args.test)) if share is not None}
     if args.folds is not None:
         if shares:

@@ -76,8 +76,7 @@ def eval_arguments(commands) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from ..data.convert import collect_types
-    from ..data.documents import read_documents, read_types
+    from ..data.documents import collect_types, read_documents, read_types
     from ..evaluate import evaluate, format_metrics, write_metrics
 
     types = read_types(args.types) if args.types else None

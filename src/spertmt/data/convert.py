@@ -50,6 +50,7 @@ from .documents import (
     Relation,
     Types,
     _load_json,
+    collect_types,
     not_utf8,
     parse_document,
     utf8_lines,
@@ -96,17 +97,6 @@ def write_spert(documents: list[Document], path: str | Path) -> None:
     from .documents import write_documents
 
     write_documents(path, documents)
-
-
-def collect_types(documents: list[Document], symmetric: set[str] | None = None) -> Types:
-    """A types file listing the types that occur, in order of first appearance."""
-    entities = list(dict.fromkeys(e.type for d in documents for e in d.entities))
-    relations = list(dict.fromkeys(r.type for d in documents for r in d.relations))
-    symmetric = symmetric or set()
-    return Types.from_dict({
-        "entities": {t: {"short": t, "verbose": t} for t in entities},
-        "relations": {t: {"short": t, "verbose": t, "symmetric": t in symmetric} for t in relations},
-    })
 
 
 def check_types(documents: list[Document], types: Types, source: str) -> None:

@@ -15,9 +15,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..files import open_binary, write_text_atomic
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class DataError(ValueError):
@@ -91,6 +94,32 @@ def symmetric_order(head, tail, symmetric: bool, start_of=lambda entity: entity[
 def read_types(path: str | Path) -> Types:
     """Reads a SpERT types file."""
     return Types.from_dict(_load_json(path), str(path))
+
+
+def collect_types(documents: Iterable[Document], symmetric: set[str] | None = None) -> Types:
+    """A types file listing the types that occur, in order of first appearance."""
+    documents = list(documents)
+    entities = list(dict.fromkeys(e.type for d in documents for e in d.entities))
+    relations = list(dict.fromkeys(r.type for d in documents for r in d.relations))
+    symmetric = symmetric or set()
+    return Types.from_dict({
+        "entities": {t: {"short": t, "verbose": t} for t in entities},
+        "relations": {t: {"short": t, "verbose": t, "symmetric": t in symmetric} for t in relations},
+    })
+
+
+def config_types(cfg: Config) -> Types:
+    """The types a config trains and scores with: its types file, or where `types_path` is empty the
+    types its data files use (train, dev and test, in order of first appearance; no relation type
+    symmetric: a types file says which are)."""
+    if cfg.types_path:
+        return read_types(cfg.data_path("types_path"))
+    paths = [cfg.data_path(key) for key in ("train_path", "dev_path", "test_path") if getattr(cfg, key)]
+    documents = [document for path in paths for document in read_documents(path)]
+    if not any(d.entities for d in documents):
+        raise DataError(f"types_path is empty, so the types are those the data uses, but {', '.join(map(str, paths))} "
+                        "hold no entity: give a types file (types_path)")
+    return collect_types(documents)
 
 
 @dataclass(frozen=True)

@@ -88,11 +88,11 @@ def sentence_counts_of(output: RunFolder, config: dict) -> dict:
     """Each test sentence's true positives, false positives and false negatives (NER, RE, RE+) of
     best/'s predictions (`predictions.json`), as the record's `test_best_counts`."""
     from ..config import Config
-    from ..data.documents import read_documents, read_types
+    from ..data.documents import config_types, read_documents
     from ..evaluate import sentence_counts
 
     cfg = Config.from_dict(config)
-    types = read_types(cfg.data_path("types_path"))
+    types = config_types(cfg)
     gold = read_documents(cfg.data_path("test_path"), types)
     gold = gold[: cfg.max_eval_documents] if cfg.max_eval_documents else gold
     predictions = read_documents(output.predictions, types)

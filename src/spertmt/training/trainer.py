@@ -21,10 +21,10 @@ from .. import ops
 from ..config import Config, as_config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import (
+    config_types,
     has_overlapping_entities,
     joins_hyphenated_words,
     read_documents,
-    read_types,
     require_documents,
     training_split,
     words_seen,
@@ -114,7 +114,7 @@ class Trainer:
         warn_if_slow(self.device, cfg.precision)
         # The data is read and checked before anything is written: a bad file leaves no run folder.
         cfg.check_own_data()
-        self.types = types = read_types(cfg.data_path("types_path"))
+        self.types = types = config_types(cfg)
         if not types.relations and cfg.select_metric.startswith("re"):
             # Entities only: a relation F1 is 0 at every epoch and would keep the first one.
             cfg = self.config = dataclasses.replace(cfg, select_metric="ner.micro.f1")
