@@ -317,3 +317,18 @@ def test_two_models_whose_tokenizers_code_differs_run_each_its_own_in_one_proces
     done = subprocess.run([sys.executable, "-c", BOTH_TOKENIZERS, str(tmp_path / "first"), str(tmp_path / "second")],
                           env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_copy_of_own_code_is_named_by_all_of_its_python_files(tmp_path):
+    """Code that differs only in a subfolder's module is other code: its copy gets another name."""
+    from spertmt.model.encoder import load_own_code
+
+    names = []
+    for version in ("a = 1", "a = 2", "a = 2"):
+        code = tmp_path / f"code{len(names)}"
+        (code / "parts").mkdir(parents=True)
+        (code / "modeling.py").write_text("from .parts.layer import a\n")
+        (code / "parts" / "layer.py").write_text(version)
+        names.append(load_own_code(code, "spertmt_encoder", lambda named: named.name))
+    assert names[0] != names[1] and names[1] == names[2]
+    assert all(name.startswith("spertmt_encoder_") for name in names)

@@ -221,8 +221,9 @@ def load_own_code(code: Path, prefix: str, load):
     tokenizer/), named `prefix`_ and the code's digest. transformers names a local folder's code modules
     by the folder's name, the same in every model folder: loaded from there, a second model whose code
     differs ran the first's (or replaced it). The copy gives each code its own modules, the same code one."""
-    files = sorted(code.glob("*.py"))
-    digest = hashlib.sha256(b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in files)).hexdigest()[:16]
+    files = sorted(code.rglob("*.py"))  # in subfolders too: any of them may be imported
+    digest = hashlib.sha256(b"".join(f.relative_to(code).as_posix().encode() + b"\0" + f.read_bytes()
+                                     for f in files)).hexdigest()[:16]
     with tempfile.TemporaryDirectory() as folder:
         named = Path(folder) / f"{prefix}_{digest}"
         shutil.copytree(code, named)
