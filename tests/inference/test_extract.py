@@ -375,8 +375,8 @@ def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     assert [row[1] for row in _table_rows(tmp_path / "long.csv", ",")] == [long]
 
 
-def test_predict_reads_the_text_from_the_field_named(model_folder, tmp_path, capsys):
-    """`--text-field`: a spreadsheet's or JSON lines' texts under another name than 'text' (a pandas
+def test_predict_reads_the_text_from_the_column_named(model_folder, tmp_path, capsys):
+    """`--text-column`: a spreadsheet's or JSON lines' texts under another name than 'text' (a pandas
     export's 'Text', a corpus's 'content'); without it the error says how to name the field."""
     from spertmt.cli import main
 
@@ -388,17 +388,17 @@ def test_predict_reads_the_text_from_the_field_named(model_folder, tmp_path, cap
         assert main(["predict", "--model", str(model_folder), "--input", str(tmp_path / name), "--output", str(out),
                      "--quiet"]) == 2
         error = capsys.readouterr().err
-        assert f"{name}, line 1:" in error and "another" in error and "name it with --text-field" in error
+        assert f"{name}, line 1:" in error and "another" in error and "name it with --text-column" in error
         assert main(["predict", "--model", str(model_folder), "--input", str(tmp_path / name), "--output", str(out),
-                     "--quiet", "--text-field", field]) == 0
+                     "--quiet", "--text-column", field]) == 0
         (line,) = [json.loads(line) for line in out.read_text().splitlines()]
         assert (line["id"], line["text"]) == ("a1", "John Smith lives in Paris.")
         assert [(e["start"], e["end"], e["type"]) for e in line["entities"]] == \
             [(e.start, e.end, e.type) for e in expected.entities]
     (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n")
-    with pytest.raises(ValueError, match="the text field 'Text' names a column of CSV or TSV input or a key of JSON "
+    with pytest.raises(ValueError, match="text_column 'Text' names a column of CSV or TSV input or a key of JSON "
                                          "lines; .*in.txt is read as txt"):
-        predict_file(load(model_folder, device="cpu"), tmp_path / "in.txt", tmp_path / "x.jsonl", text_field="Text")
+        predict_file(load(model_folder, device="cpu"), tmp_path / "in.txt", tmp_path / "x.jsonl", text_column="Text")
 
 
 def test_predict_reads_each_text_file_of_a_folder_as_a_text(model_folder, tmp_path):

@@ -20,7 +20,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     check_files(args.input, args.output, args.input_format, args.output_format, world,  # before the model loads
-                args.text_field)
+                args.text_column)
     check_count(BATCH_SIZE, args.batch_size)
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
@@ -37,7 +37,7 @@ def _predict(args: argparse.Namespace) -> int:
     count = predict_file(extractor, args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
-                         flat_ner=args.flat_ner, resume=args.resume, text_field=args.text_field,
+                         flat_ner=args.flat_ner, resume=args.resume, text_column=args.text_column,
                          rank=rank, world=world, html=args.html if world == 1 else None,
                          **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
     if job is not None and world > 1:
@@ -74,7 +74,7 @@ def predict_arguments(commands) -> None:
                               "INCEpTION: annotations to correct; "
                               "results.jsonl.gz (.bz2, .xz) is written compressed")
     predict.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the file's extension")
-    predict.add_argument("--text-field", default="text",
+    predict.add_argument("--text-column", default="text",
                          help="the column of a CSV or TSV input, or the key of a JSON lines one, that holds each "
                               "text (default: text)")
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from the file's extension")
