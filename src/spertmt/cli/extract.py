@@ -8,7 +8,13 @@ import sys
 
 from ..config import INPUT_FORMATS, OUTPUT_FORMATS
 from ..serve.app import ServeSettings as ServeDefaults
-from .common import add_device_argument, add_quiet_argument, add_runtime_arguments, read_predictions
+from .common import (
+    add_device_argument,
+    add_path_arguments,
+    add_quiet_argument,
+    add_runtime_arguments,
+    read_predictions,
+)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -198,10 +204,9 @@ def _visualize(args: argparse.Namespace) -> int:
 
 def visualize_arguments(commands) -> None:
     view = commands.add_parser("visualize", help="an HTML page of predictions (and gold, with errors marked)")
-    view.add_argument("--pred", required=True,
-                      help="predictions: SpERT JSON (.json) or spertmt predict's JSON lines (.jsonl)")
+    add_path_arguments(view, ("pred", "predictions: SpERT JSON (.json) or spertmt predict's JSON lines (.jsonl)"),
+                       ("output", "the .html file"))
     view.add_argument("--gold", help="gold documents, SpERT JSON, in the same order")
     view.add_argument("--types", help="types file (colour order, symmetric relations)")
-    view.add_argument("--output", required=True, help="the .html file")
     view.add_argument("--limit", type=int, help="only the first N documents")
     view.set_defaults(func=_visualize)
