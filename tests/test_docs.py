@@ -85,3 +85,13 @@ def test_documented_fragments_name_commands_and_flags_that_exist():
         wrong += [f"{page}: `{line}`: {words[0]} has no {word}" for word in words[1:]
                   if word.startswith("--") and word.split("=")[0] not in flags]
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_command_and_picture_is_shown_by_a_page():
+    """A section lost in an unrelated edit (the HTML view's, once) leaves a command no page names or
+    a picture no page shows."""
+    named = {_arguments(line)[0] for _, line in WHOLE + FRAGMENTS}
+    assert set(_commands()) - named == set()
+    text = "".join(page.read_text(encoding="utf-8") for page in PAGES)
+    shown = set(re.findall(r"!\[[^\]]*\]\((?:docs/)?([^)\s]+)\)", text))
+    assert {picture.name for picture in (ROOT / "docs").glob("*.png")} - shown == set()
