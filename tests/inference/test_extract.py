@@ -375,29 +375,34 @@ def test_predict_reads_csv_and_tsv_rows(model_folder, tmp_path):
     assert [row[1] for row in _table_rows(tmp_path / "long.csv", ",")] == [long]
 
 
-def test_predict_reads_the_text_from_the_column_named(model_folder, tmp_path, capsys):
-    """`--text-column`: a spreadsheet's or JSON lines' texts under another name than 'text' (a pandas
-    export's 'Text', a corpus's 'content'); without it the error says how to name the field."""
+def test_predict_reads_the_text_and_the_id_from_the_columns_named(model_folder, tmp_path, capsys):
+    """`--text-column` and `--id-column`: a spreadsheet's or JSON lines' texts and ids under other names
+    (a pandas export's 'Text', a corpus's 'content' and 'doc_id'); without them the error says how to
+    name the text's column, and an id column named must be there."""
     from spertmt.cli import main
 
-    (tmp_path / "in.csv").write_text("id,Text\na1,John Smith lives in Paris.\n")
-    (tmp_path / "in.jsonl").write_text('{"content": "John Smith lives in Paris.", "id": "a1"}\n')
-    expected = load(model_folder, device="cpu").extract("John Smith lives in Paris.")[0]
-    for name, field in (("in.csv", "Text"), ("in.jsonl", "content")):
+    (tmp_path / "in.csv").write_text('doc_id,Text\na1,"John Smith lives\nin Paris."\n')
+    (tmp_path / "in.jsonl").write_text('{"content": "John Smith lives\\nin Paris.", "doc_id": "a1"}\n')
+    expected = load(model_folder, device="cpu").extract("John Smith lives\nin Paris.")[0]
+    for name, text in (("in.csv", "Text"), ("in.jsonl", "content")):
         out = tmp_path / f"{name}.out.jsonl"
-        assert main(["predict", "--model", str(model_folder), "--input", str(tmp_path / name), "--output", str(out),
-                     "--quiet"]) == 2
+        command = ["predict", "--model", str(model_folder), "--input", str(tmp_path / name), "--output", str(out),
+                   "--quiet"]
+        assert main(command) == 2
         error = capsys.readouterr().err
         assert f"{name}, line 1:" in error and "another" in error and "name it with --text-column" in error
-        assert main(["predict", "--model", str(model_folder), "--input", str(tmp_path / name), "--output", str(out),
-                     "--quiet", "--text-column", field]) == 0
+        assert main([*command, "--text-column", text]) == 0  # the id: the line number
+        assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [2 if name == "in.csv" else 1]
+        assert main([*command, "--text-column", text, "--id-column", "doc_id"]) == 0
         (line,) = [json.loads(line) for line in out.read_text().splitlines()]
-        assert (line["id"], line["text"]) == ("a1", "John Smith lives in Paris.")
+        assert (line["id"], line["text"]) == ("a1", "John Smith lives\nin Paris.")
         assert [(e["start"], e["end"], e["type"]) for e in line["entities"]] == \
             [(e.start, e.end, e.type) for e in expected.entities]
+        assert main([*command, "--text-column", text, "--id-column", "key"]) == 2
+        assert "'key'" in capsys.readouterr().err
     (tmp_path / "in.txt").write_text("John Smith lives in Paris.\n")
-    with pytest.raises(ValueError, match="text_column 'Text' names a column of CSV or TSV input or a key of JSON "
-                                         "lines; .*in.txt is read as txt"):
+    with pytest.raises(ValueError, match="text_column and id_column name columns of CSV or TSV input or keys of "
+                                         "JSON lines; .*in.txt is read as txt"):
         predict_file(load(model_folder, device="cpu"), tmp_path / "in.txt", tmp_path / "x.jsonl", text_column="Text")
 
 

@@ -22,11 +22,11 @@ def _predict(args: argparse.Namespace) -> int:
     from ..data.encoding import BATCH_SIZE, check_count
     from ..files import is_stdio
     from ..inference.loading import load_extractor
-    from ..inference.streaming import check_files, merge_parts, predict_file
+    from ..inference.streaming import Columns, check_files, merge_parts, predict_file
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     check_files(args.input, args.output, args.input_format, args.output_format, world,  # before the model loads
-                args.text_column)
+                Columns(args.text_column, args.id_column))
     check_count(BATCH_SIZE, args.batch_size)
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
@@ -44,6 +44,7 @@ def _predict(args: argparse.Namespace) -> int:
                          output_format=args.output_format, batch_size=args.batch_size, threshold=args.threshold,
                          relations=not args.entities_only, progress=not args.quiet and rank == 0,
                          flat_ner=args.flat_ner, resume=args.resume, text_column=args.text_column,
+                         id_column=args.id_column,
                          rank=rank, world=world, html=args.html if world == 1 else None,
                          **({"max_sentence_words": args.max_sentence_words} if args.max_sentence_words else {}))
     if job is not None and world > 1:
@@ -83,6 +84,9 @@ def predict_arguments(commands) -> None:
     predict.add_argument("--text-column", default="text",
                          help="the column of a CSV or TSV input, or the key of a JSON lines one, that holds each "
                               "text (default: text)")
+    predict.add_argument("--id-column", default="id",
+                         help="the column (or key) that holds each text's id, which its result keeps (default: "
+                              "id, where there is one; else the line number)")
     predict.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from the file's extension")
     predict.add_argument("--batch-size", type=int,
                          help="texts per batch at most (default: 64 on a CPU, where a batch also holds at most "

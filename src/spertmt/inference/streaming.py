@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import regex  # its \w holds combining marks, which re's leaves out
@@ -40,9 +41,18 @@ def _name(path: Path) -> str:
     return "standard input" if is_stdio(path) else str(path)
 
 
-def _read_inputs(path: Path, input_format: str, text_column: str = "text"):
+@dataclass(frozen=True)
+class Columns:
+    """The columns of a CSV or TSV input (the keys of a JSON lines one) that hold each text and its id;
+    an id column named otherwise than "id" must be there."""
+
+    text: str = "text"
+    id: str = "id"
+
+
+def _read_inputs(path: Path, input_format: str, columns: Columns = Columns()):
     """Yields (id, text or word list, given entities or None, where: the input's place for messages),
-    lazily for all but spert; `text_column` names the column (CSV, TSV) or key (JSON lines) of the text."""
+    lazily for all but spert."""
     name = _name(path)
     if input_format == "spert":
         from ..data.documents import read_documents
@@ -56,19 +66,19 @@ def _read_inputs(path: Path, input_format: str, text_column: str = "text"):
         yield from _folder_texts(path)
         return
     numbered = (_paragraphs(path) if input_format == "paragraphs" else
-                _table_rows(path, TABLE_DELIMITERS[input_format], text_column) if input_format in TABLE_DELIMITERS
-                else _text_or_jsonl_lines(path, input_format, text_column))
+                _table_rows(path, TABLE_DELIMITERS[input_format], columns) if input_format in TABLE_DELIMITERS
+                else _text_or_jsonl_lines(path, input_format, columns))
     for identifier, content, given, line_number in numbered:
         yield identifier, content, given, f"{name}, line {line_number}"
 
 
-def _text_or_jsonl_lines(path: Path, input_format: str, text_column: str = "text"):
+def _text_or_jsonl_lines(path: Path, input_format: str, columns: Columns = Columns()):
     """(id, text or word list, given entities or None, line number) of a text or JSON lines file."""
     for line_number, line in _lines(path):
         if input_format == "txt":  # every line is a text, an empty one too: results match lines by position
             yield line_number, line.rstrip("\r\n"), None, line_number
         elif line.strip():  # a blank line of JSON lines holds no object; each result keeps its id
-            yield (*_jsonl_input(path, line_number, line, text_column), line_number)
+            yield (*_jsonl_input(path, line_number, line, columns), line_number)
 
 
 def _folder_files(path: Path) -> list[Path]:
@@ -121,23 +131,25 @@ def _table_reader(lines, delimiter: str):
     return csv.reader(lines, delimiter=delimiter)
 
 
-def _table_rows(path: Path, delimiter: str, text_column: str = "text"):
-    """The rows of a CSV or TSV file whose first line names its columns: one is `text_column`, and an "id"
-    column, where there is one, gives each result its id (else the row's first line number). Blank
-    lines are skipped; a field may hold line breaks where it is quoted."""
+def _table_rows(path: Path, delimiter: str, columns: Columns = Columns()):
+    """The rows of a CSV or TSV file whose first line names its columns: one holds the texts
+    (`columns.text`), and an id column (`columns.id`), where there is one, gives each result its id
+    (else the row's first line number). Blank lines are skipped; a field may hold line breaks where it
+    is quoted."""
     name = _name(path)
     reader = _table_reader((line for _, line in _lines(path)), delimiter)
     try:
         header = [column.strip() for column in next(reader, [])]
         if not header:  # an empty file: no inputs
             return
-        if text_column not in header:
+        if columns.text not in header or (columns.id != Columns.id and columns.id not in header):
             other = next((d for d in ";|\t," if d != delimiter and d in header[0]), None) if len(header) == 1 else None
             hint = (f" (columns parted by {other!r}? save the file with {delimiter!r})" if other else "" if
-                    text_column != "text" else " (another column holds the texts? name it with --text-column)")
-            raise ValueError(f"{name}, line 1: the first line must name the columns, one of them {text_column!r} "
-                             f"(and optionally 'id'); it has {header}{hint}")
-        text_at, id_at = header.index(text_column), header.index("id") if "id" in header else None
+                    columns.text != Columns.text else " (another column holds the texts? name it with --text-column)")
+            raise ValueError(f"{name}, line 1: the first line must name the columns, one of them {columns.text!r} "
+                             f"(and {'optionally ' if columns.id == Columns.id else ''}{columns.id!r}); it has "
+                             f"{header}{hint}")
+        text_at, id_at = header.index(columns.text), header.index(columns.id) if columns.id in header else None
         while True:
             first = reader.line_num + 1
             row = next(reader, None)
@@ -156,7 +168,7 @@ def _table_rows(path: Path, delimiter: str, text_column: str = "text"):
 
 def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, progress: bool = False,
                  extractor=None, max_sentence_words: int = MAX_SENTENCE_WORDS,
-                 folder_format: str | None = None, text_column: str = "text") -> int | None:
+                 folder_format: str | None = None, columns: Columns = Columns()) -> int | None:
     """Reads every input once before any is extracted, so that an error in one (not valid JSON, not
     UTF-8, a row with a field too many, a lone surrogate; with `extractor`, given entities that its
     model cannot place; with a `folder_format` (brat, webanno), an id naming the file of an input
@@ -167,7 +179,7 @@ def _scan_inputs(path: Path, input_format: str, rank: int = 0, world: int = 1, p
     if is_stdio(path):
         return None
     count, names = 0, {}
-    inputs = tqdm(_read_inputs(path, input_format, text_column), desc="check inputs", unit=" inputs",
+    inputs = tqdm(_read_inputs(path, input_format, columns), desc="check inputs", unit=" inputs",
                   disable=not progress, leave=False)
     for index, (identifier, content, given, where) in enumerate(inputs):
         try:
@@ -194,35 +206,38 @@ def _input_error(error: TextError, contents, places) -> ValueError:
     return ValueError(f"{places[error.item]}: {message}")
 
 
-def _jsonl_input(path: Path, line_number: int, line: str, text_column: str = "text"):
-    """(id, text or word list, given entities or None) of one JSON line, checked; its text under
-    `text_column`."""
+def _jsonl_input(path: Path, line_number: int, line: str, columns: Columns = Columns()):
+    """(id, text or word list, given entities or None) of one JSON line, checked; its text and id under
+    the keys `columns` names."""
+    text = columns.text
     where = f"{_name(path)}, line {line_number}"
     try:
         record = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as error:  # the latter: nested thousands deep
         raise ValueError(f"{where}: not valid JSON: {error}") from None
-    if not isinstance(record, dict) or not (text_column in record or "tokens" in record):
-        other = " (another key holds the texts? name it with --text-column)" if text_column == "text" else ""
-        raise ValueError(f"{where}: expected an object with {text_column!r} or 'tokens'{other}")
-    if text_column in record and not isinstance(record[text_column], str):
-        raise ValueError(f"{where}: {text_column!r} is {record[text_column]!r}; expected a string")
-    if text_column not in record and not (isinstance(record["tokens"], list)
+    if not isinstance(record, dict) or not (text in record or "tokens" in record):
+        other = " (another key holds the texts? name it with --text-column)" if text == Columns.text else ""
+        raise ValueError(f"{where}: expected an object with {text!r} or 'tokens'{other}")
+    if text in record and not isinstance(record[text], str):
+        raise ValueError(f"{where}: {text!r} is {record[text]!r}; expected a string")
+    if columns.id != Columns.id and columns.id not in record:
+        raise ValueError(f"{where}: no {columns.id!r}, the id column named")
+    if text not in record and not (isinstance(record["tokens"], list)
                                      and all(isinstance(t, str) for t in record["tokens"])):
         raise ValueError(f"{where}: 'tokens' must be a list of strings")
     given = record.get("entities")
     if given is not None and not isinstance(given, list):
         raise ValueError(f"{where}: 'entities' must be a list of objects")
-    content = record[text_column] if text_column in record else record["tokens"]
-    return record.get("id", line_number), content, given
+    content = record[text] if text in record else record["tokens"]
+    return record.get(columns.id, line_number), content, given
 
 
 def check_files(input_path: str | Path, output_path: str | Path, input_format: str | None = None,
-                output_format: str | None = None, world: int = 1, text_column: str = "text") -> tuple[str, str]:
+                output_format: str | None = None, world: int = 1, columns: Columns = Columns()) -> tuple[str, str]:
     """`predict_file`'s checks of its files, which the CLI also runs before the model loads: the input
     exists, the output is writable and not the input, each format is given or told by the extension,
-    another `text_column` than "text" only where the input has columns. Returns (input format, output
-    format)."""
+    other `columns` than "text" and "id" only where the input has columns. Returns (input format,
+    output format)."""
     input_path, output_path = Path(input_path), Path(output_path)
     if is_stdio(output_path) and world > 1:
         raise ValueError("several processes cannot share standard output: give --output a file")
@@ -233,8 +248,8 @@ def check_files(input_path: str | Path, output_path: str | Path, input_format: s
     if input_format == "folder" and not input_path.is_dir():
         raise ValueError(f"{input_path}: not a folder (--input-format folder reads each .txt file of a folder)")
     in_format = _format_of(input_path, input_format, INPUT_FORMATS)
-    if text_column != "text" and in_format not in (*TABLE_DELIMITERS, "jsonl"):
-        raise ValueError(f"text_column {text_column!r} names a column of CSV or TSV input or a key of JSON lines; "
+    if columns != Columns() and in_format not in (*TABLE_DELIMITERS, "jsonl"):
+        raise ValueError(f"text_column and id_column name columns of CSV or TSV input or keys of JSON lines; "
                          f"{_name(input_path)} is read as {in_format}")
     if output_format in FOLDER_OUTPUTS:  # a folder: given, never told by a name
         _check_folder_output(input_path, output_path, world, output_format)
@@ -340,12 +355,12 @@ def _format_of(path: Path, given: str | None, choices: tuple[str, ...]) -> str:
 
 
 def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
-                 input_format: str | None = None, output_format: str | None = None,
-                 batch_size: int | None = None,
+                 input_format: str | None = None, output_format: str | None = None, batch_size: int | None = None,
                  threshold: float | None = None, relations: bool = True, progress: bool = True,
                  chunk_size: int = 512, rank: int = 0, world: int = 1, html: str | Path | None = None,
                  html_limit: int = 200, max_sentence_words: int = MAX_SENTENCE_WORDS,
-                 flat_ner: bool | None = None, resume: bool = False, text_column: str = "text") -> int:
+                 flat_ner: bool | None = None, resume: bool = False, text_column: str = "text",
+                 id_column: str = "id") -> int:
     """Extracts from a file and writes the results, `chunk_size` inputs at a time (text and JSON
     lines inputs stream: memory does not grow with the file). Returns the number of results the
     output holds.
@@ -355,14 +370,14 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     first line's number: text wrapped at a width, as from a PDF, keeps its sentences whole), jsonl
     (`{"text": ...}` or `{"tokens": [...]}`, optional "id" and "entities"; blank lines are skipped,
     and a result's id is its line number where the object gives none), csv and tsv (`_table_rows`;
-    for both and for jsonl, `text_column` names the column or key that holds the text),
-    spert (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
+    `text_column` and `id_column` name the columns, or jsonl's keys, of each text and its id), spert
+    (SpERT JSON), folder (each .txt file of a folder a text, its id the file's path in it).
     Every input of a file is read once before any is extracted (`_scan_inputs`): an input error
     ends the call before work is done that the output would not keep.
     Output formats: jsonl (one Extraction per input, with its id), doccano (Extraction.to_doccano's
     record per input), labelstudio (a JSON list of Extraction.to_labelstudio's tasks), prodigy
-    (Extraction.to_prodigy's task per input), spert (SpERT
-    JSON documents with scores), brat or webanno (a folder, a file per input: `_write_in_folder`).
+    (Extraction.to_prodigy's task per input), spert (SpERT JSON documents with scores), brat or
+    webanno (a folder, a file per input: `_write_in_folder`).
     A file named .gz, .bz2 or .xz is read or written through that compression, its format told by
     the extension before it (texts.jsonl.gz: JSON lines; files.compression).
 
@@ -380,12 +395,13 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
     from tqdm.auto import tqdm
 
     input_path, output_path = Path(input_path), Path(output_path)
-    in_format, out_format = check_files(input_path, output_path, input_format, output_format, world, text_column)
+    columns = Columns(text_column, id_column)
+    in_format, out_format = check_files(input_path, output_path, input_format, output_format, world, columns)
     sharded, to_stdout = world > 1, is_stdio(output_path)
     if resume and (sharded or to_stdout or out_format in (*JSON_LISTS, *FOLDER_OUTPUTS) or html):
         raise ValueError("resume continues a JSON lines output file of one process, with no HTML view")
     total = _scan_inputs(input_path, in_format, rank, world, progress, extractor, max_sentence_words,
-                         folder_format=out_format if out_format in FOLDER_OUTPUTS else None, text_column=text_column)
+                         folder_format=out_format if out_format in FOLDER_OUTPUTS else None, columns=columns)
     done, last_id, partial = 0, None, None
     if resume:
         partial, done, last_id = _open_partial(_partial(output_path))
@@ -423,7 +439,7 @@ def predict_file(extractor, input_path: str | Path, output_path: str | Path, *,
             bar.update(len(chunk))
             chunk.clear()
 
-        inputs = (record for index, record in enumerate(_read_inputs(input_path, in_format, text_column))
+        inputs = (record for index, record in enumerate(_read_inputs(input_path, in_format, columns))
                   if index % world == rank)
         for record in _after(inputs, done, last_id, Path(partial.name), input_path) if done else inputs:
             chunk.append(record)
