@@ -31,7 +31,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_arguments(commands) -> None:
-    train = commands.add_parser("train", help="train, pick the best epoch on dev, evaluate on test")
+    train = commands.add_parser(
+        "train", help="train, pick the best epoch on dev, evaluate on test",
+        epilog="your own data (SpERT JSON): --set train_path=data/train.json --set dev_path=data/dev.json --set "
+               "test_path=data/test.json --set types_path=data/types.json (types_path= : the types the data uses; "
+               "an empty dev_path or test_path: none); every key: docs/configuration.md")
     add_config_arguments(train)
     train.add_argument("--output", required=True, help="run folder (checkpoints, logs, metrics)")
     train.add_argument("--resume", action="store_true",

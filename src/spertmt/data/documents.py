@@ -300,7 +300,7 @@ def parse_document(raw: Any, types: Types | None, where: str) -> Document:
             raise DataError(f"{where}: entity {k} [{start}, {end}) is out of range of {len(tokens)} tokens")
         if types is not None and name not in types.entity_index:
             raise DataError(f"{where}: entity {k} has unknown type {name!r} "
-                            f"(types file has {sorted(types.entity_index)})")
+                            f"(the types known: {sorted(types.entity_index)})")
         entities.append(Entity(start, end, name))
     relations = []
     for k, r in enumerate(raw.get("relations", [])):
@@ -314,7 +314,7 @@ def parse_document(raw: Any, types: Types | None, where: str) -> Document:
                                 f"the document has {len(entities)} entities)")
         if types is not None and r["type"] not in types.relation_index:
             raise DataError(f"{where}: relation {k} has unknown type {r['type']!r} "
-                            f"(types file has {sorted(types.relation_index)})")
+                            f"(the types known: {sorted(types.relation_index)})")
         relations.append(Relation(r["head"], r["tail"], r["type"]))
     return Document(tokens, entities, relations, raw.get("orig_id"))
 
