@@ -95,3 +95,10 @@ def test_every_command_and_picture_is_shown_by_a_page():
     text = "".join(page.read_text(encoding="utf-8") for page in PAGES)
     shown = set(re.findall(r"!\[[^\]]*\]\((?:docs/)?([^)\s]+)\)", text))
     assert {picture.name for picture in (ROOT / "docs").glob("*.png")} - shown == set()
+
+
+def test_every_public_name_is_in_the_api_reference():
+    import spertmt
+
+    reference = (ROOT / "docs" / "reference" / "api.md").read_text(encoding="utf-8")
+    assert [name for name in spertmt.__all__ if name not in reference and name != "__version__"] == []
