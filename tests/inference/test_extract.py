@@ -687,6 +687,12 @@ def test_predict_reads_standard_input_and_writes_standard_output(model_folder, t
     assert main(["predict", "--quiet", "--model", str(model_folder), "--input", "-", "--input-format", "jsonl",
                  "--output", str(tmp_path / "bad.jsonl")]) == 2
     assert "standard input, line 1: 'text' is 3; expected a string" in capsys.readouterr().err
+    # a missing text (pandas' to_json writes NaN as null) is an empty text with an empty result, as in Ray
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"text": null, "id": "a"}\n')))
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", "-", "--input-format", "jsonl",
+                 "--output", "-"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["id"], result["text"], result["entities"], result["relations"]) == ("a", "", [], [])
 
 
 def test_predict_reads_and_writes_compressed_files_by_their_names(model_folder, tmp_path, capsys):

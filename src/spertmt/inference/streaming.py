@@ -218,6 +218,8 @@ def _jsonl_input(path: Path, line_number: int, line: str, columns: Columns = Col
     if not isinstance(record, dict) or not (text in record or "tokens" in record):
         other = " (another key holds the texts? name it with --text-column)" if text == Columns.text else ""
         raise ValueError(f"{where}: expected an object with {text!r} or 'tokens'{other}")
+    if text in record and record[text] is None:  # a missing value (pandas writes NaN so): an empty text, as Ray's
+        record[text] = ""
     if text in record and not isinstance(record[text], str):
         raise ValueError(f"{where}: {text!r} is {record[text]!r}; expected a string")
     if columns.id != Columns.id and columns.id not in record:
