@@ -693,6 +693,11 @@ def test_predict_reads_standard_input_and_writes_standard_output(model_folder, t
                  "--output", "-"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["id"], result["text"], result["entities"], result["relations"]) == ("a", "", [], [])
+    words = b'{"text": null, "tokens": ["Mary", "met", "John"]}\n'
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(words)))
+    assert main(["predict", "--quiet", "--model", str(model_folder), "--input", "-", "--input-format", "jsonl",
+                 "--output", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == ["Mary", "met", "John"]  # the words, where given
 
 
 def test_predict_reads_and_writes_compressed_files_by_their_names(model_folder, tmp_path, capsys):

@@ -218,12 +218,14 @@ def _jsonl_input(path: Path, line_number: int, line: str, columns: Columns = Col
     if not isinstance(record, dict) or not (text in record or "tokens" in record):
         other = " (another key holds the texts? name it with --text-column)" if text == Columns.text else ""
         raise ValueError(f"{where}: expected an object with {text!r} or 'tokens'{other}")
-    if text in record and record[text] is None:  # a missing value (pandas writes NaN so): an empty text, as Ray's
-        record[text] = ""
+    if text in record and record[text] is None:  # a missing value (pandas writes NaN so): the words where
+        del record[text]  # the object gives them, else an empty text, as Ray's column reads it
+        if "tokens" not in record:
+            record[text] = ""
     if text in record and not isinstance(record[text], str):
         raise ValueError(f"{where}: {text!r} is {record[text]!r}; expected a string")
     if columns.id != Columns.id and columns.id not in record:
-        raise ValueError(f"{where}: no {columns.id!r}, the id column named")
+        raise ValueError(f"{where}: no key {columns.id!r}, which the id column names")
     if text not in record and not (isinstance(record["tokens"], list)
                                      and all(isinstance(t, str) for t in record["tokens"])):
         raise ValueError(f"{where}: 'tokens' must be a list of strings")
