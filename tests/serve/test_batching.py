@@ -90,6 +90,25 @@ def test_requests_with_given_entities_run_alone_and_a_failure_stays_in_its_batch
     assert results[:2] == [[1], [2]] and isinstance(results[2], ValueError) and results[3] == ["ok"]
 
 
+async def _post(app, path: str, body: bytes) -> int:
+    """The status the ASGI `app` answers a POST of `body` to `path` with, in this process."""
+    sent, incoming = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if incoming:
+            return incoming.pop(0)
+        await asyncio.Event().wait()  # the client stays
+
+    async def send(message):
+        sent.append(message)
+
+    await app({"type": "http", "method": "POST", "path": path, "raw_path": path.encode(),
+               "headers": [(b"content-type", b"application/json")], "query_string": b"", "root_path": "",
+               "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("test", 1)},
+              receive, send)
+    return sent[0]["status"]
+
+
 def test_the_model_loads_on_the_thread_that_runs_its_batches():
     # PyTorch keeps a team of CPU workers per calling thread: a model loaded on one thread and run
     # on another has two teams, and every batch takes about 1.4x as long (serve.batching.ModelThread).
@@ -108,27 +127,10 @@ def test_the_model_loads_on_the_thread_that_runs_its_batches():
         threads["load"] = threading.get_ident()
         return Extractor()
 
-    async def post(app, body: bytes) -> int:
-        sent, incoming = [], [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive():
-            if incoming:
-                return incoming.pop(0)
-            await asyncio.Event().wait()  # the client stays
-
-        async def send(message):
-            sent.append(message)
-
-        await app({"type": "http", "method": "POST", "path": "/v1/extract", "raw_path": b"/v1/extract",
-                   "headers": [(b"content-type", b"application/json")], "query_string": b"", "root_path": "",
-                   "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("test", 1)},
-                  receive, send)
-        return sent[0]["status"]
-
     async def main():
         app = create_app(load)
         async with app.router.lifespan_context(app):
-            return [await post(app, b'{"texts": ["a"]}') for _ in range(3)]
+            return [await _post(app, "/v1/extract", b'{"texts": ["a"]}') for _ in range(3)]
 
     assert asyncio.run(main()) == [200, 200, 200]
     assert threads["batches"] == {threads["load"]} and threads["load"] != threading.get_ident()
@@ -173,3 +175,41 @@ def test_a_process_ends_while_its_model_thread_is_still_busy():
 
     code = "import time; from spertmt.serve.batching import ModelThread; ModelThread().submit(time.sleep, 600)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_inceptions_documents_are_read_and_written_off_the_event_loop(monkeypatch):
+    """INCEpTION's XMI takes tens of ms to read and to write: on the event loop, every other request
+    (a health check, Label Studio's tasks) would wait for it."""
+    from spertmt.serve import create_app, inception
+
+    on_the_loop = {}
+
+    def loop_running() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def parse_predict(payload):
+        on_the_loop["read"] = loop_running()
+        return [["John", "works"]], None
+
+    def suggestions(results, document):
+        on_the_loop["written"] = loop_running()
+        return {"document": "<xmi/>"}
+
+    monkeypatch.setattr(inception, "parse_predict", parse_predict)
+    monkeypatch.setattr(inception, "suggestions", suggestions)
+
+    class Extractor:
+        def extract(self, texts, entities, **options):
+            return [None for _ in texts]
+
+    async def main():
+        app = create_app(Extractor)
+        async with app.router.lifespan_context(app):
+            return await _post(app, "/inception/predict", b"{}")
+
+    assert asyncio.run(main()) == 200
+    assert on_the_loop == {"read": False, "written": False}
