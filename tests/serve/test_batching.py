@@ -178,8 +178,8 @@ def test_a_process_ends_while_its_model_thread_is_still_busy():
 
 
 def test_inceptions_documents_are_read_and_written_off_the_event_loop(monkeypatch):
-    """INCEpTION's XMI takes tens of ms to read and to write: on the event loop, every other request
-    (a health check, Label Studio's tasks) would wait for it."""
+    """A long document's XMI is slow to read and to write: on the event loop, every other request (a
+    health check, Label Studio's tasks) would wait for it."""
     from spertmt.serve import create_app, inception
 
     on_the_loop = {}
