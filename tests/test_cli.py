@@ -145,7 +145,7 @@ def test_every_argument_of_every_command_says_what_it_does():
 
 
 def test_paths_taken_in_place_may_be_given_as_flags(tmp_path, capsys):
-    """export, push, convert, validate and visualize take their paths in place; as predict and eval take theirs
+    """export, push, convert, validate, visualize and score take their paths in place; as predict and eval take theirs
     by flag, a user's `--input X --output Y` (or a mix) must work too, and neither, or two different,
     is one named line. Usage shows the paths in their place, not as optional."""
     source = f"{FIXTURES}/tiny_train.json"
@@ -166,6 +166,9 @@ def test_paths_taken_in_place_may_be_given_as_flags(tmp_path, capsys):
     assert main(["visualize", f"{FIXTURES}/tiny_train.json", str(tmp_path / "view.html")]) == 0
     assert main(["visualize", "--pred", f"{FIXTURES}/tiny_train.json", "--output", str(tmp_path / "flags.html")]) == 0
     assert (tmp_path / "view.html").read_text() == (tmp_path / "flags.html").read_text()
+    gold = f"{FIXTURES}/tiny_train.json"
+    assert main(["score", gold, gold, "--types", f"{FIXTURES}/tiny_types.json"]) == 0
+    assert main(["score", "--gold", gold, "--pred", gold, "--types", f"{FIXTURES}/tiny_types.json"]) == 0
     assert main(["push", "--model", "runs/a"]) == 2
     assert "push: error: REPO_ID is missing: give it in its place or as --repo-id" in capsys.readouterr().err
     with pytest.raises(SystemExit):

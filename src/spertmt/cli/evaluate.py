@@ -97,10 +97,9 @@ def _score(args: argparse.Namespace) -> int:
 
 def score_arguments(commands) -> None:
     score = commands.add_parser("score", help="score a predictions file against gold (SpERT JSON)")
-    score.add_argument("--gold", required=True, help="the gold documents, SpERT JSON")
-    score.add_argument("--pred", required=True,
-                       help="the predictions: SpERT JSON, or the JSON lines of spertmt predict (same documents, "
-                            "same order)")
+    add_path_arguments(score, ("gold", "the gold documents, SpERT JSON"),
+                       ("pred", "the predictions: SpERT JSON, or the JSON lines of spertmt predict (same documents, "
+                                "same order)"))
     score.add_argument("--types", help="types file (symmetric relations); default: types found in the files")
     score.add_argument(
         "--no-overlapping", action="store_true", help="drop overlapping entities (SpERT's no_overlapping)"
