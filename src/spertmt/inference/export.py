@@ -29,7 +29,7 @@ from .._version import __version__
 from ..files import atomic_folder, give_default_permissions, is_written_for
 from ..layout import MANIFEST_FORMAT, ModelFiles
 from ..model import packed
-from ..model.encoder import position_limit
+from ..model.encoder import own_code_files, position_limit
 from .engines.onnx import CPU_DISABLED_OPTIMIZERS
 from .int8_check import INT8_TOLERANCE, dev_documents, f1_on, losses
 from .portable import load_portable, release_numbers
@@ -243,7 +243,7 @@ def export_onnx(model_folder: str | Path, output: str | Path, data: str | Path |
         raise ValueError(f"{model_folder}: its tokenizer ({type(tokenizer).__name__}) exists in Python only, and the "
                          "runtime without torch reads a tokenizer.json (the tokenizers library): this model runs "
                          "with PyTorch (--runtime torch)")
-    if any((model_folder / ModelFiles.TOKENIZER).glob("*.py")):
+    if own_code_files(model_folder / ModelFiles.TOKENIZER):
         print(f"spertmt export: the tokenizer of {model_folder} has Python code of its own (tokenizer/), which the "
               "runtime without torch does not run: it reads tokenizer.json as the tokenizers library does",
               file=sys.stderr)

@@ -216,14 +216,19 @@ def save_own_code(encoder, folder: Path) -> None:
     (folder / "config.json").write_text(json.dumps(config, indent=2))
 
 
+def own_code_files(part: Path) -> list[Path]:
+    """The Python files of a model folder's part (encoder/, tokenizer/), in its subfolders too: code of
+    its own, which runs only with the user's consent; empty where the part has none (or is absent)."""
+    return sorted(part.rglob("*.py")) if part.is_dir() else []
+
+
 def load_own_code(code: Path, prefix: str, load):
     """`load(folder)` of a copy of `code`, a model folder's part with its own Python code (encoder/,
     tokenizer/), named `prefix`_ and the code's digest. transformers names a local folder's code modules
     by the folder's name, the same in every model folder: loaded from there, a second model whose code
     differs ran the first's (or replaced it). The copy gives each code its own modules, the same code one."""
-    files = sorted(code.rglob("*.py"))  # in subfolders too: any of them may be imported
     digest = hashlib.sha256(b"".join(f.relative_to(code).as_posix().encode() + b"\0" + f.read_bytes()
-                                     for f in files)).hexdigest()[:16]
+                                     for f in own_code_files(code))).hexdigest()[:16]
     with tempfile.TemporaryDirectory() as folder:
         named = Path(folder) / f"{prefix}_{digest}"
         shutil.copytree(code, named)

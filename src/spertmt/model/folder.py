@@ -21,7 +21,7 @@ from ..config import Config
 from ..data.documents import Types
 from ..files import atomic_folder, give_default_permissions
 from ..layout import CHECKPOINTS, ModelFiles
-from .encoder import encoder_from_config, load_own_code, runs_own_code, save_own_code
+from .encoder import encoder_from_config, load_own_code, own_code_files, runs_own_code, save_own_code
 from .spertmt import SpERTMT
 
 # 3: weights in safetensors (no pickle: safe to load from the hub). 2: the heads are modules of
@@ -127,7 +127,7 @@ def _own_code(folder: Path, trusted: bool) -> Path | None:
 def _trusted(folder: Path, code: Path, part: str, trusted: bool) -> Path:
     """`code`, a part of the model folder with its own Python code, where the caller trusts it."""
     if not trusted:
-        files = ", ".join(sorted(p.name for p in code.glob("*.py")))
+        files = ", ".join(p.relative_to(code).as_posix() for p in own_code_files(code))
         raise ModelFolderError(f"{folder}: its {part} runs its own Python code ({code.name}/: {files}); "
                                "spertmt runs it only where you say you trust it: trust_remote_code=True in Python, "
                                "--trust-remote-code on the command line (an exported folder runs without it: "
@@ -175,7 +175,7 @@ def load_tokenizer_from(folder: str | Path, trust_remote_code: bool = False):
     path = folder / ModelFiles.TOKENIZER
     if not path.is_dir():
         raise ModelFolderError(f"{folder}: tokenizer/ is missing; {_HINT}")
-    own_code = _trusted(folder, path, "tokenizer", trust_remote_code) if any(path.glob("*.py")) else None
+    own_code = _trusted(folder, path, "tokenizer", trust_remote_code) if own_code_files(path) else None
 
     def load(where: Path):
         return AutoTokenizer.from_pretrained(where, use_fast=True, trust_remote_code=trust_remote_code)

@@ -20,6 +20,7 @@ from .._version import __version__
 from ..evaluate import scored_settings
 from ..layout import ModelFiles, metrics_file_of
 from ..repos import looks_like_repo_id
+from .encoder import own_code_files
 
 # ----------------------------------------------------------------------------------------------
 # the model card
@@ -157,7 +158,7 @@ def write_model_card(folder: Path, source: Path | None, config, types, **card) -
         shutil.copyfile(source / ModelFiles.CARD, folder / ModelFiles.CARD)
         return
     parts = (ModelFiles.ENCODER_CODE, ModelFiles.TOKENIZER)
-    own_code = tuple(part for part in parts if any((folder / part).glob("*.py")))
+    own_code = tuple(part for part in parts if own_code_files(folder / part))
     model_card(config, types, metrics, checkpoint, own_code=own_code, **card).save(folder / ModelFiles.CARD)
 
 
