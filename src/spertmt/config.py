@@ -48,6 +48,9 @@ EXTRACT_BATCHING = {"cpu": (64, 384), "gpu": (16, None)}
 # Every other key describes how the model was built or trained, and is refused there.
 PREDICTION_KEYS = ("threshold", "multi_label_relations", "max_pairs", "max_span_width", "overlapping",
                    "flat_ner", "hyphenated_words", "eval_batch_size", "data_root", "test_path")
+# The settings that shape a model's weights: a run that starts from a trained model (init_model) takes them
+# from it.
+INIT_MODEL_KEYS = ("encoder", "lowercase", "mode", "multi_task", "entity_logits", "width_embedding_size")
 CHOICES = {  # the allowed values of the settings that name a choice
     "mode": MODES,
     "precision": TRAINING_PRECISIONS,
@@ -172,6 +175,11 @@ class Config:
     # The encoder's window in sub-word pieces (at most its position limit); a longer document is
     # encoded in overlapping windows.
     max_length: int = 512
+    # A model spertmt trained (a run's best/ or last/, or a hub repo id) whose weights training starts
+    # from: its encoder, and each head's weights of the types it shares by name with this run's (a type
+    # it lacks starts fresh). The settings that shape the weights (INIT_MODEL_KEYS: encoder, lowercase,
+    # mode, multi_task, entity_logits, width_embedding_size) are taken from it. "": none.
+    init_model: str = ""
 
     # Model (docs/method.md). mode "spertmt" or "spert"; the ablation switches apply to "spertmt".
     mode: str = "spertmt"
@@ -305,6 +313,11 @@ class Config:
         """SpERT.MT's heads (identification + ranking: their scores are margins), not softmax or
         sigmoid classifiers (`spert`, -MTL: their scores are probabilities)."""
         return self.mode == "spertmt" and self.multi_task
+
+    def starting_from(self, trained: Config) -> Config:
+        """A copy with the settings that shape the weights (INIT_MODEL_KEYS) of `trained`, the config
+        of the model this run starts from (init_model)."""
+        return dataclasses.replace(self, **{key: getattr(trained, key) for key in INIT_MODEL_KEYS})
 
     def resolved(self) -> Config:
         """A validated copy with the mode-dependent defaults filled in."""

@@ -160,3 +160,17 @@ def test_commands_take_a_repo_id_and_tune_threshold_will_not_write_into_the_cach
     assert main(["tune-threshold", "--quiet", "--model", "acme/tiny-re", "--data", data, "--device", "cpu"]) == 2
     assert "acme/tiny-re is a hub model: tune-threshold writes thresholds.json" in capsys.readouterr().err
     assert not (tmp_path / "acme").exists()  # no local folder named like the repo id appeared
+
+
+def test_the_card_of_a_model_started_from_a_hub_model_names_it_as_its_base_model(run_folder, tmp_path):
+    """A model trained from another spertmt model (init_model) is a fine-tune of that one, as the hub's
+    model tree reads base_model; one started from a local folder keeps its encoder's (here none)."""
+    import dataclasses
+
+    for name, init_model, base in (("hub", "acme/conll04-re", "acme/conll04-re"),
+                                   ("local", str(run_folder / "best"), None)):
+        extractor = load(run_folder / "best", device="cpu")
+        extractor.model.config = dataclasses.replace(extractor.model.config, init_model=init_model)
+        card = ModelCard.load(extractor.save_pretrained(tmp_path / name) / "README.md")
+        assert card.data.to_dict().get("base_model") == base
+        assert f"starting from the spertmt model `{init_model}`" in card.text

@@ -338,3 +338,85 @@ def test_a_trained_model_changes_only_its_prediction_settings(tiny_config, fixtu
     with pytest.raises(ValueError, match="threshold"):
         model.set_prediction_settings(threshold="high")
     assert model.config.mode == tiny_config.mode and model.config.threshold == 0.3
+
+
+def _types_reordered_with_one_new(types):
+    """The fixture's types in another order, with one entity and one relation type more, less one
+    relation type (a corpus that shares most of its types with the model it starts from)."""
+    from spertmt.data.documents import Types
+
+    entities = {t.name: {} for t in reversed(types.entities)} | {"Misc": {}}
+    relations = {t.name: {} for t in reversed(types.relations[1:])} | {"Kill": {}}
+    return Types.from_dict({"entities": entities, "relations": relations})
+
+
+def _head_outputs(model, batch, spans, mask):
+    """Both heads' outputs (identification logits or None, classifier outputs) for the given spans and
+    the ordered pairs of them."""
+    from spertmt import ops
+
+    with torch.no_grad():
+        hidden = model.encode(batch)
+        ranges = model.piece_ranges(batch, spans)
+        c = model.span_representations(ops.span_max_pool(hidden, ranges[..., 0], ranges[..., 1]),
+                                       spans[..., 1] - spans[..., 0])
+        entity_ident, entity_outputs, type_scores = model.score_entities(c, hidden[:, 0])
+        pairs = ordered_pairs(mask)[0]
+        return (entity_ident, entity_outputs), model.score_relations(hidden, c, ranges, type_scores, pairs)
+
+
+@pytest.mark.parametrize("switches", MODES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_a_model_started_from_a_trained_one_scores_the_types_they_share_as_it_does(tiny_config, fixture_data,
+                                                                                    switches):
+    """take_weights (init_model) copies each head's rows by type name, and the entity-logit columns
+    of the relation head's layers too (copied by place, a reordered types file scored every type as
+    another); a type the trained model lacks starts fresh, its entity logits unread."""
+    types, docs = fixture_data
+    config = dataclasses.replace(tiny_config, **switches)
+    tokenizer = load_tokenizer(config.encoder)
+    torch.manual_seed(0)
+    trained = SpERTMT(config, types, load_encoder(config.encoder)).eval()
+    with torch.no_grad():  # weights unlike a fresh model's everywhere, the encoder's too
+        for parameter in trained.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5)
+    theirs = _types_reordered_with_one_new(types)
+    started = SpERTMT(config, theirs, load_encoder(config.encoder)).eval()
+    fresh = {key: value.clone() for key, value in started.state_dict().items()}
+    started.take_weights(trained)
+
+    dataset = DocumentDataset(docs, encode_documents(tokenizer, docs), types, train=False)
+    batch = Collator(tokenizer.pad_token_id)([dataset[i] for i in range(len(docs))])
+    most = max(len(d.entities) for d in docs)  # the gold entities and their pairs
+    spans = torch.tensor([[[e.start, e.end] for e in d.entities] + [[0, 1]] * (most - len(d.entities)) for d in docs])
+    mask = torch.tensor([[i < len(d.entities) for i in range(most)] for d in docs])
+    (want_entity, want_relation), (got_entity, got_relation) = (_head_outputs(m, batch, spans, mask)
+                                                                for m in (trained, started))
+    for want, got, old, new in ((want_entity, got_entity, types.entities, theirs.entities),
+                                (want_relation, got_relation, types.relations, theirs.relations)):
+        if want[0] is not None:  # the identification logit: no type in it
+            torch.testing.assert_close(got[0], want[0], rtol=1e-4, atol=1e-5)
+        lead = want[1].shape[-1] - len(old)  # a "none" class first, or none
+        assert got[1].shape[-1] - len(new) == lead
+        index = {t.name: t.index for t in new}
+        shared = [t for t in old if t.name in index]
+        assert len(shared) == len(new) - 1
+        torch.testing.assert_close(got[1][..., [lead + index[t.name] for t in shared]],
+                                   want[1][..., [lead + t.index for t in shared]], rtol=1e-4, atol=1e-5)
+        if lead:
+            torch.testing.assert_close(got[1][..., 0], want[1][..., 0], rtol=1e-4, atol=1e-5)
+    state = started.state_dict()
+    misc = theirs.entity_index["Misc"].index
+    kill = theirs.relation_index["Kill"].index
+    for key, row in (("entity_head.classifier.weight", misc), ("relation_head.classifier.weight", kill)):
+        row += state[key].shape[0] - (len(theirs.entities) if key.startswith("entity") else len(theirs.relations))
+        if not started.use_entity_logits or key.startswith("entity"):
+            assert torch.equal(state[key][row], fresh[key][row])
+        assert not torch.equal(state[key][row], torch.zeros_like(state[key][row]))
+
+
+def test_a_model_started_from_one_built_otherwise_is_refused(tiny_config, fixture_data):
+    types, _ = fixture_data
+    trained = SpERTMT(tiny_config, types, load_encoder(tiny_config.encoder))
+    other = SpERTMT(dataclasses.replace(tiny_config, width_embedding_size=8), types, load_encoder(tiny_config.encoder))
+    with pytest.raises(ValueError, match="the trained model was built otherwise"):
+        other.take_weights(trained)

@@ -82,7 +82,7 @@ def model_card(
                 metric_value=round(metrics[key][average]["f1"], 2)))
     data = ModelCardData(
         model_name=name, library_name="spertmt", pipeline_tag="token-classification", language=language,
-        license=license, datasets=datasets, base_model=_base_model(config.encoder),
+        license=license, datasets=datasets, base_model=_base_model(config.init_model) or _base_model(config.encoder),
         tags=["spertmt", "relation-extraction", "named-entity-recognition", config.mode],
         eval_results=results or None)
     load_name = repo_id or "PATH/TO/THIS/FOLDER"
@@ -104,7 +104,7 @@ def model_card(
 # {name}
 
 A joint entity and relation extractor trained with spertmt (`pip install spertmt`): {mode} on the
-encoder {_encoder_name(config.encoder)}{f', trained on {dataset}' if dataset else ''}.
+encoder {_encoder_name(config.encoder)}{_started_from(config)}{f', trained on {dataset}' if dataset else ''}.
 
 - Entity types: {', '.join(t.name for t in types.entities)}
 - Relation types: {', '.join(t.name for t in types.relations)}
@@ -142,8 +142,18 @@ def _encoder_name(encoder: str) -> str:
     return f"`{base}`" if base else f"a local encoder (`{Path(encoder).name}`)"
 
 
+def _started_from(config) -> str:
+    """Where training started from another spertmt model (init_model), the words that say which."""
+    if not config.init_model:
+        return ""
+    return f", starting from the spertmt model `{_base_model(config.init_model) or config.init_model}`"
+
+
 def _base_model(encoder: str) -> str | None:
-    """The hub id of the encoder, where it is one (the offline default is all-MiniLM-L6-v2's)."""
+    """The hub id of an encoder (or of the model training started from), where it is one (the offline
+    default is all-MiniLM-L6-v2's)."""
+    if not encoder:
+        return None
     if encoder.startswith("offline:"):
         return "sentence-transformers/" + encoder.split(":", 1)[1]
     return encoder if looks_like_repo_id(encoder) and not Path(encoder).exists() else None

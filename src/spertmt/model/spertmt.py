@@ -99,6 +99,31 @@ class SpERTMT(nn.Module):
         decoding, ...); what it was built or trained with cannot change."""
         self.config = self.config.with_prediction_settings(**settings)
 
+    def take_weights(self, trained: SpERTMT) -> None:
+        """Starts from a trained model's weights (Config.init_model), built with the same settings of
+        config.INIT_MODEL_KEYS: every parameter is copied, but each head's classifier has a row per
+        type (after a "none" row where it has one), and the relation head's layers a column per entity
+        type twice over where they read entity logits (relation_parts): those are copied for the
+        types both models have, by name. A type only this model has keeps its fresh initialisation,
+        but an entity type's logit columns start at 0, so that the relation types both have are
+        scored as the trained model scores them until training moves them."""
+        ours, theirs = self.state_dict(), trained.state_dict()
+        missing = sorted(set(ours) - set(theirs) - {"loss_log_weights"})  # loss_balance may differ
+        if missing:
+            raise ValueError(f"the trained model has no {missing[0]}: it was built otherwise")
+        entities = _shared_types(self.types.entities, trained.types.entities)
+        relations = _shared_types(self.types.relations, trained.types.relations)
+        for key in theirs.keys() & ours.keys():
+            head, _, rest = key.partition(".")
+            if head not in ("entity_head", "relation_head"):
+                ours[key] = theirs[key]
+                continue
+            typed_rows = rest.startswith("classifier.")
+            rows = (entities if head == "entity_head" else relations) if typed_rows else _NO_TYPES
+            logits = head == "relation_head" and key.endswith("weight") and self.use_entity_logits
+            ours[key] = _copy_types(ours[key], theirs[key], rows, entities if logits else None)
+        self.load_state_dict(ours)
+
     @property
     def window(self) -> int:
         """The most pieces the encoder reads at once: max_length, at most its position limit; a longer
@@ -304,6 +329,58 @@ class SpERTMT(nn.Module):
         relation_probs = self.relation_head.probabilities(relation_ident, outputs)
         return RawPredictions(spans, entity_keep, entity_types, entity_scores, pairs, pair_mask, keep, scores,
                               entity_probs, relation_probs)
+
+
+@dataclass(frozen=True)
+class _SharedTypes:
+    """The types two models both have, by name: their places in each model's types."""
+
+    ours: list[int]
+    theirs: list[int]
+    our_count: int
+    their_count: int
+
+    def indices(self, our_size: int, their_size: int, blocks: int = 1) -> tuple[Tensor, Tensor]:
+        """Matching places along a dimension whose last `blocks` * count places are the types, in
+        blocks: the places before them (a "none" row, the relation classifier's representation
+        columns) and each shared type's."""
+        lead = our_size - blocks * self.our_count
+        if lead != their_size - blocks * self.their_count or lead < 0:
+            raise ValueError(f"a dimension of {our_size} for {self.our_count} types cannot take one of "
+                             f"{their_size} for {self.their_count}: the trained model was built otherwise")
+        ours, theirs = list(range(lead)), list(range(lead))
+        for block in range(blocks):
+            ours += [lead + block * self.our_count + i for i in self.ours]
+            theirs += [lead + block * self.their_count + j for j in self.theirs]
+        return torch.tensor(ours, dtype=torch.long), torch.tensor(theirs, dtype=torch.long)
+
+
+_NO_TYPES = _SharedTypes([], [], 0, 0)  # a dimension without a place per type: copied whole
+
+
+def _shared_types(ours: list, theirs: list) -> _SharedTypes:
+    where = {t.name: j for j, t in enumerate(theirs)}
+    shared = [(i, where[t.name]) for i, t in enumerate(ours) if t.name in where]
+    return _SharedTypes([i for i, _ in shared], [j for _, j in shared], len(ours), len(theirs))
+
+
+def _copy_types(fresh: Tensor, trained: Tensor, rows: _SharedTypes, entity_columns: _SharedTypes | None = None
+                ) -> Tensor:
+    """`fresh` (a classifier's weight or bias) with the rows of the shared types, and where given the
+    relation classifier's entity-logit columns of the shared entity types (two blocks: the head's and
+    the tail's), taken from `trained`."""
+    out = fresh.clone()
+    our_rows, their_rows = rows.indices(fresh.shape[0], trained.shape[0])
+    if fresh.dim() == 1:
+        out[our_rows] = trained[their_rows]
+        return out
+    if entity_columns is None:
+        our_columns, their_columns = _NO_TYPES.indices(fresh.shape[1], trained.shape[1])
+    else:
+        our_columns, their_columns = entity_columns.indices(fresh.shape[1], trained.shape[1], blocks=2)
+        out[:, fresh.shape[1] - 2 * entity_columns.our_count:] = 0  # the logits of a new entity type: unread
+    out[our_rows[:, None], our_columns] = trained[their_rows[:, None], their_columns]
+    return out
 
 
 def _rename_format1_parameters(state_dict, prefix, *args) -> None:

@@ -42,8 +42,9 @@ def check_run_folder(run: RunFolder, resume: bool, overwrite: bool) -> None:
 
 # What a resumed run may set otherwise than it started with: where the data is and what runs it (a run
 # may go on on another machine), not what it learns.
+# init_model too: the resume state holds every weight, so the folder it started from may lie elsewhere.
 RESUME_MAY_CHANGE = frozenset({"data_root", "train_path", "dev_path", "test_path", "types_path", "device",
-                               "num_workers", "eval_batch_size"})
+                               "num_workers", "eval_batch_size", "init_model"})
 
 
 def check_resumed_config(run: RunFolder, config: Config) -> None:

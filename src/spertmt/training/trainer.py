@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import ops
-from ..config import Config, as_config
+from ..config import INIT_MODEL_KEYS, Config, as_config
 from ..data.batching import Collator, DocumentDataset, LengthBucketSampler, encode_documents
 from ..data.documents import (
     config_types,
@@ -33,8 +33,10 @@ from ..evaluate import mean_std
 from ..files import hold_folder
 from ..layout import RunFolder
 from ..model.encoder import load_encoder, load_tokenizer
+from ..model.folder import load_model, load_tokenizer_from
 from ..model.losses import SampleReduction
 from ..model.spertmt import SpERTMT
+from ..repos import resolve_model_folder
 from ..runtime import Distributed, autocast, one_thread_in_forked_children, seed_everything, warn_if_slow
 from .callbacks import (
     Callback,
@@ -103,7 +105,11 @@ class Trainer:
 
     def __init__(self, config: Config | dict | str | Path, output_dir: str | Path, callbacks: Sequence[Callback] = (),
                  progress: bool = True, resume: bool = False, overwrite: bool = False, keep_resume: bool = False):
-        cfg = self.config = as_config(config).resolved()
+        cfg = as_config(config)
+        start = _load_init_model(cfg) if cfg.init_model else None
+        if start is not None:
+            cfg = _settings_of_init_model(cfg, start[0].config)
+        cfg = self.config = cfg.resolved()
         one_thread_in_forked_children()
         self.run = RunFolder(output_dir)
         self.progress, self.resuming, self.overwrite = progress, resume, overwrite
@@ -131,8 +137,15 @@ class Trainer:
 
         self.log = JsonLog(self.run.log)
         seed_everything(cfg.seed)
-        self.tokenizer = tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase, cfg.trust_remote_code)
-        self.model = model = SpERTMT(cfg, types, load_encoder(cfg.encoder, cfg.trust_remote_code)).to(self.device)
+        if start is None:
+            self.tokenizer = tokenizer = load_tokenizer(cfg.encoder, cfg.lowercase, cfg.trust_remote_code)
+            model = SpERTMT(cfg, types, load_encoder(cfg.encoder, cfg.trust_remote_code))
+        else:
+            trained, tokenizer = start
+            self.tokenizer = tokenizer
+            model = SpERTMT(cfg, types, trained.encoder)
+            model.take_weights(trained)
+        self.model = model = model.to(self.device)
         if model.config.flat_ner is None:  # raw-text extraction's decoding, from the training data (config.py)
             model.set_prediction_settings(flat_ner=not has_overlapping_entities(self.train_docs))
         if model.config.hyphenated_words is None:  # and its words
@@ -290,6 +303,27 @@ def train(config: Config | dict | str | Path, output_dir: str | Path, progress: 
     """
     return Trainer(config, output_dir, callbacks, progress=progress, resume=resume, overwrite=overwrite,
                    keep_resume=keep_resume).fit()
+
+
+def _load_init_model(cfg: Config) -> tuple[SpERTMT, object]:
+    """The model (on the CPU) and the tokenizer of the folder or hub repo that init_model names."""
+    try:
+        folder = resolve_model_folder(cfg.init_model)
+        return load_model(folder, "cpu", cfg.trust_remote_code), load_tokenizer_from(folder, cfg.trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise type(error)(f"init_model: {error}") from None
+
+
+def _settings_of_init_model(cfg: Config, trained: Config) -> Config:
+    """The run's settings with those that shape the weights taken from the model it starts from; a
+    setting that changes so is said."""
+    started = cfg.starting_from(trained)
+    changed = [f"{key} = {getattr(started, key)!r} (the config said {getattr(cfg, key)!r})"
+               for key in INIT_MODEL_KEYS if getattr(started, key) != getattr(cfg, key)]
+    if changed:
+        warnings.warn(f"init_model {cfg.init_model}: the run takes the settings that shape its weights from it: "
+                      f"{'; '.join(changed)}", stacklevel=3)
+    return started
 
 
 def _warn_if_trained_on(name: str, documents: list, train_docs: list) -> None:

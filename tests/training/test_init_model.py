@@ -1,0 +1,67 @@
+"""Training that starts from a trained model (init_model): its weights, its settings that shape them,
+and the types it shares with the new data by name."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from spertmt.model.folder import load_model
+from spertmt.training.trainer import Trainer, train
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, tiny_encoder):
+    from spertmt.config import Config
+
+    from ..conftest import FIXTURES
+
+    config = Config(data_root=FIXTURES, train_path="tiny_train.json", dev_path="tiny_train.json",
+                    test_path="tiny_train.json", types_path="tiny_types.json", encoder=tiny_encoder, epochs=1,
+                    batch_size=2, eval_batch_size=2, max_length=128)
+    folder = tmp_path_factory.mktemp("first")
+    train(config, folder, progress=False)
+    return folder / "best"
+
+
+def test_a_run_starts_from_a_trained_models_weights_and_the_settings_that_shape_them(tiny_config, first_run,
+                                                                                    tmp_path):
+    config = dataclasses.replace(tiny_config, init_model=str(first_run), encoder="offline:all-MiniLM-L6-v2",
+                                 width_embedding_size=8)
+    with pytest.warns(UserWarning, match=r"init_model .*best: the run takes the settings that shape its weights "
+                                         r"from it: encoder = '.*tiny-bert.*' \(the config said "
+                                         r"'offline:all-MiniLM-L6-v2'\); width_embedding_size = 25 \(the config "
+                                         r"said 8\)"):
+        trainer = Trainer(config, tmp_path / "second", progress=False)
+    ours, theirs = trainer.model.state_dict(), load_model(first_run).state_dict()
+    assert ours.keys() == theirs.keys()
+    assert [key for key in ours if not torch.equal(ours[key], theirs[key])] == []
+    trainer.fit()
+    saved = json.loads((tmp_path / "second" / "config.json").read_text())
+    assert (saved["init_model"], saved["width_embedding_size"]) == (str(first_run), 25)
+    assert saved["encoder"] == tiny_config.encoder
+    assert json.loads((tmp_path / "second" / "best" / "config.json").read_text())["init_model"] == str(first_run)
+
+
+def test_a_run_on_other_types_starts_from_the_types_it_shares(tiny_config, first_run, tmp_path):
+    """Another corpus: its types file lists the model's entity types in another order and one more."""
+    types = json.loads((first_run / "types.json").read_text())
+    types["entities"] = dict(reversed(list(types["entities"].items()))) | {"Misc": {"short": "Misc",
+                                                                                     "verbose": "Misc"}}
+    (tmp_path / "types.json").write_text(json.dumps(types))
+    config = dataclasses.replace(tiny_config, init_model=str(first_run), types_path=str(tmp_path / "types.json"))
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trained = load_model(first_run)
+    rows = trainer.model.entity_head.classifier.weight.detach()
+    for entity in trained.types.entities:
+        assert torch.equal(rows[trainer.types.entity_index[entity.name].index],
+                           trained.entity_head.classifier.weight.detach()[entity.index])
+    assert trainer.fit()["ner"]["micro"]["f1"] >= 0
+
+
+def test_an_init_model_that_is_not_there_is_named_before_anything_is_written(tiny_config, tmp_path):
+    config = dataclasses.replace(tiny_config, init_model=str(tmp_path / "nothing"))
+    with pytest.raises(FileNotFoundError, match=r"^init_model: .*nothing: no such model folder"):
+        Trainer(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
