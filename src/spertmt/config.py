@@ -252,7 +252,7 @@ class Config:
     num_workers: int = 0  # data-loading processes (0: in the training process)
     device: str = "auto"  # "auto" (a GPU when torch sees one), "cpu", "cuda" or "cuda:N"
     # The dev metric that picks the best checkpoint, TASK.AVERAGE.FIGURE: ner, re or re_strict; micro,
-    # macro or per_type.TYPE; precision, recall or f1. Where the types file has no relation type, a
+    # macro or per_type.TYPE; precision, recall or f1. Where the run has no relation type, a
     # relation metric gives way to ner.micro.f1.
     select_metric: str = "re_strict.micro.f1"
     eval_every_epoch: bool = True  # False: no dev scoring between epochs (the last epoch is kept)

@@ -135,8 +135,8 @@ def test_a_dev_metric_of_a_type_the_data_lacks_stops_before_training(tiny_config
     """A mistyped select_metric failed with a KeyError after the first epoch's training and dev pass."""
     train(dataclasses.replace(tiny_config, select_metric="re_strict.per_type.Work_For.f1"), tmp_path / "ok",
           progress=False)
-    with pytest.raises(ValueError, match=r"select_metric = 're_strict.per_type.Works_For.f1': the types file has no "
-                                         r"relation type 'Works_For'; it has .*Work_For"):
+    with pytest.raises(ValueError, match=r"select_metric = 're_strict.per_type.Works_For.f1': the run's types have no "
+                                         r"relation type 'Works_For'; its relation types: .*Work_For"):
         Trainer(dataclasses.replace(tiny_config, select_metric="re_strict.per_type.Works_For.f1"), tmp_path / "run",
                 progress=False)
     assert not (tmp_path / "run").exists()

@@ -22,14 +22,15 @@ def metric(metrics: dict, dotted: str) -> float:
 
 def check_metric_type(dotted: str, types: Types) -> None:
     """Refuses, before training, a per-type dev metric ("re_strict.per_type.Work_For.f1", as
-    select_metric may name one) whose type the types file does not list."""
+    select_metric may name one) whose type the run's types (its types file's, or the data's where
+    types_path is empty) do not list."""
     task, average, *rest = dotted.split(".")
     if average == "per_type":
         names = [t.name for t in (types.entities if task == "ner" else types.relations)]
         if rest[0] not in names:
             kind = "entity" if task == "ner" else "relation"
-            raise ValueError(f"select_metric = {dotted!r}: the types file has no {kind} type {rest[0]!r}; it has "
-                             f"{', '.join(names) or 'none'}")
+            raise ValueError(f"select_metric = {dotted!r}: the run's types have no {kind} type {rest[0]!r}; its "
+                             f"{kind} types: {', '.join(names) or 'none'}")
 
 
 def predict_and_score(model, tokenizer, documents, types, cfg: Config, device, progress: bool,
