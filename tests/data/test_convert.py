@@ -186,24 +186,50 @@ def test_a_malformed_export_is_read_or_named_never_a_crash(data, name):
             pass
 
 
-def test_a_type_with_spaces_is_written_to_brat_with_underscores_and_said(tmp_path):
-    """brat's types hold any character but a space (its .ann line parts the type from the offsets by
-    one): "Drug Name" was written as it is, and the .ann file could not be read back."""
-    from spertmt.data.convert import brat_annotation_conf, brat_files
+def test_a_type_that_brat_cannot_store_is_renamed_and_shown_by_its_name(tmp_path):
+    """brat stores a type in [A-Za-z0-9_-] only: it rewrote annotation.conf's "Adverse:Effect" as
+    Adverse_Effect, and the .ann files' type then named none ("Drug Name" could not even be read back:
+    a space parts a line's type from its offsets). Names that come out alike stay apart, and
+    visual.conf labels each renamed type with its name; a folder's own configuration is kept."""
+    import re
+
+    from spertmt.data.convert import brat_configuration, brat_files, brat_types
     from spertmt.data.documents import Types
 
-    entities = [Entity(0, 1, "Drug Name"), Entity(2, 4, "Adverse:Effect")]
-    documents = [Document(["Aspirin", "causes", "bad", "headache", "."], entities, [Relation(0, 1, "Causes \tHarm")])]
+    entities = [Entity(0, 1, "Drug Name"), Entity(2, 4, "Adverse:Effect"), Entity(1, 2, "人物"), Entity(4, 5, "地点")]
+    relations = [Relation(0, 1, "Causes \tHarm"), Relation(1, 0, "Réaction")]
+    documents = [Document(["Aspirin", "causes", "bad", "headache", "."], entities, relations)]
     report = write_brat(documents, tmp_path / "brat")
-    assert dict(report.counts) == {"type with spaces (written with _: brat's types hold none)": 2}
+    assert dict(report.counts) == {"type renamed for brat (its types hold A-Z, a-z, 0-9, _ and - only; visual.conf "
+                                   "shows the name)": 6}
+    conf = (tmp_path / "brat" / "annotation.conf").read_text()
+    assert conf == ("[entities]\nAdverse_Effect\nDrug_Name\n_\n_2\n[relations]\nCauses_Harm\tArg1:<ENTITY>, "
+                    "Arg2:<ENTITY>\nReaction\tArg1:<ENTITY>, Arg2:<ENTITY>\n[events]\n[attributes]\n")
+    stored = [line.split("\t")[0] for line in conf.splitlines() if line and not line.startswith("[")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in stored)
+    ann = (tmp_path / "brat" / "doc_00000.ann").read_text()
+    assert {line.split("\t")[1].split(" ")[0] for line in ann.splitlines()} == set(stored)
+    visual = (tmp_path / "brat" / "visual.conf").read_text()
+    assert visual == ("[labels]\nAdverse_Effect | Adverse:Effect\nDrug_Name | Drug Name\n_ | 人物\n_2 | 地点\n"
+                      "Causes_Harm | Causes Harm\nReaction | Réaction\n[drawing]\n")
     back, report = read_brat(tmp_path / "brat", words="whitespace")
-    assert [[e.type for e in d.entities] for d in back] == [["Drug_Name", "Adverse:Effect"]]
-    assert back[0].relations[0].type == "Causes_Harm" and not report.counts
+    assert [[e.type for e in d.entities] for d in back] == [["Drug_Name", "Adverse_Effect", "_", "_2"]]
+    assert [r.type for r in back[0].relations] == ["Causes_Harm", "Reaction"] and not report.counts
+    (tmp_path / "brat" / "annotation.conf").write_text("[entities]\nmine\n")
+    report = write_brat(documents, tmp_path / "brat")
+    assert (tmp_path / "brat" / "annotation.conf").read_text() == "[entities]\nmine\n"
+    assert report.counts["brat configuration left as it was (the folder's own)"] == 2
+
+    types = Types.from_dict({"entities": {"Drug Name": {}, "Peop": {}}, "relations": {"Causes Harm": {}}})
     _, standoff = brat_files({"text": "Aspirin hurts", "entities": [{"id": 7, "label": "Drug Name", "start_offset": 0,
-                                                                    "end_offset": 7}], "relations": []})
+                                                                    "end_offset": 7}], "relations": []},
+                             *brat_types(types))
     assert standoff == "T1\tDrug_Name 0 7\tAspirin\n"
-    types = Types.from_dict({"entities": {"Drug Name": {}}, "relations": {"Causes Harm": {}}})
-    assert "[entities]\nDrug_Name\n[relations]\nCauses_Harm\tArg1:" in brat_annotation_conf(types)
+    files = brat_configuration(*brat_types(types))
+    assert "[entities]\nDrug_Name\nPeop\n[relations]\nCauses_Harm\tArg1:" in files["annotation.conf"]
+    assert files["visual.conf"] == "[labels]\nDrug_Name | Drug Name\nCauses_Harm | Causes Harm\n[drawing]\n"
+    plain = Types.from_dict({"entities": {"Peop": {}}, "relations": {"Live_In": {}}})
+    assert set(brat_configuration(*brat_types(plain))) == {"annotation.conf"}  # every name stored as it is
 
 
 def test_brat_reader_reports_what_it_skips(tmp_path):
@@ -606,7 +632,8 @@ def test_brat_files_of_a_record_write_an_entity_across_a_line_break_in_fragments
         {"id": 0, "label": "Peop", "start_offset": 0, "end_offset": 11},
         {"id": 1, "label": "Loc", "start_offset": 21, "end_offset": 25}],
         "relations": [{"id": 0, "from_id": 0, "to_id": 1, "type": "Live_In"}]}
-    text, ann = brat_files(record)  # CR LF written as LF: the offsets move back by one after it
+    names = {"Peop": "Peop", "Loc": "Loc"}
+    text, ann = brat_files(record, names, {"Live_In": "Live_In"})  # CR LF as LF: the offsets move back by one after it
     assert text == "John\nSmith lives in Oslo."
     assert ann == "T1\tPeop 0 4;5 10\tJohn Smith\nT2\tLoc 20 24\tOslo\nR1\tLive_In Arg1:T1 Arg2:T2\n"
     (tmp_path / "a.txt").write_text(text)

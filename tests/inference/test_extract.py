@@ -578,6 +578,7 @@ def test_predict_writes_brat_files_to_correct_beside_each_text(model_folder, tmp
     assert (out / "sub" / "a.txt").read_bytes() == texts["sub/a.txt"].encode()
     assert (out / "b.txt").read_bytes() == texts["b.txt"].replace("\r\n", "\n").encode()  # brat_files
     assert "[entities]\nPeop\nLoc\nOrg\n[relations]\n" in (out / "annotation.conf").read_text()
+    assert not (out / "visual.conf").exists()  # every type stored by its name
     result = extractor.extract(texts["b.txt"], threshold=-1.0)[0]
     lines = (out / "b.ann").read_text().splitlines()
     assert [line.split("\t")[2] for line in lines if line.startswith("T")] == \

@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -372,21 +373,60 @@ def _id_number(identifier: str) -> int:
     return int(digits) if digits else 0
 
 
-def brat_type(name: str) -> str:
-    """A type's name as brat can hold it: brat's types hold any character but a space (the standoff
-    format parts a line's type from its offsets by one), so each run of spaces becomes _."""
-    return re.sub(r"\s+", "_", name)
+def brat_names(names) -> dict[str, str]:
+    """Each type name as brat stores it: brat reads a type of annotation.conf only in [A-Za-z0-9_-]
+    (another name it rewrites with _, and the .ann files' type then names none), so accents go (é as
+    e) and each run of other characters becomes _; two names that come out alike (人物 and 地点,
+    both _) are told apart by _2, _3, ... in the order given."""
+    stored: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+        form = base = re.sub(r"[^A-Za-z0-9_-]+", "_", plain)
+        number = 1
+        while form in stored.values():
+            number += 1
+            form = f"{base.rstrip('_')}_{number}"
+        stored[name] = form
+    return stored
+
+
+def brat_types(types: Types) -> tuple[dict[str, str], dict[str, str]]:
+    """A model's entity and relation type names as brat stores them (`brat_names`)."""
+    return brat_names(t.name for t in types.entities), brat_names(t.name for t in types.relations)
+
+
+def brat_configuration(entities: dict[str, str], relations: dict[str, str]) -> dict[str, str]:
+    """brat's configuration files for these types (each name -> its stored name, `brat_names`):
+    annotation.conf (any entity type on either side of a relation) and, where a name is stored
+    otherwise, visual.conf, whose labels show the names as they are."""
+    conf = ("[entities]\n" + "".join(f"{s}\n" for s in entities.values()) + "[relations]\n"
+            + "".join(f"{s}\tArg1:<ENTITY>, Arg2:<ENTITY>\n" for s in relations.values()) + "[events]\n[attributes]\n")
+    files = {"annotation.conf": conf}
+    renamed = {s: name for name, s in (*entities.items(), *relations.items()) if s != name}
+    if renamed:  # a label is any text but a tab or |, which part a line's fields
+        labels = {s: " ".join(re.split(r"[|\s]+", name)).strip() or s for s, name in renamed.items()}
+        files["visual.conf"] = "[labels]\n" + "".join(f"{s} | {label}\n" for s, label in labels.items()) + "[drawing]\n"
+    return files
 
 
 def write_brat(documents: list[Document], folder: str | Path, sentences_per_file: int = 1000) -> Report:
-    """Writes `doc_00000.txt/.ann`, ...: one sentence a line, words joined by single spaces; a type
-    with spaces is written with _ (`brat_type`) and counted."""
+    """Writes `doc_00000.txt/.ann`, ...: one sentence a line, words joined by single spaces; and the
+    types' annotation.conf (and visual.conf where a name is stored otherwise) where the folder has
+    none of its own. A type that brat cannot store as it is is written as `brat_names` says, and counted."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     report = Report()
-    for name in sorted({x.type for doc in documents for x in (*doc.entities, *doc.relations)}):
-        if brat_type(name) != name:
-            report.add("type with spaces (written with _: brat's types hold none)", f"{name!r} as {brat_type(name)}")
+    entity_names = brat_names(sorted({e.type for doc in documents for e in doc.entities}))
+    relation_names = brat_names(sorted({r.type for doc in documents for r in doc.relations}))
+    for name, stored in (*entity_names.items(), *relation_names.items()):
+        if stored != name:
+            report.add("type renamed for brat (its types hold A-Z, a-z, 0-9, _ and - only; visual.conf shows the "
+                       "name)", f"{name!r} as {stored}")
+    for name, content in brat_configuration(entity_names, relation_names).items():
+        if (folder / name).exists():
+            report.add("brat configuration left as it was (the folder's own)", str(folder / name))
+        else:
+            (folder / name).write_text(content, encoding="utf-8")
     for number, first in enumerate(range(0, len(documents), sentences_per_file)):
         lines, ann, position, t, r = [], [], 0, 0, 0
         for doc in documents[first:first + sentences_per_file]:
@@ -395,10 +435,10 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
             for e, (start, end) in zip(doc.entities, spans):
                 t += 1
                 ids.append(f"T{t}")
-                ann.append(f"T{t}\t{brat_type(e.type)} {position + start} {position + end}\t{line[start:end]}")
+                ann.append(f"T{t}\t{entity_names[e.type]} {position + start} {position + end}\t{line[start:end]}")
             for rel in doc.relations:
                 r += 1
-                ann.append(f"R{r}\t{brat_type(rel.type)} Arg1:{ids[rel.head]} Arg2:{ids[rel.tail]}")
+                ann.append(f"R{r}\t{relation_names[rel.type]} Arg1:{ids[rel.head]} Arg2:{ids[rel.tail]}")
             lines.append(line)
             position += len(line) + 1
         (folder / f"doc_{number:05d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -406,12 +446,12 @@ def write_brat(documents: list[Document], folder: str | Path, sentences_per_file
     return report
 
 
-def brat_files(record: dict) -> tuple[str, str]:
+def brat_files(record: dict, entity_names: dict[str, str], relation_names: dict[str, str]) -> tuple[str, str]:
     """The .txt and .ann files of one text, from a doccano-style record (Extraction.to_doccano:
     "text", "entities" by character offsets with ids, "relations" by entity ids): the text with each
     line break a line feed (so that readers that take CR LF for one character and readers that do not
     count the same offsets), a T line per entity (one across a line break in fragments, as brat
-    writes them) and an R line per relation (a type with spaces written with _, `brat_type`)."""
+    writes them) and an R line per relation, each type as brat stores it (`brat_types`)."""
     dropped = [m.start() for m in re.finditer("\r\n", record["text"])]  # each CR of a CR LF goes
     text = record["text"].replace("\r\n", "\n").replace("\r", "\n")
     lines, names = [], {}
@@ -419,19 +459,11 @@ def brat_files(record: dict) -> tuple[str, str]:
         names[e["id"]] = f"T{k}"
         start, end = (offset - bisect.bisect_left(dropped, offset) for offset in (e["start_offset"], e["end_offset"]))
         fragments = [(start + m.start(), start + m.end()) for m in re.finditer(r"[^\n]+", text[start:end])]
-        lines.append(f"T{k}\t{brat_type(e['label'])} {';'.join(f'{a} {b}' for a, b in fragments)}\t"
+        lines.append(f"T{k}\t{entity_names[e['label']]} {';'.join(f'{a} {b}' for a, b in fragments)}\t"
                      f"{' '.join(text[a:b] for a, b in fragments)}")
     for k, r in enumerate(record["relations"], 1):
-        lines.append(f"R{k}\t{brat_type(r['type'])} Arg1:{names[r['from_id']]} Arg2:{names[r['to_id']]}")
+        lines.append(f"R{k}\t{relation_names[r['type']]} Arg1:{names[r['from_id']]} Arg2:{names[r['to_id']]}")
     return text, "".join(line + "\n" for line in lines)
-
-
-def brat_annotation_conf(types: Types) -> str:
-    """brat's annotation.conf for a model's types (any entity type on either side of a relation; a
-    type with spaces as `brat_type` writes it)."""
-    entities = "".join(f"{brat_type(t.name)}\n" for t in types.entities)
-    relations = "".join(f"{brat_type(t.name)}\tArg1:<ENTITY>, Arg2:<ENTITY>\n" for t in types.relations)
-    return f"[entities]\n{entities}[relations]\n{relations}[events]\n[attributes]\n"
 
 
 # ---------------------------------------------------------------------------------------------

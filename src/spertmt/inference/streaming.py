@@ -294,7 +294,7 @@ def output_name(identifier, suffix: str) -> PurePosixPath:
 def _write_in_folder(folder: Path, folder_format: str, identifier, result: Extraction, types) -> None:
     """One result as a file of `folder`, named by its id (`output_name`): brat's .txt and .ann, or a
     WebAnno TSV 3 file (with the relation layer where the model has relation types)."""
-    from ..data.convert import brat_files
+    from ..data.convert import brat_files, brat_types
 
     path = folder / output_name(identifier, FOLDER_OUTPUTS[folder_format])
     if path.exists():  # standard input is not read before: two of its ids may name one file
@@ -304,7 +304,7 @@ def _write_in_folder(folder: Path, folder_format: str, identifier, result: Extra
     if folder_format == "webanno":
         contents = {path: result.to_webanno(with_relations=bool(types.relations))}
     else:
-        text, standoff = brat_files(result.to_doccano())
+        text, standoff = brat_files(result.to_doccano(), *brat_types(types))
         contents = {path: text, path.with_suffix(".ann"): standoff}
     for file, content in contents.items():  # newline="": \n as written, on Windows too
         file.write_text(content, encoding="utf-8", newline="")
@@ -312,14 +312,16 @@ def _write_in_folder(folder: Path, folder_format: str, identifier, result: Extra
 
 @contextlib.contextmanager
 def _output_folder(folder: Path, folder_format: str, types):
-    """A folder of `folder_format` files (brat's with annotation.conf for `types`), written whole or not at all."""
-    from ..data.convert import brat_annotation_conf
+    """A folder of `folder_format` files (brat's with its configuration for `types`: annotation.conf,
+    and visual.conf where a type's name is stored otherwise), written whole or not at all."""
+    from ..data.convert import brat_configuration, brat_types
 
     marker = _marker(folder_format)
     with atomic_folder(folder, (marker,), f"a folder of {folder_format} files that predict wrote") as tmp:
         (tmp / marker).write_text("written by spertmt predict: may be written again\n")
         if folder_format == "brat":
-            (tmp / "annotation.conf").write_text(brat_annotation_conf(types), encoding="utf-8")
+            for name, content in brat_configuration(*brat_types(types)).items():
+                (tmp / name).write_text(content, encoding="utf-8")
         yield tmp
 
 
