@@ -65,3 +65,17 @@ def test_an_init_model_that_is_not_there_is_named_before_anything_is_written(tin
     with pytest.raises(FileNotFoundError, match=r"^init_model: .*nothing: no such model folder"):
         Trainer(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_may_go_on_without_the_model_it_started_from(tiny_config, first_run, tmp_path):
+    """resume/ holds every weight: a start folder deleted since is named, with the way round it."""
+    import shutil
+
+    shutil.copytree(first_run, tmp_path / "start")
+    config = dataclasses.replace(tiny_config, init_model=str(tmp_path / "start"))
+    train(config, tmp_path / "run", progress=False, keep_resume=True)
+    shutil.rmtree(tmp_path / "start")
+    with pytest.raises(FileNotFoundError, match=r"^init_model: .*start: no such model folder.*; a resumed run may go "
+                                                r"on without it \(--set init_model=\)$"):
+        train(config, tmp_path / "run", resume=True, progress=False)
+    train(dataclasses.replace(config, init_model=""), tmp_path / "run", resume=True, progress=False)

@@ -106,7 +106,7 @@ class Trainer:
     def __init__(self, config: Config | dict | str | Path, output_dir: str | Path, callbacks: Sequence[Callback] = (),
                  progress: bool = True, resume: bool = False, overwrite: bool = False, keep_resume: bool = False):
         cfg = as_config(config)
-        start = _load_init_model(cfg) if cfg.init_model else None
+        start = _load_init_model(cfg, resume) if cfg.init_model else None
         if start is not None:
             cfg = _settings_of_init_model(cfg, start[0].config)
         cfg = self.config = cfg.resolved()
@@ -305,13 +305,15 @@ def train(config: Config | dict | str | Path, output_dir: str | Path, progress: 
                    keep_resume=keep_resume).fit()
 
 
-def _load_init_model(cfg: Config) -> tuple[SpERTMT, object]:
+def _load_init_model(cfg: Config, resume: bool) -> tuple[SpERTMT, object]:
     """The model (on the CPU) and the tokenizer of the folder or hub repo that init_model names."""
     try:
         folder = resolve_model_folder(cfg.init_model)
         return load_model(folder, "cpu", cfg.trust_remote_code), load_tokenizer_from(folder, cfg.trust_remote_code)
     except (OSError, ValueError) as error:
-        raise type(error)(f"init_model: {error}") from None
+        # resume/ holds every weight: without the folder, the encoder named in the run's config will do
+        hint = "; a resumed run may go on without it (--set init_model=)" if resume else ""
+        raise type(error)(f"init_model: {error}{hint}") from None
 
 
 def _settings_of_init_model(cfg: Config, trained: Config) -> Config:
