@@ -35,7 +35,8 @@ def train_arguments(commands) -> None:
         "train", help="train, pick the best epoch on dev, evaluate on test",
         epilog="your own data (SpERT JSON): --set train_path=data/train.json --set dev_path=data/dev.json --set "
                "test_path=data/test.json --set types_path=data/types.json (types_path= : the types the data uses; "
-               "an empty dev_path or test_path: none); every key: docs/configuration.md")
+               "an empty dev_path or test_path: none); from a trained model's weights: --set init_model=runs/x/best; "
+               "every key: docs/configuration.md")
     add_config_arguments(train)
     train.add_argument("--output", required=True, help="run folder (checkpoints, logs, metrics)")
     train.add_argument("--resume", action="store_true",

@@ -381,7 +381,7 @@ def brat_names(names) -> dict[str, str]:
     stored: dict[str, str] = {}
     for name in dict.fromkeys(names):
         plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-        form = base = re.sub(r"[^A-Za-z0-9_-]+", "_", plain)
+        form = base = re.sub(r"[^A-Za-z0-9_-]+", "_", plain) or "_"
         number = 1
         while form in stored.values():
             number += 1

@@ -143,10 +143,12 @@ def _encoder_name(encoder: str) -> str:
 
 
 def _started_from(config) -> str:
-    """Where training started from another spertmt model (init_model), the words that say which."""
+    """Where training started from another spertmt model (init_model), the words that say which (a
+    hub repo by its id; a local folder's path is not published)."""
     if not config.init_model:
         return ""
-    return f", starting from the spertmt model `{_base_model(config.init_model) or config.init_model}`"
+    hub = _base_model(config.init_model)
+    return f", starting from the spertmt model `{hub}`" if hub else ", starting from a local spertmt model"
 
 
 def _base_model(encoder: str) -> str | None:

@@ -366,9 +366,9 @@ def _shared_types(ours: list, theirs: list) -> _SharedTypes:
 
 def _copy_types(fresh: Tensor, trained: Tensor, rows: _SharedTypes, entity_columns: _SharedTypes | None = None
                 ) -> Tensor:
-    """`fresh` (a classifier's weight or bias) with the rows of the shared types, and where given the
-    relation classifier's entity-logit columns of the shared entity types (two blocks: the head's and
-    the tail's), taken from `trained`."""
+    """`fresh` (a head layer's weight or bias) with the rows of the shared types, and where given the
+    relation head's entity-logit columns of the shared entity types (two blocks: the head entity's
+    and the tail's), taken from `trained`."""
     out = fresh.clone()
     our_rows, their_rows = rows.indices(fresh.shape[0], trained.shape[0])
     if fresh.dim() == 1:
