@@ -1017,6 +1017,26 @@ def precision_cut_error() -> str:
     return table(header, rows)
 
 
+def init_model_transfer() -> str:
+    """docs/results.md: a small corpus trained from the encoder or from a larger corpus's model
+    (results/diagnostics/init-model-transfer.json, experiments/init_model_transfer.py), dev only."""
+    from spertmt.experiment.intervals import seed_interval
+
+    record = json.loads((RESULTS / "diagnostics" / "init-model-transfer.json").read_text())
+    rows = []
+    for figure, label in (("ner_f1", "NER"), ("re_strict_f1", "RE+"),
+                          ("new_type_f1", f"RE+ of {record['new_type']} (new to the larger model)"),
+                          ("shared_types_f1", "RE+ of the other relation types")):
+        cells = []
+        by_arm = {arm: [r[figure] for r in record["runs"] if r["arm"] == arm] for arm in ("init_model", "encoder")}
+        for arm in ("init_model", "encoder"):
+            cells.append(f"{statistics.fmean(by_arm[arm]):.2f} ± {statistics.stdev(by_arm[arm]):.2f}")
+        interval = seed_interval(by_arm["init_model"], by_arm["encoder"])
+        rows.append([label, *cells, f"{interval} {interval.word}"])
+    return table(["CoNLL04 dev, micro F1 (3 seeds)", "from the larger corpus's model (init_model)",
+                  "from the encoder", "difference [95% seed interval]"], rows)
+
+
 TABLES = {
     "int8-models": int8_models,
     "int8-intervals": int8_intervals,
@@ -1035,6 +1055,7 @@ TABLES = {
     "flat-ner": flat_ner, "config-keys": config_keys, "calibration": calibration,
     "base-size-calibration": base_size_calibration,
     "precision-targets": precision_targets,
+    "init-model-transfer": init_model_transfer,
 }
 
 
