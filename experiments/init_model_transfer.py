@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import platform
 import statistics
 import subprocess
 import tempfile
@@ -34,6 +33,7 @@ import spertmt
 from spertmt.config import Config, default_data_root
 from spertmt.evaluate import evaluate
 from spertmt.experiment.intervals import seed_interval
+from spertmt.experiment.records import cpu_name
 
 NEW_TYPE = "Kill"
 SMALL = 100  # the small corpus: the first training documents
@@ -120,7 +120,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     record.update({"command": "python experiments/init_model_transfer.py --output " + args.output,
                    "date": datetime.date.today().isoformat(), "commit": commit,
-                   "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+                   "machine": f"{cpu_name()}, {torch.get_num_threads()} threads",
                    "seconds": round(time.time() - started), "small_documents": SMALL, "small_epochs": SMALL_EPOCHS,
                    "new_type": NEW_TYPE, "preset": PRESET})
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
