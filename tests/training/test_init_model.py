@@ -79,3 +79,18 @@ def test_a_resumed_run_may_go_on_without_the_model_it_started_from(tiny_config, 
                                                 r"on without it \(--set init_model=\)$"):
         train(config, tmp_path / "run", resume=True, progress=False)
     train(dataclasses.replace(config, init_model=""), tmp_path / "run", resume=True, progress=False)
+
+
+def test_init_model_may_be_a_hub_repo_id(tiny_config, first_run, tmp_path, monkeypatch):
+    """A repo id read offline from the hub's cache, laid out as huggingface_hub lays it out."""
+    from huggingface_hub import constants
+
+    from ..conftest import put_in_hub_cache
+
+    put_in_hub_cache(first_run, tmp_path / "hub", "acme/conll04-re")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    trainer = Trainer(dataclasses.replace(tiny_config, init_model="acme/conll04-re"), tmp_path / "run", progress=False)
+    ours, theirs = trainer.model.state_dict(), load_model(first_run).state_dict()
+    assert [key for key in ours if not torch.equal(ours[key], theirs[key])] == []
+    with pytest.raises(FileNotFoundError, match=r"^init_model: acme/other: no such model folder, nor a hub repo"):
+        Trainer(dataclasses.replace(tiny_config, init_model="acme/other"), tmp_path / "other", progress=False)
