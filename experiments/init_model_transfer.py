@@ -7,11 +7,12 @@ CoNLL04 made into two corpora with no document in common: the large one is train
 100-921 without the relation type Kill (its types file lacks it, its relations are dropped), the
 small one is documents 0-99 with every type. The large one trains once (the short preset,
 configs/conll04-offline-short.toml, its epoch chosen on CoNLL04 dev without Kill). The small one
-trains with the same settings but 10 epochs, seeds 0-2, from the bare encoder and from the large
-one's best/ (Kill a new type there). Each small run's epoch is chosen on the whole CoNLL04 dev set,
-which then scores its best/: NER and RE+ micro F1, RE+ F1 of Kill (the new type) and micro over the
-other four, and each difference with a 95% seed interval (spertmt.experiment.intervals). No test
-set is read. Writes the figures as JSON; the table of docs/results.md: `python
+trains with the same settings but 10 epochs, seeds 0-2, from the bare encoder, from the large
+one's best/ (Kill a new type there), and from it with the encoder frozen (freeze_encoder). Each
+small run's epoch is chosen on the whole CoNLL04 dev set, which then scores its best/: NER and RE+
+micro F1, RE+ F1 of Kill (the new type) and micro over the other four, and each difference (from
+the model against from the encoder; frozen against not) with a 95% seed interval
+(spertmt.experiment.intervals). No test set is read. Writes the figures as JSON; the table of docs/results.md: `python
 experiments/results_tables.py --write`.
 """
 
@@ -40,6 +41,10 @@ SMALL = 100  # the small corpus: the first training documents
 SEEDS = (0, 1, 2)
 SMALL_EPOCHS = 10
 PRESET = "configs/conll04-offline-short.toml"
+# The small corpus's starts: (from the large corpus's model, its encoder frozen)
+ARMS = {"encoder": (False, False), "init_model": (True, False), "init_model_frozen": (True, True)}
+COMPARISONS = (("init_model", "encoder"), ("init_model_frozen", "init_model"))
+FIGURES = ("ner_f1", "re_strict_f1", "new_type_f1", "shared_types_f1")
 
 
 def write_corpora(data: Path, folder: Path) -> dict[str, Path]:
@@ -98,25 +103,28 @@ def main() -> None:
         print(f"large corpus ({len(json.loads(paths['large_train'].read_text()))} documents, no {NEW_TYPE}): dev "
               f"without {NEW_TYPE}: {record['large_dev_without_new_type']}")
         for seed in SEEDS:
-            for arm, init_model in (("encoder", ""), ("init_model", str(runs / "large" / "best"))):
+            for arm, (init_model, frozen) in ARMS.items():
                 small = dataclasses.replace(preset, train_path=str(paths["small_train"]),
                                             dev_path=str(data / "conll04_dev.json"), test_path="",
                                             types_path=str(data / "conll04_types.json"), epochs=SMALL_EPOCHS,
-                                            seed=seed, init_model=init_model)
+                                            seed=seed, init_model=str(runs / "large" / "best") if init_model else "",
+                                            freeze_encoder=frozen)
                 folder = runs / f"small-{arm}-seed{seed}"
+                began = time.time()
                 spertmt.train(small, folder, progress=False)
+                seconds = round(time.time() - began)
                 scores = dev_scores(folder / "best", data / "conll04_dev.json")
-                record["runs"].append({"arm": arm, "seed": seed, **scores})
-                print(f"{arm:10} seed {seed}: {scores}")
-    figures = ("ner_f1", "re_strict_f1", "new_type_f1", "shared_types_f1")
+                record["runs"].append({"arm": arm, "seed": seed, "training_seconds": seconds, **scores})
+                print(f"{arm:18} seed {seed}: {scores} ({seconds} s)")
     record["summary"] = {}
-    for figure in figures:
-        by_arm = {arm: [r[figure] for r in record["runs"] if r["arm"] == arm] for arm in ("init_model", "encoder")}
-        interval = seed_interval(by_arm["init_model"], by_arm["encoder"])
-        record["summary"][figure] = {
-            "init_model_mean": statistics.fmean(by_arm["init_model"]),
-            "encoder_mean": statistics.fmean(by_arm["encoder"]),
-            "difference": interval.difference, "low": interval.low, "high": interval.high, "verdict": interval.word}
+    for first, second in COMPARISONS:
+        for figure in FIGURES:
+            by_arm = {arm: [r[figure] for r in record["runs"] if r["arm"] == arm] for arm in (first, second)}
+            interval = seed_interval(by_arm[first], by_arm[second])
+            record["summary"].setdefault(f"{first} - {second}", {})[figure] = {
+                "first_mean": statistics.fmean(by_arm[first]), "second_mean": statistics.fmean(by_arm[second]),
+                "difference": interval.difference, "low": interval.low, "high": interval.high,
+                "verdict": interval.word}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     record.update({"command": "python experiments/init_model_transfer.py --output " + args.output,
                    "date": datetime.date.today().isoformat(), "commit": commit,
@@ -125,11 +133,11 @@ def main() -> None:
                    "new_type": NEW_TYPE, "preset": PRESET})
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
-    print(f"{'dev figure':18} {'from init_model':>16} {'from the encoder':>17} {'difference [95%]':>24}")
-    for figure, s in record["summary"].items():
-        print(f"{figure:18} {s['init_model_mean']:16.2f} {s['encoder_mean']:17.2f} "
-              f"{s['difference']:+8.2f} [{s['low']:+.2f}, {s['high']:+.2f}] {s['verdict']}")
-
+    for comparison, figures in record["summary"].items():
+        print(f"{comparison}:")
+        for figure, f in figures.items():
+            print(f"  {figure:18} {f['first_mean']:7.2f} {f['second_mean']:7.2f} {f['difference']:+8.2f} "
+                  f"[{f['low']:+.2f}, {f['high']:+.2f}] {f['verdict']}")
 
 if __name__ == "__main__":
     main()

@@ -235,6 +235,9 @@ class Config:
     # Learning rate of everything but the encoder (classifiers, width embeddings, loss weights), as
     # PURE and PL-Marker train their heads faster than the encoder. None: lr (the paper).
     head_lr: float | None = None
+    # True: the encoder's weights stay as training starts them (the encoder's, or init_model's); the
+    # rest trains (classifiers, width embeddings), with no backward pass through the encoder.
+    freeze_encoder: bool = False
     weight_decay: float = 0.01  # AdamW's
     warmup: float = 0.1  # the share of the steps over which the learning rate rises linearly
     max_grad_norm: float = 1.0  # gradients are clipped to this norm

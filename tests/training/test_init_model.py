@@ -94,3 +94,12 @@ def test_init_model_may_be_a_hub_repo_id(tiny_config, first_run, tmp_path, monke
     assert [key for key in ours if not torch.equal(ours[key], theirs[key])] == []
     with pytest.raises(FileNotFoundError, match=r"^init_model: acme/other: no such model folder, nor a hub repo"):
         Trainer(dataclasses.replace(tiny_config, init_model="acme/other"), tmp_path / "other", progress=False)
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_frozen_encoder_keeps_its_weights_while_the_rest_trains(tiny_config, first_run, tmp_path, frozen):
+    config = dataclasses.replace(tiny_config, init_model=str(first_run), freeze_encoder=frozen)
+    train(config, tmp_path / "run", progress=False)
+    before, after = load_model(first_run).state_dict(), load_model(tmp_path / "run" / "last").state_dict()
+    changed = {key.split(".")[0] for key in after if not torch.equal(after[key], before[key])}
+    assert changed == {"entity_head", "relation_head", "width_embedding"} | (set() if frozen else {"encoder"})

@@ -146,6 +146,8 @@ class Trainer:
             model = SpERTMT(cfg, types, trained.encoder)
             model.take_weights(trained)
         self.model = model = model.to(self.device)
+        if cfg.freeze_encoder:  # before the optimizer, which takes what requires a gradient
+            model.encoder.requires_grad_(False)
         if model.config.flat_ner is None:  # raw-text extraction's decoding, from the training data (config.py)
             model.set_prediction_settings(flat_ner=not has_overlapping_entities(self.train_docs))
         if model.config.hyphenated_words is None:  # and its words
