@@ -1018,23 +1018,28 @@ def precision_cut_error() -> str:
 
 
 def init_model_transfer() -> str:
-    """docs/results.md: a small corpus trained from the encoder or from a larger corpus's model
-    (results/diagnostics/init-model-transfer.json, experiments/init_model_transfer.py), dev only."""
+    """docs/results.md: a small corpus trained from the encoder, from a larger corpus's model, and from
+    it with the encoder frozen (results/diagnostics/init-model-transfer.json,
+    experiments/init_model_transfer.py), dev only."""
     from spertmt.experiment.intervals import seed_interval
 
     record = json.loads((RESULTS / "diagnostics" / "init-model-transfer.json").read_text())
+    arms = ("init_model", "init_model_frozen", "encoder")
     rows = []
     for figure, label in (("ner_f1", "NER"), ("re_strict_f1", "RE+"),
                           ("new_type_f1", f"RE+ of {record['new_type']} (new to the larger model)"),
                           ("shared_types_f1", "RE+ of the other relation types")):
-        cells = []
-        by_arm = {arm: [r[figure] for r in record["runs"] if r["arm"] == arm] for arm in ("init_model", "encoder")}
-        for arm in ("init_model", "encoder"):
-            cells.append(f"{statistics.fmean(by_arm[arm]):.2f} ± {statistics.stdev(by_arm[arm]):.2f}")
-        interval = seed_interval(by_arm["init_model"], by_arm["encoder"])
-        rows.append([label, *cells, f"{interval} {interval.word}"])
+        by_arm = {arm: [r[figure] for r in record["runs"] if r["arm"] == arm] for arm in arms}
+        cells = [f"{statistics.fmean(by_arm[arm]):.2f} ± {statistics.stdev(by_arm[arm]):.2f}" for arm in arms]
+        for first, second in (("init_model", "encoder"), ("init_model_frozen", "init_model")):
+            interval = seed_interval(by_arm[first], by_arm[second])
+            cells.append(f"{interval} {interval.word}")
+        rows.append([label, *cells])
+    seconds = {arm: statistics.fmean(r["training_seconds"] for r in record["runs"] if r["arm"] == arm) for arm in arms}
+    rows.append(["training, seconds a run (10 epochs, mean)", *(f"{seconds[arm]:.0f}" for arm in arms), "", ""])
     return table(["CoNLL04 dev, micro F1 (3 seeds)", "from the larger corpus's model (init_model)",
-                  "from the encoder", "difference [95% seed interval]"], rows)
+                  "from it, encoder frozen (freeze_encoder)", "from the encoder",
+                  "init_model - encoder [95% seed interval]", "frozen - not [95% seed interval]"], rows)
 
 
 TABLES = {
