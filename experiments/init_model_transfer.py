@@ -5,15 +5,15 @@ from the larger corpus's model (`init_model`)? Dev sets only.
 
 CoNLL04 made into two corpora: the large one is training documents 100-921 without the relation
 type Kill (its types file lacks it, its relations are dropped), the small one is documents 0-99 with
-every type (6 of these are repeated among the large one's, as CoNLL04's training file repeats some). The large one trains once (the short preset,
-configs/conll04-offline-short.toml, its epoch chosen on CoNLL04 dev without Kill). The small one
-trains with the same settings but 10 epochs, seeds 0-2, from the bare encoder, from the large
-one's best/ (Kill a new type there), and from it with the encoder frozen (freeze_encoder). Each
-small run's epoch is chosen on the whole CoNLL04 dev set, which then scores its best/: NER and RE+
-micro F1, RE+ F1 of Kill (the new type) and micro over the other four, and each difference (from
-the model against from the encoder; frozen against not) with a 95% seed interval
-(spertmt.experiment.intervals). No test set is read. Writes the figures as JSON; the table of docs/results.md: `python
-experiments/results_tables.py --write`.
+every type (6 of these are repeated among the large one's, as CoNLL04's training file repeats
+some). The large one trains once (the short preset, configs/conll04-offline-short.toml, its epoch
+chosen on CoNLL04 dev without Kill). The small one trains with the same settings but 10 epochs,
+seeds 0-2, from the bare encoder, from the large one's best/ (Kill a new type there), and from it
+with the encoder frozen (freeze_encoder). Each small run's epoch is chosen on the whole CoNLL04 dev
+set, which then scores its best/: NER and RE+ micro F1, RE+ F1 of Kill (the new type) and micro
+over the other four, and each difference (from the model against from the encoder; frozen against
+not) with a 95% seed interval (spertmt.experiment.intervals). No test set is read. Writes the
+figures as JSON; the table of docs/results.md: `python experiments/results_tables.py --write`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ and the types it shares with the new data by name."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,3 +104,27 @@ def test_a_frozen_encoder_keeps_its_weights_while_the_rest_trains(tiny_config, f
     before, after = load_model(first_run).state_dict(), load_model(tmp_path / "run" / "last").state_dict()
     changed = {key.split(".")[0] for key in after if not torch.equal(after[key], before[key])}
     assert changed == {"entity_head", "relation_head", "width_embedding"} | (set() if frozen else {"encoder"})
+
+
+def test_a_dev_or_test_set_that_init_model_trained_on_is_said(tiny_config, first_run, tmp_path):
+    """Scores on what the model started from has seen say little of the new run: named at once."""
+    import warnings
+
+    from ..conftest import FIXTURES
+
+    documents = json.loads((Path(FIXTURES) / "tiny_train.json").read_text())
+    other = [{**d, "tokens": [f"{token}x" for token in d["tokens"]]} for d in documents]  # other words
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    config = dataclasses.replace(tiny_config, init_model=str(first_run), train_path=str(tmp_path / "other.json"))
+    with pytest.warns(UserWarning) as caught:
+        Trainer(config, tmp_path / "run", progress=False)  # first_run trained on tiny_train.json: dev and test
+    said = [str(w.message) for w in caught if "documents have the words" in str(w.message)]
+    assert said == [f"5 of the 5 {name} documents have the words of a document that init_model trained on "
+                    f"({Path(FIXTURES) / 'tiny_train.json'}): the {name} scores are of what the model has seen"
+                    for name in ("dev", "test")]
+    third = [{**d, "tokens": [f"{token}y" for token in d["tokens"]]} for d in documents]  # seen by neither
+    (tmp_path / "third.json").write_text(json.dumps(third))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*documents have the words")
+        Trainer(dataclasses.replace(config, dev_path=str(tmp_path / "third.json"), test_path=""), tmp_path / "b",
+                progress=False)

@@ -132,8 +132,11 @@ class Trainer:
         if job.main and cfg.dev_path:
             require_documents(self.dev_docs, cfg.data_path("dev_path"), "to select the best epoch on")
         self.test_docs = _eval_docs(cfg, "test_path", types) if job.main else []
+        seen_by_start = _training_documents_of(start[0]) if start is not None and job.main else None
         for name, documents in (("dev", self.dev_docs), ("test", self.test_docs)):
             _warn_if_trained_on(name, documents, self.train_docs)
+            if seen_by_start is not None:
+                _warn_if_trained_on(name, documents, seen_by_start[0], seen_by_start[1])
 
         self.log = JsonLog(self.run.log)
         seed_everything(cfg.seed)
@@ -330,15 +333,32 @@ def _settings_of_init_model(cfg: Config, trained: Config) -> Config:
     return started
 
 
-def _warn_if_trained_on(name: str, documents: list, train_docs: list) -> None:
+def _warn_if_trained_on(name: str, documents: list, train_docs: list, start_file: Path | None = None) -> None:
     """Half or more of a dev or test set among the training documents is a mistake of paths (the
     training file given as dev_path), not the few repeated sentences of a corpus (CoNLL04's test set
-    has 18 of its 288 in its training file: `spertmt validate --train`)."""
+    has 18 of its 288 in its training file: `spertmt validate --train`); `start_file`: the training
+    documents are those of the model training starts from (init_model), read from that file."""
     shared = len(words_seen(documents, train_docs))
-    if documents and 2 * shared >= len(documents):
-        purpose = "the epoch is chosen on" if name == "dev" else "the test scores are of"
-        warnings.warn(f"{shared} of the {len(documents)} {name} documents have the words of a training document: "
-                      f"{purpose} what the model trains on; is {name}_path the training file?", stacklevel=3)
+    if not documents or 2 * shared < len(documents):
+        return
+    if start_file is not None:
+        warnings.warn(f"{shared} of the {len(documents)} {name} documents have the words of a document that "
+                      f"init_model trained on ({start_file}): the {name} scores are of what the model has seen",
+                      stacklevel=3)
+        return
+    purpose = "the epoch is chosen on" if name == "dev" else "the test scores are of"
+    warnings.warn(f"{shared} of the {len(documents)} {name} documents have the words of a training document: "
+                  f"{purpose} what the model trains on; is {name}_path the training file?", stacklevel=3)
+
+
+def _training_documents_of(trained: SpERTMT) -> tuple[list, Path] | None:
+    """The documents a model trained on and their file, where that file can be read here (a model
+    trained elsewhere may name one that is not)."""
+    path = trained.config.data_path("train_path")
+    try:
+        return read_documents(path, trained.types), path
+    except (OSError, ValueError):
+        return None
 
 
 def _eval_docs(cfg: Config, key: str, types):
