@@ -5,8 +5,8 @@ from the larger corpus's model (`init_model`)? Dev sets only.
 
 CoNLL04 made into two corpora: the large one is training documents 100-921 without the relation
 type Kill (its types file lacks it, its relations are dropped), the small one is documents 0-99 with
-every type (6 of these are repeated among the large one's, as CoNLL04's training file repeats
-some). The large one trains once (the short preset, configs/conll04-offline-short.toml, its epoch
+every type (a few of these are among the large one's too: CoNLL04's training file repeats some).
+The large one trains once (the short preset, configs/conll04-offline-short.toml, its epoch
 chosen on CoNLL04 dev without Kill). The small one trains with the same settings but 10 epochs,
 seeds 0-2, from the bare encoder, from the large one's best/ (Kill a new type there), and from it
 with the encoder frozen (freeze_encoder). Each small run's epoch is chosen on the whole CoNLL04 dev

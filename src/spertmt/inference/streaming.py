@@ -49,6 +49,11 @@ class Columns:
     text: str = "text"
     id: str = "id"
 
+    @property
+    def id_named(self) -> bool:
+        """Whether the id column was named (not the default "id", which an input may lack)."""
+        return self.id != Columns.id
+
 
 def _read_inputs(path: Path, input_format: str, columns: Columns = Columns()):
     """Yields (id, text or word list, given entities or None, where: the input's place for messages),
@@ -142,12 +147,12 @@ def _table_rows(path: Path, delimiter: str, columns: Columns = Columns()):
         header = [column.strip() for column in next(reader, [])]
         if not header:  # an empty file: no inputs
             return
-        if columns.text not in header or (columns.id != Columns.id and columns.id not in header):
+        if columns.text not in header or (columns.id_named and columns.id not in header):
             other = next((d for d in ";|\t," if d != delimiter and d in header[0]), None) if len(header) == 1 else None
             hint = (f" (columns parted by {other!r}? save the file with {delimiter!r})" if other else "" if
                     columns.text != Columns.text else " (another column holds the texts? name it with --text-column)")
             raise ValueError(f"{name}, line 1: the first line must name the columns, one of them {columns.text!r} "
-                             f"(and {'optionally ' if columns.id == Columns.id else ''}{columns.id!r}); it has "
+                             f"(and {'' if columns.id_named else 'optionally '}{columns.id!r}); it has "
                              f"{header}{hint}")
         text_at, id_at = header.index(columns.text), header.index(columns.id) if columns.id in header else None
         while True:
@@ -224,7 +229,7 @@ def _jsonl_input(path: Path, line_number: int, line: str, columns: Columns = Col
             record[text] = ""
     if text in record and not isinstance(record[text], str):
         raise ValueError(f"{where}: {text!r} is {record[text]!r}; expected a string")
-    if columns.id != Columns.id and columns.id not in record:
+    if columns.id_named and columns.id not in record:
         raise ValueError(f"{where}: no key {columns.id!r}, which the id column names")
     if text not in record and not (isinstance(record["tokens"], list)
                                      and all(isinstance(t, str) for t in record["tokens"])):
